@@ -1,0 +1,129 @@
+// `deepgen train <family>`: train (or resume) a model into a run folder.
+import path from 'node:path';
+import type { Command } from 'commander';
+import { PREPROCESS } from '../core/config/schema.ts';
+import type { PlainObject } from '../core/config/overrides.ts';
+import { UserError } from '../core/errors.ts';
+import { registry } from '../core/registry.ts';
+import { hasCheckpoint, loadCheckpoint } from '../node/checkpoint-store.ts';
+import { readConfigFile, resolveRunConfig } from '../node/run-config.ts';
+import { trainRun } from '../node/run.ts';
+import { BACKENDS } from '../node/backend.ts';
+import { action, choiceOpt, collect, floatOpt, intListOpt, intOpt } from './common.ts';
+
+interface TrainFlags {
+  [k: string]: unknown;
+  set: string[];
+}
+
+/** Map flags onto config paths; only flags the user gave are set. */
+export function flagsToConfig(f: TrainFlags): PlainObject {
+  const pick = (entries: [string, unknown][]) => Object.fromEntries(entries.filter(([, v]) => v !== undefined));
+  return {
+    model: pick([
+      ['arch', f.arch],
+      ['hidden', f.hidden],
+      ['latent', f.latent],
+      ['beta', f.beta],
+      ['likelihood', f.likelihood],
+      ['sigma', f.sigma],
+      ['learnSigma', f.learnSigma],
+      ['conditional', f.conditional],
+    ]),
+    data: pick([
+      ['dataset', f.dataset],
+      ['dataDir', f.dataDir],
+      ['size', f.size],
+      ['trainN', f.trainN],
+      ['testN', f.testN],
+      ['preprocess', f.preprocess],
+    ]),
+    train: pick([
+      ['seed', f.seed],
+      ['epochs', f.epochs],
+      ['steps', f.steps],
+      ['batchSize', f.batchSize],
+      ['lr', f.lr],
+      ['lrSchedule', f.lrSchedule],
+      ['warmupSteps', f.warmup],
+      ['clipNorm', f.clipNorm],
+      ['ema', f.ema],
+      ['logEvery', f.logEvery],
+      ['sampleEvery', f.sampleEvery],
+      ['checkpointEvery', f.checkpointEvery],
+    ]),
+  };
+}
+
+export function addTrainOptions(cmd: Command): Command {
+  return cmd
+    .option('--dataset <name>', 'fashion-mnist | mnist | shapes | folder:PATH (see `deepgen datasets`)')
+    .option('--data-dir <dir>', 'folder with the idx files (default /usr/share/datasets/fashion-mnist)')
+    .option('--size <px>', 'image side for resizable datasets (shapes, folders)', intOpt('--size', 4))
+    .option('--train-n <n>', 'use only the first n training images (0 = all)', intOpt('--train-n'))
+    .option('--test-n <n>', 'use only the first n test images (0 = all)', intOpt('--test-n'))
+    .option('--preprocess <mode>', `pixel preprocessing: ${PREPROCESS.join(', ')}`, choiceOpt('--preprocess', PREPROCESS))
+    .option('--arch <arch>', 'network: mlp or conv', choiceOpt('--arch', ['mlp', 'conv'] as const))
+    .option('--hidden <sizes>', 'MLP hidden sizes, e.g. 512,256 (decoder mirrors)', intListOpt('--hidden'))
+    .option('--latent <dim>', 'latent size (default 20)', intOpt('--latent', 1))
+    .option('--beta <b>', 'KL weight of the beta-VAE (default 1)', floatOpt('--beta', 0))
+    .option('--likelihood <p>', 'decoder p(x|z): bernoulli (cross-entropy) or gaussian (MSE)', choiceOpt('--likelihood', ['bernoulli', 'gaussian'] as const))
+    .option('--sigma <s>', 'fixed std of the gaussian decoder (default 0.1)', floatOpt('--sigma', 1e-6))
+    .option('--learn-sigma', 'learn the gaussian decoder variance')
+    .option('--conditional', 'condition on the class label')
+    .option('--epochs <n>', 'passes over the training set (default 10)', floatOpt('--epochs', 0))
+    .option('--steps <n>', 'total optimiser steps (overrides --epochs)', intOpt('--steps', 1))
+    .option('--batch-size <n>', 'images per step (default 128)', intOpt('--batch-size', 1))
+    .option('--lr <rate>', 'Adam learning rate (default 1e-3)', floatOpt('--lr', 0))
+    .option('--lr-schedule <s>', 'constant, cosine or linear decay', choiceOpt('--lr-schedule', ['constant', 'cosine', 'linear'] as const))
+    .option('--warmup <steps>', 'linear learning-rate warmup steps', intOpt('--warmup'))
+    .option('--clip-norm <n>', 'clip gradients to this global norm (0 = off)', floatOpt('--clip-norm', 0))
+    .option('--ema <decay>', 'keep an EMA of weights for sampling, e.g. 0.999 (0 = off)', floatOpt('--ema', 0))
+    .option('--seed <n>', 'random seed (default 0)', intOpt('--seed'))
+    .option('--log-every <steps>', 'metrics.jsonl and progress line interval', intOpt('--log-every', 1))
+    .option('--sample-every <steps>', 'write a samples grid every N steps (0 = off)', intOpt('--sample-every'))
+    .option('--checkpoint-every <steps>', 'save a checkpoint every N steps (0 = only at the end)', intOpt('--checkpoint-every'))
+    .option('--stop-at <step>', 'stop with a checkpoint at this step (resume later with --resume)', intOpt('--stop-at', 1))
+    .option('--config <file>', 'JSON config file (sections family, model, data, train)')
+    .option('--set <key=value>', 'override any config key, e.g. --set train.lr=5e-4 (repeatable)', collect, [])
+    .option('--backend <name>', `compute backend: ${BACKENDS.join(', ')}`, 'auto')
+    .option('--quiet', 'no progress output');
+}
+
+export function registerTrain(program: Command): void {
+  const cmd = program
+    .command('train')
+    .argument('[family]', `model family: ${Object.keys(registry).join(', ')}`)
+    .description('train a model (or continue one with --resume) and write a run folder')
+    .option('--out <dir>', 'run folder (default runs/<family>)')
+    .option('--resume', 'continue the run in --out from its last checkpoint');
+  addTrainOptions(cmd);
+  cmd.addHelpText(
+    'after',
+    `
+Examples:
+  deepgen train vae --dataset fashion-mnist --epochs 10 --latent 20 --beta 1 --likelihood bernoulli --out runs/vae
+  deepgen train vae --dataset shapes --preprocess scale01 --arch conv --out runs/shapes-vae
+  deepgen train ae --latent 2 --out runs/ae2
+  deepgen train --resume --out runs/vae --epochs 20     (continue, extending to 20 epochs)`,
+  );
+  cmd.action(
+    action(async (family: string | undefined, f: TrainFlags) => {
+      const layers: PlainObject[] = [];
+      let fam = family;
+      const out = (f.out as string | undefined) ?? (fam ? path.join('runs', fam) : undefined);
+      if (!out) throw new UserError('Name the model family to train, e.g. `deepgen train vae`, or pass --resume --out RUN');
+      if (f.resume) {
+        if (!hasCheckpoint(out)) throw new UserError(`Cannot resume: no checkpoint in ${out}; check --out or start a new run without --resume`);
+        const ck = loadCheckpoint(out);
+        if (fam && fam !== ck.config.family) throw new UserError(`Cannot resume: ${out} holds a ${ck.config.family} run, not ${fam}`);
+        fam = ck.config.family;
+        layers.push(ck.config.config as PlainObject);
+      }
+      if (f.config) layers.push(readConfigFile(f.config as string));
+      layers.push(flagsToConfig(f));
+      const cfg = resolveRunConfig(fam!, layers, f.set, 'flags and --config');
+      await trainRun({ config: cfg, out, backend: f.backend as string, resume: Boolean(f.resume), quiet: Boolean(f.quiet), stopAtStep: f.stopAt as number | undefined });
+    }),
+  );
+}

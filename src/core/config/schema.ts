@@ -1,0 +1,85 @@
+// The run config: shared data/train sections plus a family's model section, validated strictly with zod.
+// Unknown keys are errors; every error is one line naming the key and what is expected.
+import { z } from 'zod';
+import { UserError } from '../errors.ts';
+import { applySets, deepMerge, type PlainObject } from './overrides.ts';
+
+export const PREPROCESS = ['scale01', 'symmetric', 'binarize-dynamic', 'binarize-fixed', 'dequantize'] as const;
+
+export const dataSchema = z
+  .object({
+    dataset: z.string().min(1),
+    dataDir: z.string().optional(),
+    /** Image size for datasets that can be resized (shapes, image folders). */
+    size: z.number().int().min(4).max(512).optional(),
+    /** Use only the first n training images (0 = all). */
+    trainN: z.number().int().min(0).default(0),
+    /** Use only the first n test images (0 = all). */
+    testN: z.number().int().min(0).default(0),
+    preprocess: z.enum(PREPROCESS),
+    /** Seed of the one-time binarization/dequantization of the test set, so every eval sees the same data. */
+    testSeed: z.number().int().default(0),
+  })
+  .strict();
+
+export const trainSchema = z
+  .object({
+    seed: z.number().int().default(0),
+    epochs: z.number().min(0).default(10),
+    /** Total steps; when > 0 it overrides epochs. */
+    steps: z.number().int().min(0).default(0),
+    batchSize: z.number().int().min(1).default(128),
+    lr: z.number().positive().default(1e-3),
+    lrSchedule: z.enum(['constant', 'cosine', 'linear']).default('constant'),
+    warmupSteps: z.number().int().min(0).default(0),
+    beta1: z.number().min(0).max(1).default(0.9),
+    beta2: z.number().min(0).max(1).default(0.999),
+    weightDecay: z.number().min(0).default(0),
+    /** Clip gradients to this global L2 norm (0 = off). */
+    clipNorm: z.number().min(0).default(0),
+    /** EMA decay of weights kept for sampling (0 = off). */
+    ema: z.number().min(0).max(1).default(0),
+    logEvery: z.number().int().min(1).default(50),
+    sampleEvery: z.number().int().min(0).default(0),
+    checkpointEvery: z.number().int().min(0).default(0),
+  })
+  .strict();
+
+export type DataConfig = z.infer<typeof dataSchema>;
+export type TrainConfig = z.infer<typeof trainSchema>;
+
+export interface RunConfig<M> {
+  family: string;
+  model: M;
+  data: DataConfig;
+  train: TrainConfig;
+}
+
+export function runSchema<M extends z.ZodTypeAny>(family: string, model: M) {
+  return z
+    .object({
+      family: z.literal(family),
+      model,
+      data: dataSchema,
+      train: trainSchema,
+    })
+    .strict();
+}
+
+/** One line per zod issue, joined: "model.latent: expected number, got string". */
+export function formatZodError(err: z.ZodError, source: string): string {
+  const parts = err.issues.map((i) => {
+    const path = i.path.join('.') || '(root)';
+    if (i.code === 'unrecognized_keys') return `unknown key${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => (path === '(root)' ? k : `${path}.${k}`)).join(', ')}`;
+    return `${path}: ${i.message}`;
+  });
+  return `Invalid config (${source}): ${parts.join('; ')}`;
+}
+
+/** Resolve defaults + user object + --set overrides through a strict schema. */
+export function resolveConfig<T>(schema: z.ZodType<T>, defaults: PlainObject, user: PlainObject, sets: string[], source: string): T {
+  const merged = applySets(deepMerge(defaults, user), sets);
+  const r = schema.safeParse(merged);
+  if (!r.success) throw new UserError(formatZodError(r.error, source));
+  return r.data;
+}

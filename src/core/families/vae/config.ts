@@ -1,0 +1,27 @@
+// Config of the AE/VAE family: architecture, latent size, beta and decoder likelihood.
+import { z } from 'zod';
+
+export const vaeModelSchema = z
+  .object({
+    /** 'mlp' (flattened pixels) or 'conv' (two stride-2 convolutions; H and W divisible by 4). */
+    arch: z.enum(['mlp', 'conv']).default('mlp'),
+    /** MLP encoder hidden sizes; the decoder mirrors them. */
+    hidden: z.array(z.number().int().positive()).default([512, 256]),
+    /** Conv encoder channels (decoder mirrors), and the dense layer after them. */
+    convChannels: z.array(z.number().int().positive()).length(2).default([32, 64]),
+    convHidden: z.number().int().positive().default(256),
+    latent: z.number().int().positive().default(20),
+    /** Weight of the KL term: loss = recon + beta * KL (beta-VAE). Ignored by the AE. */
+    beta: z.number().min(0).default(1),
+    /** Decoder p(x|z): 'bernoulli' (cross-entropy on logits) or 'gaussian' (MSE with fixed or learned variance). */
+    likelihood: z.enum(['bernoulli', 'gaussian']).default('bernoulli'),
+    /** Fixed decoder standard deviation of the gaussian likelihood (when not learned). */
+    sigma: z.number().positive().default(0.1),
+    /** Learn one decoder log-variance instead of the fixed sigma. */
+    learnSigma: z.boolean().default(false),
+    /** Condition encoder and decoder on the class label (one-hot). */
+    conditional: z.boolean().default(false),
+  })
+  .strict();
+
+export type VaeModelConfig = z.infer<typeof vaeModelSchema>;

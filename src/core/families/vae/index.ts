@@ -1,0 +1,172 @@
+// The VAE and AE families: model objects for the trainer and CLI, plus their registry entries.
+import * as tf from '@tensorflow/tfjs-core';
+import type { DataInfo, EvalBatch, EvalOptions, Family, GenerativeModel, Picture, SampleOptions } from '../../family.ts';
+import { natsToBitsPerDim } from '../../math/units.ts';
+import { Rng } from '../../tensor/rng.ts';
+import { vaeModelSchema, type VaeModelConfig } from './config.ts';
+import { aeLoss, elboTerms, iwaeBound, vaeLoss } from './loss.ts';
+import { VaeNetworks } from './model.ts';
+import { interpolate, manifold2d, reconstruct, samplePrior, traverse } from './sample.ts';
+
+export interface VaeEvalResult extends Record<string, number | undefined> {
+  n: number;
+  /** Mean -log p(x|z) (nats/image). */
+  recon: number;
+  /** Mean KL(q(z|x) || p(z)) (nats/image), VAE only. */
+  kl: number;
+  /** Mean -ELBO (nats/image) and in bits/dim. */
+  nelbo: number;
+  nelboBitsPerDim: number;
+  /** Mean -L_k, the importance-weighted bound on -log p(x), when k > 0. */
+  iwaeK: number;
+  iwaeNll?: number;
+  iwaeBitsPerDim?: number;
+}
+
+export class VaeModel implements GenerativeModel {
+  readonly nets: VaeNetworks;
+  readonly codeMean: tf.Variable | null = null;
+  readonly codeStd: tf.Variable | null = null;
+
+  constructor(readonly cfg: VaeModelConfig, readonly info: DataInfo, readonly variational: boolean, seed: number) {
+    this.nets = new VaeNetworks(cfg, info, variational, seed);
+    if (!variational) {
+      this.codeMean = this.nets.params.buffer('codeStats.mean', [cfg.latent], 'zeros');
+      this.codeStd = this.nets.params.buffer('codeStats.std', [cfg.latent], 'ones');
+    }
+  }
+
+  get params() {
+    return this.nets.params;
+  }
+
+  loss(x: tf.Tensor4D, y: tf.Tensor1D | null, seed: number) {
+    return this.variational ? vaeLoss(this.nets, x, y, seed, this.cfg.beta) : aeLoss(this.nets, x, y);
+  }
+
+  sample(n: number, seed: number, opts: SampleOptions = {}): tf.Tensor4D {
+    const stats = this.codeMean && this.codeStd ? { mean: this.codeMean, std: this.codeStd } : undefined;
+    return samplePrior(this.nets, n, new Rng(seed).seed(), opts.labels, stats);
+  }
+
+  /** AE only: fit the diagonal Gaussian used for sampling to the codes of some training images. */
+  fitCodeStats(batches: Iterable<EvalBatch>): void {
+    if (!this.codeMean || !this.codeStd) return;
+    const codes: tf.Tensor2D[] = [];
+    for (const b of batches) codes.push(tf.tidy(() => this.nets.encode(b.x, b.y).mu));
+    tf.tidy(() => {
+      const all = tf.concat(codes, 0);
+      const { mean, variance } = tf.moments(all, 0);
+      this.codeMean!.assign(mean);
+      this.codeStd!.assign(tf.sqrt(tf.add(variance, 1e-8)));
+    });
+    tf.dispose(codes);
+  }
+
+  /**
+   * Test-set bounds: -ELBO (one z sample per image) with its recon and KL terms, and the IWAE bound with k samples.
+   * For the AE only the reconstruction term is defined.
+   */
+  evaluate(batches: Iterable<EvalBatch>, opts: EvalOptions): Record<string, number> {
+    let n = 0;
+    let recon = 0;
+    let kl = 0;
+    let iwae = 0;
+    let bi = 0;
+    for (const { x, y } of batches) {
+      const B = x.shape[0];
+      const seed = ((opts.seed * 1000003 + bi * 7919) % 2147483646) + 1;
+      if (this.variational) {
+        const t = elboTerms(this.nets, x, y, seed);
+        recon += tf.tidy(() => tf.sum(t.recon).arraySync() as number);
+        kl += tf.tidy(() => tf.sum(t.kl).arraySync() as number);
+        tf.dispose([t.recon, t.kl]);
+        if (opts.iwaeK > 0) {
+          const lk = iwaeBound(this.nets, x, y, opts.iwaeK, seed);
+          iwae -= tf.tidy(() => tf.sum(lk).arraySync() as number);
+          lk.dispose();
+        }
+      } else {
+        recon += tf.tidy(() => (aeLoss(this.nets, x, y).terms.recon.arraySync() as number) * B);
+      }
+      n += B;
+      bi++;
+      opts.onBatch?.(n);
+    }
+    const D = this.nets.D;
+    const r: VaeEvalResult = { n, recon: recon / n, kl: kl / n, nelbo: (recon + kl) / n, nelboBitsPerDim: natsToBitsPerDim((recon + kl) / n, D), iwaeK: this.variational ? opts.iwaeK : 0 };
+    if (this.variational && opts.iwaeK > 0) {
+      r.iwaeNll = iwae / n;
+      r.iwaeBitsPerDim = natsToBitsPerDim(iwae / n, D);
+    }
+    return r as Record<string, number>;
+  }
+
+  /** Reconstructions (input beside output), an interpolation, a latent traversal and, for a 2-d latent, the manifold. */
+  pictures(x: tf.Tensor4D, labels: number[] | undefined, seed: number): Picture[] {
+    const out: Picture[] = [];
+    const n = Math.min(32, x.shape[0]);
+    const L = this.cfg.latent;
+    const pairs = tf.tidy(() => {
+      const xs = tf.slice(x, 0, n);
+      const r = reconstruct(this.nets, xs, labels?.slice(0, n));
+      // interleave [x_0, r_0, x_1, r_1, ...] so each input sits beside its reconstruction
+      return tf.reshape(tf.stack([xs, r], 1), [2 * n, x.shape[1], x.shape[2], x.shape[3]]) as tf.Tensor4D;
+    });
+    out.push({ name: 'reconstructions', images: pairs, cols: 16, caption: 'test images (odd columns) beside their reconstructions (even columns)' });
+    if (x.shape[0] >= 2) {
+      const rows: tf.Tensor4D[] = [];
+      const m = Math.min(8, Math.floor(x.shape[0] / 2));
+      for (let i = 0; i < m; i++) {
+        const a = tf.slice(x, i, 1);
+        const b = tf.slice(x, x.shape[0] - 1 - i, 1);
+        rows.push(interpolate(this.nets, a, b, 10, labels ? ([labels[i], labels[x.shape[0] - 1 - i]] as [number, number]) : undefined));
+        tf.dispose([a, b]);
+      }
+      out.push({ name: 'interpolation', images: tf.concat(rows, 0), cols: 10, caption: 'linear interpolation in z between two encoded test images, one pair per row' });
+      tf.dispose(rows);
+    }
+    const dims = Array.from({ length: Math.min(L, 10) }, (_, i) => i);
+    const values = Array.from({ length: 9 }, (_, i) => -3 + (6 * i) / 8);
+    const base = this.codeMean ? (this.codeMean.arraySync() as number[]) : new Array(L).fill(0);
+    const spread = this.codeStd ? (this.codeStd.arraySync() as number[]) : new Array(L).fill(1);
+    const trav = traverse(this.nets, base, dims, values, labels?.[0], spread);
+    out.push({ name: 'traversal', images: trav, cols: values.length, caption: `latent traversal: row j moves z_j from -3 to +3 (prior std units), others at the prior mean` });
+    if (L === 2) out.push({ name: 'manifold', images: manifold2d(this.nets, 20, labels?.[0]), cols: 20, caption: 'decoded 2-d latent manifold at normal quantiles' });
+    void seed;
+    return out;
+  }
+
+  dispose(): void {
+    this.nets.dispose();
+  }
+}
+
+const common = {
+  modelSchema: vaeModelSchema,
+  needsLabels: (m: VaeModelConfig) => m.conditional,
+};
+
+export const vaeFamily: Family<VaeModelConfig> = {
+  ...common,
+  name: 'vae',
+  summary: 'Variational autoencoder: encoder q(z|x) = N(mu, sigma^2), reparameterised z, decoder p(x|z); loss = recon + beta * KL',
+  defaults: {
+    model: vaeModelSchema.parse({}) as unknown as Record<string, unknown>,
+    data: { dataset: 'fashion-mnist', preprocess: 'binarize-dynamic' },
+    train: { epochs: 10, batchSize: 128, lr: 1e-3 },
+  },
+  create: (m, info, seed) => new VaeModel(m, info, true, seed),
+};
+
+export const aeFamily: Family<VaeModelConfig> = {
+  ...common,
+  name: 'ae',
+  summary: 'Autoencoder: deterministic code z = enc(x), reconstruction loss only (samples from a Gaussian fitted to codes)',
+  defaults: {
+    model: vaeModelSchema.parse({}) as unknown as Record<string, unknown>,
+    data: { dataset: 'fashion-mnist', preprocess: 'binarize-dynamic' },
+    train: { epochs: 10, batchSize: 128, lr: 1e-3 },
+  },
+  create: (m, info, seed) => new VaeModel(m, info, false, seed),
+};

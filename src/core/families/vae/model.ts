@@ -1,0 +1,128 @@
+// Encoder q(z|x) and decoder p(x|z) networks of the AE and VAE (MLP or conv), optionally conditioned on a label.
+// Shapes: x [B,H,W,C] in [0,1]; z, mu, logVar [B,L]; decoder output [B,H,W,C] (logits or means).
+import * as tf from '@tensorflow/tfjs-core';
+import type { DataInfo } from '../../family.ts';
+import { conv2d, conv2dTranspose, dense, type Layer } from '../../nn/layers.ts';
+import { ParamStore } from '../../nn/params.ts';
+import { UserError } from '../../errors.ts';
+import type { VaeModelConfig } from './config.ts';
+
+export class VaeNetworks {
+  readonly params: ParamStore;
+  readonly latent: number;
+  readonly D: number;
+  private readonly enc: Layer<tf.Tensor2D, tf.Tensor2D>[] = [];
+  private readonly dec: Layer<tf.Tensor2D, tf.Tensor2D>[] = [];
+  private encHead!: Layer<tf.Tensor2D, tf.Tensor2D>;
+  private decHead!: Layer<tf.Tensor2D, tf.Tensor2D>;
+  private convEnc: Layer<tf.Tensor4D, tf.Tensor4D>[] = [];
+  private convDec: Layer<tf.Tensor4D, tf.Tensor4D>[] = [];
+  /** Learned decoder log-variance (gaussian likelihood with learnSigma). */
+  readonly decoderLogVar: tf.Variable | null = null;
+
+  constructor(
+    readonly cfg: VaeModelConfig,
+    readonly info: DataInfo,
+    /** true: encoder outputs (mu, logVar); false (AE): a deterministic code. */
+    readonly variational: boolean,
+    seed: number,
+  ) {
+    this.params = new ParamStore(seed);
+    this.latent = cfg.latent;
+    const { height: H, width: W, channels: C } = info;
+    this.D = H * W * C;
+    const Y = cfg.conditional ? info.numClasses : 0;
+    if (cfg.conditional && Y < 2) throw new UserError('model.conditional needs a labelled dataset (e.g. fashion-mnist or shapes); this one has no class labels');
+    const encOut = variational ? 2 * cfg.latent : cfg.latent;
+    const ps = this.params;
+    if (cfg.arch === 'mlp') {
+      let d = this.D + Y;
+      cfg.hidden.forEach((h, i) => {
+        this.enc.push(dense(ps, `encoder.fc${i + 1}`, d, h));
+        d = h;
+      });
+      this.encHead = dense(ps, 'encoder.out', d, encOut);
+      d = cfg.latent + Y;
+      [...cfg.hidden].reverse().forEach((h, i) => {
+        this.dec.push(dense(ps, `decoder.fc${i + 1}`, d, h));
+        d = h;
+      });
+      this.decHead = dense(ps, 'decoder.out', d, this.D);
+    } else {
+      if (H % 4 !== 0 || W % 4 !== 0) throw new UserError(`model.arch=conv needs image height and width divisible by 4, got ${H}x${W}; use arch=mlp or data.size=${Math.ceil(H / 4) * 4}`);
+      const [c1, c2] = cfg.convChannels;
+      this.convEnc = [conv2d(ps, 'encoder.conv1', C, c1, 4, 2), conv2d(ps, 'encoder.conv2', c1, c2, 4, 2)];
+      const flat = c2 * (H / 4) * (W / 4);
+      this.enc.push(dense(ps, 'encoder.fc1', flat + Y, cfg.convHidden));
+      this.encHead = dense(ps, 'encoder.out', cfg.convHidden, encOut);
+      this.dec.push(dense(ps, 'decoder.fc1', cfg.latent + Y, cfg.convHidden));
+      this.dec.push(dense(ps, 'decoder.fc2', cfg.convHidden, flat));
+      this.convDec = [conv2dTranspose(ps, 'decoder.deconv1', c2, c1, 4, 2)];
+      this.decHead = { apply: (x) => x }; // unused for conv
+      this.convDec.push(conv2dTranspose(ps, 'decoder.deconv2', c1, C, 4, 2));
+    }
+    if (cfg.likelihood === 'gaussian' && cfg.learnSigma) {
+      (this as { decoderLogVar: tf.Variable | null }).decoderLogVar = ps.param('decoder.logVar', [1], { uniform: 0 });
+      this.decoderLogVar!.assign(tf.fill([1], 2 * Math.log(cfg.sigma)));
+    }
+  }
+
+  private oneHot(y: tf.Tensor1D | null, B: number): tf.Tensor2D | null {
+    if (!this.cfg.conditional) return null;
+    if (!y) throw new UserError('this model is conditional: pass a class label (--label N)');
+    if (y.shape[0] !== B) throw new Error(`label batch ${y.shape[0]} != image batch ${B}`);
+    return tf.cast(tf.oneHot(tf.cast(y, 'int32'), this.info.numClasses), 'float32') as tf.Tensor2D;
+  }
+
+  /** Encoder: x [B,H,W,C] -> [B, 2L] (VAE) or [B, L] (AE). */
+  encodeRaw(x: tf.Tensor4D, y: tf.Tensor1D | null): tf.Tensor2D {
+    const B = x.shape[0];
+    const yh = this.oneHot(y, B);
+    let h: tf.Tensor2D;
+    if (this.cfg.arch === 'mlp') {
+      h = tf.reshape(x, [B, this.D]) as tf.Tensor2D;
+      if (yh) h = tf.concat([h, yh], 1) as tf.Tensor2D;
+      for (const l of this.enc) h = tf.relu(l.apply(h)) as tf.Tensor2D;
+    } else {
+      let c: tf.Tensor4D = x;
+      for (const l of this.convEnc) c = tf.relu(l.apply(c));
+      h = tf.reshape(c, [B, -1]) as tf.Tensor2D;
+      if (yh) h = tf.concat([h, yh], 1) as tf.Tensor2D;
+      for (const l of this.enc) h = tf.relu(l.apply(h)) as tf.Tensor2D;
+    }
+    return this.encHead.apply(h);
+  }
+
+  /** q(z|x) parameters: mu [B,L], logVar [B,L]. */
+  encode(x: tf.Tensor4D, y: tf.Tensor1D | null): { mu: tf.Tensor2D; logVar: tf.Tensor2D } {
+    const o = this.encodeRaw(x, y);
+    const L = this.latent;
+    if (!this.variational) return { mu: o, logVar: tf.zerosLike(o) as tf.Tensor2D };
+    return { mu: tf.slice(o, [0, 0], [-1, L]) as tf.Tensor2D, logVar: tf.slice(o, [0, L], [-1, L]) as tf.Tensor2D };
+  }
+
+  /** Decoder: z [B,L] -> [B,H,W,C] logits (bernoulli) or pre-sigmoid means (gaussian). */
+  decode(z: tf.Tensor2D, y: tf.Tensor1D | null): tf.Tensor4D {
+    const B = z.shape[0];
+    const { height: H, width: W, channels: C } = this.info;
+    const yh = this.oneHot(y, B);
+    let h: tf.Tensor2D = yh ? (tf.concat([z, yh], 1) as tf.Tensor2D) : z;
+    if (this.cfg.arch === 'mlp') {
+      for (const l of this.dec) h = tf.relu(l.apply(h)) as tf.Tensor2D;
+      return tf.reshape(this.decHead.apply(h), [B, H, W, C]) as tf.Tensor4D;
+    }
+    for (const l of this.dec) h = tf.relu(l.apply(h)) as tf.Tensor2D;
+    let c = tf.reshape(h, [B, H / 4, W / 4, this.cfg.convChannels[1]]) as tf.Tensor4D;
+    c = tf.relu(this.convDec[0].apply(c));
+    return this.convDec[1].apply(c);
+  }
+
+  /** The decoder's mean image E[x|z] in [0,1]. */
+  mean(decoded: tf.Tensor4D): tf.Tensor4D {
+    return tf.sigmoid(decoded);
+  }
+
+  dispose(): void {
+    this.params.dispose();
+  }
+}

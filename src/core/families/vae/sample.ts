@@ -1,0 +1,85 @@
+// Pictures from an AE/VAE: prior samples, reconstructions, interpolation, latent traversal and the 2-d manifold.
+// All return images [N,H,W,C] in [0,1] (decoder means).
+import * as tf from '@tensorflow/tfjs-core';
+import type { VaeNetworks } from './model.ts';
+
+/** Probit (inverse standard-normal CDF), Acklam's rational approximation (rel. error < 1.2e-9). */
+export function probit(p: number): number {
+  const a = [-39.69683028665376, 220.9460984245205, -275.9285104469687, 138.357751867269, -30.66479806614716, 2.506628277459239];
+  const b = [-54.47609879822406, 161.5858368580409, -155.6989798598866, 66.80131188771972, -13.28068155288572];
+  const c = [-0.007784894002430293, -0.3223964580411365, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783];
+  const d = [0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416];
+  const pl = 0.02425;
+  if (p < pl) {
+    const q = Math.sqrt(-2 * Math.log(p));
+    return (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
+  }
+  if (p > 1 - pl) return -probit(1 - p);
+  const q = p - 0.5;
+  const r = q * q;
+  return ((((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q) / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
+}
+
+function labelTensor(labels: number[] | undefined, n: number): tf.Tensor1D | null {
+  if (!labels) return null;
+  const full = Array.from({ length: n }, (_, i) => labels[i % labels.length]);
+  return tf.tensor1d(full, 'int32');
+}
+
+/** Decode latents to mean images. */
+export function decodeMean(nets: VaeNetworks, z: tf.Tensor2D, labels?: number[]): tf.Tensor4D {
+  return tf.tidy(() => nets.mean(nets.decode(z, labelTensor(labels, z.shape[0]))));
+}
+
+/**
+ * x ~ p(x|z) mean, z ~ p(z) = N(0, I) for the VAE. The AE has no prior, so its z is drawn from a
+ * diagonal Gaussian fitted to training codes (buffers codeMean, codeStd), the usual stand-in.
+ */
+export function samplePrior(nets: VaeNetworks, n: number, seed: number, labels?: number[], codeStats?: { mean: tf.Tensor; std: tf.Tensor }): tf.Tensor4D {
+  return tf.tidy(() => {
+    let z = tf.randomNormal([n, nets.latent], 0, 1, 'float32', seed) as tf.Tensor2D;
+    if (codeStats) z = tf.add(tf.mul(z, codeStats.std), codeStats.mean) as tf.Tensor2D;
+    return decodeMean(nets, z, labels);
+  });
+}
+
+/** Reconstructions: decoder mean at z = mu(x). */
+export function reconstruct(nets: VaeNetworks, x: tf.Tensor4D, labels?: number[]): tf.Tensor4D {
+  return tf.tidy(() => {
+    const y = labelTensor(labels, x.shape[0]);
+    return nets.mean(nets.decode(nets.encode(x, y).mu, y));
+  });
+}
+
+/** Linear interpolation between mu(xa) and mu(xb) in `steps` points (both endpoints included). */
+export function interpolate(nets: VaeNetworks, xa: tf.Tensor4D, xb: tf.Tensor4D, steps: number, labels?: [number, number]): tf.Tensor4D {
+  return tf.tidy(() => {
+    const ya = labels ? tf.tensor1d([labels[0]], 'int32') : null;
+    const yb = labels ? tf.tensor1d([labels[1]], 'int32') : null;
+    const za = nets.encode(xa, ya).mu;
+    const zb = nets.encode(xb, yb).mu;
+    const ts = tf.reshape(tf.linspace(0, 1, steps), [steps, 1]);
+    const z = tf.add(tf.mul(za, tf.sub(1, ts)), tf.mul(zb, ts)) as tf.Tensor2D; // [steps, L]
+    const lab = labels ? Array.from({ length: steps }, (_, i) => (i < steps / 2 ? labels[0] : labels[1])) : undefined;
+    return decodeMean(nets, z, lab);
+  });
+}
+
+/**
+ * Latent traversal: row j moves latent dimension dims[j] by `values` (e.g. -3..3, times spread) from a base code
+ * (zeros, or mu of an image); returns [dims.length * values.length, H, W, C], rows by dimension.
+ */
+export function traverse(nets: VaeNetworks, base: number[], dims: number[], values: number[], label?: number, spread?: number[]): tf.Tensor4D {
+  const rows: number[][] = [];
+  for (const d of dims) for (const v of values) rows.push(base.map((b, i) => (i === d ? b + v * (spread?.[i] ?? 1) : b)));
+  return tf.tidy(() => decodeMean(nets, tf.tensor2d(rows), label === undefined ? undefined : [label]));
+}
+
+/** For a 2-d latent: decode a grid of z at normal quantiles in (0.05..0.95)^2, row-major from top-left. */
+export function manifold2d(nets: VaeNetworks, side: number, label?: number): tf.Tensor4D {
+  if (nets.latent !== 2) throw new Error('manifold needs a 2-d latent');
+  const qs = Array.from({ length: side }, (_, i) => probit(0.05 + (0.9 * i) / Math.max(1, side - 1)));
+  const rows: number[][] = [];
+  for (let r = side - 1; r >= 0; r--) for (let c = 0; c < side; c++) rows.push([qs[c], qs[r]]);
+  return tf.tidy(() => decodeMean(nets, tf.tensor2d(rows), label === undefined ? undefined : [label]));
+}

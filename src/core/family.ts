@@ -1,0 +1,67 @@
+// The Family interface every model family implements, and the model contract the trainer, CLI and tests rely on.
+import type * as tf from '@tensorflow/tfjs-core';
+import type { z } from 'zod';
+import type { DataConfig, TrainConfig } from './config/schema.ts';
+import type { PlainObject } from './config/overrides.ts';
+import type { ParamStore } from './nn/params.ts';
+import type { LossOutput } from './train/trainer.ts';
+
+/** What a model needs to know about its data. */
+export interface DataInfo {
+  height: number;
+  width: number;
+  channels: number;
+  /** 0 when the dataset has no labels. */
+  numClasses: number;
+  classNames?: string[];
+}
+
+export interface SampleOptions {
+  /** One class label per sample (conditional models). */
+  labels?: number[];
+}
+
+export interface GenerativeModel {
+  readonly params: ParamStore;
+  /** Training loss on a preprocessed batch x [B,H,W,C] with labels y [B] (or null). */
+  loss(x: tf.Tensor4D, y: tf.Tensor1D | null, seed: number): LossOutput;
+  /** n images [n,H,W,C] with values in [0,1]. */
+  sample(n: number, seed: number, opts?: SampleOptions): tf.Tensor4D;
+  /** Teaching pictures built from some preprocessed test images (reconstructions, interpolations, ...). */
+  pictures?(x: tf.Tensor4D, labels: number[] | undefined, seed: number): Picture[];
+  /** Test-set metrics over preprocessed batches; numbers are per image unless named otherwise. */
+  evaluate?(batches: Iterable<EvalBatch>, opts: EvalOptions): Record<string, number>;
+  dispose(): void;
+}
+
+export interface Picture {
+  /** File stem, e.g. "reconstructions". */
+  name: string;
+  /** [N,H,W,C] in [0,1]; disposed by the caller. */
+  images: tf.Tensor4D;
+  cols: number;
+  caption: string;
+}
+
+export interface EvalBatch {
+  x: tf.Tensor4D;
+  y: tf.Tensor1D | null;
+}
+
+export interface EvalOptions {
+  /** Importance samples for the IWAE bound (0 = skip). */
+  iwaeK: number;
+  seed: number;
+  onBatch?: (done: number) => void;
+}
+
+export interface Family<M = unknown> {
+  name: string;
+  summary: string;
+  modelSchema: z.ZodType<M>;
+  /** Defaults for each config section; the model section is complete, data/train are partial. */
+  defaults: { model: PlainObject; data: Partial<DataConfig>; train: Partial<TrainConfig> };
+  /** Whether the model needs labels (conditional). */
+  needsLabels(model: M): boolean;
+  create(model: M, info: DataInfo, seed: number): GenerativeModel;
+}

@@ -1,0 +1,16 @@
+// Every model family by name; the CLI, contract tests and docs read this list.
+import type { Family } from './family.ts';
+import { aeFamily, vaeFamily } from './families/vae/index.ts';
+import { UserError } from './errors.ts';
+
+export const registry = {
+  vae: vaeFamily,
+  ae: aeFamily,
+} satisfies Record<string, Family<any>>;
+
+export type FamilyName = keyof typeof registry;
+
+export function getFamily(name: string): Family<unknown> {
+  if (!(name in registry)) throw new UserError(`Unknown model family "${name}"; available: ${Object.keys(registry).join(', ')}`);
+  return registry[name as FamilyName] as unknown as Family<unknown>;
+}

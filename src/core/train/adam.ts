@@ -1,0 +1,84 @@
+// Adam (Kingma & Ba 2015) with decoupled weight decay (AdamW), its state keyed by parameter name
+// so it saves to optimizer.safetensors and resumes exactly.
+import * as tf from '@tensorflow/tfjs-core';
+
+export interface AdamOptions {
+  beta1: number;
+  beta2: number;
+  eps?: number;
+  weightDecay?: number;
+}
+
+export class Adam {
+  /** Number of updates applied so far (t). */
+  t = 0;
+  readonly m: Record<string, tf.Variable> = {};
+  readonly v: Record<string, tf.Variable> = {};
+  private readonly eps: number;
+
+  constructor(private readonly opts: AdamOptions) {
+    this.eps = opts.eps ?? 1e-8;
+  }
+
+  /**
+   * One update with learning rate lr:
+   *   m <- beta1 m + (1 - beta1) g ;  v <- beta2 v + (1 - beta2) g^2
+   *   w <- w - lr * ( m / (1 - beta1^t) ) / ( sqrt(v / (1 - beta2^t)) + eps ) - lr * weightDecay * w
+   */
+  apply(vars: Record<string, tf.Variable>, grads: Record<string, tf.Tensor>, lr: number): void {
+    this.t += 1;
+    const { beta1, beta2 } = this.opts;
+    const wd = this.opts.weightDecay ?? 0;
+    const c1 = 1 - Math.pow(beta1, this.t);
+    const c2 = 1 - Math.pow(beta2, this.t);
+    tf.tidy(() => {
+      for (const [name, w] of Object.entries(vars)) {
+        const g = grads[name];
+        if (!g) continue;
+        if (!this.m[name]) {
+          this.m[name] = tf.variable(tf.zerosLike(w), false);
+          this.v[name] = tf.variable(tf.zerosLike(w), false);
+        }
+        const m = this.m[name];
+        const v = this.v[name];
+        m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1)));
+        v.assign(tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2)));
+        let step = tf.div(tf.div(m, c1), tf.add(tf.sqrt(tf.div(v, c2)), this.eps));
+        if (wd > 0) step = tf.add(step, tf.mul(w, wd));
+        w.assign(tf.sub(w, tf.mul(step, lr)));
+      }
+    });
+  }
+
+  /** State as named tensors: "<param>.m", "<param>.v" (plus t, returned separately). */
+  stateTensors(): Record<string, tf.Tensor> {
+    const out: Record<string, tf.Tensor> = {};
+    for (const name of Object.keys(this.m)) {
+      out[`${name}.m`] = this.m[name];
+      out[`${name}.v`] = this.v[name];
+    }
+    return out;
+  }
+
+  loadState(t: number, tensors: Record<string, { shape: number[]; data: Float32Array }>): void {
+    this.dispose();
+    this.t = t;
+    for (const [key, rec] of Object.entries(tensors)) {
+      const dot = key.lastIndexOf('.');
+      const name = key.slice(0, dot);
+      const which = key.slice(dot + 1);
+      const target = which === 'm' ? this.m : which === 'v' ? this.v : null;
+      if (!target) throw new Error(`unexpected optimizer tensor ${key}`);
+      target[name] = tf.variable(tf.tensor(rec.data, rec.shape, 'float32'), false);
+    }
+  }
+
+  dispose(): void {
+    for (const k of Object.keys(this.m)) {
+      this.m[k].dispose();
+      this.v[k].dispose();
+      delete this.m[k];
+      delete this.v[k];
+    }
+  }
+}

@@ -1,0 +1,149 @@
+// Dataset registry for the CLI: resolves a spec (fashion-mnist, mnist, shapes, folder:PATH) to an ImageDataset.
+// Also describes which datasets are available on this machine, for `deepgen datasets`.
+
+import * as fs from 'node:fs';
+import { take } from '../../core/data/batches.ts';
+import { DEFAULT_SHAPES_SIZE, generateShapes, SHAPE_KINDS } from '../../core/data/shapes.ts';
+import type { ImageDataset } from '../../core/data/types.ts';
+import { UserError } from '../../core/errors.ts';
+import { Rng } from '../../core/tensor/rng.ts';
+import { centerCropResize, loadImageFolder } from './image-folder.ts';
+import { hasIdxDataset, loadIdxDataset } from './idx.ts';
+
+export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
+export const MNIST_DIR = '/usr/share/datasets/mnist';
+export const SHAPES_DEFAULT_N = { train: 20000, test: 2000 } as const;
+export const DATASET_NAMES = ['fashion-mnist', 'mnist', 'shapes', 'folder:PATH'] as const;
+
+export interface LoadDatasetOptions {
+  split: 'train' | 'test';
+  /** Directory of idx files (fashion-mnist, mnist). */
+  dataDir?: string;
+  /** Square image side; idx datasets are resized from 28 when it differs. */
+  size?: number;
+  /** Keep at most n images (for shapes: generate exactly n). */
+  n?: number;
+  /** Generation seed for shapes (train uses it, test a derived one). Default 0. */
+  seed?: number;
+  /** Channels for folder:PATH. Default 3. */
+  channels?: 1 | 3;
+}
+
+export interface DatasetInfo {
+  name: string;
+  available: boolean;
+  where: string;
+  description: string;
+  shape: string;
+}
+
+/** The seed of the shapes test split: derived from the train seed so the splits never share images by construction. */
+export function shapesTestSeed(seed: number): number {
+  return new Rng(seed).split().seed() ^ 0x2545f491;
+}
+
+function resizeDataset(ds: ImageDataset, size: number): ImageDataset {
+  if (ds.height === size && ds.width === size) return ds;
+  const plane = ds.height * ds.width * ds.channels;
+  const outPlane = size * size * ds.channels;
+  const images = new Uint8Array(ds.n * outPlane);
+  for (let i = 0; i < ds.n; i++) {
+    const img = ds.images.subarray(i * plane, (i + 1) * plane);
+    images.set(centerCropResize(img, ds.height, ds.width, ds.channels, size), i * outPlane);
+  }
+  return { ...ds, height: size, width: size, images };
+}
+
+function checkSize(size: number | undefined): void {
+  if (size !== undefined && (!Number.isInteger(size) || size < 8 || size > 1024)) {
+    throw new UserError(`Invalid image size ${size}: it must be an integer from 8 to 1024 (e.g. --size 32).`);
+  }
+}
+
+function checkN(n: number | undefined): void {
+  if (n !== undefined && (!Number.isInteger(n) || n < 1)) {
+    throw new UserError(`Invalid image count ${n}: it must be a positive integer (e.g. --n 1000).`);
+  }
+}
+
+function loadIdx(kind: 'fashion-mnist' | 'mnist', dir: string, opts: LoadDatasetOptions): ImageDataset {
+  let ds = loadIdxDataset(dir, opts.split, { kind });
+  if (opts.n !== undefined) ds = take(ds, opts.n);
+  if (opts.size !== undefined) ds = resizeDataset(ds, opts.size);
+  return ds;
+}
+
+/** Loads the named dataset split; every bad name, path or option is a UserError. */
+export function loadDataset(spec: string, opts: LoadDatasetOptions): ImageDataset {
+  checkSize(opts.size);
+  checkN(opts.n);
+  if (opts.split !== 'train' && opts.split !== 'test') {
+    throw new UserError(`Invalid split "${String(opts.split)}": use train or test.`);
+  }
+  if (spec === 'fashion-mnist') {
+    const dir = opts.dataDir ?? FASHION_MNIST_DIR;
+    if (!opts.dataDir && !hasIdxDataset(dir)) {
+      throw new UserError(`Fashion-MNIST is not installed at ${dir}; run \`apt-get install dataset-fashion-mnist\` or pass --data-dir DIR holding the idx files.`);
+    }
+    return loadIdx('fashion-mnist', dir, opts);
+  }
+  if (spec === 'mnist') {
+    const dir = opts.dataDir ?? (fs.existsSync(MNIST_DIR) ? MNIST_DIR : undefined);
+    if (!dir) {
+      throw new UserError(`MNIST needs its idx files: pass --data-dir DIR holding train-images-idx3-ubyte(.gz) and friends (nothing found at ${MNIST_DIR}).`);
+    }
+    return loadIdx('mnist', dir, opts);
+  }
+  if (spec === 'shapes') {
+    const seed = opts.seed ?? 0;
+    const ds = generateShapes({
+      n: opts.n ?? SHAPES_DEFAULT_N[opts.split],
+      seed: opts.split === 'train' ? seed : shapesTestSeed(seed),
+      size: opts.size ?? DEFAULT_SHAPES_SIZE,
+    });
+    return { ...ds, name: `shapes/${opts.split}` };
+  }
+  if (spec.startsWith('folder:')) {
+    const dir = spec.slice('folder:'.length);
+    if (!dir) throw new UserError('Empty folder path in "folder:": write folder:PATH, e.g. folder:./my-images.');
+    let ds = loadImageFolder(dir, { size: opts.size ?? 32, channels: opts.channels ?? 3, split: opts.split });
+    if (opts.n !== undefined) ds = take(ds, opts.n);
+    return ds;
+  }
+  throw new UserError(`Unknown dataset "${spec}"; use one of: ${DATASET_NAMES.join(', ')} (see \`deepgen datasets\`).`);
+}
+
+/** What `deepgen datasets` prints: every known dataset and whether it can be loaded here. */
+export function listDatasets(): DatasetInfo[] {
+  const mnistHere = hasIdxDataset(MNIST_DIR);
+  return [
+    {
+      name: 'fashion-mnist',
+      available: hasIdxDataset(FASHION_MNIST_DIR),
+      where: FASHION_MNIST_DIR,
+      description: 'Zalando Fashion-MNIST: 10 clothing classes (apt-get install dataset-fashion-mnist, or --data-dir)',
+      shape: '28x28x1, 60000 train / 10000 test, 10 classes, captions',
+    },
+    {
+      name: 'mnist',
+      available: mnistHere,
+      where: mnistHere ? MNIST_DIR : '--data-dir DIR',
+      description: 'MNIST handwritten digits from idx files',
+      shape: '28x28x1, 60000 train / 10000 test, 10 classes, captions',
+    },
+    {
+      name: 'shapes',
+      available: true,
+      where: 'generated (seeded)',
+      description: `procedural colored shapes (${SHAPE_KINDS.join(', ')}) with attribute captions`,
+      shape: `${DEFAULT_SHAPES_SIZE}x${DEFAULT_SHAPES_SIZE}x3 (--size), ${SHAPES_DEFAULT_N.train} train / ${SHAPES_DEFAULT_N.test} test, ${SHAPE_KINDS.length} classes, captions`,
+    },
+    {
+      name: 'folder:PATH',
+      available: true,
+      where: 'any directory of .png/.jpg files',
+      description: 'your own images; class subfolders become labels; last 10% of each class is the test split',
+      shape: '32x32x3 by default (--size)',
+    },
+  ];
+}

@@ -1,0 +1,70 @@
+// Family-independent glue between a model and the disk: the fixed preprocessed test set, evaluation, pictures.
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { batchToTensor, batches } from '../core/data/batches.ts';
+import { preprocessBatch, type Preprocess } from '../core/data/preprocess.ts';
+import type { ImageDataset } from '../core/data/types.ts';
+import type { EvalBatch, GenerativeModel } from '../core/family.ts';
+import type { ResolvedRunConfig } from './run-config.ts';
+import { writeImageGrid } from './pictures.ts';
+import { mixSeed } from './run.ts';
+
+/**
+ * The test set preprocessed once with a fixed seed (data.testSeed), so binarization/dequantization noise is
+ * identical for every evaluation, whatever the batch size. Returns x [N,H,W,C] and labels.
+ */
+export function preprocessedTestSet(test: ImageDataset, cfg: ResolvedRunConfig): { x: tf.Tensor4D; labels?: Int32Array } {
+  const [batch] = batches(test, { batchSize: test.n });
+  const x = tf.tidy(() => preprocessBatch(batchToTensor(batch, test), cfg.data.preprocess as Preprocess, mixSeed(cfg.data.testSeed, 7)));
+  return { x, labels: batch.labels };
+}
+
+/** Iterate fixed test batches as tensors (each disposed after the consumer moves on). */
+export function* evalBatches(x: tf.Tensor4D, labels: Int32Array | undefined, useLabels: boolean, batchSize: number): Generator<EvalBatch> {
+  const N = x.shape[0];
+  for (let i = 0; i < N; i += batchSize) {
+    const b = Math.min(batchSize, N - i);
+    const xb = tf.slice(x, i, b);
+    const yb = useLabels && labels ? tf.tensor1d(labels.subarray(i, i + b), 'int32') : null;
+    try {
+      yield { x: xb, y: yb };
+    } finally {
+      xb.dispose();
+      yb?.dispose();
+    }
+  }
+}
+
+export async function evaluateRun(
+  model: GenerativeModel,
+  cfg: ResolvedRunConfig,
+  test: ImageDataset,
+  opts: { iwaeK: number; seed: number; batchSize?: number; onBatch?: (done: number) => void },
+): Promise<Record<string, number> | null> {
+  if (!model.evaluate) return null;
+  const { x, labels } = preprocessedTestSet(test, cfg);
+  try {
+    const useLabels = Boolean((cfg.model as { conditional?: boolean }).conditional);
+    const bs = opts.batchSize ?? (opts.iwaeK > 0 ? 100 : 500);
+    return model.evaluate(evalBatches(x, labels, useLabels, bs), { iwaeK: opts.iwaeK, seed: opts.seed, onBatch: opts.onBatch });
+  } finally {
+    x.dispose();
+  }
+}
+
+/** Write the family's teaching pictures (from the first 32 test images) into `out`; returns the files. */
+export async function writeFamilyPictures(model: GenerativeModel, cfg: ResolvedRunConfig, test: ImageDataset, out: string, seed = 0): Promise<string[]> {
+  if (!model.pictures) return [];
+  const files: string[] = [];
+  const small = { ...test, n: Math.min(32, test.n) };
+  const { x, labels } = preprocessedTestSet(small, cfg);
+  const x01 = cfg.data.preprocess === 'symmetric' ? tf.tidy(() => tf.div(tf.add(x, 1), 2) as tf.Tensor4D) : x;
+  const useLabels = Boolean((cfg.model as { conditional?: boolean }).conditional);
+  const pics = model.pictures(x01, useLabels && labels ? Array.from(labels) : undefined, seed);
+  for (const p of pics) {
+    files.push(await writeImageGrid(path.join(out, `${p.name}.png`), p.images, { cols: p.cols }));
+    p.images.dispose();
+  }
+  tf.dispose([x, x01]);
+  return files;
+}

@@ -1,0 +1,293 @@
+// A training run on disk: data, model, trainer, progress, metrics.jsonl, sample grids, checkpoints, resume.
+// Every step's data order and randomness is a pure function of (seed, step), so a resumed run matches an uninterrupted one.
+import fs from 'node:fs';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { batches, batchToTensor, epochOrder, numBatches, subset } from '../core/data/batches.ts';
+import { preprocessBatch, type Preprocess } from '../core/data/preprocess.ts';
+import type { ImageDataset } from '../core/data/types.ts';
+import type { DataInfo, GenerativeModel } from '../core/family.ts';
+import { getFamily } from '../core/registry.ts';
+import { Rng } from '../core/tensor/rng.ts';
+import { NonFiniteLossError, Trainer, type StepMetrics } from '../core/train/trainer.ts';
+import { CHECKPOINT_FORMAT_VERSION, assignRecords, variablesToRecords, type Checkpoint } from '../core/checkpoint/format.ts';
+import { recordToFloat32 } from '../core/checkpoint/safetensors.ts';
+import { UserError } from '../core/errors.ts';
+import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint-store.ts';
+import { loadDataset } from './data/datasets.ts';
+import { initBackend } from './backend.ts';
+import { createProgress, formatDuration } from './progress.ts';
+import { writeFileAtomic } from './fs-atomic.ts';
+import { resolveRunConfig, type ResolvedRunConfig } from './run-config.ts';
+import { writeImageGrid } from './pictures.ts';
+import { writeLossCurve } from './loss-curve-file.ts';
+
+/** Mix integers into a positive 31-bit seed (stateless per-step randomness). */
+export function mixSeed(...xs: number[]): number {
+  let h = 0x811c9dc5;
+  for (const x of xs) {
+    h = Math.imul(h ^ (x >>> 0), 0x01000193) >>> 0;
+    h = Math.imul(h ^ Math.floor(x / 2 ** 32), 0x01000193) >>> 0;
+    h ^= h >>> 15;
+    h = Math.imul(h, 0x2c1b3c6d) >>> 0;
+    h ^= h >>> 12;
+  }
+  return (h >>> 1) || 1;
+}
+
+export function dataInfoOf(ds: ImageDataset): DataInfo {
+  return { height: ds.height, width: ds.width, channels: ds.channels, numClasses: ds.classNames?.length ?? 0, classNames: ds.classNames };
+}
+
+export function loadSplit(cfg: ResolvedRunConfig, split: 'train' | 'test'): ImageDataset {
+  const d = cfg.data;
+  const n = split === 'train' ? d.trainN : d.testN;
+  return loadDataset(d.dataset, { split, dataDir: d.dataDir, size: d.size, n: n > 0 ? n : undefined, seed: cfg.train.seed });
+}
+
+export interface TrainRunOptions {
+  config: ResolvedRunConfig;
+  out: string;
+  backend?: string;
+  /** Continue from the checkpoint in `out`. */
+  resume?: boolean;
+  quiet?: boolean;
+  /** Stop (with a checkpoint) after this many steps in total: for tests of resume and for time budgets. */
+  stopAtStep?: number;
+  /** Write final pictures and a quick test-set evaluation. Default true. */
+  finish?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface TrainRunResult {
+  out: string;
+  step: number;
+  totalSteps: number;
+  last?: StepMetrics;
+  seconds: number;
+  imagesPerSecond: number;
+  backend: string;
+  files: string[];
+}
+
+interface RunState {
+  model: GenerativeModel;
+  trainer: Trainer;
+  cfg: ResolvedRunConfig;
+  info: DataInfo;
+  stepsPerEpoch: number;
+}
+
+/** Train (or resume) a run into `out`. */
+export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
+  const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  const out = opts.out;
+  let cfg = opts.config;
+  let ck: Checkpoint | null = null;
+  if (opts.resume) {
+    if (!hasCheckpoint(out)) throw new UserError(`Cannot resume: no checkpoint in ${out}; start a new run without --resume`);
+    ck = loadCheckpoint(out);
+    if (ck.config.family !== cfg.family) throw new UserError(`Cannot resume: ${out} holds a ${ck.config.family} run, not ${cfg.family}`);
+  } else if (hasCheckpoint(out)) {
+    throw new UserError(`${out} already holds a checkpoint; pass --resume to continue it, or choose another --out`);
+  }
+  const fam = getFamily(cfg.family);
+  const modelCfg = cfg.model;
+  const backend = await initBackend(opts.backend ?? 'auto', { convTraining: (modelCfg as { arch?: string }).arch === 'conv' });
+  const train = loadSplit(cfg, 'train');
+  if (fam.needsLabels(modelCfg) && !train.labels) throw new UserError(`This ${cfg.family} is conditional but dataset ${cfg.data.dataset} has no labels; drop --conditional`);
+  const info = dataInfoOf(train);
+  const model = fam.create(modelCfg, info, mixSeed(cfg.train.seed, 1));
+  const stepsPerEpoch = numBatches(train.n, cfg.train.batchSize);
+  const totalSteps = cfg.train.steps > 0 ? cfg.train.steps : Math.max(1, Math.ceil(cfg.train.epochs * stepsPerEpoch));
+  const trainer = new Trainer(model.params.vars, cfg.train, totalSteps);
+  let elapsedBefore = 0;
+  if (ck) {
+    assignRecords(model.params.all(), ck.weights, `model.safetensors in ${out}`);
+    if (ck.optimizer) trainer.optimizer.loadState(Number(ck.state.optimizerStep ?? ck.state.step), toFloatRecords(ck.optimizer));
+    if (ck.ema && trainer.ema) assignRecords(trainer.ema.shadow, ck.ema, `ema.safetensors in ${out}`);
+    trainer.step = ck.state.step;
+    elapsedBefore = Number(ck.state.elapsedSeconds ?? 0);
+    log(`Resuming ${cfg.family} from step ${trainer.step} of ${totalSteps} in ${out}`);
+  }
+  fs.mkdirSync(out, { recursive: true });
+  const st: RunState = { model, trainer, cfg, info, stepsPerEpoch };
+  const files: string[] = [];
+  const metricsPath = path.join(out, 'metrics.jsonl');
+  truncateMetrics(metricsPath, trainer.step);
+  const stopAt = Math.min(totalSteps, opts.stopAtStep ?? totalSteps);
+  const mode = cfg.data.preprocess as Preprocess;
+  const labelled = fam.needsLabels(modelCfg);
+  log(
+    `Training ${cfg.family} (${(model.params.numParams() / 1e6).toFixed(2)}M params) on ${train.name}: ${train.n} images ${train.height}x${train.width}x${train.channels}, ` +
+      `${totalSteps} steps (${(totalSteps / stepsPerEpoch).toFixed(2)} epochs of ${stepsPerEpoch}), batch ${cfg.train.batchSize}, backend ${backend}`,
+  );
+  const progress = createProgress('train', stopAt, { quiet: opts.quiet, every: cfg.train.logEvery });
+  const t0 = performance.now();
+  let imagesDone = 0;
+  let last: StepMetrics | undefined;
+  let window: { t: number; images: number } = { t: t0, images: 0 };
+  let rate = 0;
+  const saveNow = async () => save(st, out, elapsedBefore + (performance.now() - t0) / 1000);
+  try {
+    while (trainer.step < stopAt) {
+      const epoch = Math.floor(trainer.step / stepsPerEpoch);
+      const startBatch = trainer.step % stepsPerEpoch;
+      const order = epochOrder(train.n, cfg.train.seed, epoch);
+      for (const batch of batches(train, { batchSize: cfg.train.batchSize, order, start: startBatch })) {
+        if (trainer.step >= stopAt) break;
+        const step = trainer.step;
+        // tensors made inside the loss closure are freed by the trainer's tidy
+        const m = trainer.trainStep(() => {
+          const xU8 = batchToTensor(batch, train);
+          const x = preprocessBatch(xU8, mode, mixSeed(cfg.train.seed, step, 2));
+          const y = labelled && batch.labels ? tf.tensor1d(batch.labels, 'int32') : null;
+          return model.loss(x, y, mixSeed(cfg.train.seed, step, 3));
+        });
+        last = m;
+        imagesDone += batch.size;
+        window.images += batch.size;
+        const now = performance.now();
+        if (now - window.t > 2000) {
+          rate = window.images / ((now - window.t) / 1000);
+          window = { t: now, images: 0 };
+        } else if (rate === 0) rate = imagesDone / Math.max(1e-3, (now - t0) / 1000);
+        const ep = trainer.step / stepsPerEpoch;
+        if (trainer.step % cfg.train.logEvery === 0 || trainer.step === stopAt) {
+          fs.appendFileSync(metricsPath, JSON.stringify({ step: trainer.step, epoch: round(ep, 4), loss: m.loss, ...m.terms, lr: m.lr, gradNorm: m.gradNorm, imagesPerSec: round(rate, 1), time: round(elapsedBefore + (now - t0) / 1000, 2) }) + '\n');
+        }
+        progress.update(trainer.step, `epoch ${ep.toFixed(2)} loss ${fmt(m.loss)} ${Object.entries(m.terms).map(([k, v]) => `${k} ${fmt(v)}`).join(' ')} | ${rate.toFixed(0)} img/s`);
+        if (cfg.train.sampleEvery > 0 && trainer.step % cfg.train.sampleEvery === 0) {
+          files.push(await writeSamples(st, path.join(out, 'samples', `step-${String(trainer.step).padStart(7, '0')}.png`), 64, mixSeed(cfg.train.seed, 99)));
+        }
+        if (cfg.train.checkpointEvery > 0 && trainer.step % cfg.train.checkpointEvery === 0 && trainer.step < stopAt) await saveNow();
+      }
+    }
+  } catch (e) {
+    progress.stop();
+    if (e instanceof NonFiniteLossError) {
+      trainer.dispose();
+      model.dispose();
+      throw new UserError(e.message + (hasCheckpoint(out) ? ` Last good checkpoint: ${out}.` : ' No checkpoint was written yet.'));
+    }
+    throw e;
+  }
+  progress.stop();
+  const seconds = (performance.now() - t0) / 1000;
+  await saveNow();
+  files.push(path.join(out, 'model.safetensors'));
+  if (opts.finish !== false && trainer.step >= totalSteps) {
+    files.push(...(await finishRun(st, out, log)));
+  }
+  const result: TrainRunResult = { out, step: trainer.step, totalSteps, last, seconds, imagesPerSecond: imagesDone / Math.max(seconds, 1e-9), backend, files };
+  log(`Trained ${trainer.step}/${totalSteps} steps in ${formatDuration(seconds)} (${result.imagesPerSecond.toFixed(0)} images/s); checkpoint in ${out}`);
+  trainer.dispose();
+  model.dispose();
+  return result;
+}
+
+function round(x: number, d: number): number {
+  const p = 10 ** d;
+  return Math.round(x * p) / p;
+}
+
+function fmt(x: number): string {
+  return Math.abs(x) >= 100 ? x.toFixed(1) : Math.abs(x) >= 1 ? x.toFixed(3) : x.toPrecision(3);
+}
+
+function toFloatRecords(recs: Checkpoint['weights']): Record<string, { shape: number[]; data: Float32Array }> {
+  return Object.fromEntries(Object.entries(recs).map(([k, r]) => [k, { shape: r.shape, data: recordToFloat32(r) }]));
+}
+
+function truncateMetrics(file: string, step: number): void {
+  if (!fs.existsSync(file)) return;
+  if (step === 0) {
+    fs.rmSync(file);
+    return;
+  }
+  const kept = fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() && (JSON.parse(l) as { step: number }).step <= step);
+  writeFileAtomic(file, kept.map((l) => l + '\n').join(''));
+}
+
+async function save(st: RunState, out: string, elapsedSeconds: number): Promise<void> {
+  const { model, trainer, cfg, info } = st;
+  const step = trainer.step;
+  saveCheckpoint(out, {
+    config: { family: cfg.family, formatVersion: CHECKPOINT_FORMAT_VERSION, createdBy: 'deepgen', config: cfg, dataInfo: info, params: model.params.numParams() },
+    weights: await variablesToRecords(model.params.all()),
+    optimizer: await variablesToRecords(trainer.optimizer.stateTensors()),
+    ema: trainer.ema ? await variablesToRecords(trainer.ema.shadow) : undefined,
+    state: { step, epoch: round(step / st.stepsPerEpoch, 4), rng: new Rng(cfg.train.seed).getState(), optimizerStep: trainer.optimizer.t, elapsedSeconds: round(elapsedSeconds, 2) },
+  });
+}
+
+
+async function withSamplingWeights<T>(st: { model: GenerativeModel; trainer?: Trainer }, fn: () => Promise<T>): Promise<T> {
+  const ema = st.trainer?.ema;
+  return ema ? ema.withWeights(st.model.params.vars, fn) : fn();
+}
+
+async function writeSamples(st: RunState, file: string, n: number, seed: number): Promise<string> {
+  return withSamplingWeights(st, async () => {
+    const labels = st.info.numClasses > 0 && st.model.params && st.cfg.model.conditional ? Array.from({ length: n }, (_, i) => i % st.info.numClasses) : undefined;
+    const x = st.model.sample(n, seed, { labels });
+    await writeImageGrid(file, x, { cols: labels ? st.info.numClasses : Math.ceil(Math.sqrt(n)) });
+    x.dispose();
+    return file;
+  });
+}
+
+/** Final pictures, loss curve and a quick test-set evaluation (written to eval.json). */
+async function finishRun(st: RunState, out: string, log: (l: string) => void): Promise<string[]> {
+  const files: string[] = [];
+  const { cfg } = st;
+  files.push(await writeSamples(st, path.join(out, 'samples.png'), 64, mixSeed(cfg.train.seed, 99)));
+  const { writeFamilyPictures, evaluateRun } = await import('./family-tools.ts');
+  const test = loadSplit(cfg, 'test');
+  await withSamplingWeights(st, async () => {
+    files.push(...(await writeFamilyPictures(st.model, cfg, test, out)));
+  });
+  const curve = writeLossCurve(path.join(out, 'metrics.jsonl'), path.join(out, 'loss-curve.svg'), cfg.family);
+  if (curve) files.push(curve);
+  const evalN = Math.min(test.n, 2000);
+  const r = await withSamplingWeights(st, () => evaluateRun(st.model, cfg, subset(test, 0, evalN), { iwaeK: 0, seed: cfg.data.testSeed }));
+  if (r) {
+    writeFileAtomic(path.join(out, 'eval.json'), JSON.stringify({ ...r, note: `quick evaluation at the end of training on the first ${evalN} test images; run deepgen eval for the full test set` }, null, 2) + '\n');
+    files.push(path.join(out, 'eval.json'));
+    log(`Test (${evalN} images): ${Object.entries(r).filter(([, v]) => typeof v === 'number').map(([k, v]) => `${k} ${fmt(v as number)}`).join(', ')}`);
+  }
+  log(`Wrote ${files.map((f) => path.relative(process.cwd(), f) || f).join(', ')}`);
+  return files;
+}
+
+export interface LoadedRun {
+  dir: string;
+  family: string;
+  cfg: ResolvedRunConfig;
+  info: DataInfo;
+  model: GenerativeModel;
+  step: number;
+  backend: string;
+  usedEma: boolean;
+}
+
+/** Load a run folder for sampling/evaluation (EMA weights when the run kept them, unless useEma=false). */
+export async function loadRun(dir: string, opts: { backend?: string; useEma?: boolean } = {}): Promise<LoadedRun> {
+  if (!hasCheckpoint(dir)) throw new UserError(`No checkpoint at ${dir}: config.json not found; train one with \`deepgen train vae --out ${dir}\` or pass a run folder`);
+  const ck = loadCheckpoint(dir);
+  const raw = ck.config.config as Record<string, unknown>;
+  const cfg = resolveRunConfig(ck.config.family, [raw], [], `config.json in ${dir}`);
+  const info = ck.config.dataInfo as DataInfo | undefined;
+  if (!info || !info.height) throw new UserError(`config.json in ${dir} has no dataInfo; the checkpoint is damaged, train again`);
+  const backend = await initBackend(opts.backend ?? 'auto', {});
+  const model = getFamily(cfg.family).create(cfg.model, info, mixSeed(cfg.train.seed, 1));
+  const useEma = (opts.useEma ?? true) && !!ck.ema;
+  assignRecords(model.params.all(), ck.weights, `model.safetensors in ${dir}`);
+  if (useEma) assignRecords(model.params.vars, ck.ema!, `ema.safetensors in ${dir}`);
+  return { dir, family: cfg.family, cfg, info, model, step: ck.state.step, backend, usedEma: useEma };
+}
+
+export { resolveRunConfig };
