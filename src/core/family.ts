@@ -61,6 +61,8 @@ export interface Family<M = unknown> {
   modelSchema: z.ZodType<M>;
   /** Defaults for each config section; the model section is complete, data/train are partial. */
   defaults: { model: PlainObject; data: Partial<DataConfig>; train: Partial<TrainConfig> };
+  /** Model overrides for a tiny, fast instance (contract tests, fixtures, playground smoke tests). */
+  tinyPreset: PlainObject;
   /** Whether the model needs labels (conditional). */
   needsLabels(model: M): boolean;
   create(model: M, info: DataInfo, seed: number): GenerativeModel;

@@ -14,14 +14,16 @@ import {
   type Checkpoint,
   type CheckpointState,
 } from '../core/checkpoint/format.ts';
-import { readFileOrUserError, readTextOrUserError, writeFileAtomic } from './fs-atomic.ts';
+import { readFileOrUserError, readTextOrUserError } from './fs-atomic.ts';
 
 const OPTIONAL = ['optimizer', 'ema'] as const;
 
 /**
  * Writes config.json, model.safetensors, optimizer.safetensors and ema.safetensors (when given), then
- * state.json, each atomically; optional files from an earlier save that this one lacks are removed so
- * they cannot be mistaken for part of it. Creates `dir` if needed.
+ * state.json. Two phases so no crash loses the last good checkpoint: (1) every new file is written and
+ * fsynced under a temp name, and the current files are hard-linked into DIR/.previous/; (2) the temp
+ * files are renamed into place, state.json last, and .previous is removed. A crash in phase 2 leaves
+ * .previous complete, and loadCheckpoint falls back to it.
  */
 export function saveCheckpoint(dir: string, ck: Checkpoint): void {
   const { step } = ck.state;
@@ -34,16 +36,47 @@ export function saveCheckpoint(dir: string, ck: Checkpoint): void {
   removeStaleTemps(dir);
   const meta = checkpointFileMetadata(step, ck.config.family);
   const file = (name: string) => path.join(dir, name);
-
-  writeFileAtomic(file(CHECKPOINT_FILES.config), `${JSON.stringify(ck.config, null, 2)}\n`);
-  writeFileAtomic(file(CHECKPOINT_FILES.model), encodeSafetensors(ck.weights, meta));
-  for (const key of OPTIONAL) {
-    const recs = ck[key];
-    if (recs) writeFileAtomic(file(CHECKPOINT_FILES[key]), encodeSafetensors(recs, meta));
-    else fs.rmSync(file(CHECKPOINT_FILES[key]), { force: true });
+  const contents: [string, Uint8Array | string | null][] = [
+    [CHECKPOINT_FILES.config, `${JSON.stringify(ck.config, null, 2)}\n`],
+    [CHECKPOINT_FILES.model, encodeSafetensors(ck.weights, meta)],
+    ...OPTIONAL.map((key): [string, Uint8Array | null] => [CHECKPOINT_FILES[key], ck[key] ? encodeSafetensors(ck[key]!, meta) : null]),
+    [CHECKPOINT_FILES.state, `${JSON.stringify(ck.state, null, 2)}\n`],
+  ];
+  // phase 1: new files under temp names, durable before anything is replaced
+  const temps = new Map<string, string>();
+  try {
+    for (const [name, data] of contents) {
+      if (data === null) continue;
+      const tmp = `${file(name)}.tmp-${process.pid}-${Math.random().toString(16).slice(2, 10)}`;
+      temps.set(name, tmp);
+      const fd = fs.openSync(tmp, 'w');
+      try {
+        fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+        fs.fsyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+    }
+  } catch (e) {
+    for (const t of temps.values()) fs.rmSync(t, { force: true });
+    throw new UserError(`Cannot write checkpoint in ${dir}: ${(e as Error).message}; free disk space or choose another --out (the previous checkpoint is intact)`);
   }
-  writeFileAtomic(file(CHECKPOINT_FILES.state), `${JSON.stringify(ck.state, null, 2)}\n`);
+  const prev = path.join(dir, PREVIOUS);
+  fs.rmSync(prev, { recursive: true, force: true });
+  if (fs.existsSync(file(CHECKPOINT_FILES.state))) {
+    fs.mkdirSync(prev);
+    for (const name of Object.values(CHECKPOINT_FILES)) if (fs.existsSync(file(name))) fs.linkSync(file(name), path.join(prev, name));
+  }
+  // phase 2: renames (state.json last), then drop the backup
+  for (const [name, data] of contents) {
+    if (data === null) fs.rmSync(file(name), { force: true });
+    else fs.renameSync(temps.get(name)!, file(name));
+  }
+  fs.rmSync(prev, { recursive: true, force: true });
 }
+
+/** Backup of the last complete checkpoint, present only while a save is replacing it. */
+export const PREVIOUS = '.previous';
 
 /** Temp files left by a process killed mid-write (see writeFileAtomic's naming). */
 function removeStaleTemps(dir: string): void {
@@ -59,8 +92,25 @@ export function hasCheckpoint(dir: string): boolean {
   return fs.existsSync(path.join(dir, CHECKPOINT_FILES.config));
 }
 
-/** Reads and validates a checkpoint folder; every problem is a one-line UserError. */
-export function loadCheckpoint(dir: string): Checkpoint {
+/**
+ * Reads and validates a checkpoint folder; every problem is a one-line UserError. When a save was
+ * interrupted mid-replace, the intact previous checkpoint in DIR/.previous is loaded instead.
+ */
+export function loadCheckpoint(dir: string, opts: { warn?: (line: string) => void } = {}): Checkpoint {
+  try {
+    return loadCheckpointFiles(dir);
+  } catch (e) {
+    const prev = path.join(dir, PREVIOUS);
+    if (e instanceof UserError && fs.existsSync(path.join(prev, CHECKPOINT_FILES.state))) {
+      const ck = loadCheckpointFiles(prev);
+      (opts.warn ?? ((l: string) => process.stderr.write(l + '\n')))(`deepgen: warning: ${e.message.split(';')[0]}; loaded the previous checkpoint (step ${ck.state.step}) from ${prev}`);
+      return ck;
+    }
+    throw e;
+  }
+}
+
+function loadCheckpointFiles(dir: string): Checkpoint {
   const file = (name: string) => path.join(dir, name);
   if (!fs.existsSync(file(CHECKPOINT_FILES.config))) {
     if (fs.existsSync(dir) && fs.statSync(dir).isFile()) {

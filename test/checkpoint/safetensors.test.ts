@@ -143,8 +143,8 @@ test('byte-exact output for hand-built files', () => {
 });
 
 test('encoding is deterministic whatever the insertion order', () => {
-  const a = { dtype: 'F32', shape: [2], data: new Float32Array([1, 2]) } as const;
-  const b = { dtype: 'U8', shape: [1], data: new Uint8Array([3]) } as const;
+  const a: TensorRecord = { dtype: 'F32', shape: [2], data: new Float32Array([1, 2]) };
+  const b: TensorRecord = { dtype: 'U8', shape: [1], data: new Uint8Array([3]) };
   const one = encodeSafetensors({ a, b }, { x: '1', y: '2' });
   const two = encodeSafetensors({ b, a }, { y: '2', x: '1' });
   assert.deepEqual(one, two);

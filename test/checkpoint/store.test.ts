@@ -100,6 +100,25 @@ test('interrupted saves are detected: files from another step, or state.json mis
   userError(() => loadCheckpoint(first), /^model\.safetensors in .* is not a valid safetensors file: it is 3 bytes long/);
 });
 
+test('a save that dies while replacing files leaves .previous, and loading falls back to it', () => {
+  const dir = tmpDir();
+  saveCheckpoint(dir, sample(100));
+  // Simulate phase 2 of a save of step 200 dying after the model was renamed into place.
+  fs.mkdirSync(path.join(dir, '.previous'));
+  for (const f of fs.readdirSync(dir)) if (f.endsWith('.json') || f.endsWith('.safetensors')) fs.linkSync(path.join(dir, f), path.join(dir, '.previous', f));
+  // (renamed into place as the real save does: writing through the hard link would change the backup too)
+  fs.writeFileSync(path.join(dir, 'model.tmp'), encodeSafetensors(sample(200).weights, { step: '200' }));
+  fs.renameSync(path.join(dir, 'model.tmp'), path.join(dir, 'model.safetensors'));
+  const warnings: string[] = [];
+  const ck = loadCheckpoint(dir, { warn: (l) => warnings.push(l) });
+  assert.equal(ck.state.step, 100);
+  assert.match(warnings[0], /previous checkpoint \(step 100\)/);
+  // the next complete save clears the backup
+  saveCheckpoint(dir, sample(300));
+  assert.equal(fs.existsSync(path.join(dir, '.previous')), false);
+  assert.equal(loadCheckpoint(dir).state.step, 300);
+});
+
 test('writeFileAtomic replaces the file and leaves no temp files', () => {
   const dir = tmpDir();
   const file = path.join(dir, 'a.json');

@@ -25,9 +25,9 @@ export interface StepMetrics {
 export class NonFiniteLossError extends Error {
   constructor(readonly step: number, readonly metrics: Record<string, number>) {
     super(
-      `Training stopped at step ${step}: the loss became ${Object.entries(metrics)
+      `Training stopped at step ${step}: the loss is not finite (${Object.entries(metrics)
         .map(([k, v]) => `${k}=${v}`)
-        .join(', ')}. The last good checkpoint is kept; try a lower --lr, gradient clipping (--set train.clipNorm=1) or check the data.`,
+        .join(', ')}). The last good checkpoint is kept; try a lower --lr, gradient clipping (--set train.clipNorm=1) or check the data.`,
     );
     this.name = 'NonFiniteLossError';
   }

@@ -144,6 +144,7 @@ export class VaeModel implements GenerativeModel {
 
 const common = {
   modelSchema: vaeModelSchema,
+  tinyPreset: { hidden: [32], latent: 4, convChannels: [4, 8], convHidden: 16 },
   needsLabels: (m: VaeModelConfig) => m.conditional,
 };
 

@@ -1,0 +1,126 @@
+// The contract every family in the registry must keep, on every backend that can run it:
+// shapes and range of samples, determinism, safetensors save/load round trip, no tensor leak, overfitting one batch.
+import { describe, test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import '../helpers/backend.ts';
+import { initBackend } from '../../src/node/backend.ts';
+import { registry } from '../../src/core/registry.ts';
+import type { DataInfo, Family, GenerativeModel } from '../../src/core/family.ts';
+import { trainSchema } from '../../src/core/config/schema.ts';
+import { Trainer } from '../../src/core/train/trainer.ts';
+import { assignRecords, variablesToRecords } from '../../src/core/checkpoint/format.ts';
+import { decodeSafetensors, encodeSafetensors } from '../../src/core/checkpoint/safetensors.ts';
+import { generateShapes } from '../../src/core/data/shapes.ts';
+
+const H = 8;
+const shapes = generateShapes({ n: 16, seed: 1, size: H });
+const info: DataInfo = { height: H, width: H, channels: 3, numClasses: shapes.classNames!.length, classNames: shapes.classNames };
+const X = tf.tidy(() => tf.div(tf.tensor4d(Float32Array.from(shapes.images), [16, H, H, 3]), 255)) as tf.Tensor4D;
+const Y = tf.tensor1d(shapes.labels!, 'int32');
+tf.keep(X);
+tf.keep(Y);
+
+type Variant = { name: string; over: Record<string, unknown>; convTraining: boolean };
+const VARIANTS: Variant[] = [
+  { name: 'mlp', over: {}, convTraining: false },
+  { name: 'conv', over: { arch: 'conv' }, convTraining: true },
+  { name: 'conditional', over: { conditional: true }, convTraining: false },
+];
+
+function make(fam: Family<unknown>, over: Record<string, unknown>, seed = 3): GenerativeModel {
+  const cfg = fam.modelSchema.parse({ ...fam.defaults.model, ...fam.tinyPreset, ...over });
+  return fam.create(cfg, info, seed);
+}
+
+const labelsFor = (m: Record<string, unknown>) => (m.conditional ? [0, 1, 2, 3] : undefined);
+
+for (const backend of ['cpu', 'wasm']) {
+  describe(`contract on ${backend}`, () => {
+    before(async () => {
+      await initBackend(backend);
+    });
+    for (const [name, famAny] of Object.entries(registry)) {
+      const fam = famAny as unknown as Family<unknown>;
+      for (const v of VARIANTS) {
+        const canTrain = !(v.convTraining && !tf.getKernel('Conv2DBackpropFilter', backend));
+        describe(`${name} (${v.name})`, () => {
+          test('samples have shape [n,H,W,C] and values in [0,1]', () => {
+            const m = make(fam, v.over);
+            const s = m.sample(6, 1, { labels: labelsFor(v.over) });
+            assert.deepEqual(s.shape, [6, H, H, 3]);
+            const d = s.dataSync();
+            assert.ok(d.every((x) => x >= 0 && x <= 1 && Number.isFinite(x)));
+            s.dispose();
+            m.dispose();
+          });
+
+          test('same seed, same samples; another seed, other samples', () => {
+            const m = make(fam, v.over);
+            const a = m.sample(4, 7, { labels: labelsFor(v.over) });
+            const b = m.sample(4, 7, { labels: labelsFor(v.over) });
+            const c = m.sample(4, 8, { labels: labelsFor(v.over) });
+            assert.deepEqual(Array.from(a.dataSync()), Array.from(b.dataSync()));
+            assert.notDeepEqual(Array.from(a.dataSync()), Array.from(c.dataSync()));
+            tf.dispose([a, b, c]);
+            m.dispose();
+            // same init seed, same weights
+            const m1 = make(fam, v.over, 5);
+            const m2 = make(fam, v.over, 5);
+            for (const k of Object.keys(m1.params.vars)) assert.deepEqual(Array.from(m1.params.vars[k].dataSync()), Array.from(m2.params.vars[k].dataSync()), k);
+            m1.dispose();
+            m2.dispose();
+          });
+
+          test('save to safetensors and load into a fresh model gives identical samples', async () => {
+            const m = make(fam, v.over, 3);
+            const bytes = encodeSafetensors(await variablesToRecords(m.params.all()));
+            const fresh = make(fam, v.over, 4);
+            assignRecords(fresh.params.all(), decodeSafetensors(bytes).tensors, 'test');
+            const a = m.sample(3, 2, { labels: labelsFor(v.over) });
+            const b = fresh.sample(3, 2, { labels: labelsFor(v.over) });
+            assert.deepEqual(Array.from(a.dataSync()), Array.from(b.dataSync()));
+            tf.dispose([a, b]);
+            m.dispose();
+            fresh.dispose();
+          });
+
+          if (canTrain) {
+            test('no tensor leak across training steps, sampling and evaluation', () => {
+              const m = make(fam, v.over);
+              const tr = new Trainer(m.params.vars, trainSchema.parse({ ema: 0.9, clipNorm: 5 }), 100);
+              const y = v.over.conditional ? Y : null;
+              const step = (i: number) => tr.trainStep(() => m.loss(X, y, i + 1));
+              const roundTrip = (i: number) => {
+                step(i);
+                tf.dispose(m.sample(2, i, { labels: labelsFor(v.over) }));
+                if (m.evaluate) m.evaluate([{ x: X, y }], { iwaeK: 3, seed: i });
+                if (m.pictures) for (const p of m.pictures(X, y ? Array.from(Y.dataSync()) : undefined, 0)) p.images.dispose();
+              };
+              roundTrip(0);
+              roundTrip(1);
+              const before = tf.memory().numTensors;
+              for (let i = 2; i < 12; i++) roundTrip(i);
+              assert.equal(tf.memory().numTensors, before, 'numTensors grew');
+              tr.dispose();
+              m.dispose();
+            });
+
+            test('overfits one batch: loss falls well below its start', () => {
+              const m = make(fam, v.over);
+              const tr = new Trainer(m.params.vars, trainSchema.parse({ lr: 3e-3 }), 200);
+              const y = v.over.conditional ? Y : null;
+              const first = tr.trainStep(() => m.loss(X, y, 1)).loss;
+              let last = first;
+              for (let i = 0; i < 150; i++) last = tr.trainStep(() => m.loss(X, y, 2 + i)).loss;
+              // recon of 8x8x3 continuous pixels starts near 192 * ln 2 = 133 nats
+              assert.ok(last < first * 0.85, `loss ${first} -> ${last}`);
+              tr.dispose();
+              m.dispose();
+            });
+          }
+        });
+      }
+    }
+  });
+}
