@@ -7,7 +7,7 @@ import { UserError } from '../core/errors.ts';
 import { select } from '../core/data/batches.ts';
 import { interpolate } from '../core/families/vae/sample.ts';
 import { VaeModel } from '../core/families/vae/index.ts';
-import { preprocessedTestSet, writeFamilyPictures } from '../node/family-tools.ts';
+import { preprocessedSet, writeFamilyPictures } from '../node/family-tools.ts';
 import { writeImageGrid } from '../node/pictures.ts';
 import { loadRun, loadSplit } from '../node/run.ts';
 import { action, intOpt } from './common.ts';
@@ -51,7 +51,7 @@ export function registerPictures(program: Command): void {
         const test = loadSplit(cfg, 'test');
         for (const i of [f.a, f.b]) if (i >= test.n) throw new UserError(`Test image index ${i} is out of range: the test set has ${test.n} images (0..${test.n - 1})`);
         const pair = select(test, [f.a, f.b]);
-        const { x, labels } = preprocessedTestSet(pair, cfg);
+        const { x, labels } = preprocessedSet(pair, cfg);
         const conditional = Boolean((cfg.model as { conditional?: boolean }).conditional);
         const imgs = tf.tidy(() =>
           interpolate(r.model instanceof VaeModel ? r.model.nets : (null as never), tf.slice(x, 0, 1), tf.slice(x, 1, 1), f.steps, conditional && labels ? [labels[0], labels[1]] : undefined),

@@ -120,8 +120,15 @@ Examples:
         fam = ck.config.family;
         layers.push(ck.config.config as PlainObject);
       }
-      if (f.config) layers.push(readConfigFile(f.config as string));
-      layers.push(flagsToConfig(f));
+      const fileLayer = f.config ? readConfigFile(f.config as string) : undefined;
+      if (fileLayer) layers.push(fileLayer);
+      const flagLayer = flagsToConfig(f);
+      // binarization (the family default, right for MNIST-like data) would wreck colour images
+      const ds = (flagLayer.data as PlainObject).dataset;
+      if (!f.resume && typeof ds === 'string' && !/mnist/.test(ds) && f.preprocess === undefined && !(fileLayer?.data as PlainObject | undefined)?.preprocess && !f.set.some((s) => s.startsWith('data.preprocess'))) {
+        (flagLayer.data as PlainObject).preprocess = 'scale01';
+      }
+      layers.push(flagLayer);
       const cfg = resolveRunConfig(fam!, layers, f.set, 'flags and --config');
       await trainRun({ config: cfg, out, backend: f.backend as string, resume: Boolean(f.resume), quiet: Boolean(f.quiet), stopAtStep: f.stopAt as number | undefined });
     }),

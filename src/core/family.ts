@@ -27,6 +27,8 @@ export interface GenerativeModel {
   loss(x: tf.Tensor4D, y: tf.Tensor1D | null, seed: number): LossOutput;
   /** n images [n,H,W,C] with values in [0,1]. */
   sample(n: number, seed: number, opts?: SampleOptions): tf.Tensor4D;
+  /** Called once after training with preprocessed training batches (e.g. the AE fits its code distribution). */
+  afterTraining?(batches: Iterable<EvalBatch>): void;
   /** Teaching pictures built from some preprocessed test images (reconstructions, interpolations, ...). */
   pictures?(x: tf.Tensor4D, labels: number[] | undefined, seed: number): Picture[];
   /** Test-set metrics over preprocessed batches; numbers are per image unless named otherwise. */

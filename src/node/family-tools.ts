@@ -10,10 +10,10 @@ import { writeImageGrid } from './pictures.ts';
 import { mixSeed } from './run.ts';
 
 /**
- * The test set preprocessed once with a fixed seed (data.testSeed), so binarization/dequantization noise is
+ * A dataset (the test set, usually) preprocessed once with a fixed seed (data.testSeed), so binarization/dequantization noise is
  * identical for every evaluation, whatever the batch size. Returns x [N,H,W,C] and labels.
  */
-export function preprocessedTestSet(test: ImageDataset, cfg: ResolvedRunConfig): { x: tf.Tensor4D; labels?: Int32Array } {
+export function preprocessedSet(test: ImageDataset, cfg: ResolvedRunConfig): { x: tf.Tensor4D; labels?: Int32Array } {
   const [batch] = batches(test, { batchSize: test.n });
   const x = tf.tidy(() => preprocessBatch(batchToTensor(batch, test), cfg.data.preprocess as Preprocess, mixSeed(cfg.data.testSeed, 7)));
   return { x, labels: batch.labels };
@@ -42,7 +42,7 @@ export async function evaluateRun(
   opts: { iwaeK: number; seed: number; batchSize?: number; onBatch?: (done: number) => void },
 ): Promise<Record<string, number> | null> {
   if (!model.evaluate) return null;
-  const { x, labels } = preprocessedTestSet(test, cfg);
+  const { x, labels } = preprocessedSet(test, cfg);
   try {
     const useLabels = Boolean((cfg.model as { conditional?: boolean }).conditional);
     const bs = opts.batchSize ?? (opts.iwaeK > 0 ? 100 : 500);
@@ -57,7 +57,7 @@ export async function writeFamilyPictures(model: GenerativeModel, cfg: ResolvedR
   if (!model.pictures) return [];
   const files: string[] = [];
   const small = { ...test, n: Math.min(32, test.n) };
-  const { x, labels } = preprocessedTestSet(small, cfg);
+  const { x, labels } = preprocessedSet(small, cfg);
   const x01 = cfg.data.preprocess === 'symmetric' ? tf.tidy(() => tf.div(tf.add(x, 1), 2) as tf.Tensor4D) : x;
   const useLabels = Boolean((cfg.model as { conditional?: boolean }).conditional);
   const pics = model.pictures(x01, useLabels && labels ? Array.from(labels) : undefined, seed);

@@ -129,13 +129,21 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
   let window: { t: number; images: number } = { t: t0, images: 0 };
   let rate = 0;
   const saveNow = async () => save(st, out, elapsedBefore + (performance.now() - t0) / 1000);
+  // Ctrl-C: finish the current step, save, and say how to resume
+  let interrupted = false;
+  const onSigint = () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    progress.log('Interrupted: saving a checkpoint after this step (press Ctrl-C again to quit without saving)...');
+  };
+  process.on('SIGINT', onSigint);
   try {
-    while (trainer.step < stopAt) {
+    while (trainer.step < stopAt && !interrupted) {
       const epoch = Math.floor(trainer.step / stepsPerEpoch);
       const startBatch = trainer.step % stepsPerEpoch;
       const order = epochOrder(train.n, cfg.train.seed, epoch);
       for (const batch of batches(train, { batchSize: cfg.train.batchSize, order, start: startBatch })) {
-        if (trainer.step >= stopAt) break;
+        if (trainer.step >= stopAt || interrupted) break;
         const step = trainer.step;
         // tensors made inside the loss closure are freed by the trainer's tidy
         const m = trainer.trainStep(() => {
@@ -145,6 +153,7 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
           return model.loss(x, y, mixSeed(cfg.train.seed, step, 3));
         });
         last = m;
+        await new Promise((r) => setImmediate(r)); // let signals (Ctrl-C) through
         imagesDone += batch.size;
         window.images += batch.size;
         const now = performance.now();
@@ -164,6 +173,7 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
       }
     }
   } catch (e) {
+    process.off('SIGINT', onSigint);
     progress.stop();
     if (e instanceof NonFiniteLossError) {
       trainer.dispose();
@@ -172,8 +182,17 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
     }
     throw e;
   }
+  process.off('SIGINT', onSigint);
   progress.stop();
   const seconds = (performance.now() - t0) / 1000;
+  if (interrupted) log(`Stopped at step ${trainer.step} of ${totalSteps}; continue with: deepgen train --resume --out ${out}`);
+  if (trainer.step >= totalSteps && model.afterTraining) {
+    const { preprocessedSet, evalBatches } = await import('./family-tools.ts');
+    const part = subset(train, 0, Math.min(train.n, 5000));
+    const { x, labels } = preprocessedSet(part, cfg);
+    await withSamplingWeights(st, async () => model.afterTraining!(evalBatches(x, labels, labelled, 500)));
+    x.dispose();
+  }
   await saveNow();
   files.push(path.join(out, 'model.safetensors'));
   if (opts.finish !== false && trainer.step >= totalSteps) {

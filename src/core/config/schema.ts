@@ -40,8 +40,8 @@ export const trainSchema = z
     /** EMA decay of weights kept for sampling (0 = off). */
     ema: z.number().min(0).max(1).default(0),
     logEvery: z.number().int().min(1).default(50),
-    sampleEvery: z.number().int().min(0).default(0),
-    checkpointEvery: z.number().int().min(0).default(0),
+    sampleEvery: z.number().int().min(0).default(500),
+    checkpointEvery: z.number().int().min(0).default(500),
   })
   .strict();
 

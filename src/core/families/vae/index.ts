@@ -50,7 +50,7 @@ export class VaeModel implements GenerativeModel {
   }
 
   /** AE only: fit the diagonal Gaussian used for sampling to the codes of some training images. */
-  fitCodeStats(batches: Iterable<EvalBatch>): void {
+  afterTraining(batches: Iterable<EvalBatch>): void {
     if (!this.codeMean || !this.codeStd) return;
     const codes: tf.Tensor2D[] = [];
     for (const b of batches) codes.push(tf.tidy(() => this.nets.encode(b.x, b.y).mu));
