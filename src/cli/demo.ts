@@ -8,9 +8,9 @@ import { hasCheckpoint } from '../node/checkpoint-store.ts';
 import { action, floatOpt } from './common.ts';
 
 export const DEMO_CONFIG = {
-  model: { arch: 'mlp', hidden: [512, 256], latent: 16, likelihood: 'bernoulli' },
+  model: { arch: 'mlp', hidden: [256], latent: 16, likelihood: 'bernoulli' },
   data: { dataset: 'shapes', size: 32, trainN: 20000, testN: 1000, preprocess: 'scale01' },
-  train: { epochs: 4, batchSize: 64, lr: 1e-3, logEvery: 25, seed: 0 },
+  train: { epochs: 3, batchSize: 64, lr: 1e-3, logEvery: 25, sampleEvery: 250, seed: 0 },
 };
 
 export function registerDemo(program: Command): void {

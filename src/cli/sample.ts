@@ -32,6 +32,7 @@ export function registerSample(program: Command): void {
     .option('--backend <name>', 'compute backend', 'auto')
     .action(
       action(async (run: string, f: { n: number; label?: string; seed: number; cols?: number; out?: string; ema: boolean; backend: string }) => {
+        if (f.out !== undefined && !f.out.toLowerCase().endsWith('.png')) throw new UserError(`--out ${f.out} must end in .png`);
         const r = await loadRun(run, { backend: f.backend, useEma: f.ema });
         const conditional = Boolean((r.cfg.model as { conditional?: boolean }).conditional);
         let labels: number[] | undefined;
@@ -43,7 +44,6 @@ export function registerSample(program: Command): void {
         }
         const x = r.model.sample(f.n, f.seed, { labels });
         const out = f.out ?? path.join(run, `samples-seed${f.seed}.png`);
-        if (!out.toLowerCase().endsWith('.png')) throw new UserError(`--out ${out} must end in .png`);
         await writeImageGrid(out, x, { cols: f.cols ?? (labels && labels.length > 1 ? labels.length : Math.ceil(Math.sqrt(f.n))) });
         x.dispose();
         r.model.dispose();

@@ -94,8 +94,9 @@ export class VaeModel implements GenerativeModel {
       opts.onBatch?.(n);
     }
     const D = this.nets.D;
-    const r: VaeEvalResult = { n, recon: recon / n, kl: kl / n, nelbo: (recon + kl) / n, nelboBitsPerDim: natsToBitsPerDim((recon + kl) / n, D), iwaeK: this.variational ? opts.iwaeK : 0 };
-    if (this.variational && opts.iwaeK > 0) {
+    if (!this.variational) return { n, recon: recon / n, reconBitsPerDim: natsToBitsPerDim(recon / n, D) };
+    const r: VaeEvalResult = { n, recon: recon / n, kl: kl / n, nelbo: (recon + kl) / n, nelboBitsPerDim: natsToBitsPerDim((recon + kl) / n, D), iwaeK: opts.iwaeK };
+    if (opts.iwaeK > 0) {
       r.iwaeNll = iwae / n;
       r.iwaeBitsPerDim = natsToBitsPerDim(iwae / n, D);
     }
