@@ -5,7 +5,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { UserError } from '../../src/core/errors.ts';
 import {
   assignRecords,
   checkFileStep,
@@ -15,19 +14,12 @@ import {
   variablesToRecords,
 } from '../../src/core/checkpoint/format.ts';
 import { decodeSafetensors, encodeSafetensors, type TensorRecord } from '../../src/core/checkpoint/safetensors.ts';
+import { userError } from '../helpers/assert.ts';
 
 await tf.setBackend('cpu');
 
 const f32 = (shape: number[]): TensorRecord => ({ dtype: 'F32', shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)) });
 
-function userError(fn: () => unknown, pattern: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof UserError, `expected UserError, got ${e}`);
-    assert.match(e.message, pattern);
-    assert.ok(!e.message.includes('\n'));
-    return true;
-  });
-}
 
 test('checkWeights names every missing, unexpected and mis-shaped tensor in one message', () => {
   const expected = { 'encoder.fc1.weight': [20, 784], 'encoder.fc1.bias': [20], 'encoder.fc2.weight': [256, 40], 'dec.b': [3] };

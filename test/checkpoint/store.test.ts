@@ -5,24 +5,16 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { UserError } from '../../src/core/errors.ts';
 import type { Checkpoint } from '../../src/core/checkpoint/format.ts';
 import { decodeSafetensors, encodeSafetensors } from '../../src/core/checkpoint/safetensors.ts';
 import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from '../../src/node/checkpoint-store.ts';
 import { readFileOrUserError, writeFileAtomic } from '../../src/node/fs-atomic.ts';
+import { userError } from '../helpers/assert.ts';
 
 function tmpDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'deepgen-ck-'));
 }
 
-function userError(fn: () => unknown, pattern: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof UserError, `expected UserError, got ${e}`);
-    assert.match(e.message, pattern);
-    assert.ok(!e.message.includes('\n'));
-    return true;
-  });
-}
 
 function sample(step: number, withExtras = true): Checkpoint {
   return {

@@ -3,15 +3,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { resolveRunConfig } from '../../src/node/run-config.ts';
 import { applySets } from '../../src/core/config/overrides.ts';
-import { UserError } from '../../src/core/errors.ts';
+import { userError } from '../helpers/assert.ts';
 
-const err = (fn: () => unknown, re: RegExp) =>
-  assert.throws(fn, (e: Error) => {
-    assert.ok(e instanceof UserError, `not a UserError: ${e}`);
-    assert.match(e.message, re);
-    assert.ok(!e.message.includes('\n'), 'message is one line');
-    return true;
-  });
+const err = userError;
 
 test('defaults resolve to the issue reference VAE', () => {
   const c = resolveRunConfig('vae', [], []);

@@ -147,17 +147,17 @@ const common = {
   modelSchema: vaeModelSchema,
   tinyPreset: { hidden: [32], latent: 4, convChannels: [4, 8], convHidden: 16 },
   needsLabels: (m: VaeModelConfig) => m.conditional,
+  defaults: {
+    model: vaeModelSchema.parse({}) as unknown as Record<string, unknown>,
+    data: { dataset: 'fashion-mnist', preprocess: 'binarize-dynamic' as const },
+    train: { epochs: 10, batchSize: 128, lr: 1e-3 },
+  },
 };
 
 export const vaeFamily: Family<VaeModelConfig> = {
   ...common,
   name: 'vae',
   summary: 'Variational autoencoder: encoder q(z|x) = N(mu, sigma^2), reparameterised z, decoder p(x|z); loss = recon + beta * KL',
-  defaults: {
-    model: vaeModelSchema.parse({}) as unknown as Record<string, unknown>,
-    data: { dataset: 'fashion-mnist', preprocess: 'binarize-dynamic' },
-    train: { epochs: 10, batchSize: 128, lr: 1e-3 },
-  },
   create: (m, info, seed) => new VaeModel(m, info, true, seed),
 };
 
@@ -165,10 +165,5 @@ export const aeFamily: Family<VaeModelConfig> = {
   ...common,
   name: 'ae',
   summary: 'Autoencoder: deterministic code z = enc(x), reconstruction loss only (samples from a Gaussian fitted to codes)',
-  defaults: {
-    model: vaeModelSchema.parse({}) as unknown as Record<string, unknown>,
-    data: { dataset: 'fashion-mnist', preprocess: 'binarize-dynamic' },
-    train: { epochs: 10, batchSize: 128, lr: 1e-3 },
-  },
   create: (m, info, seed) => new VaeModel(m, info, false, seed),
 };
