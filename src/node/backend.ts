@@ -1,4 +1,5 @@
-// Backend choice, in one place: --backend cpu|wasm|native|auto. 'auto' picks the fastest one that can run the model.
+// Backend choice, in one place: --backend cpu|wasm|native|auto. 'auto' picks the fastest one that can run the model:
+// native (wasm's kernels + BLAS matmul/conv from the addon, see ./native/) -> wasm -> cpu.
 // The wasm backend (XNNPACK, SIMD) runs dense nets ~5x faster than pure-JS cpu but has no conv weight-gradient kernel.
 import * as tf from '@tensorflow/tfjs-core';
 // @tensorflow/tfjs's Node bundle registers every op's gradient on the shared tfjs-core (core's ESM gradients
@@ -7,6 +8,7 @@ import '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { UserError } from '../core/errors.ts';
+import { registerNativeBackend } from './native/backend.ts';
 
 export const BACKENDS = ['auto', 'cpu', 'wasm', 'native'] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -24,9 +26,13 @@ function canRun(name: string, needs: BackendNeeds): boolean {
 /** Initialise a backend and return its name; prints nothing. */
 export async function initBackend(requested: string = 'auto', needs: BackendNeeds = {}): Promise<string> {
   if (!(BACKENDS as readonly string[]).includes(requested)) throw new UserError(`Unknown --backend "${requested}"; use one of ${BACKENDS.join(', ')}`);
-  if (requested === 'native') throw new UserError('The native backend is not built in this version; use --backend wasm or cpu (or auto)');
-  const order = requested === 'auto' ? ['wasm', 'cpu'] : [requested];
+  if (requested === 'native') {
+    const native = registerNativeBackend();
+    if (!native.ok) throw new UserError(`The native backend is unavailable (${native.reason}); use --backend wasm or cpu (or auto)`);
+  }
+  const order = requested === 'auto' ? ['native', 'wasm', 'cpu'] : [requested];
   for (const name of order) {
+    if (name === 'native' && !registerNativeBackend().ok) continue;
     if (requested === 'auto' && !canRun(name, needs)) continue;
     if (requested !== 'auto' && !canRun(name, needs)) throw new UserError(`The ${name} backend cannot train this model (no Conv2DBackpropFilter kernel); use --backend cpu or auto`);
     try {

@@ -170,7 +170,7 @@ describe('deepgen CLI', { concurrency: 3 }, () => {
     { name: '--config missing file', args: ['train', 'vae', ...TINY, '--config', path.join(TMP, 'nope.json')], mentions: /nope\.json/, out: 'bad-config' },
     { name: 'fashion-mnist with an empty --data-dir', args: ['train', 'vae', ...FASHION_TINY, '--data-dir', emptyDir], mentions: /empty-data/, out: 'bad-empty-dir' },
     { name: 'fashion-mnist with a corrupt idx file', args: ['train', 'vae', ...FASHION_TINY, '--data-dir', corruptDir], mentions: /train-images-idx3-ubyte/, out: 'bad-corrupt' },
-    { name: '--backend native', args: ['train', 'vae', ...TINY, '--backend', 'native'], mentions: /native/, out: 'bad-native' },
+    { name: '--backend gpu', args: ['train', 'vae', ...TINY, '--backend', 'gpu'], mentions: /gpu/, out: 'bad-backend' },
   ];
   for (const c of BAD) {
     test(`bad input: ${c.name} -> exit 2, one error line`, async () => {

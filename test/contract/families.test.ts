@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import '../helpers/backend.ts';
 import { initBackend } from '../../src/node/backend.ts';
+import { registerNativeBackend } from '../../src/node/native/backend.ts';
 import { registry } from '../../src/core/registry.ts';
 import type { DataInfo, Family, GenerativeModel } from '../../src/core/family.ts';
 import { trainSchema } from '../../src/core/config/schema.ts';
@@ -35,7 +36,10 @@ function make(fam: Family<unknown>, over: Record<string, unknown>, seed = 3): Ge
 
 const labelsFor = (m: Record<string, unknown>) => (m.conditional ? [0, 1, 2, 3] : undefined);
 
-for (const backend of ['cpu', 'wasm']) {
+// native is required in CI (DEEPGEN_REQUIRE_NATIVE=1); without the addon it is left out, which test/native reports
+const BACKENDS_UNDER_TEST = ['cpu', 'wasm', ...(registerNativeBackend().ok || process.env.DEEPGEN_REQUIRE_NATIVE ? ['native'] : [])];
+
+for (const backend of BACKENDS_UNDER_TEST) {
   describe(`contract on ${backend}`, () => {
     before(async () => {
       await initBackend(backend);

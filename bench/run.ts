@@ -1,0 +1,159 @@
+// npm run bench [-- --backends cpu,wasm,native --seconds 2 --out bench/results.json --compare-torch]
+// Throughput on every available backend: sgemm 512x1024x1024 GFLOPS; conv2d 64x28x28x32 * 3x3x32x64 forward and
+// backward (input + filter gradient) GFLOPS; training images/s at batch 128 with Adam for an MLP VAE and a conv VAE.
+// --compare-torch also runs bench/reference/torch_bench.py (Debian python3-torch) and reports native/torch ratios.
+// Prints JSON and a table and writes the JSON to bench/results.json. The 1-minute load average is recorded: a
+// figure measured while another job keeps a core busy is not comparable.
+import * as tf from '@tensorflow/tfjs-core';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import { initBackend } from '../src/node/backend.ts';
+import { loadNativeAddon } from '../src/node/native/addon.ts';
+import { convVae, mlpVae, type BenchModel } from './models.ts';
+
+const { values: opts } = parseArgs({
+  options: {
+    backends: { type: 'string', default: 'cpu,wasm,native' },
+    seconds: { type: 'string', default: '2' },
+    out: { type: 'string', default: new URL('./results.json', import.meta.url).pathname },
+    'compare-torch': { type: 'boolean', default: false },
+  },
+});
+const minSeconds = Number(opts.seconds);
+/** Above this the pure-JS cpu backend is measured on one run only (its conv gradients take ~a minute each at full size). */
+const SLOW_SECONDS = 4;
+
+type Figure = { value: number | null; unit: string; runs: number; seconds: number; note?: string };
+
+/** Times fn (after one warm-up run) until minSeconds have passed; a slow warm-up counts as the only run. */
+function time(fn: () => void): { perRun: number; runs: number; seconds: number } {
+  let t0 = performance.now();
+  fn();
+  const warm = (performance.now() - t0) / 1000;
+  if (warm > SLOW_SECONDS) return { perRun: warm, runs: 1, seconds: warm };
+  let runs = 0;
+  t0 = performance.now();
+  do {
+    fn();
+    runs++;
+  } while ((performance.now() - t0) / 1000 < minSeconds || runs < 2);
+  const seconds = (performance.now() - t0) / 1000;
+  return { perRun: seconds / runs, runs, seconds };
+}
+
+function gflops(flops: number, fn: () => void): Figure {
+  const t = time(fn);
+  return { value: flops / t.perRun / 1e9, unit: 'GFLOPS', runs: t.runs, seconds: t.seconds };
+}
+
+function kernel(name: string, inputs: Record<string, tf.Tensor>, attrs: Record<string, unknown>): () => void {
+  return () => tf.dispose(tf.engine().runKernel(name, inputs as tf.NamedTensorMap, attrs as tf.NamedAttrMap) as tf.Tensor);
+}
+
+function benchKernels(backend: string): Record<string, Figure> {
+  const r: Record<string, Figure> = {};
+  const [M, K, N] = [512, 1024, 1024];
+  const a = tf.randomNormal([M, K], 0, 1, 'float32', 1), b = tf.randomNormal([K, N], 0, 1, 'float32', 2);
+  r['sgemm 512x1024x1024'] = gflops(2 * M * N * K, () => tf.dispose(tf.matMul(a, b)));
+  tf.dispose([a, b]);
+
+  const [B, H, W, C, OC] = [64, 28, 28, 32, 64];
+  const x = tf.randomNormal([B, H, W, C], 0, 1, 'float32', 3), f = tf.randomNormal([3, 3, C, OC], 0, 1, 'float32', 4);
+  const dy = tf.randomNormal([B, H, W, OC], 0, 1, 'float32', 5);
+  const flops = 2 * B * H * W * OC * 9 * C;
+  const conv = { strides: 1, pad: 'same', dataFormat: 'NHWC', dilations: 1, dimRoundingMode: undefined };
+  r['conv2d fwd'] = gflops(flops, kernel('Conv2D', { x, filter: f }, conv));
+  const dx = tf.getKernel('Conv2DBackpropInput', backend) ? gflops(flops, kernel('Conv2DBackpropInput', { dy, filter: f }, { ...conv, inputShape: x.shape })) : null;
+  const dw = tf.getKernel('Conv2DBackpropFilter', backend) ? gflops(flops, kernel('Conv2DBackpropFilter', { x, dy }, { ...conv, filterShape: f.shape })) : null;
+  const none: Figure = { value: null, unit: 'GFLOPS', runs: 0, seconds: 0, note: 'no kernel on this backend' };
+  r['conv2d bwd input'] = dx ?? none;
+  r['conv2d bwd filter'] = dw ?? none;
+  r['conv2d bwd (input+filter)'] = dx && dw
+    ? { value: 2 / (1 / dx.value! + 1 / dw.value!), unit: 'GFLOPS', runs: Math.min(dx.runs, dw.runs), seconds: dx.seconds + dw.seconds }
+    : none;
+  tf.dispose([x, f, dy]);
+  return r;
+}
+
+function benchTraining(backend: string, make: () => BenchModel): Figure {
+  if (make === convVae && !tf.getKernel('Conv2DBackpropFilter', backend)) return { value: null, unit: 'images/s', runs: 0, seconds: 0, note: 'cannot train conv nets (no Conv2DBackpropFilter)' };
+  const batch = 128;
+  const x = tf.tidy(() => tf.cast(tf.greater(tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', 7), 0.7), 'float32')) as tf.Tensor4D;
+  const model = make();
+  let loss = NaN;
+  const t = time(() => { loss = model.step(x); });
+  model.dispose();
+  x.dispose();
+  if (!Number.isFinite(loss)) throw new Error(`${backend}: non-finite loss ${loss}`);
+  return { value: batch / t.perRun, unit: 'images/s', runs: t.runs, seconds: t.seconds };
+}
+
+const started = new Date().toISOString();
+const loadAvg1 = os.loadavg()[0];
+const native = loadNativeAddon();
+const results: Record<string, Record<string, Figure> | { unavailable: string }> = {};
+for (const name of opts.backends!.split(',')) {
+  try {
+    await initBackend(name);
+  } catch (e) {
+    results[name] = { unavailable: (e as Error).message };
+    continue;
+  }
+  const figures = benchKernels(name);
+  figures['train mlp-vae b128'] = benchTraining(name, mlpVae);
+  figures['train conv-vae b128'] = benchTraining(name, convVae);
+  results[name] = figures;
+  console.error(`bench: ${name} done`);
+}
+
+let torch: unknown;
+if (opts['compare-torch']) {
+  const script = new URL('./reference/torch_bench.py', import.meta.url).pathname;
+  const r = spawnSync('/usr/bin/python3', [script, '--seconds', String(minSeconds)], { encoding: 'utf8' });
+  if (r.status === 0) {
+    const parsed = JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, Figure> & { _torch?: unknown };
+    torch = parsed._torch;
+    delete parsed._torch;
+    results.torch = parsed;
+  } else {
+    results.torch = { unavailable: (r.stderr || String(r.error)).trim().split('\n').pop() ?? 'failed' };
+  }
+  console.error('bench: torch done');
+}
+/** native / torch for every figure both have. */
+const ratios: Record<string, number> = {};
+const nat = results.native as Record<string, Figure> | undefined, tor = results.torch as Record<string, Figure> | undefined;
+if (nat && tor && !('unavailable' in nat) && !('unavailable' in tor)) {
+  for (const k of Object.keys(nat)) if (nat[k]?.value && tor[k]?.value) ratios[k] = Number((nat[k].value! / tor[k].value!).toFixed(3));
+}
+
+const report = {
+  started,
+  machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, node: process.version, loadAvg1AtStart: Number(loadAvg1.toFixed(2)), loadAvg1AtEnd: Number(os.loadavg()[0].toFixed(2)) },
+  native: native.addon ? native.addon.info() : { unavailable: native.reason },
+  settings: { minSecondsPerFigure: minSeconds, batch: 128, sgemm: [512, 1024, 1024], conv: { x: [64, 28, 28, 32], filter: [3, 3, 32, 64], strides: 1, pad: 'same' } },
+  torch,
+  results,
+  nativeOverTorch: ratios,
+};
+console.log(JSON.stringify(report, null, 2));
+writeFileSync(opts.out!, JSON.stringify(report, null, 2) + '\n');
+
+// Table: one row per figure, one column per backend.
+const backends = Object.keys(results);
+const rows = new Set<string>();
+for (const b of backends) for (const k of Object.keys(results[b])) if (k !== 'unavailable') rows.add(k);
+const cell = (b: string, k: string) => {
+  const r = results[b] as Record<string, Figure>;
+  if ('unavailable' in results[b]) return 'unavailable';
+  const f = r[k];
+  return f?.value == null ? 'n/a' : `${f.value.toFixed(f.value < 10 ? 2 : 1)}${f.runs === 1 ? '*' : ''}`;
+};
+const head = ['figure', ...backends];
+const lines = [head, ...[...rows].map((k) => [`${k} (${(Object.values(results).find((r) => !('unavailable' in r)) as Record<string, Figure>)[k]?.unit ?? ''})`, ...backends.map((b) => cell(b, k))])];
+const widths = head.map((_, i) => Math.max(...lines.map((l) => l[i].length)));
+console.log(lines.map((l) => l.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ')).join('\n'));
+if (Object.keys(ratios).length) console.log(`native / torch: ${Object.entries(ratios).map(([k, v]) => `${k} ${v.toFixed(2)}`).join('; ')}`);
+console.log(`* one run only (slow). load average at start ${loadAvg1.toFixed(2)} on ${os.cpus().length} cores${loadAvg1 > 0.5 ? ' (the machine was not idle: figures may be disturbed)' : ''}. BLAS: ${native.addon ? `${native.addon.info().blas} ${native.addon.info().blasPath}` : 'none'}`);

@@ -1,0 +1,235 @@
+// N-API surface of the addon: argument checks (sizes against the typed arrays, so a wrong call throws instead of
+// corrupting memory) and the calls into the kernels. All arrays are Float32Array views (e.g. over the wasm heap).
+#include <napi.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+#include <string>
+
+#include "kernels.h"
+
+namespace {
+
+struct F32 {
+  float* p;
+  int64_t n;
+};
+
+F32 f32(const Napi::Value& v, const char* name) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    throw Napi::TypeError::New(v.Env(), std::string(name) + " must be a Float32Array");
+  auto a = v.As<Napi::Float32Array>();
+  return {a.Data(), int64_t(a.ElementLength())};
+}
+
+int64_t i64(const Napi::Value& v, const char* name) {
+  if (!v.IsNumber()) throw Napi::TypeError::New(v.Env(), std::string(name) + " must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= 0) || d != std::floor(d) || d > 9.0e15)
+    throw Napi::RangeError::New(v.Env(), std::string(name) + " must be a non-negative integer");
+  return int64_t(d);
+}
+
+void need(Napi::Env env, const F32& a, int64_t n, const char* name) {
+  if (n > a.n) throw Napi::RangeError::New(env, std::string(name) + " is too small for the given sizes");
+}
+
+// Elements spanned by a row-major matrix of `rows` x `cols` with leading dimension ld.
+int64_t span(int64_t rows, int64_t cols, int64_t ld) { return rows == 0 || cols == 0 ? 0 : (rows - 1) * ld + cols; }
+
+Napi::Value Info(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  const auto& b = dg::blas_info();
+  auto o = Napi::Object::New(env);
+  o.Set("blas", b.name);
+  o.Set("blasPath", b.path);
+  o.Set("blasConfig", b.config);
+  o.Set("warning", b.warning);
+  o.Set("threads", dg::threads());
+  o.Set("simd", dg::simd_name());
+  return o;
+}
+
+Napi::Value SetThreads(const Napi::CallbackInfo& info) {
+  dg::set_threads(int(i64(info[0], "threads")));
+  return Napi::Number::New(info.Env(), dg::threads());
+}
+
+// sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, builtin?)
+Napi::Value Sgemm(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  bool tA = info[0].ToBoolean(), tB = info[1].ToBoolean();
+  int64_t M = i64(info[2], "M"), N = i64(info[3], "N"), K = i64(info[4], "K");
+  float alpha = info[5].ToNumber().FloatValue();
+  F32 A = f32(info[6], "A"), B = f32(info[8], "B"), C = f32(info[11], "C");
+  int64_t lda = i64(info[7], "lda"), ldb = i64(info[9], "ldb"), ldc = i64(info[12], "ldc");
+  float beta = info[10].ToNumber().FloatValue();
+  bool builtin = info.Length() > 13 && info[13].ToBoolean();
+  if (lda < (tA ? M : K) || ldb < (tB ? K : N) || ldc < N)
+    throw Napi::RangeError::New(env, "leading dimension smaller than the matrix width");
+  need(env, A, tA ? span(K, M, lda) : span(M, K, lda), "A");
+  need(env, B, tB ? span(N, K, ldb) : span(K, N, ldb), "B");
+  need(env, C, span(M, N, ldc), "C");
+  (builtin ? dg::sgemm_builtin : dg::sgemm)(tA, tB, M, N, K, alpha, A.p, lda, B.p, ldb, beta, C.p, ldc);
+  return env.Undefined();
+}
+
+// batchMatMul(A, B, C, aIndex: Int32Array, bIndex: Int32Array, M, N, K, transA, transB):
+// C[i] = op(A[aIndex[i]]) * op(B[bIndex[i]]) for every output batch i (the caller resolves broadcasting).
+Napi::Value BatchMatMul(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  F32 A = f32(info[0], "A"), B = f32(info[1], "B"), C = f32(info[2], "C");
+  if (!info[3].IsTypedArray() || info[3].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array ||
+      !info[4].IsTypedArray() || info[4].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+    throw Napi::TypeError::New(env, "batch indices must be Int32Arrays");
+  auto ai = info[3].As<Napi::Int32Array>(), bi = info[4].As<Napi::Int32Array>();
+  int64_t M = i64(info[5], "M"), N = i64(info[6], "N"), K = i64(info[7], "K");
+  bool tA = info[8].ToBoolean(), tB = info[9].ToBoolean();
+  int64_t batch = int64_t(ai.ElementLength());
+  if (int64_t(bi.ElementLength()) != batch) throw Napi::RangeError::New(env, "batch index lengths differ");
+  need(env, C, batch * M * N, "C");
+  for (int64_t i = 0; i < batch; i++) {
+    int64_t a = ai.Data()[i], b = bi.Data()[i];
+    if (a < 0 || b < 0) throw Napi::RangeError::New(env, "negative batch index");
+    need(env, A, (a + 1) * M * K, "A");
+    need(env, B, (b + 1) * K * N, "B");
+    dg::sgemm(tA, tB, M, N, K, 1.f, A.p + a * M * K, tA ? M : K, B.p + b * K * N, tB ? K : N, 0.f, C.p + i * M * N,
+              N);
+  }
+  return env.Undefined();
+}
+
+dg::ConvGeom geom(const Napi::Value& v) {
+  auto env = v.Env();
+  if (!v.IsArray()) throw Napi::TypeError::New(env, "conv geometry must be an array of 15 integers");
+  auto a = v.As<Napi::Array>();
+  if (a.Length() != 15) throw Napi::TypeError::New(env, "conv geometry must be an array of 15 integers");
+  int64_t g[15];
+  for (uint32_t i = 0; i < 15; i++) {
+    Napi::Value e = a[i];
+    if (!e.IsNumber()) throw Napi::TypeError::New(env, "conv geometry must be integers");
+    g[i] = e.As<Napi::Number>().Int64Value();
+  }
+  dg::ConvGeom c{g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9], g[10], g[11], g[12], g[13], g[14]};
+  for (int i = 0; i < 9; i++)
+    if (g[i] < 0) throw Napi::RangeError::New(env, "negative conv size");
+  if (c.strideH < 1 || c.strideW < 1 || c.dilH < 1 || c.dilW < 1)
+    throw Napi::RangeError::New(env, "strides and dilations must be >= 1");
+  return c;
+}
+
+// conv2d(x, w, y, geom), conv2dBackpropInput(dy, w, dx, geom), conv2dBackpropFilter(x, dy, dw, geom)
+// geom = [N, H, W, C, KH, KW, OC, OH, OW, strideH, strideW, dilH, dilW, padTop, padLeft]
+Napi::Value Conv2d(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  auto g = geom(info[3]);
+  F32 x = f32(info[0], "x"), w = f32(info[1], "filter"), y = f32(info[2], "y");
+  need(env, x, g.N * g.H * g.W * g.C, "x");
+  need(env, w, g.KH * g.KW * g.C * g.OC, "filter");
+  need(env, y, g.N * g.OH * g.OW * g.OC, "y");
+  dg::conv2d_forward(g, x.p, w.p, y.p);
+  return env.Undefined();
+}
+Napi::Value Conv2dBackpropInput(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  auto g = geom(info[3]);
+  F32 dy = f32(info[0], "dy"), w = f32(info[1], "filter"), dx = f32(info[2], "dx");
+  need(env, dy, g.N * g.OH * g.OW * g.OC, "dy");
+  need(env, w, g.KH * g.KW * g.C * g.OC, "filter");
+  need(env, dx, g.N * g.H * g.W * g.C, "dx");
+  dg::conv2d_backprop_input(g, dy.p, w.p, dx.p);
+  return env.Undefined();
+}
+Napi::Value Conv2dBackpropFilter(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  auto g = geom(info[3]);
+  F32 x = f32(info[0], "x"), dy = f32(info[1], "dy"), dw = f32(info[2], "dw");
+  need(env, x, g.N * g.H * g.W * g.C, "x");
+  need(env, dy, g.N * g.OH * g.OW * g.OC, "dy");
+  need(env, dw, g.KH * g.KW * g.C * g.OC, "dw");
+  dg::conv2d_backprop_filter(g, x.p, dy.p, dw.p);
+  return env.Undefined();
+}
+
+// biasAct(y, bias | null, activation, leakyAlpha, preluAlpha | null), in place.
+// bias and preluAlpha repeat along y (length 1 or the last dimension). activation: 0 linear, 1 relu, 2 relu6,
+// 3 elu, 4 leakyrelu, 5 sigmoid, 6 prelu.
+Napi::Value BiasAct(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  F32 y = f32(info[0], "y");
+  F32 b{nullptr, 0}, p{nullptr, 0};
+  if (!info[1].IsNull() && !info[1].IsUndefined()) b = f32(info[1], "bias");
+  int act = int(i64(info[2], "activation"));
+  float leaky = info[3].ToNumber().FloatValue();
+  if (info.Length() > 4 && !info[4].IsNull() && !info[4].IsUndefined()) p = f32(info[4], "preluAlpha");
+  if ((b.p && (b.n == 0 || y.n % b.n)) || (p.p && (p.n == 0 || y.n % p.n)))
+    throw Napi::RangeError::New(env, "bias/alpha length must divide the output size");
+  if (act == 6 && !p.p) throw Napi::TypeError::New(env, "prelu needs alpha");
+  float* o = y.p;
+  const int64_t n = y.n;
+  dg::parallel_for(n, int64_t(1) << 18, [&](int64_t s, int64_t e) {
+    for (int64_t i = s; i < e; i++) {
+      float v = o[i];
+      if (b.p) v += b.p[i % b.n];
+      switch (act) {
+        case 1: v = v > 0.f ? v : 0.f; break;
+        case 2: v = v < 0.f ? 0.f : (v > 6.f ? 6.f : v); break;
+        case 3: v = v > 0.f ? v : std::expm1(v); break;
+        case 4: v = v > 0.f ? v : leaky * v; break;
+        case 5: v = 1.f / (1.f + std::exp(-v)); break;
+        case 6: v = v > 0.f ? v : p.p[i % p.n] * v; break;
+        default: break;
+      }
+      o[i] = v;
+    }
+  });
+  return env.Undefined();
+}
+
+// sumOuter(x, y, outer, inner): y[j] = sum_i x[i * inner + j], the bias gradient of NHWC and dense layers
+// (tfjs-backend-wasm transposes the whole tensor first for such reductions). Threads split i into partial sums.
+Napi::Value SumOuter(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  F32 x = f32(info[0], "x"), y = f32(info[1], "y");
+  int64_t outer = i64(info[2], "outer"), inner = i64(info[3], "inner");
+  need(env, x, outer * inner, "x");
+  need(env, y, inner, "y");
+  int64_t t = std::max<int64_t>(1, std::min<int64_t>(dg::threads(), outer * inner / (int64_t(1) << 18)));
+  std::vector<double> partial(size_t(t * inner), 0.0);
+  int64_t chunk = (outer + t - 1) / t;
+  dg::parallel_for(t, 1, [&](int64_t b, int64_t e) {
+    for (int64_t p = b; p < e; p++) {
+      double* acc = partial.data() + p * inner;
+      int64_t i1 = std::min(outer, (p + 1) * chunk);
+      for (int64_t i = p * chunk; i < i1; i++) {
+        const float* row = x.p + i * inner;
+        for (int64_t j = 0; j < inner; j++) acc[j] += row[j];
+      }
+    }
+  });
+  for (int64_t j = 0; j < inner; j++) {
+    double s = 0;
+    for (int64_t p = 0; p < t; p++) s += partial[p * inner + j];
+    y.p[j] = float(s);
+  }
+  return env.Undefined();
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  dg::blas_init();
+  exports.Set("info", Napi::Function::New(env, Info));
+  exports.Set("setThreads", Napi::Function::New(env, SetThreads));
+  exports.Set("sgemm", Napi::Function::New(env, Sgemm));
+  exports.Set("batchMatMul", Napi::Function::New(env, BatchMatMul));
+  exports.Set("conv2d", Napi::Function::New(env, Conv2d));
+  exports.Set("conv2dBackpropInput", Napi::Function::New(env, Conv2dBackpropInput));
+  exports.Set("conv2dBackpropFilter", Napi::Function::New(env, Conv2dBackpropFilter));
+  exports.Set("biasAct", Napi::Function::New(env, BiasAct));
+  exports.Set("sumOuter", Napi::Function::New(env, SumOuter));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(deepgen_native, Init)

@@ -1,0 +1,62 @@
+// Kernel entry points shared by the addon files. Row-major float32 throughout; NHWC images, HWIO filters.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace dg {
+
+// C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C, row-major with leading dimensions.
+void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+           const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+// The built-in blocked, threaded kernel (used when no BLAS library was found; exported for tests).
+void sgemm_builtin(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                   int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
+struct BlasInfo {
+  std::string name;     // "OpenBLAS", "MKL", "BLIS", "builtin"
+  std::string path;     // resolved library path, or ""
+  std::string config;   // e.g. openblas_get_config()
+  std::string warning;  // e.g. why a library was rejected
+};
+const BlasInfo& blas_info();
+void blas_init();
+int threads();
+void set_threads(int n);
+const char* simd_name();
+
+// Conv geometry: [N,H,W,C] * [KH,KW,C,OC] -> [N,OH,OW,OC].
+struct ConvGeom {
+  int64_t N, H, W, C, KH, KW, OC, OH, OW, strideH, strideW, dilH, dilW, padTop, padLeft;
+};
+void conv2d_forward(const ConvGeom& g, const float* x, const float* w, float* y);
+void conv2d_backprop_input(const ConvGeom& g, const float* dy, const float* w, float* dx);
+void conv2d_backprop_filter(const ConvGeom& g, const float* x, const float* dy, float* dw);
+
+// Run fn(begin, end) over [0, n) on up to threads() threads (the caller's thread takes the first part).
+template <class F>
+void parallel_for(int64_t n, int64_t minPerThread, F fn);
+
+}  // namespace dg
+
+#include <thread>
+#include <vector>
+namespace dg {
+template <class F>
+void parallel_for(int64_t n, int64_t minPerThread, F fn) {
+  int64_t t = threads();
+  if (minPerThread < 1) minPerThread = 1;
+  if (t > n / minPerThread) t = n / minPerThread;
+  if (t <= 1) {
+    if (n > 0) fn(int64_t(0), n);
+    return;
+  }
+  std::vector<std::thread> pool;
+  int64_t chunk = (n + t - 1) / t;
+  for (int64_t i = 1; i < t; i++) {
+    int64_t b = i * chunk, e = b + chunk < n ? b + chunk : n;
+    if (b < e) pool.emplace_back([=] { fn(b, e); });
+  }
+  fn(int64_t(0), chunk < n ? chunk : n);
+  for (auto& th : pool) th.join();
+}
+}  // namespace dg

@@ -1,0 +1,61 @@
+// Loads the native addon (native/, built by `npm install` through scripts/build-native.js) or says why it cannot.
+// DEEPGEN_NO_NATIVE=1 makes it unavailable, to exercise the wasm/cpu fallback.
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface NativeInfo {
+  /** "OpenBLAS", "MKL", "BLIS", "Accelerate", "BLAS" (unidentified) or "builtin" (the addon's own kernel). */
+  blas: string;
+  blasPath: string;
+  blasConfig: string;
+  /** Set when a library was rejected, e.g. the slow netlib reference BLAS. */
+  warning: string;
+  threads: number;
+  simd: string;
+}
+
+/** conv geometry: [N, H, W, C, KH, KW, OC, OH, OW, strideH, strideW, dilH, dilW, padTop, padLeft] */
+export type ConvGeometry = number[];
+
+export interface NativeAddon {
+  info(): NativeInfo;
+  setThreads(n: number): number;
+  /** C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C, row-major; builtin forces the addon's own kernel. */
+  sgemm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: Float32Array, lda: number,
+    B: Float32Array, ldb: number, beta: number, C: Float32Array, ldc: number, builtin?: boolean): void;
+  /** C[i] = op(A[aIndex[i]]) * op(B[bIndex[i]]); A is [*, M, K] (or [*, K, M] transposed), B [*, K, N], C [batch, M, N]. */
+  batchMatMul(A: Float32Array, B: Float32Array, C: Float32Array, aIndex: Int32Array, bIndex: Int32Array,
+    M: number, N: number, K: number, transA: boolean, transB: boolean): void;
+  conv2d(x: Float32Array, filter: Float32Array, y: Float32Array, geometry: ConvGeometry): void;
+  conv2dBackpropInput(dy: Float32Array, filter: Float32Array, dx: Float32Array, geometry: ConvGeometry): void;
+  conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, geometry: ConvGeometry): void;
+  /** In place: y = act(y + bias); activation 0 linear, 1 relu, 2 relu6, 3 elu, 4 leakyrelu, 5 sigmoid, 6 prelu. */
+  /** y[j] = sum_i x[i * inner + j] (reduction over the leading axes, e.g. a bias gradient). */
+  sumOuter(x: Float32Array, y: Float32Array, outer: number, inner: number): void;
+  biasAct(y: Float32Array, bias: Float32Array | null, activation: number, leakyAlpha: number, preluAlpha: Float32Array | null): void;
+}
+
+export type NativeLoad = { addon: NativeAddon; reason?: undefined } | { addon: null; reason: string };
+
+export const NATIVE_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../../native');
+
+let cached: NativeLoad | undefined;
+
+/** The addon, or null with a one-line reason. Cached; DEEPGEN_NO_NATIVE=1 disables it. */
+export function loadNativeAddon(): NativeLoad {
+  if (process.env.DEEPGEN_NO_NATIVE === '1') return { addon: null, reason: 'disabled by DEEPGEN_NO_NATIVE=1' };
+  if (cached) return cached;
+  try {
+    const require = createRequire(import.meta.url);
+    const load = require('node-gyp-build') as (dir: string) => NativeAddon;
+    cached = { addon: load(NATIVE_DIR) };
+  } catch (e) {
+    const msg = (e as Error).message.split('\n')[0];
+    const reason = /No native build was found/.test(msg)
+      ? 'the native addon is not built: it builds during npm install when a C++ compiler is present, or run `npm run build:native`'
+      : `the native addon failed to load: ${msg}`;
+    cached = { addon: null, reason };
+  }
+  return cached;
+}
