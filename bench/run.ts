@@ -12,6 +12,17 @@ import { parseArgs } from 'node:util';
 import { initBackend } from '../src/node/backend.ts';
 import { loadNativeAddon } from '../src/node/native/addon.ts';
 import { convVae, mlpVae, type BenchModel } from './models.ts';
+import { entries as ganFlowEntries } from './models-gan-flow.ts';
+import { entries as unetPixelEntries } from './models-unet-pixelcnn.ts';
+
+/** A figure contributed by a bench model file: name (e.g. 'train dcgan b128'), and how to measure it on a backend. */
+export interface BenchEntry {
+  name: string;
+  unit: string;
+  /** Returns the figure, or null with a note when the backend cannot run it. */
+  run: (backend: string, time: (fn: () => void) => { perRun: number; runs: number; seconds: number }) => { value: number | null; runs: number; seconds: number; note?: string };
+}
+const EXTRA: BenchEntry[] = [...ganFlowEntries, ...unetPixelEntries];
 
 const { values: opts } = parseArgs({
   options: {
@@ -104,6 +115,13 @@ for (const name of opts.backends!.split(',')) {
   const figures = benchKernels(name);
   figures['train mlp-vae b128'] = benchTraining(name, mlpVae);
   figures['train conv-vae b128'] = benchTraining(name, convVae);
+  for (const e of EXTRA) {
+    try {
+      figures[e.name] = { unit: e.unit, ...e.run(name, time) };
+    } catch (err) {
+      figures[e.name] = { value: null, unit: e.unit, runs: 0, seconds: 0, note: `failed: ${(err as Error).message.split('\n')[0]}` };
+    }
+  }
   results[name] = figures;
   console.error(`bench: ${name} done`);
 }

@@ -113,6 +113,12 @@ def main():
 
     r["train mlp-vae b128"] = train_figure(MlpVae(), min_seconds)
     r["train conv-vae b128"] = train_figure(ConvVae(), min_seconds)
+    # optional model files beside this one contribute more figures: each defines figures(min_seconds) -> dict
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path.insert(0, here)
+    for mod in ("torch_gan_flow", "torch_unet_pixelcnn"):
+        if os.path.exists(os.path.join(here, mod + ".py")):
+            r.update(__import__(mod).figures(min_seconds))
     r["_torch"] = {"version": torch.__version__, "threads": torch.get_num_threads()}
     print(json.dumps(r))
 
