@@ -6,6 +6,7 @@ import { registerEval } from './eval.ts';
 import { registerPictures } from './pictures.ts';
 import { registerDatasets } from './datasets.ts';
 import { registerDemo } from './demo.ts';
+import { registerInfo } from './info.ts';
 import { fail } from './common.ts';
 
 const program = new Command();
@@ -23,6 +24,7 @@ registerSample(program);
 registerEval(program);
 registerPictures(program);
 registerDatasets(program);
+registerInfo(program);
 for (const c of program.commands) c.exitOverride().showHelpAfterError('(run with --help for usage)');
 
 try {
