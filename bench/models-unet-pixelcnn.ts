@@ -31,7 +31,7 @@ const T = 1000;
 const silu = (x: tf.Tensor) => tf.mul(x, tf.sigmoid(x));
 
 /** GroupNorm(8) composed from tfjs ops (for backends without the fused kernel), then SiLU when act. */
-function groupNormOps(x: tf.Tensor4D, gamma: V, beta: V, act: boolean, groups = 8): tf.Tensor4D {
+export function groupNormOps(x: tf.Tensor4D, gamma: V, beta: V, act: boolean, groups = 8): tf.Tensor4D {
   const [B, H, W, C] = x.shape;
   const xr = tf.reshape(x, [B, H * W, groups, C / groups]);
   const { mean, variance } = tf.moments(xr, [1, 3], true);
@@ -42,7 +42,7 @@ function groupNormOps(x: tf.Tensor4D, gamma: V, beta: V, act: boolean, groups = 
 
 /** GroupNorm(8) (+ SiLU): the native backend's DeepgenGroupNorm kernel and its gradient, else tfjs ops. The SiLU's
  *  forward runs on wasm's SIMD Sigmoid and Multiply (JS Math.exp is slow); its gradient is folded into the kernel's. */
-function groupNorm(x: tf.Tensor4D, gamma: V, beta: V, act = false): tf.Tensor4D {
+export function groupNorm(x: tf.Tensor4D, gamma: V, beta: V, act = false): tf.Tensor4D {
   if (!tf.getKernel('DeepgenGroupNorm', tf.getBackend())) return groupNormOps(x, gamma, beta, act);
   const f = tf.customGrad(((x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, save: tf.GradSaveFunc) => {
     const [z, mean, rstd] = tf.engine().runKernel('DeepgenGroupNorm', { x, gamma, beta }, { groups: 8, epsilon: 1e-5, silu: false }) as unknown as tf.Tensor[];
