@@ -14,31 +14,16 @@ coupling net 784 -> 512 -> 512 -> 784x2 (ReLU) on the masked input; s = tanh(.) 
 y = x * exp(s) + t; loss = -(log N(z; 0, I) + sum s), batch mean; Adam 1e-3.
 """
 import math
-import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from torch_bench import timed  # one timing rule for every figure
+
 BATCH = 128
-SLOW_SECONDS = 4.0
 
 
-def timed(fn, min_seconds):
-    t0 = time.perf_counter()
-    fn()
-    warm = time.perf_counter() - t0
-    if warm > SLOW_SECONDS:
-        return warm, 1, warm
-    runs = 0
-    t0 = time.perf_counter()
-    while True:
-        fn()
-        runs += 1
-        if time.perf_counter() - t0 >= min_seconds and runs >= 2:
-            break
-    secs = time.perf_counter() - t0
-    return secs / runs, runs, secs
 
 
 def init_normal(module, std=0.02):

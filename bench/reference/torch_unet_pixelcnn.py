@@ -11,31 +11,16 @@ PixelCNN: 7x7 mask-A conv 1->64 (ReLU), 5 x [h + ReLU(3x3 mask-B conv 64->64)], 
 softmax cross-entropy on 8-bit pixels, input scaled to [-1, 1]; Adam 1e-3. Sampling 16 images: 784 forward passes.
 """
 import math
-import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-SLOW_SECONDS = 4.0
+from torch_bench import timed  # one timing rule for every figure
+
 T = 1000
 
 
-def timed(fn, min_seconds):
-    t0 = time.perf_counter()
-    fn()
-    warm = time.perf_counter() - t0
-    if warm > SLOW_SECONDS:
-        return warm, 1, warm
-    runs = 0
-    t0 = time.perf_counter()
-    while True:
-        fn()
-        runs += 1
-        if time.perf_counter() - t0 >= min_seconds and runs >= 2:
-            break
-    secs = time.perf_counter() - t0
-    return secs / runs, runs, secs
 
 
 def time_embedding(t, dim=32):
