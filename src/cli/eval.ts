@@ -7,6 +7,7 @@ import { evaluateRun } from '../node/family-tools.ts';
 import { writeFileAtomic } from '../node/fs-atomic.ts';
 import { createProgress, formatDuration } from '../node/progress.ts';
 import { loadRun, loadSplit } from '../node/run.ts';
+import { withDataDir } from '../node/run-config.ts';
 import { action, intOpt } from './common.ts';
 
 export function registerEval(program: Command): void {
@@ -25,7 +26,7 @@ export function registerEval(program: Command): void {
       action(async (run: string, f: { iwae: number; n: number; batchSize?: number; seed: number; dataDir?: string; backend: string; json?: boolean }) => {
         const r = await loadRun(run, { backend: f.backend });
         if (!r.model.evaluate) throw new UserError(`The ${r.family} family has no likelihood evaluation yet`);
-        const cfg = f.dataDir ? { ...r.cfg, data: { ...r.cfg.data, dataDir: f.dataDir } } : r.cfg;
+        const cfg = withDataDir(r.cfg, f.dataDir);
         let test = loadSplit(cfg, 'test');
         if (f.n > 0) test = subset(test, 0, Math.min(f.n, test.n));
         const progress = createProgress('eval', test.n, { every: Math.max(1, Math.floor(test.n / 10)) });

@@ -10,6 +10,7 @@ import { VaeModel } from '../core/families/vae/index.ts';
 import { preprocessedSet, writeFamilyPictures } from '../node/family-tools.ts';
 import { writeImageGrid } from '../node/pictures.ts';
 import { loadRun, loadSplit } from '../node/run.ts';
+import { withDataDir } from '../node/run-config.ts';
 import { action, intOpt } from './common.ts';
 
 export function registerPictures(program: Command): void {
@@ -23,7 +24,7 @@ export function registerPictures(program: Command): void {
     .action(
       action(async (run: string, f: { out?: string; dataDir?: string; backend: string }) => {
         const r = await loadRun(run, { backend: f.backend });
-        const cfg = f.dataDir ? { ...r.cfg, data: { ...r.cfg.data, dataDir: f.dataDir } } : r.cfg;
+        const cfg = withDataDir(r.cfg, f.dataDir);
         const out = f.out ?? run;
         fs.mkdirSync(out, { recursive: true });
         const files = await writeFamilyPictures(r.model, cfg, loadSplit(cfg, 'test'), out);
@@ -47,14 +48,15 @@ export function registerPictures(program: Command): void {
       action(async (run: string, f: { a: number; b: number; steps: number; out?: string; dataDir?: string; backend: string }) => {
         const r = await loadRun(run, { backend: f.backend });
         if (!(r.model instanceof VaeModel)) throw new UserError(`interpolate needs an encoder (ae or vae); ${run} is a ${r.family}`);
-        const cfg = f.dataDir ? { ...r.cfg, data: { ...r.cfg.data, dataDir: f.dataDir } } : r.cfg;
+        const nets = r.model.nets;
+        const cfg = withDataDir(r.cfg, f.dataDir);
         const test = loadSplit(cfg, 'test');
         for (const i of [f.a, f.b]) if (i >= test.n) throw new UserError(`Test image index ${i} is out of range: the test set has ${test.n} images (0..${test.n - 1})`);
         const pair = select(test, [f.a, f.b]);
         const { x, labels } = preprocessedSet(pair, cfg);
         const conditional = Boolean((cfg.model as { conditional?: boolean }).conditional);
         const imgs = tf.tidy(() =>
-          interpolate(r.model instanceof VaeModel ? r.model.nets : (null as never), tf.slice(x, 0, 1), tf.slice(x, 1, 1), f.steps, conditional && labels ? [labels[0], labels[1]] : undefined),
+          interpolate(nets, tf.slice(x, 0, 1), tf.slice(x, 1, 1), f.steps, conditional && labels ? [labels[0], labels[1]] : undefined),
         );
         const out = f.out ?? path.join(run, `interpolate-${f.a}-${f.b}.png`);
         await writeImageGrid(out, imgs, { cols: f.steps });

@@ -5,7 +5,7 @@ import { PREPROCESS } from '../core/config/schema.ts';
 import type { PlainObject } from '../core/config/overrides.ts';
 import { UserError } from '../core/errors.ts';
 import { registry } from '../core/registry.ts';
-import { hasCheckpoint, loadCheckpoint } from '../node/checkpoint-store.ts';
+import { hasCheckpoint, readCheckpointConfig } from '../node/checkpoint-store.ts';
 import { readConfigFile, resolveRunConfig } from '../node/run-config.ts';
 import { trainRun } from '../node/run.ts';
 import { BACKENDS } from '../node/backend.ts';
@@ -115,10 +115,11 @@ Examples:
       if (!out) throw new UserError('Name the model family to train, e.g. `deepgen train vae`, or pass --resume --out RUN');
       if (f.resume) {
         if (!hasCheckpoint(out)) throw new UserError(`Cannot resume: no checkpoint in ${out}; check --out or start a new run without --resume`);
-        const ck = loadCheckpoint(out);
-        if (fam && fam !== ck.config.family) throw new UserError(`Cannot resume: ${out} holds a ${ck.config.family} run, not ${fam}`);
-        fam = ck.config.family;
-        layers.push(ck.config.config as PlainObject);
+        // config only: trainRun loads (and checks) the weights
+        const saved = readCheckpointConfig(out);
+        if (fam && fam !== saved.family) throw new UserError(`Cannot resume: ${out} holds a ${saved.family} run, not ${fam}`);
+        fam = saved.family;
+        layers.push(saved.config as PlainObject);
       }
       const fileLayer = f.config ? readConfigFile(f.config as string) : undefined;
       if (fileLayer) layers.push(fileLayer);

@@ -12,6 +12,7 @@ import {
   parseCheckpointConfig,
   parseCheckpointState,
   type Checkpoint,
+  type CheckpointConfigFile,
   type CheckpointState,
 } from '../core/checkpoint/format.ts';
 import { readFileOrUserError, readTextOrUserError } from './fs-atomic.ts';
@@ -110,6 +111,12 @@ export function loadCheckpoint(dir: string, opts: { warn?: (line: string) => voi
   }
 }
 
+/** Only config.json of a checkpoint (family and config), without reading the weights. */
+export function readCheckpointConfig(dir: string): CheckpointConfigFile {
+  const file = path.join(dir, CHECKPOINT_FILES.config);
+  return parseCheckpointConfig(readTextOrUserError(file, 'checkpoint config'), `${CHECKPOINT_FILES.config} in ${dir}`);
+}
+
 function loadCheckpointFiles(dir: string): Checkpoint {
   const file = (name: string) => path.join(dir, name);
   if (!fs.existsSync(file(CHECKPOINT_FILES.config))) {
@@ -118,10 +125,7 @@ function loadCheckpointFiles(dir: string): Checkpoint {
     }
     throw new UserError(`No checkpoint at ${dir}: config.json not found; train one with \`deepgen train ...\` or pass a run folder`);
   }
-  const config = parseCheckpointConfig(
-    readTextOrUserError(file(CHECKPOINT_FILES.config), 'checkpoint config'),
-    `${CHECKPOINT_FILES.config} in ${dir}`,
-  );
+  const config = readCheckpointConfig(dir);
   const incomplete = (name: string) =>
     new UserError(`Checkpoint in ${dir} is incomplete: ${name} not found (a save was interrupted?); restore the folder from a backup or train again`);
 

@@ -1,13 +1,13 @@
 // Family-independent glue between a model and the disk: the fixed preprocessed test set, evaluation, pictures.
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { batchToTensor, batches } from '../core/data/batches.ts';
+import { batchToTensor, batches, subset } from '../core/data/batches.ts';
 import { preprocessBatch, type Preprocess } from '../core/data/preprocess.ts';
 import type { ImageDataset } from '../core/data/types.ts';
 import type { EvalBatch, GenerativeModel } from '../core/family.ts';
 import type { ResolvedRunConfig } from './run-config.ts';
 import { writeImageGrid } from './pictures.ts';
-import { mixSeed } from './run.ts';
+import { mixSeed } from '../core/tensor/rng.ts';
 
 /**
  * A dataset (the test set, usually) preprocessed once with a fixed seed (data.testSeed), so binarization/dequantization noise is
@@ -56,8 +56,7 @@ export async function evaluateRun(
 export async function writeFamilyPictures(model: GenerativeModel, cfg: ResolvedRunConfig, test: ImageDataset, out: string, seed = 0): Promise<string[]> {
   if (!model.pictures) return [];
   const files: string[] = [];
-  const small = { ...test, n: Math.min(32, test.n) };
-  const { x, labels } = preprocessedSet(small, cfg);
+  const { x, labels } = preprocessedSet(subset(test, 0, Math.min(32, test.n)), cfg);
   const x01 = cfg.data.preprocess === 'symmetric' ? tf.tidy(() => tf.div(tf.add(x, 1), 2) as tf.Tensor4D) : x;
   const useLabels = Boolean((cfg.model as { conditional?: boolean }).conditional);
   const pics = model.pictures(x01, useLabels && labels ? Array.from(labels) : undefined, seed);

@@ -41,3 +41,8 @@ export function resolveRunConfig(family: string, layers: PlainObject[], sets: st
   if (!r.success) throw new UserError(formatZodError(r.error, source));
   return r.data as ResolvedRunConfig;
 }
+
+/** The config with data.dataDir replaced, for commands that read a run's data from another folder. */
+export function withDataDir(cfg: ResolvedRunConfig, dataDir: string | undefined): ResolvedRunConfig {
+  return dataDir ? { ...cfg, data: { ...cfg.data, dataDir } } : cfg;
+}

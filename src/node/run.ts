@@ -8,7 +8,7 @@ import { preprocessBatch, type Preprocess } from '../core/data/preprocess.ts';
 import type { ImageDataset } from '../core/data/types.ts';
 import type { DataInfo, GenerativeModel } from '../core/family.ts';
 import { getFamily } from '../core/registry.ts';
-import { Rng } from '../core/tensor/rng.ts';
+import { Rng, mixSeed } from '../core/tensor/rng.ts';
 import { NonFiniteLossError, Trainer, type StepMetrics } from '../core/train/trainer.ts';
 import { CHECKPOINT_FORMAT_VERSION, assignRecords, variablesToRecords, type Checkpoint } from '../core/checkpoint/format.ts';
 import { recordToFloat32 } from '../core/checkpoint/safetensors.ts';
@@ -21,19 +21,7 @@ import { writeFileAtomic } from './fs-atomic.ts';
 import { resolveRunConfig, type ResolvedRunConfig } from './run-config.ts';
 import { writeImageGrid } from './pictures.ts';
 import { writeLossCurve } from './loss-curve-file.ts';
-
-/** Mix integers into a positive 31-bit seed (stateless per-step randomness). */
-export function mixSeed(...xs: number[]): number {
-  let h = 0x811c9dc5;
-  for (const x of xs) {
-    h = Math.imul(h ^ (x >>> 0), 0x01000193) >>> 0;
-    h = Math.imul(h ^ Math.floor(x / 2 ** 32), 0x01000193) >>> 0;
-    h ^= h >>> 15;
-    h = Math.imul(h, 0x2c1b3c6d) >>> 0;
-    h ^= h >>> 12;
-  }
-  return (h >>> 1) || 1;
-}
+import { evalBatches, evaluateRun, preprocessedSet, writeFamilyPictures } from './family-tools.ts';
 
 export function dataInfoOf(ds: ImageDataset): DataInfo {
   return { height: ds.height, width: ds.width, channels: ds.channels, numClasses: ds.classNames?.length ?? 0, classNames: ds.classNames };
@@ -187,7 +175,6 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
   const seconds = (performance.now() - t0) / 1000;
   if (interrupted) log(`Stopped at step ${trainer.step} of ${totalSteps}; continue with: deepgen train --resume --out ${out}`);
   if (trainer.step >= totalSteps && model.afterTraining) {
-    const { preprocessedSet, evalBatches } = await import('./family-tools.ts');
     const part = subset(train, 0, Math.min(train.n, 5000));
     const { x, labels } = preprocessedSet(part, cfg);
     await withSamplingWeights(st, async () => model.afterTraining!(evalBatches(x, labels, labelled, 500)));
@@ -264,7 +251,6 @@ async function finishRun(st: RunState, out: string, log: (l: string) => void): P
   const files: string[] = [];
   const { cfg } = st;
   files.push(await writeSamples(st, path.join(out, 'samples.png'), 64, mixSeed(cfg.train.seed, 99)));
-  const { writeFamilyPictures, evaluateRun } = await import('./family-tools.ts');
   const test = loadSplit(cfg, 'test');
   await withSamplingWeights(st, async () => {
     files.push(...(await writeFamilyPictures(st.model, cfg, test, out)));
@@ -309,4 +295,3 @@ export async function loadRun(dir: string, opts: { backend?: string; useEma?: bo
   return { dir, family: cfg.family, cfg, info, model, step: ck.state.step, backend, usedEma: useEma };
 }
 
-export { resolveRunConfig };

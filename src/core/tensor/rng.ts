@@ -97,3 +97,16 @@ export class Rng {
     return arr;
   }
 }
+
+/** Mix integers into a positive 31-bit seed (stateless per-step randomness). */
+export function mixSeed(...xs: number[]): number {
+  let h = 0x811c9dc5;
+  for (const x of xs) {
+    h = Math.imul(h ^ (x >>> 0), 0x01000193) >>> 0;
+    h = Math.imul(h ^ Math.floor(x / 2 ** 32), 0x01000193) >>> 0;
+    h ^= h >>> 15;
+    h = Math.imul(h, 0x2c1b3c6d) >>> 0;
+    h ^= h >>> 12;
+  }
+  return (h >>> 1) || 1;
+}
