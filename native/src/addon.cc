@@ -216,6 +216,16 @@ Napi::Value SumOuter(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// convAlgo(algo?): sets (0 auto, 1 im2col + sgemm, 2 direct) and returns the conv algorithm setting.
+Napi::Value ConvAlgo(const Napi::CallbackInfo& info) {
+  if (info.Length() > 0 && !info[0].IsUndefined()) {
+    int64_t a = i64(info[0], "algo");
+    if (a > 2) throw Napi::RangeError::New(info.Env(), "conv algorithm must be 0 (auto), 1 (im2col) or 2 (direct)");
+    dg::set_conv_algo(int(a));
+  }
+  return Napi::Number::New(info.Env(), dg::conv_algo());
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   dg::blas_init();
   exports.Set("info", Napi::Function::New(env, Info));
@@ -225,6 +235,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("conv2d", Napi::Function::New(env, Conv2d));
   exports.Set("conv2dBackpropInput", Napi::Function::New(env, Conv2dBackpropInput));
   exports.Set("conv2dBackpropFilter", Napi::Function::New(env, Conv2dBackpropFilter));
+  exports.Set("convAlgo", Napi::Function::New(env, ConvAlgo));
+  exports.Set("directConv", Napi::Boolean::New(env, dg::conv2d_direct_available()));
   exports.Set("biasAct", Napi::Function::New(env, BiasAct));
   exports.Set("sumOuter", Napi::Function::New(env, SumOuter));
   return exports;

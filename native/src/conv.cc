@@ -70,7 +70,12 @@ void col2im(const ConvGeom& g, const float* cols, int64_t n0, int64_t n1, float*
   });
 }
 
+int g_conv_algo = 0;
+
 }  // namespace
+
+int conv_algo() { return g_conv_algo; }
+void set_conv_algo(int algo) { g_conv_algo = algo; }
 
 void conv2d_forward(const ConvGeom& g, const float* x, const float* w, float* y) {
   const int64_t K = g.KH * g.KW * g.C, rowsPer = g.OH * g.OW;
@@ -81,6 +86,10 @@ void conv2d_forward(const ConvGeom& g, const float* x, const float* w, float* y)
   }
   if (is_pointwise(g)) {
     sgemm(false, false, g.N * rowsPer, g.OC, K, 1.f, x, K, w, g.OC, 0.f, y, g.OC);
+    return;
+  }
+  if (g_conv_algo != 1 && conv2d_direct_available()) {
+    conv2d_forward_direct(g, x, w, y);
     return;
   }
   const int64_t chunk = images_per_chunk(g);
@@ -103,6 +112,10 @@ void conv2d_backprop_input(const ConvGeom& g, const float* dy, const float* w, f
     sgemm(false, true, g.N * rowsPer, K, g.OC, 1.f, dy, g.OC, w, g.OC, 0.f, dx, K);
     return;
   }
+  if (g_conv_algo != 1 && g.strideH == 1 && g.strideW == 1 && conv2d_direct_available()) {
+    conv2d_backprop_input_direct(g, dy, w, dx);
+    return;
+  }
   const int64_t chunk = images_per_chunk(g);
   float* cols = col_buffer(chunk * rowsPer * K).data();
   for (int64_t n0 = 0; n0 < g.N; n0 += chunk) {
@@ -118,6 +131,10 @@ void conv2d_backprop_filter(const ConvGeom& g, const float* x, const float* dy, 
   if (K * g.OC == 0) return;
   if (g.N * rowsPer == 0) {
     std::memset(dw, 0, K * g.OC * sizeof(float));
+    return;
+  }
+  if (g_conv_algo != 1 && !is_pointwise(g) && conv2d_backprop_filter_direct_applies(g)) {
+    conv2d_backprop_filter_direct(g, x, dy, dw);
     return;
   }
   // dW^T[OC, K] = dy^T * cols runs ~20% faster in OpenBLAS than dW[K, OC] = cols^T * dy (a 288x64 output);

@@ -31,6 +31,15 @@ struct ConvGeom {
 void conv2d_forward(const ConvGeom& g, const float* x, const float* w, float* y);
 void conv2d_backprop_input(const ConvGeom& g, const float* dy, const float* w, float* dx);
 void conv2d_backprop_filter(const ConvGeom& g, const float* x, const float* dy, float* dw);
+// The direct kernels (conv-direct.cc; need AVX2+FMA or AVX-512). conv2d_forward/backprop_input pick them by
+// conv_algo(): 0 auto, 1 always im2col + sgemm, 2 direct whenever it applies.
+bool conv2d_direct_available();
+void conv2d_forward_direct(const ConvGeom& g, const float* x, const float* w, float* y);
+void conv2d_backprop_input_direct(const ConvGeom& g, const float* dy, const float* w, float* dx);
+bool conv2d_backprop_filter_direct_applies(const ConvGeom& g);
+void conv2d_backprop_filter_direct(const ConvGeom& g, const float* x, const float* dy, float* dw);
+int conv_algo();
+void set_conv_algo(int algo);
 
 // Run fn(begin, end) over [0, n) on up to threads() threads (the caller's thread takes the first part).
 template <class F>

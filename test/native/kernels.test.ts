@@ -104,6 +104,45 @@ describe('native backend kernels vs cpu', { skip }, () => {
     }
   });
 
+  test('conv2d and its gradients with both algorithms (direct kernels and im2col): wide, narrow and odd channel counts', async () => {
+    const addon = load.addon!;
+    const cases = [
+      // [x, filter, stride, pad, dilation]: 70 output channels = vector blocks of 4 and 1 with a partial one;
+      // 1-3 outputs from 20-40 inputs use the narrow (dot product) kernel, with an input-channel tail; C = 1 inputs
+      [[2, 9, 30, 20], [3, 3, 20, 70], 1, 'same', 1], [[3, 7, 7, 33], [3, 3, 33, 1], 1, 'same', 1],
+      [[2, 11, 9, 40], [5, 5, 40, 3], 2, 'valid', 1], [[2, 10, 12, 24], [3, 3, 24, 2], 1, 'same', 2],
+      [[2, 13, 17, 1], [7, 7, 1, 64], 1, 'same', 1], [[1, 5, 31, 17], [3, 3, 17, 32], 1, [[0, 0], [2, 1], [0, 3], [0, 0]], 1],
+    ] as const;
+    const before = addon.convAlgo();
+    try {
+      for (const algo of [1, 2]) {
+        addon.convAlgo(algo);
+        for (const [xs, fs, stride, pad, dilation] of cases) {
+          await compareWithCpu(`algo ${algo} conv2d x${xs} f${fs} s${stride} ${JSON.stringify(pad)} d${dilation}`, inputs({ x: [...xs], f: [...fs] }), (t) => {
+            const f = (x: tf.Tensor, w: tf.Tensor) => tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, stride, pad as 'same', 'NHWC', dilation);
+            // tfjs has no conv gradient with dilation > 1
+            return dilation > 1 ? [f(t.x, t.f)] : [f(t.x, t.f), ...tf.grads((x: tf.Tensor, w: tf.Tensor) => f(x, w).square().sum())([t.x, t.f])];
+          });
+        }
+      }
+      // dilated input gradients (which tfjs cannot differentiate): the direct kernel against im2col + col2im
+      for (const [C, OC] of [[5, 20], [24, 2]]) {
+        const geom = [2, 10, 12, C, 3, 3, OC, 10, 12, 1, 1, 2, 2, 2, 2];
+        const dy = randomArray(2 * 10 * 12 * OC, 11), w = randomArray(9 * C * OC, 12);
+        const dx = [1, 2].map((algo) => {
+          addon.convAlgo(algo);
+          const out = new Float32Array(2 * 10 * 12 * C);
+          addon.conv2dBackpropInput(dy, w, out, geom);
+          return { shape: [out.length], values: out };
+        });
+        assertClose([dx[1]], [dx[0]], `dilated conv2dBackpropInput C=${C} OC=${OC}`);
+      }
+    } finally {
+      addon.convAlgo(before);
+    }
+    assert.throws(() => addon.convAlgo(3), /must be 0/);
+  });
+
   test('conv2d over several image chunks (im2col buffer limit)', async () => {
     await compareWithCpu('conv2d 40x28x28x16 * 3x3x16x4', inputs({ x: [40, 28, 28, 16], f: [3, 3, 16, 4] }),
       (t) => tf.conv2d(t.x as tf.Tensor4D, t.f as tf.Tensor4D, 1, 'same'));

@@ -30,6 +30,10 @@ export interface NativeAddon {
   conv2d(x: Float32Array, filter: Float32Array, y: Float32Array, geometry: ConvGeometry): void;
   conv2dBackpropInput(dy: Float32Array, filter: Float32Array, dx: Float32Array, geometry: ConvGeometry): void;
   conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, geometry: ConvGeometry): void;
+  /** Sets (0 auto, 1 im2col + sgemm, 2 direct where it applies) and returns the conv algorithm; for tests and benches. */
+  convAlgo(algo?: number): number;
+  /** Whether the direct conv kernels can run here (AVX2+FMA or AVX-512). */
+  directConv: boolean;
   /** In place: y = act(y + bias); activation 0 linear, 1 relu, 2 relu6, 3 elu, 4 leakyrelu, 5 sigmoid, 6 prelu. */
   /** y[j] = sum_i x[i * inner + j] (reduction over the leading axes, e.g. a bias gradient). */
   sumOuter(x: Float32Array, y: Float32Array, outer: number, inner: number): void;
