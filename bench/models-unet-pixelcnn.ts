@@ -204,16 +204,16 @@ function mask(k: number, type: 'A' | 'B'): tf.Tensor4D {
 function makePixelCnn() {
   const mA = mask(7, 'A'), mB = mask(3, 'B');
   const a = conv(7, 1, 64), bs = Array.from({ length: 5 }, () => conv(3, 64, 64)), out = conv(1, 64, 256);
-  // ReLU outside the fused conv: under a gradient tape tfjs un-fuses conv + bias + relu (a broadcast Add), while
-  // conv + bias alone stays one FusedConv2D.
-  const masked = (c: Conv, m: tf.Tensor4D, x: tf.Tensor4D, activation: 'relu' | 'linear') => {
-    const y = tf.fused.conv2d({ x, filter: tf.mul(c.w, m) as tf.Tensor4D, strides: 1, pad: 'same', bias: c.b });
-    return activation === 'relu' ? tf.relu(y) : y;
+  // Training: ReLU outside the fused conv (under a gradient tape tfjs un-fuses conv + bias + relu into a broadcast Add,
+  // while conv + bias alone stays one FusedConv2D). Sampling (no tape): the ReLU fused in, applied in place.
+  const masked = (c: Conv, m: tf.Tensor4D, x: tf.Tensor4D, activation: 'relu' | 'linear', fuse: boolean) => {
+    const y = tf.fused.conv2d({ x, filter: tf.mul(c.w, m) as tf.Tensor4D, strides: 1, pad: 'same', bias: c.b, activation: fuse ? activation : 'linear' });
+    return activation === 'relu' && !fuse ? tf.relu(y) : y;
   };
-  /** x: [B, 28, 28, 1] in [-1, 1] -> logits [B, 28, 28, 256] */
-  const forward = (x: tf.Tensor4D): tf.Tensor4D => {
-    let h = masked(a, mA, x, 'relu');
-    for (const b of bs) h = tf.add(h, masked(b, mB, h, 'relu'));
+  /** x: [B, 28, 28, 1] in [-1, 1] -> logits [B, 28, 28, 256]; sampling = no gradient needed */
+  const forward = (x: tf.Tensor4D, sampling = false): tf.Tensor4D => {
+    let h = masked(a, mA, x, 'relu', sampling);
+    for (const b of bs) h = tf.add(h, masked(b, mB, h, 'relu', sampling));
     return applyConv(out, h);
   };
   const variables = (): V[] => [a, ...bs, out].flatMap((c) => [c.w, c.b]);
@@ -278,7 +278,7 @@ function samplePixelCnn(backend: string, time: TimeFn) {
     for (let p = 0; p < timedPixels; p++) {
       const draw = tf.tidy(() => {
         const x = tf.sub(tf.div(tf.tensor4d(img, [n, 28, 28, 1]), 127.5), 1) as tf.Tensor4D;
-        const logits = tf.reshape(tf.slice(net.forward(x), [0, Math.floor(p / 28), p % 28, 0], [n, 1, 1, 256]), [n, 256]) as tf.Tensor2D;
+        const logits = tf.reshape(tf.slice(net.forward(x, true), [0, Math.floor(p / 28), p % 28, 0], [n, 1, 1, 256]), [n, 256]) as tf.Tensor2D;
         return tf.multinomial(logits, 1, 1000 + p);
       });
       const v = draw.dataSync();

@@ -4,13 +4,13 @@
   "targets": [
     {
       "target_name": "deepgen_native",
-      "sources": ["src/addon.cc", "src/blas.cc", "src/gemm.cc", "src/conv.cc", "src/conv-direct.cc"],
+      "sources": ["src/addon.cc", "src/blas.cc", "src/gemm.cc", "src/conv.cc", "src/conv-direct.cc", "src/pool.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags!": ["-fno-exceptions", "-O2", "-O0"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-O2", "-O0"],
-      "cflags": ["-O3", "-fno-math-errno", "-pthread"],
-      "cflags_cc": ["-O3", "-std=c++17", "-fno-math-errno", "-pthread"],
+      "cflags": ["-O3", "-fno-math-errno", "-pthread", "-Wno-psabi"],
+      "cflags_cc": ["-O3", "-std=c++17", "-fno-math-errno", "-pthread", "-Wno-psabi"],
       "libraries": ["-ldl", "-pthread"],
       "conditions": [
         ["target_arch=='x64'", {

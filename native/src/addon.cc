@@ -195,16 +195,25 @@ Napi::Value SumOuter(const Napi::CallbackInfo& info) {
   int64_t outer = i64(info[2], "outer"), inner = i64(info[3], "inner");
   need(env, x, outer * inner, "x");
   need(env, y, inner, "y");
-  int64_t t = std::max<int64_t>(1, std::min<int64_t>(dg::threads(), outer * inner / (int64_t(1) << 18)));
-  std::vector<double> partial(size_t(t * inner), 0.0);
-  int64_t chunk = (outer + t - 1) / t;
+  // Blocks of 64 rows are summed in float (vectorised along j), then added into double partial sums per block.
+  constexpr int64_t kBlock = 64;
+  const int64_t blocks = (outer + kBlock - 1) / kBlock;
+  int64_t t = std::max<int64_t>(1, std::min<int64_t>(dg::threads(), outer * inner / (int64_t(1) << 16)));
+  t = std::min(t, blocks);
+  std::vector<double> partial(size_t(std::max<int64_t>(t, 1) * inner), 0.0);
   dg::parallel_for(t, 1, [&](int64_t b, int64_t e) {
+    std::vector<float> blockSum(inner);
     for (int64_t p = b; p < e; p++) {
       double* acc = partial.data() + p * inner;
-      int64_t i1 = std::min(outer, (p + 1) * chunk);
-      for (int64_t i = p * chunk; i < i1; i++) {
-        const float* row = x.p + i * inner;
-        for (int64_t j = 0; j < inner; j++) acc[j] += row[j];
+      for (int64_t blk = p * blocks / t; blk < (p + 1) * blocks / t; blk++) {
+        const int64_t i0 = blk * kBlock, i1 = std::min(outer, i0 + kBlock);
+        std::fill(blockSum.begin(), blockSum.end(), 0.f);
+        float* bs = blockSum.data();
+        for (int64_t i = i0; i < i1; i++) {
+          const float* row = x.p + i * inner;
+          for (int64_t j = 0; j < inner; j++) bs[j] += row[j];
+        }
+        for (int64_t j = 0; j < inner; j++) acc[j] += bs[j];
       }
     }
   });
@@ -216,7 +225,6 @@ Napi::Value SumOuter(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// convAlgo(algo?): sets (0 auto, 1 im2col + sgemm, 2 direct) and returns the conv algorithm setting.
 Napi::Value ConvAlgo(const Napi::CallbackInfo& info) {
   if (info.Length() > 0 && !info[0].IsUndefined()) {
     int64_t a = i64(info[0], "algo");

@@ -154,15 +154,17 @@ void sgemm_builtin(bool transA, bool transB, int64_t M, int64_t N, int64_t K, fl
   if (K <= 0 || alpha == 0.f) return;
   const double flops = double(M) * double(N) * double(K);
   const int64_t minWork = flops < 4e6 ? (M > N ? M : N) + 1 : 1;  // small problems stay on one thread
+  // one contiguous share per thread (each share packs the shared operand once)
+  auto share = [&](int64_t panels) { return std::max<int64_t>(minWork, (panels + threads() - 1) / threads()); };
   if (N >= M) {
     int64_t panels = (N + NR - 1) / NR;
-    parallel_for(panels, minWork, [&](int64_t b, int64_t e) {
+    parallel_for(panels, share(panels), [&](int64_t b, int64_t e) {
       int64_t j0 = b * NR, j1 = std::min(N, e * NR);
       gemm_serial(transA, transB, M, j1 - j0, K, alpha, A, lda, transB ? B + j0 * ldb : B + j0, ldb, C + j0, ldc);
     });
   } else {
     int64_t panels = (M + MR - 1) / MR;
-    parallel_for(panels, minWork, [&](int64_t b, int64_t e) {
+    parallel_for(panels, share(panels), [&](int64_t b, int64_t e) {
       int64_t i0 = b * MR, i1 = std::min(M, e * MR);
       gemm_serial(transA, transB, i1 - i0, N, K, alpha, transA ? A + i0 : A + i0 * lda, lda, B, ldb, C + i0 * ldc,
                   ldc);

@@ -1,6 +1,7 @@
 // Kernel entry points shared by the addon files. Row-major float32 throughout; NHWC images, HWIO filters.
 #pragma once
 #include <cstdint>
+#include <algorithm>
 #include <string>
 
 namespace dg {
@@ -41,31 +42,23 @@ void conv2d_backprop_filter_direct(const ConvGeom& g, const float* x, const floa
 int conv_algo();
 void set_conv_algo(int algo);
 
-// Run fn(begin, end) over [0, n) on up to threads() threads (the caller's thread takes the first part).
-template <class F>
-void parallel_for(int64_t n, int64_t minPerThread, F fn);
+// Runs call(ctx, begin, end) over chunks of [0, n) of `grain` indices on the pool's threads and the caller (pool.cc).
+void run_parallel(int64_t n, int64_t grain, void (*call)(void*, int64_t, int64_t), void* ctx);
 
-}  // namespace dg
-
-#include <thread>
-#include <vector>
-namespace dg {
+// Run fn(begin, end) over [0, n) on up to threads() threads, in chunks of at least minPerThread indices (a few
+// chunks per thread, handed out dynamically); small ranges run on the caller alone.
 template <class F>
 void parallel_for(int64_t n, int64_t minPerThread, F fn) {
-  int64_t t = threads();
+  if (n <= 0) return;
+  const int64_t t = threads();
   if (minPerThread < 1) minPerThread = 1;
-  if (t > n / minPerThread) t = n / minPerThread;
-  if (t <= 1) {
-    if (n > 0) fn(int64_t(0), n);
+  if (t <= 1 || n <= minPerThread) {
+    fn(int64_t(0), n);
     return;
   }
-  std::vector<std::thread> pool;
-  int64_t chunk = (n + t - 1) / t;
-  for (int64_t i = 1; i < t; i++) {
-    int64_t b = i * chunk, e = b + chunk < n ? b + chunk : n;
-    if (b < e) pool.emplace_back([=] { fn(b, e); });
-  }
-  fn(int64_t(0), chunk < n ? chunk : n);
-  for (auto& th : pool) th.join();
+  int64_t grain = (n + 4 * t - 1) / (4 * t);
+  if (grain < minPerThread) grain = minPerThread;
+  run_parallel(n, grain, [](void* c, int64_t b, int64_t e) { (*static_cast<F*>(c))(b, e); }, &fn);
 }
+
 }  // namespace dg

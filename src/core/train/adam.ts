@@ -1,6 +1,15 @@
 // Adam (Kingma & Ba 2015) with decoupled weight decay (AdamW), its state keyed by parameter name
-// so it saves to optimizer.safetensors and resumes exactly.
+// so it saves to optimizer.safetensors and resumes exactly. Uses the backend's fused Adam kernel when it has one.
 import * as tf from '@tensorflow/tfjs-core';
+
+/**
+ * Name of an optional fused Adam kernel (registered by the native backend). Inputs x (the parameter), m, v, g, all
+ * float32 of one shape; attrs beta1, beta2, learningRate, epsilon, c1 = 1 - beta1^t, c2 = 1 - beta2^t and decay
+ * (optional, default 0). Outputs [x', m', v']:
+ *   m' = beta1 m + (1 - beta1) g;  v' = beta2 v + (1 - beta2) g^2;
+ *   x' = (1 - learningRate decay) x - learningRate (m' / c1) / (sqrt(v' / c2) + epsilon)
+ */
+export const FUSED_ADAM_KERNEL = 'DeepgenFusedAdam';
 
 export interface AdamOptions {
   beta1: number;
@@ -31,6 +40,8 @@ export class Adam {
     const wd = this.opts.weightDecay ?? 0;
     const c1 = 1 - Math.pow(beta1, this.t);
     const c2 = 1 - Math.pow(beta2, this.t);
+    const fused = !!tf.getKernel(FUSED_ADAM_KERNEL, tf.getBackend());
+    const attrs = { beta1, beta2, learningRate: lr, epsilon: this.eps, c1, c2, decay: wd };
     tf.tidy(() => {
       for (const [name, w] of Object.entries(vars)) {
         const g = grads[name];
@@ -41,6 +52,14 @@ export class Adam {
         }
         const m = this.m[name];
         const v = this.v[name];
+        if (fused && w.dtype === 'float32' && g.dtype === 'float32') {
+          // one pass instead of ~14 elementwise kernels; the same arithmetic (w - lr wd w = (1 - lr wd) w)
+          const [w2, m2, v2] = tf.engine().runKernel(FUSED_ADAM_KERNEL, { x: w, m, v, g }, attrs) as tf.Tensor[];
+          m.assign(m2);
+          v.assign(v2);
+          w.assign(w2);
+          continue;
+        }
         m.assign(tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1)));
         v.assign(tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2)));
         let step = tf.div(tf.div(m, c1), tf.add(tf.sqrt(tf.div(v, c2)), this.eps));

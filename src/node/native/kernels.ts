@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import type { ConvGeometry, NativeAddon } from './addon.ts';
+import { FUSED_ADAM_KERNEL } from '../../core/train/adam.ts';
 
 /** The parts of tfjs-backend-wasm's BackendWasm the kernels use. */
 export interface WasmHeapBackend {
@@ -14,26 +15,21 @@ export interface WasmHeapBackend {
   disposeData(dataId: object): boolean;
 }
 
-/**
- * The native backend's fused Adam update (not a TensorFlow.js kernel name; tf.train.adam uses it on this backend, see
- * backend.ts). Inputs x (the variable), m, v, g, all float32 of one shape; attrs beta1, beta2, learningRate, epsilon,
- * c1 = 1 - beta1^t, c2 = 1 - beta2^t. Outputs [x', m', v'] with tf.train.adam's arithmetic:
- *   m' = beta1 m + (1 - beta1) g;  v' = beta2 v + (1 - beta2) g^2;  x' = x - lr (m' / c1) / (sqrt(v' / c2) + eps)
- * One pass over the four arrays instead of ~14 elementwise kernels (Adam took about half of an MLP training step).
- */
-export const FUSED_ADAM = 'DeepgenFusedAdam';
+/** The fused Adam update (see FUSED_ADAM_KERNEL in core/train/adam.ts): one pass over the four arrays instead of
+ *  ~14 elementwise kernels (Adam took about half of an MLP training step). tf.train.adam uses it too (backend.ts). */
+export const FUSED_ADAM = FUSED_ADAM_KERNEL;
 
 function fusedAdamLoop(x: Float32Array, m: Float32Array, v: Float32Array, g: Float32Array, xo: Float32Array, mo: Float32Array,
-  vo: Float32Array, beta1: number, beta2: number, lr: number, eps: number, c1: number, c2: number): void {
+  vo: Float32Array, beta1: number, beta2: number, lr: number, eps: number, c1: number, c2: number, decay: number): void {
   // double-precision intermediates, rounded to float32 on store
-  const a1 = 1 - beta1, a2 = 1 - beta2, n = x.length, s1 = lr / c1, s2 = 1 / c2;
+  const a1 = 1 - beta1, a2 = 1 - beta2, n = x.length, s1 = lr / c1, s2 = 1 / c2, keep = 1 - lr * decay;
   for (let i = 0; i < n; i++) {
     const gi = g[i];
     const mi = beta1 * m[i] + a1 * gi;
     const vi = beta2 * v[i] + a2 * gi * gi;
     mo[i] = mi;
     vo[i] = vi;
-    xo[i] = x[i] - s1 * mi / (Math.sqrt(vi * s2) + eps);
+    xo[i] = keep * x[i] - s1 * mi / (Math.sqrt(vi * s2) + eps);
   }
 }
 
@@ -252,7 +248,7 @@ export function nativeKernelConfigs(addon: NativeAddon, backendName = 'native'):
         touch(backend, x, m, v, g);
         const xo = backend.makeOutput(x.shape, 'float32'), mo = backend.makeOutput(x.shape, 'float32'), vo = backend.makeOutput(x.shape, 'float32');
         fusedAdamLoop(view(backend, x), view(backend, m), view(backend, v), view(backend, g), view(backend, xo), view(backend, mo), view(backend, vo),
-          a.beta1, a.beta2, a.learningRate, a.epsilon, a.c1, a.c2);
+          a.beta1, a.beta2, a.learningRate, a.epsilon, a.c1, a.c2, a.decay ?? 0);
         return [xo, mo, vo];
       }) as unknown as KernelFunc,
     },
