@@ -119,7 +119,7 @@ dg::ConvGeom geom(const Napi::Value& v) {
   return c;
 }
 
-// conv2d(x, w, y, geom), conv2dBackpropInput(dy, w, dx, geom), conv2dBackpropFilter(x, dy, dw, geom)
+// conv2d(x, w, y, geom, bias?, relu?), conv2dBackpropInput(dy, w, dx, geom), conv2dBackpropFilter(x, dy, dw, geom)
 // geom = [N, H, W, C, KH, KW, OC, OH, OW, strideH, strideW, dilH, dilW, padTop, padLeft]
 Napi::Value Conv2d(const Napi::CallbackInfo& info) {
   auto env = info.Env();
@@ -128,7 +128,14 @@ Napi::Value Conv2d(const Napi::CallbackInfo& info) {
   need(env, x, g.N * g.H * g.W * g.C, "x");
   need(env, w, g.KH * g.KW * g.C * g.OC, "filter");
   need(env, y, g.N * g.OH * g.OW * g.OC, "y");
-  dg::conv2d_forward(g, x.p, w.p, y.p);
+  // optional epilogue: bias [OC] (or null) and relu (boolean)
+  F32 bias{nullptr, 0};
+  if (info.Length() > 4 && !info[4].IsNull() && !info[4].IsUndefined()) {
+    bias = f32(info[4], "bias");
+    if (bias.n != g.OC) throw Napi::RangeError::New(env, "bias length must equal the output channels");
+  }
+  bool relu = info.Length() > 5 && info[5].ToBoolean();
+  dg::conv2d_forward(g, x.p, w.p, y.p, bias.p, relu);
   return env.Undefined();
 }
 Napi::Value Conv2dBackpropInput(const Napi::CallbackInfo& info) {

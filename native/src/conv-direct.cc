@@ -22,58 +22,84 @@ __attribute__((always_inline)) inline v16 splat(v16*, float s) { return __builti
 __attribute__((always_inline)) inline v8 splat(v8*, float s) { return __builtin_shuffle(v8{s}, i8{}); }
 
 
-// y[i, 0:nOut] = sum_k sum_c x(i)[koff[k] + c] * w[(k*C + c) * ldw + 0:NV*VW] for the MR pixels i of one tile,
-// where x(i) = x + i * pixStride. w holds at least NV*VW readable columns (zero beyond the real channels).
+// Arguments of one register tile (forward conv): MR output pixels x NV*VW (or, in the dot kernel, 1) output channels.
+struct TileArgs {
+  const float* x;         // the tile's first pixel in the padded input; pixel i at x + i * pixStride
+  int64_t pixStride;
+  const int64_t* koff;    // offsets of the KK filter taps in the padded input
+  int64_t KK, C;
+  const float* w;         // wide: [KK*C][ldw] at the tile's first channel; dot: [KK*C] of one output channel
+  int64_t ldw;
+  float* y;               // the tile's first output; pixel i at y + i * ldy
+  int64_t ldy, nOut;      // nOut channels stored (wide kernel)
+  const float* bias;      // at the tile's first channel, or null
+  bool relu;
+};
+
+// y[i, 0:nOut] = act(bias + sum_k sum_c x(i)[koff[k] + c] * w[(k*C + c) * ldw + 0:NV*VW]) for the MR pixels i of one
+// tile. w holds at least NV*VW readable columns (zero beyond the real channels).
 template <class V, int VW, int MR, int NV>
-__attribute__((always_inline)) inline void tile_body(const float* x, int64_t pixStride, const int64_t* koff,
-                                                     int64_t KK, int64_t C, const float* w, int64_t ldw, float* y,
-                                                     int64_t ldy, int64_t nOut) {
+__attribute__((always_inline)) inline void tile_body(const TileArgs& t) {
   V acc[MR][NV];
 #pragma GCC unroll 16
   for (int i = 0; i < MR; i++)
 #pragma GCC unroll 4
     for (int v = 0; v < NV; v++) acc[i][v] = V{};
-  for (int64_t k = 0; k < KK; k++) {
-    const float* xk = x + koff[k];
-    const float* wk = w + k * C * ldw;
+  const int64_t C = t.C, ldw = t.ldw, ps = t.pixStride;
+  for (int64_t k = 0; k < t.KK; k++) {
+    const float* xk = t.x + t.koff[k];
+    const float* wk = t.w + k * C * ldw;
     for (int64_t c = 0; c < C; c++) {
       V b[NV];
 #pragma GCC unroll 4
       for (int v = 0; v < NV; v++) __builtin_memcpy(&b[v], wk + c * ldw + v * VW, sizeof(V));  // unaligned load
 #pragma GCC unroll 16
       for (int i = 0; i < MR; i++) {
-        V a = splat((V*)nullptr, xk[i * pixStride + c]);
+        V a = splat((V*)nullptr, xk[i * ps + c]);
 #pragma GCC unroll 4
         for (int v = 0; v < NV; v++) acc[i][v] += a * b[v];
       }
     }
   }
-  if (nOut == NV * VW) {
+  if (t.nOut == NV * VW) {
+    V bias[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) {
+      bias[v] = V{};
+      if (t.bias) __builtin_memcpy(&bias[v], t.bias + v * VW, sizeof(V));
+    }
 #pragma GCC unroll 16
     for (int i = 0; i < MR; i++)
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; v++) __builtin_memcpy(y + i * ldy + v * VW, &acc[i][v], sizeof(V));
+      for (int v = 0; v < NV; v++) {
+        V o = acc[i][v] + bias[v];
+        if (t.relu) o = o > V{} ? o : V{};
+        __builtin_memcpy(t.y + i * t.ldy + v * VW, &o, sizeof(V));
+      }
   } else {
     for (int i = 0; i < MR; i++) {
-      alignas(64) float t[NV * VW];
-      for (int v = 0; v < NV; v++) *(V*)(t + v * VW) = acc[i][v];
-      std::memcpy(y + i * ldy, t, nOut * sizeof(float));
+      alignas(64) float o[NV * VW];
+      for (int v = 0; v < NV; v++) __builtin_memcpy(o + v * VW, &acc[i][v], sizeof(V));
+      for (int64_t j = 0; j < t.nOut; j++) {
+        float r = o[j] + (t.bias ? t.bias[j] : 0.f);
+        t.y[i * t.ldy + j] = t.relu && !(r > 0.f) ? 0.f : r;
+      }
     }
   }
 }
 
 // Narrow outputs (a few channels): vectors run along the input channels instead, one dot product per output.
-// y[i * ldy] = sum_k sum_c x(i)[koff[k] + c] * w[k * C + c] for the MR pixels i of one tile (one output channel).
+// y[i * ldy] = act(bias + sum_k sum_c x(i)[koff[k] + c] * w[k * C + c]) for the MR pixels i of one tile.
 template <class V, int VW, int MR>
-__attribute__((always_inline)) inline void dot_body(const float* x, int64_t pixStride, const int64_t* koff,
-                                                    int64_t KK, int64_t C, const float* w, float* y, int64_t ldy) {
+__attribute__((always_inline)) inline void dot_body(const TileArgs& t) {
   V acc[MR];
   float tail[MR];
 #pragma GCC unroll 16
   for (int i = 0; i < MR; i++) acc[i] = V{}, tail[i] = 0.f;
-  for (int64_t k = 0; k < KK; k++) {
-    const float* xk = x + koff[k];
-    const float* wk = w + k * C;
+  const int64_t C = t.C, ps = t.pixStride;
+  for (int64_t k = 0; k < t.KK; k++) {
+    const float* xk = t.x + t.koff[k];
+    const float* wk = t.w + k * C;
     int64_t c = 0;
     for (; c + VW <= C; c += VW) {
       V b;
@@ -81,30 +107,27 @@ __attribute__((always_inline)) inline void dot_body(const float* x, int64_t pixS
 #pragma GCC unroll 16
       for (int i = 0; i < MR; i++) {
         V a;
-        __builtin_memcpy(&a, xk + i * pixStride + c, sizeof(V));
+        __builtin_memcpy(&a, xk + i * ps + c, sizeof(V));
         acc[i] += a * b;
       }
     }
     for (; c < C; c++)
-      for (int i = 0; i < MR; i++) tail[i] += xk[i * pixStride + c] * wk[c];
+      for (int i = 0; i < MR; i++) tail[i] += xk[i * ps + c] * wk[c];
   }
   for (int i = 0; i < MR; i++) {
-    float s = tail[i];
+    float s = tail[i] + (t.bias ? t.bias[0] : 0.f);
     for (int l = 0; l < VW; l++) s += acc[i][l];
-    y[i * ldy] = s;
+    t.y[i * t.ldy] = t.relu && !(s > 0.f) ? 0.f : s;
   }
 }
-using DotFn = void (*)(const float*, int64_t, const int64_t*, int64_t, int64_t, const float*, float*, int64_t);
+using DotFn = void (*)(const TileArgs&);
 template <int MR>
-__attribute__((target("avx512f,avx512vl,avx2,fma"))) void dot512(const float* x, int64_t ps, const int64_t* koff,
-                                                                  int64_t KK, int64_t C, const float* w, float* y,
-                                                                  int64_t ldy) {
-  dot_body<v16, 16, MR>(x, ps, koff, KK, C, w, y, ldy);
+__attribute__((target("avx512f,avx512vl,avx2,fma"))) void dot512(const TileArgs& t) {
+  dot_body<v16, 16, MR>(t);
 }
 template <int MR>
-__attribute__((target("avx2,fma"))) void dot256(const float* x, int64_t ps, const int64_t* koff, int64_t KK,
-                                                int64_t C, const float* w, float* y, int64_t ldy) {
-  dot_body<v8, 8, MR>(x, ps, koff, KK, C, w, y, ldy);
+__attribute__((target("avx2,fma"))) void dot256(const TileArgs& t) {
+  dot_body<v8, 8, MR>(t);
 }
 constexpr int kDotMR = 8;
 template <size_t... I>
@@ -116,20 +139,14 @@ constexpr std::array<DotFn, sizeof...(I)> dots256(std::index_sequence<I...>) {
   return {&dot256<int(I) + 1>...};
 }
 
-using TileFn = void (*)(const float*, int64_t, const int64_t*, int64_t, int64_t, const float*, int64_t, float*, int64_t,
-                        int64_t);
-
+using TileFn = void (*)(const TileArgs&);
 template <int MR, int NV>
-__attribute__((target("avx512f,avx512vl,avx2,fma"))) void tile512(const float* x, int64_t ps, const int64_t* koff,
-                                                                   int64_t KK, int64_t C, const float* w, int64_t ldw,
-                                                                   float* y, int64_t ldy, int64_t nOut) {
-  tile_body<v16, 16, MR, NV>(x, ps, koff, KK, C, w, ldw, y, ldy, nOut);
+__attribute__((target("avx512f,avx512vl,avx2,fma"))) void tile512(const TileArgs& t) {
+  tile_body<v16, 16, MR, NV>(t);
 }
 template <int MR, int NV>
-__attribute__((target("avx2,fma"))) void tile256(const float* x, int64_t ps, const int64_t* koff, int64_t KK,
-                                                 int64_t C, const float* w, int64_t ldw, float* y, int64_t ldy,
-                                                 int64_t nOut) {
-  tile_body<v8, 8, MR, NV>(x, ps, koff, KK, C, w, ldw, y, ldy, nOut);
+__attribute__((target("avx2,fma"))) void tile256(const TileArgs& t) {
+  tile_body<v8, 8, MR, NV>(t);
 }
 
 // Tables of tile functions indexed by MR - 1, one per NV.
@@ -268,9 +285,10 @@ static void pad_rows(const ConvGeom& g, const float* x, int64_t Hp, int64_t Wp, 
 // Whether the narrow-output (dot product) kernel serves this many channels better than padded channel vectors.
 static bool use_dot(int64_t C, int64_t OC) { return 2 * OC < isa()->vw && 2 * C >= isa()->vw; }
 
-// y = conv(x, w) for geometry g. Wide outputs: w is [KH, KW, C, OC] with row stride ldw >= OC (ldw columns readable,
-// zero beyond OC). Narrow outputs (use_dot): w is [OC, KH, KW, C] and ldw is unused.
-static void run_direct(const ConvGeom& g, const float* x, const float* w, int64_t ldw, float* y) {
+// y = act(conv(x, w) + bias) for geometry g (bias [OC] or null). Wide outputs: w is [KH, KW, C, OC] with row stride
+// ldw >= OC (ldw columns readable, zero beyond OC). Narrow outputs (use_dot): w is [OC, KH, KW, C], ldw unused.
+static void run_direct(const ConvGeom& g, const float* x, const float* w, int64_t ldw, float* y, const float* bias,
+                       bool relu) {
   const Isa& I = *isa();
   const int64_t Hp = (g.OH - 1) * g.strideH + (g.KH - 1) * g.dilH + 1;
   const int64_t Wp = (g.OW - 1) * g.strideW + (g.KW - 1) * g.dilW + 1;
@@ -294,8 +312,8 @@ static void run_direct(const ConvGeom& g, const float* x, const float* w, int64_
         for (int64_t o = 0; o < g.OC; o++)
           for (int64_t ow0 = 0; ow0 < g.OW; ow0 += kDotMR) {
             const int64_t mr = std::min<int64_t>(kDotMR, g.OW - ow0);
-            fns[mr - 1](xrow + ow0 * pixStride, pixStride, koff.data(), KK, g.C, w + o * KK * g.C,
-                        yrow + ow0 * g.OC + o, g.OC);
+            fns[mr - 1](TileArgs{xrow + ow0 * pixStride, pixStride, koff.data(), KK, g.C, w + o * KK * g.C, 0,
+                                 yrow + ow0 * g.OC + o, g.OC, 1, bias ? bias + o : nullptr, relu});
           }
       }
     });
@@ -314,8 +332,8 @@ static void run_direct(const ConvGeom& g, const float* x, const float* w, int64_
         const int64_t oc0 = v0 * vw, nOut = std::min<int64_t>(nv * vw, g.OC - oc0);
         for (int64_t ow0 = 0; ow0 < g.OW; ow0 += maxMR) {
           const int64_t mr = std::min<int64_t>(maxMR, g.OW - ow0);
-          fns[mr - 1](xrow + ow0 * pixStride, pixStride, koff.data(), KK, g.C, w + oc0, ldw, yrow + ow0 * g.OC + oc0,
-                      g.OC, nOut);
+          fns[mr - 1](TileArgs{xrow + ow0 * pixStride, pixStride, koff.data(), KK, g.C, w + oc0, ldw,
+                               yrow + ow0 * g.OC + oc0, g.OC, nOut, bias ? bias + oc0 : nullptr, relu});
         }
         v0 += nv;
       }
@@ -335,16 +353,16 @@ static const float* padded_filter(const float* w, int64_t rows, int64_t OC, int6
   return fb.data();
 }
 
-void conv2d_forward_direct(const ConvGeom& g, const float* x, const float* w, float* y) {
+void conv2d_forward_direct(const ConvGeom& g, const float* x, const float* w, float* y, const float* bias, bool relu) {
   const int64_t vw = isa()->vw, ldw = (g.OC + vw - 1) / vw * vw, K = g.KH * g.KW * g.C;
   if (use_dot(g.C, g.OC)) {
     std::vector<float> wt(g.OC * K);  // [OC][KH, KW, C]
     for (int64_t k = 0; k < K; k++)
       for (int64_t o = 0; o < g.OC; o++) wt[o * K + k] = w[k * g.OC + o];
-    run_direct(g, x, wt.data(), 0, y);
+    run_direct(g, x, wt.data(), 0, y, bias, relu);
     return;
   }
-  run_direct(g, x, padded_filter(w, g.KH * g.KW * g.C, g.OC, ldw), ldw, y);
+  run_direct(g, x, padded_filter(w, g.KH * g.KW * g.C, g.OC, ldw), ldw, y, bias, relu);
 }
 
 // Stride-1 input gradient as a forward conv of dy with the filter flipped in space and transposed in channels:
@@ -359,7 +377,7 @@ void conv2d_backprop_input_direct(const ConvGeom& g, const float* dy, const floa
       const float* src = w + (KK - 1 - k) * g.C * g.OC;
       for (int64_t c = 0; c < g.C; c++) std::memcpy(wt.data() + (c * KK + k) * g.OC, src + c * g.OC, g.OC * sizeof(float));
     }
-    run_direct(t, dy, wt.data(), 0, dx);
+    run_direct(t, dy, wt.data(), 0, dx, nullptr, false);
     return;
   }
   std::vector<float> wt(KK * g.OC * ldw, 0.f);
@@ -370,7 +388,7 @@ void conv2d_backprop_input_direct(const ConvGeom& g, const float* dy, const floa
       for (int64_t c = 0; c < g.C; c++)
         for (int64_t o = 0; o < g.OC; o++) dst[o * ldw + c] = src[c * g.OC + o];
     }
-  run_direct(t, dy, wt.data(), ldw, dx);
+  run_direct(t, dy, wt.data(), ldw, dx, nullptr, false);
 }
 
 bool conv2d_backprop_filter_direct_applies(const ConvGeom& g) {

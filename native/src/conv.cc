@@ -77,19 +77,35 @@ int g_conv_algo = 0;
 int conv_algo() { return g_conv_algo; }
 void set_conv_algo(int algo) { g_conv_algo = algo; }
 
-void conv2d_forward(const ConvGeom& g, const float* x, const float* w, float* y) {
+// y[rows, OC] = act(y + bias), in place (the im2col path's epilogue).
+static void bias_relu(float* y, int64_t rows, int64_t OC, const float* bias, bool relu) {
+  if (!bias && !relu) return;
+  parallel_for(rows, 1024, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; r++) {
+      float* row = y + r * OC;
+      if (bias)
+        for (int64_t j = 0; j < OC; j++) row[j] += bias[j];
+      if (relu)
+        for (int64_t j = 0; j < OC; j++) row[j] = row[j] > 0.f ? row[j] : 0.f;
+    }
+  });
+}
+
+void conv2d_forward(const ConvGeom& g, const float* x, const float* w, float* y, const float* bias, bool relu) {
   const int64_t K = g.KH * g.KW * g.C, rowsPer = g.OH * g.OW;
   if (g.N * rowsPer * g.OC == 0) return;
   if (K == 0) {
     std::memset(y, 0, g.N * rowsPer * g.OC * sizeof(float));
+    bias_relu(y, g.N * rowsPer, g.OC, bias, relu);
     return;
   }
   if (is_pointwise(g)) {
     sgemm(false, false, g.N * rowsPer, g.OC, K, 1.f, x, K, w, g.OC, 0.f, y, g.OC);
+    bias_relu(y, g.N * rowsPer, g.OC, bias, relu);
     return;
   }
   if (g_conv_algo != 1 && conv2d_direct_available()) {
-    conv2d_forward_direct(g, x, w, y);
+    conv2d_forward_direct(g, x, w, y, bias, relu);
     return;
   }
   const int64_t chunk = images_per_chunk(g);
@@ -99,6 +115,7 @@ void conv2d_forward(const ConvGeom& g, const float* x, const float* w, float* y)
     im2col(g, x, n0, n1, cols);
     sgemm(false, false, rows, g.OC, K, 1.f, cols, K, w, g.OC, 0.f, y + n0 * rowsPer * g.OC, g.OC);
   }
+  bias_relu(y, g.N * rowsPer, g.OC, bias, relu);
 }
 
 void conv2d_backprop_input(const ConvGeom& g, const float* dy, const float* w, float* dx) {

@@ -29,13 +29,15 @@ const char* simd_name();
 struct ConvGeom {
   int64_t N, H, W, C, KH, KW, OC, OH, OW, strideH, strideW, dilH, dilW, padTop, padLeft;
 };
-void conv2d_forward(const ConvGeom& g, const float* x, const float* w, float* y);
+// y = act(conv(x, w) + bias): bias [OC] or null, relu or linear.
+void conv2d_forward(const ConvGeom& g, const float* x, const float* w, float* y, const float* bias = nullptr,
+                    bool relu = false);
 void conv2d_backprop_input(const ConvGeom& g, const float* dy, const float* w, float* dx);
 void conv2d_backprop_filter(const ConvGeom& g, const float* x, const float* dy, float* dw);
 // The direct kernels (conv-direct.cc; need AVX2+FMA or AVX-512). conv2d_forward/backprop_input pick them by
 // conv_algo(): 0 auto, 1 always im2col + sgemm, 2 direct whenever it applies.
 bool conv2d_direct_available();
-void conv2d_forward_direct(const ConvGeom& g, const float* x, const float* w, float* y);
+void conv2d_forward_direct(const ConvGeom& g, const float* x, const float* w, float* y, const float* bias, bool relu);
 void conv2d_backprop_input_direct(const ConvGeom& g, const float* dy, const float* w, float* dx);
 bool conv2d_backprop_filter_direct_applies(const ConvGeom& g);
 void conv2d_backprop_filter_direct(const ConvGeom& g, const float* x, const float* dy, float* dw);
