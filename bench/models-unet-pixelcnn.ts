@@ -13,6 +13,7 @@
 // Sampling 16 images: 784 forward passes of the whole net on [16, 28, 28, 1], a categorical draw per pass.
 import * as tf from '@tensorflow/tfjs-core';
 import type { BenchEntry } from './run.ts';
+import { groupNorm } from '../src/core/nn/group-norm.ts';
 
 type TimeFn = Parameters<BenchEntry['run']>[1];
 type V = tf.Variable;
@@ -28,38 +29,8 @@ const CPU_TRAIN_NOTE = 'skipped: the pure-JS cpu conv filter gradient (~0.02 GFL
 // ---------------------------------------------------------------- UNet / DDPM
 
 const T = 1000;
+const GROUPS = 8;
 const silu = (x: tf.Tensor) => tf.mul(x, tf.sigmoid(x));
-
-/** GroupNorm(8) composed from tfjs ops (for backends without the fused kernel), then SiLU when act. */
-export function groupNormOps(x: tf.Tensor4D, gamma: V, beta: V, act: boolean, groups = 8): tf.Tensor4D {
-  const [B, H, W, C] = x.shape;
-  const xr = tf.reshape(x, [B, H * W, groups, C / groups]);
-  const { mean, variance } = tf.moments(xr, [1, 3], true);
-  const y = tf.reshape(tf.mul(tf.sub(xr, mean), tf.rsqrt(tf.add(variance, 1e-5))), [B, H, W, C]);
-  const z = tf.add(tf.mul(y, gamma), beta) as tf.Tensor4D;
-  return act ? silu(z) as tf.Tensor4D : z;
-}
-
-/** GroupNorm(8) (+ SiLU): the native backend's DeepgenGroupNorm kernel and its gradient, else tfjs ops. The SiLU's
- *  forward runs on wasm's SIMD Sigmoid and Multiply (JS Math.exp is slow); its gradient is folded into the kernel's. */
-export function groupNorm(x: tf.Tensor4D, gamma: V, beta: V, act = false): tf.Tensor4D {
-  if (!tf.getKernel('DeepgenGroupNorm', tf.getBackend())) return groupNormOps(x, gamma, beta, act);
-  const f = tf.customGrad(((x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, save: tf.GradSaveFunc) => {
-    const [z, mean, rstd] = tf.engine().runKernel('DeepgenGroupNorm', { x, gamma, beta }, { groups: 8, epsilon: 1e-5, silu: false }) as unknown as tf.Tensor[];
-    const sig = act ? tf.sigmoid(z) : undefined;
-    save(sig ? [x, gamma, beta, mean, rstd, sig] : [x, gamma, beta, mean, rstd]);
-    return {
-      value: sig ? tf.mul(z, sig) : z,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [sx, sg, sb, mean, rstd, sig] = saved;
-        const inputs: tf.NamedTensorMap = { dy, x: sx, gamma: sg, beta: sb, mean, rstd };
-        if (sig) inputs.sig = sig;
-        return tf.engine().runKernel('DeepgenGroupNormGrad', inputs, { groups: 8, epsilon: 1e-5, silu: act }) as unknown as tf.Tensor[];
-      },
-    };
-  }) as unknown as Parameters<typeof tf.customGrad>[0]);
-  return f(x, gamma, beta) as tf.Tensor4D;
-}
 
 interface Conv { w: V; b: V }
 const conv = (k: number, cin: number, cout: number): Conv => ({ w: weight([k, k, cin, cout], k * k * cin), b: zeros(cout) });
@@ -76,9 +47,9 @@ const res = (cin: number, cout: number): Res => ({
 });
 function applyRes(r: Res, x: tf.Tensor4D, temb: tf.Tensor2D): tf.Tensor4D {
   const cout = r.c1.b.shape[0];
-  let h = applyConv(r.c1, groupNorm(x, r.g1, r.b1, true));
+  let h = applyConv(r.c1, groupNorm(x, r.g1, r.b1, true, GROUPS));
   h = tf.add(h, tf.reshape(applyDense(r.t, temb), [x.shape[0], 1, 1, cout]));
-  h = applyConv(r.c2, groupNorm(h, r.g2, r.b2, true));
+  h = applyConv(r.c2, groupNorm(h, r.g2, r.b2, true, GROUPS));
   return tf.add(h, r.skip ? applyConv(r.skip, x) : x);
 }
 
@@ -106,7 +77,7 @@ function makeUnet() {
     h = applyRes(p.r4, tf.concat([h, s2], 3), temb);
     h = applyConv(p.u1, up(h));
     h = applyRes(p.r5, tf.concat([h, s1], 3), temb);
-    return applyConv(p.out, groupNorm(h, p.gout, p.bout, true));
+    return applyConv(p.out, groupNorm(h, p.gout, p.bout, true, GROUPS));
   };
   const variables = (): V[] => {
     const out: V[] = [];

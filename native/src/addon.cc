@@ -254,6 +254,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("directConv", Napi::Boolean::New(env, dg::conv2d_direct_available()));
   exports.Set("biasAct", Napi::Function::New(env, BiasAct));
   exports.Set("sumOuter", Napi::Function::New(env, SumOuter));
+  dg::register_norm(env, exports);
+  dg::register_copy(env, exports);
   return exports;
 }
 

@@ -4,6 +4,11 @@
 #include <algorithm>
 #include <string>
 
+namespace Napi {
+class Env;
+class Object;
+}  // namespace Napi
+
 namespace dg {
 
 // C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C, row-major with leading dimensions.
@@ -43,6 +48,19 @@ bool conv2d_backprop_filter_direct_applies(const ConvGeom& g);
 void conv2d_backprop_filter_direct(const ConvGeom& g, const float* x, const float* dy, float* dw);
 int conv_algo();
 void set_conv_algo(int algo);
+
+// Group norm over NHWC [B, P = H*W, C] with G groups (norm.cc); silu fuses y = z * sigmoid(z).
+void group_norm_forward(int64_t B, int64_t P, int64_t C, int64_t G, const float* x, const float* gamma,
+                        const float* beta, float eps, bool silu, float* y, float* mean, float* rstd);
+void group_norm_backward(int64_t B, int64_t P, int64_t C, int64_t G, const float* dy, const float* x,
+                         const float* gamma, const float* beta, const float* mean, const float* rstd, bool silu,
+                         float* dx, float* dgamma, float* dbeta);
+// dst[i . dstStrides] = src[i . srcStrides] for every index i of shape (rank <= 8, 4-byte elements; copy.cc).
+void strided_copy4(const uint32_t* src, uint32_t* dst, int rank, const int64_t* shape, const int64_t* srcStrides,
+                   const int64_t* dstStrides);
+// N-API registration of norm.cc's and copy.cc's functions (called from addon.cc's Init).
+void register_norm(Napi::Env env, Napi::Object exports);
+void register_copy(Napi::Env env, Napi::Object exports);
 
 // Runs call(ctx, begin, end) over chunks of [0, n) of `grain` indices on the pool's threads and the caller (pool.cc).
 void run_parallel(int64_t n, int64_t grain, void (*call)(void*, int64_t, int64_t), void* ctx);

@@ -1,11 +1,13 @@
 // The kernels the native backend adds beyond matmul/conv, against the cpu backend: group norm (+ SiLU) and its
-// gradient, the nearest-neighbour resize gradient, float one-hot (wrong on tfjs-backend-wasm 4.22), zero-copy clone.
+// gradient (the addon's, vs composed tfjs ops), the nearest-neighbour resize gradient, float one-hot (wrong on
+// tfjs-backend-wasm 4.22), zero-copy clone.
 import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../src/node/backend.ts';
 import { loadNativeAddon } from '../../src/node/native/addon.ts';
-import { groupNorm, groupNormOps } from '../../bench/models-unet-pixelcnn.ts';
+import { groupNorm, groupNormOps } from '../../src/core/nn/group-norm.ts';
+import { compareWithCpu, inputs } from './compare.ts';
 
 const load = loadNativeAddon();
 if (!load.addon && process.env.DEEPGEN_REQUIRE_NATIVE === '1') throw new Error(`DEEPGEN_REQUIRE_NATIVE=1 but ${load.reason}`);
@@ -33,28 +35,59 @@ describe('native extra kernels vs cpu', { skip }, () => {
     await initBackend('native');
   });
 
-  for (const act of [false, true]) {
-    test(`group norm (8 groups${act ? ', SiLU' : ''}): value and gradients`, async () => {
-      const run = (useKernel: boolean) => () => {
-        const x = tf.randomNormal([3, 5, 4, 16], 0.5, 2, 'float32', 11) as tf.Tensor4D;
-        const g = tf.variable(tf.randomNormal([16], 1, 0.3, 'float32', 12));
-        const b = tf.variable(tf.randomNormal([16], 0, 0.3, 'float32', 13));
-        const dy = tf.randomNormal([3, 5, 4, 16], 0, 1, 'float32', 14);
-        const f = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) =>
-          tf.sum(tf.mul(useKernel ? groupNorm(xx as tf.Tensor4D, gg as tf.Variable, bb as tf.Variable, act) : groupNormOps(xx as tf.Tensor4D, gg as tf.Variable, bb as tf.Variable, act), dy));
-        const y = useKernel ? groupNorm(x, g, b, act) : groupNormOps(x, g, b, act);
-        const grads = tf.grads(f)([x, g, b]);
-        const out = [y, ...grads];
-        g.dispose();
-        b.dispose();
-        return out;
-      };
-      const ref = await on('cpu', run(false));
-      const nat = await on('native', run(true));
-      assert.ok(tf.getKernel('DeepgenGroupNorm', 'native'), 'kernel registered');
-      for (let i = 0; i < ref.length; i++) assert.ok(maxAbs(ref[i], nat[i]) < 2e-4, `output ${i} differs by ${maxAbs(ref[i], nat[i])}`);
-    });
+  // The fused kernels (C++, native/src/norm.cc) against the composed tfjs ops on cpu: value and gradients of x, gamma, beta.
+  const gnCases: [number[], number][] = [[[1, 5, 3, 32], 8], [[5, 7, 9, 6], 3], [[5, 28, 28, 32], 8], [[5, 1, 1, 16], 4], [[3, 13, 11, 64], 32], [[2, 4, 4, 5], 1]];
+  for (const [shape, groups] of gnCases) {
+    for (const act of [false, true]) {
+      test(`group norm ${shape.join('x')}, ${groups} groups${act ? ', SiLU' : ''}: value and gradients`, async () => {
+        assert.ok(tf.getKernel('DeepgenGroupNorm', 'native') && tf.getKernel('DeepgenGroupNormGrad', 'native'), 'kernels registered');
+        const C = shape[3];
+        const ins = inputs({ x: shape, g: [C], b: [C], dy: shape }, shape.reduce((a, b) => a + b, groups));
+        const run = (gn: typeof groupNorm) => (t: Record<string, tf.Tensor>) => {
+          const x = tf.add(tf.mul(t.x, 2), 0.5) as tf.Tensor4D; // mean 0.5, so centring matters
+          const g = tf.add(tf.mul(t.g, 0.5), 1), b = tf.mul(t.b, 0.5);
+          const f = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(gn(xx as tf.Tensor4D, gg, bb, act, groups), t.dy));
+          return [gn(x, g, b, act, groups), ...tf.grads(f)([x, g, b])];
+        };
+        await compareWithCpu(`group norm ${shape}`, ins, run(groupNorm), 2e-5, run(groupNormOps));
+      });
+    }
   }
+
+  test('fused group norm with its gradient leaves no tensors behind', async () => {
+    await initBackend('native');
+    const x = tf.randomNormal([2, 6, 6, 16], 0, 1, 'float32', 31) as tf.Tensor4D;
+    const g = tf.variable(tf.ones([16])), b = tf.variable(tf.zeros([16]));
+    const step = () => {
+      const y = groupNorm(x, g, b, true, 4);
+      const grads = tf.grads((xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => tf.sum(groupNorm(xx as tf.Tensor4D, gg, bb, true, 4)))([x, g, b]);
+      tf.dispose([y, ...grads]);
+      const { value, grads: vg } = tf.variableGrads(() => tf.sum(groupNorm(x, g, b, false, 4)) as tf.Scalar, [g, b]);
+      tf.dispose([value, ...Object.values(vg)]);
+    };
+    step();
+    const before = tf.memory().numTensors, ids = tf.backend().numDataIds();
+    for (let i = 0; i < 5; i++) step();
+    assert.equal(tf.memory().numTensors, before, 'tensor count grew');
+    assert.equal(tf.backend().numDataIds(), ids, 'backend data grew');
+    tf.dispose([x, g, b]);
+  });
+
+  test('group norm addon calls with wrong sizes throw', () => {
+    const a = load.addon!;
+    const f = (n: number) => new Float32Array(n);
+    // B=2, P=3, C=4, 2 groups: x/y 24, gamma/beta 4, mean/rstd 4
+    assert.doesNotThrow(() => a.groupNorm(f(24), f(4), f(4), f(24), f(4), f(4), 2, 3, 4, 2, 1e-5, true));
+    assert.throws(() => a.groupNorm(f(24), f(4), f(4), f(23), f(4), f(4), 2, 3, 4, 2, 1e-5, true), /too small/);
+    assert.throws(() => a.groupNorm(f(24), f(4), f(4), f(24), f(3), f(4), 2, 3, 4, 2, 1e-5, false), /too small/);
+    assert.throws(() => a.groupNorm(f(24), f(4), f(4), f(24), f(4), f(4), 2, 3, 4, 3, 1e-5, false), /groups/);
+    assert.throws(() => a.groupNorm(f(24), f(4), f(4), f(24), f(4), f(4), 2, 3, 4, 0, 1e-5, false), /groups/);
+    assert.throws(() => a.groupNorm(f(24), f(4), new Int32Array(4) as unknown as Float32Array, f(24), f(4), f(4), 2, 3, 4, 2, 1e-5, false), /Float32Array/);
+    assert.doesNotThrow(() => a.groupNormGrad(f(24), f(24), f(4), f(4), f(4), f(4), f(24), f(4), f(4), 2, 3, 4, 2, true));
+    assert.throws(() => a.groupNormGrad(f(24), f(24), f(4), f(4), f(4), f(4), f(24), f(3), f(4), 2, 3, 4, 2, true), /dgamma is too small/);
+    assert.throws(() => a.groupNormGrad(f(24), f(20), f(4), f(4), f(4), f(4), f(24), f(4), f(4), 2, 3, 4, 2, false), /x is too small/);
+    assert.throws(() => a.groupNormGrad(f(24), f(24), f(4), f(4), f(4), f(4), f(24), f(4), f(4), -2, 3, 4, 2, false), /non-negative/);
+  });
 
   test('nearest-neighbour x2 upsampling gradient equals the 2x2 block sums of dy (batch 2, 4 channels)', async () => {
     // compared with a direct computation: tfjs-backend-cpu 4.22's ResizeNearestNeighborGrad is wrong for batch > 1

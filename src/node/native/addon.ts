@@ -38,6 +38,17 @@ export interface NativeAddon {
   /** y[j] = sum_i x[i * inner + j] (reduction over the leading axes, e.g. a bias gradient). */
   sumOuter(x: Float32Array, y: Float32Array, outer: number, inner: number): void;
   biasAct(y: Float32Array, bias: Float32Array | null, activation: number, leakyAlpha: number, preluAlpha: Float32Array | null): void;
+  /** Group norm of x [B, P = H*W, C] (NHWC) in `groups` groups: y = act((x - mean) * rstd * gamma + beta), act SiLU
+   *  when silu, else identity; mean and rstd [B, groups]. */
+  groupNorm(x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, mean: Float32Array, rstd: Float32Array,
+    B: number, P: number, C: number, groups: number, epsilon: number, silu: boolean): void;
+  /** Gradient of groupNorm (dy of its output, sigmoid recomputed when silu): dx [B, P, C], dgamma and dbeta [C]. */
+  groupNormGrad(dy: Float32Array, x: Float32Array, gamma: Float32Array, beta: Float32Array, mean: Float32Array, rstd: Float32Array,
+    dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, B: number, P: number, C: number, groups: number, silu: boolean): void;
+  /** dst[dstOffset + i . dstStrides] = src[srcOffset + i . srcStrides] for every index i of shape (rank <= 8);
+   *  4-byte elements (the bits are copied, so float32 and int32 alike), multi-threaded when large. */
+  copyStrided(src: Float32Array | Int32Array, srcOffset: number, dst: Float32Array | Int32Array, dstOffset: number,
+    shape: number[], srcStrides: number[], dstStrides: number[]): void;
 }
 
 export type NativeLoad = { addon: NativeAddon; reason?: undefined } | { addon: null; reason: string };

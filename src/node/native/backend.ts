@@ -1,7 +1,7 @@
 // Registers the TensorFlow.js backend `native`: tfjs-backend-wasm's backend instance and kernels (fast XNNPACK
-// elementwise ops), with matmul, conv2d and leading-axis Sum replaced by the addon, and the kernels wasm lacks for
-// training added (Conv2DBackpropFilter, UnsortedSegmentSum for the gather gradient). tf.train.adam's update runs as one
-// fused kernel per variable on this backend (useFusedAdam below).
+// elementwise ops), with matmul, conv2d, leading-axis Sum, Concat/SplitV/Slice and group norm through the addon, and
+// the kernels wasm lacks for training added (Conv2DBackpropFilter, UnsortedSegmentSum for the gather gradient).
+// tf.train.adam's update runs as one fused kernel per variable on this backend (useFusedAdam below).
 // 'native' and 'wasm' share one BackendWasm instance: wasm kernels bind their wasm functions to module-level
 // variables at setup, so a second wasm module would silently redirect the other backend's calls; sharing also means
 // tensors never move between the two.
@@ -10,6 +10,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { loadNativeAddon, type NativeAddon, type NativeInfo } from './addon.ts';
 import { FUSED_ADAM, nativeKernelConfigs } from './kernels.ts';
 import { groupNormKernelConfigs, oneHotKernelConfigs, resizeGradKernelConfigs, zeroCopyKernelConfigs } from './extra-kernels.ts';
+import { copyKernelConfigs } from './copy-kernels.ts';
 
 export const NATIVE_BACKEND = 'native';
 /** Above wasm (2) and cpu (1): native is a superset of wasm. */
@@ -53,7 +54,8 @@ export function registerNativeBackend(): NativeRegistration {
   const addon = load.addon;
   tf.registerBackend(NATIVE_BACKEND, sharedWasmBackend, NATIVE_PRIORITY);
   for (const kernel of tf.getKernelsForBackend('wasm')) tf.registerKernel({ ...kernel, backendName: NATIVE_BACKEND });
-  for (const kernel of [...nativeKernelConfigs(addon, NATIVE_BACKEND), ...zeroCopyKernelConfigs(NATIVE_BACKEND), ...groupNormKernelConfigs(NATIVE_BACKEND), ...resizeGradKernelConfigs(NATIVE_BACKEND), ...oneHotKernelConfigs(NATIVE_BACKEND)]) {
+  for (const kernel of [...nativeKernelConfigs(addon, NATIVE_BACKEND), ...zeroCopyKernelConfigs(NATIVE_BACKEND), ...groupNormKernelConfigs(addon, NATIVE_BACKEND),
+    ...copyKernelConfigs(addon, NATIVE_BACKEND), ...resizeGradKernelConfigs(NATIVE_BACKEND), ...oneHotKernelConfigs(NATIVE_BACKEND)]) {
     if (tf.getKernel(kernel.kernelName, NATIVE_BACKEND)) tf.unregisterKernel(kernel.kernelName, NATIVE_BACKEND);
     tf.registerKernel(kernel);
   }

@@ -1,13 +1,14 @@
-// Kernels of the `native` backend written in TypeScript over the wasm heap (no addon change), added for the UNet and
-// PixelCNN bench models (issue 3):
+// Kernels of the `native` backend added for the UNet and PixelCNN bench models (issue 3), in TypeScript over the wasm
+// heap except group norm (the addon):
 // - Identity and same-dtype Cast without a copy. The engine clones (Identity) every tensor it saves for the backward
 //   pass, and tfjs-backend-wasm's Identity and same-dtype Cast copy the whole buffer: in a conv net's training step
 //   that was ~10% of the time. Tensors are immutable, so sharing the buffer (reference-counted, as Reshape does) is safe.
-// - DeepgenGroupNorm / DeepgenGroupNormGrad: group normalisation (NHWC) and its gradient in two passes each, in place
-//   of ~20 elementwise tfjs ops (used by bench/models-unet-pixelcnn.ts through tf.customGrad).
+// - DeepgenGroupNorm / DeepgenGroupNormGrad: group normalisation (NHWC, + optional SiLU) and its gradient through the
+//   addon, in place of ~20 elementwise tfjs ops (used by src/core/nn/group-norm.ts through tf.customGrad).
 // - ResizeNearestNeighborGrad for whole-number upscaling; OneHot with float32 output (wasm's writes int32 bits).
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import type { NativeAddon } from './addon.ts';
 
 interface RefCountingBackend { incRef(dataId: object): void }
 type Args = { inputs: { x: TensorInfo }; backend: RefCountingBackend; attrs: Record<string, unknown> };
@@ -34,13 +35,12 @@ export function zeroCopyKernelConfigs(backendName = 'native'): KernelConfig[] {
   return [share('Identity', () => true), share('Cast', (a) => a.attrs.dtype === a.inputs.x.dtype)];
 }
 
-// ---- Group normalisation (+ optional SiLU), fused: forward and gradient in plain JS over the wasm heap.
+// ---- Group normalisation (+ optional SiLU), fused, computed by the addon (native/src/norm.cc, threaded over the batch).
 // DeepgenGroupNorm: inputs x [B, H, W, C] (NHWC), gamma [C], beta [C]; attrs groups, epsilon, silu (boolean).
-//   Outputs y = act((x - mean_g) * rstd_g * gamma + beta), mean [B, groups], rstd [B, groups].
-// DeepgenGroupNormGrad: inputs dy, x, gamma, beta, mean, rstd (as above), optional sig; same attrs. Outputs dx, dgamma,
-//   dbeta. With silu, dy is the gradient of SiLU's output; given sig (= sigmoid(z), e.g. computed by wasm's SIMD
-//   Sigmoid in the forward pass) the kernel avoids recomputing exp, which is slow in JS.
-// Not in tfjs: callers use them through tf.customGrad when tf.getKernel('DeepgenGroupNorm', backend) exists.
+//   Outputs y = act((x - mean_g) * rstd_g * gamma + beta) (act = SiLU when silu, else identity), mean and rstd [B, groups].
+// DeepgenGroupNormGrad: inputs dy, x, gamma, beta, mean, rstd (as above); same attrs. Outputs dx, dgamma, dbeta. With
+//   silu, dy is the gradient of SiLU's output and the kernel recomputes the sigmoid.
+// Not in tfjs: src/core/nn/group-norm.ts uses them through tf.customGrad when tf.getKernel('DeepgenGroupNorm', backend) exists.
 
 interface HeapBackend {
   wasm: { HEAPU8: Uint8Array };
@@ -53,147 +53,44 @@ function heapView(backend: HeapBackend, t: TensorInfo): Float32Array {
   return new Float32Array(backend.wasm.HEAPU8.buffer, backend.dataIdMap.get(t.dataId).memoryOffset, tf.util.sizeFromShape(t.shape));
 }
 
-function gnCheck(x: TensorInfo, groups: number): [number, number, number] {
-  if (x.shape.length !== 4) throw new Error('DeepgenGroupNorm: x must be [B, H, W, C]');
+/** [B, H * W, C] after checking shapes and dtypes. */
+function gnCheck(name: string, x: TensorInfo, groups: number, inputs: Record<string, TensorInfo>, names: string[]): [number, number, number] {
+  if (x.shape.length !== 4) throw new Error(`${name}: x must be [B, H, W, C]`);
   const [B, H, W, C] = x.shape;
-  if (C % groups !== 0) throw new Error(`DeepgenGroupNorm: ${C} channels do not split into ${groups} groups`);
+  if (!Number.isInteger(groups) || groups < 1 || C % groups !== 0) throw new Error(`${name}: ${C} channels do not split into ${groups} groups`);
+  for (const n of names) {
+    const t = inputs[n];
+    if (!t || t.dtype !== 'float32') throw new Error(`${name}: ${n} must be a float32 tensor`);
+  }
   return [B, H * W, C];
 }
 
-function groupNormForward({ inputs, backend, attrs }: GnArgs): TensorInfo[] {
+function groupNormForward(addon: NativeAddon, { inputs, backend, attrs }: GnArgs): TensorInfo[] {
   const { x, gamma, beta } = inputs;
   const { groups: G, epsilon, silu } = attrs;
-  const [B, P, C] = gnCheck(x, G);
+  const [B, P, C] = gnCheck('DeepgenGroupNorm', x, G, inputs, ['x', 'gamma', 'beta']);
   for (const t of [x, gamma, beta]) backend.dataIdMap.get(t.dataId); // move data onto the heap before allocating
-  const yInfo = backend.makeOutput(x.shape, 'float32'), meanInfo = backend.makeOutput([B, G], 'float32'), rstdInfo = backend.makeOutput([B, G], 'float32');
-  const xs = heapView(backend, x), ga = heapView(backend, gamma), be = heapView(backend, beta);
-  const y = heapView(backend, yInfo), mean = heapView(backend, meanInfo), rstd = heapView(backend, rstdInfo);
-  const Cg = C / G, n = P * Cg;
-  const gOf = new Int32Array(C).map((_, c) => Math.floor(c / Cg));
-  const pa = new Float64Array(C), pb = new Float64Array(C);
-  const s1 = new Float64Array(G), s2 = new Float64Array(G), scale = new Float32Array(C), shift = new Float32Array(C);
-  for (let b = 0; b < B; b++) {
-    const base = b * P * C;
-    s1.fill(0);
-    s2.fill(0);
-    // channel-outer loops with scalar accumulators: ~2x faster in V8 than channel-inner ones (the slab is in cache)
-    for (let c = 0; c < C; c++) {
-      let a = 0, q = 0;
-      for (let i = base + c, end = base + P * C; i < end; i += C) { const v = xs[i]; a += v; q += v * v; }
-      pa[c] = a;
-      pb[c] = q;
-    }
-    for (let c = 0; c < C; c++) { s1[gOf[c]] += pa[c]; s2[gOf[c]] += pb[c]; }
-    for (let g = 0; g < G; g++) {
-      const m = s1[g] / n, v = Math.max(s2[g] / n - m * m, 0);
-      mean[b * G + g] = m;
-      rstd[b * G + g] = 1 / Math.sqrt(v + epsilon);
-    }
-    for (let c = 0; c < C; c++) {
-      const g = gOf[c], r = rstd[b * G + g];
-      scale[c] = r * ga[c];
-      shift[c] = be[c] - mean[b * G + g] * scale[c];
-    }
-    const end = base + P * C;
-    for (let c = 0; c < C; c++) {
-      const a = scale[c], sh = shift[c];
-      if (silu) for (let i = base + c; i < end; i += C) { const z = xs[i] * a + sh; y[i] = z / (1 + Math.exp(-z)); }
-      else for (let i = base + c; i < end; i += C) y[i] = xs[i] * a + sh;
-    }
-  }
-  return [yInfo, meanInfo, rstdInfo];
+  const y = backend.makeOutput(x.shape, 'float32'), mean = backend.makeOutput([B, G], 'float32'), rstd = backend.makeOutput([B, G], 'float32');
+  addon.groupNorm(heapView(backend, x), heapView(backend, gamma), heapView(backend, beta), heapView(backend, y), heapView(backend, mean),
+    heapView(backend, rstd), B, P, C, G, epsilon ?? 1e-5, !!silu);
+  return [y, mean, rstd];
 }
 
-function groupNormGrad({ inputs, backend, attrs }: GnArgs): TensorInfo[] {
-  const { dy, x, gamma, beta, mean, rstd, sig } = inputs;
+function groupNormGrad(addon: NativeAddon, { inputs, backend, attrs }: GnArgs): TensorInfo[] {
+  const { dy, x, gamma, beta, mean, rstd } = inputs;
   const { groups: G, silu } = attrs;
-  if (sig) backend.dataIdMap.get(sig.dataId);
-  const [B, P, C] = gnCheck(x, G);
+  const [B, P, C] = gnCheck('DeepgenGroupNormGrad', x, G, inputs, ['dy', 'x', 'gamma', 'beta', 'mean', 'rstd']);
   for (const t of [dy, x, gamma, beta, mean, rstd]) backend.dataIdMap.get(t.dataId);
-  const dxInfo = backend.makeOutput(x.shape, 'float32'), dgInfo = backend.makeOutput([C], 'float32'), dbInfo = backend.makeOutput([C], 'float32');
-  const dys = heapView(backend, dy), xs = heapView(backend, x), ga = heapView(backend, gamma), be = heapView(backend, beta);
-  const mu = heapView(backend, mean), rs = heapView(backend, rstd);
-  const dx = heapView(backend, dxInfo), dgamma = heapView(backend, dgInfo), dbeta = heapView(backend, dbInfo);
-  const Cg = C / G, n = P * Cg;
-  const gOf = new Int32Array(C).map((_, c) => Math.floor(c / Cg));
-  const dg = new Float64Array(C), db = new Float64Array(C);
-  const sA = new Float64Array(G), sB = new Float64Array(G);
-  const m = new Float32Array(C), r = new Float32Array(C), scale = new Float32Array(C), shift = new Float32Array(C);
-  const cA = new Float32Array(C), cB = new Float32Array(C);
-  const pa = new Float64Array(C), pb = new Float64Array(C);
-  const dzs = silu ? dx : dys;
-  const sgs = silu && sig ? heapView(backend, sig) : null;
-  for (let b = 0; b < B; b++) {
-    const base = b * P * C, end = base + P * C;
-    for (let c = 0; c < C; c++) {
-      const g = gOf[c];
-      m[c] = mu[b * G + g];
-      r[c] = rs[b * G + g];
-      scale[c] = r[c] * ga[c];
-      shift[c] = be[c] - m[c] * scale[c];
-    }
-    // pass 1: dz (stored in dx when SiLU), per-channel sums of dz and dz * x
-    for (let c = 0; c < C; c++) {
-      let sa = 0, sb = 0;
-      if (sgs) {
-        const a = scale[c], sh = shift[c];
-        for (let i = base + c; i < end; i += C) {
-          const v = xs[i], z = v * a + sh, sg = sgs[i];
-          const d = dys[i] * sg * (1 + z * (1 - sg));
-          dx[i] = d;
-          sa += d;
-          sb += d * v;
-        }
-      } else if (silu) {
-        const a = scale[c], sh = shift[c];
-        for (let i = base + c; i < end; i += C) {
-          const v = xs[i], z = v * a + sh, sg = 1 / (1 + Math.exp(-z));
-          const d = dys[i] * sg * (1 + z * (1 - sg));
-          dx[i] = d;
-          sa += d;
-          sb += d * v;
-        }
-      } else {
-        for (let i = base + c; i < end; i += C) { const d = dys[i]; sa += d; sb += d * xs[i]; }
-      }
-      pa[c] = sa;
-      pb[c] = sb;
-    }
-    // sum(dz * xhat) = rstd * (sum(dz * x) - mean * sum(dz))
-    for (let c = 0; c < C; c++) pb[c] = r[c] * (pb[c] - m[c] * pa[c]);
-    sA.fill(0);
-    sB.fill(0);
-    for (let c = 0; c < C; c++) {
-      db[c] += pa[c];
-      dg[c] += pb[c];
-      sA[gOf[c]] += pa[c] * ga[c]; // sum of dxhat
-      sB[gOf[c]] += pb[c] * ga[c]; // sum of dxhat * xhat
-    }
-    for (let c = 0; c < C; c++) {
-      const g = gOf[c];
-      cA[c] = sA[g] / n;
-      cB[c] = sB[g] / n;
-    }
-    // pass 2: dx = rstd * (dz * gamma - mean(dxhat) - xhat * mean(dxhat * xhat)) = dz * k1 + x * k2 + k3 per channel
-    for (let c = 0; c < C; c++) {
-      const k1 = r[c] * ga[c], k2 = -r[c] * r[c] * cB[c], k3 = -r[c] * cA[c] + r[c] * r[c] * m[c] * cB[c];
-      cA[c] = k1;
-      cB[c] = k2;
-      shift[c] = k3;
-    }
-    for (let c = 0; c < C; c++) {
-      const k1 = cA[c], k2 = cB[c], k3 = shift[c];
-      for (let i = base + c; i < end; i += C) dx[i] = dzs[i] * k1 + xs[i] * k2 + k3;
-    }
-  }
-  for (let c = 0; c < C; c++) { dgamma[c] = dg[c]; dbeta[c] = db[c]; }
-  return [dxInfo, dgInfo, dbInfo];
+  const dx = backend.makeOutput(x.shape, 'float32'), dgamma = backend.makeOutput([C], 'float32'), dbeta = backend.makeOutput([C], 'float32');
+  addon.groupNormGrad(heapView(backend, dy), heapView(backend, x), heapView(backend, gamma), heapView(backend, beta), heapView(backend, mean),
+    heapView(backend, rstd), heapView(backend, dx), heapView(backend, dgamma), heapView(backend, dbeta), B, P, C, G, !!silu);
+  return [dx, dgamma, dbeta];
 }
 
-export function groupNormKernelConfigs(backendName = 'native'): KernelConfig[] {
+export function groupNormKernelConfigs(addon: NativeAddon, backendName = 'native'): KernelConfig[] {
   return [
-    { kernelName: 'DeepgenGroupNorm', backendName, kernelFunc: groupNormForward as unknown as KernelFunc },
-    { kernelName: 'DeepgenGroupNormGrad', backendName, kernelFunc: groupNormGrad as unknown as KernelFunc },
+    { kernelName: 'DeepgenGroupNorm', backendName, kernelFunc: ((args: GnArgs) => groupNormForward(addon, args)) as unknown as KernelFunc },
+    { kernelName: 'DeepgenGroupNormGrad', backendName, kernelFunc: ((args: GnArgs) => groupNormGrad(addon, args)) as unknown as KernelFunc },
   ];
 }
 
