@@ -14,17 +14,31 @@ export interface DataInfo {
   /** 0 when the dataset has no labels. */
   numClasses: number;
   classNames?: string[];
+  /** Sorted distinct words of the training captions (text-conditional models tokenize prompts with it). */
+  vocabulary?: string[];
 }
 
 export interface SampleOptions {
-  /** One class label per sample (conditional models). */
+  /** One class label per sample (label-conditional models). */
   labels?: number[];
+  /** One prompt per sample (text-conditional models). */
+  prompts?: string[];
+  /** Classifier-free guidance weight w: eps = eps_uncond + w (eps_cond - eps_uncond); 1 = plain conditional. */
+  guidance?: number;
+  /** Sampler steps (iterative samplers, e.g. diffusion's DDIM). */
+  steps?: number;
+  /** Sampler name, e.g. 'ddim' or 'ddpm' (diffusion). */
+  sampler?: string;
+  /** DDIM's eta (0 = deterministic). */
+  eta?: number;
+  /** Called with the current images [n,H,W,C] in [0,1] as sampling proceeds (animations); the callee must not keep them. */
+  onFrame?: (images: tf.Tensor4D, step: number, total: number) => void;
 }
 
 export interface GenerativeModel {
   readonly params: ParamStore;
-  /** Training loss on a preprocessed batch x [B,H,W,C] with labels y [B] (or null). */
-  loss(x: tf.Tensor4D, y: tf.Tensor1D | null, seed: number): LossOutput;
+  /** Training loss on a preprocessed batch x [B,H,W,C] with labels y [B] (or null) and captions (text-conditional). */
+  loss(x: tf.Tensor4D, y: tf.Tensor1D | null, seed: number, captions?: string[] | null): LossOutput;
   /** n images [n,H,W,C] with values in [0,1]. */
   sample(n: number, seed: number, opts?: SampleOptions): tf.Tensor4D;
   /** Called once after training with preprocessed training batches (e.g. the AE fits its code distribution). */
@@ -48,6 +62,7 @@ export interface Picture {
 export interface EvalBatch {
   x: tf.Tensor4D;
   y: tf.Tensor1D | null;
+  captions?: string[] | null;
 }
 
 export interface EvalOptions {
@@ -67,5 +82,7 @@ export interface Family<M = unknown> {
   tinyPreset: PlainObject;
   /** Whether the model needs labels (conditional). */
   needsLabels(model: M): boolean;
+  /** Whether the model needs captions (text-conditional); absent = never. */
+  needsCaptions?(model: M): boolean;
   create(model: M, info: DataInfo, seed: number): GenerativeModel;
 }

@@ -24,7 +24,9 @@ import { writeLossCurve } from './loss-curve-file.ts';
 import { evalBatches, evaluateRun, preprocessedSet, writeFamilyPictures } from './family-tools.ts';
 
 export function dataInfoOf(ds: ImageDataset): DataInfo {
-  return { height: ds.height, width: ds.width, channels: ds.channels, numClasses: ds.classNames?.length ?? 0, classNames: ds.classNames };
+  const info: DataInfo = { height: ds.height, width: ds.width, channels: ds.channels, numClasses: ds.classNames?.length ?? 0, classNames: ds.classNames };
+  if (ds.captions) info.vocabulary = [...new Set(ds.captions.flatMap((c) => c.toLowerCase().split(/\s+/).filter(Boolean)))].sort();
+  return info;
 }
 
 export function loadSplit(cfg: ResolvedRunConfig, split: 'train' | 'test'): ImageDataset {
@@ -106,6 +108,8 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
   const stopAt = Math.min(totalSteps, opts.stopAtStep ?? totalSteps);
   const mode = cfg.data.preprocess as Preprocess;
   const labelled = fam.needsLabels(modelCfg);
+  const captioned = fam.needsCaptions?.(modelCfg) ?? false;
+  if (captioned && !train.captions) throw new UserError(`${cfg.family} with text conditioning needs a dataset with captions (shapes, fashion-mnist, mnist or a folder with class subfolders); ${train.name} has none`);
   log(
     `Training ${cfg.family} (${(model.params.numParams() / 1e6).toFixed(2)}M params) on ${train.name}: ${train.n} images ${train.height}x${train.width}x${train.channels}, ` +
       `${totalSteps} steps (${(totalSteps / stepsPerEpoch).toFixed(2)} epochs of ${stepsPerEpoch}), batch ${cfg.train.batchSize}, backend ${backend}`,
@@ -138,7 +142,7 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
           const xU8 = batchToTensor(batch, train);
           const x = preprocessBatch(xU8, mode, mixSeed(cfg.train.seed, step, 2));
           const y = labelled && batch.labels ? tf.tensor1d(batch.labels, 'int32') : null;
-          return model.loss(x, y, mixSeed(cfg.train.seed, step, 3));
+          return model.loss(x, y, mixSeed(cfg.train.seed, step, 3), captioned ? batch.captions ?? null : null);
         });
         last = m;
         await new Promise((r) => setImmediate(r)); // let signals (Ctrl-C) through
