@@ -1,11 +1,13 @@
 // Every model family by name; the CLI, contract tests and docs read this list.
 import type { Family } from './family.ts';
 import { aeFamily, vaeFamily } from './families/vae/index.ts';
+import { diffusionFamily } from './families/diffusion/index.ts';
 import { UserError } from './errors.ts';
 
 export const registry = {
   vae: vaeFamily,
   ae: aeFamily,
+  diffusion: diffusionFamily,
 } satisfies Record<string, Family<any>>;
 
 export type FamilyName = keyof typeof registry;

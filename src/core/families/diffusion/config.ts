@@ -1,0 +1,33 @@
+// Config of the diffusion family: the UNet (channels per resolution level, attention), the noise schedule, what the
+// network predicts, and the conditioning (none, class label or text prompt, with classifier-free guidance).
+import { z } from 'zod';
+import { condSchema } from '../../conditioning/config.ts';
+
+export const diffusionModelSchema = z
+  .object({
+    /** UNet channels per resolution level (28x28 with 3 levels: 28, 14, 7); H and W must divide by 2^(levels-1). */
+    channels: z.array(z.number().int().positive()).min(1).max(5).default([32, 64, 128]),
+    /** Residual blocks per level on the way down (the way up has the same number). */
+    resBlocks: z.number().int().min(1).max(4).default(1),
+    /** Self-attention after the residual blocks at the lowest resolution. */
+    attention: z.boolean().default(true),
+    /** Group-norm groups (must divide every channel count). */
+    groups: z.number().int().positive().default(8),
+    /** Width of the time (and condition) embedding given to every residual block. */
+    embedDim: z.number().int().positive().default(128),
+    schedule: z.enum(['linear', 'cosine']).default('linear'),
+    /** Diffusion steps T of the forward process. */
+    T: z.number().int().min(2).max(4000).default(1000),
+    /** What the network predicts: the noise eps, or v = sqrt(alphaBar) eps - sqrt(1 - alphaBar) x0. */
+    prediction: z.enum(['eps', 'v']).default('eps'),
+    /** Conditioning y: kind none | label | text, embedding size, drop probability for classifier-free guidance. */
+    cond: condSchema.prefault({}),
+    /** Default sampler settings (overridable with sample --steps/--sampler/--eta/--guidance). */
+    sampler: z.enum(['ddim', 'ddpm']).default('ddim'),
+    steps: z.number().int().positive().default(50),
+    eta: z.number().min(0).default(0),
+    guidance: z.number().min(0).default(3),
+  })
+  .strict();
+
+export type DiffusionModelConfig = z.infer<typeof diffusionModelSchema>;

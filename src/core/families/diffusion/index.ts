@@ -1,0 +1,164 @@
+// The diffusion family: a DDPM-trained UNet (eps or v prediction) with optional label/text conditioning and
+// classifier-free guidance, sampled with DDIM or DDPM from EMA weights. The trainer, CLI and tests use it via the registry.
+import * as tf from '@tensorflow/tfjs-core';
+import type { LossOutput } from '../../train/trainer.ts';
+import type { DataInfo, EvalBatch, EvalOptions, Family, GenerativeModel, Picture, SampleOptions } from '../../family.ts';
+import { Conditioner } from '../../conditioning/conditioner.ts';
+import { UserError } from '../../errors.ts';
+import { qSample } from '../../diffusion/forward.ts';
+import { makeSchedule, type Schedule } from '../../diffusion/schedules.ts';
+import { ParamStore } from '../../nn/params.ts';
+import { Rng } from '../../tensor/rng.ts';
+import { diffusionModelSchema, type DiffusionModelConfig } from './config.ts';
+import { diffusionLoss } from './loss.ts';
+import { UNet } from './model.ts';
+import { sampleLoop } from './sample.ts';
+
+export class DiffusionModel implements GenerativeModel {
+  readonly params: ParamStore;
+  readonly schedule: Schedule;
+  readonly cond: Conditioner | null;
+  readonly unet: UNet;
+
+  constructor(readonly cfg: DiffusionModelConfig, readonly info: DataInfo, seed: number) {
+    this.params = new ParamStore(seed);
+    this.cond = cfg.cond.kind !== 'none' ? new Conditioner(cfg.cond, info, this.params, 'cond') : null;
+    this.unet = new UNet(cfg, info, this.params, this.cond?.dim ?? 0);
+    this.schedule = makeSchedule(cfg.schedule, cfg.T);
+  }
+
+  loss(x: tf.Tensor4D, y: tf.Tensor1D | null, seed: number, captions?: string[] | null): LossOutput {
+    const rng = new Rng(seed);
+    const lossSeed = rng.seed(), dropSeed = rng.seed();
+    const B = x.shape[0];
+    return tf.tidy(() => {
+      // classifier-free guidance training: the condition is replaced by the null one with probability cond.dropProb
+      const c = this.cond ? this.cond.embed({ labels: y, prompts: captions ?? null }, B, this.cond.dropMask(B, dropSeed)) : null;
+      const out = diffusionLoss(this.schedule, this.cfg.prediction, (xt, t) => this.unet.forward(xt, t, c), x, lossSeed);
+      return { loss: out.loss, terms: out.terms } as unknown as tf.TensorContainer;
+    }) as unknown as LossOutput;
+  }
+
+  /** Condition embeddings for n samples (and the null ones), from labels, prompts, or by cycling the classes. */
+  private conditions(n: number, opts: SampleOptions): { cond: tf.Tensor2D | null; nullCond: tf.Tensor2D | null } {
+    if (!this.cond) {
+      if (opts.labels?.length) throw new UserError('this diffusion model is not label-conditional; sample without --label');
+      if (opts.prompts?.length) throw new UserError('this diffusion model is not text-conditional; sample without --prompt');
+      return { cond: null, nullCond: null };
+    }
+    const cycle = <T>(xs: T[]) => Array.from({ length: n }, (_, i) => xs[i % xs.length]);
+    if (this.cond.kind === 'label') {
+      if (opts.prompts?.length) throw new UserError('this diffusion model is label-conditional; use --label instead of --prompt');
+      const labels = opts.labels?.length ? cycle(opts.labels) : Array.from({ length: n }, (_, i) => i % this.info.numClasses);
+      return { cond: this.cond.embed({ labels }, n), nullCond: this.cond.nullEmbed(n) };
+    }
+    if (opts.labels?.length) throw new UserError('this diffusion model is text-conditional; use --prompt instead of --label');
+    if (!opts.prompts?.length) return { cond: this.cond.nullEmbed(n), nullCond: null }; // unconditional samples
+    this.cond.checkPrompts(opts.prompts);
+    return { cond: this.cond.embed({ prompts: cycle(opts.prompts) }, n), nullCond: this.cond.nullEmbed(n) };
+  }
+
+  /** Samples in [-1, 1] (the training scale). */
+  sampleRaw(n: number, seed: number, opts: SampleOptions = {}): tf.Tensor4D {
+    const { cond, nullCond } = this.conditions(n, opts);
+    try {
+      const sampler = (opts.sampler ?? this.cfg.sampler) as 'ddim' | 'ddpm';
+      if (sampler !== 'ddim' && sampler !== 'ddpm') throw new UserError(`unknown sampler "${sampler}"; use ddim or ddpm`);
+      const guidance = opts.guidance ?? this.cfg.guidance;
+      if (!(guidance >= 0)) throw new UserError(`--guidance must be a number >= 0, got ${guidance}`);
+      const { height: H, width: W, channels: C } = this.info;
+      return sampleLoop(this.schedule, this.cfg.prediction, (xt, t, c) => this.unet.forward(xt, t, c), [n, H, W, C], seed, {
+        sampler, steps: opts.steps ?? Math.min(this.cfg.steps, this.cfg.T), eta: opts.eta ?? this.cfg.eta, guidance, cond, nullCond, onFrame: opts.onFrame,
+      });
+    } finally {
+      cond?.dispose();
+      nullCond?.dispose();
+    }
+  }
+
+  sample(n: number, seed: number, opts: SampleOptions = {}): tf.Tensor4D {
+    const x = this.sampleRaw(n, seed, opts);
+    const out = tf.tidy(() => tf.clipByValue(tf.div(tf.add(x, 1), 2), 0, 1) as tf.Tensor4D);
+    x.dispose();
+    return out;
+  }
+
+  pictures(x: tf.Tensor4D, labels: number[] | undefined, seed: number): Picture[] {
+    const out: Picture[] = [];
+    const rng = new Rng(seed);
+    // the forward process q(x_t | x_0) on a few test images: t = 0, T/10, ..., T-1 across a row
+    const k = Math.min(4, x.shape[0]), cols = 10;
+    const ts = Array.from({ length: cols }, (_, i) => Math.min(this.schedule.T - 1, Math.round((i * this.schedule.T) / (cols - 1))));
+    out.push({
+      name: 'forward-process',
+      images: tf.tidy(() => {
+        const rows: tf.Tensor4D[] = [];
+        for (let i = 0; i < k; i++) {
+          const xi = tf.tile(tf.slice(x, [i, 0, 0, 0], [1, -1, -1, -1]), [cols, 1, 1, 1]) as tf.Tensor4D;
+          const eps = tf.randomNormal(xi.shape, 0, 1, 'float32', rng.seed()) as tf.Tensor4D;
+          rows.push(tf.clipByValue(tf.div(tf.add(qSample(this.schedule, xi, ts, eps), 1), 2), 0, 1) as tf.Tensor4D);
+        }
+        return tf.concat(rows, 0) as tf.Tensor4D;
+      }),
+      cols, caption: `the forward process: test images noised to t = ${ts.join(', ')} (x_t = sqrt(alphaBar) x0 + sqrt(1 - alphaBar) eps)`,
+    });
+    // the reverse process: 8 samples, 10 snapshots of x_t from noise to image
+    const frames: tf.Tensor4D[] = [];
+    const steps = Math.min(this.cfg.steps, this.cfg.T);
+    const keep = new Set(Array.from({ length: cols }, (_, i) => Math.max(1, Math.round(((i + 1) * steps) / cols))));
+    const last = this.sample(8, rng.seed(), { onFrame: (img, step) => { if (keep.has(step)) frames.push(tf.clone(img)); } });
+    last.dispose();
+    out.push({
+      name: 'denoising',
+      images: tf.tidy(() => {
+        const stacked = tf.stack(frames, 1); // [8, cols, H, W, C]
+        const [n, c, H, W, C] = stacked.shape;
+        return tf.reshape(stacked, [n * c, H, W, C]) as tf.Tensor4D;
+      }),
+      cols: frames.length, caption: `sampling (${this.cfg.sampler}, ${steps} steps): each row goes from noise x_T to the image x_0`,
+    });
+    tf.dispose(frames);
+    if (this.cond?.kind === 'label') {
+      const C = this.info.numClasses;
+      const labels = Array.from({ length: C * 8 }, (_, i) => Math.floor(i / 8));
+      out.push({ name: 'classes', images: this.sample(C * 8, rng.seed(), { labels }), cols: 8, caption: `one row per class (${(this.info.classNames ?? []).join(', ')}), guidance ${this.cfg.guidance}` });
+    }
+    void labels;
+    return out;
+  }
+
+  /** Mean denoising loss on test batches (at random t): a training-progress figure, not a likelihood. */
+  evaluate(batches: Iterable<EvalBatch>, opts: EvalOptions): Record<string, number> {
+    let n = 0, sum = 0, i = 0;
+    for (const b of batches) {
+      const B = b.x.shape[0];
+      const v = tf.tidy(() => {
+        const c = this.cond ? this.cond.embed({ labels: b.y, prompts: b.captions ?? null }, B) : null;
+        return diffusionLoss(this.schedule, this.cfg.prediction, (xt, t) => this.unet.forward(xt, t, c), b.x, new Rng(opts.seed + i++).seed()).loss.dataSync()[0];
+      });
+      sum += v * B;
+      n += B;
+      opts.onBatch?.(n);
+    }
+    return { n, denoisingMse: sum / Math.max(1, n) };
+  }
+
+  dispose(): void {
+    this.params.dispose();
+  }
+}
+
+export const diffusionFamily: Family<DiffusionModelConfig> = {
+  name: 'diffusion',
+  summary: 'Denoising diffusion: a UNet learns to predict the noise eps in x_t = sqrt(alphaBar_t) x0 + sqrt(1 - alphaBar_t) eps; DDIM/DDPM sampling, label or text conditioning with classifier-free guidance',
+  modelSchema: diffusionModelSchema,
+  defaults: {
+    model: diffusionModelSchema.parse({}) as unknown as Record<string, unknown>,
+    data: { dataset: 'fashion-mnist', preprocess: 'symmetric' },
+    train: { epochs: 10, batchSize: 128, lr: 2e-4, ema: 0.999, warmupSteps: 200, clipNorm: 1, sampleEvery: 1000, checkpointEvery: 1000 },
+  },
+  tinyPreset: { channels: [8, 16], groups: 4, embedDim: 16, T: 40, steps: 4, cond: { dim: 16 } },
+  needsLabels: (m) => m.cond.kind === 'label',
+  needsCaptions: (m) => m.cond.kind === 'text',
+  create: (m, info, seed) => new DiffusionModel(m, info, seed),
+};
