@@ -1,4 +1,4 @@
-// npm run bench [-- --backends cpu,wasm,native --seconds 2 --out bench/results.json --compare-torch]
+// npm run bench [-- --backends cpu,wasm,native --seconds 2 --out bench/results.json --compare-torch --only diffusion,sgemm]
 // Throughput on every available backend: sgemm 512x1024x1024 GFLOPS; conv2d 64x28x28x32 * 3x3x32x64 forward and
 // backward (input + filter gradient) GFLOPS; training images/s at batch 128 with Adam for an MLP VAE and a conv VAE.
 // --compare-torch also runs bench/reference/torch_bench.py (Debian python3-torch) and reports native/torch ratios.
@@ -14,6 +14,7 @@ import { loadNativeAddon } from '../src/node/native/addon.ts';
 import { convVae, mlpVae, type BenchModel } from './models.ts';
 import { entries as ganFlowEntries } from './models-gan-flow.ts';
 import { entries as unetPixelEntries } from './models-unet-pixelcnn.ts';
+import { entries as familyEntries } from './models-families.ts';
 
 /** A figure contributed by a bench model file: name (e.g. 'train dcgan b128'), and how to measure it on a backend. */
 export interface BenchEntry {
@@ -22,7 +23,7 @@ export interface BenchEntry {
   /** Returns the figure, or null with a note when the backend cannot run it. */
   run: (backend: string, time: (fn: () => void) => { perRun: number; runs: number; seconds: number }) => { value: number | null; runs: number; seconds: number; note?: string };
 }
-const EXTRA: BenchEntry[] = [...ganFlowEntries, ...unetPixelEntries];
+const EXTRA: BenchEntry[] = [...ganFlowEntries, ...unetPixelEntries, ...familyEntries];
 
 const { values: opts } = parseArgs({
   options: {
@@ -30,9 +31,13 @@ const { values: opts } = parseArgs({
     seconds: { type: 'string', default: '2' },
     out: { type: 'string', default: new URL('./results.json', import.meta.url).pathname },
     'compare-torch': { type: 'boolean', default: false },
+    only: { type: 'string' },
   },
 });
 const minSeconds = Number(opts.seconds);
+/** --only a,b: run just the figures whose names contain one of these (kernel figures: 'sgemm', 'conv2d'). */
+const only = opts.only?.split(',').map((s) => s.trim()).filter(Boolean);
+const want = (figure: string) => !only || only.some((o) => figure.includes(o));
 /** Above this the pure-JS cpu backend is measured on one run only (its conv gradients take ~a minute each at full size). */
 const SLOW_SECONDS = 4;
 
@@ -112,10 +117,12 @@ for (const name of opts.backends!.split(',')) {
     results[name] = { unavailable: (e as Error).message };
     continue;
   }
-  const figures = benchKernels(name);
-  figures['train mlp-vae b128'] = benchTraining(name, mlpVae);
-  figures['train conv-vae b128'] = benchTraining(name, convVae);
+  const figures: Record<string, Figure> = {};
+  if (want('sgemm') || want('conv2d')) Object.assign(figures, benchKernels(name));
+  if (want('train mlp-vae b128')) figures['train mlp-vae b128'] = benchTraining(name, mlpVae);
+  if (want('train conv-vae b128')) figures['train conv-vae b128'] = benchTraining(name, convVae);
   for (const e of EXTRA) {
+    if (!want(e.name)) continue;
     try {
       figures[e.name] = { unit: e.unit, ...e.run(name, time) };
     } catch (err) {

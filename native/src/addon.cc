@@ -94,8 +94,20 @@ Napi::Value BatchMatMul(const Napi::CallbackInfo& info) {
     if (a < 0 || b < 0) throw Napi::RangeError::New(env, "negative batch index");
     need(env, A, (a + 1) * M * K, "A");
     need(env, B, (b + 1) * K * N, "B");
-    dg::sgemm(tA, tB, M, N, K, 1.f, A.p + a * M * K, tA ? M : K, B.p + b * K * N, tB ? K : N, 0.f, C.p + i * M * N,
-              N);
+  }
+  const int32_t *ap = ai.Data(), *bp = bi.Data();
+  auto one = [&](int64_t i, bool builtin) {
+    (builtin ? dg::sgemm_builtin : dg::sgemm)(tA, tB, M, N, K, 1.f, A.p + ap[i] * M * K, tA ? M : K, B.p + bp[i] * K * N,
+                                             tB ? K : N, 0.f, C.p + i * M * N, N);
+  };
+  if (batch > 1 && double(M) * double(N) * double(K) < double(1 << 22)) {
+    // many small products (e.g. attention): one thread per product with the built-in kernel (run serially inside
+    // the pool), instead of a BLAS call per product whose thread start-up dwarfs the work
+    dg::parallel_for(batch, 1, [&](int64_t b0, int64_t b1) {
+      for (int64_t i = b0; i < b1; i++) one(i, true);
+    });
+  } else {
+    for (int64_t i = 0; i < batch; i++) one(i, false);
   }
   return env.Undefined();
 }

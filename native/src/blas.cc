@@ -168,6 +168,12 @@ void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alph
   blas_init();
   if (M <= 0 || N <= 0) return;
   const int64_t big = INT_MAX;
+  // Small products (under ~4 MFLOP, e.g. a time-embedding projection) run on the built-in kernel: a BLAS call wakes
+  // its thread pool, whose start-up and spinning cost more than the product. Rank-1 updates (bias adds) stay.
+  if (K >= 4 && double(M) * double(N) * double(K) < double(1 << 21)) {
+    sgemm_builtin(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
   if (g_sgemm32 && M < big && N < big && K < big && lda < big && ldb < big && ldc < big && K > 0) {
     g_sgemm32(RowMajor, transA ? Trans : NoTrans, transB ? Trans : NoTrans, int(M), int(N), int(K), alpha, A,
               int(lda), B, int(ldb), beta, C, int(ldc));

@@ -7,6 +7,7 @@ import { registerPictures } from './pictures.ts';
 import { registerDatasets } from './datasets.ts';
 import { registerDemo } from './demo.ts';
 import { registerInfo } from './info.ts';
+import { registerClassifier } from './classifier.ts';
 import { fail } from './common.ts';
 
 const program = new Command();
@@ -25,6 +26,7 @@ registerEval(program);
 registerPictures(program);
 registerDatasets(program);
 registerInfo(program);
+registerClassifier(program);
 for (const c of program.commands) c.exitOverride().showHelpAfterError('(run with --help for usage)');
 
 try {

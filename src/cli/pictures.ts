@@ -54,7 +54,7 @@ export function registerPictures(program: Command): void {
         for (const i of [f.a, f.b]) if (i >= test.n) throw new UserError(`Test image index ${i} is out of range: the test set has ${test.n} images (0..${test.n - 1})`);
         const pair = select(test, [f.a, f.b]);
         const { x, labels } = preprocessedSet(pair, cfg);
-        const conditional = Boolean((cfg.model as { conditional?: boolean }).conditional);
+        const conditional = (cfg.model as { cond?: { kind?: string } }).cond?.kind === 'label';
         const imgs = tf.tidy(() =>
           interpolate(nets, tf.slice(x, 0, 1), tf.slice(x, 1, 1), f.steps, conditional && labels ? [labels[0], labels[1]] : undefined),
         );

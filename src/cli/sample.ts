@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { UserError } from '../core/errors.ts';
 import { loadRun } from '../node/run.ts';
 import { writeImageGrid } from '../node/pictures.ts';
-import { action, intOpt } from './common.ts';
+import { action, collect, intOpt } from './common.ts';
 
 /** Parse --label as an index or a class name. */
 export function parseLabel(v: string, classNames: string[] | undefined, numClasses: number): number {
@@ -24,27 +24,31 @@ export function registerSample(program: Command): void {
     .argument('<run>', 'run folder written by `deepgen train`')
     .description('write a grid of samples from a trained model')
     .option('--n <count>', 'number of samples', intOpt('--n', 1), 64)
-    .option('--label <class>', 'class to generate (index or name) for conditional models; default: every class in turn')
+    .option('--label <class>', 'class to generate (index or name) for label-conditional models; default: every class in turn')
+    .option('--prompt <text>', 'prompt for text-conditional models (repeatable: cycled over the samples); default: unconditional', collect, [])
     .option('--seed <n>', 'random seed (same seed, same images)', intOpt('--seed'), 0)
     .option('--cols <n>', 'grid columns', intOpt('--cols', 1))
     .option('--out <file>', 'output PNG (default RUN/samples-seed<seed>.png)')
     .option('--no-ema', 'use the raw weights even when the run kept an EMA')
     .option('--backend <name>', 'compute backend', 'auto')
     .action(
-      action(async (run: string, f: { n: number; label?: string; seed: number; cols?: number; out?: string; ema: boolean; backend: string }) => {
+      action(async (run: string, f: { n: number; label?: string; prompt: string[]; seed: number; cols?: number; out?: string; ema: boolean; backend: string }) => {
         if (f.out !== undefined && !f.out.toLowerCase().endsWith('.png')) throw new UserError(`--out ${f.out} must end in .png`);
         const r = await loadRun(run, { backend: f.backend, useEma: f.ema });
-        const conditional = Boolean((r.cfg.model as { conditional?: boolean }).conditional);
+        const kind = (r.cfg.model as { cond?: { kind?: string } }).cond?.kind ?? 'none';
         let labels: number[] | undefined;
         if (f.label !== undefined) {
-          if (!conditional) throw new UserError(`This ${r.family} is not conditional, so --label does not apply; train with --conditional to use labels`);
+          if (kind !== 'label') throw new UserError(`This ${r.family} is not label-conditional, so --label does not apply; train with --conditional to use labels`);
           labels = [parseLabel(f.label, r.info.classNames, r.info.numClasses)];
-        } else if (conditional) {
+        } else if (kind === 'label') {
           labels = Array.from({ length: r.info.numClasses }, (_, i) => i);
         }
-        const x = r.model.sample(f.n, f.seed, { labels });
+        const prompts = f.prompt.length ? f.prompt : undefined;
+        if (prompts && kind !== 'text') throw new UserError(`This ${r.family} is not text-conditional, so --prompt does not apply; train with --set model.cond.kind=text to use prompts`);
+        const x = r.model.sample(f.n, f.seed, { labels, prompts });
         const out = f.out ?? path.join(run, `samples-seed${f.seed}.png`);
-        await writeImageGrid(out, x, { cols: f.cols ?? (labels && labels.length > 1 ? labels.length : Math.ceil(Math.sqrt(f.n))) });
+        const groups = labels?.length ?? prompts?.length ?? 0;
+        await writeImageGrid(out, x, { cols: f.cols ?? (groups > 1 ? groups : Math.ceil(Math.sqrt(f.n))) });
         x.dispose();
         r.model.dispose();
         process.stdout.write(`Wrote ${f.n} samples to ${out}\n`);

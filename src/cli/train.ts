@@ -28,7 +28,7 @@ export function flagsToConfig(f: TrainFlags): PlainObject {
       ['likelihood', f.likelihood],
       ['sigma', f.sigma],
       ['learnSigma', f.learnSigma],
-      ['conditional', f.conditional],
+      ['cond', f.conditional ? { kind: 'label' } : undefined],
     ]),
     data: pick([
       ['dataset', f.dataset],
@@ -70,7 +70,7 @@ export function addTrainOptions(cmd: Command): Command {
     .option('--likelihood <p>', 'decoder p(x|z): bernoulli (cross-entropy) or gaussian (MSE)', choiceOpt('--likelihood', ['bernoulli', 'gaussian'] as const))
     .option('--sigma <s>', 'fixed std of the gaussian decoder (default 0.1)', floatOpt('--sigma', 1e-6))
     .option('--learn-sigma', 'learn the gaussian decoder variance')
-    .option('--conditional', 'condition on the class label')
+    .option('--conditional', 'condition on the class label (model.cond.kind=label; text: --set model.cond.kind=text)')
     .option('--epochs <n>', 'passes over the training set (default 10)', floatOpt('--epochs', 0))
     .option('--steps <n>', 'total optimiser steps (overrides --epochs)', intOpt('--steps', 1))
     .option('--batch-size <n>', 'images per step (default 128)', intOpt('--batch-size', 1))

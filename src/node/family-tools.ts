@@ -44,7 +44,7 @@ export async function evaluateRun(
   if (!model.evaluate) return null;
   const { x, labels } = preprocessedSet(test, cfg);
   try {
-    const useLabels = Boolean((cfg.model as { conditional?: boolean }).conditional);
+    const useLabels = (cfg.model as { cond?: { kind?: string } }).cond?.kind === 'label';
     const bs = opts.batchSize ?? (opts.iwaeK > 0 ? 100 : 500);
     return model.evaluate(evalBatches(x, labels, useLabels, bs), { iwaeK: opts.iwaeK, seed: opts.seed, onBatch: opts.onBatch });
   } finally {
@@ -58,7 +58,7 @@ export async function writeFamilyPictures(model: GenerativeModel, cfg: ResolvedR
   const files: string[] = [];
   const { x, labels } = preprocessedSet(subset(test, 0, Math.min(32, test.n)), cfg);
   const x01 = cfg.data.preprocess === 'symmetric' ? tf.tidy(() => tf.div(tf.add(x, 1), 2) as tf.Tensor4D) : x;
-  const useLabels = Boolean((cfg.model as { conditional?: boolean }).conditional);
+  const useLabels = (cfg.model as { cond?: { kind?: string } }).cond?.kind === 'label';
   const pics = model.pictures(x01, useLabels && labels ? Array.from(labels) : undefined, seed);
   for (const p of pics) {
     files.push(await writeImageGrid(path.join(out, `${p.name}.png`), p.images, { cols: p.cols }));

@@ -13,6 +13,7 @@ import { NonFiniteLossError, Trainer, type StepMetrics } from '../core/train/tra
 import { CHECKPOINT_FORMAT_VERSION, assignRecords, variablesToRecords, type Checkpoint } from '../core/checkpoint/format.ts';
 import { recordToFloat32 } from '../core/checkpoint/safetensors.ts';
 import { UserError } from '../core/errors.ts';
+import { words } from '../core/conditioning/tokenizer.ts';
 import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint-store.ts';
 import { loadDataset } from './data/datasets.ts';
 import { initBackend } from './backend.ts';
@@ -32,7 +33,7 @@ export function dataInfoOf(ds: ImageDataset): DataInfo {
 export function loadSplit(cfg: ResolvedRunConfig, split: 'train' | 'test'): ImageDataset {
   const d = cfg.data;
   const n = split === 'train' ? d.trainN : d.testN;
-  return loadDataset(d.dataset, { split, dataDir: d.dataDir, size: d.size, n: n > 0 ? n : undefined, seed: cfg.train.seed });
+  return loadDataset(d.dataset, { split, dataDir: d.dataDir, size: d.size, n: n > 0 ? n : undefined, seed: cfg.train.seed, holdOut: d.holdOut });
 }
 
 export interface TrainRunOptions {
@@ -242,9 +243,13 @@ async function withSamplingWeights<T>(st: { model: GenerativeModel; trainer?: Tr
 
 async function writeSamples(st: RunState, file: string, n: number, seed: number): Promise<string> {
   return withSamplingWeights(st, async () => {
-    const labels = st.info.numClasses > 0 && st.model.params && st.cfg.model.conditional ? Array.from({ length: n }, (_, i) => i % st.info.numClasses) : undefined;
-    const x = st.model.sample(n, seed, { labels });
-    await writeImageGrid(file, x, { cols: labels ? st.info.numClasses : Math.ceil(Math.sqrt(n)) });
+    // label-conditional: one column per class; text-conditional: the class names that are prompts in the vocabulary
+    const kind = (st.cfg.model as { cond?: { kind?: string } }).cond?.kind ?? 'none';
+    const labels = kind === 'label' && st.info.numClasses > 0 ? Array.from({ length: n }, (_, i) => i % st.info.numClasses) : undefined;
+    const vocab = new Set((st.info.vocabulary ?? []).flatMap(words));
+    const prompts = kind === 'text' ? (st.info.classNames ?? []).filter((c) => words(c).length > 0 && words(c).every((w) => vocab.has(w))) : [];
+    const x = st.model.sample(n, seed, { labels, prompts: prompts.length ? prompts : undefined });
+    await writeImageGrid(file, x, { cols: labels ? st.info.numClasses : prompts.length ? prompts.length : Math.ceil(Math.sqrt(n)) });
     x.dispose();
     return file;
   });

@@ -1,5 +1,5 @@
 // End-to-end tests of the `deepgen` command line: help, one-line user errors (exit 2), and tiny real runs
-// (train, sample, eval, resume, conditional, interpolate, pictures, AE). Every child process runs with its
+// (train, sample, eval, resume, label- and text-conditional, interpolate, pictures, AE). Every child process runs with its
 // cwd in a fresh temp folder, so nothing (runs/ included) is written into the repository.
 //
 // Speed: each CLI process costs ~1 s of startup (tsx + tfjs), so the tests run concurrently inside one
@@ -99,6 +99,7 @@ async function trainInto(name: string, args: string[]): Promise<TrainedRun> {
 const vaeRun = once(() => trainInto('vae', ['train', 'vae', ...TINY, '--log-every', '5']));
 const condRun = once(() => trainInto('cond', ['train', 'vae', ...TINY, '--conditional']));
 const aeRun = once(() => trainInto('ae', ['train', 'ae', ...TINY, '--latent', '2']));
+const textRun = once(() => trainInto('text', ['train', 'vae', ...TINY, '--set', 'model.cond.kind=text', '--set', 'model.cond.dim=16']));
 
 function floatTensors(file: string): Record<string, { shape: number[]; data: Float32Array }> {
   const { tensors } = decodeSafetensors(new Uint8Array(fs.readFileSync(file)), file);
@@ -128,7 +129,7 @@ describe('deepgen CLI', { concurrency: 3 }, () => {
     [[], ['demo', 'train', 'sample', 'eval', 'pictures', 'interpolate', 'datasets']],
     [['demo'], ['--out', '--epochs', '--backend']],
     [['train'], ['--latent', '--beta', '--likelihood', '--resume', '--backend', '--out', '--dataset', '--steps', '--stop-at', '--set', '--conditional', 'Examples:']],
-    [['sample'], ['--n', '--seed', '--label', '--out', '--backend']],
+    [['sample'], ['--n', '--seed', '--label', '--prompt', '--out', '--backend']],
     [['eval'], ['--iwae', '--n', '--json', '--data-dir', '--backend']],
     [['pictures'], ['--out', '--data-dir', '--backend']],
     [['interpolate'], ['--a', '--b', '--steps', '--out']],
@@ -182,10 +183,11 @@ describe('deepgen CLI', { concurrency: 3 }, () => {
     });
   }
 
-  test('e2e: bad input on a trained run: --label on an unconditional model, --out x.jpg', async () => {
+  test('e2e: bad input on a trained run: --label or --prompt on an unconditional model, --out x.jpg', async () => {
     const { dir } = await vaeRun();
-    const [label, jpg] = await Promise.all([cli(['sample', dir, '--label', '3']), cli(['sample', dir, '--out', path.join(TMP, 'x.jpg')])]);
-    assertUserError(label, '--label 3 on an unconditional model', /conditional/);
+    const [label, prompt, jpg] = await Promise.all([cli(['sample', dir, '--label', '3']), cli(['sample', dir, '--prompt', 'a red circle']), cli(['sample', dir, '--out', path.join(TMP, 'x.jpg')])]);
+    assertUserError(label, '--label 3 on an unconditional model', /not label-conditional/);
+    assertUserError(prompt, '--prompt on an unconditional model', /not text-conditional/);
     assertUserError(jpg, '--out x.jpg', /\.png/);
     assert.ok(!fs.existsSync(path.join(TMP, 'x.jpg')));
   });
@@ -195,6 +197,23 @@ describe('deepgen CLI', { concurrency: 3 }, () => {
     const [n99, name] = await Promise.all([cli(['sample', dir, '--label', '99']), cli(['sample', dir, '--label', 'hexagon'])]);
     assertUserError(n99, '--label 99', /99/);
     assertUserError(name, '--label hexagon', /hexagon/);
+    assertUserError(await cli(['sample', dir, '--prompt', 'a red circle']), '--prompt on a label-conditional model', /not text-conditional/);
+  });
+
+  test('e2e: text-conditional VAE samples by --prompt; unknown words and --label are user errors', async () => {
+    const { dir } = await textRun();
+    const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
+    assert.equal(cfg.config.model.cond.kind, 'text');
+    assert.ok(cfg.dataInfo.vocabulary.includes('circle'), 'vocabulary saved with the run');
+    const [one, two] = [path.join(TMP, 'text-one.png'), path.join(TMP, 'text-two.png')];
+    await Promise.all([
+      ok(['sample', dir, '--prompt', 'a small red circle at the top left', '--n', '4', '--out', one]),
+      ok(['sample', dir, '--prompt', 'a large blue square', '--prompt', 'a green triangle', '--n', '4', '--out', two]),
+    ]);
+    assert.ok(isPng(one) && isPng(two));
+    const [pink, label] = await Promise.all([cli(['sample', dir, '--prompt', 'a pink circle']), cli(['sample', dir, '--label', '0'])]);
+    assertUserError(pink, '--prompt with an unknown word', /"pink" is not in this model's vocabulary; known words: a, /);
+    assertUserError(label, '--label on a text-conditional model', /not label-conditional/);
   });
 
   // ---------------------------------------------------------------- 3. train writes a complete run folder

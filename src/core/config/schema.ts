@@ -1,6 +1,7 @@
 // The run config: shared data/train sections plus a family's model section, validated strictly with zod.
 // Unknown keys are errors; every error is one line naming the key and what is expected.
 import { z } from 'zod';
+import { shapePairProblem } from '../data/shapes.ts';
 import { UserError } from '../errors.ts';
 import { applySets, deepMerge, type PlainObject } from './overrides.ts';
 
@@ -19,8 +20,20 @@ export const dataSchema = z
     preprocess: z.enum(PREPROCESS),
     /** Seed of the one-time binarization/dequantization of the test set, so every eval sees the same data. */
     testSeed: z.number().int().default(0),
+    /** shapes only: "<color> <kind>" pairs removed from the train split, e.g. ["red circle", "blue square"]. */
+    holdOut: z
+      .array(
+        z.string().superRefine((s, ctx) => {
+          const problem = shapePairProblem(s);
+          if (problem) ctx.addIssue({ code: 'custom', message: problem });
+        }),
+      )
+      .optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((d, ctx) => {
+    if (d.holdOut?.length && d.dataset !== 'shapes') ctx.addIssue({ code: 'custom', path: ['holdOut'], message: `hold-out pairs only apply to the shapes dataset, not ${d.dataset}` });
+  });
 
 export const trainSchema = z
   .object({

@@ -207,3 +207,46 @@ export function generateShapes(opts: { n: number; seed: number; size?: number })
     geometry,
   };
 }
+
+/** A color + kind combination, e.g. held out of training to test compositional generalisation. */
+export interface ShapePair {
+  color: ShapeColor;
+  kind: ShapeKind;
+}
+
+/** Why "<color> <kind>" is not a valid pair, or null when it is. */
+export function shapePairProblem(text: string): string | null {
+  const words = text.trim().toLowerCase().split(/\s+/);
+  if (words.length === 2 && (COLORS as readonly string[]).includes(words[0]) && (SHAPE_KINDS as readonly string[]).includes(words[1])) return null;
+  return `"${text}" is not a "<color> <kind>" pair; colors: ${COLORS.join(', ')}; kinds: ${SHAPE_KINDS.join(', ')} (e.g. "red circle")`;
+}
+
+/** Parses ["red circle", "blue square"]; a bad entry is a one-line UserError listing the valid colors and kinds. */
+export function parseShapePairs(items: readonly string[]): ShapePair[] {
+  return items.map((text) => {
+    const problem = shapePairProblem(text);
+    if (problem) throw new UserError(`Invalid hold-out pair: ${problem}.`);
+    const [color, kind] = text.trim().toLowerCase().split(/\s+/) as [ShapeColor, ShapeKind];
+    return { color, kind };
+  });
+}
+
+/** The dataset without the images whose color and kind form one of `pairs` (fields, captions and geometry follow). */
+export function holdOutShapes(ds: ShapesDataset, pairs: readonly ShapePair[]): ShapesDataset {
+  if (pairs.length === 0) return ds;
+  const held = new Set(pairs.map((p) => `${p.color} ${p.kind}`));
+  const keep: number[] = [];
+  for (let i = 0; i < ds.n; i++) if (!held.has(`${ds.fields[i].color} ${ds.fields[i].shape}`)) keep.push(i);
+  const plane = ds.height * ds.width * ds.channels;
+  const images = new Uint8Array(keep.length * plane);
+  keep.forEach((j, i) => images.set(ds.images.subarray(j * plane, (j + 1) * plane), i * plane));
+  return {
+    ...ds,
+    n: keep.length,
+    images,
+    labels: ds.labels && Int32Array.from(keep, (j) => ds.labels![j]),
+    captions: ds.captions && keep.map((j) => ds.captions![j]),
+    fields: keep.map((j) => ds.fields[j]),
+    geometry: keep.map((j) => ds.geometry[j]),
+  };
+}

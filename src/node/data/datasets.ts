@@ -3,7 +3,7 @@
 
 import * as fs from 'node:fs';
 import { take } from '../../core/data/batches.ts';
-import { DEFAULT_SHAPES_SIZE, generateShapes, SHAPE_KINDS } from '../../core/data/shapes.ts';
+import { DEFAULT_SHAPES_SIZE, generateShapes, holdOutShapes, parseShapePairs, SHAPE_KINDS } from '../../core/data/shapes.ts';
 import type { ImageDataset } from '../../core/data/types.ts';
 import { UserError } from '../../core/errors.ts';
 import { Rng } from '../../core/tensor/rng.ts';
@@ -27,6 +27,8 @@ export interface LoadDatasetOptions {
   seed?: number;
   /** Channels for folder:PATH. Default 3. */
   channels?: 1 | 3;
+  /** shapes only: "<color> <kind>" pairs whose images are removed from the train split (the test split keeps them). */
+  holdOut?: readonly string[];
 }
 
 export interface DatasetInfo {
@@ -80,6 +82,8 @@ export function loadDataset(spec: string, opts: LoadDatasetOptions): ImageDatase
   if (opts.split !== 'train' && opts.split !== 'test') {
     throw new UserError(`Invalid split "${String(opts.split)}": use train or test.`);
   }
+  const holdOut = opts.holdOut?.length ? parseShapePairs(opts.holdOut) : [];
+  if (holdOut.length && spec !== 'shapes') throw new UserError(`Hold-out pairs only apply to the shapes dataset, not ${spec}; drop data.holdOut.`);
   if (spec === 'fashion-mnist') {
     const dir = opts.dataDir ?? FASHION_MNIST_DIR;
     if (!opts.dataDir && !hasIdxDataset(dir)) {
@@ -96,11 +100,13 @@ export function loadDataset(spec: string, opts: LoadDatasetOptions): ImageDatase
   }
   if (spec === 'shapes') {
     const seed = opts.seed ?? 0;
-    const ds = generateShapes({
+    let ds = generateShapes({
       n: opts.n ?? SHAPES_DEFAULT_N[opts.split],
       seed: opts.split === 'train' ? seed : shapesTestSeed(seed),
       size: opts.size ?? DEFAULT_SHAPES_SIZE,
     });
+    // held-out pairs leave the train split only, so a model can be tested on combinations it never saw
+    if (opts.split === 'train') ds = holdOutShapes(ds, holdOut);
     return { ...ds, name: `shapes/${opts.split}` };
   }
   if (spec.startsWith('folder:')) {

@@ -1,5 +1,6 @@
-// Config of the AE/VAE family: architecture, latent size, beta and decoder likelihood.
+// Config of the AE/VAE family: architecture, latent size, beta, decoder likelihood and conditioning.
 import { z } from 'zod';
+import { condSchema } from '../../conditioning/config.ts';
 
 export const vaeModelSchema = z
   .object({
@@ -19,8 +20,13 @@ export const vaeModelSchema = z
     sigma: z.number().positive().default(0.1),
     /** Learn one decoder log-variance instead of the fixed sigma. */
     learnSigma: z.boolean().default(false),
-    /** Condition encoder and decoder on the class label (one-hot). */
-    conditional: z.boolean().default(false),
+    /**
+     * Conditioning on y (none, class label or text prompt): the embedding c = embed(y) [B, cond.dim] is concatenated
+     * to the encoder's features and to z. cond.dropProb is applied: that fraction of training rows gets the learned
+     * null embedding, so the same model also learns p(x|z) without y (used when no label or prompt is given).
+     * prefault: zod 4's .default() would skip parsing, leaving the section's own defaults unfilled.
+     */
+    cond: condSchema.prefault({}),
   })
   .strict();
 

@@ -2,11 +2,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { DataInfo, EvalBatch, EvalOptions, Family, GenerativeModel, Picture, SampleOptions } from '../../family.ts';
 import { natsToBitsPerDim } from '../../math/units.ts';
-import { Rng } from '../../tensor/rng.ts';
+import { Rng, mixSeed } from '../../tensor/rng.ts';
+import { UserError } from '../../errors.ts';
 import { vaeModelSchema, type VaeModelConfig } from './config.ts';
 import { aeLoss, elboTerms, iwaeBound, vaeLoss } from './loss.ts';
 import { VaeNetworks } from './model.ts';
-import { interpolate, manifold2d, reconstruct, samplePrior, traverse } from './sample.ts';
+import { interpolate, manifold2d, reconstruct, samplePrior, traverse, type CondValue } from './sample.ts';
 
 export interface VaeEvalResult extends Record<string, number | undefined> {
   n: number;
@@ -40,20 +41,46 @@ export class VaeModel implements GenerativeModel {
     return this.nets.params;
   }
 
-  loss(x: tf.Tensor4D, y: tf.Tensor1D | null, seed: number) {
-    return this.variational ? vaeLoss(this.nets, x, y, seed, this.cfg.beta) : aeLoss(this.nets, x, y);
+  /** The condition c [B, dim] of a training or test batch (null when unconditional); see VaeNetworks.condition. */
+  private batchCond(B: number, y: tf.Tensor1D | null | undefined, captions: string[] | null | undefined, drop?: boolean[]): tf.Tensor2D | null {
+    return this.nets.condition({ labels: y ?? null, prompts: captions ?? null }, B, drop);
   }
 
+  loss(x: tf.Tensor4D, y: tf.Tensor1D | null, seed: number, captions?: string[] | null) {
+    const B = x.shape[0];
+    const cond = this.nets.cond;
+    // training always needs y: a missing label/caption is an error here, not a silent null embedding
+    // rows with drop[i] (probability cond.dropProb) train the null embedding, used when sampling without y
+    const c = cond ? cond.embed({ labels: y, prompts: captions ?? null }, B, cond.dropMask(B, mixSeed(seed, 17))) : null;
+    return this.variational ? vaeLoss(this.nets, x, c, seed, this.cfg.beta) : aeLoss(this.nets, x, c);
+  }
+
+  /**
+   * n prior samples. Label-conditional: opts.labels cycled (default every class in turn). Text-conditional:
+   * opts.prompts cycled (default the null embedding, i.e. unconditional samples). opts.guidance does not apply.
+   */
   sample(n: number, seed: number, opts: SampleOptions = {}): tf.Tensor4D {
+    const kind = this.nets.cond?.kind ?? 'none';
+    const name = this.variational ? 'vae' : 'ae';
+    if (opts.labels?.length && kind !== 'label') throw new UserError(`this ${name} is not label-conditional (cond.kind = ${kind}), so labels do not apply; train with --conditional to use them`);
+    if (opts.prompts?.length && kind !== 'text') throw new UserError(`this ${name} is not text-conditional (cond.kind = ${kind}), so prompts do not apply; train with --set model.cond.kind=text to use them`);
+    let ys: CondValue[] | undefined;
+    if (kind === 'label') {
+      ys = opts.labels?.length ? opts.labels : Array.from({ length: this.info.numClasses }, (_, i) => i);
+      this.nets.cond!.checkLabels(ys as number[]);
+    } else if (kind === 'text' && opts.prompts?.length) {
+      this.nets.cond!.checkPrompts(opts.prompts);
+      ys = opts.prompts;
+    }
     const stats = this.codeMean && this.codeStd ? { mean: this.codeMean, std: this.codeStd } : undefined;
-    return samplePrior(this.nets, n, new Rng(seed).seed(), opts.labels, stats);
+    return samplePrior(this.nets, n, new Rng(seed).seed(), ys, stats);
   }
 
   /** AE only: fit the diagonal Gaussian used for sampling to the codes of some training images. */
   afterTraining(batches: Iterable<EvalBatch>): void {
     if (!this.codeMean || !this.codeStd) return;
     const codes: tf.Tensor2D[] = [];
-    for (const b of batches) codes.push(tf.tidy(() => this.nets.encode(b.x, b.y).mu));
+    for (const b of batches) codes.push(tf.tidy(() => this.nets.encode(b.x, this.batchCond(b.x.shape[0], b.y, b.captions)).mu));
     tf.tidy(() => {
       const all = tf.concat(codes, 0);
       const { mean, variance } = tf.moments(all, 0);
@@ -65,7 +92,8 @@ export class VaeModel implements GenerativeModel {
 
   /**
    * Test-set bounds: -ELBO (one z sample per image) with its recon and KL terms, and the IWAE bound with k samples.
-   * For the AE only the reconstruction term is defined.
+   * For the AE only the reconstruction term is defined. Conditional models use each batch's labels or captions;
+   * without them, the null embedding (the bounds of the model's unconditional mode).
    */
   evaluate(batches: Iterable<EvalBatch>, opts: EvalOptions): Record<string, number> {
     let n = 0;
@@ -73,22 +101,24 @@ export class VaeModel implements GenerativeModel {
     let kl = 0;
     let iwae = 0;
     let bi = 0;
-    for (const { x, y } of batches) {
+    for (const { x, y, captions } of batches) {
       const B = x.shape[0];
+      const c = this.batchCond(B, y, captions);
       const seed = ((opts.seed * 1000003 + bi * 7919) % 2147483646) + 1;
       if (this.variational) {
-        const t = elboTerms(this.nets, x, y, seed);
+        const t = elboTerms(this.nets, x, c, seed);
         recon += tf.tidy(() => tf.sum(t.recon).arraySync() as number);
         kl += tf.tidy(() => tf.sum(t.kl).arraySync() as number);
         tf.dispose([t.recon, t.kl]);
         if (opts.iwaeK > 0) {
-          const lk = iwaeBound(this.nets, x, y, opts.iwaeK, seed);
+          const lk = iwaeBound(this.nets, x, c, opts.iwaeK, seed);
           iwae -= tf.tidy(() => tf.sum(lk).arraySync() as number);
           lk.dispose();
         }
       } else {
-        recon += tf.tidy(() => (aeLoss(this.nets, x, y).terms.recon.arraySync() as number) * B);
+        recon += tf.tidy(() => (aeLoss(this.nets, x, c).terms.recon.arraySync() as number) * B);
       }
+      c?.dispose();
       n += B;
       bi++;
       opts.onBatch?.(n);
@@ -103,8 +133,12 @@ export class VaeModel implements GenerativeModel {
     return r as Record<string, number>;
   }
 
-  /** Reconstructions (input beside output), an interpolation, a latent traversal and, for a 2-d latent, the manifold. */
-  pictures(x: tf.Tensor4D, labels: number[] | undefined, seed: number): Picture[] {
+  /**
+   * Reconstructions (input beside output), an interpolation, a latent traversal and, for a 2-d latent, the manifold.
+   * Labels condition a label-conditional model; otherwise a conditional model uses its null embedding.
+   */
+  pictures(x: tf.Tensor4D, labelsIn: number[] | undefined, seed: number): Picture[] {
+    const labels = this.nets.cond?.kind === 'label' ? labelsIn : undefined;
     const out: Picture[] = [];
     const n = Math.min(32, x.shape[0]);
     const L = this.cfg.latent;
@@ -145,8 +179,9 @@ export class VaeModel implements GenerativeModel {
 
 const common = {
   modelSchema: vaeModelSchema,
-  tinyPreset: { hidden: [32], latent: 4, convChannels: [4, 8], convHidden: 16 },
-  needsLabels: (m: VaeModelConfig) => m.conditional,
+  tinyPreset: { hidden: [32], latent: 4, convChannels: [4, 8], convHidden: 16, cond: { dim: 16, textHeads: 2 } },
+  needsLabels: (m: VaeModelConfig) => m.cond.kind === 'label',
+  needsCaptions: (m: VaeModelConfig) => m.cond.kind === 'text',
   defaults: {
     model: vaeModelSchema.parse({}) as unknown as Record<string, unknown>,
     data: { dataset: 'fashion-mnist', preprocess: 'binarize-dynamic' as const },

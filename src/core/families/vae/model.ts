@@ -1,10 +1,12 @@
-// Encoder q(z|x) and decoder p(x|z) networks of the AE and VAE (MLP or conv), optionally conditioned on a label.
+// Encoder q(z|x, c) and decoder p(x|z, c) networks of the AE and VAE (MLP or conv); c = embed(y) [B, dim] is an optional
+// label or text embedding from the shared Conditioner, concatenated to the encoder features and to z.
 // Shapes: x [B,H,W,C] in [0,1]; z, mu, logVar [B,L]; decoder output [B,H,W,C] (logits or means).
 import * as tf from '@tensorflow/tfjs-core';
 import type { DataInfo } from '../../family.ts';
 import { conv2d, conv2dTranspose, dense, type Layer } from '../../nn/layers.ts';
 import { ParamStore } from '../../nn/params.ts';
 import { UserError } from '../../errors.ts';
+import { Conditioner } from '../../conditioning/conditioner.ts';
 import type { VaeModelConfig } from './config.ts';
 
 export class VaeNetworks {
@@ -19,6 +21,8 @@ export class VaeNetworks {
   private convDec: Layer<tf.Tensor4D, tf.Tensor4D>[] = [];
   /** Learned decoder log-variance (gaussian likelihood with learnSigma). */
   readonly decoderLogVar: tf.Variable | null = null;
+  /** Embeds labels or prompts; null when cond.kind = none. */
+  readonly cond: Conditioner | null;
 
   constructor(
     readonly cfg: VaeModelConfig,
@@ -31,10 +35,10 @@ export class VaeNetworks {
     this.latent = cfg.latent;
     const { height: H, width: W, channels: C } = info;
     this.D = H * W * C;
-    const Y = cfg.conditional ? info.numClasses : 0;
-    if (cfg.conditional && Y < 2) throw new UserError('model.conditional needs a labelled dataset (e.g. fashion-mnist or shapes); this one has no class labels');
-    const encOut = variational ? 2 * cfg.latent : cfg.latent;
     const ps = this.params;
+    this.cond = cfg.cond.kind === 'none' ? null : new Conditioner(cfg.cond, info, ps, 'cond');
+    const Y = this.cond ? this.cond.dim : 0;
+    const encOut = variational ? 2 * cfg.latent : cfg.latent;
     if (cfg.arch === 'mlp') {
       let d = this.D + Y;
       cfg.hidden.forEach((h, i) => {
@@ -67,26 +71,26 @@ export class VaeNetworks {
     }
   }
 
-  private oneHot(y: tf.Tensor1D | null, B: number): tf.Tensor2D | null {
-    if (!this.cfg.conditional) return null;
-    if (!y) throw new UserError('this model is conditional: pass a class label (--label N)');
-    if (y.shape[0] !== B) throw new Error(`label batch ${y.shape[0]} != image batch ${B}`);
-    return tf.cast(tf.oneHot(tf.cast(y, 'int32'), this.info.numClasses), 'float32') as tf.Tensor2D;
+  private checkCond(c: tf.Tensor2D | null, B: number): tf.Tensor2D | null {
+    if (!this.cond) return null;
+    if (!c) throw new Error('conditional VAE network called without a condition embedding');
+    if (c.shape[0] !== B) throw new Error(`condition batch ${c.shape[0]} != batch ${B}`);
+    return c;
   }
 
-  /** Encoder: x [B,H,W,C] -> [B, 2L] (VAE) or [B, L] (AE). */
-  encodeRaw(x: tf.Tensor4D, y: tf.Tensor1D | null): tf.Tensor2D {
+  /** Encoder: x [B,H,W,C], c [B,dim] -> [B, 2L] (VAE) or [B, L] (AE). */
+  encodeRaw(x: tf.Tensor4D, c: tf.Tensor2D | null): tf.Tensor2D {
     const B = x.shape[0];
-    const yh = this.oneHot(y, B);
+    const yh = this.checkCond(c, B);
     let h: tf.Tensor2D;
     if (this.cfg.arch === 'mlp') {
       h = tf.reshape(x, [B, this.D]) as tf.Tensor2D;
       if (yh) h = tf.concat([h, yh], 1) as tf.Tensor2D;
       for (const l of this.enc) h = tf.relu(l.apply(h)) as tf.Tensor2D;
     } else {
-      let c: tf.Tensor4D = x;
-      for (const l of this.convEnc) c = tf.relu(l.apply(c));
-      h = tf.reshape(c, [B, -1]) as tf.Tensor2D;
+      let img: tf.Tensor4D = x;
+      for (const l of this.convEnc) img = tf.relu(l.apply(img));
+      h = tf.reshape(img, [B, -1]) as tf.Tensor2D;
       if (yh) h = tf.concat([h, yh], 1) as tf.Tensor2D;
       for (const l of this.enc) h = tf.relu(l.apply(h)) as tf.Tensor2D;
     }
@@ -94,27 +98,38 @@ export class VaeNetworks {
   }
 
   /** q(z|x) parameters: mu [B,L], logVar [B,L]. */
-  encode(x: tf.Tensor4D, y: tf.Tensor1D | null): { mu: tf.Tensor2D; logVar: tf.Tensor2D } {
-    const o = this.encodeRaw(x, y);
+  encode(x: tf.Tensor4D, c: tf.Tensor2D | null): { mu: tf.Tensor2D; logVar: tf.Tensor2D } {
+    const o = this.encodeRaw(x, c);
     const L = this.latent;
     if (!this.variational) return { mu: o, logVar: tf.zerosLike(o) as tf.Tensor2D };
     return { mu: tf.slice(o, [0, 0], [-1, L]) as tf.Tensor2D, logVar: tf.slice(o, [0, L], [-1, L]) as tf.Tensor2D };
   }
 
-  /** Decoder: z [B,L] -> [B,H,W,C] logits (bernoulli) or pre-sigmoid means (gaussian). */
-  decode(z: tf.Tensor2D, y: tf.Tensor1D | null): tf.Tensor4D {
+  /** Decoder: z [B,L], c [B,dim] -> [B,H,W,C] logits (bernoulli) or pre-sigmoid means (gaussian). */
+  decode(z: tf.Tensor2D, c: tf.Tensor2D | null): tf.Tensor4D {
     const B = z.shape[0];
     const { height: H, width: W, channels: C } = this.info;
-    const yh = this.oneHot(y, B);
+    const yh = this.checkCond(c, B);
     let h: tf.Tensor2D = yh ? (tf.concat([z, yh], 1) as tf.Tensor2D) : z;
     if (this.cfg.arch === 'mlp') {
       for (const l of this.dec) h = tf.relu(l.apply(h)) as tf.Tensor2D;
       return tf.reshape(this.decHead.apply(h), [B, H, W, C]) as tf.Tensor4D;
     }
     for (const l of this.dec) h = tf.relu(l.apply(h)) as tf.Tensor2D;
-    let c = tf.reshape(h, [B, H / 4, W / 4, this.cfg.convChannels[1]]) as tf.Tensor4D;
-    c = tf.relu(this.convDec[0].apply(c));
-    return this.convDec[1].apply(c);
+    let img = tf.reshape(h, [B, H / 4, W / 4, this.cfg.convChannels[1]]) as tf.Tensor4D;
+    img = tf.relu(this.convDec[0].apply(img));
+    return this.convDec[1].apply(img);
+  }
+
+  /**
+   * c = embed(y) [B, dim] from labels or prompts, or null for an unconditional model. Without labels/prompts a
+   * conditional model gets the learned null embedding (trained on a cond.dropProb fraction of rows).
+   */
+  condition(y: { labels?: tf.Tensor1D | number[] | null; prompts?: string[] | null }, B: number, drop?: boolean[] | null): tf.Tensor2D | null {
+    if (!this.cond) return null;
+    const given = this.cond.kind === 'label' ? y.labels : y.prompts;
+    if (!given) return this.cond.nullEmbed(B);
+    return this.cond.embed(y, B, drop);
   }
 
   /** The decoder's mean image E[x|z] in [0,1]. */

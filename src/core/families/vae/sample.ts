@@ -1,5 +1,6 @@
 // Pictures from an AE/VAE: prior samples, reconstructions, interpolation, latent traversal and the 2-d manifold.
-// All return images [N,H,W,C] in [0,1] (decoder means).
+// All return images [N,H,W,C] in [0,1] (decoder means). A condition y is a class label (number) or a prompt (string);
+// lists are cycled over the rows, and a conditional model given none uses its learned null embedding.
 import * as tf from '@tensorflow/tfjs-core';
 import type { VaeNetworks } from './model.ts';
 
@@ -20,44 +21,49 @@ export function probit(p: number): number {
   return ((((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q) / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
 }
 
-function labelTensor(labels: number[] | undefined, n: number): tf.Tensor1D | null {
-  if (!labels) return null;
-  const full = Array.from({ length: n }, (_, i) => labels[i % labels.length]);
-  return tf.tensor1d(full, 'int32');
+/** One condition per row: a class label or a prompt. */
+export type CondValue = number | string;
+
+/** c [n, dim] for conditions ys cycled over n rows (null: unconditional model; none given: the null embedding). */
+export function condFor(nets: VaeNetworks, ys: readonly CondValue[] | undefined, n: number): tf.Tensor2D | null {
+  if (!nets.cond) return null;
+  if (!ys || ys.length === 0) return nets.cond.nullEmbed(n);
+  const full = Array.from({ length: n }, (_, i) => ys[i % ys.length]);
+  if (full.every((y) => typeof y === 'number')) return nets.condition({ labels: full as number[] }, n);
+  if (full.every((y) => typeof y === 'string')) return nets.condition({ prompts: full as string[] }, n);
+  throw new Error('conditions mix labels and prompts');
 }
 
 /** Decode latents to mean images. */
-export function decodeMean(nets: VaeNetworks, z: tf.Tensor2D, labels?: number[]): tf.Tensor4D {
-  return tf.tidy(() => nets.mean(nets.decode(z, labelTensor(labels, z.shape[0]))));
+export function decodeMean(nets: VaeNetworks, z: tf.Tensor2D, ys?: readonly CondValue[]): tf.Tensor4D {
+  return tf.tidy(() => nets.mean(nets.decode(z, condFor(nets, ys, z.shape[0]))));
 }
 
 /**
  * x ~ p(x|z) mean, z ~ p(z) = N(0, I) for the VAE. The AE has no prior, so its z is drawn from a
  * diagonal Gaussian fitted to training codes (buffers codeMean, codeStd), the usual stand-in.
  */
-export function samplePrior(nets: VaeNetworks, n: number, seed: number, labels?: number[], codeStats?: { mean: tf.Tensor; std: tf.Tensor }): tf.Tensor4D {
+export function samplePrior(nets: VaeNetworks, n: number, seed: number, ys?: readonly CondValue[], codeStats?: { mean: tf.Tensor; std: tf.Tensor }): tf.Tensor4D {
   return tf.tidy(() => {
     let z = tf.randomNormal([n, nets.latent], 0, 1, 'float32', seed) as tf.Tensor2D;
     if (codeStats) z = tf.add(tf.mul(z, codeStats.std), codeStats.mean) as tf.Tensor2D;
-    return decodeMean(nets, z, labels);
+    return decodeMean(nets, z, ys);
   });
 }
 
 /** Reconstructions: decoder mean at z = mu(x). */
-export function reconstruct(nets: VaeNetworks, x: tf.Tensor4D, labels?: number[]): tf.Tensor4D {
+export function reconstruct(nets: VaeNetworks, x: tf.Tensor4D, ys?: readonly CondValue[]): tf.Tensor4D {
   return tf.tidy(() => {
-    const y = labelTensor(labels, x.shape[0]);
-    return nets.mean(nets.decode(nets.encode(x, y).mu, y));
+    const c = condFor(nets, ys, x.shape[0]);
+    return nets.mean(nets.decode(nets.encode(x, c).mu, c));
   });
 }
 
 /** Linear interpolation between mu(xa) and mu(xb) in `steps` points (both endpoints included). */
-export function interpolate(nets: VaeNetworks, xa: tf.Tensor4D, xb: tf.Tensor4D, steps: number, labels?: [number, number]): tf.Tensor4D {
+export function interpolate(nets: VaeNetworks, xa: tf.Tensor4D, xb: tf.Tensor4D, steps: number, labels?: [CondValue, CondValue]): tf.Tensor4D {
   return tf.tidy(() => {
-    const ya = labels ? tf.tensor1d([labels[0]], 'int32') : null;
-    const yb = labels ? tf.tensor1d([labels[1]], 'int32') : null;
-    const za = nets.encode(xa, ya).mu;
-    const zb = nets.encode(xb, yb).mu;
+    const za = nets.encode(xa, condFor(nets, labels && [labels[0]], 1)).mu;
+    const zb = nets.encode(xb, condFor(nets, labels && [labels[1]], 1)).mu;
     const ts = tf.reshape(tf.linspace(0, 1, steps), [steps, 1]);
     const z = tf.add(tf.mul(za, tf.sub(1, ts)), tf.mul(zb, ts)) as tf.Tensor2D; // [steps, L]
     const lab = labels ? Array.from({ length: steps }, (_, i) => (i < steps / 2 ? labels[0] : labels[1])) : undefined;
@@ -69,14 +75,14 @@ export function interpolate(nets: VaeNetworks, xa: tf.Tensor4D, xb: tf.Tensor4D,
  * Latent traversal: row j moves latent dimension dims[j] by `values` (e.g. -3..3, times spread) from a base code
  * (zeros, or mu of an image); returns [dims.length * values.length, H, W, C], rows by dimension.
  */
-export function traverse(nets: VaeNetworks, base: number[], dims: number[], values: number[], label?: number, spread?: number[]): tf.Tensor4D {
+export function traverse(nets: VaeNetworks, base: number[], dims: number[], values: number[], label?: CondValue, spread?: number[]): tf.Tensor4D {
   const rows: number[][] = [];
   for (const d of dims) for (const v of values) rows.push(base.map((b, i) => (i === d ? b + v * (spread?.[i] ?? 1) : b)));
   return tf.tidy(() => decodeMean(nets, tf.tensor2d(rows), label === undefined ? undefined : [label]));
 }
 
 /** For a 2-d latent: decode a grid of z at normal quantiles in (0.05..0.95)^2, row-major from top-left. */
-export function manifold2d(nets: VaeNetworks, side: number, label?: number): tf.Tensor4D {
+export function manifold2d(nets: VaeNetworks, side: number, label?: CondValue): tf.Tensor4D {
   if (nets.latent !== 2) throw new Error('manifold needs a 2-d latent');
   const qs = Array.from({ length: side }, (_, i) => probit(0.05 + (0.9 * i) / Math.max(1, side - 1)));
   const rows: number[][] = [];

@@ -1,0 +1,170 @@
+// Tests for the Conditioner: label and text embeddings, the null row, seeded drop masks, user errors, gradients
+// through the text encoder, padding invariance and no tensor leak, on every backend we ship.
+import { describe, test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import '../helpers/backend.ts';
+import { initBackend } from '../../src/node/backend.ts';
+import { registerNativeBackend } from '../../src/node/native/backend.ts';
+import { condSchema } from '../../src/core/conditioning/config.ts';
+import { Conditioner } from '../../src/core/conditioning/conditioner.ts';
+import { TextEncoder } from '../../src/core/conditioning/text-encoder.ts';
+import { Tokenizer } from '../../src/core/conditioning/tokenizer.ts';
+import { ParamStore } from '../../src/core/nn/params.ts';
+import type { DataInfo } from '../../src/core/family.ts';
+import { userError } from '../helpers/assert.ts';
+
+const CLASSES = ['circle', 'square', 'triangle'];
+const VOCAB = ['a', 'at', 'blue', 'bottom', 'circle', 'large', 'left', 'red', 'right', 'small', 'square', 'the', 'top', 'triangle'];
+const INFO: DataInfo = { height: 8, width: 8, channels: 3, numClasses: 3, classNames: CLASSES, vocabulary: VOCAB };
+
+function make(over: Record<string, unknown>, info: DataInfo = INFO, seed = 1) {
+  const params = new ParamStore(seed);
+  const cond = new Conditioner(condSchema.parse({ dim: 8, textHeads: 2, maxTokens: 8, ...over }), info, params);
+  return { params, cond };
+}
+
+const close = (a: tf.Tensor, b: tf.Tensor, tol = 1e-5) => {
+  const x = a.dataSync();
+  const y = b.dataSync();
+  assert.equal(x.length, y.length);
+  for (let i = 0; i < x.length; i++) assert.ok(Math.abs(x[i] - y[i]) <= tol * (1 + Math.abs(y[i])), `at ${i}: ${x[i]} vs ${y[i]}`);
+};
+
+test('condSchema: defaults, unknown keys rejected, dim divisible by heads', () => {
+  assert.deepEqual(condSchema.parse({}), { kind: 'none', dim: 128, dropProb: 0.1, textLayers: 1, textHeads: 4, maxTokens: 16 });
+  assert.equal(condSchema.safeParse({ kindd: 'text' }).success, false);
+  assert.equal(condSchema.safeParse({ kind: 'text', dim: 10, textHeads: 4 }).success, false);
+  assert.equal(condSchema.safeParse({ kind: 'label', dim: 10, textHeads: 4 }).success, true);
+});
+
+test('dropMask is seeded and drops about dropProb of the rows', () => {
+  const { cond, params } = make({ kind: 'label', dropProb: 0.3 });
+  assert.deepEqual(cond.dropMask(64, 5), cond.dropMask(64, 5));
+  assert.notDeepEqual(cond.dropMask(64, 5), cond.dropMask(64, 6));
+  const rate = cond.dropMask(10000, 9).filter(Boolean).length / 10000;
+  assert.ok(Math.abs(rate - 0.3) < 0.02, `rate ${rate}`);
+  const { cond: never } = make({ kind: 'label', dropProb: 0 });
+  assert.ok(!never.dropMask(1000, 1).some(Boolean));
+  params.dispose();
+});
+
+test('user errors: no classes, no vocabulary, missing y, label out of range, kind mismatch', () => {
+  userError(() => make({ kind: 'label' }, { ...INFO, numClasses: 0, classNames: undefined }), /cond\.kind=label needs a labelled dataset/);
+  userError(() => make({ kind: 'text' }, { ...INFO, vocabulary: undefined }), /cond\.kind=text needs a dataset with captions/);
+  const { cond: lab } = make({ kind: 'label' });
+  userError(() => lab.embed({}, 2), /label-conditional: pass class labels/);
+  userError(() => lab.embed({ labels: [0, 3] }, 2), /label 3 is out of range: this model has 3 classes \(0\.\.2\): 0 circle, 1 square, 2 triangle/);
+  userError(() => lab.embed({ labels: tf.tensor1d([-1, 0], 'int32') }, 2), /label -1 is out of range/);
+  userError(() => lab.checkPrompts(['a circle']), /not text-conditional/);
+  const { cond: txt } = make({ kind: 'text' });
+  userError(() => txt.embed({ labels: [0] }, 1), /text-conditional: pass prompts/);
+  userError(() => txt.checkPrompts(['a pink circle']), /"pink" is not in this model's vocabulary; known words: a, at, blue/);
+  userError(() => txt.checkLabels([0]), /not label-conditional/);
+  assert.throws(() => make({ kind: 'none' }).cond.embed({ labels: [0] }, 1));
+});
+
+const BACKENDS = ['cpu', 'wasm', ...(registerNativeBackend().ok || process.env.DEEPGEN_REQUIRE_NATIVE ? ['native'] : [])];
+
+for (const backend of BACKENDS) {
+  describe(`conditioning on ${backend}`, () => {
+    before(async () => {
+      await initBackend(backend);
+    });
+
+    test('label embedding: [B, dim], rows are table rows, dropped rows are the null row', () => {
+      const { cond, params } = make({ kind: 'label' });
+      const e = cond.embed({ labels: [0, 2, 0] }, 3);
+      assert.deepEqual(e.shape, [3, 8]);
+      const rows = e.arraySync() as number[][];
+      const table = params.vars['cond.label'].arraySync() as number[][];
+      assert.deepEqual(rows[0], rows[2]);
+      rows.forEach((r, i) => r.forEach((v, j) => assert.ok(Math.abs(v - table[[0, 2, 0][i]][j]) < 1e-6)));
+      const nul = cond.nullEmbed(3);
+      assert.deepEqual(nul.shape, [3, 8]);
+      const d = cond.embed({ labels: tf.tensor1d([1, 1, 2], 'int32') }, 3, [true, false, true]);
+      const dr = d.arraySync() as number[][];
+      const nr = nul.arraySync() as number[][];
+      assert.deepEqual(dr[0], nr[0]);
+      assert.deepEqual(dr[2], nr[2]);
+      dr[1].forEach((v, j) => assert.ok(Math.abs(v - table[1][j]) < 1e-6));
+      tf.dispose([e, nul, d]);
+      params.dispose();
+    });
+
+    for (const textLayers of [1, 2, 0]) {
+      test(`text encoder (${textLayers} layers): shape, padding invariance, different prompts differ`, () => {
+        const { cond, params } = make({ kind: 'text', textLayers });
+        const e = cond.embed({ prompts: ['a small red circle', 'a large blue square at the top left', 'a small red circle'] }, 3);
+        assert.deepEqual(e.shape, [3, 8]);
+        const r = e.arraySync() as number[][];
+        assert.ok(r.flat().every(Number.isFinite));
+        close(tf.tensor(r[0]), tf.tensor(r[2]));
+        assert.ok(r[0].some((v, j) => Math.abs(v - r[1][j]) > 1e-4), 'different prompts, different embeddings');
+        // the same prompt padded to T = 4 (no padding) or T = 8, alone or batched with a longer one
+        const tok = cond.tokenizer!;
+        const enc = cond.textEncoder!;
+        const ids4 = tok.tokenize('a small red circle', 8);
+        const a = enc.encode(tf.tensor2d([ids4], [1, 4], 'int32'), tf.ones([1, 4]) as tf.Tensor2D);
+        const { ids, mask } = tok.encode(['a small red circle'], 8);
+        const b = enc.encode(tf.tensor2d(ids, [1, 8], 'int32'), tf.tensor2d(mask, [1, 8]));
+        close(a, b);
+        close(b, tf.slice(e, [0, 0], [1, 8]));
+        // word order matters once there is attention over positions
+        if (textLayers > 0) {
+          const s = cond.embed({ prompts: ['red circle', 'circle red'] }, 2).arraySync() as number[][];
+          assert.ok(s[0].some((v, j) => Math.abs(v - s[1][j]) > 1e-4), 'word order changes the embedding');
+        }
+        tf.dispose([e, a, b]);
+        params.dispose();
+      });
+
+      test(`text encoder (${textLayers} layers): gradients reach every variable`, () => {
+        const { cond, params } = make({ kind: 'text', textLayers });
+        const prompts = ['a small red circle', 'blue square', 'the triangle at the bottom right'];
+        const target = tf.randomNormal([3, 8], 0, 1, 'float32', 3);
+        const { value, grads } = tf.variableGrads(() => tf.sum(tf.square(tf.sub(cond.embed({ prompts }, 3, [false, true, false]), target))) as tf.Scalar);
+        const names = Object.keys(params.vars);
+        assert.ok(names.includes('cond.text.tok') && names.includes('cond.null'));
+        if (textLayers > 0) assert.ok(names.includes('cond.text.block0.attn.q.weight') && names.includes('cond.text.pos'));
+        for (const [name, v] of Object.entries(params.vars)) {
+          const g = grads[v.name];
+          assert.ok(g, `no gradient for ${name}`);
+          const gd = g.dataSync();
+          assert.ok(gd.every(Number.isFinite), `non-finite gradient for ${name}`);
+          assert.ok(gd.some((x) => x !== 0), `zero gradient for ${name}`);
+        }
+        tf.dispose([value, target, ...Object.values(grads)]);
+        params.dispose();
+      });
+    }
+
+    test('no tensor leak across repeated embed calls', () => {
+      for (const kind of ['label', 'text']) {
+        const { cond, params } = make({ kind });
+        const y = kind === 'label' ? { labels: [0, 1, 2, 1] } : { prompts: ['a red circle', 'blue square', 'the top left', 'a triangle'] };
+        const run = (i: number) => tf.tidy(() => tf.add(cond.embed(y, 4, cond.dropMask(4, i)), cond.nullEmbed(4)));
+        tf.dispose(run(0));
+        const before = tf.memory().numTensors;
+        for (let i = 1; i < 20; i++) tf.dispose(run(i));
+        tf.tidy(() => {
+          for (let i = 0; i < 5; i++) cond.embed(y, 4);
+        });
+        assert.equal(tf.memory().numTensors, before, `${kind}: numTensors grew`);
+        params.dispose();
+      }
+    });
+
+    test('TextEncoder can be used on its own with a tokenizer', () => {
+      const ps = new ParamStore(2);
+      const tok = new Tokenizer(VOCAB);
+      const enc = new TextEncoder(ps, 'txt', { vocabSize: tok.size, dim: 12, layers: 1, heads: 3, maxTokens: 6 });
+      const { ids, mask } = tok.encode(['a circle', 'a red square'], 6);
+      const e = enc.encode(tf.tensor2d(ids, [2, 6], 'int32'), tf.tensor2d(mask, [2, 6]));
+      assert.deepEqual(e.shape, [2, 12]);
+      assert.ok(Object.keys(ps.vars).every((k) => k.startsWith('txt.')));
+      e.dispose();
+      ps.dispose();
+    });
+  });
+}
