@@ -8,6 +8,7 @@ import { registerDatasets } from './datasets.ts';
 import { registerDemo } from './demo.ts';
 import { registerInfo } from './info.ts';
 import { registerClassifier } from './classifier.ts';
+import { registerCondEval } from './cond-eval.ts';
 import { fail } from './common.ts';
 
 const program = new Command();
@@ -27,6 +28,7 @@ registerPictures(program);
 registerDatasets(program);
 registerInfo(program);
 registerClassifier(program);
+registerCondEval(program);
 for (const c of program.commands) c.exitOverride().showHelpAfterError('(run with --help for usage)');
 
 try {

@@ -3,8 +3,17 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { UserError } from '../core/errors.ts';
 import { loadRun } from '../node/run.ts';
+import type * as tf from '@tensorflow/tfjs-core';
 import { writeImageGrid } from '../node/pictures.ts';
-import { action, collect, intOpt } from './common.ts';
+import { writeGif } from '../node/gif.ts';
+import { floatsToUint8, makeGrid, type ImageU8 } from '../core/viz/grid.ts';
+import { action, choiceOpt, collect, floatOpt, intOpt } from './common.ts';
+
+/** One animation frame: the current images [n,H,W,C] in [0,1] as a grid. */
+function gridToImage(x: tf.Tensor4D, cols: number): ImageU8 {
+  const [n, h, w, c] = x.shape;
+  return makeGrid(floatsToUint8(x.dataSync()), n, h, w, c, { cols });
+}
 
 /** Parse --label as an index or a class name. */
 export function parseLabel(v: string, classNames: string[] | undefined, numClasses: number): number {
@@ -26,14 +35,20 @@ export function registerSample(program: Command): void {
     .option('--n <count>', 'number of samples', intOpt('--n', 1), 64)
     .option('--label <class>', 'class to generate (index or name) for label-conditional models; default: every class in turn')
     .option('--prompt <text>', 'prompt for text-conditional models (repeatable: cycled over the samples); default: unconditional', collect, [])
+    .option('--guidance <w>', 'classifier-free guidance weight w: eps_uncond + w (eps_cond - eps_uncond); 0 = unconditional, 1 = plain conditional (diffusion; default: the model\'s)', floatOpt('--guidance', 0))
+    .option('--steps <n>', 'sampler steps (diffusion DDIM; default: the model\'s)', intOpt('--steps', 1))
+    .option('--sampler <name>', 'ddim or ddpm (diffusion)', choiceOpt('--sampler', ['ddim', 'ddpm'] as const))
+    .option('--eta <eta>', 'DDIM eta: 0 deterministic, 1 like DDPM (diffusion)', floatOpt('--eta', 0))
+    .option('--animate <file.gif>', 'also write a GIF of the sampling, noise to image, step by step (iterative samplers)')
     .option('--seed <n>', 'random seed (same seed, same images)', intOpt('--seed'), 0)
     .option('--cols <n>', 'grid columns', intOpt('--cols', 1))
     .option('--out <file>', 'output PNG (default RUN/samples-seed<seed>.png)')
     .option('--no-ema', 'use the raw weights even when the run kept an EMA')
     .option('--backend <name>', 'compute backend', 'auto')
     .action(
-      action(async (run: string, f: { n: number; label?: string; prompt: string[]; seed: number; cols?: number; out?: string; ema: boolean; backend: string }) => {
+      action(async (run: string, f: { n: number; label?: string; prompt: string[]; guidance?: number; steps?: number; sampler?: string; eta?: number; animate?: string; seed: number; cols?: number; out?: string; ema: boolean; backend: string }) => {
         if (f.out !== undefined && !f.out.toLowerCase().endsWith('.png')) throw new UserError(`--out ${f.out} must end in .png`);
+        if (f.animate !== undefined && !f.animate.toLowerCase().endsWith('.gif')) throw new UserError(`--animate ${f.animate} must end in .gif`);
         const r = await loadRun(run, { backend: f.backend, useEma: f.ema });
         const kind = (r.cfg.model as { cond?: { kind?: string } }).cond?.kind ?? 'none';
         let labels: number[] | undefined;
@@ -45,10 +60,22 @@ export function registerSample(program: Command): void {
         }
         const prompts = f.prompt.length ? f.prompt : undefined;
         if (prompts && kind !== 'text') throw new UserError(`This ${r.family} is not text-conditional, so --prompt does not apply; train with --set model.cond.kind=text to use prompts`);
-        const x = r.model.sample(f.n, f.seed, { labels, prompts });
+        const iterative = r.family === 'diffusion';
+        for (const [flag, v] of [['--guidance', f.guidance], ['--steps', f.steps], ['--sampler', f.sampler], ['--eta', f.eta], ['--animate', f.animate]] as const) {
+          if (v !== undefined && !iterative) throw new UserError(`${flag} applies to diffusion models; ${run} is a ${r.family}`);
+        }
+        const cols = f.cols ?? ((labels?.length ?? prompts?.length ?? 0) > 1 ? (labels?.length ?? prompts!.length) : Math.ceil(Math.sqrt(f.n)));
+        const frames: ImageU8[] = [];
+        const onFrame = f.animate ? (img: tf.Tensor4D) => { frames.push(gridToImage(img, cols)); } : undefined;
+        const x = r.model.sample(f.n, f.seed, { labels, prompts, guidance: f.guidance, steps: f.steps, sampler: f.sampler, eta: f.eta, onFrame });
+        if (f.animate) {
+          const last = frames[frames.length - 1];
+          for (let i = 0; i < 15 && last; i++) frames.push(last); // hold the final image for 1.2 s
+          writeGif(f.animate, frames, { delayMs: 80 });
+          process.stdout.write(`Wrote the sampling (${frames.length - 15} steps) to ${f.animate}\n`);
+        }
         const out = f.out ?? path.join(run, `samples-seed${f.seed}.png`);
-        const groups = labels?.length ?? prompts?.length ?? 0;
-        await writeImageGrid(out, x, { cols: f.cols ?? (groups > 1 ? groups : Math.ceil(Math.sqrt(f.n))) });
+        await writeImageGrid(out, x, { cols });
         x.dispose();
         r.model.dispose();
         process.stdout.write(`Wrote ${f.n} samples to ${out}\n`);

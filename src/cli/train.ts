@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { PREPROCESS } from '../core/config/schema.ts';
 import type { PlainObject } from '../core/config/overrides.ts';
 import { UserError } from '../core/errors.ts';
+import { getFamily } from '../core/registry.ts';
 import { registry } from '../core/registry.ts';
 import { hasCheckpoint, readCheckpointConfig } from '../node/checkpoint-store.ts';
 import { readConfigFile, resolveRunConfig } from '../node/run-config.ts';
@@ -28,7 +29,7 @@ export function flagsToConfig(f: TrainFlags): PlainObject {
       ['likelihood', f.likelihood],
       ['sigma', f.sigma],
       ['learnSigma', f.learnSigma],
-      ['cond', f.conditional ? { kind: 'label' } : undefined],
+      ['cond', f.cond ? { kind: f.cond } : f.conditional ? { kind: 'label' } : undefined],
     ]),
     data: pick([
       ['dataset', f.dataset],
@@ -37,6 +38,7 @@ export function flagsToConfig(f: TrainFlags): PlainObject {
       ['trainN', f.trainN],
       ['testN', f.testN],
       ['preprocess', f.preprocess],
+      ['holdOut', f.holdOut],
     ]),
     train: pick([
       ['seed', f.seed],
@@ -70,7 +72,9 @@ export function addTrainOptions(cmd: Command): Command {
     .option('--likelihood <p>', 'decoder p(x|z): bernoulli (cross-entropy) or gaussian (MSE)', choiceOpt('--likelihood', ['bernoulli', 'gaussian'] as const))
     .option('--sigma <s>', 'fixed std of the gaussian decoder (default 0.1)', floatOpt('--sigma', 1e-6))
     .option('--learn-sigma', 'learn the gaussian decoder variance')
-    .option('--conditional', 'condition on the class label (model.cond.kind=label; text: --set model.cond.kind=text)')
+    .option('--cond <kind>', 'condition on y: none, label (class) or text (caption prompts); model.cond.kind', choiceOpt('--cond', ['none', 'label', 'text'] as const))
+    .option('--conditional', 'same as --cond label')
+    .option('--hold-out <pairs>', 'shapes only: colour+shape pairs kept out of training, e.g. "red circle,blue square" (data.holdOut)', (v: string) => v.split(',').map((p) => p.trim()).filter(Boolean))
     .option('--epochs <n>', 'passes over the training set (default 10)', floatOpt('--epochs', 0))
     .option('--steps <n>', 'total optimiser steps (overrides --epochs)', intOpt('--steps', 1))
     .option('--batch-size <n>', 'images per step (default 128)', intOpt('--batch-size', 1))
@@ -126,7 +130,8 @@ Examples:
       const flagLayer = flagsToConfig(f);
       // binarization (the family default, right for MNIST-like data) would wreck colour images
       const ds = (flagLayer.data as PlainObject).dataset;
-      if (!f.resume && typeof ds === 'string' && !/mnist/.test(ds) && f.preprocess === undefined && !(fileLayer?.data as PlainObject | undefined)?.preprocess && !f.set.some((s) => s.startsWith('data.preprocess'))) {
+      const famDefault = fam ? (getFamily(fam).defaults.data.preprocess ?? '') : '';
+      if (!f.resume && famDefault.startsWith('binarize') && typeof ds === 'string' && !/mnist/.test(ds) && f.preprocess === undefined && !(fileLayer?.data as PlainObject | undefined)?.preprocess && !f.set.some((s) => s.startsWith('data.preprocess'))) {
         (flagLayer.data as PlainObject).preprocess = 'scale01';
       }
       layers.push(flagLayer);

@@ -82,6 +82,8 @@ export interface Family<M = unknown> {
   tinyPreset: PlainObject;
   /** Whether the model needs labels (conditional). */
   needsLabels(model: M): boolean;
+  /** The only pixel preprocessing the model works with (e.g. diffusion's [-1, 1]), if it has one. */
+  requiredPreprocess?: DataConfig['preprocess'];
   /** Whether the model needs captions (text-conditional); absent = never. */
   needsCaptions?(model: M): boolean;
   create(model: M, info: DataInfo, seed: number): GenerativeModel;

@@ -20,14 +20,14 @@ export function preprocessedSet(test: ImageDataset, cfg: ResolvedRunConfig): { x
 }
 
 /** Iterate fixed test batches as tensors (each disposed after the consumer moves on). */
-export function* evalBatches(x: tf.Tensor4D, labels: Int32Array | undefined, useLabels: boolean, batchSize: number): Generator<EvalBatch> {
+export function* evalBatches(x: tf.Tensor4D, labels: Int32Array | undefined, useLabels: boolean, batchSize: number, captions?: string[]): Generator<EvalBatch> {
   const N = x.shape[0];
   for (let i = 0; i < N; i += batchSize) {
     const b = Math.min(batchSize, N - i);
     const xb = tf.slice(x, i, b);
     const yb = useLabels && labels ? tf.tensor1d(labels.subarray(i, i + b), 'int32') : null;
     try {
-      yield { x: xb, y: yb };
+      yield { x: xb, y: yb, captions: captions ? captions.slice(i, i + b) : null };
     } finally {
       xb.dispose();
       yb?.dispose();
@@ -46,7 +46,8 @@ export async function evaluateRun(
   try {
     const useLabels = (cfg.model as { cond?: { kind?: string } }).cond?.kind === 'label';
     const bs = opts.batchSize ?? (opts.iwaeK > 0 ? 100 : 500);
-    return model.evaluate(evalBatches(x, labels, useLabels, bs), { iwaeK: opts.iwaeK, seed: opts.seed, onBatch: opts.onBatch });
+    const useCaptions = (cfg.model as { cond?: { kind?: string } }).cond?.kind === 'text';
+    return model.evaluate(evalBatches(x, labels, useLabels, bs, useCaptions ? test.captions : undefined), { iwaeK: opts.iwaeK, seed: opts.seed, onBatch: opts.onBatch });
   } finally {
     x.dispose();
   }

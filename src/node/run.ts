@@ -108,6 +108,9 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
   truncateMetrics(metricsPath, trainer.step);
   const stopAt = Math.min(totalSteps, opts.stopAtStep ?? totalSteps);
   const mode = cfg.data.preprocess as Preprocess;
+  if (fam.requiredPreprocess && cfg.data.preprocess !== fam.requiredPreprocess) {
+    throw new UserError(`${cfg.family} models work on data.preprocess=${fam.requiredPreprocess}, not ${cfg.data.preprocess}; drop --preprocess or pass --preprocess ${fam.requiredPreprocess}`);
+  }
   const labelled = fam.needsLabels(modelCfg);
   const captioned = fam.needsCaptions?.(modelCfg) ?? false;
   if (captioned && !train.captions) throw new UserError(`${cfg.family} with text conditioning needs a dataset with captions (shapes, fashion-mnist, mnist or a folder with class subfolders); ${train.name} has none`);

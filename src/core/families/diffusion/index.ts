@@ -83,8 +83,10 @@ export class DiffusionModel implements GenerativeModel {
     return out;
   }
 
-  pictures(x: tf.Tensor4D, labels: number[] | undefined, seed: number): Picture[] {
+  /** x: test images in [0, 1]. */
+  pictures(x01: tf.Tensor4D, labels: number[] | undefined, seed: number): Picture[] {
     const out: Picture[] = [];
+    const x = tf.tidy(() => tf.sub(tf.mul(x01, 2), 1) as tf.Tensor4D); // the training scale [-1, 1]
     const rng = new Rng(seed);
     // the forward process q(x_t | x_0) on a few test images: t = 0, T/10, ..., T-1 across a row
     const k = Math.min(4, x.shape[0]), cols = 10;
@@ -124,6 +126,7 @@ export class DiffusionModel implements GenerativeModel {
       out.push({ name: 'classes', images: this.sample(C * 8, rng.seed(), { labels }), cols: 8, caption: `one row per class (${(this.info.classNames ?? []).join(', ')}), guidance ${this.cfg.guidance}` });
     }
     void labels;
+    x.dispose();
     return out;
   }
 
@@ -133,7 +136,8 @@ export class DiffusionModel implements GenerativeModel {
     for (const b of batches) {
       const B = b.x.shape[0];
       const v = tf.tidy(() => {
-        const c = this.cond ? this.cond.embed({ labels: b.y, prompts: b.captions ?? null }, B) : null;
+        // text models evaluated without captions use the null (unconditional) embedding
+        const c = !this.cond ? null : this.cond.kind === 'text' && !b.captions ? this.cond.nullEmbed(B) : this.cond.embed({ labels: b.y, prompts: b.captions ?? null }, B);
         return diffusionLoss(this.schedule, this.cfg.prediction, (xt, t) => this.unet.forward(xt, t, c), b.x, new Rng(opts.seed + i++).seed()).loss.dataSync()[0];
       });
       sum += v * B;
@@ -160,5 +164,6 @@ export const diffusionFamily: Family<DiffusionModelConfig> = {
   tinyPreset: { channels: [8, 16], groups: 4, embedDim: 16, T: 40, steps: 4, cond: { dim: 16 } },
   needsLabels: (m) => m.cond.kind === 'label',
   needsCaptions: (m) => m.cond.kind === 'text',
+  requiredPreprocess: 'symmetric',
   create: (m, info, seed) => new DiffusionModel(m, info, seed),
 };

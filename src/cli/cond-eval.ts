@@ -1,0 +1,57 @@
+// `deepgen cond-eval RUN`: how often a conditional model's samples show what was asked for, judged by the project's
+// classifier for the dataset (trained and cached on first use); writes RUN/cond-eval.json and a preview picture.
+import path from 'node:path';
+import type { Command } from 'commander';
+import { writeFileAtomic } from '../node/fs-atomic.ts';
+import { conditionalEval } from '../node/cond-eval.ts';
+import { writeImageGrid } from '../node/pictures.ts';
+import { createProgress, formatDuration } from '../node/progress.ts';
+import { loadRun } from '../node/run.ts';
+import { action, floatOpt, intOpt } from './common.ts';
+
+const pct = (v: number) => (Number.isNaN(v) ? '  n/a' : `${(100 * v).toFixed(1).padStart(5)}%`);
+
+export function registerCondEval(program: Command): void {
+  program
+    .command('cond-eval')
+    .argument('<run>', 'run folder of a label- or text-conditional model (fashion-mnist or shapes)')
+    .description('generate samples for every class (or colour+shape prompts) and measure how often the project\'s classifier recognises what was asked for')
+    .option('--n <count>', 'samples per set (text models on shapes also get a set of this size for held-out pairs)', intOpt('--n', 1), 1000)
+    .option('--guidance <w>', 'classifier-free guidance weight (default: the model\'s)', floatOpt('--guidance', 0))
+    .option('--steps <n>', 'sampler steps (default: the model\'s)', intOpt('--steps', 1))
+    .option('--seed <n>', 'random seed', intOpt('--seed'), 0)
+    .option('--batch-size <n>', 'samples generated at once', intOpt('--batch-size', 1), 100)
+    .option('--no-ema', 'use the raw weights even when the run kept an EMA')
+    .option('--backend <name>', 'compute backend', 'auto')
+    .option('--json', 'print the result as JSON')
+    .action(
+      action(async (run: string, f: { n: number; guidance?: number; steps?: number; seed: number; batchSize: number; ema: boolean; backend: string; json?: boolean }) => {
+        const r = await loadRun(run, { backend: f.backend, useEma: f.ema });
+        const progress = createProgress('cond-eval', f.n, { every: Math.max(1, Math.floor(f.n / 10)) });
+        const res = await conditionalEval(r, { n: f.n, seed: f.seed, guidance: f.guidance, steps: f.steps, batchSize: f.batchSize, onProgress: (d, total) => progress.update(d, `${d}/${total} samples`) });
+        progress.stop();
+        const { preview, ...rest } = res;
+        const full = { run, family: r.family, step: r.step, weights: r.usedEma ? 'ema' : 'raw', backend: r.backend, ...rest, seconds: Math.round(res.seconds * 10) / 10 };
+        writeFileAtomic(path.join(run, 'cond-eval.json'), JSON.stringify(full, null, 2) + '\n');
+        const pic = path.join(run, 'cond-eval.png');
+        await writeImageGrid(pic, preview, { cols: res.kind === 'label' || res.labels ? Math.min(10, r.info.numClasses) : 8 });
+        preview.dispose();
+        r.model.dispose();
+        if (f.json) {
+          process.stdout.write(JSON.stringify(full, null, 2) + '\n');
+          return;
+        }
+        const clfAcc = Object.entries(res.classifier.testAccuracy).map(([k, v]) => `${k} ${(100 * v).toFixed(1)}%`).join(', ');
+        const lines = [`${r.family} (${res.kind}-conditional) at step ${r.step}, guidance ${f.guidance ?? 'default'}, ${formatDuration(res.seconds)}; judged by the ${res.classifier.dataset} classifier (its test accuracy on real images: ${clfAcc})`];
+        if (res.labels) {
+          lines.push(`  recognised as the intended class: ${pct(res.labels.overall)} of ${res.labels.n}`);
+          res.labels.classNames.forEach((c, i) => lines.push(`    ${c.padEnd(14)} ${pct(res.labels!.perClass[i])} of ${res.labels!.counts[i]}`));
+        }
+        for (const [name, a] of [['pairs seen in training', res.seen], [`held-out pairs (${res.heldOut?.pairs.join(', ')})`, res.heldOut]] as const) {
+          if (!a) continue;
+          lines.push(`  ${name}: colour and shape both right ${pct(a.both)} of ${a.n} (shape ${pct(a.kind)}, colour ${pct(a.color)})`);
+        }
+        process.stdout.write(lines.join('\n') + `\nWrote ${path.join(run, 'cond-eval.json')} and ${pic}\n`);
+      }),
+    );
+}

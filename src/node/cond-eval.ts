@@ -1,0 +1,113 @@
+// Conditional sample quality judged by the project's own classifiers: generate samples for every class (label models)
+// or for colour+shape prompts (text models on `shapes`, seen and held-out pairs apart) and measure how often the
+// classifier sees what was asked for.
+import * as tf from '@tensorflow/tfjs-core';
+import { COLORS, POSITIONS, SHAPE_KINDS, SIZES, parseShapePairs, type ShapePair } from '../core/data/shapes.ts';
+import { UserError } from '../core/errors.ts';
+import { labelAccuracy, shapeAccuracy, type LabelAccuracy, type ShapeAccuracy } from '../core/eval/conditional-accuracy.ts';
+import type { SampleOptions } from '../core/family.ts';
+import { Rng } from '../core/tensor/rng.ts';
+import { getClassifier, parseClassifierDataset, type GetClassifierOptions } from './classifier-store.ts';
+import type { LoadedRun } from './run.ts';
+
+export interface CondEvalOptions {
+  /** Samples per set (the held-out pairs get a second set of this size). */
+  n: number;
+  seed: number;
+  guidance?: number;
+  steps?: number;
+  batchSize?: number;
+  onProgress?: (done: number, total: number) => void;
+  /** Passed to getClassifier (tests use a tiny one in a temporary cache). */
+  classifier?: GetClassifierOptions;
+}
+
+export interface CondEvalResult {
+  kind: 'label' | 'text';
+  classifier: { dataset: string; testAccuracy: Record<string, number>; dir: string };
+  guidance: number | undefined;
+  steps: number | undefined;
+  /** Label models, and text models on class-name captions. */
+  labels?: LabelAccuracy & { classNames: string[] };
+  /** Text models on shapes: pairs seen in training, and pairs held out of it. */
+  seen?: ShapeAccuracy;
+  heldOut?: ShapeAccuracy & { pairs: string[] };
+  seconds: number;
+  /** A few of the generated images [k,H,W,C] in [0,1] for a picture (caller disposes). */
+  preview: tf.Tensor4D;
+}
+
+/** Samples for the given per-sample options in batches; predictions of the given classifier heads. */
+function generateAndClassify(run: LoadedRun, total: number, seed: number, opts: (i0: number, k: number) => SampleOptions, classify: (x: tf.Tensor4D) => Record<string, Int32Array>, batch: number, keep: tf.Tensor4D[], onDone: (k: number) => void): Record<string, number[]> {
+  const preds: Record<string, number[]> = {};
+  for (let i0 = 0, b = 0; i0 < total; i0 += batch, b++) {
+    const k = Math.min(batch, total - i0);
+    const x = run.model.sample(k, new Rng(seed + 1000003 * b).seed(), opts(i0, k));
+    const p = classify(x);
+    for (const [h, v] of Object.entries(p)) (preds[h] ??= []).push(...v);
+    if (keep.length === 0) keep.push(tf.slice(x, [0, 0, 0, 0], [Math.min(k, 40), -1, -1, -1]));
+    x.dispose();
+    onDone(i0 + k);
+  }
+  return preds;
+}
+
+/** The prompt for a colour+shape pair, with a random size and position (the form of the training captions). */
+export function shapePrompt(p: ShapePair, rng: Rng): string {
+  const pos = POSITIONS[rng.int(POSITIONS.length)];
+  return `a ${SIZES[rng.int(SIZES.length)]} ${p.color} ${p.kind} ${pos === 'center' ? 'in the center' : `at the ${pos}`}`;
+}
+
+export async function conditionalEval(run: LoadedRun, o: CondEvalOptions): Promise<CondEvalResult> {
+  const cond = (run.cfg.model as { cond?: { kind?: string } }).cond?.kind ?? 'none';
+  if (cond !== 'label' && cond !== 'text') throw new UserError(`${run.dir} is not a conditional model (model.cond.kind is ${cond}); conditional evaluation needs --cond label or text`);
+  const dataset = run.cfg.data.dataset;
+  if (dataset !== 'fashion-mnist' && dataset !== 'shapes') throw new UserError(`conditional evaluation has classifiers for fashion-mnist and shapes only; ${run.dir} was trained on ${dataset}`);
+  const clf = await getClassifier(parseClassifierDataset(dataset), { size: run.info.height, dataDir: run.cfg.data.dataDir, ...o.classifier });
+  const batch = o.batchSize ?? 100;
+  const t0 = performance.now();
+  const keep: tf.Tensor4D[] = [];
+  const base = { guidance: o.guidance, steps: o.steps };
+  const classify = (x: tf.Tensor4D) => clf.classifier.predict(x);
+  const result: Omit<CondEvalResult, 'seconds' | 'preview'> = {
+    kind: cond, guidance: o.guidance, steps: o.steps,
+    classifier: { dataset, testAccuracy: clf.info.testAccuracy as unknown as Record<string, number>, dir: clf.dir },
+  };
+  try {
+    if (dataset === 'fashion-mnist' || cond === 'label') {
+      // one label (or class-name prompt) per sample, every class in turn
+      const names = run.info.classNames ?? [];
+      const C = run.info.numClasses;
+      const intended = Int32Array.from({ length: o.n }, (_, i) => i % C);
+      const head = dataset === 'shapes' ? 'kind' : clf.classifier.config.heads[0].name;
+      const preds = generateAndClassify(run, o.n, o.seed, (i0, k) => {
+        const ys = Array.from(intended.subarray(i0, i0 + k));
+        return cond === 'label' ? { ...base, labels: ys } : { ...base, prompts: ys.map((y) => names[y].toLowerCase()) };
+      }, classify, batch, keep, (d) => o.onProgress?.(d, o.n));
+      result.labels = { ...labelAccuracy(preds[head], intended, C), classNames: names };
+    } else {
+      // shapes text: prompts naming a colour and a kind, over the pairs seen in training and (apart) the held-out ones
+      const heldOut = parseShapePairs(run.cfg.data.holdOut ?? []);
+      const key = (p: ShapePair) => `${p.color} ${p.kind}`;
+      const held = new Set(heldOut.map(key));
+      const seenPairs: ShapePair[] = [];
+      for (const color of COLORS) for (const kind of SHAPE_KINDS) if (!held.has(`${color} ${kind}`)) seenPairs.push({ color, kind });
+      const sets: [string, ShapePair[]][] = [['seen', seenPairs], ...(heldOut.length ? [['heldOut', heldOut] as [string, ShapePair[]]] : [])];
+      const total = o.n * sets.length;
+      let offset = 0;
+      for (const [name, pairs] of sets) {
+        const rng = new Rng(o.seed + (name === 'seen' ? 1 : 2));
+        const intended = Array.from({ length: o.n }, (_, i) => pairs[i % pairs.length]);
+        const prompts = intended.map((p) => shapePrompt(p, rng));
+        const preds = generateAndClassify(run, o.n, o.seed + offset, (i0, k) => ({ ...base, prompts: prompts.slice(i0, i0 + k) }), classify, batch, keep, (d) => o.onProgress?.(offset + d, total));
+        const acc = shapeAccuracy({ kind: preds.kind, color: preds.color }, intended);
+        if (name === 'seen') result.seen = acc;
+        else result.heldOut = { ...acc, pairs: heldOut.map(key) };
+        offset += o.n;
+      }
+    }
+  } finally {
+    clf.classifier.dispose();
+  }
+  return { ...result, seconds: (performance.now() - t0) / 1000, preview: keep[0] };
+}

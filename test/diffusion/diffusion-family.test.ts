@@ -1,0 +1,106 @@
+// The diffusion family beyond the contract suite: classifier-free guidance (w = 0 is the unconditional prediction,
+// w = 1 the conditional one), sampler options, a text-conditional model end to end (train, sample with --animate,
+// conditional evaluation with held-out pairs) and the CLI's one-line errors.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import '../helpers/backend.ts';
+import { initBackend } from '../../src/node/backend.ts';
+import { registry } from '../../src/core/registry.ts';
+import { DiffusionModel } from '../../src/core/families/diffusion/index.ts';
+import { sampleLoop } from '../../src/core/families/diffusion/sample.ts';
+import { makeSchedule } from '../../src/core/diffusion/schedules.ts';
+import { generateShapes } from '../../src/core/data/shapes.ts';
+import { loadRun } from '../../src/node/run.ts';
+import { conditionalEval, shapePrompt } from '../../src/node/cond-eval.ts';
+import { Rng } from '../../src/core/tensor/rng.ts';
+
+const shapes = generateShapes({ n: 32, seed: 1, size: 8 });
+const vocabulary = [...new Set(shapes.captions!.flatMap((c) => c.split(' ')))].sort();
+const info = { height: 8, width: 8, channels: 3, numClasses: 5, classNames: shapes.classNames, vocabulary };
+const tiny = (cond: Record<string, unknown>) => registry.diffusion.modelSchema.parse({ ...registry.diffusion.defaults.model, ...registry.diffusion.tinyPreset, cond: { dim: 16, textHeads: 2, ...cond } });
+const maxAbs = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
+
+test('guidance: w = 0 samples the unconditional model, w = 1 the conditional one; other w differ from both', async () => {
+  await initBackend('native');
+  const m = new DiffusionModel(tiny({ kind: 'label' }), info, 3);
+  // perturb the weights so the condition matters (the output conv starts at zero)
+  for (const v of Object.values(m.params.vars)) v.assign(tf.tidy(() => tf.add(v, tf.randomNormal(v.shape, 0, 0.2, 'float32', 9))));
+  const s = makeSchedule('linear', 40);
+  const net = (xt: tf.Tensor4D, t: ArrayLike<number>, c: tf.Tensor2D | null) => m.unet.forward(xt, t, c);
+  const cond = m.cond!.embed({ labels: [0, 1, 2, 3] }, 4), nul = m.cond!.nullEmbed(4);
+  const run = (w: number, c: tf.Tensor2D | null, n: tf.Tensor2D | null) => sampleLoop(s, 'eps', net, [4, 8, 8, 3], 5, { sampler: 'ddim', steps: 4, eta: 0, guidance: w, cond: c, nullCond: n });
+  const w0 = run(0, cond, nul), uncond = run(1, nul, null), w1 = run(1, cond, nul), condOnly = run(1, cond, null), w3 = run(3, cond, nul);
+  assert.ok(maxAbs(w0, uncond) < 1e-4, `w=0 vs unconditional: ${maxAbs(w0, uncond)}`);
+  assert.ok(maxAbs(w1, condOnly) < 1e-4, `w=1 vs conditional: ${maxAbs(w1, condOnly)}`);
+  assert.ok(maxAbs(w3, w1) > 1e-3 && maxAbs(w0, w1) > 1e-3, 'the condition changes the samples');
+  tf.dispose([cond, nul, w0, uncond, w1, condOnly, w3]);
+  // sampler options: DDPM, DDIM with eta, and the frame callback (one frame per step, values in [0, 1])
+  let frames = 0;
+  const a = m.sample(2, 1, { sampler: 'ddpm', labels: [1] });
+  const b = m.sample(2, 1, { steps: 3, eta: 1, labels: [1], onFrame: (img) => { frames++; assert.ok(img.dataSync().every((v) => v >= 0 && v <= 1)); } });
+  assert.equal(frames, 3);
+  assert.deepEqual(a.shape, [2, 8, 8, 3]);
+  tf.dispose([a, b]);
+  assert.throws(() => m.sample(2, 1, { prompts: ['a red circle'] }), /label-conditional/);
+  assert.throws(() => m.sample(2, 1, { sampler: 'euler' }), /unknown sampler/);
+  m.dispose();
+});
+
+test('a shapes prompt names the pair it was made for, in the form of the training captions', () => {
+  const rng = new Rng(1);
+  for (let i = 0; i < 20; i++) {
+    const p = shapePrompt({ color: 'red', kind: 'circle' }, rng);
+    assert.match(p, /^a (small|medium|large) red circle (at the|in the center)/);
+    for (const w of p.split(' ')) assert.ok(vocabulary.includes(w) || ['center'].includes(w), `${w} in the vocabulary`);
+  }
+});
+
+const cli = (args: string[], env: Record<string, string> = {}) =>
+  spawnSync(process.execPath, [path.join(import.meta.dirname, '../../bin/deepgen.js'), ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
+
+test('text-conditional diffusion end to end: train (held-out pair), sample with --animate, conditional evaluation (slow: ~20 s)', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'dg-diff-'));
+  const run = path.join(dir, 'run');
+  const tr = cli(['train', 'diffusion', '--dataset', 'shapes', '--size', '16', '--train-n', '200', '--test-n', '32', '--steps', '6', '--batch-size', '16',
+    '--cond', 'text', '--hold-out', 'red circle', '--set', 'model.channels=[8,16]', '--set', 'model.groups=4', '--set', 'model.T=20', '--set', 'model.steps=3',
+    '--set', 'model.cond.dim=16', '--set', 'model.cond.textHeads=2', '--sample-every', '0', '--quiet', '--out', run]);
+  assert.equal(tr.status, 0, tr.stderr);
+  const cfg = JSON.parse(readFileSync(path.join(run, 'config.json'), 'utf8'));
+  assert.deepEqual(cfg.config.data.holdOut, ['red circle']);
+  assert.equal(cfg.config.data.preprocess, 'symmetric');
+  const gif = path.join(dir, 'a.gif');
+  const s = cli(['sample', run, '--n', '4', '--prompt', 'a large blue square in the center', '--guidance', '2', '--steps', '3', '--animate', gif]);
+  assert.equal(s.status, 0, s.stderr);
+  assert.ok(existsSync(gif) && readFileSync(gif).subarray(0, 6).toString() === 'GIF89a');
+  for (const [args, msg] of [
+    [['sample', run, '--prompt', 'a pink square'], /"pink" is not in this model's vocabulary/],
+    [['sample', run, '--label', '1'], /not label-conditional/],
+    [['sample', run, '--animate', 'x.png'], /must end in .gif/],
+    [['train', 'diffusion', '--dataset', 'shapes', '--preprocess', 'scale01', '--steps', '1', '--out', path.join(dir, 'bad')], /preprocess=symmetric/],
+    [['train', 'diffusion', '--dataset', 'shapes', '--hold-out', 'pink circle', '--steps', '1', '--out', path.join(dir, 'bad')], /pink/],
+  ] as const) {
+    const r = cli([...args]);
+    assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, msg);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  }
+  // conditional evaluation with a tiny classifier in a temporary cache: seen and held-out pairs are reported apart
+  await initBackend('native');
+  const loaded = await loadRun(run, { backend: 'native' });
+  const res = await conditionalEval(loaded, { n: 10, seed: 1, steps: 2, batchSize: 5, classifier: { cacheRoot: path.join(dir, 'cache'), trainN: 300, testN: 50, epochs: 1, net: { widths: [4, 8, 8], features: 16 }, log: () => {} } });
+  assert.equal(res.kind, 'text');
+  assert.equal(res.seen!.n, 10);
+  assert.equal(res.heldOut!.n, 10);
+  assert.deepEqual(res.heldOut!.pairs, ['red circle']);
+  assert.ok(Object.keys(res.heldOut!.perPair).every((k) => k === 'red circle'));
+  assert.ok(!('red circle' in res.seen!.perPair));
+  for (const v of [res.seen!.both, res.seen!.kind, res.seen!.color, res.heldOut!.both]) assert.ok(v >= 0 && v <= 1);
+  assert.deepEqual(res.preview.shape.slice(1), [16, 16, 3]);
+  res.preview.dispose();
+  loaded.model.dispose();
+});
