@@ -54,11 +54,14 @@ export function registerEval(program: Command): void {
         const D = r.info.height * r.info.width * r.info.channels;
         const lines = [
           `${r.family} at step ${r.step}, ${m.n} test images of ${cfg.data.dataset} (${cfg.data.preprocess}), ${D} dims, ${formatDuration(seconds)}`,
-          `  metric                          nats/image   bits/dim`,
+          r.family === 'vae' || r.family === 'ae' ? `  metric                          nats/image   bits/dim` : `  metric`,
         ];
         const row = (name: string, nats: number | undefined, bpd: number | undefined) =>
           nats === undefined ? '' : `  ${name.padEnd(32)}${nats.toFixed(2).padStart(10)}${bpd === undefined ? '' : bpd.toFixed(4).padStart(11)}`;
-        if (r.family === 'ae') {
+        if (r.family !== 'vae' && r.family !== 'ae') {
+          // families without a likelihood bound yet report their own figures
+          for (const [k, v] of Object.entries(m)) if (typeof v === 'number' && k !== 'n') lines.push(`  ${k.padEnd(32)}${v.toFixed(4).padStart(10)}`);
+        } else if (r.family === 'ae') {
           lines.push(row('reconstruction -log p(x|z)', m.recon, undefined));
         } else {
           lines.push(row('-ELBO (bound on -log p(x))', m.nelbo, m.nelboBitsPerDim));
