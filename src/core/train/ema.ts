@@ -1,4 +1,5 @@
-// Exponential moving average of weights, kept for sampling: ema <- decay * ema + (1 - decay) * w.
+// Exponential moving average of weights, kept for sampling: ema <- d_t * ema + (1 - d_t) * w, with the warm-up
+// d_t = min(decay, (1 + t) / (10 + t)) at update t = 1, 2, ... so early weights (e.g. zero-initialised layers) fade fast.
 import * as tf from '@tensorflow/tfjs-core';
 
 export class Ema {
@@ -8,11 +9,18 @@ export class Ema {
     for (const [k, v] of Object.entries(vars)) this.shadow[k] = tf.variable(v.clone(), false);
   }
 
-  update(vars: Record<string, tf.Variable>): void {
+  /** The decay used at update t (1-based): min(decay, (1 + t) / (10 + t)). */
+  decayAt(t: number): number {
+    return Math.min(this.decay, (1 + t) / (10 + t));
+  }
+
+  /** Update number t (1-based; the trainer's step after the optimizer update). */
+  update(vars: Record<string, tf.Variable>, t: number): void {
+    const d = this.decayAt(t);
     tf.tidy(() => {
       for (const [k, v] of Object.entries(vars)) {
         const s = this.shadow[k];
-        s.assign(tf.add(tf.mul(s, this.decay), tf.mul(v, 1 - this.decay)));
+        s.assign(tf.add(tf.mul(s, d), tf.mul(v, 1 - d)));
       }
     });
   }

@@ -90,7 +90,7 @@ export class Trainer {
     }
     this.optimizer.apply(this.vars, grads, lr);
     tf.dispose(Object.values(grads));
-    this.ema?.update(this.vars);
+    this.ema?.update(this.vars, this.step + 1);
     this.step += 1;
     return metrics;
   }
