@@ -17,7 +17,7 @@ export interface Progress {
 }
 
 /** A progress reporter over `total` units; `every` controls how often plain lines are printed. */
-export function createProgress(label: string, total: number, opts: { quiet?: boolean; every?: number; stream?: NodeJS.WriteStream } = {}): Progress {
+export function createProgress(label: string, total: number, opts: { quiet?: boolean; every?: number; stream?: NodeJS.WriteStream; start?: number } = {}): Progress {
   const stream = opts.stream ?? process.stderr;
   const t0 = performance.now();
   const every = Math.max(1, opts.every ?? Math.ceil(total / 20));
@@ -38,14 +38,14 @@ export function createProgress(label: string, total: number, opts: { quiet?: boo
     };
   }
   let last = -1;
-  let first = -1;
+  // units already done when this reporter started (a resumed run), so the rate counts only the work timed here
+  const first = opts.start ?? 0;
   return {
     update(done, info) {
-      if (first < 0) first = done;
       if (done === total || (done % every === 0 && done !== last)) {
         last = done;
         const el = (performance.now() - t0) / 1000;
-        const rate = (done - first + 1) / Math.max(el, 1e-9);
+        const rate = Math.max(done - first, 1e-9) / Math.max(el, 1e-9);
         const eta = (total - done) / rate;
         stream.write(`${label} ${done}/${total} | ${info} | ${formatDuration(el)} elapsed, ETA ${formatDuration(eta)}\n`);
       }

@@ -118,7 +118,7 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
     `Training ${cfg.family} (${(model.params.numParams() / 1e6).toFixed(2)}M params) on ${train.name}: ${train.n} images ${train.height}x${train.width}x${train.channels}, ` +
       `${totalSteps} steps (${(totalSteps / stepsPerEpoch).toFixed(2)} epochs of ${stepsPerEpoch}), batch ${cfg.train.batchSize}, backend ${backend}`,
   );
-  const progress = createProgress('train', stopAt, { quiet: opts.quiet, every: cfg.train.logEvery });
+  const progress = createProgress('train', stopAt, { quiet: opts.quiet, every: cfg.train.logEvery, start: trainer.step });
   const t0 = performance.now();
   let imagesDone = 0;
   let last: StepMetrics | undefined;
