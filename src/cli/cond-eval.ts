@@ -27,9 +27,13 @@ export function registerCondEval(program: Command): void {
     .action(
       action(async (run: string, f: { n: number; guidance?: number; steps?: number; seed: number; batchSize: number; ema: boolean; backend: string; json?: boolean }) => {
         const r = await loadRun(run, { backend: f.backend, useEma: f.ema });
-        const progress = createProgress('cond-eval', f.n, { every: Math.max(1, Math.floor(f.n / 10)) });
-        const res = await conditionalEval(r, { n: f.n, seed: f.seed, guidance: f.guidance, steps: f.steps, batchSize: f.batchSize, onProgress: (d, total) => progress.update(d, `${d}/${total} samples`) });
-        progress.stop();
+        // the total is known once generation starts (text models on shapes add a held-out set)
+        let progress: ReturnType<typeof createProgress> | undefined;
+        const res = await conditionalEval(r, {
+          n: f.n, seed: f.seed, guidance: f.guidance, steps: f.steps, batchSize: f.batchSize,
+          onProgress: (d, total) => (progress ??= createProgress('cond-eval', total, { every: Math.max(1, Math.floor(total / 10)) })).update(d, `${d}/${total} samples`),
+        });
+        progress?.stop();
         const { preview, ...rest } = res;
         const full = { run, family: r.family, step: r.step, weights: r.usedEma ? 'ema' : 'raw', backend: r.backend, ...rest, seconds: Math.round(res.seconds * 10) / 10 };
         writeFileAtomic(path.join(run, 'cond-eval.json'), JSON.stringify(full, null, 2) + '\n');
