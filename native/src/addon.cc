@@ -8,32 +8,14 @@
 #include <string>
 
 #include "kernels.h"
+#include "napi-args.h"
 
 namespace {
 
-struct F32 {
-  float* p;
-  int64_t n;
-};
-
-F32 f32(const Napi::Value& v, const char* name) {
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
-    throw Napi::TypeError::New(v.Env(), std::string(name) + " must be a Float32Array");
-  auto a = v.As<Napi::Float32Array>();
-  return {a.Data(), int64_t(a.ElementLength())};
-}
-
-int64_t i64(const Napi::Value& v, const char* name) {
-  if (!v.IsNumber()) throw Napi::TypeError::New(v.Env(), std::string(name) + " must be a number");
-  double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d >= 0) || d != std::floor(d) || d > 9.0e15)
-    throw Napi::RangeError::New(v.Env(), std::string(name) + " must be a non-negative integer");
-  return int64_t(d);
-}
-
-void need(Napi::Env env, const F32& a, int64_t n, const char* name) {
-  if (n > a.n) throw Napi::RangeError::New(env, std::string(name) + " is too small for the given sizes");
-}
+using dg_napi::F32;
+using dg_napi::f32;
+using dg_napi::i64;
+using dg_napi::need;
 
 // Elements spanned by a row-major matrix of `rows` x `cols` with leading dimension ld.
 int64_t span(int64_t rows, int64_t cols, int64_t ld) { return rows == 0 || cols == 0 ? 0 : (rows - 1) * ld + cols; }

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "kernels.h"
+#include "napi-args.h"
 
 namespace dg {
 
@@ -72,6 +73,8 @@ void strided_copy4(const uint32_t* src, uint32_t* dst, int rank, const int64_t* 
 
 namespace {
 
+using dg_napi::i64;
+
 struct U32 {
   uint32_t* p;
   int64_t n;
@@ -87,14 +90,6 @@ U32 u32(const Napi::Value& v, const char* name) {
     }
   }
   throw Napi::TypeError::New(v.Env(), std::string(name) + " must be a Float32Array, Int32Array or Uint32Array");
-}
-
-int64_t i64(const Napi::Value& v, const char* name) {
-  if (!v.IsNumber()) throw Napi::TypeError::New(v.Env(), std::string(name) + " must be a number");
-  double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d >= 0) || d != std::floor(d) || d > 9.0e15)
-    throw Napi::RangeError::New(v.Env(), std::string(name) + " must be a non-negative integer");
-  return int64_t(d);
 }
 
 // Reads an array of `rank` non-negative integers.

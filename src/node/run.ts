@@ -26,7 +26,7 @@ import { evalBatches, evaluateRun, preprocessedSet, writeFamilyPictures } from '
 
 export function dataInfoOf(ds: ImageDataset): DataInfo {
   const info: DataInfo = { height: ds.height, width: ds.width, channels: ds.channels, numClasses: ds.classNames?.length ?? 0, classNames: ds.classNames };
-  if (ds.captions) info.vocabulary = [...new Set(ds.captions.flatMap((c) => c.toLowerCase().split(/\s+/).filter(Boolean)))].sort();
+  if (ds.captions) info.vocabulary = [...new Set(ds.captions.flatMap(words))].sort(); // split as the tokenizer splits prompts
   return info;
 }
 
