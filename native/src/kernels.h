@@ -49,12 +49,13 @@ void conv2d_backprop_filter_direct(const ConvGeom& g, const float* x, const floa
 int conv_algo();
 void set_conv_algo(int algo);
 
-// Group norm over NHWC [B, P = H*W, C] with G groups (norm.cc); silu fuses y = z * sigmoid(z).
+// Group norm over NHWC [B, P = H*W, C] with G groups (norm.cc); silu fuses y = z * sigmoid(z). gamma, beta (and
+// dgamma, dbeta) are [C], or [B, C] when per_sample.
 void group_norm_forward(int64_t B, int64_t P, int64_t C, int64_t G, const float* x, const float* gamma,
-                        const float* beta, float eps, bool silu, float* y, float* mean, float* rstd);
+                        const float* beta, bool per_sample, float eps, bool silu, float* y, float* mean, float* rstd);
 void group_norm_backward(int64_t B, int64_t P, int64_t C, int64_t G, const float* dy, const float* x,
-                         const float* gamma, const float* beta, const float* mean, const float* rstd, bool silu,
-                         float* dx, float* dgamma, float* dbeta);
+                         const float* gamma, const float* beta, bool per_sample, const float* mean, const float* rstd,
+                         bool silu, float* dx, float* dgamma, float* dbeta);
 // dst[i . dstStrides] = src[i . srcStrides] for every index i of shape (rank <= 8, 4-byte elements; copy.cc).
 void strided_copy4(const uint32_t* src, uint32_t* dst, int rank, const int64_t* shape, const int64_t* srcStrides,
                    const int64_t* dstStrides);

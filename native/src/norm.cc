@@ -1,5 +1,5 @@
-// Group normalisation over NHWC float32 [B, H, W, C] (optionally fused with SiLU), forward and gradient, and
-// their N-API wrappers. Threads split the batch; sums use float blocks flushed into double accumulators.
+// Group normalisation over NHWC float32 [B, H, W, C] (optionally fused with SiLU), with gamma/beta per channel [C] or
+// per image and channel [B, C] (AdaGN's scale-shift folded in), forward and gradient, and their N-API wrappers. Threads split the batch; sums use float blocks flushed into double accumulators.
 #include <napi.h>
 
 #include <cmath>
@@ -185,38 +185,41 @@ __attribute__((always_inline)) inline void gn_backward_image(const GnShape& s, c
   }
 }
 
-void gn_forward_range(const GnShape& s, const float* x, const float* gamma, const float* beta, float eps, bool silu,
-                      float* y, float* mean, float* rstd, int64_t b0, int64_t b1, float* fw, double* dw) {
-  const int64_t slab = s.P * s.C;
+// ps: gamma and beta hold one row of C per image ([B, C]) instead of one row for all ([C]).
+void gn_forward_range(const GnShape& s, const float* x, const float* gamma, const float* beta, bool ps, float eps,
+                      bool silu, float* y, float* mean, float* rstd, int64_t b0, int64_t b1, float* fw, double* dw) {
+  const int64_t slab = s.P * s.C, gs = ps ? s.C : 0;
   for (int64_t b = b0; b < b1; b++)
-    gn_forward_image(s, x + b * slab, gamma, beta, eps, silu, y + b * slab, mean + b * s.G, rstd + b * s.G, fw, dw);
+    gn_forward_image(s, x + b * slab, gamma + b * gs, beta + b * gs, eps, silu, y + b * slab, mean + b * s.G,
+                     rstd + b * s.G, fw, dw);
 }
 __attribute__((target("avx2,fma"))) void gn_forward_range_avx2(const GnShape& s, const float* x, const float* gamma,
-                                                                const float* beta, float eps, bool silu, float* y,
-                                                                float* mean, float* rstd, int64_t b0, int64_t b1,
-                                                                float* fw, double* dw) {
-  const int64_t slab = s.P * s.C;
+                                                                const float* beta, bool ps, float eps, bool silu,
+                                                                float* y, float* mean, float* rstd, int64_t b0,
+                                                                int64_t b1, float* fw, double* dw) {
+  const int64_t slab = s.P * s.C, gs = ps ? s.C : 0;
   for (int64_t b = b0; b < b1; b++)
-    gn_forward_image(s, x + b * slab, gamma, beta, eps, silu, y + b * slab, mean + b * s.G, rstd + b * s.G, fw, dw);
+    gn_forward_image(s, x + b * slab, gamma + b * gs, beta + b * gs, eps, silu, y + b * slab, mean + b * s.G,
+                     rstd + b * s.G, fw, dw);
 }
 
 void gn_backward_range(const GnShape& s, const float* dy, const float* x, const float* gamma, const float* beta,
-                       const float* mean, const float* rstd, bool silu, float* dx, double* sums, int64_t b0,
+                       bool ps, const float* mean, const float* rstd, bool silu, float* dx, double* sums, int64_t b0,
                        int64_t b1, float* fw, double* dw) {
-  const int64_t slab = s.P * s.C;
+  const int64_t slab = s.P * s.C, gs = ps ? s.C : 0;
   for (int64_t b = b0; b < b1; b++)
-    gn_backward_image(s, dy + b * slab, x + b * slab, gamma, beta, mean + b * s.G, rstd + b * s.G, silu,
-                      dx + b * slab, sums + 2 * b * s.C, sums + (2 * b + 1) * s.C, fw, dw);
+    gn_backward_image(s, dy + b * slab, x + b * slab, gamma + b * gs, beta + b * gs, mean + b * s.G, rstd + b * s.G,
+                      silu, dx + b * slab, sums + 2 * b * s.C, sums + (2 * b + 1) * s.C, fw, dw);
 }
 __attribute__((target("avx2,fma"))) void gn_backward_range_avx2(const GnShape& s, const float* dy, const float* x,
-                                                                 const float* gamma, const float* beta,
+                                                                 const float* gamma, const float* beta, bool ps,
                                                                  const float* mean, const float* rstd, bool silu,
                                                                  float* dx, double* sums, int64_t b0, int64_t b1,
                                                                  float* fw, double* dw) {
-  const int64_t slab = s.P * s.C;
+  const int64_t slab = s.P * s.C, gs = ps ? s.C : 0;
   for (int64_t b = b0; b < b1; b++)
-    gn_backward_image(s, dy + b * slab, x + b * slab, gamma, beta, mean + b * s.G, rstd + b * s.G, silu,
-                      dx + b * slab, sums + 2 * b * s.C, sums + (2 * b + 1) * s.C, fw, dw);
+    gn_backward_image(s, dy + b * slab, x + b * slab, gamma + b * gs, beta + b * gs, mean + b * s.G, rstd + b * s.G,
+                      silu, dx + b * slab, sums + 2 * b * s.C, sums + (2 * b + 1) * s.C, fw, dw);
 }
 
 bool has_avx2_fma() {
@@ -234,27 +237,35 @@ int64_t images_per_thread(const GnShape& s) {
 }  // namespace
 
 void group_norm_forward(int64_t B, int64_t P, int64_t C, int64_t G, const float* x, const float* gamma,
-                        const float* beta, float eps, bool silu, float* y, float* mean, float* rstd) {
+                        const float* beta, bool per_sample, float eps, bool silu, float* y, float* mean, float* rstd) {
   GnShape s{B, P, C, G};
   auto fn = has_avx2_fma() ? gn_forward_range_avx2 : gn_forward_range;
   parallel_for(B, images_per_thread(s), [&](int64_t b0, int64_t b1) {
     std::vector<float> fw(size_t(5 * C + 8));
     std::vector<double> dw(size_t(3 * C + 2 * G + 8));
-    fn(s, x, gamma, beta, eps, silu, y, mean, rstd, b0, b1, fw.data(), dw.data());
+    fn(s, x, gamma, beta, per_sample, eps, silu, y, mean, rstd, b0, b1, fw.data(), dw.data());
   });
 }
 
 void group_norm_backward(int64_t B, int64_t P, int64_t C, int64_t G, const float* dy, const float* x,
-                         const float* gamma, const float* beta, const float* mean, const float* rstd, bool silu,
-                         float* dx, float* dgamma, float* dbeta) {
+                         const float* gamma, const float* beta, bool per_sample, const float* mean, const float* rstd,
+                         bool silu, float* dx, float* dgamma, float* dbeta) {
   GnShape s{B, P, C, G};
   std::vector<double> sums(size_t(2 * B * C));  // per image: sum dz [C], sum dz * xhat [C]
   auto fn = has_avx2_fma() ? gn_backward_range_avx2 : gn_backward_range;
   parallel_for(B, images_per_thread(s), [&](int64_t b0, int64_t b1) {
     std::vector<float> fw(size_t(5 * C + 8));
     std::vector<double> dw(size_t(3 * C + 2 * G + 8));
-    fn(s, dy, x, gamma, beta, mean, rstd, silu, dx, sums.data(), b0, b1, fw.data(), dw.data());
+    fn(s, dy, x, gamma, beta, per_sample, mean, rstd, silu, dx, sums.data(), b0, b1, fw.data(), dw.data());
   });
+  if (per_sample) {  // dgamma, dbeta [B, C]: each image's own sums
+    for (int64_t b = 0; b < B; b++)
+      for (int64_t c = 0; c < C; c++) {
+        dbeta[b * C + c] = float(sums[2 * b * C + c]);
+        dgamma[b * C + c] = float(sums[(2 * b + 1) * C + c]);
+      }
+    return;
+  }
   // fixed summation order over the batch: results do not depend on the thread count
   for (int64_t c = 0; c < C; c++) {
     double a = 0, g = 0;
@@ -293,7 +304,16 @@ GnSizes gn_sizes(const Napi::CallbackInfo& info, size_t first) {
   return {B, P, C, G};
 }
 
-// groupNorm(x, gamma, beta, y, mean, rstd, B, P, C, groups, epsilon, silu): x, y [B, P, C]; mean, rstd [B, groups].
+// True when gamma and beta are [B, C] (one row per image), false when [C]; anything else is an error.
+bool per_sample_affine(Napi::Env env, const F32& gamma, const F32& beta, int64_t B, int64_t C) {
+  if (gamma.n != beta.n) throw Napi::RangeError::New(env, "gamma and beta must have the same length");
+  if (gamma.n == C) return false;
+  if (gamma.n == B * C) return true;
+  throw Napi::RangeError::New(env, "gamma and beta must have C or B * C elements");
+}
+
+// groupNorm(x, gamma, beta, y, mean, rstd, B, P, C, groups, epsilon, silu): x, y [B, P, C]; gamma, beta [C] or [B, C];
+// mean, rstd [B, groups].
 Napi::Value GroupNorm(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   F32 x = f32(info[0], "x"), gamma = f32(info[1], "gamma"), beta = f32(info[2], "beta"), y = f32(info[3], "y"),
@@ -308,11 +328,12 @@ Napi::Value GroupNorm(const Napi::CallbackInfo& info) {
   need(env, beta, s.C, "beta");
   need(env, mean, s.B * s.G, "mean");
   need(env, rstd, s.B * s.G, "rstd");
-  dg::group_norm_forward(s.B, s.P, s.C, s.G, x.p, gamma.p, beta.p, eps, silu, y.p, mean.p, rstd.p);
+  bool ps = per_sample_affine(env, gamma, beta, s.B, s.C);
+  dg::group_norm_forward(s.B, s.P, s.C, s.G, x.p, gamma.p, beta.p, ps, eps, silu, y.p, mean.p, rstd.p);
   return env.Undefined();
 }
 
-// groupNormGrad(dy, x, gamma, beta, mean, rstd, dx, dgamma, dbeta, B, P, C, groups, silu)
+// groupNormGrad(dy, x, gamma, beta, mean, rstd, dx, dgamma, dbeta, B, P, C, groups, silu): dgamma, dbeta have gamma's length
 Napi::Value GroupNormGrad(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   F32 dy = f32(info[0], "dy"), x = f32(info[1], "x"), gamma = f32(info[2], "gamma"), beta = f32(info[3], "beta"),
@@ -326,11 +347,12 @@ Napi::Value GroupNormGrad(const Napi::CallbackInfo& info) {
   need(env, dx, n, "dx");
   need(env, gamma, s.C, "gamma");
   need(env, beta, s.C, "beta");
-  need(env, dgamma, s.C, "dgamma");
-  need(env, dbeta, s.C, "dbeta");
   need(env, mean, s.B * s.G, "mean");
   need(env, rstd, s.B * s.G, "rstd");
-  dg::group_norm_backward(s.B, s.P, s.C, s.G, dy.p, x.p, gamma.p, beta.p, mean.p, rstd.p, silu, dx.p, dgamma.p,
+  bool ps = per_sample_affine(env, gamma, beta, s.B, s.C);
+  need(env, dgamma, gamma.n, "dgamma");
+  need(env, dbeta, gamma.n, "dbeta");
+  dg::group_norm_backward(s.B, s.P, s.C, s.G, dy.p, x.p, gamma.p, beta.p, ps, mean.p, rstd.p, silu, dx.p, dgamma.p,
                           dbeta.p);
   return env.Undefined();
 }

@@ -92,6 +92,40 @@ for (const backend of BACKENDS) {
       params.dispose();
     });
 
+    test('sequence form: vec equals embed, a label is one row, text rows are words + padding, dropped rows are the null sequence', () => {
+      for (const kind of ['label', 'text'] as const) {
+        const { cond, params } = make({ kind });
+        const y = kind === 'label' ? { labels: [0, 2, 1] } : { prompts: ['a small red circle', 'blue square', 'the triangle at the bottom right'] };
+        const S = kind === 'label' ? 1 : 8;
+        assert.equal(cond.seqLen, S);
+        const e = cond.embed(y, 3), q = cond.embedSeq(y, 3);
+        assert.deepEqual(q.seq.shape, [3, S, 8]);
+        assert.deepEqual(q.mask.shape, [3, S]);
+        close(q.vec, e);
+        if (kind === 'label') close(tf.reshape(q.seq, [3, 8]), e);
+        else assert.deepEqual(Array.from(q.mask.dataSync()), [1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0]);
+        // the null sequence: the null vector in row 0, padding after it
+        const n = cond.nullEmbedSeq(3);
+        const nullRow = params.vars['cond.null'].dataSync();
+        const ns = n.seq.arraySync() as number[][][];
+        for (let b = 0; b < 3; b++) {
+          ns[b][0].forEach((v, j) => assert.ok(Math.abs(v - nullRow[j]) < 1e-6));
+          for (let t = 1; t < S; t++) assert.ok(ns[b][t].every((v) => v === 0));
+        }
+        assert.deepEqual(Array.from(n.mask.dataSync()), Array.from({ length: 3 * S }, (_, i) => (i % S === 0 ? 1 : 0)));
+        // dropping rows 0 and 2 gives the null sequence there and the condition in row 1
+        const d = cond.embedSeq(y, 3, [true, false, true]);
+        for (const [a, b, c] of [[d.seq, n.seq, q.seq], [d.mask, n.mask, q.mask], [d.vec, n.vec, q.vec]] as tf.Tensor[][]) {
+          const row = (x: tf.Tensor, i: number) => tf.slice(x, [i], [1]);
+          close(row(a, 0), row(b, 0));
+          close(row(a, 2), row(b, 2));
+          close(row(a, 1), row(c, 1));
+        }
+        for (const x of [e, q, n, d]) tf.dispose(x as tf.TensorContainer);
+        params.dispose();
+      }
+    });
+
     for (const textLayers of [1, 2, 0]) {
       test(`text encoder (${textLayers} layers): shape, padding invariance, different prompts differ`, () => {
         const { cond, params } = make({ kind: 'text', textLayers });

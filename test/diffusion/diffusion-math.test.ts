@@ -9,6 +9,7 @@ import { makeSchedule, linearBetas, cosineBetas } from '../../src/core/diffusion
 import { qSample, vTarget, epsFromV, x0FromEps } from '../../src/core/diffusion/forward.ts';
 import { ddimStep, ddimTimesteps } from '../../src/core/diffusion/schedulers/ddim.ts';
 import { ddpmStep } from '../../src/core/diffusion/schedulers/ddpm.ts';
+import { lossWeights } from '../../src/core/families/diffusion/loss.ts';
 
 const maxAbs = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
 
@@ -91,4 +92,22 @@ test('DDIM (eta = 0) with an oracle eps recovers x_0 from x_t; DDPM with an orac
   const out = ddpmStep(s, 0, x1, oracle, tf.onesLike(x1) as tf.Tensor4D);
   assert.ok(maxAbs(out, x0) < 1e-4, `ddpm final step error ${maxAbs(out, x0)}`);
   tf.dispose([x0, eps, x1, oracle, out]);
+});
+
+test('Min-SNR-gamma loss weights: min(SNR, gamma) / SNR for eps, / (SNR + 1) for v, 1 when uniform; finite at alphaBar = 0', () => {
+  const s = makeSchedule('linear', 1000);
+  const ts = [0, 10, 100, 300, 500, 999];
+  const eps = lossWeights(s, 'eps', { kind: 'min-snr', gamma: 5 }, ts);
+  const v = lossWeights(s, 'v', { kind: 'min-snr', gamma: 5 }, ts);
+  ts.forEach((t, i) => {
+    const snr = s.alphaBar[t] / (1 - s.alphaBar[t]);
+    assert.ok(Math.abs(eps[i] - Math.min(snr, 5) / snr) < 1e-6 * Math.max(1, eps[i]), `eps weight at t=${t}`);
+    assert.ok(Math.abs(v[i] - Math.min(snr, 5) / (snr + 1)) < 1e-6, `v weight at t=${t}`);
+    assert.ok(eps[i] > 0 && eps[i] <= 1 && v[i] > 0 && v[i] <= 1);
+  });
+  // low noise (t = 0: SNR ~ 1e4) is down-weighted to gamma / SNR; high noise (SNR < gamma) keeps weight 1
+  assert.ok(eps[0] < 1e-3 && eps[5] === 1);
+  assert.deepEqual(Array.from(lossWeights(s, 'eps', { kind: 'uniform', gamma: 5 }, ts)), ts.map(() => 1));
+  const zero = { ...s, alphaBar: Float64Array.from([0]) };
+  assert.equal(lossWeights(zero, 'eps', { kind: 'min-snr', gamma: 5 }, [0])[0], 1);
 });

@@ -54,6 +54,21 @@ describe('native extra kernels vs cpu', { skip }, () => {
     }
   }
 
+  // gamma and beta per image [B, C] (AdaGN's scale and shift folded into the norm): value and gradients of all three
+  for (const [shape, groups] of [[[3, 5, 4, 16], 4], [[4, 8, 8, 32], 8], [[1, 3, 3, 8], 2]] as [number[], number][]) {
+    test(`group norm ${shape.join('x')} with per-image gamma and beta [B, C], SiLU: value and gradients`, async () => {
+      const [B, , , C] = shape;
+      const ins = inputs({ x: shape, g: [B, C], b: [B, C], dy: shape }, shape.reduce((a, b) => a + b, 7 * groups));
+      const run = (gn: typeof groupNorm) => (t: Record<string, tf.Tensor>) => {
+        const x = tf.add(tf.mul(t.x, 2), 0.5) as tf.Tensor4D;
+        const g = tf.add(tf.mul(t.g, 0.5), 1), b = tf.mul(t.b, 0.5);
+        const f = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(gn(xx as tf.Tensor4D, gg, bb, true, groups), t.dy));
+        return [gn(x, g, b, true, groups), ...tf.grads(f)([x, g, b])];
+      };
+      await compareWithCpu(`group norm per image ${shape}`, ins, run(groupNorm), 2e-5, run(groupNormOps));
+    });
+  }
+
   test('fused group norm with its gradient leaves no tensors behind', async () => {
     await initBackend('native');
     const x = tf.randomNormal([2, 6, 6, 16], 0, 1, 'float32', 31) as tf.Tensor4D;
@@ -83,6 +98,12 @@ describe('native extra kernels vs cpu', { skip }, () => {
     assert.throws(() => a.groupNorm(f(24), f(4), f(4), f(24), f(4), f(4), 2, 3, 4, 3, 1e-5, false), /groups/);
     assert.throws(() => a.groupNorm(f(24), f(4), f(4), f(24), f(4), f(4), 2, 3, 4, 0, 1e-5, false), /groups/);
     assert.throws(() => a.groupNorm(f(24), f(4), new Int32Array(4) as unknown as Float32Array, f(24), f(4), f(4), 2, 3, 4, 2, 1e-5, false), /Float32Array/);
+    // per-image gamma/beta: B * C = 8 elements; other lengths, or gamma and beta of different lengths, are errors
+    assert.doesNotThrow(() => a.groupNorm(f(24), f(8), f(8), f(24), f(4), f(4), 2, 3, 4, 2, 1e-5, true));
+    assert.throws(() => a.groupNorm(f(24), f(6), f(6), f(24), f(4), f(4), 2, 3, 4, 2, 1e-5, true), /C or B \* C/);
+    assert.throws(() => a.groupNorm(f(24), f(8), f(4), f(24), f(4), f(4), 2, 3, 4, 2, 1e-5, true), /same length/);
+    assert.doesNotThrow(() => a.groupNormGrad(f(24), f(24), f(8), f(8), f(4), f(4), f(24), f(8), f(8), 2, 3, 4, 2, true));
+    assert.throws(() => a.groupNormGrad(f(24), f(24), f(8), f(8), f(4), f(4), f(24), f(4), f(8), 2, 3, 4, 2, true), /dgamma is too small/);
     assert.doesNotThrow(() => a.groupNormGrad(f(24), f(24), f(4), f(4), f(4), f(4), f(24), f(4), f(4), 2, 3, 4, 2, true));
     assert.throws(() => a.groupNormGrad(f(24), f(24), f(4), f(4), f(4), f(4), f(24), f(3), f(4), 2, 3, 4, 2, true), /dgamma is too small/);
     assert.throws(() => a.groupNormGrad(f(24), f(20), f(4), f(4), f(4), f(4), f(24), f(4), f(4), 2, 3, 4, 2, false), /x is too small/);

@@ -1,5 +1,5 @@
-// Conditioner: turns y (class labels or text prompts) into an embedding c = embed(y) [B, dim] for any family,
-// with a learned null embedding for dropped rows (classifier-free guidance training and unconditional sampling).
+// Conditioner: turns y (class labels or text prompts) into an embedding c = embed(y) [B, dim] for any family, or a
+// sequence form (per-token features + mask) for cross-attention, with a learned null embedding for dropped rows.
 import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../errors.ts';
 import type { DataInfo } from '../family.ts';
@@ -14,6 +14,29 @@ export interface CondInput {
   labels?: tf.Tensor1D | number[] | null;
   /** One prompt per row (kind 'text'). */
   prompts?: string[] | null;
+}
+
+/** A condition for cross-attention: the pooled vector, a sequence of S feature rows, and which rows are real. */
+export interface CondSeq {
+  /** c [B, dim]: what embed() returns. */
+  vec: tf.Tensor2D;
+  /** [B, S, dim]: a text prompt's token features (S = maxTokens), or the label embedding as one row (S = 1). */
+  seq: tf.Tensor3D;
+  /** [B, S]: 1 for a real row, 0 for padding (attention never looks at padding). */
+  mask: tf.Tensor2D;
+}
+
+/** Both conditions stacked along the batch (cond rows first), for one guided network call. */
+export function concatCondSeq(a: CondSeq, b: CondSeq): CondSeq {
+  return tf.tidy(() => ({
+    vec: tf.concat([a.vec, b.vec], 0) as tf.Tensor2D,
+    seq: tf.concat([a.seq, b.seq], 0) as tf.Tensor3D,
+    mask: tf.concat([a.mask, b.mask], 0) as tf.Tensor2D,
+  })) as unknown as CondSeq;
+}
+
+export function disposeCondSeq(c: CondSeq | null | undefined): void {
+  if (c) tf.dispose([c.vec, c.seq, c.mask]);
 }
 
 export class Conditioner {
@@ -53,12 +76,22 @@ export class Conditioner {
     this.nullVec = params.param(`${prefix}.null`, [1, cfg.dim], { normal: 1 });
   }
 
+  /** Rows per condition sequence: maxTokens for text, 1 for a label. */
+  get seqLen(): number {
+    return this.kind === 'text' ? this.cfg.maxTokens : 1;
+  }
+
   /** c [B, dim] for labels or prompts; rows with drop[i] get the null embedding. */
   embed(c: CondInput, B: number, drop?: boolean[] | null): tf.Tensor2D {
+    return tf.tidy(() => this.embedSeq(c, B, drop).vec);
+  }
+
+  /** The condition as a vector and a sequence (for cross-attention); rows with drop[i] get the null condition. */
+  embedSeq(c: CondInput, B: number, drop?: boolean[] | null): CondSeq {
     if (this.kind === 'none') throw new Error('Conditioner.embed called on an unconditional model (cond.kind = none)');
     if (drop && drop.length !== B) throw new Error(`drop mask has ${drop.length} rows, batch has ${B}`);
     return tf.tidy(() => {
-      let e: tf.Tensor2D;
+      let e: CondSeq;
       if (this.kind === 'label') {
         const labels = c.labels;
         if (labels === undefined || labels === null) throw new UserError('this model is label-conditional: pass class labels (--label N or a class name)');
@@ -67,21 +100,42 @@ export class Conditioner {
         this.checkLabels(Array.isArray(labels) ? labels : Array.from(labels.dataSync()));
         const ids = Array.isArray(labels) ? tf.tensor1d(labels, 'int32') : tf.cast(labels, 'int32');
         // e_i = E[y_i], a row lookup written as onehot(y) E so its gradient needs no scatter kernel
-        e = tf.matMul(tf.cast(tf.oneHot(ids as tf.Tensor1D, this.info.numClasses), 'float32') as tf.Tensor2D, this.table!);
+        const vec = tf.matMul(tf.cast(tf.oneHot(ids as tf.Tensor1D, this.info.numClasses), 'float32') as tf.Tensor2D, this.table!) as tf.Tensor2D;
+        e = { vec, seq: tf.reshape(vec, [B, 1, this.dim]) as tf.Tensor3D, mask: tf.ones([B, 1]) as tf.Tensor2D };
       } else {
         const prompts = c.prompts;
         if (!prompts) throw new UserError('this model is text-conditional: pass prompts (--prompt "...")');
         if (prompts.length !== B) throw new Error(`${prompts.length} prompts for a batch of ${B}`);
         const T = this.cfg.maxTokens;
         const { ids, mask } = this.tokenizer!.encode(prompts, T);
-        e = this.textEncoder!.encode(tf.tensor2d(ids, [B, T], 'int32'), tf.tensor2d(mask, [B, T]));
+        const m = tf.tensor2d(mask, [B, T]);
+        const { tokens, pooled } = this.textEncoder!.encodeSeq(tf.tensor2d(ids, [B, T], 'int32'), m);
+        e = { vec: pooled, seq: tokens, mask: m };
       }
-      if (!drop) return e;
-      // c_i = d_i null + (1 - d_i) e_i; blended even when no row drops, so the null vector always has a
-      // (possibly zero) gradient and optimizer state does not appear mid-training
-      const d = tf.tensor2d(drop.map((v) => (v ? 1 : 0)), [B, 1]);
-      return tf.add(tf.mul(e, tf.sub(1, d)), tf.mul(this.nullVec!, d)) as tf.Tensor2D;
-    });
+      if (!drop) return e as unknown as tf.TensorContainer;
+      // c_i = d_i null + (1 - d_i) c_i for the vector, the sequence and its mask; blended even when no row drops, so
+      // the null vector always has a (possibly zero) gradient and optimizer state does not appear mid-training
+      const n = this.nullEmbedSeq(B);
+      const d = tf.tensor1d(drop.map((v) => (v ? 1 : 0)));
+      const mix = <T extends tf.Tensor>(a: T, b: T): T => {
+        const dd = tf.reshape(d, [B, ...a.shape.slice(1).map(() => 1)]);
+        return tf.add(tf.mul(a, tf.sub(1, dd)), tf.mul(b, dd)) as T;
+      };
+      return { vec: mix(e.vec, n.vec), seq: mix(e.seq, n.seq), mask: mix(e.mask, n.mask) } as unknown as tf.TensorContainer;
+    }) as unknown as CondSeq;
+  }
+
+  /** The null condition as a sequence: the null vector in row 0, padding after it. */
+  nullEmbedSeq(B: number): CondSeq {
+    if (!this.nullVec) throw new Error('Conditioner.nullEmbed called on an unconditional model (cond.kind = none)');
+    const S = this.seqLen;
+    return tf.tidy(() => {
+      const vec = tf.tile(this.nullVec!, [B, 1]) as tf.Tensor2D;
+      const row = tf.reshape(vec, [B, 1, this.dim]);
+      const seq = (S === 1 ? row : tf.concat([row, tf.zeros([B, S - 1, this.dim])], 1)) as tf.Tensor3D;
+      const mask = tf.tensor2d(Array.from({ length: B * S }, (_, i) => (i % S === 0 ? 1 : 0)), [B, S]);
+      return { vec, seq, mask } as unknown as tf.TensorContainer;
+    }) as unknown as CondSeq;
   }
 
   /** The learned null embedding repeated: [B, dim]. */

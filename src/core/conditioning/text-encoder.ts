@@ -1,5 +1,5 @@
-// A small text encoder: token + position embeddings, pre-norm transformer blocks with a padding mask, masked mean
-// pooling to one vector per prompt. Lookups are one-hot matmuls so gradients need no scatter kernel (wasm has none).
+// A small text encoder: token + position embeddings, pre-norm transformer blocks with a padding mask; gives the
+// per-token features (for cross-attention) and their masked mean (one vector per prompt). Lookups are one-hot matmuls so gradients need no scatter kernel (wasm has none).
 import * as tf from '@tensorflow/tfjs-core';
 import { dense, type Layer } from '../nn/layers.ts';
 import type { ParamStore } from '../nn/params.ts';
@@ -94,6 +94,11 @@ export class TextEncoder {
 
   /** ids [B, T] int32 and mask [B, T] (1 = word, 0 = pad), T <= maxTokens -> pooled embedding [B, dim]. */
   encode(ids: tf.Tensor2D, mask: tf.Tensor2D): tf.Tensor2D {
+    return tf.tidy(() => this.encodeSeq(ids, mask).pooled);
+  }
+
+  /** Per-token features tokens [B, T, dim] (padding rows are not masked out: use the mask) and pooled [B, dim]. */
+  encodeSeq(ids: tf.Tensor2D, mask: tf.Tensor2D): { tokens: tf.Tensor3D; pooled: tf.Tensor2D } {
     return tf.tidy(() => {
       const [B, T] = ids.shape;
       const { dim: d, vocabSize: V, heads } = this.opts;
@@ -106,7 +111,7 @@ export class TextEncoder {
       const pool = (x: tf.Tensor3D) => tf.div(tf.sum(tf.mul(x, m), 1), tf.maximum(tf.sum(m, 1), 1)) as tf.Tensor2D;
       if (this.blocks.length === 0) {
         const [fc1, fc2] = this.mlp;
-        return fc2.apply(tf.relu(fc1.apply(pool(h))) as tf.Tensor2D);
+        return { tokens: h, pooled: fc2.apply(tf.relu(fc1.apply(pool(h))) as tf.Tensor2D) };
       }
       const dh = d / heads;
       // keys at padding positions get -1e9 before the softmax, so no word attends to padding
@@ -125,7 +130,8 @@ export class TextEncoder {
         // h = h + W_2 GELU(W_1 LN2(h))
         h = tf.add(h, blk.fc2.apply(gelu(blk.fc1.apply(blk.ln2.apply(h) as tf.Tensor3D)) as tf.Tensor3D)) as tf.Tensor3D;
       }
-      return pool(this.lnF!.apply(h) as tf.Tensor3D);
-    });
+      const tokens = this.lnF!.apply(h) as tf.Tensor3D;
+      return { tokens, pooled: pool(tokens) };
+    }) as { tokens: tf.Tensor3D; pooled: tf.Tensor2D };
   }
 }

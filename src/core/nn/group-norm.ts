@@ -6,10 +6,12 @@ export const GROUP_NORM_EPSILON = 1e-5;
 
 const silu = (x: tf.Tensor) => tf.mul(x, tf.sigmoid(x));
 
-/** GroupNorm(groups) from tfjs ops: (x - mean) / sqrt(var + 1e-5) * gamma + beta per (image, group), then SiLU when act. */
+/** GroupNorm(groups) from tfjs ops: (x - mean) / sqrt(var + 1e-5) * gamma + beta per (image, group), then SiLU when act.
+ *  gamma and beta are [C], or [B, C] for a per-image affine (AdaGN: gamma (1 + s), beta (1 + s) + b). */
 export function groupNormOps(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, act = false, groups = 8): tf.Tensor4D {
   const [B, H, W, C] = x.shape;
   if (C % groups !== 0) throw new Error(`groupNorm: ${C} channels do not split into ${groups} groups`);
+  if (gamma.rank === 2) return tf.tidy(() => groupNormOps(x, tf.reshape(gamma, [B, 1, 1, C]), tf.reshape(beta, [B, 1, 1, C]), act, groups));
   return tf.tidy(() => {
     const xr = tf.reshape(x, [B, H * W, groups, C / groups]);
     const { mean, variance } = tf.moments(xr, [1, 3], true);
@@ -19,7 +21,7 @@ export function groupNormOps(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, 
   });
 }
 
-/** GroupNorm(groups) (+ SiLU when act) of x [B, H, W, C] with gamma, beta [C]: one fused kernel forward and one for the
+/** GroupNorm(groups) (+ SiLU when act) of x [B, H, W, C] with gamma, beta [C] or [B, C]: one fused kernel forward and one for the
  *  gradient (x, gamma, beta) when the current backend has DeepgenGroupNorm, else groupNormOps. */
 export function groupNorm(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, act = false, groups = 8): tf.Tensor4D {
   if (!tf.getKernel('DeepgenGroupNorm', tf.getBackend())) return groupNormOps(x, gamma, beta, act, groups);

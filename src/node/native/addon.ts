@@ -42,7 +42,8 @@ export interface NativeAddon {
    *  when silu, else identity; mean and rstd [B, groups]. */
   groupNorm(x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, mean: Float32Array, rstd: Float32Array,
     B: number, P: number, C: number, groups: number, epsilon: number, silu: boolean): void;
-  /** Gradient of groupNorm (dy of its output, sigmoid recomputed when silu): dx [B, P, C], dgamma and dbeta [C]. */
+  /** Gradient of groupNorm (dy of its output, sigmoid recomputed when silu): dx [B, P, C], dgamma and dbeta as gamma
+   *  ([C], or [B, C] per image). */
   groupNormGrad(dy: Float32Array, x: Float32Array, gamma: Float32Array, beta: Float32Array, mean: Float32Array, rstd: Float32Array,
     dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, B: number, P: number, C: number, groups: number, silu: boolean): void;
   /** dst[dstOffset + i . dstStrides] = src[srcOffset + i . srcStrides] for every index i of shape (rank <= 8);

@@ -36,9 +36,10 @@ export function zeroCopyKernelConfigs(backendName = 'native'): KernelConfig[] {
 }
 
 // ---- Group normalisation (+ optional SiLU), fused, computed by the addon (native/src/norm.cc, threaded over the batch).
-// DeepgenGroupNorm: inputs x [B, H, W, C] (NHWC), gamma [C], beta [C]; attrs groups, epsilon, silu (boolean).
+// DeepgenGroupNorm: inputs x [B, H, W, C] (NHWC), gamma and beta [C] or [B, C] (per image: AdaGN's scale and shift
+//   folded in); attrs groups, epsilon, silu (boolean).
 //   Outputs y = act((x - mean_g) * rstd_g * gamma + beta) (act = SiLU when silu, else identity), mean and rstd [B, groups].
-// DeepgenGroupNormGrad: inputs dy, x, gamma, beta, mean, rstd (as above); same attrs. Outputs dx, dgamma, dbeta. With
+// DeepgenGroupNormGrad: inputs dy, x, gamma, beta, mean, rstd (as above); same attrs. Outputs dx, dgamma, dbeta (gamma's shape). With
 //   silu, dy is the gradient of SiLU's output and the kernel recomputes the sigmoid.
 // Not in tfjs: src/core/nn/group-norm.ts uses them through tf.customGrad when tf.getKernel('DeepgenGroupNorm', backend) exists.
 
@@ -57,6 +58,9 @@ function heapView(backend: HeapBackend, t: TensorInfo): Float32Array {
 function gnCheck(name: string, x: TensorInfo, groups: number, inputs: Record<string, TensorInfo>, names: string[]): [number, number, number] {
   if (x.shape.length !== 4) throw new Error(`${name}: x must be [B, H, W, C]`);
   const [B, H, W, C] = x.shape;
+  const { gamma, beta } = inputs;
+  const affine = (s: number[]) => (s.length === 1 && s[0] === C) || (s.length === 2 && s[0] === B && s[1] === C);
+  if (!gamma || !beta || !affine(gamma.shape) || gamma.shape.join() !== beta.shape.join()) throw new Error(`${name}: gamma and beta must both be [C] or [B, C]`);
   if (!Number.isInteger(groups) || groups < 1 || C % groups !== 0) throw new Error(`${name}: ${C} channels do not split into ${groups} groups`);
   for (const n of names) {
     const t = inputs[n];
@@ -81,7 +85,7 @@ function groupNormGrad(addon: NativeAddon, { inputs, backend, attrs }: GnArgs): 
   const { groups: G, silu } = attrs;
   const [B, P, C] = gnCheck('DeepgenGroupNormGrad', x, G, inputs, ['dy', 'x', 'gamma', 'beta', 'mean', 'rstd']);
   for (const t of [dy, x, gamma, beta, mean, rstd]) backend.dataIdMap.get(t.dataId);
-  const dx = backend.makeOutput(x.shape, 'float32'), dgamma = backend.makeOutput([C], 'float32'), dbeta = backend.makeOutput([C], 'float32');
+  const dx = backend.makeOutput(x.shape, 'float32'), dgamma = backend.makeOutput(gamma.shape, 'float32'), dbeta = backend.makeOutput(beta.shape, 'float32');
   addon.groupNormGrad(heapView(backend, dy), heapView(backend, x), heapView(backend, gamma), heapView(backend, beta), heapView(backend, mean),
     heapView(backend, rstd), heapView(backend, dx), heapView(backend, dgamma), heapView(backend, dbeta), B, P, C, G, !!silu);
   return [dx, dgamma, dbeta];

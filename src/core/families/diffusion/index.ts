@@ -3,7 +3,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LossOutput } from '../../train/trainer.ts';
 import type { DataInfo, EvalBatch, EvalOptions, Family, GenerativeModel, Picture, SampleOptions } from '../../family.ts';
-import { Conditioner } from '../../conditioning/conditioner.ts';
+import { Conditioner, disposeCondSeq, type CondSeq } from '../../conditioning/conditioner.ts';
 import { UserError } from '../../errors.ts';
 import { qSample } from '../../diffusion/forward.ts';
 import { makeSchedule, type Schedule } from '../../diffusion/schedules.ts';
@@ -33,14 +33,18 @@ export class DiffusionModel implements GenerativeModel {
     const B = x.shape[0];
     return tf.tidy(() => {
       // classifier-free guidance training: the condition is replaced by the null one with probability cond.dropProb
-      const c = this.cond ? this.cond.embed({ labels: y, prompts: captions ?? null }, B, this.cond.dropMask(B, dropSeed)) : null;
-      const out = diffusionLoss(this.schedule, this.cfg.prediction, (xt, t) => this.unet.forward(xt, t, c), x, lossSeed);
+      const c = this.cond ? this.cond.embedSeq({ labels: y, prompts: captions ?? null }, B, this.cond.dropMask(B, dropSeed)) : null;
+      const out = diffusionLoss(this.schedule, this.cfg.prediction, (xt, t) => this.unet.forward(xt, t, c), x, lossSeed, this.weighting);
       return { loss: out.loss, terms: out.terms } as unknown as tf.TensorContainer;
     }) as unknown as LossOutput;
   }
 
   /** Condition embeddings for n samples (and the null ones), from labels, prompts, or by cycling the classes. */
-  private conditions(n: number, opts: SampleOptions): { cond: tf.Tensor2D | null; nullCond: tf.Tensor2D | null } {
+  private get weighting() {
+    return { kind: this.cfg.lossWeight, gamma: this.cfg.minSnrGamma };
+  }
+
+  private conditions(n: number, opts: SampleOptions): { cond: CondSeq | null; nullCond: CondSeq | null } {
     if (!this.cond) {
       if (opts.labels?.length) throw new UserError('this diffusion model is not label-conditional; sample without --label');
       if (opts.prompts?.length) throw new UserError('this diffusion model is not text-conditional; sample without --prompt');
@@ -50,12 +54,12 @@ export class DiffusionModel implements GenerativeModel {
     if (this.cond.kind === 'label') {
       if (opts.prompts?.length) throw new UserError('this diffusion model is label-conditional; use --label instead of --prompt');
       const labels = opts.labels?.length ? cycle(opts.labels) : Array.from({ length: n }, (_, i) => i % this.info.numClasses);
-      return { cond: this.cond.embed({ labels }, n), nullCond: this.cond.nullEmbed(n) };
+      return { cond: this.cond.embedSeq({ labels }, n), nullCond: this.cond.nullEmbedSeq(n) };
     }
     if (opts.labels?.length) throw new UserError('this diffusion model is text-conditional; use --prompt instead of --label');
-    if (!opts.prompts?.length) return { cond: this.cond.nullEmbed(n), nullCond: null }; // unconditional samples
+    if (!opts.prompts?.length) return { cond: this.cond.nullEmbedSeq(n), nullCond: null }; // unconditional samples
     this.cond.checkPrompts(opts.prompts);
-    return { cond: this.cond.embed({ prompts: cycle(opts.prompts) }, n), nullCond: this.cond.nullEmbed(n) };
+    return { cond: this.cond.embedSeq({ prompts: cycle(opts.prompts) }, n), nullCond: this.cond.nullEmbedSeq(n) };
   }
 
   /** Samples in [-1, 1] (the training scale). */
@@ -71,8 +75,8 @@ export class DiffusionModel implements GenerativeModel {
         sampler, steps: opts.steps ?? Math.min(this.cfg.steps, this.cfg.T), eta: opts.eta ?? this.cfg.eta, guidance, cond, nullCond, onFrame: opts.onFrame,
       });
     } finally {
-      cond?.dispose();
-      nullCond?.dispose();
+      disposeCondSeq(cond);
+      disposeCondSeq(nullCond);
     }
   }
 
@@ -130,18 +134,26 @@ export class DiffusionModel implements GenerativeModel {
     return out;
   }
 
-  /** Mean denoising loss on test batches (at random t): a training-progress figure, not a likelihood. */
+  /** Mean denoising loss on test batches (at random t): a training-progress figure, not a likelihood. Large batches are
+   *  split into chunks of 100 so the activations of one forward pass stay small. */
   evaluate(batches: Iterable<EvalBatch>, opts: EvalOptions): Record<string, number> {
     let n = 0, sum = 0, i = 0;
+    const chunk = 100;
     for (const b of batches) {
       const B = b.x.shape[0];
-      const v = tf.tidy(() => {
-        // text models evaluated without captions use the null (unconditional) embedding
-        const c = !this.cond ? null : this.cond.kind === 'text' && !b.captions ? this.cond.nullEmbed(B) : this.cond.embed({ labels: b.y, prompts: b.captions ?? null }, B);
-        return diffusionLoss(this.schedule, this.cfg.prediction, (xt, t) => this.unet.forward(xt, t, c), b.x, new Rng(opts.seed + i++).seed()).loss.dataSync()[0];
-      });
-      sum += v * B;
-      n += B;
+      for (let r0 = 0; r0 < B; r0 += chunk) {
+        const k = Math.min(chunk, B - r0);
+        const v = tf.tidy(() => {
+          const x = (k === B ? b.x : tf.slice(b.x, [r0, 0, 0, 0], [k, -1, -1, -1])) as tf.Tensor4D;
+          const y = b.y ? (k === B ? b.y : tf.slice(b.y, [r0], [k])) : null;
+          const captions = b.captions ? b.captions.slice(r0, r0 + k) : null;
+          // text models evaluated without captions use the null (unconditional) embedding
+          const c = !this.cond ? null : this.cond.kind === 'text' && !captions ? this.cond.nullEmbedSeq(k) : this.cond.embedSeq({ labels: y, prompts: captions }, k);
+          return diffusionLoss(this.schedule, this.cfg.prediction, (xt, t) => this.unet.forward(xt, t, c), x, new Rng(opts.seed + i++).seed()).terms.mse.dataSync()[0];
+        });
+        sum += v * k;
+        n += k;
+      }
       opts.onBatch?.(n);
     }
     return { n, denoisingMse: sum / Math.max(1, n) };

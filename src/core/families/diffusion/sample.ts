@@ -1,6 +1,7 @@
 // The sampling loop: start from x_T ~ N(0, I) and apply a scheduler step (DDIM or DDPM, from src/core/diffusion/
 // schedulers) per timestep, with classifier-free guidance: f = f_uncond + w (f_cond - f_uncond), both halves in one batch.
 import * as tf from '@tensorflow/tfjs-core';
+import { concatCondSeq, disposeCondSeq, type CondSeq } from '../../conditioning/conditioner.ts';
 import { guide } from '../../conditioning/guidance.ts';
 import { epsFromV } from '../../diffusion/forward.ts';
 import type { Schedule } from '../../diffusion/schedules.ts';
@@ -8,7 +9,7 @@ import { ddimStep, ddimTimesteps } from '../../diffusion/schedulers/ddim.ts';
 import { ddpmStep, ddpmTimesteps } from '../../diffusion/schedulers/ddpm.ts';
 import { Rng } from '../../tensor/rng.ts';
 
-export type Net = (xt: tf.Tensor4D, t: ArrayLike<number>, cond: tf.Tensor2D | null) => tf.Tensor4D;
+export type Net = (xt: tf.Tensor4D, t: ArrayLike<number>, cond: CondSeq | null) => tf.Tensor4D;
 
 export interface LoopOptions {
   sampler: 'ddim' | 'ddpm';
@@ -17,9 +18,9 @@ export interface LoopOptions {
   eta: number;
   /** Guidance weight w; used when cond and nullCond are given. */
   guidance: number;
-  /** Condition embeddings [n, E] and the null embedding [n, E] (or null for an unconditional model). */
-  cond: tf.Tensor2D | null;
-  nullCond: tf.Tensor2D | null;
+  /** Conditions for the n samples and the null condition (or null for an unconditional model). */
+  cond: CondSeq | null;
+  nullCond: CondSeq | null;
   onFrame?: (images: tf.Tensor4D, step: number, total: number) => void;
 }
 
@@ -29,7 +30,7 @@ export function sampleLoop(s: Schedule, prediction: 'eps' | 'v', net: Net, shape
   const n = shape[0];
   const ts = o.sampler === 'ddpm' ? ddpmTimesteps(s) : ddimTimesteps(s, o.steps);
   const guided = o.cond !== null && o.nullCond !== null && o.guidance !== 1;
-  const both = guided ? tf.concat([o.cond!, o.nullCond!], 0) as tf.Tensor2D : null;
+  const both = guided ? concatCondSeq(o.cond!, o.nullCond!) : null;
   let x = tf.randomNormal(shape, 0, 1, 'float32', rng.seed()) as tf.Tensor4D;
   try {
     for (let i = 0; i < ts.length; i++) {
@@ -57,6 +58,6 @@ export function sampleLoop(s: Schedule, prediction: 'eps' | 'v', net: Net, shape
     }
     return x;
   } finally {
-    both?.dispose();
+    disposeCondSeq(both);
   }
 }
