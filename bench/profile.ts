@@ -7,6 +7,7 @@ import { convVae, mlpVae, type BenchModel } from './models.ts';
 import { entries as ganFlowEntries } from './models-gan-flow.ts';
 import { entries as unetPixelEntries } from './models-unet-pixelcnn.ts';
 import { entries as familyEntries } from './models-families.ts';
+import { entries as autoregressiveEntries } from './models-autoregressive.ts';
 import type { BenchEntry } from './run.ts';
 
 const [name = 'train unet-ddpm b128', runsArg = '3', backend = 'native'] = process.argv.slice(2);
@@ -21,7 +22,7 @@ const modelEntry = (label: string, make: () => BenchModel): BenchEntry => ({
     return { value: 128 / t.perRun, runs: t.runs, seconds: t.seconds };
   },
 });
-const all = [modelEntry('train mlp-vae b128', mlpVae), modelEntry('train conv-vae b128', convVae), ...ganFlowEntries, ...unetPixelEntries, ...familyEntries];
+const all = [modelEntry('train mlp-vae b128', mlpVae), modelEntry('train conv-vae b128', convVae), ...ganFlowEntries, ...unetPixelEntries, ...familyEntries, ...autoregressiveEntries];
 const entry = all.find((e) => e.name === name);
 if (!entry) {
   console.error(`profile: unknown figure "${name}"; one of: ${all.map((e) => `"${e.name}"`).join(', ')}`);

@@ -15,6 +15,7 @@ import { convVae, mlpVae, type BenchModel } from './models.ts';
 import { entries as ganFlowEntries } from './models-gan-flow.ts';
 import { entries as unetPixelEntries } from './models-unet-pixelcnn.ts';
 import { entries as familyEntries } from './models-families.ts';
+import { entries as autoregressiveEntries } from './models-autoregressive.ts';
 
 /** A figure contributed by a bench model file: name (e.g. 'train dcgan b128'), and how to measure it on a backend. */
 export interface BenchEntry {
@@ -23,7 +24,7 @@ export interface BenchEntry {
   /** Returns the figure, or null with a note when the backend cannot run it. */
   run: (backend: string, time: (fn: () => void) => { perRun: number; runs: number; seconds: number }) => { value: number | null; runs: number; seconds: number; note?: string };
 }
-const EXTRA: BenchEntry[] = [...ganFlowEntries, ...unetPixelEntries, ...familyEntries];
+const EXTRA: BenchEntry[] = [...ganFlowEntries, ...unetPixelEntries, ...familyEntries, ...autoregressiveEntries];
 
 const { values: opts } = parseArgs({
   options: {

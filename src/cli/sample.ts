@@ -2,6 +2,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { UserError } from '../core/errors.ts';
+import { getFamily, registry } from '../core/registry.ts';
 import { loadRun } from '../node/run.ts';
 import type * as tf from '@tensorflow/tfjs-core';
 import { writeImageGrid } from '../node/pictures.ts';
@@ -35,11 +36,11 @@ export function registerSample(program: Command): void {
     .option('--n <count>', 'number of samples', intOpt('--n', 1), 64)
     .option('--label <class>', 'class to generate (index or name) for label-conditional models; default: every class in turn')
     .option('--prompt <text>', 'prompt for text-conditional models (repeatable: cycled over the samples); default: unconditional', collect, [])
-    .option('--guidance <w>', 'classifier-free guidance weight w: eps_uncond + w (eps_cond - eps_uncond); 0 = unconditional, 1 = plain conditional (diffusion; default: the model\'s)', floatOpt('--guidance', 0))
+    .option('--guidance <w>', 'classifier-free guidance weight w: eps_uncond + w (eps_cond - eps_uncond); 0 = unconditional, 1 = plain conditional (diffusion, igpt, pixelcnn; default: the model\'s)', floatOpt('--guidance', 0))
     .option('--steps <n>', 'sampler steps (diffusion DDIM; default: the model\'s)', intOpt('--steps', 1))
     .option('--sampler <name>', 'ddim or ddpm (diffusion)', choiceOpt('--sampler', ['ddim', 'ddpm'] as const))
     .option('--eta <eta>', 'DDIM eta: 0 deterministic, 1 like DDPM (diffusion)', floatOpt('--eta', 0))
-    .option('--animate <file.gif>', 'also write a GIF of the sampling, noise to image, step by step (iterative samplers)')
+    .option('--animate <file.gif>', 'also write a GIF of the sampling as it happens: diffusion from noise to image step by step, autoregressive models row by row')
     .option('--seed <n>', 'random seed (same seed, same images)', intOpt('--seed'), 0)
     .option('--cols <n>', 'grid columns', intOpt('--cols', 1))
     .option('--out <file>', 'output PNG (default RUN/samples-seed<seed>.png)')
@@ -60,9 +61,11 @@ export function registerSample(program: Command): void {
         }
         const prompts = f.prompt.length ? f.prompt : undefined;
         if (prompts && kind !== 'text') throw new UserError(`This ${r.family} is not text-conditional, so --prompt does not apply; train with --set model.cond.kind=text to use prompts`);
-        const iterative = r.family === 'diffusion';
-        for (const [flag, v] of [['--guidance', f.guidance], ['--steps', f.steps], ['--sampler', f.sampler], ['--eta', f.eta], ['--animate', f.animate]] as const) {
-          if (v !== undefined && !iterative) throw new UserError(`${flag} applies to diffusion models; ${run} is a ${r.family}`);
+        const applies = getFamily(r.family).samplingOptions ?? [];
+        for (const [opt, v] of [['guidance', f.guidance], ['steps', f.steps], ['sampler', f.sampler], ['eta', f.eta], ['animate', f.animate]] as const) {
+          if (v === undefined || applies.includes(opt)) continue;
+          const which = Object.entries(registry).filter(([, fam]) => (fam as { samplingOptions?: readonly string[] }).samplingOptions?.includes(opt)).map(([n]) => n);
+          throw new UserError(`--${opt} applies to ${which.join(' and ') || 'no'} models; ${run} is a ${r.family}`);
         }
         const cols = f.cols ?? ((labels?.length ?? prompts?.length ?? 0) > 1 ? (labels?.length ?? prompts!.length) : Math.ceil(Math.sqrt(f.n)));
         const frames: ImageU8[] = [];

@@ -72,6 +72,9 @@ export interface EvalOptions {
   onBatch?: (done: number) => void;
 }
 
+/** Sampling options beyond n, seed and the condition that a family's sample() honours (the CLI rejects the others). */
+export type SamplingOption = 'guidance' | 'steps' | 'sampler' | 'eta' | 'animate';
+
 export interface Family<M = unknown> {
   name: string;
   summary: string;
@@ -84,6 +87,8 @@ export interface Family<M = unknown> {
   needsLabels(model: M): boolean;
   /** The only pixel preprocessing the model works with (e.g. diffusion's [-1, 1]), if it has one. */
   requiredPreprocess?: DataConfig['preprocess'];
+  /** Which of SampleOptions' guidance / steps / sampler / eta / onFrame (animate) apply; absent = none. */
+  samplingOptions?: readonly SamplingOption[];
   /** Whether the model needs captions (text-conditional); absent = never. */
   needsCaptions?(model: M): boolean;
   create(model: M, info: DataInfo, seed: number): GenerativeModel;

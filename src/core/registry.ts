@@ -2,12 +2,16 @@
 import type { Family } from './family.ts';
 import { aeFamily, vaeFamily } from './families/vae/index.ts';
 import { diffusionFamily } from './families/diffusion/index.ts';
+import { pixelcnnFamily } from './families/pixelcnn/index.ts';
+import { igptFamily } from './families/igpt/index.ts';
 import { UserError } from './errors.ts';
 
 export const registry = {
   vae: vaeFamily,
   ae: aeFamily,
   diffusion: diffusionFamily,
+  pixelcnn: pixelcnnFamily,
+  igpt: igptFamily,
 } satisfies Record<string, Family<any>>;
 
 export type FamilyName = keyof typeof registry;

@@ -177,5 +177,6 @@ export const diffusionFamily: Family<DiffusionModelConfig> = {
   needsLabels: (m) => m.cond.kind === 'label',
   needsCaptions: (m) => m.cond.kind === 'text',
   requiredPreprocess: 'symmetric',
+  samplingOptions: ['guidance', 'steps', 'sampler', 'eta', 'animate'],
   create: (m, info, seed) => new DiffusionModel(m, info, seed),
 };
