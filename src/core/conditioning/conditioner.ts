@@ -39,6 +39,35 @@ export function disposeCondSeq(c: CondSeq | null | undefined): void {
   if (c) tf.dispose([c.vec, c.seq, c.mask]);
 }
 
+/** What sample() was asked for, per family (only the fields that pick y). */
+export interface SampleCondOptions {
+  labels?: number[];
+  prompts?: string[];
+}
+
+/**
+ * y for n samples of a model with conditioner `cond` (null = unconditional model): labels or prompts cycled over the
+ * samples, every class in turn for a label model given none, and null (unconditional samples) for a text model given
+ * no prompt. Asking for what the model does not take is a UserError that names `model` (e.g. "this diffusion model").
+ */
+export function sampleCondInput(cond: Conditioner | null, n: number, opts: SampleCondOptions, model: string): CondInput | null {
+  const labels = opts.labels?.length ? opts.labels : null, prompts = opts.prompts?.length ? opts.prompts : null;
+  if (!cond) {
+    if (labels) throw new UserError(`${model} is not label-conditional; sample without --label`);
+    if (prompts) throw new UserError(`${model} is not text-conditional; sample without --prompt`);
+    return null;
+  }
+  const cycle = <T>(xs: T[]) => Array.from({ length: n }, (_, i) => xs[i % xs.length]);
+  if (cond.kind === 'label') {
+    if (prompts) throw new UserError(`${model} is label-conditional; use --label instead of --prompt`);
+    return { labels: labels ? cycle(labels) : Array.from({ length: n }, (_, i) => i % cond.info.numClasses) };
+  }
+  if (labels) throw new UserError(`${model} is text-conditional; use --prompt instead of --label`);
+  if (!prompts) return null;
+  cond.checkPrompts(prompts);
+  return { prompts: cycle(prompts) };
+}
+
 export class Conditioner {
   readonly kind: CondConfig['kind'];
   readonly dim: number;

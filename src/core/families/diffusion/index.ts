@@ -3,7 +3,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LossOutput } from '../../train/trainer.ts';
 import type { DataInfo, EvalBatch, EvalOptions, Family, GenerativeModel, Picture, SampleOptions } from '../../family.ts';
-import { Conditioner, disposeCondSeq, type CondSeq } from '../../conditioning/conditioner.ts';
+import { Conditioner, disposeCondSeq, sampleCondInput, type CondSeq } from '../../conditioning/conditioner.ts';
 import { UserError } from '../../errors.ts';
 import { qSample } from '../../diffusion/forward.ts';
 import { makeSchedule, type Schedule } from '../../diffusion/schedules.ts';
@@ -45,21 +45,10 @@ export class DiffusionModel implements GenerativeModel {
   }
 
   private conditions(n: number, opts: SampleOptions): { cond: CondSeq | null; nullCond: CondSeq | null } {
-    if (!this.cond) {
-      if (opts.labels?.length) throw new UserError('this diffusion model is not label-conditional; sample without --label');
-      if (opts.prompts?.length) throw new UserError('this diffusion model is not text-conditional; sample without --prompt');
-      return { cond: null, nullCond: null };
-    }
-    const cycle = <T>(xs: T[]) => Array.from({ length: n }, (_, i) => xs[i % xs.length]);
-    if (this.cond.kind === 'label') {
-      if (opts.prompts?.length) throw new UserError('this diffusion model is label-conditional; use --label instead of --prompt');
-      const labels = opts.labels?.length ? cycle(opts.labels) : Array.from({ length: n }, (_, i) => i % this.info.numClasses);
-      return { cond: this.cond.embedSeq({ labels }, n), nullCond: this.cond.nullEmbedSeq(n) };
-    }
-    if (opts.labels?.length) throw new UserError('this diffusion model is text-conditional; use --prompt instead of --label');
-    if (!opts.prompts?.length) return { cond: this.cond.nullEmbedSeq(n), nullCond: null }; // unconditional samples
-    this.cond.checkPrompts(opts.prompts);
-    return { cond: this.cond.embedSeq({ prompts: cycle(opts.prompts) }, n), nullCond: this.cond.nullEmbedSeq(n) };
+    const y = sampleCondInput(this.cond, n, opts, 'this diffusion model');
+    if (!this.cond) return { cond: null, nullCond: null };
+    if (!y) return { cond: this.cond.nullEmbedSeq(n), nullCond: null }; // a text model with no prompt: unconditional samples
+    return { cond: this.cond.embedSeq(y, n), nullCond: this.cond.nullEmbedSeq(n) };
   }
 
   /** Samples in [-1, 1] (the training scale). */

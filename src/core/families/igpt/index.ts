@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LossOutput } from '../../train/trainer.ts';
 import type { DataInfo, EvalBatch, EvalOptions, Family, GenerativeModel, Picture, SampleOptions } from '../../family.ts';
-import { Conditioner } from '../../conditioning/conditioner.ts';
+import { Conditioner, sampleCondInput } from '../../conditioning/conditioner.ts';
 import { UserError } from '../../errors.ts';
 import { ParamStore } from '../../nn/params.ts';
 import { Rng } from '../../tensor/rng.ts';
@@ -91,21 +91,8 @@ export class IgptModel implements GenerativeModel {
     const guidance = opts.guidance ?? this.cfg.guidance;
     if (!(guidance >= 0)) throw new UserError(`--guidance must be a number >= 0, got ${guidance}`);
     const c = this.cond;
-    if (!c) {
-      if (opts.labels?.length) throw new UserError('this image GPT is not label-conditional; sample without --label');
-      if (opts.prompts?.length) throw new UserError('this image GPT is not text-conditional; sample without --prompt');
-      return { start: this.net.startVector(null, n), guidance };
-    }
-    const cycle = <T>(xs: T[]) => Array.from({ length: n }, (_, i) => xs[i % xs.length]);
-    let y: { labels?: number[]; prompts?: string[] } | null;
-    if (c.kind === 'label') {
-      if (opts.prompts?.length) throw new UserError('this image GPT is label-conditional; use --label instead of --prompt');
-      y = { labels: opts.labels?.length ? cycle(opts.labels) : Array.from({ length: n }, (_, i) => i % this.info.numClasses) };
-    } else {
-      if (opts.labels?.length) throw new UserError('this image GPT is text-conditional; use --prompt instead of --label');
-      if (opts.prompts?.length) c.checkPrompts(opts.prompts);
-      y = opts.prompts?.length ? { prompts: cycle(opts.prompts) } : null; // no prompt: unconditional samples
-    }
+    const y = sampleCondInput(c, n, opts, 'this image GPT');
+    if (!c) return { start: this.net.startVector(null, n), guidance };
     const guided = y !== null && guidance !== 1;
     const start = tf.tidy(() => {
       const e = y ? c.embed(y, n) : c.nullEmbed(n); // [n, condDim]

@@ -3,7 +3,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LossOutput } from '../../train/trainer.ts';
 import type { DataInfo, EvalBatch, EvalOptions, Family, GenerativeModel, Picture, SampleOptions } from '../../family.ts';
-import { Conditioner } from '../../conditioning/conditioner.ts';
+import { Conditioner, sampleCondInput } from '../../conditioning/conditioner.ts';
 import { UserError } from '../../errors.ts';
 import { natsToBitsPerDim } from '../../math/units.ts';
 import { ParamStore } from '../../nn/params.ts';
@@ -58,21 +58,10 @@ export class PixelCnnModel implements GenerativeModel {
 
   /** Conditions for n samples (and the null ones for guidance): labels or prompts cycled, or every class in turn. */
   private conditions(n: number, opts: SampleOptions): { cond: tf.Tensor2D | null; nullCond: tf.Tensor2D | null } {
-    if (!this.cond) {
-      if (opts.labels?.length) throw new UserError('this pixelcnn is not label-conditional; sample without --label');
-      if (opts.prompts?.length) throw new UserError('this pixelcnn is not text-conditional; sample without --prompt');
-      return { cond: null, nullCond: null };
-    }
-    const cycle = <T>(xs: T[]) => Array.from({ length: n }, (_, i) => xs[i % xs.length]);
-    if (this.cond.kind === 'label') {
-      if (opts.prompts?.length) throw new UserError('this pixelcnn is label-conditional; use --label instead of --prompt');
-      const labels = opts.labels?.length ? cycle(opts.labels) : Array.from({ length: n }, (_, i) => i % this.info.numClasses);
-      return { cond: this.cond.embed({ labels }, n), nullCond: this.cond.nullEmbed(n) };
-    }
-    if (opts.labels?.length) throw new UserError('this pixelcnn is text-conditional; use --prompt instead of --label');
-    if (!opts.prompts?.length) return { cond: this.cond.nullEmbed(n), nullCond: null }; // unconditional samples
-    this.cond.checkPrompts(opts.prompts);
-    return { cond: this.cond.embed({ prompts: cycle(opts.prompts) }, n), nullCond: this.cond.nullEmbed(n) };
+    const y = sampleCondInput(this.cond, n, opts, 'this pixelcnn');
+    if (!this.cond) return { cond: null, nullCond: null };
+    if (!y) return { cond: this.cond.nullEmbed(n), nullCond: null }; // a text model with no prompt: unconditional samples
+    return { cond: this.cond.embed(y, n), nullCond: this.cond.nullEmbed(n) };
   }
 
   /** Samples x ~ p(x | y) in [0,1] (k / 255, or 0/1 for bernoulli); opts.onFrame gets the images after every row. */
