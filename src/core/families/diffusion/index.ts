@@ -12,6 +12,7 @@ import { Rng } from '../../tensor/rng.ts';
 import { diffusionModelSchema, type DiffusionModelConfig } from './config.ts';
 import { diffusionLoss } from './loss.ts';
 import { UNet } from './model.ts';
+import { sumOverChunks } from '../../eval/chunks.ts';
 import { sampleLoop } from './sample.ts';
 
 export class DiffusionModel implements GenerativeModel {
@@ -126,25 +127,11 @@ export class DiffusionModel implements GenerativeModel {
   /** Mean denoising loss on test batches (at random t): a training-progress figure, not a likelihood. Large batches are
    *  split into chunks of 100 so the activations of one forward pass stay small. */
   evaluate(batches: Iterable<EvalBatch>, opts: EvalOptions): Record<string, number> {
-    let n = 0, sum = 0, i = 0;
-    const chunk = 100;
-    for (const b of batches) {
-      const B = b.x.shape[0];
-      for (let r0 = 0; r0 < B; r0 += chunk) {
-        const k = Math.min(chunk, B - r0);
-        const v = tf.tidy(() => {
-          const x = (k === B ? b.x : tf.slice(b.x, [r0, 0, 0, 0], [k, -1, -1, -1])) as tf.Tensor4D;
-          const y = b.y ? (k === B ? b.y : tf.slice(b.y, [r0], [k])) : null;
-          const captions = b.captions ? b.captions.slice(r0, r0 + k) : null;
-          // text models evaluated without captions use the null (unconditional) embedding
-          const c = !this.cond ? null : this.cond.kind === 'text' && !captions ? this.cond.nullEmbedSeq(k) : this.cond.embedSeq({ labels: y, prompts: captions }, k);
-          return diffusionLoss(this.schedule, this.cfg.prediction, (xt, t) => this.unet.forward(xt, t, c), x, new Rng(opts.seed + i++).seed()).terms.mse.dataSync()[0];
-        });
-        sum += v * k;
-        n += k;
-      }
-      opts.onBatch?.(n);
-    }
+    const { n, sum } = sumOverChunks(batches, 100, ({ x, y, captions }, k, i) => {
+      // text models evaluated without captions use the null (unconditional) embedding
+      const c = !this.cond ? null : this.cond.kind === 'text' && !captions ? this.cond.nullEmbedSeq(k) : this.cond.embedSeq({ labels: y, prompts: captions }, k);
+      return k * diffusionLoss(this.schedule, this.cfg.prediction, (xt, t) => this.unet.forward(xt, t, c), x, new Rng(opts.seed + i).seed()).terms.mse.dataSync()[0];
+    }, opts.onBatch);
     return { n, denoisingMse: sum / Math.max(1, n) };
   }
 

@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { LossOutput } from '../../train/trainer.ts';
 import type { DataInfo, EvalBatch, EvalOptions, Family, GenerativeModel, Picture, SampleOptions } from '../../family.ts';
 import { Conditioner, sampleCondInput } from '../../conditioning/conditioner.ts';
+import { sumOverChunks } from '../../eval/chunks.ts';
 import { UserError } from '../../errors.ts';
 import { ParamStore } from '../../nn/params.ts';
 import { Rng } from '../../tensor/rng.ts';
@@ -185,26 +186,14 @@ export class IgptModel implements GenerativeModel {
    * nats per image, bitsPerDim = nll / (H W C ln 2). Batches are split so one attention map stays near 32M floats.
    */
   evaluate(batches: Iterable<EvalBatch>, opts: EvalOptions): Record<string, number> {
-    let n = 0, sum = 0;
     const N = this.seqLen;
     const chunk = Math.max(1, Math.min(256, Math.floor(3.2e7 / (this.cfg.heads * N * N))));
-    for (const b of batches) {
-      const B = b.x.shape[0];
-      for (let r0 = 0; r0 < B; r0 += chunk) {
-        const k = Math.min(chunk, B - r0);
-        sum += tf.tidy(() => {
-          const x = tf.slice(b.x, [r0, 0, 0, 0], [k, -1, -1, -1]) as tf.Tensor4D;
-          const y = b.y ? tf.slice(b.y, [r0], [k]) : null;
-          const captions = b.captions ? b.captions.slice(r0, r0 + k) : null;
-          // text models evaluated without captions use the null (unconditional) embedding
-          const c = !this.cond ? null : this.cond.kind === 'text' && !captions ? this.cond.nullEmbed(k) : this.cond.embed({ labels: y, prompts: captions }, k);
-          const t = this.tokens(x);
-          return tf.sum(tf.add(tokenNll(this.logits(t, c), t), logBinSum(this.palette, t))).dataSync()[0];
-        });
-        n += k;
-      }
-      opts.onBatch?.(n);
-    }
+    const { n, sum } = sumOverChunks(batches, chunk, ({ x, y, captions }, k) => {
+      // text models evaluated without captions use the null (unconditional) embedding
+      const c = !this.cond ? null : this.cond.kind === 'text' && !captions ? this.cond.nullEmbed(k) : this.cond.embed({ labels: y, prompts: captions }, k);
+      const t = this.tokens(x);
+      return tf.sum(tf.add(tokenNll(this.logits(t, c), t), logBinSum(this.palette, t))).dataSync()[0];
+    }, opts.onBatch);
     const nll = sum / Math.max(1, n);
     return { n, nll, bitsPerDim: nll / (this.dims * Math.LN2) };
   }

@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { LossOutput } from '../../train/trainer.ts';
 import type { DataInfo, EvalBatch, EvalOptions, Family, GenerativeModel, Picture, SampleOptions } from '../../family.ts';
 import { Conditioner, sampleCondInput } from '../../conditioning/conditioner.ts';
+import { sumOverChunks } from '../../eval/chunks.ts';
 import { UserError } from '../../errors.ts';
 import { natsToBitsPerDim } from '../../math/units.ts';
 import { ParamStore } from '../../nn/params.ts';
@@ -135,22 +136,11 @@ export class PixelCnnModel implements GenerativeModel {
    */
   evaluate(batches: Iterable<EvalBatch>, opts: EvalOptions): Record<string, number> {
     const chunk = Math.max(1, Math.floor(EVAL_FLOATS / (this.dims * this.net.K)));
-    let n = 0, sum = 0;
-    for (const b of batches) {
-      const B = b.x.shape[0];
-      for (let r0 = 0; r0 < B; r0 += chunk) {
-        const k = Math.min(chunk, B - r0);
-        sum += tf.tidy(() => {
-          const x = (k === B ? b.x : tf.slice(b.x, [r0, 0, 0, 0], [k, -1, -1, -1])) as tf.Tensor4D;
-          const y = b.y ? (k === B ? b.y : (tf.slice(b.y, [r0], [k]) as tf.Tensor1D)) : null;
-          const captions = b.captions ? b.captions.slice(r0, r0 + k) : null;
-          const c = !this.cond ? null : this.cond.kind === 'text' && !captions ? this.cond.nullEmbed(k) : this.cond.embed({ labels: y, prompts: captions }, k);
-          return tf.sum(this.nll(x, c)).dataSync()[0];
-        });
-        n += k;
-      }
-      opts.onBatch?.(n);
-    }
+    const { n, sum } = sumOverChunks(batches, chunk, ({ x, y, captions }, k) => {
+      // text models evaluated without captions use the null (unconditional) embedding
+      const c = !this.cond ? null : this.cond.kind === 'text' && !captions ? this.cond.nullEmbed(k) : this.cond.embed({ labels: y, prompts: captions }, k);
+      return tf.sum(this.nll(x, c)).dataSync()[0];
+    }, opts.onBatch);
     const nll = sum / Math.max(1, n);
     return { n, nll, bitsPerDim: natsToBitsPerDim(nll, this.dims) };
   }
