@@ -155,6 +155,14 @@ if (nat && tor && !('unavailable' in nat) && !('unavailable' in tor)) {
   for (const k of Object.keys(nat)) if (nat[k]?.value && tor[k]?.value) ratios[k] = Number((nat[k].value! / tor[k].value!).toFixed(3));
 }
 
+/** igpt: images/s with the key/value cache over images/s re-running the prefix, per backend (issue target: >= 10). */
+const kvCacheSpeedup: Record<string, number> = {};
+for (const [b, r] of Object.entries(results)) {
+  if ('unavailable' in r) continue;
+  const f = r as Record<string, Figure>, on = f['igpt sample kv-cache']?.value, off = f['igpt sample no-cache']?.value;
+  if (on && off) kvCacheSpeedup[b] = Number((on / off).toFixed(2));
+}
+
 const report = {
   started,
   machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, node: process.version, loadAvg1AtStart: Number(loadAvg1.toFixed(2)), loadAvg1AtEnd: Number(os.loadavg()[0].toFixed(2)) },
@@ -163,6 +171,7 @@ const report = {
   torch,
   results,
   nativeOverTorch: ratios,
+  kvCacheSpeedup,
 };
 console.log(JSON.stringify(report, null, 2));
 writeFileSync(opts.out!, JSON.stringify(report, null, 2) + '\n');
@@ -182,4 +191,5 @@ const lines = [head, ...[...rows].map((k) => [`${k} (${(Object.values(results).f
 const widths = head.map((_, i) => Math.max(...lines.map((l) => l[i].length)));
 console.log(lines.map((l) => l.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ')).join('\n'));
 if (Object.keys(ratios).length) console.log(`native / torch: ${Object.entries(ratios).map(([k, v]) => `${k} ${v.toFixed(2)}`).join('; ')}`);
+if (Object.keys(kvCacheSpeedup).length) console.log(`igpt sampling, kv-cache / no-cache (same model, same seed): ${Object.entries(kvCacheSpeedup).map(([b, v]) => `${b} ${v.toFixed(1)}x`).join('; ')}`);
 console.log(`* one run only (slow). load average at start ${loadAvg1.toFixed(2)} on ${os.cpus().length} cores${loadAvg1 > 0.5 ? ' (the machine was not idle: figures may be disturbed)' : ''}. BLAS: ${native.addon ? `${native.addon.info().blas} ${native.addon.info().blasPath}` : 'none'}`);

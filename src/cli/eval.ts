@@ -1,4 +1,5 @@
-// `deepgen eval RUN`: test-set likelihood bounds (ELBO, IWAE) in nats and bits/dim, written to RUN/eval.json.
+// `deepgen eval RUN`: test-set likelihood in nats and bits/dim, written to RUN/eval.json: bounds (ELBO, IWAE) for the VAE,
+// the exact -log p(x) for the autoregressive families, the family's own figures for the others.
 import path from 'node:path';
 import type { Command } from 'commander';
 import { UserError } from '../core/errors.ts';
@@ -14,7 +15,7 @@ export function registerEval(program: Command): void {
   program
     .command('eval')
     .argument('<run>', 'run folder written by `deepgen train`')
-    .description('evaluate a trained model on the test set (-ELBO, IWAE bound on -log p(x); nats and bits/dim)')
+    .description('evaluate a trained model on the test set: -log p(x) in nats/image and bits/dim (exact for pixelcnn and igpt; -ELBO and the IWAE bound for the VAE)')
     .option('--iwae <k>', 'importance samples for the IWAE bound (0 = skip)', intOpt('--iwae'), 0)
     .option('--n <count>', 'evaluate on the first n test images (0 = all)', intOpt('--n'), 0)
     .option('--batch-size <n>', 'test images per batch', intOpt('--batch-size', 1))
@@ -54,12 +55,16 @@ export function registerEval(program: Command): void {
         const D = r.info.height * r.info.width * r.info.channels;
         const lines = [
           `${r.family} at step ${r.step}, ${m.n} test images of ${cfg.data.dataset} (${cfg.data.preprocess}), ${D} dims, ${formatDuration(seconds)}`,
-          r.family === 'vae' || r.family === 'ae' ? `  metric                          nats/image   bits/dim` : `  metric`,
+          r.family === 'vae' || r.family === 'ae' || m.nll !== undefined ? `  metric                          nats/image   bits/dim` : `  metric`,
         ];
         const row = (name: string, nats: number | undefined, bpd: number | undefined) =>
           nats === undefined ? '' : `  ${name.padEnd(32)}${nats.toFixed(2).padStart(10)}${bpd === undefined ? '' : bpd.toFixed(4).padStart(11)}`;
-        if (r.family !== 'vae' && r.family !== 'ae') {
-          // families without a likelihood bound yet report their own figures
+        if (m.nll !== undefined && r.family !== 'vae' && r.family !== 'ae') {
+          // exact likelihood (autoregressive): nll and bitsPerDim, then the family's other figures
+          lines.push(row('-log p(x), exact', m.nll, m.bitsPerDim));
+          for (const [k, v] of Object.entries(m)) if (typeof v === 'number' && !['n', 'nll', 'bitsPerDim'].includes(k)) lines.push(`  ${k.padEnd(32)}${v.toFixed(4).padStart(10)}`);
+        } else if (r.family !== 'vae' && r.family !== 'ae') {
+          // families without a likelihood report their own figures
           for (const [k, v] of Object.entries(m)) if (typeof v === 'number' && k !== 'n') lines.push(`  ${k.padEnd(32)}${v.toFixed(4).padStart(10)}`);
         } else if (r.family === 'ae') {
           lines.push(row('reconstruction -log p(x|z)', m.recon, undefined));
