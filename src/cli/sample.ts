@@ -1,19 +1,19 @@
 // `deepgen sample RUN`: a grid of samples from a trained model, seeded.
 import path from 'node:path';
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { UserError } from '../core/errors.ts';
 import { getFamily, registry } from '../core/registry.ts';
 import { loadRun } from '../node/run.ts';
 import type * as tf from '@tensorflow/tfjs-core';
 import { writeImageGrid } from '../node/pictures.ts';
 import { writeGif } from '../node/gif.ts';
-import { floatsToUint8, makeGrid, type ImageU8 } from '../core/viz/grid.ts';
+import { floatsToUint8, makeGrid, upscale, type ImageU8 } from '../core/viz/grid.ts';
 import { action, choiceOpt, collect, floatOpt, intOpt } from './common.ts';
 
 /** One animation frame: the current images [n,H,W,C] in [0,1] as a grid. */
-function gridToImage(x: tf.Tensor4D, cols: number): ImageU8 {
+function gridToImage(x: tf.Tensor4D, cols: number, scale: number): ImageU8 {
   const [n, h, w, c] = x.shape;
-  return makeGrid(floatsToUint8(x.dataSync()), n, h, w, c, { cols });
+  return upscale(makeGrid(floatsToUint8(x.dataSync()), n, h, w, c, { cols }), scale);
 }
 
 /** Parse --label as an index or a class name. */
@@ -40,14 +40,16 @@ export function registerSample(program: Command): void {
     .option('--steps <n>', 'sampler steps (diffusion DDIM; default: the model\'s)', intOpt('--steps', 1))
     .option('--sampler <name>', 'ddim or ddpm (diffusion)', choiceOpt('--sampler', ['ddim', 'ddpm'] as const))
     .option('--eta <eta>', 'DDIM eta: 0 deterministic, 1 like DDPM (diffusion)', floatOpt('--eta', 0))
+    .option('--temperature <t>', 'sampling temperature T, z ~ N(0, T^2 I): below 1 cleaner, less varied images (flow; default: the model\'s)', floatOpt('--temperature', 0))
     .option('--animate <file.gif>', 'also write a GIF of the sampling as it happens: diffusion from noise to image step by step, autoregressive models row by row')
     .option('--seed <n>', 'random seed (same seed, same images)', intOpt('--seed'), 0)
     .option('--cols <n>', 'grid columns', intOpt('--cols', 1))
+    .option('--scale <k>', 'enlarge the grid (and the animation) k times, each pixel a k x k block (small images)', (v: string) => { const k = intOpt('--scale', 1)(v); if (k > 16) throw new InvalidArgumentError(`--scale must be at most 16, got "${v}".`); return k; }, 1)
     .option('--out <file>', 'output PNG (default RUN/samples-seed<seed>.png)')
     .option('--no-ema', 'use the raw weights even when the run kept an EMA')
     .option('--backend <name>', 'compute backend', 'auto')
     .action(
-      action(async (run: string, f: { n: number; label?: string; prompt: string[]; guidance?: number; steps?: number; sampler?: string; eta?: number; animate?: string; seed: number; cols?: number; out?: string; ema: boolean; backend: string }) => {
+      action(async (run: string, f: { n: number; label?: string; prompt: string[]; guidance?: number; steps?: number; sampler?: string; eta?: number; temperature?: number; animate?: string; seed: number; cols?: number; scale: number; out?: string; ema: boolean; backend: string }) => {
         if (f.out !== undefined && !f.out.toLowerCase().endsWith('.png')) throw new UserError(`--out ${f.out} must end in .png`);
         if (f.animate !== undefined && !f.animate.toLowerCase().endsWith('.gif')) throw new UserError(`--animate ${f.animate} must end in .gif`);
         const r = await loadRun(run, { backend: f.backend, useEma: f.ema });
@@ -62,15 +64,15 @@ export function registerSample(program: Command): void {
         const prompts = f.prompt.length ? f.prompt : undefined;
         if (prompts && kind !== 'text') throw new UserError(`This ${r.family} is not text-conditional, so --prompt does not apply; train with --set model.cond.kind=text to use prompts`);
         const applies = getFamily(r.family).samplingOptions ?? [];
-        for (const [opt, v] of [['guidance', f.guidance], ['steps', f.steps], ['sampler', f.sampler], ['eta', f.eta], ['animate', f.animate]] as const) {
+        for (const [opt, v] of [['guidance', f.guidance], ['steps', f.steps], ['sampler', f.sampler], ['eta', f.eta], ['temperature', f.temperature], ['animate', f.animate]] as const) {
           if (v === undefined || applies.includes(opt)) continue;
           const which = Object.entries(registry).filter(([, fam]) => (fam as { samplingOptions?: readonly string[] }).samplingOptions?.includes(opt)).map(([n]) => n);
           throw new UserError(`--${opt} applies to ${which.join(' and ') || 'no'} models; ${run} is a ${r.family}`);
         }
         const cols = f.cols ?? ((labels?.length ?? prompts?.length ?? 0) > 1 ? (labels?.length ?? prompts!.length) : Math.ceil(Math.sqrt(f.n)));
         const frames: ImageU8[] = [];
-        const onFrame = f.animate ? (img: tf.Tensor4D) => { frames.push(gridToImage(img, cols)); } : undefined;
-        const x = r.model.sample(f.n, f.seed, { labels, prompts, guidance: f.guidance, steps: f.steps, sampler: f.sampler, eta: f.eta, onFrame });
+        const onFrame = f.animate ? (img: tf.Tensor4D) => { frames.push(gridToImage(img, cols, f.scale)); } : undefined;
+        const x = r.model.sample(f.n, f.seed, { labels, prompts, guidance: f.guidance, steps: f.steps, sampler: f.sampler, eta: f.eta, temperature: f.temperature, onFrame });
         if (f.animate) {
           const last = frames[frames.length - 1];
           for (let i = 0; i < 15 && last; i++) frames.push(last); // hold the final image for 1.2 s
@@ -78,7 +80,7 @@ export function registerSample(program: Command): void {
           process.stdout.write(`Wrote the sampling (${frames.length - 15} steps) to ${f.animate}\n`);
         }
         const out = f.out ?? path.join(run, `samples-seed${f.seed}.png`);
-        await writeImageGrid(out, x, { cols });
+        await writeImageGrid(out, x, { cols, scale: f.scale });
         x.dispose();
         r.model.dispose();
         process.stdout.write(`Wrote ${f.n} samples to ${out}\n`);

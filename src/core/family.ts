@@ -31,6 +31,8 @@ export interface SampleOptions {
   sampler?: string;
   /** DDIM's eta (0 = deterministic). */
   eta?: number;
+  /** Sampling temperature T of a flow: z ~ N(0, T^2 I) (1 = the model's own distribution). */
+  temperature?: number;
   /** Called with the current images [n,H,W,C] in [0,1] as sampling proceeds (animations); the callee must not keep them. */
   onFrame?: (images: tf.Tensor4D, step: number, total: number) => void;
 }
@@ -73,7 +75,7 @@ export interface EvalOptions {
 }
 
 /** Sampling options beyond n, seed and the condition that a family's sample() honours (the CLI rejects the others). */
-export type SamplingOption = 'guidance' | 'steps' | 'sampler' | 'eta' | 'animate';
+export type SamplingOption = 'guidance' | 'steps' | 'sampler' | 'eta' | 'temperature' | 'animate';
 
 export interface Family<M = unknown> {
   name: string;
@@ -87,7 +89,7 @@ export interface Family<M = unknown> {
   needsLabels(model: M): boolean;
   /** The only pixel preprocessing the model works with (e.g. diffusion's [-1, 1]), if it has one. */
   requiredPreprocess?: DataConfig['preprocess'];
-  /** Which of SampleOptions' guidance / steps / sampler / eta / onFrame (animate) apply; absent = none. */
+  /** Which of SampleOptions' guidance / steps / sampler / eta / temperature / onFrame (animate) apply; absent = none. */
   samplingOptions?: readonly SamplingOption[];
   /** Whether the model needs captions (text-conditional); absent = never. */
   needsCaptions?(model: M): boolean;

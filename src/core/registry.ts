@@ -4,6 +4,7 @@ import { aeFamily, vaeFamily } from './families/vae/index.ts';
 import { diffusionFamily } from './families/diffusion/index.ts';
 import { pixelcnnFamily } from './families/pixelcnn/index.ts';
 import { igptFamily } from './families/igpt/index.ts';
+import { flowFamily } from './families/flow/index.ts';
 import { UserError } from './errors.ts';
 
 export const registry = {
@@ -12,6 +13,7 @@ export const registry = {
   diffusion: diffusionFamily,
   pixelcnn: pixelcnnFamily,
   igpt: igptFamily,
+  flow: flowFamily,
 } satisfies Record<string, Family<any>>;
 
 export type FamilyName = keyof typeof registry;

@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeSafetensors } from '../../src/core/checkpoint/safetensors.ts';
+import { decodePng } from '../../src/node/png.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BIN = path.join(ROOT, 'bin', 'deepgen.js');
@@ -190,6 +191,21 @@ describe('deepgen CLI', { concurrency: 3 }, () => {
     assertUserError(prompt, '--prompt on an unconditional model', /not text-conditional/);
     assertUserError(jpg, '--out x.jpg', /\.png/);
     assert.ok(!fs.existsSync(path.join(TMP, 'x.jpg')));
+  });
+
+  test('e2e: sample --scale 3 writes the same grid with every pixel as a 3x3 block; --scale 17 is a user error', async () => {
+    const { dir } = await vaeRun();
+    const [one, three] = [path.join(TMP, 'scale-1.png'), path.join(TMP, 'scale-3.png')];
+    await Promise.all([ok(['sample', dir, '--n', '4', '--seed', '5', '--out', one]), ok(['sample', dir, '--n', '4', '--seed', '5', '--scale', '3', '--out', three])]);
+    const a = decodePng(fs.readFileSync(one)), b = decodePng(fs.readFileSync(three));
+    assert.equal(b.width, 3 * a.width);
+    assert.equal(b.height, 3 * a.height);
+    for (let y = 0; y < b.height; y += 5) {
+      for (let x = 0; x < b.width; x += 7) {
+        for (let c = 0; c < a.channels; c++) assert.equal(b.data[(y * b.width + x) * b.channels + c], a.data[(Math.floor(y / 3) * a.width + Math.floor(x / 3)) * a.channels + c]);
+      }
+    }
+    assertUserError(await cli(['sample', dir, '--scale', '17']), '--scale 17', /--scale must be at most 16/);
   });
 
   test('e2e: bad input on a conditional run: --label 99 and an unknown class name', async () => {

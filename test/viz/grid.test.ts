@@ -2,7 +2,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { concatHorizontal, floatsToUint8, makeGrid, toChannels } from '../../src/core/viz/grid.ts';
+import { concatHorizontal, floatsToUint8, makeGrid, toChannels, upscale } from '../../src/core/viz/grid.ts';
 
 /** n images of h x w x c where every value of image i is i + 1 (so pad 255 is distinguishable). */
 function batch(n: number, h: number, w: number, c: number): Uint8Array {
@@ -60,4 +60,21 @@ test('concatHorizontal puts images side by side, fills the shorter, widens gray'
 test('floatsToUint8 maps ranges, clamps and zeroes NaN', () => {
   assert.deepEqual(Array.from(floatsToUint8([0, 0.5, 1, -3, 7, NaN])), [0, 128, 255, 0, 255, 0]);
   assert.deepEqual(Array.from(floatsToUint8(new Float32Array([-1, 0, 1]), -1, 1)), [0, 128, 255]);
+});
+
+test('upscale: each pixel becomes a k x k block of the same colour; k = 1 is the identity; k = 0 is rejected', () => {
+  // 2x3 RGB image with distinct pixels
+  const im = { data: Uint8Array.from({ length: 2 * 3 * 3 }, (_, i) => i * 7), height: 2, width: 3, channels: 3 };
+  const big = upscale(im, 3);
+  assert.equal(big.height, 6);
+  assert.equal(big.width, 9);
+  for (let y = 0; y < 6; y++) {
+    for (let x = 0; x < 9; x++) {
+      for (let ch = 0; ch < 3; ch++) {
+        assert.equal(big.data[(y * 9 + x) * 3 + ch], im.data[(Math.floor(y / 3) * 3 + Math.floor(x / 3)) * 3 + ch], `(${y},${x},${ch})`);
+      }
+    }
+  }
+  assert.equal(upscale(im, 1), im);
+  assert.throws(() => upscale(im, 0), /scale must be an integer >= 1/);
 });

@@ -110,3 +110,21 @@ export function floatsToUint8(values: ArrayLike<number>, lo = 0, hi = 1): Uint8A
   }
   return out;
 }
+
+/** Nearest-neighbour enlargement by an integer factor k (each pixel becomes a k x k block): small images made visible. */
+export function upscale(im: ImageU8, k: number): ImageU8 {
+  checkDims('scale', k, 1);
+  if (k === 1) return im;
+  const { height, width, channels: c } = im;
+  const W = width * k;
+  const data = new Uint8Array(height * k * W * c);
+  for (let y = 0; y < height; y++) {
+    const row = (y * k) * W * c;
+    for (let x = 0; x < width; x++) {
+      const px = im.data.subarray((y * width + x) * c, (y * width + x + 1) * c);
+      for (let j = 0; j < k; j++) data.set(px, row + ((x * k + j) * c));
+    }
+    for (let i = 1; i < k; i++) data.copyWithin(row + i * W * c, row, row + W * c);
+  }
+  return { data, height: height * k, width: W, channels: c };
+}
