@@ -60,9 +60,11 @@ export function registerEval(program: Command): void {
         const row = (name: string, nats: number | undefined, bpd: number | undefined) =>
           nats === undefined ? '' : `  ${name.padEnd(32)}${nats.toFixed(2).padStart(10)}${bpd === undefined ? '' : bpd.toFixed(4).padStart(11)}`;
         if (m.nll !== undefined && r.family !== 'vae' && r.family !== 'ae') {
-          // exact likelihood (autoregressive): nll and bitsPerDim, then the family's other figures
-          lines.push(row('-log p(x), exact', m.nll, m.bitsPerDim));
-          for (const [k, v] of Object.entries(m)) if (typeof v === 'number' && !['n', 'nll', 'bitsPerDim'].includes(k)) lines.push(`  ${k.padEnd(32)}${v.toFixed(4).padStart(10)}`);
+          // autoregressive: the exact -log p(x); flow: the exact density of the dequantized data, an upper bound on
+          // -log P(x) of the 8-bit data (Theis et al. 2016); then the family's other figures
+          lines.push(row(r.family === 'flow' ? '-log p(x), dequantized bound' : '-log p(x), exact', m.nll, m.bitsPerDim));
+          const fmt = (v: number) => (v !== 0 && Math.abs(v) < 1e-3 ? v.toExponential(2) : v.toFixed(4));
+          for (const [k, v] of Object.entries(m)) if (typeof v === 'number' && !['n', 'nll', 'bitsPerDim'].includes(k)) lines.push(`  ${k.padEnd(32)}${fmt(v).padStart(10)}`);
         } else if (r.family !== 'vae' && r.family !== 'ae') {
           // families without a likelihood report their own figures
           for (const [k, v] of Object.entries(m)) if (typeof v === 'number' && k !== 'n') lines.push(`  ${k.padEnd(32)}${v.toFixed(4).padStart(10)}`);
