@@ -1,29 +1,20 @@
 // The flow family end to end through the command line: train a tiny label-conditional flow on shapes, sample by label
-// at --temperature 0.7 (seeded), evaluate the exact NLL (nats, bits/dim, round-trip error), and the flags' errors.
+// at --temperature 0.7 (seeded), evaluate the NLL (nats, bits/dim, round-trip error), and the flags' errors.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { runCli, type CliResult } from '../helpers/cli.ts';
 
-const BIN = path.join(import.meta.dirname, '../../bin/deepgen.js');
 const TMP = mkdtempSync(path.join(os.tmpdir(), 'dg-flow-'));
 after(() => rmSync(TMP, { recursive: true, force: true }));
 
-const env = { ...process.env };
-delete env.NODE_OPTIONS; // the test runner's flags must not leak into the CLI
-delete env.NODE_TEST_CONTEXT;
-const cli = (args: string[]) =>
-  new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { cwd: TMP, env, timeout: 180_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0, stdout: String(stdout), stderr: String(stderr) });
-    });
-  });
+const cli = (args: string[]) => runCli(args, { cwd: TMP });
 
 const RUN = path.join(TMP, 'run');
 const TINY = ['--set', 'model.hidden=8', '--set', 'model.steps=2', '--set', 'model.cond.dim=8'];
-let trained: Promise<{ code: number; stdout: string; stderr: string }> | null = null;
+let trained: Promise<CliResult> | null = null;
 const train = () =>
   (trained ??= cli(['train', 'flow', '--dataset', 'shapes', '--size', '8', '--train-n', '64', '--test-n', '16', '--steps', '6', '--batch-size', '16', '--cond', 'label', ...TINY, '--quiet', '--out', RUN]));
 

@@ -2,32 +2,23 @@
 // label, evaluate (exact NLL in nats and bits/dim), and the row-by-row animation written as a GIF.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { runCli, type CliResult } from '../helpers/cli.ts';
 import { initBackend } from '../../src/node/backend.ts';
 import { loadRun } from '../../src/node/run.ts';
 import { writeGif } from '../../src/node/gif.ts';
 import { floatsToUint8, makeGrid, type ImageU8 } from '../../src/core/viz/grid.ts';
 
-const BIN = path.join(import.meta.dirname, '../../bin/deepgen.js');
 const TMP = mkdtempSync(path.join(os.tmpdir(), 'dg-pixelcnn-'));
 after(() => rmSync(TMP, { recursive: true, force: true }));
 
-const env = { ...process.env };
-delete env.NODE_OPTIONS; // the test runner's flags must not leak into the CLI
-delete env.NODE_TEST_CONTEXT;
-const cli = (args: string[]) =>
-  new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { cwd: TMP, env, timeout: 180_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0, stdout: String(stdout), stderr: String(stderr) });
-    });
-  });
+const cli = (args: string[]) => runCli(args, { cwd: TMP });
 
 const RUN = path.join(TMP, 'run');
 const TINY = ['--set', 'model.channels=12', '--set', 'model.layers=2', '--set', 'model.firstKernel=3', '--set', 'model.cond.dim=8'];
-let trained: Promise<{ code: number; stdout: string; stderr: string }> | null = null;
+let trained: Promise<CliResult> | null = null;
 const train = () =>
   (trained ??= cli(['train', 'pixelcnn', '--dataset', 'shapes', '--size', '8', '--train-n', '64', '--test-n', '16', '--steps', '6', '--batch-size', '16', '--cond', 'label', ...TINY, '--quiet', '--out', RUN]));
 
