@@ -66,7 +66,7 @@ export function addTrainOptions(cmd: Command): Command {
     .option('--test-n <n>', 'use only the first n test images (0 = all)', intOpt('--test-n'))
     .option('--preprocess <mode>', `pixel preprocessing: ${PREPROCESS.join(', ')}`, choiceOpt('--preprocess', PREPROCESS))
     .option('--arch <arch>', 'network: mlp or conv', choiceOpt('--arch', ['mlp', 'conv'] as const))
-    .option('--hidden <sizes>', 'MLP hidden sizes, e.g. 512,256 (decoder mirrors)', intListOpt('--hidden'))
+    .option('--hidden <sizes>', 'MLP hidden sizes, e.g. 512,256 (decoder mirrors); flow: one width, e.g. 64', intListOpt('--hidden'))
     .option('--latent <dim>', 'latent size (default 20)', intOpt('--latent', 1))
     .option('--beta <b>', 'KL weight of the beta-VAE (default 1)', floatOpt('--beta', 0))
     .option('--likelihood <p>', 'decoder p(x|z): bernoulli (cross-entropy) or gaussian (MSE)', choiceOpt('--likelihood', ['bernoulli', 'gaussian'] as const))
@@ -133,6 +133,12 @@ Examples:
       const famDefault = fam ? (getFamily(fam).defaults.data.preprocess ?? '') : '';
       if (!f.resume && famDefault.startsWith('binarize') && typeof ds === 'string' && !/mnist/.test(ds) && f.preprocess === undefined && !(fileLayer?.data as PlainObject | undefined)?.preprocess && !f.set.some((s) => s.startsWith('data.preprocess'))) {
         (flagLayer.data as PlainObject).preprocess = 'scale01';
+      }
+      // --hidden is a list for the MLP families; a family whose model.hidden is one width (flow) takes a single number
+      const hidden = (flagLayer.model as PlainObject).hidden;
+      if (fam && Array.isArray(hidden) && typeof getFamily(fam).defaults.model.hidden === 'number') {
+        if (hidden.length !== 1) throw new UserError(`--hidden ${hidden.join(',')}: ${fam} takes one width (its coupling networks' channels or units), e.g. --hidden 64`);
+        (flagLayer.model as PlainObject).hidden = hidden[0];
       }
       layers.push(flagLayer);
       const cfg = resolveRunConfig(fam!, layers, f.set, 'flags and --config');

@@ -13,7 +13,7 @@ after(() => rmSync(TMP, { recursive: true, force: true }));
 const cli = (args: string[]) => runCli(args, { cwd: TMP });
 
 const RUN = path.join(TMP, 'run');
-const TINY = ['--set', 'model.hidden=8', '--set', 'model.steps=2', '--set', 'model.cond.dim=8'];
+const TINY = ['--hidden', '8', '--set', 'model.steps=2', '--set', 'model.cond.dim=8'];
 let trained: Promise<CliResult> | null = null;
 const train = () =>
   (trained ??= cli(['train', 'flow', '--dataset', 'shapes', '--size', '8', '--train-n', '64', '--test-n', '16', '--steps', '6', '--batch-size', '16', '--cond', 'label', ...TINY, '--quiet', '--out', RUN]));
@@ -75,4 +75,7 @@ test('e2e: a flow wants dequantized data and image sides its squeezes can halve'
   const odd = await cli(['train', 'flow', '--dataset', 'shapes', '--size', '12', '--set', 'model.scales=3', '--train-n', '8', '--test-n', '8', '--steps', '1', '--out', path.join(TMP, 'odd')]);
   assert.equal(odd.code, 2);
   assert.match(odd.stderr, /model\.scales=3 .*divisible by 8, got 12x12; use --set model\.scales=2/);
+  const two = await cli(['train', 'flow', '--dataset', 'shapes', '--size', '8', '--hidden', '64,32', '--steps', '1', '--out', path.join(TMP, 'two')]);
+  assert.equal(two.code, 2);
+  assert.match(two.stderr, /--hidden 64,32: flow takes one width/);
 });
