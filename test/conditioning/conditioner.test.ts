@@ -121,7 +121,20 @@ for (const backend of BACKENDS) {
           close(row(a, 2), row(b, 2));
           close(row(a, 1), row(c, 1));
         }
-        for (const x of [e, q, n, d]) tf.dispose(x as tf.TensorContainer);
+        // a test batch: the condition when it carries one; a text batch without captions is evaluated unconditionally
+        const ev = cond.evalEmbed(y, 3), evq = cond.evalEmbedSeq(y, 3);
+        close(ev, e);
+        close(evq.seq, q.seq);
+        if (kind === 'text') {
+          const none = cond.evalEmbed({ labels: null, prompts: null }, 3), noneSeq = cond.evalEmbedSeq({ prompts: null }, 3);
+          close(none, n.vec);
+          close(noneSeq.seq, n.seq);
+          close(noneSeq.mask, n.mask);
+          tf.dispose([none, noneSeq as unknown as tf.TensorContainer]);
+        } else {
+          assert.throws(() => cond.evalEmbed({ labels: null }, 3));
+        }
+        for (const x of [e, q, n, d, ev, evq]) tf.dispose(x as tf.TensorContainer);
         params.dispose();
       }
     });

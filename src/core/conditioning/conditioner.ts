@@ -167,6 +167,17 @@ export class Conditioner {
     }) as unknown as CondSeq;
   }
 
+  /** The condition of a test batch: embedSeq(c), except that a text model given no prompts (a test set without
+   *  captions) gets the null condition, i.e. it is evaluated unconditionally. */
+  evalEmbedSeq(c: CondInput, B: number): CondSeq {
+    return this.kind === 'text' && !c.prompts ? this.nullEmbedSeq(B) : this.embedSeq(c, B);
+  }
+
+  /** The vector form of evalEmbedSeq: [B, dim]. */
+  evalEmbed(c: CondInput, B: number): tf.Tensor2D {
+    return this.kind === 'text' && !c.prompts ? this.nullEmbed(B) : this.embed(c, B);
+  }
+
   /** The learned null embedding repeated: [B, dim]. */
   nullEmbed(B: number): tf.Tensor2D {
     if (!this.nullVec) throw new Error('Conditioner.nullEmbed called on an unconditional model (cond.kind = none)');

@@ -128,8 +128,7 @@ export class DiffusionModel implements GenerativeModel {
    *  split into chunks of 100 so the activations of one forward pass stay small. */
   evaluate(batches: Iterable<EvalBatch>, opts: EvalOptions): Record<string, number> {
     const { n, sum } = sumOverChunks(batches, 100, ({ x, y, captions }, k, i) => {
-      // text models evaluated without captions use the null (unconditional) embedding
-      const c = !this.cond ? null : this.cond.kind === 'text' && !captions ? this.cond.nullEmbedSeq(k) : this.cond.embedSeq({ labels: y, prompts: captions }, k);
+      const c = this.cond ? this.cond.evalEmbedSeq({ labels: y, prompts: captions }, k) : null;
       return k * diffusionLoss(this.schedule, this.cfg.prediction, (xt, t) => this.unet.forward(xt, t, c), x, new Rng(opts.seed + i).seed()).terms.mse.dataSync()[0];
     }, opts.onBatch);
     return { n, denoisingMse: sum / Math.max(1, n) };

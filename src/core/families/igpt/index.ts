@@ -189,8 +189,7 @@ export class IgptModel implements GenerativeModel {
     const N = this.seqLen;
     const chunk = Math.max(1, Math.min(256, Math.floor(3.2e7 / (this.cfg.heads * N * N))));
     const { n, sum } = sumOverChunks(batches, chunk, ({ x, y, captions }, k) => {
-      // text models evaluated without captions use the null (unconditional) embedding
-      const c = !this.cond ? null : this.cond.kind === 'text' && !captions ? this.cond.nullEmbed(k) : this.cond.embed({ labels: y, prompts: captions }, k);
+      const c = this.cond ? this.cond.evalEmbed({ labels: y, prompts: captions }, k) : null;
       const t = this.tokens(x);
       return tf.sum(tf.add(tokenNll(this.logits(t, c), t), logBinSum(this.palette, t))).dataSync()[0];
     }, opts.onBatch);

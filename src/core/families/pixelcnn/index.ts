@@ -137,8 +137,7 @@ export class PixelCnnModel implements GenerativeModel {
   evaluate(batches: Iterable<EvalBatch>, opts: EvalOptions): Record<string, number> {
     const chunk = Math.max(1, Math.floor(EVAL_FLOATS / (this.dims * this.net.K)));
     const { n, sum } = sumOverChunks(batches, chunk, ({ x, y, captions }, k) => {
-      // text models evaluated without captions use the null (unconditional) embedding
-      const c = !this.cond ? null : this.cond.kind === 'text' && !captions ? this.cond.nullEmbed(k) : this.cond.embed({ labels: y, prompts: captions }, k);
+      const c = this.cond ? this.cond.evalEmbed({ labels: y, prompts: captions }, k) : null;
       return tf.sum(this.nll(x, c)).dataSync()[0];
     }, opts.onBatch);
     const nll = sum / Math.max(1, n);
