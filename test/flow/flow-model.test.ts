@@ -140,6 +140,35 @@ for (const over of [
   });
 }
 
+test("learned split prior (Glow): p(z_0 | h) = N(mu(h), sigma(h)^2) standardises only the leaving half, and starts as N(0, I)", () => {
+  const info = infoOf(8, 1);
+  const learned = new FlowModel(cfgOf({ splitPrior: 'learned' }), info, 4);
+  const standard = new FlowModel(cfgOf({ splitPrior: 'standard' }), info, 4);
+  const priorKeys = Object.keys(learned.params.vars).filter((k) => k.includes('.prior.'));
+  assert.ok(priorKeys.length > 0 && priorKeys.every((k) => k.startsWith('scale0.prior.')), 'one prior coupling, at the only split');
+  assert.deepEqual(Object.keys(standard.params.vars).sort(), Object.keys(learned.params.vars).filter((k) => !k.includes('.prior.')).sort());
+  const y = dequantized([3, 8, 8, 1], 11);
+  tf.tidy(() => {
+    learned.loss(y, null, 1); // actnorm init
+  });
+  perturb(learned, 21);
+  for (const [k, v] of Object.entries(standard.params.vars)) v.assign(learned.params.vars[k]);
+  const zsOf = (m: FlowModel) => m.flow.forward(m.transform.forward(y).y, { cond: null }).zs;
+  tf.tidy(() => {
+    const [a, b] = [zsOf(learned), zsOf(standard)];
+    assert.ok(maxAbs(a[1], b[1]) < 1e-6, 'the half that stays is untouched');
+    assert.ok(maxAbs(a[0], b[0]) > 1e-2, 'the leaving half is standardised by mu(h), sigma(h)');
+  });
+  // zero-initialised, the prior coupling is the identity: both models give the same likelihood
+  for (const k of priorKeys) learned.params.vars[k].assign(tf.zerosLike(learned.params.vars[k]));
+  for (const k of priorKeys.filter((k) => k.endsWith('.scale'))) learned.params.vars[k].assign(tf.onesLike(learned.params.vars[k]));
+  const [n1, n2] = tf.tidy(() => [learned.nll(y, null, 1).dataSync(), standard.nll(y, null, 1).dataSync()]);
+  for (let b = 0; b < 3; b++) assert.ok(Math.abs(n1[b] - n2[b]) < 1e-3, `${n1[b]} vs ${n2[b]}`);
+  y.dispose();
+  learned.dispose();
+  standard.dispose();
+});
+
 test('actnorm: initialised from the first training batch (every actnorm output zero mean, unit variance there), once, not again after loading', async () => {
   const info = infoOf(8, 3);
   const m = new FlowModel(cfgOf({ steps: 3 }), info, 4);
@@ -226,10 +255,11 @@ test('sampling: z ~ N(0, T^2 I) with the same eps at every T; T = 0 decodes z = 
 test('conditioning: c = embed(y) reaches every coupling network (gradients), labels change samples, text samples with and without a prompt', () => {
   for (const arch of ['conv', 'mlp'] as const) {
     const m = new FlowModel(cfgOf({ arch, cond: { kind: 'label' } }), infoOf(8, 3), 6);
-    const couplings = Object.keys(m.params.vars).filter((k) => k.endsWith('.coupling.net.conv1.weight') || k.endsWith('.coupling.net.fc1.weight'));
+    // the steps' couplings and the learned split prior's coupling (one split: 2 scales)
+    const couplings = Object.keys(m.params.vars).filter((k) => /\.(coupling|prior)\.net\.(conv1|fc1)\.weight$/.test(k));
     const condWeights = Object.keys(m.params.vars).filter((k) => k.endsWith('.net.cond.weight'));
     assert.equal(condWeights.length, couplings.length, 'one condition projection per coupling network');
-    assert.equal(couplings.length, 4);
+    assert.equal(couplings.length, 5);
     tf.tidy(() => {
       m.loss(dequantized([4, 8, 8, 3], 2), tf.tensor1d([0, 1, 2, 3], 'int32'), 1);
     });

@@ -24,6 +24,10 @@ export const flowModelSchema = z
      *  gradient W^-T), 'conv1x1-lu' (W = P L (U + diag(s)), log|det W| = sum log|s|), 'reverse' (RealNVP's fixed
      *  channel reversal) or 'none'. */
     permutation: z.enum(['conv1x1', 'conv1x1-lu', 'reverse', 'none']).default('conv1x1'),
+    /** Prior of the latents z_s that leave at each split: 'standard' (RealNVP: N(0, I)) or 'learned' (Glow's
+     *  conditional prior p(z_s | h_s) = N(mu(h_s), sigma(h_s)^2) given the half h_s that stays, written as an affine
+     *  coupling eps_s = z_s / sigma + (-mu / sigma) on the leaving half followed by N(eps_s; 0, I)). */
+    splitPrior: z.enum(['standard', 'learned']).default('learned'),
     /** Actnorm (per-channel affine, initialised from the first training batch to zero mean, unit variance) in every step. */
     actnorm: z.boolean().default(true),
     /** Coupling scale s from the network output h: 'tanh' (log s = a tanh(h), a learned per channel) or 'sigmoid'

@@ -39,6 +39,11 @@ export class MultiScaleFlow {
       const shape: [number, number, number] = [h, w, c];
       const layers: Bijector[] = [];
       for (let k = 0; k < cfg.steps; k++) layers.push(...flowStep(ps, `scale${s}.step${k}`, shape, k, cfg, condDim, rng));
+      if (s < cfg.scales - 1 && cfg.splitPrior === 'learned') {
+        // p(z_s | h_s) = N(mu(h_s), sigma(h_s)^2): a channel-mask coupling (parity 0: the second half, the one that
+        // leaves, is transformed given the first) maps z_s to eps_s = (z_s - mu) / sigma with log-det -sum log sigma
+        layers.push(new AffineCoupling(ps, `scale${s}.prior`, shape, { mask: 'channel', parity: 0, arch: cfg.arch, hidden: cfg.hidden, scaleFn: cfg.scaleFn, condDim, contextChannels: 0 }));
+      }
       this.scales.push({ shape, layers });
       if (s < cfg.scales - 1) {
         const out = c - Math.floor(c / 2); // split: the second half leaves as z_s
