@@ -16,7 +16,7 @@ export function registerEval(program: Command): void {
     .command('eval')
     .argument('<run>', 'run folder written by `deepgen train`')
     .description('evaluate a trained model on the test set: -log p(x) in nats/image and bits/dim (exact for pixelcnn and igpt; -ELBO and the IWAE bound for the VAE)')
-    .option('--iwae <k>', 'importance samples for the IWAE bound (0 = skip)', intOpt('--iwae'), 0)
+    .option('--iwae <k>', 'importance samples for the IWAE bound (VAE) or the importance-weighted dequantization bound (flow); 0 = skip', intOpt('--iwae'), 0)
     .option('--n <count>', 'evaluate on the first n test images (0 = all)', intOpt('--n'), 0)
     .option('--batch-size <n>', 'test images per batch', intOpt('--batch-size', 1))
     .option('--seed <n>', 'seed of the z samples', intOpt('--seed'), 0)
@@ -64,7 +64,8 @@ export function registerEval(program: Command): void {
           // -log P(x) of the 8-bit data (Theis et al. 2016); then the family's other figures
           lines.push(row(r.family === 'flow' ? '-log p(x), dequantized bound' : '-log p(x), exact', m.nll, m.bitsPerDim));
           const fmt = (v: number) => (v !== 0 && Math.abs(v) < 1e-3 ? v.toExponential(2) : v.toFixed(4));
-          for (const [k, v] of Object.entries(m)) if (typeof v === 'number' && !['n', 'nll', 'bitsPerDim'].includes(k)) lines.push(`  ${k.padEnd(32)}${fmt(v).padStart(10)}`);
+          if (m.iwaeNll !== undefined) lines.push(row(`importance-weighted, k=${m.iwaeK}, bound`, m.iwaeNll, m.iwaeBitsPerDim));
+          for (const [k, v] of Object.entries(m)) if (typeof v === 'number' && !['n', 'nll', 'bitsPerDim', 'iwaeK', 'iwaeNll', 'iwaeBitsPerDim'].includes(k)) lines.push(`  ${k.padEnd(32)}${fmt(v).padStart(10)}`);
         } else if (r.family !== 'vae' && r.family !== 'ae') {
           // families without a likelihood report their own figures
           for (const [k, v] of Object.entries(m)) if (typeof v === 'number' && k !== 'n') lines.push(`  ${k.padEnd(32)}${v.toFixed(4).padStart(10)}`);

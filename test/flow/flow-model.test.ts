@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
+import { mixSeed } from '../../src/core/tensor/rng.ts';
 import '../helpers/backend.ts';
 import { userError } from '../helpers/assert.ts';
 import type { DataInfo } from '../../src/core/family.ts';
@@ -340,6 +341,39 @@ test('evaluate: exact NLL per image in chunks, bits/dim = nll / (D ln 2), round-
   tf.dispose([...xs, ...ys]);
   m.dispose();
 });
+
+for (const kind of ['uniform', 'variational'] as const) {
+  test(`importance-weighted bound (${kind} dequantization): K = 1 is the one-sample bound, K samples lie below the mean of their plain bounds, evaluate reports it`, () => {
+    const m = new FlowModel(cfgOf({ dequant: { kind } }), infoOf(4, 1), 12);
+    tf.tidy(() => {
+      m.loss(dequantized([8, 4, 4, 1], 1), null, 1);
+    });
+    perturb(m, 3, 0.1);
+    const x = dequantized([6, 4, 4, 1], 13);
+    const K = 8, seed = 77;
+    tf.tidy(() => {
+      const one = m.importanceWeightedNll(x, null, 1, seed).dataSync();
+      const plain = m.nll(x, null, mixSeed(seed, 0), false, true).dataSync();
+      for (let b = 0; b < 6; b++) assert.ok(Math.abs(one[b] - plain[b]) < 1e-3, `K=1 ${one[b]} vs ${plain[b]}`);
+      // the samples differ (a fresh u per j), so the bound is not the plain one repeated
+      const each = Array.from({ length: K }, (_, j) => m.nll(x, null, mixSeed(seed, j), false, true).dataSync());
+      assert.ok(Math.abs(each[0][0] - each[1][0]) > 1e-3, 'fresh dequantization noise per sample');
+      // Jensen: -log mean_j exp(-nll_j) <= mean_j nll_j, strictly when the nll_j differ
+      const iw = m.importanceWeightedNll(x, null, K, seed).dataSync();
+      for (let b = 0; b < 6; b++) {
+        const mean = each.reduce((s, e) => s + e[b], 0) / K;
+        const lme = -Math.log(each.reduce((s, e) => s + Math.exp(-(e[b] - each[0][b])), 0) / K) + each[0][b];
+        assert.ok(iw[b] < mean - 1e-4, `image ${b}: IW ${iw[b]} vs mean ${mean}`);
+        assert.ok(Math.abs(iw[b] - lme) < 1e-2, `image ${b}: IW ${iw[b]} vs logmeanexp ${lme}`);
+      }
+    });
+    const r = m.evaluate([{ x, y: null }], { iwaeK: 4, seed: 0 });
+    assert.equal(r.iwaeK, 4);
+    assert.ok(r.iwaeNll < r.nll + 5 && Math.abs(r.iwaeBitsPerDim - r.iwaeNll / (16 * Math.LN2)) < 1e-9, `${r.iwaeNll} vs ${r.nll}`);
+    x.dispose();
+    m.dispose();
+  });
+}
 
 test('pictures: samples at several temperatures, originals beside f^-1(f(x)), interpolations that start and end at the images', () => {
   const m = new FlowModel(cfgOf({ cond: { kind: 'label' } }), infoOf(8, 3), 9);
