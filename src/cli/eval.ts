@@ -1,5 +1,5 @@
-// `deepgen eval RUN`: test-set likelihood in nats and bits/dim, written to RUN/eval.json: bounds (ELBO, IWAE) for the VAE,
-// the exact -log p(x) for the autoregressive families, the family's own figures for the others.
+// `deepgen eval RUN [--metrics nll,fid,kid,pr]`: test-set likelihood in nats and bits/dim (bounds for the VAE and the
+// flow, exact for the autoregressive families) and sample quality on the project's own features, into RUN/eval.json.
 import path from 'node:path';
 import type { Command } from 'commander';
 import { UserError } from '../core/errors.ts';
@@ -8,32 +8,71 @@ import { evaluateRun } from '../node/family-tools.ts';
 import { writeFileAtomic } from '../node/fs-atomic.ts';
 import { createProgress, formatDuration } from '../node/progress.ts';
 import { loadRun, loadSplit } from '../node/run.ts';
+import { SAMPLE_METRICS, sampleQuality, type SampleMetric, type SampleQualityResult } from '../node/sample-quality.ts';
 import { withDataDir } from '../node/run-config.ts';
 import { action, intOpt } from './common.ts';
+
+/** The metrics of --metrics: nll and/or the sample metrics, in a fixed order. */
+export function parseMetrics(text: string): { nll: boolean; sample: SampleMetric[] } {
+  const items = text.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean);
+  const known = ['nll', ...SAMPLE_METRICS];
+  const bad = items.filter((t) => !known.includes(t));
+  if (bad.length || items.length === 0) throw new UserError(`--metrics must be a comma-separated list of ${known.join(', ')}, got "${text}"`);
+  return { nll: items.includes('nll'), sample: SAMPLE_METRICS.filter((m) => items.includes(m)) };
+}
 
 export function registerEval(program: Command): void {
   program
     .command('eval')
     .argument('<run>', 'run folder written by `deepgen train`')
-    .description('evaluate a trained model on the test set: -log p(x) in nats/image and bits/dim (exact for pixelcnn and igpt; -ELBO and the IWAE bound for the VAE)')
+    .description(
+      'evaluate a trained model on the test set: -log p(x) in nats/image and bits/dim (exact for pixelcnn and igpt; bounds for the VAE and the flow), and sample quality (FID, KID, precision/recall) on the features of deepgen\'s own classifier for the dataset',
+    )
+    .option('--metrics <list>', 'comma-separated: nll, fid, kid, pr (default nll, or fid,kid,pr for a family without a likelihood)')
     .option('--iwae <k>', 'importance samples for the IWAE bound (VAE) or the importance-weighted dequantization bound (flow); 0 = skip', intOpt('--iwae'), 0)
-    .option('--n <count>', 'evaluate on the first n test images (0 = all)', intOpt('--n'), 0)
-    .option('--batch-size <n>', 'test images per batch', intOpt('--batch-size', 1))
+    .option('--n <count>', 'test images for nll (0 = all); samples and test images for fid/kid/pr (0 = 10000)', intOpt('--n'), 0)
+    .option('--batch-size <n>', 'test images (or samples) per batch', intOpt('--batch-size', 1))
     .option('--seed <n>', 'seed of the z samples', intOpt('--seed'), 0)
     .option('--data-dir <dir>', 'folder with the dataset files, if not where training found them')
     .option('--backend <name>', 'compute backend', 'auto')
     .option('--json', 'print the result as JSON')
+    .addHelpText(
+      'after',
+      `
+FID, KID (with its error bar over subsets) and k-NN precision/recall (k = 3) compare --n samples with the first --n
+test images in the feature space of deepgen's own classifier (trained once per dataset with \`deepgen classifier
+train\`, or on first use, and cached). They are not Inception figures and not comparable to published FIDs; the
+output gives the same figures for real training images against the test images as the floor.
+
+Examples:
+  deepgen eval runs/pixelcnn                       exact bits/dim on the whole test set
+  deepgen eval runs/flow --iwae 8                  the flow's bound, and its importance-weighted version
+  deepgen eval runs/diffusion --metrics fid,kid,pr --n 2000`,
+    )
     .action(
-      action(async (run: string, f: { iwae: number; n: number; batchSize?: number; seed: number; dataDir?: string; backend: string; json?: boolean }) => {
+      action(async (run: string, f: { metrics?: string; iwae: number; n: number; batchSize?: number; seed: number; dataDir?: string; backend: string; json?: boolean }) => {
         const r = await loadRun(run, { backend: f.backend });
-        if (!r.model.evaluate) throw new UserError(`The ${r.family} family has no likelihood evaluation yet`);
+        const metrics = parseMetrics(f.metrics ?? (r.model.evaluate ? 'nll' : SAMPLE_METRICS.join(',')));
+        if (metrics.nll && !r.model.evaluate) throw new UserError(`The ${r.family} family has no likelihood; use --metrics ${SAMPLE_METRICS.join(',')}`);
         const cfg = withDataDir(r.cfg, f.dataDir);
-        let test = loadSplit(cfg, 'test');
-        if (f.n > 0) test = subset(test, 0, Math.min(f.n, test.n));
-        const progress = createProgress('eval', test.n, { every: Math.max(1, Math.floor(test.n / 10)) });
+        const fullTest = loadSplit(cfg, 'test');
         const t0 = performance.now();
-        const res = await evaluateRun(r.model, cfg, test, { iwaeK: f.iwae, seed: f.seed, batchSize: f.batchSize, onBatch: (d) => progress.update(d, `${d} images`) });
-        progress.stop();
+        let res: Record<string, number> | null = null;
+        let nllN = 0;
+        if (metrics.nll) {
+          const test = f.n > 0 ? subset(fullTest, 0, Math.min(f.n, fullTest.n)) : fullTest;
+          nllN = test.n;
+          const progress = createProgress('eval', test.n, { every: Math.max(1, Math.floor(test.n / 10)) });
+          res = await evaluateRun(r.model, cfg, test, { iwaeK: f.iwae, seed: f.seed, batchSize: f.batchSize, onBatch: (d) => progress.update(d, `${d} images`) });
+          progress.stop();
+        }
+        let quality: SampleQualityResult | undefined;
+        if (metrics.sample.length) {
+          const n = f.n > 0 ? f.n : 10000;
+          const progress = createProgress('samples', Math.min(n, fullTest.n), { every: Math.max(1, Math.floor(Math.min(n, fullTest.n) / 10)) });
+          quality = await sampleQuality(r, fullTest, loadSplit(cfg, 'train'), { n, seed: f.seed, metrics: metrics.sample, batchSize: f.batchSize, onProgress: (d) => progress.update(d, `${d} samples`) });
+          progress.stop();
+        }
         const seconds = (performance.now() - t0) / 1000;
         const full = {
           run,
@@ -44,6 +83,7 @@ export function registerEval(program: Command): void {
           backend: r.backend,
           seconds: Math.round(seconds * 10) / 10,
           ...res,
+          ...(quality ? { sampleQuality: quality } : {}),
         };
         writeFileAtomic(path.join(run, 'eval.json'), JSON.stringify(full, null, 2) + '\n');
         r.model.dispose();
@@ -51,33 +91,50 @@ export function registerEval(program: Command): void {
           process.stdout.write(JSON.stringify(full, null, 2) + '\n');
           return;
         }
-        const m = res!;
         const D = r.info.height * r.info.width * r.info.channels;
-        const lines = [
-          `${r.family} at step ${r.step}, ${m.n} test images of ${cfg.data.dataset} (${cfg.data.preprocess}), ${D} dims, ${formatDuration(seconds)}`,
-          r.family === 'vae' || r.family === 'ae' || m.nll !== undefined ? `  metric                          nats/image   bits/dim` : `  metric`,
-        ];
-        const row = (name: string, nats: number | undefined, bpd: number | undefined) =>
-          nats === undefined ? '' : `  ${name.padEnd(32)}${nats.toFixed(2).padStart(10)}${bpd === undefined ? '' : bpd.toFixed(4).padStart(11)}`;
-        if (m.nll !== undefined && r.family !== 'vae' && r.family !== 'ae') {
-          // autoregressive: the exact -log p(x); flow: the exact density of the dequantized data, an upper bound on
-          // -log P(x) of the 8-bit data (Theis et al. 2016); then the family's other figures
-          lines.push(row(r.family === 'flow' ? '-log p(x), dequantized bound' : '-log p(x), exact', m.nll, m.bitsPerDim));
-          const fmt = (v: number) => (v !== 0 && Math.abs(v) < 1e-3 ? v.toExponential(2) : v.toFixed(4));
-          if (m.iwaeNll !== undefined) lines.push(row(`importance-weighted, k=${m.iwaeK}, bound`, m.iwaeNll, m.iwaeBitsPerDim));
-          for (const [k, v] of Object.entries(m)) if (typeof v === 'number' && !['n', 'nll', 'bitsPerDim', 'iwaeK', 'iwaeNll', 'iwaeBitsPerDim'].includes(k)) lines.push(`  ${k.padEnd(32)}${fmt(v).padStart(10)}`);
-        } else if (r.family !== 'vae' && r.family !== 'ae') {
-          // families without a likelihood report their own figures
-          for (const [k, v] of Object.entries(m)) if (typeof v === 'number' && k !== 'n') lines.push(`  ${k.padEnd(32)}${v.toFixed(4).padStart(10)}`);
-        } else if (r.family === 'ae') {
-          lines.push(row('reconstruction -log p(x|z)', m.recon, undefined));
-        } else {
-          lines.push(row('-ELBO (bound on -log p(x))', m.nelbo, m.nelboBitsPerDim));
-          lines.push(row('  reconstruction -log p(x|z)', m.recon, undefined));
-          lines.push(row('  KL(q(z|x) || p(z))', m.kl, undefined));
-          if (m.iwaeNll !== undefined) lines.push(row(`IWAE k=${m.iwaeK} (bound on -log p(x))`, m.iwaeNll, m.iwaeBitsPerDim));
-        }
+        const lines = [`${r.family} at step ${r.step} on ${cfg.data.dataset} (${cfg.data.preprocess}), ${D} dims, ${formatDuration(seconds)}`];
+        if (res) lines.push(...likelihoodLines(r.family, res, nllN));
+        if (quality) lines.push(...qualityLines(quality));
         process.stdout.write(lines.filter(Boolean).join('\n') + `\nWrote ${path.join(run, 'eval.json')}\n`);
       }),
     );
+}
+
+/** The likelihood table: one row per bound or exact figure, in nats/image and bits/dim. */
+function likelihoodLines(family: string, m: Record<string, number>, n: number): string[] {
+  const lines = [`  ${n} test images`, `  metric                          nats/image   bits/dim`];
+  const row = (name: string, nats: number | undefined, bpd: number | undefined) =>
+    nats === undefined ? '' : `  ${name.padEnd(32)}${nats.toFixed(2).padStart(10)}${bpd === undefined ? '' : bpd.toFixed(4).padStart(11)}`;
+  if (family === 'ae') {
+    lines.push(row('reconstruction -log p(x|z)', m.recon, undefined));
+  } else if (family === 'vae') {
+    lines.push(row('-ELBO (bound on -log p(x))', m.nelbo, m.nelboBitsPerDim));
+    lines.push(row('  reconstruction -log p(x|z)', m.recon, undefined));
+    lines.push(row('  KL(q(z|x) || p(z))', m.kl, undefined));
+    if (m.iwaeNll !== undefined) lines.push(row(`IWAE k=${m.iwaeK} (bound on -log p(x))`, m.iwaeNll, m.iwaeBitsPerDim));
+  } else if (m.nll !== undefined) {
+    // autoregressive: the exact -log p(x); flow: the exact density of the dequantized data, an upper bound on
+    // -log P(x) of the 8-bit data (Theis et al. 2016); then the family's other figures
+    lines.push(row(family === 'flow' ? '-log p(x), dequantized bound' : '-log p(x), exact', m.nll, m.bitsPerDim));
+    const fmt = (v: number) => (v !== 0 && Math.abs(v) < 1e-3 ? v.toExponential(2) : v.toFixed(4));
+    if (m.iwaeNll !== undefined) lines.push(row(`importance-weighted, k=${m.iwaeK}, bound`, m.iwaeNll, m.iwaeBitsPerDim));
+    for (const [k, v] of Object.entries(m)) if (typeof v === 'number' && !['n', 'nll', 'bitsPerDim', 'iwaeK', 'iwaeNll', 'iwaeBitsPerDim'].includes(k)) lines.push(`  ${k.padEnd(32)}${fmt(v).padStart(10)}`);
+  } else {
+    // families without a likelihood report their own figures
+    lines[1] = '  metric';
+    for (const [k, v] of Object.entries(m)) if (typeof v === 'number' && k !== 'n') lines.push(`  ${k.padEnd(32)}${v.toFixed(4).padStart(10)}`);
+  }
+  return lines;
+}
+
+/** The sample-quality table: the model's figures beside real training images against the same test images. */
+function qualityLines(q: SampleQualityResult): string[] {
+  const lines = [`  sample quality: ${q.n} samples against ${q.n} test images (${(q.sampleSecondsPerImage * 1000).toFixed(1)} ms per sample)`, `  features: ${q.features}`, `  metric                 model   real train images`];
+  const fmt = (v: number | undefined, d = 4) => (v === undefined ? '' : v.toFixed(d));
+  const row = (name: string, a: string, b: string) => `  ${name.padEnd(16)}${a.padStart(14)}${b.padStart(20)}`;
+  if (q.fid !== undefined) lines.push(row('FID', fmt(q.fid, 3), fmt(q.reference.fid, 3)));
+  if (q.kid !== undefined) lines.push(row('KID', `${fmt(q.kid)} +- ${fmt(q.kidStd)}`, `${fmt(q.reference.kid)} +- ${fmt(q.reference.kidStd)}`));
+  if (q.precision !== undefined) lines.push(row('precision', fmt(q.precision, 3), fmt(q.reference.precision, 3)));
+  if (q.recall !== undefined) lines.push(row('recall', fmt(q.recall, 3), fmt(q.reference.recall, 3)));
+  return lines;
 }

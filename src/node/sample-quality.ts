@@ -1,0 +1,122 @@
+// Sample quality of any run: n seeded samples and n test images through the project's own classifier features, then
+// FID, KID and k-NN precision/recall, beside the same figures for the real test set against the real training set
+// (the floor a perfect model would reach with this many images). Not Inception features: not comparable to papers.
+import * as tf from '@tensorflow/tfjs-core';
+import { subset } from '../core/data/batches.ts';
+import type { ImageDataset } from '../core/data/types.ts';
+import { UserError } from '../core/errors.ts';
+import { datasetTo01, type Classifier } from '../core/eval/classifier.ts';
+import { frechetDistance, gaussianStats, kernelDistance, precisionRecall } from '../core/eval/fid.ts';
+import type { SampleOptions } from '../core/family.ts';
+import { mixSeed } from '../core/tensor/rng.ts';
+import { getClassifier, parseClassifierDataset, type GetClassifierOptions } from './classifier-store.ts';
+import type { LoadedRun } from './run.ts';
+
+export const SAMPLE_METRICS = ['fid', 'kid', 'pr'] as const;
+export type SampleMetric = (typeof SAMPLE_METRICS)[number];
+
+export interface SampleQualityOptions {
+  /** Generated images, and test (and training) images they are compared with. */
+  n: number;
+  seed: number;
+  metrics: readonly SampleMetric[];
+  /** Sampler settings passed to the model (guidance, steps, temperature...). */
+  sampling?: Omit<SampleOptions, 'labels' | 'prompts' | 'onFrame'>;
+  batchSize?: number;
+  onProgress?: (done: number, total: number) => void;
+  /** Passed to getClassifier (tests use a tiny one in a temporary cache). */
+  classifier?: GetClassifierOptions;
+}
+
+export interface QualityFigures {
+  fid?: number;
+  kid?: number;
+  /** KID's error bar: the standard deviation over its subsets. */
+  kidStd?: number;
+  precision?: number;
+  recall?: number;
+}
+
+export interface SampleQualityResult extends QualityFigures {
+  n: number;
+  features: string;
+  classifier: { dataset: string; testAccuracy: Record<string, number>; dir: string };
+  /** The same figures for n real test images against n real training images. */
+  reference: QualityFigures;
+  sampleSecondsPerImage: number;
+  seconds: number;
+}
+
+/** Features [N, d] of images [N,H,W,C] in [0,1], in batches. */
+function features(clf: Classifier, x: tf.Tensor4D): tf.Tensor2D {
+  return clf.featuresBatched(x, 500);
+}
+
+/** The requested figures for generated (or reference) features against the real test features. */
+function figures(real: tf.Tensor2D, other: tf.Tensor2D, metrics: readonly SampleMetric[], seed: number): QualityFigures {
+  const out: QualityFigures = {};
+  if (metrics.includes('fid')) out.fid = frechetDistance(gaussianStats(real), gaussianStats(other));
+  if (metrics.includes('kid')) {
+    const k = kernelDistance(real, other, { subsets: 100, subsetSize: Math.min(1000, real.shape[0], other.shape[0]), seed });
+    out.kid = k.kid;
+    out.kidStd = k.stderr;
+  }
+  if (metrics.includes('pr') && real.shape[0] > 3 && other.shape[0] > 3) Object.assign(out, precisionRecall(real, other, 3));
+  delete (out as { k?: number }).k;
+  return out;
+}
+
+/**
+ * n samples with the seed (label models: the labels of the first n test images; text models: their captions), their
+ * classifier features against those of the first n test images, and the real-vs-real reference.
+ */
+export async function sampleQuality(run: LoadedRun, test: ImageDataset, train: ImageDataset, o: SampleQualityOptions): Promise<SampleQualityResult> {
+  const dataset = run.cfg.data.dataset;
+  if (dataset !== 'fashion-mnist' && dataset !== 'shapes') throw new UserError(`FID/KID/precision/recall use the project's own feature network, which exists for fashion-mnist and shapes only; ${run.dir} was trained on ${dataset} (use --metrics nll)`);
+  const n = Math.min(o.n, test.n, train.n);
+  if (n < 10) throw new UserError(`--n ${o.n} is too few images for FID/KID (use at least 10; 10000 is the usual figure)`);
+  const clf = await getClassifier(parseClassifierDataset(dataset), { size: run.info.height, dataDir: run.cfg.data.dataDir, ...o.classifier });
+  const t0 = performance.now();
+  const cond = (run.cfg.model as { cond?: { kind?: string } }).cond?.kind ?? 'none';
+  const testN = subset(test, 0, n);
+  const trainN = subset(train, 0, n);
+  const batch = o.batchSize ?? 250;
+  const parts: tf.Tensor2D[] = [];
+  let sampleSeconds = 0;
+  try {
+    for (let i0 = 0, b = 0; i0 < n; i0 += batch, b++) {
+      const k = Math.min(batch, n - i0);
+      const opts: SampleOptions = { ...o.sampling };
+      if (cond === 'label' && testN.labels) opts.labels = Array.from(testN.labels.subarray(i0, i0 + k));
+      if (cond === 'text' && testN.captions) opts.prompts = testN.captions.slice(i0, i0 + k);
+      const s0 = performance.now();
+      const x = run.model.sample(k, mixSeed(o.seed, b, 0x51), opts);
+      sampleSeconds += (performance.now() - s0) / 1000;
+      parts.push(features(clf.classifier, x));
+      x.dispose();
+      o.onProgress?.(i0 + k, n);
+    }
+    const fake = tf.concat(parts) as tf.Tensor2D;
+    tf.dispose(parts);
+    const realX = datasetTo01(testN), refX = datasetTo01(trainN);
+    const real = features(clf.classifier, realX), ref = features(clf.classifier, refX);
+    tf.dispose([realX, refX]);
+    try {
+      const gen = figures(real, fake, o.metrics, o.seed);
+      const reference = figures(real, ref, o.metrics, o.seed);
+      return {
+        n,
+        features: `the ${clf.classifier.config.features}-d feature layer of deepgen's own ${dataset} classifier (test accuracy ${Object.values(clf.info.testAccuracy).map((a) => (a * 100).toFixed(1) + '%').join(', ')}); not Inception features, so not comparable to published FIDs`,
+        classifier: { dataset, testAccuracy: clf.info.testAccuracy as unknown as Record<string, number>, dir: clf.dir },
+        ...gen,
+        reference,
+        sampleSecondsPerImage: sampleSeconds / n,
+        seconds: (performance.now() - t0) / 1000,
+      };
+    } finally {
+      tf.dispose([fake, real, ref]);
+    }
+  } finally {
+    clf.classifier.dispose();
+  }
+}
