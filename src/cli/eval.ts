@@ -54,6 +54,7 @@ Examples:
         const r = await loadRun(run, { backend: f.backend });
         const metrics = parseMetrics(f.metrics ?? (r.model.evaluate ? 'nll' : SAMPLE_METRICS.join(',')));
         if (metrics.nll && !r.model.evaluate) throw new UserError(`The ${r.family} family has no likelihood; use --metrics ${SAMPLE_METRICS.join(',')}`);
+        if (f.iwae > 0 && !['vae', 'flow'].includes(r.family)) throw new UserError(`--iwae applies to the bounds of vae and flow runs; the ${r.family} family's -log p(x) needs no importance samples (drop --iwae)`);
         const cfg = withDataDir(r.cfg, f.dataDir);
         const fullTest = loadSplit(cfg, 'test');
         const t0 = performance.now();

@@ -39,6 +39,9 @@ test('e2e: train a label-conditional pixelcnn on shapes, sample by label, evalua
   const ev = JSON.parse(readFileSync(path.join(RUN, 'eval.json'), 'utf8'));
   assert.equal(ev.n, 16);
   assert.ok(Math.abs(ev.bitsPerDim - ev.nll / (8 * 8 * 3 * Math.LN2)) < 1e-6 && ev.bitsPerDim > 0 && ev.bitsPerDim < 9, JSON.stringify(ev));
+  const iwae = await cli(['eval', RUN, '--iwae', '10']);
+  assert.equal(iwae.code, 2, 'an exact likelihood takes no importance samples');
+  assert.match(iwae.stderr, /--iwae applies to the bounds of vae and flow runs/);
   const bad = await cli(['train', 'pixelcnn', '--dataset', 'shapes', '--size', '8', '--preprocess', 'symmetric', '--steps', '1', '--out', path.join(TMP, 'bad')]);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /preprocess=scale01/);
