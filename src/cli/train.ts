@@ -86,6 +86,7 @@ export function addTrainOptions(cmd: Command): Command {
     .option('--seed <n>', 'random seed (default 0)', intOpt('--seed'))
     .option('--log-every <steps>', 'metrics.jsonl and progress line interval', intOpt('--log-every', 1))
     .option('--sample-every <steps>', 'write a samples grid every N steps (0 = off)', intOpt('--sample-every'))
+    .option('--animate <file.gif>', 'when training stops, write the --sample-every grids (the same noise each time) as a GIF')
     .option('--checkpoint-every <steps>', 'save a checkpoint every N steps (0 = only at the end)', intOpt('--checkpoint-every'))
     .option('--stop-at <step>', 'stop with a checkpoint at this step (resume later with --resume)', intOpt('--stop-at', 1))
     .option('--config <file>', 'JSON config file (sections family, model, data, train)')
@@ -109,6 +110,7 @@ Examples:
   deepgen train vae --dataset fashion-mnist --epochs 10 --latent 20 --beta 1 --likelihood bernoulli --out runs/vae
   deepgen train vae --dataset shapes --preprocess scale01 --arch conv --out runs/shapes-vae
   deepgen train ae --latent 2 --out runs/ae2
+  deepgen train gan --set model.loss=wgan-gp --sample-every 100 --animate runs/gan/progress.gif
   deepgen train --resume --out runs/vae --epochs 20     (continue, extending to 20 epochs)`,
   );
   cmd.action(
@@ -142,7 +144,9 @@ Examples:
       }
       layers.push(flagLayer);
       const cfg = resolveRunConfig(fam!, layers, f.set, 'flags and --config');
-      await trainRun({ config: cfg, out, backend: f.backend as string, resume: Boolean(f.resume), quiet: Boolean(f.quiet), stopAtStep: f.stopAt as number | undefined });
+      if (f.animate !== undefined && !String(f.animate).toLowerCase().endsWith('.gif')) throw new UserError(`--animate ${String(f.animate)} must end in .gif`);
+      if (f.animate !== undefined && cfg.train.sampleEvery === 0) throw new UserError('--animate needs sample grids during training: pass --sample-every N');
+      await trainRun({ config: cfg, out, backend: f.backend as string, resume: Boolean(f.resume), quiet: Boolean(f.quiet), stopAtStep: f.stopAt as number | undefined, animate: f.animate as string | undefined });
     }),
   );
 }

@@ -4,7 +4,7 @@ import type { z } from 'zod';
 import type { DataConfig, TrainConfig } from './config/schema.ts';
 import type { PlainObject } from './config/overrides.ts';
 import type { ParamStore } from './nn/params.ts';
-import type { LossOutput } from './train/trainer.ts';
+import type { LossOutput, OptimizerGroup, StepContext, StepResult } from './train/trainer.ts';
 
 /** What a model needs to know about its data. */
 export interface DataInfo {
@@ -43,6 +43,19 @@ export interface GenerativeModel {
   loss(x: tf.Tensor4D, y: tf.Tensor1D | null, seed: number, captions?: string[] | null): LossOutput;
   /** n images [n,H,W,C] with values in [0,1]. */
   sample(n: number, seed: number, opts?: SampleOptions): tf.Tensor4D;
+  /**
+   * Named variable groups, each trained by its own Adam (e.g. a GAN's { D, G }): disjoint subsets of params.vars that
+   * together cover every variable that should learn. Comes with trainStep.
+   */
+  optimizerGroups?(): Record<string, OptimizerGroup>;
+  /**
+   * The model's own training step on a preprocessed batch (instead of minimising loss() over all variables): it calls
+   * ctx.update(group, lossFn) for each optimiser update it wants, e.g. n_critic discriminator updates and then one
+   * generator update. Returns plain numbers.
+   */
+  trainStep?(x: tf.Tensor4D, y: tf.Tensor1D | null, seed: number, captions: string[] | null, ctx: StepContext): StepResult;
+  /** The variables the EMA averages and sampling swaps in (default params.vars), e.g. only a GAN's generator. */
+  emaVars?(): Record<string, tf.Variable>;
   /** Called once after training with preprocessed training batches (e.g. the AE fits its code distribution). */
   afterTraining?(batches: Iterable<EvalBatch>): void;
   /** Teaching pictures built from some preprocessed test images (reconstructions, interpolations, ...). */
@@ -91,6 +104,8 @@ export interface Family<M = unknown> {
   requiredPreprocess?: DataConfig['preprocess'];
   /** Which of SampleOptions' guidance / steps / sampler / eta / temperature / onFrame (animate) apply; absent = none. */
   samplingOptions?: readonly SamplingOption[];
+  /** What loss() measures, for plots (default 'nats per image'). */
+  lossUnit?: string;
   /** Whether the model needs captions (text-conditional); absent = never. */
   needsCaptions?(model: M): boolean;
   create(model: M, info: DataInfo, seed: number): GenerativeModel;

@@ -5,6 +5,7 @@ import { diffusionFamily } from './families/diffusion/index.ts';
 import { pixelcnnFamily } from './families/pixelcnn/index.ts';
 import { igptFamily } from './families/igpt/index.ts';
 import { flowFamily } from './families/flow/index.ts';
+import { ganFamily } from './families/gan/index.ts';
 import { UserError } from './errors.ts';
 
 export const registry = {
@@ -14,6 +15,7 @@ export const registry = {
   pixelcnn: pixelcnnFamily,
   igpt: igptFamily,
   flow: flowFamily,
+  gan: ganFamily,
 } satisfies Record<string, Family<any>>;
 
 export type FamilyName = keyof typeof registry;

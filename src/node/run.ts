@@ -9,7 +9,8 @@ import type { ImageDataset } from '../core/data/types.ts';
 import type { DataInfo, GenerativeModel } from '../core/family.ts';
 import { getFamily } from '../core/registry.ts';
 import { Rng, mixSeed } from '../core/tensor/rng.ts';
-import { NonFiniteLossError, Trainer, type StepMetrics } from '../core/train/trainer.ts';
+import { DivergenceError, NonFiniteLossError, Trainer, type StepMetrics } from '../core/train/trainer.ts';
+import { emaVarsOf, trainModelStep, trainerFor } from '../core/train/model-step.ts';
 import { CHECKPOINT_FORMAT_VERSION, assignRecords, variablesToRecords, type Checkpoint } from '../core/checkpoint/format.ts';
 import { recordToFloat32 } from '../core/checkpoint/safetensors.ts';
 import { UserError } from '../core/errors.ts';
@@ -22,6 +23,7 @@ import { writeFileAtomic } from './fs-atomic.ts';
 import { resolveRunConfig, type ResolvedRunConfig } from './run-config.ts';
 import { writeImageGrid } from './pictures.ts';
 import { writeLossCurve } from './loss-curve-file.ts';
+import { writeSampleAnimation } from './sample-animation.ts';
 import { evalBatches, evaluateRun, preprocessedSet, writeFamilyPictures } from './family-tools.ts';
 
 export function dataInfoOf(ds: ImageDataset): DataInfo {
@@ -47,6 +49,8 @@ export interface TrainRunOptions {
   stopAtStep?: number;
   /** Write final pictures and a quick test-set evaluation. Default true. */
   finish?: boolean;
+  /** Write the step sample grids (--sample-every) as this GIF when training stops. */
+  animate?: string;
   log?: (line: string) => void;
 }
 
@@ -91,11 +95,11 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
   const model = fam.create(modelCfg, info, mixSeed(cfg.train.seed, 1));
   const stepsPerEpoch = numBatches(train.n, cfg.train.batchSize);
   const totalSteps = cfg.train.steps > 0 ? cfg.train.steps : Math.max(1, Math.ceil(cfg.train.epochs * stepsPerEpoch));
-  const trainer = new Trainer(model.params.vars, cfg.train, totalSteps);
+  const trainer = trainerFor(model, cfg.train, totalSteps);
   let elapsedBefore = 0;
   if (ck) {
     assignRecords(model.params.all(), ck.weights, `model.safetensors in ${out}`);
-    if (ck.optimizer) trainer.optimizer.loadState(Number(ck.state.optimizerStep ?? ck.state.step), toFloatRecords(ck.optimizer));
+    if (ck.optimizer) trainer.loadOptimizerState(ck.state.optimizerStep ?? ck.state.step, toFloatRecords(ck.optimizer), `optimizer.safetensors in ${out}`);
     if (ck.ema && trainer.ema) assignRecords(trainer.ema.shadow, ck.ema, `ema.safetensors in ${out}`);
     trainer.step = ck.state.step;
     elapsedBefore = Number(ck.state.elapsedSeconds ?? 0);
@@ -141,13 +145,18 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
       for (const batch of batches(train, { batchSize: cfg.train.batchSize, order, start: startBatch })) {
         if (trainer.step >= stopAt || interrupted) break;
         const step = trainer.step;
-        // tensors made inside the loss closure are freed by the trainer's tidy
-        const m = trainer.trainStep(() => {
-          const xU8 = batchToTensor(batch, train);
-          const x = preprocessBatch(xU8, mode, mixSeed(cfg.train.seed, step, 2));
-          const y = labelled && batch.labels ? tf.tensor1d(batch.labels, 'int32') : null;
-          return model.loss(x, y, mixSeed(cfg.train.seed, step, 3), captioned ? batch.captions ?? null : null);
-        });
+        // the batch's tensors are freed by trainModelStep
+        const m = trainModelStep(
+          trainer,
+          model,
+          () => {
+            const xU8 = batchToTensor(batch, train);
+            const x = preprocessBatch(xU8, mode, mixSeed(cfg.train.seed, step, 2));
+            const y = labelled && batch.labels ? tf.tensor1d(batch.labels, 'int32') : null;
+            return { x, y, captions: captioned ? batch.captions ?? null : null };
+          },
+          mixSeed(cfg.train.seed, step, 3),
+        );
         last = m;
         await new Promise((r) => setImmediate(r)); // let signals (Ctrl-C) through
         imagesDone += batch.size;
@@ -171,7 +180,7 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
   } catch (e) {
     process.off('SIGINT', onSigint);
     progress.stop();
-    if (e instanceof NonFiniteLossError) {
+    if (e instanceof NonFiniteLossError || e instanceof DivergenceError) {
       trainer.dispose();
       model.dispose();
       throw new UserError(e.message + (hasCheckpoint(out) ? ` Last good checkpoint: ${out}.` : ' No checkpoint was written yet.'));
@@ -192,6 +201,13 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
   files.push(path.join(out, 'model.safetensors'));
   if (opts.finish !== false && trainer.step >= totalSteps) {
     files.push(...(await finishRun(st, out, log)));
+  }
+  if (opts.animate) {
+    const frames = writeSampleAnimation(out, opts.animate);
+    if (frames > 0) {
+      files.push(opts.animate);
+      log(`Wrote ${frames} sample grids (one every ${cfg.train.sampleEvery} steps, the same noise each time) to ${opts.animate}`);
+    } else log(`No sample grids to animate in ${path.join(out, 'samples')}: train with --sample-every N (N < ${totalSteps})`);
   }
   const result: TrainRunResult = { out, step: trainer.step, totalSteps, last, seconds, imagesPerSecond: imagesDone / Math.max(seconds, 1e-9), backend, files };
   log(`Trained ${trainer.step}/${totalSteps} steps in ${formatDuration(seconds)} (${result.imagesPerSecond.toFixed(0)} images/s); checkpoint in ${out}`);
@@ -229,19 +245,20 @@ function truncateMetrics(file: string, step: number): void {
 async function save(st: RunState, out: string, elapsedSeconds: number): Promise<void> {
   const { model, trainer, cfg, info } = st;
   const step = trainer.step;
+  const opt = trainer.optimizerState();
   saveCheckpoint(out, {
     config: { family: cfg.family, formatVersion: CHECKPOINT_FORMAT_VERSION, createdBy: 'deepgen', config: cfg, dataInfo: info, params: model.params.numParams() },
     weights: await variablesToRecords(model.params.all()),
-    optimizer: await variablesToRecords(trainer.optimizer.stateTensors()),
+    optimizer: await variablesToRecords(opt.tensors),
     ema: trainer.ema ? await variablesToRecords(trainer.ema.shadow) : undefined,
-    state: { step, epoch: round(step / st.stepsPerEpoch, 4), rng: new Rng(cfg.train.seed).getState(), optimizerStep: trainer.optimizer.t, elapsedSeconds: round(elapsedSeconds, 2) },
+    state: { step, epoch: round(step / st.stepsPerEpoch, 4), rng: new Rng(cfg.train.seed).getState(), optimizerStep: opt.steps, elapsedSeconds: round(elapsedSeconds, 2) },
   });
 }
 
 
 async function withSamplingWeights<T>(st: { model: GenerativeModel; trainer?: Trainer }, fn: () => Promise<T>): Promise<T> {
   const ema = st.trainer?.ema;
-  return ema ? ema.withWeights(st.model.params.vars, fn) : fn();
+  return ema ? ema.withWeights(emaVarsOf(st.model), fn) : fn();
 }
 
 async function writeSamples(st: RunState, file: string, n: number, seed: number): Promise<string> {
@@ -267,7 +284,7 @@ async function finishRun(st: RunState, out: string, log: (l: string) => void): P
   await withSamplingWeights(st, async () => {
     files.push(...(await writeFamilyPictures(st.model, cfg, test, out)));
   });
-  const curve = writeLossCurve(path.join(out, 'metrics.jsonl'), path.join(out, 'loss-curve.svg'), cfg.family);
+  const curve = writeLossCurve(path.join(out, 'metrics.jsonl'), path.join(out, 'loss-curve.svg'), cfg.family, getFamily(cfg.family).lossUnit);
   if (curve) files.push(curve);
   const evalN = Math.min(test.n, 2000);
   const r = await withSamplingWeights(st, () => evaluateRun(st.model, cfg, subset(test, 0, evalN), { iwaeK: 0, seed: cfg.data.testSeed }));
@@ -303,7 +320,7 @@ export async function loadRun(dir: string, opts: { backend?: string; useEma?: bo
   const model = getFamily(cfg.family).create(cfg.model, info, mixSeed(cfg.train.seed, 1));
   const useEma = (opts.useEma ?? true) && !!ck.ema;
   assignRecords(model.params.all(), ck.weights, `model.safetensors in ${dir}`);
-  if (useEma) assignRecords(model.params.vars, ck.ema!, `ema.safetensors in ${dir}`);
+  if (useEma) assignRecords(emaVarsOf(model), ck.ema!, `ema.safetensors in ${dir}`);
   return { dir, family: cfg.family, cfg, info, model, step: ck.state.step, backend, usedEma: useEma };
 }
 

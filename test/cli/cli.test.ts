@@ -161,7 +161,7 @@ describe('deepgen CLI', { concurrency: 3 }, () => {
     { name: '--latent abc', args: ['train', 'vae', '--latent', 'abc'], mentions: /--latent/ },
     { name: '--lr -1', args: ['train', 'vae', '--lr', '-1'], mentions: /--lr/ },
     { name: '--steps 0', args: ['train', 'vae', '--steps', '0'], mentions: /--steps/ },
-    { name: 'unknown family', args: ['train', 'gan', ...TINY], mentions: /gan/, out: 'bad-gan' },
+    { name: 'unknown family', args: ['train', 'vqvae', ...TINY], mentions: /Unknown model family "vqvae"; available: .*gan/, out: 'bad-family' },
     { name: 'no family and no --resume', args: ['train'], mentions: /family/ },
     { name: 'unknown dataset', args: ['train', 'vae', ...TINY, '--dataset', 'nope'], mentions: /nope/, out: 'bad-dataset' },
     { name: 'sample of a missing run folder', args: ['sample', '/nonexistent'], mentions: /\/nonexistent/ },

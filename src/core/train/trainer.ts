@@ -1,6 +1,6 @@
-// The generic trainer: one optimisation step on any model's loss, knowing nothing about the model.
-// Adam + lr schedule + global-norm clipping + optional EMA; returns plain numbers; refuses non-finite losses.
-// The platform entry (src/node/backend.ts, the web worker) registers tfjs gradients; tfjs-core alone has none.
+// The generic trainer: one optimisation step on any model's loss, knowing nothing about the model; or, for models with
+// several players (a GAN's D and G), named variable groups each with its own Adam, updated by the model's own step.
+// Adam + lr schedule + global-norm clipping + optional EMA; plain numbers out; non-finite losses refused.
 import * as tf from '@tensorflow/tfjs-core';
 import type { TrainConfig } from '../config/schema.ts';
 import { Adam } from './adam.ts';
@@ -22,6 +22,45 @@ export interface StepMetrics {
   gradNorm: number;
 }
 
+/** A set of variables optimised by its own Adam (e.g. a GAN's discriminator), at lr * lrScale. */
+export interface OptimizerGroup {
+  vars: Record<string, tf.Variable>;
+  /** Multiplies the scheduled learning rate for this group (default 1). */
+  lrScale?: number;
+}
+
+/** What one optimiser update of a group returns. */
+export interface GroupUpdate {
+  loss: number;
+  /** Global L2 norm of the group's gradients, before clipping. */
+  gradNorm: number;
+  terms: Record<string, number>;
+}
+
+/** Handed to a model's own step: the schedule's learning rate and one update per call for a named group. */
+export interface StepContext {
+  /** Index of this step (0-based): steps completed before it. */
+  step: number;
+  /** The scheduled learning rate of this step (before a group's lrScale). */
+  lr: number;
+  /** Gradients of lossFn w.r.t. the group's variables only (the variable list is passed explicitly), clipped, applied
+   *  by the group's Adam. Throws NonFiniteLossError (the group's variables untouched) on a non-finite loss or gradient. */
+  update(group: string, lossFn: () => LossOutput): GroupUpdate;
+}
+
+/** What a model's own step reports: the headline loss and named terms. */
+export interface StepResult {
+  loss: number;
+  terms: Record<string, number>;
+}
+
+export interface TrainerOptions {
+  /** Named variable groups, each with its own Adam; required for customStep. Groups must not share variables. */
+  groups?: Record<string, OptimizerGroup>;
+  /** Variables the EMA averages (default: all of `vars`), e.g. only a GAN's generator. */
+  emaVars?: Record<string, tf.Variable>;
+}
+
 export class NonFiniteLossError extends Error {
   constructor(readonly step: number, readonly metrics: Record<string, number>) {
     super(
@@ -33,21 +72,45 @@ export class NonFiniteLossError extends Error {
   }
 }
 
+/** Training was stopped because it went wrong in a way the model recognises (e.g. a GAN's discriminator won). */
+export class DivergenceError extends Error {
+  constructor(readonly step: number, reason: string) {
+    super(`Training stopped at step ${step}: ${reason}`);
+    this.name = 'DivergenceError';
+  }
+}
+
 export class Trainer {
+  /** The optimiser of the single-loss step (trainStep). */
   readonly optimizer: Adam;
+  /** One optimiser per named group (customStep); empty without groups. */
+  readonly groupOptimizers: Record<string, Adam> = {};
   readonly ema: Ema | null;
   /** Steps completed. */
   step = 0;
-  private readonly byTfName: Map<string, string>;
+  private readonly groups: Record<string, OptimizerGroup>;
+  private readonly emaVars: Record<string, tf.Variable>;
 
   constructor(
     readonly vars: Record<string, tf.Variable>,
     readonly cfg: TrainConfig,
     readonly totalSteps: number,
+    opts: TrainerOptions = {},
   ) {
-    this.optimizer = new Adam({ beta1: cfg.beta1, beta2: cfg.beta2, weightDecay: cfg.weightDecay });
-    this.ema = cfg.ema > 0 ? new Ema(cfg.ema, vars) : null;
-    this.byTfName = new Map(Object.entries(vars).map(([k, v]) => [v.name, k]));
+    const adam = () => new Adam({ beta1: cfg.beta1, beta2: cfg.beta2, weightDecay: cfg.weightDecay });
+    this.optimizer = adam();
+    this.groups = opts.groups ?? {};
+    const owner = new Map<tf.Variable, string>();
+    for (const [g, { vars: gv }] of Object.entries(this.groups)) {
+      if (g.includes('/')) throw new Error(`optimizer group name ${g} must not contain '/'`);
+      for (const [k, v] of Object.entries(gv)) {
+        if (owner.has(v)) throw new Error(`variable ${k} is in optimizer groups ${owner.get(v)} and ${g}; groups must be disjoint`);
+        owner.set(v, g);
+      }
+      this.groupOptimizers[g] = adam();
+    }
+    this.emaVars = opts.emaVars ?? vars;
+    this.ema = cfg.ema > 0 ? new Ema(cfg.ema, this.emaVars) : null;
   }
 
   currentLr(): number {
@@ -57,6 +120,42 @@ export class Trainer {
   /** One step: gradients of lossFn w.r.t. vars, clip, Adam update, EMA. */
   trainStep(lossFn: () => LossOutput): StepMetrics {
     const lr = this.currentLr();
+    const u = this.update(this.vars, this.optimizer, lossFn, lr, this.step + 1);
+    this.ema?.update(this.emaVars, this.step + 1);
+    this.step += 1;
+    return { step: this.step, loss: u.loss, terms: u.terms, lr, gradNorm: u.gradNorm };
+  }
+
+  /**
+   * One step run by the model itself (e.g. n_critic discriminator updates, then a generator update): fn calls
+   * ctx.update(group, lossFn) as often as it needs; then the EMA is updated and the step counted. gradNorm is the global
+   * norm over the last update of every group.
+   */
+  customStep(fn: (ctx: StepContext) => StepResult): StepMetrics {
+    if (Object.keys(this.groups).length === 0) throw new Error('Trainer.customStep needs optimizer groups (new Trainer(vars, cfg, steps, { groups }))');
+    const lr = this.currentLr();
+    const lastNorm: Record<string, number> = {};
+    const ctx: StepContext = {
+      step: this.step,
+      lr,
+      update: (group, lossFn) => {
+        const g = this.groups[group];
+        if (!g) throw new Error(`unknown optimizer group ${group}; the trainer has ${Object.keys(this.groups).join(', ')}`);
+        const u = this.update(g.vars, this.groupOptimizers[group], lossFn, lr * (g.lrScale ?? 1), this.step + 1, group);
+        lastNorm[group] = u.gradNorm;
+        return u;
+      },
+    };
+    const r = fn(ctx);
+    this.ema?.update(this.emaVars, this.step + 1);
+    this.step += 1;
+    const gradNorm = Math.sqrt(Object.values(lastNorm).reduce((s, n) => s + n * n, 0));
+    return { step: this.step, loss: r.loss, terms: r.terms, lr, gradNorm };
+  }
+
+  /** Gradients of lossFn w.r.t. `vars` only, global-norm clip, Adam update of those vars; numbers out. */
+  private update(vars: Record<string, tf.Variable>, opt: Adam, lossFn: () => LossOutput, lr: number, stepNo: number, group?: string): GroupUpdate {
+    const byTfName = new Map(Object.entries(vars).map(([k, v]) => [v.name, k]));
     const names: string[] = [];
     const { grads, packed } = tf.tidy(() => {
       let kept: Record<string, tf.Scalar> = {};
@@ -64,9 +163,9 @@ export class Trainer {
         const out = lossFn();
         kept = Object.fromEntries(Object.entries(out.terms).map(([k, t]) => [k, tf.keep(t)]));
         return out.loss;
-      }, Object.values(this.vars));
+      }, Object.values(vars));
       const named: Record<string, tf.Tensor> = {};
-      for (const [tfName, g] of Object.entries(grads)) named[this.byTfName.get(tfName)!] = g;
+      for (const [tfName, g] of Object.entries(grads)) named[byTfName.get(tfName)!] = g;
       // global L2 norm of all gradients: sqrt(sum_i ||g_i||^2)
       const sq = Object.values(named).map((g) => tf.sum(tf.square(g)));
       const norm = tf.sqrt(sq.length ? tf.addN(sq) : tf.scalar(0));
@@ -83,20 +182,54 @@ export class Trainer {
     packed.dispose();
     const terms: Record<string, number> = {};
     names.forEach((k, i) => (terms[k] = vals[2 + i]));
-    const metrics: StepMetrics = { step: this.step + 1, loss: vals[0], terms, lr, gradNorm: vals[1] };
-    if (!Number.isFinite(metrics.loss) || !Number.isFinite(metrics.gradNorm)) {
+    const u: GroupUpdate = { loss: vals[0], gradNorm: vals[1], terms };
+    if (!Number.isFinite(u.loss) || !Number.isFinite(u.gradNorm)) {
       tf.dispose(Object.values(grads));
-      throw new NonFiniteLossError(metrics.step, { loss: metrics.loss, gradNorm: metrics.gradNorm, ...terms });
+      const tag = group ? `${group}.` : '';
+      throw new NonFiniteLossError(stepNo, { [`${tag}loss`]: u.loss, [`${tag}gradNorm`]: u.gradNorm, ...Object.fromEntries(Object.entries(terms).map(([k, v]) => [tag + k, v])) });
     }
-    this.optimizer.apply(this.vars, grads, lr);
+    opt.apply(vars, grads, lr);
     tf.dispose(Object.values(grads));
-    this.ema?.update(this.vars, this.step + 1);
-    this.step += 1;
-    return metrics;
+    return u;
+  }
+
+  /**
+   * Every optimiser's state for optimizer.safetensors: "<param>.m" / "<param>.v" for the single optimiser, or
+   * "<group>/<param>.m" per group; `steps` is Adam's t (a number, or one per group).
+   */
+  optimizerState(): { tensors: Record<string, tf.Tensor>; steps: number | Record<string, number> } {
+    const names = Object.keys(this.groupOptimizers);
+    if (names.length === 0) return { tensors: this.optimizer.stateTensors(), steps: this.optimizer.t };
+    const tensors: Record<string, tf.Tensor> = {};
+    const steps: Record<string, number> = {};
+    for (const g of names) {
+      for (const [k, t] of Object.entries(this.groupOptimizers[g].stateTensors())) tensors[`${g}/${k}`] = t;
+      steps[g] = this.groupOptimizers[g].t;
+    }
+    return { tensors, steps };
+  }
+
+  /** Restores what optimizerState() gave (records read back from optimizer.safetensors). */
+  loadOptimizerState(steps: unknown, tensors: Record<string, { shape: number[]; data: Float32Array }>, source = 'optimizer state'): void {
+    const names = Object.keys(this.groupOptimizers);
+    if (names.length === 0) {
+      this.optimizer.loadState(Number(steps), tensors);
+      return;
+    }
+    const byGroup: Record<string, Record<string, { shape: number[]; data: Float32Array }>> = Object.fromEntries(names.map((g) => [g, {}]));
+    for (const [key, rec] of Object.entries(tensors)) {
+      const slash = key.indexOf('/');
+      const g = slash > 0 ? key.slice(0, slash) : '';
+      if (!byGroup[g]) throw new Error(`${source}: tensor ${key} belongs to no optimizer group of this model (${names.join(', ')})`);
+      byGroup[g][key.slice(slash + 1)] = rec;
+    }
+    const t = (steps ?? {}) as Record<string, unknown>;
+    for (const g of names) this.groupOptimizers[g].loadState(Number(t[g] ?? 0), byGroup[g]);
   }
 
   dispose(): void {
     this.optimizer.dispose();
+    for (const o of Object.values(this.groupOptimizers)) o.dispose();
     this.ema?.dispose();
   }
 }

@@ -149,6 +149,7 @@ export const diffusionFamily: Family<DiffusionModelConfig> = {
     train: { epochs: 10, batchSize: 128, lr: 2e-4, ema: 0.999, warmupSteps: 200, clipNorm: 1, sampleEvery: 1000, checkpointEvery: 1000 },
   },
   tinyPreset: { channels: [8, 16], groups: 4, embedDim: 16, T: 40, steps: 4, cond: { dim: 16 } },
+  lossUnit: 'mean squared error of the noise',
   needsLabels: (m) => m.cond.kind === 'label',
   needsCaptions: (m) => m.cond.kind === 'text',
   requiredPreprocess: 'symmetric',

@@ -1,0 +1,81 @@
+// Config of the GAN family: the networks (DCGAN conv or MLP), the loss (non-saturating, hinge, WGAN-GP), the critic
+// schedule, the discriminator's conditioning (projection or concatenation), and the divergence watch.
+import { z } from 'zod';
+import { condSchema } from '../../conditioning/config.ts';
+import { UserError } from '../../errors.ts';
+import type { DataInfo } from '../../family.ts';
+
+export const GAN_LOSSES = ['ns', 'hinge', 'wgan-gp'] as const;
+export type GanLoss = (typeof GAN_LOSSES)[number];
+
+export const ganModelSchema = z
+  .object({
+    /** 'conv' (DCGAN: transposed convs with batch norm in G, strided convs with leaky ReLU in D) or 'mlp' (dense
+     *  layers; no conv op, so it also trains on the wasm backend). */
+    arch: z.enum(['conv', 'mlp']).default('conv'),
+    /** 'ns' (non-saturating, Goodfellow et al. 2014), 'hinge' (Lim & Ye 2017; Miyato et al. 2018) or 'wgan-gp'
+     *  (Gulrajani et al. 2017: a critic, with a gradient penalty on interpolates). */
+    loss: z.enum(GAN_LOSSES).default('ns'),
+    /** Size of the noise z ~ N(0, I). */
+    latent: z.number().int().positive().default(64),
+    /** conv: channels of G's last hidden layer and D's first; each stage doubles them towards the lowest resolution
+     *  (stages 2: G 7x7x128 -> 14x14x64 -> 28x28xC, D 28x28xC -> 14x14x64 -> 7x7x128). */
+    channels: z.number().int().positive().default(64),
+    /** conv: stride-2 stages in G (upsampling) and D (downsampling); H and W must be divisible by 2^stages. */
+    stages: z.number().int().min(1).max(5).default(2),
+    /** mlp: hidden units of the two hidden layers of G and of D. */
+    hidden: z.number().int().positive().default(256),
+    /** Batch norm after G's hidden layers ('batch', DCGAN) or none. D never has batch norm (WGAN-GP's penalty needs
+     *  D(x_i) to depend on x_i alone). */
+    gNorm: z.enum(['batch', 'none']).default('batch'),
+    /** Noise rows whose batch statistics normalise G's batch norm when sampling (a fixed, seeded reference batch:
+     *  samples then depend neither on n nor on each other, and match whichever weights, raw or EMA, are loaded). */
+    statsBatch: z.number().int().min(2).default(128),
+    /** Slope of D's leaky ReLU for x < 0. */
+    leak: z.number().min(0).max(1).default(0.2),
+    /** Discriminator (critic) updates per generator update; 0 = the loss's usual: 5 for wgan-gp, 1 otherwise. */
+    nCritic: z.number().int().min(0).max(20).default(0),
+    /** lambda of the gradient penalty lambda E[(||grad D(x^)||_2 - 1)^2] (wgan-gp). */
+    gpWeight: z.number().min(0).default(10),
+    /** D's learning rate is train.lr times this (G's is train.lr): < 1 slows a discriminator that wins too fast. */
+    dLrScale: z.number().positive().default(1),
+    /** How a conditional D sees y: 'projection' (Miyato & Koyama 2018: D(x, y) = psi(phi(x)) + <V c, pool(phi(x))>)
+     *  or 'concat' (c mapped to one extra input channel, the classic cGAN). G always takes [z, c]. */
+    dCond: z.enum(['projection', 'concat']).default('projection'),
+    /** Stop training when D's loss (ns, hinge) stays below lossFloor for `steps` consecutive steps: D has won and G
+     *  learns nothing. steps 0 = never. */
+    divergence: z
+      .object({
+        lossFloor: z.number().min(0).default(1e-3),
+        steps: z.number().int().min(0).default(200),
+      })
+      .strict()
+      .prefault({}),
+    /** Conditioning y: kind none | label | text; G and D each embed y with their own conditioner. */
+    cond: condSchema.prefault({}),
+  })
+  .strict();
+
+export type GanModelConfig = z.infer<typeof ganModelSchema>;
+
+/** Critic updates per step: nCritic, or the loss's usual (5 for wgan-gp, 1 otherwise) when it is 0. */
+export function criticSteps(cfg: GanModelConfig): number {
+  return cfg.nCritic > 0 ? cfg.nCritic : cfg.loss === 'wgan-gp' ? 5 : 1;
+}
+
+/** The problem with a config for this data (one line: what is wrong and the fix), or null. */
+export function ganConfigProblem(cfg: GanModelConfig, info: Pick<DataInfo, 'height' | 'width'>): string | null {
+  if (cfg.arch !== 'conv') return null;
+  const { height: H, width: W } = info;
+  const f = 2 ** cfg.stages;
+  if (H % f === 0 && W % f === 0) return null;
+  let fits = 0;
+  while (fits < 5 && H % 2 ** (fits + 1) === 0 && W % 2 ** (fits + 1) === 0) fits++;
+  const fix = fits >= 1 ? `use --set model.stages=${fits}` : `resize the images to even sides (e.g. data.size=${Math.ceil(H / 2) * 2}) or use --arch mlp`;
+  return `model.stages=${cfg.stages} halves the image ${cfg.stages} times in D (and doubles it as often in G), so its height and width must be divisible by ${f}, got ${H}x${W}; ${fix}`;
+}
+
+export function checkGanConfig(cfg: GanModelConfig, info: Pick<DataInfo, 'height' | 'width'>): void {
+  const problem = ganConfigProblem(cfg, info);
+  if (problem) throw new UserError(problem);
+}

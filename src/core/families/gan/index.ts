@@ -1,0 +1,193 @@
+// The GAN family: a generator G(z, y) against a discriminator D(x, y), trained by alternating updates with two
+// optimisers (non-saturating, hinge or WGAN-GP loss); label or text conditioning; slerp in z. Used via the registry.
+import * as tf from '@tensorflow/tfjs-core';
+import type { DataInfo, Family, GenerativeModel, Picture, SampleOptions } from '../../family.ts';
+import { Conditioner, sampleCondInput, type CondInput } from '../../conditioning/conditioner.ts';
+import { UserError } from '../../errors.ts';
+import { ParamStore } from '../../nn/params.ts';
+import { Rng } from '../../tensor/rng.ts';
+import type { LossOutput, OptimizerGroup, StepContext, StepResult } from '../../train/trainer.ts';
+import { checkGanConfig, ganModelSchema, type GanModelConfig } from './config.ts';
+import { discriminatorLoss, generatorLoss, gradientPenalty } from './loss.ts';
+import { Discriminator, Generator, stopGradient } from './networks.ts';
+import { REFERENCE_SEED, drawNoise, generateImages, slerpPath } from './sample.ts';
+import { DivergenceWatch, ganTrainStep, type GanPlayers } from './train-step.ts';
+
+export class GanModel implements GenerativeModel, GanPlayers {
+  readonly params: ParamStore;
+  readonly G: Generator;
+  readonly D: Discriminator;
+  /** G's and D's own embeddings of y (null when unconditional). */
+  readonly condG: Conditioner | null;
+  readonly condD: Conditioner | null;
+  readonly watch: DivergenceWatch;
+
+  constructor(readonly cfg: GanModelConfig, readonly info: DataInfo, seed: number) {
+    checkGanConfig(cfg, info);
+    this.params = new ParamStore(seed);
+    const conditional = cfg.cond.kind !== 'none';
+    this.condG = conditional ? new Conditioner(cfg.cond, info, this.params, 'G.cond') : null;
+    this.condD = conditional ? new Conditioner(cfg.cond, info, this.params, 'D.cond') : null;
+    this.G = new Generator(cfg, info, this.params, this.condG?.dim ?? 0);
+    this.D = new Discriminator(cfg, info, this.params, this.condD?.dim ?? 0);
+    this.watch = new DivergenceWatch(cfg.loss, cfg.divergence.lossFloor, cfg.divergence.steps);
+  }
+
+  /** G's variables (G.*: the generator and its conditioner). */
+  generatorVars(): Record<string, tf.Variable> {
+    return Object.fromEntries(Object.entries(this.params.vars).filter(([k]) => k.startsWith('G.')));
+  }
+
+  /** D's variables (D.*: the discriminator and its conditioner). */
+  discriminatorVars(): Record<string, tf.Variable> {
+    return Object.fromEntries(Object.entries(this.params.vars).filter(([k]) => k.startsWith('D.')));
+  }
+
+  optimizerGroups(): Record<string, OptimizerGroup> {
+    return { D: { vars: this.discriminatorVars(), lrScale: this.cfg.dLrScale }, G: { vars: this.generatorVars() } };
+  }
+
+  /** The EMA (and the weights sampling swaps in) covers G only: D is not needed to sample. */
+  emaVars(): Record<string, tf.Variable> {
+    return this.generatorVars();
+  }
+
+  trainStep(x: tf.Tensor4D, y: tf.Tensor1D | null, seed: number, captions: string[] | null, ctx: StepContext): StepResult {
+    return ganTrainStep(this, x, y, seed, captions, ctx);
+  }
+
+  dropMask(B: number, seed: number): boolean[] | null {
+    return this.condG ? this.condG.dropMask(B, seed) : null;
+  }
+
+  /** c_G, c_D [B, dim] for a training batch's condition (rows with drop[i] get each conditioner's null embedding). */
+  private embed(cond: Conditioner | null, c: CondInput, B: number, drop: boolean[] | null): tf.Tensor2D | null {
+    return cond ? cond.embed(c, B, drop) : null;
+  }
+
+  generate(z: tf.Tensor2D, cond: CondInput, drop: boolean[] | null): tf.Tensor4D {
+    return tf.tidy(() => this.G.forward(z, this.embed(this.condG, cond, z.shape[0], drop)));
+  }
+
+  /** D's outputs on real and fake, and L_D (+ lambda GP for wgan-gp) with its terms. */
+  discriminatorObjective(real: tf.Tensor4D, fake: tf.Tensor4D, cond: CondInput, drop: boolean[] | null, seed: number): LossOutput {
+    return tf.tidy(() => {
+      const B = real.shape[0];
+      const cD = this.embed(this.condD, cond, B, drop);
+      // one D call on [real; fake] (D has no batch norm, so this equals two calls), split again
+      const both = this.D.forward(tf.concat([real, fake], 0) as tf.Tensor4D, cD && (tf.concat([cD, cD], 0) as tf.Tensor2D));
+      const dReal = tf.slice(both, 0, B) as tf.Tensor1D, dFake = tf.slice(both, B, B) as tf.Tensor1D;
+      const lossD = discriminatorLoss(this.cfg.loss, dReal, dFake);
+      const shown = (d: tf.Tensor1D) => tf.mean(this.cfg.loss === 'ns' ? tf.sigmoid(d) : d) as tf.Scalar;
+      const terms: Record<string, tf.Scalar> = { lossD, dReal: shown(dReal), dFake: shown(dFake) };
+      let loss = lossD;
+      if (this.cfg.loss === 'wgan-gp') {
+        const eps = tf.randomUniform([B], 0, 1, 'float32', seed) as tf.Tensor1D;
+        const { gp, gradNorm } = gradientPenalty((xh) => this.D.forward(xh, cD), real, fake, eps);
+        loss = tf.add(lossD, tf.mul(gp, this.cfg.gpWeight));
+        terms.gp = gp;
+        terms.gpGradNorm = gradNorm;
+      }
+      return { loss, terms } as unknown as tf.TensorContainer;
+    }) as unknown as LossOutput;
+  }
+
+  generatorObjective(B: number, cond: CondInput, drop: boolean[] | null, seed: number): LossOutput {
+    return tf.tidy(() => {
+      const fake = this.G.forward(drawNoise(B, this.cfg.latent, seed), this.embed(this.condG, cond, B, drop));
+      const lossG = generatorLoss(this.cfg.loss, this.D.forward(fake, this.embed(this.condD, cond, B, drop)));
+      return { loss: lossG, terms: { lossG: tf.clone(lossG) } } as unknown as tf.TensorContainer;
+    }) as unknown as LossOutput;
+  }
+
+  /**
+   * One scalar whose gradient w.r.t. D's variables is grad_D L_D and w.r.t. G's is grad_G L_G, for a single-loss
+   * trainer (simultaneous updates of both players with one optimiser): L = L_D(x, sg(G(z))) + L_G(G(z); sg(D)), where
+   * sg passes values and stops gradients. The run uses trainStep (alternating updates, two optimisers) instead.
+   */
+  loss(x: tf.Tensor4D, y: tf.Tensor1D | null, seed: number, captions?: string[] | null): LossOutput {
+    const B = x.shape[0];
+    const rng = new Rng(seed);
+    const drop = this.dropMask(B, rng.seed());
+    const zSeed = rng.seed(), epsSeed = rng.seed();
+    const cond: CondInput = { labels: y, prompts: captions ?? null };
+    return tf.tidy(() => {
+      const fake = this.generate(drawNoise(B, this.cfg.latent, zSeed), cond, drop);
+      const d = this.discriminatorObjective(x, stopGradient(fake), cond, drop, epsSeed);
+      const cD = this.embed(this.condD, cond, B, drop);
+      const lossG = generatorLoss(this.cfg.loss, this.D.forward(fake, cD && stopGradient(cD), stopGradient));
+      return { loss: tf.add(d.loss, lossG), terms: { ...d.terms, lossG } } as unknown as tf.TensorContainer;
+    }) as unknown as LossOutput;
+  }
+
+  /** c [n, dim] for sampling: labels (label models), prompts (text models) or the null embedding; null if unconditional. */
+  private condFor(n: number, c: CondInput | null): tf.Tensor2D | null {
+    if (!this.condG) return null;
+    return c ? this.condG.embed(c, n) : this.condG.nullEmbed(n);
+  }
+
+  /** The reference batch for G's batch norm when sampling: fixed noise, every class in turn (label models) or the
+   *  samples' own prompts cycled (text models; the null embedding without prompts). Null without batch norm. */
+  private reference(c: CondInput | null): { z: tf.Tensor2D; c: tf.Tensor2D | null } | null {
+    if (this.cfg.gNorm !== 'batch') return null;
+    const R = this.cfg.statsBatch;
+    const z = drawNoise(R, this.cfg.latent, REFERENCE_SEED);
+    if (!this.condG) return { z, c: null };
+    if (this.condG.kind === 'label') return { z, c: this.condG.embed({ labels: Array.from({ length: R }, (_, i) => i % this.info.numClasses) }, R) };
+    const prompts = c?.prompts ? Array.from({ length: R }, (_, i) => (c.prompts as string[])[i % c.prompts!.length]) : null;
+    return { z, c: prompts ? this.condG.embed({ prompts }, R) : this.condG.nullEmbed(R) };
+  }
+
+  /**
+   * n images in [0, 1]: x = (G(z, c) + 1) / 2 with z ~ N(0, I) drawn from seed (the same seed, the same noise: the
+   * fixed grid rendered during training). Labels or prompts cycled over the samples (a label model given none: every
+   * class in turn; a text model given no prompt: the null embedding).
+   */
+  sample(n: number, seed: number, opts: SampleOptions = {}): tf.Tensor4D {
+    if (!(Number.isInteger(n) && n > 0)) throw new UserError(`the number of samples must be a positive integer, got ${n}`);
+    const c = sampleCondInput(this.condG, n, opts, 'this GAN');
+    return tf.tidy(() => generateImages(this.G, drawNoise(n, this.cfg.latent, seed), this.condFor(n, c), this.reference(c)));
+  }
+
+  /** Spherical interpolation between pairs of noise vectors z_a, z_b: `steps` images per row, one pair (and class) per row. */
+  interpolation(rows: number, steps: number, seed: number): tf.Tensor4D {
+    return tf.tidy(() => {
+      const rng = new Rng(seed);
+      const a = drawNoise(rows, this.cfg.latent, rng.seed()), b = drawNoise(rows, this.cfg.latent, rng.seed());
+      const z = slerpPath(a, b, steps); // [rows steps, latent]
+      const n = rows * steps;
+      const c = this.condG?.kind === 'label' ? { labels: Array.from({ length: n }, (_, i) => Math.floor(i / steps) % this.info.numClasses) } : null;
+      return generateImages(this.G, z, this.condFor(n, c), this.reference(c));
+    });
+  }
+
+  /** A GAN has no encoder: its pictures are spherical interpolations between noise vectors. */
+  pictures(_x: tf.Tensor4D, _labels: number[] | undefined, seed: number): Picture[] {
+    const rows = 6, steps = 10;
+    const cls = this.condG?.kind === 'label' ? ', one class per row' : '';
+    return [{ name: 'interpolation', images: this.interpolation(rows, steps, seed), cols: steps, caption: `spherical interpolation (slerp) between two noise vectors z_a, z_b per row${cls}` }];
+  }
+
+  dispose(): void {
+    this.params.dispose();
+  }
+}
+
+export const ganFamily: Family<GanModelConfig> = {
+  name: 'gan',
+  summary: 'GAN: a generator G(z, y) against a discriminator D(x, y) (DCGAN conv or MLP); non-saturating, hinge or WGAN-GP loss; two optimisers; EMA of G; label or text conditioning (projection D); slerp in z',
+  modelSchema: ganModelSchema,
+  defaults: {
+    model: ganModelSchema.parse({}) as unknown as Record<string, unknown>,
+    data: { dataset: 'fashion-mnist', preprocess: 'symmetric' },
+    // DCGAN's Adam (lr 2e-4, beta1 0.5); EMA of G for sampling; the fixed-noise grid every 200 steps
+    train: { epochs: 5, batchSize: 64, lr: 2e-4, beta1: 0.5, beta2: 0.999, ema: 0.999, sampleEvery: 200, checkpointEvery: 500, logEvery: 10 },
+  },
+  // an MLP GAN: the contract suite's default variant then trains on wasm too, and its 'conv' variant covers arch=conv
+  tinyPreset: { arch: 'mlp', latent: 8, hidden: 16, channels: 4, stages: 2, statsBatch: 16, cond: { dim: 16 } },
+  lossUnit: 'D loss + G loss',
+  needsLabels: (m) => m.cond.kind === 'label',
+  needsCaptions: (m) => m.cond.kind === 'text',
+  requiredPreprocess: 'symmetric',
+  create: (m, info, seed) => new GanModel(m, info, seed),
+};
