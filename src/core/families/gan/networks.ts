@@ -129,7 +129,9 @@ export class Generator {
       const B = z.shape[0];
       const bn = this.cfg.gNorm === 'batch';
       const norm = (h: tf.Tensor, i: number) => (bn ? batchNorm(h, v[`bn${i}.gamma`], v[`bn${i}.beta`], statsRows) : h);
-      const input = c ? (tf.concat([z, c], 1) as tf.Tensor2D) : z; // [B, latent + condDim]
+      // c / sqrt(dim): the embedding (N(0, 1) per dim, norm ~sqrt(dim)) would otherwise outweigh z (norm ~sqrt(latent))
+      // from the first step, and G learned to ignore z: one image per class (measured: 1 mode per class at dim 128)
+      const input = c ? (tf.concat([z, tf.mul(c, 1 / Math.sqrt(this.condDim))], 1) as tf.Tensor2D) : z; // [B, latent + condDim]
       if (this.cfg.arch === 'mlp') {
         let h: tf.Tensor2D = input;
         for (let i = 0; i < 2; i++) {
@@ -201,6 +203,7 @@ export class Discriminator {
       const w = (k: string) => read(this.v[k]);
       const B = x.shape[0];
       const concat = c !== null && this.cfg.dCond === 'concat';
+      if (c) c = tf.mul(c, 1 / Math.sqrt(this.condDim)) as tf.Tensor2D; // unit-norm scale, as in G
       const act = (h: tf.Tensor) => leakyRelu(h, this.cfg.leak);
       let phi: () => tf.Tensor2D; // pooled features [B, feat] for the projection
       let flat: tf.Tensor2D; // what psi reads
