@@ -5,8 +5,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { subset } from '../core/data/batches.ts';
 import type { ImageDataset } from '../core/data/types.ts';
 import { UserError } from '../core/errors.ts';
-import { datasetTo01, type Classifier } from '../core/eval/classifier.ts';
-import { frechetDistance, gaussianStats, kernelDistance, precisionRecall } from '../core/eval/fid.ts';
+import { datasetTo01 } from '../core/eval/classifier.ts';
+import { frechetDistance, gaussianStats, kernelDistance, precisionRecall, type GaussianStats } from '../core/eval/fid.ts';
 import type { SampleOptions } from '../core/family.ts';
 import { mixSeed } from '../core/tensor/rng.ts';
 import { getClassifier, parseClassifierDataset, type GetClassifierOptions } from './classifier-store.ts';
@@ -47,22 +47,26 @@ export interface SampleQualityResult extends QualityFigures {
   seconds: number;
 }
 
-/** Features [N, d] of images [N,H,W,C] in [0,1], in batches. */
-function features(clf: Classifier, x: tf.Tensor4D): tf.Tensor2D {
-  return clf.featuresBatched(x, 500);
+/** The real test features and their Gaussian statistics (computed once, shared by both comparisons). */
+interface RealFeatures {
+  f: tf.Tensor2D;
+  stats: GaussianStats | null;
 }
 
 /** The requested figures for generated (or reference) features against the real test features. */
-function figures(real: tf.Tensor2D, other: tf.Tensor2D, metrics: readonly SampleMetric[], seed: number): QualityFigures {
+function figures(real: RealFeatures, other: tf.Tensor2D, metrics: readonly SampleMetric[], seed: number): QualityFigures {
   const out: QualityFigures = {};
-  if (metrics.includes('fid')) out.fid = frechetDistance(gaussianStats(real), gaussianStats(other));
+  if (real.stats) out.fid = frechetDistance(real.stats, gaussianStats(other));
   if (metrics.includes('kid')) {
-    const k = kernelDistance(real, other, { subsets: 100, subsetSize: Math.min(1000, real.shape[0], other.shape[0]), seed });
+    const k = kernelDistance(real.f, other, { subsets: 100, subsetSize: Math.min(1000, real.f.shape[0], other.shape[0]), seed });
     out.kid = k.kid;
     out.kidStd = k.stderr;
   }
-  if (metrics.includes('pr') && real.shape[0] > 3 && other.shape[0] > 3) Object.assign(out, precisionRecall(real, other, 3));
-  delete (out as { k?: number }).k;
+  if (metrics.includes('pr') && real.f.shape[0] > 3 && other.shape[0] > 3) {
+    const pr = precisionRecall(real.f, other, 3);
+    out.precision = pr.precision;
+    out.recall = pr.recall;
+  }
   return out;
 }
 
@@ -92,18 +96,19 @@ export async function sampleQuality(run: LoadedRun, test: ImageDataset, train: I
       const s0 = performance.now();
       const x = run.model.sample(k, mixSeed(o.seed, b, 0x51), opts);
       sampleSeconds += (performance.now() - s0) / 1000;
-      parts.push(features(clf.classifier, x));
+      parts.push(clf.classifier.featuresBatched(x, 500));
       x.dispose();
       o.onProgress?.(i0 + k, n);
     }
     const fake = tf.concat(parts) as tf.Tensor2D;
     tf.dispose(parts);
     const realX = datasetTo01(testN), refX = datasetTo01(trainN);
-    const real = features(clf.classifier, realX), ref = features(clf.classifier, refX);
+    const real = clf.classifier.featuresBatched(realX, 500), ref = clf.classifier.featuresBatched(refX, 500);
     tf.dispose([realX, refX]);
     try {
-      const gen = figures(real, fake, o.metrics, o.seed);
-      const reference = figures(real, ref, o.metrics, o.seed);
+      const realF: RealFeatures = { f: real, stats: o.metrics.includes('fid') ? gaussianStats(real) : null };
+      const gen = figures(realF, fake, o.metrics, o.seed);
+      const reference = figures(realF, ref, o.metrics, o.seed);
       return {
         n,
         features: `the ${clf.classifier.config.features}-d feature layer of deepgen's own ${dataset} classifier (test accuracy ${Object.values(clf.info.testAccuracy).map((a) => (a * 100).toFixed(1) + '%').join(', ')}); not Inception features, so not comparable to published FIDs`,

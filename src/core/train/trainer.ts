@@ -90,6 +90,8 @@ export class Trainer {
   step = 0;
   private readonly groups: Record<string, OptimizerGroup>;
   private readonly emaVars: Record<string, tf.Variable>;
+  /** Per variable set (all vars, each group's): tf's variable name -> our key, to name the gradients. */
+  private readonly keyOfTfName = new Map<Record<string, tf.Variable>, Map<string, string>>();
 
   constructor(
     readonly vars: Record<string, tf.Variable>,
@@ -109,6 +111,7 @@ export class Trainer {
       }
       this.groupOptimizers[g] = adam();
     }
+    for (const set of [vars, ...Object.values(this.groups).map((g) => g.vars)]) this.keyOfTfName.set(set, new Map(Object.entries(set).map(([k, v]) => [v.name, k])));
     this.emaVars = opts.emaVars ?? vars;
     this.ema = cfg.ema > 0 ? new Ema(cfg.ema, this.emaVars) : null;
   }
@@ -155,7 +158,7 @@ export class Trainer {
 
   /** Gradients of lossFn w.r.t. `vars` only, global-norm clip, Adam update of those vars; numbers out. */
   private update(vars: Record<string, tf.Variable>, opt: Adam, lossFn: () => LossOutput, lr: number, stepNo: number, group?: string): GroupUpdate {
-    const byTfName = new Map(Object.entries(vars).map(([k, v]) => [v.name, k]));
+    const byTfName = this.keyOfTfName.get(vars)!;
     const names: string[] = [];
     const { grads, packed } = tf.tidy(() => {
       let kept: Record<string, tf.Scalar> = {};
