@@ -9,6 +9,7 @@ import { registerDemo } from './demo.ts';
 import { registerInfo } from './info.ts';
 import { registerClassifier } from './classifier.ts';
 import { registerCondEval } from './cond-eval.ts';
+import { registerLeaderboard } from './leaderboard.ts';
 import { fail } from './common.ts';
 
 const program = new Command();
@@ -29,6 +30,7 @@ registerDatasets(program);
 registerInfo(program);
 registerClassifier(program);
 registerCondEval(program);
+registerLeaderboard(program);
 for (const c of program.commands) c.exitOverride().showHelpAfterError('(run with --help for usage)');
 
 try {

@@ -69,7 +69,7 @@ export function addTrainOptions(cmd: Command): Command {
     .option('--hidden <sizes>', 'MLP hidden sizes, e.g. 512,256 (decoder mirrors); flow: one width, e.g. 64', intListOpt('--hidden'))
     .option('--latent <dim>', 'latent size (default 20)', intOpt('--latent', 1))
     .option('--beta <b>', 'KL weight of the beta-VAE (default 1)', floatOpt('--beta', 0))
-    .option('--likelihood <p>', 'decoder p(x|z): bernoulli (cross-entropy) or gaussian (MSE)', choiceOpt('--likelihood', ['bernoulli', 'gaussian'] as const))
+    .option('--likelihood <p>', 'decoder p(x|z): bernoulli (cross-entropy), gaussian (MSE) or logistic (discretized logistic: bits/dim of the 8-bit data)', choiceOpt('--likelihood', ['bernoulli', 'gaussian', 'logistic'] as const))
     .option('--sigma <s>', 'fixed std of the gaussian decoder (default 0.1)', floatOpt('--sigma', 1e-6))
     .option('--learn-sigma', 'learn the gaussian decoder variance')
     .option('--cond <kind>', 'condition on y: none, label (class) or text (caption prompts); model.cond.kind', choiceOpt('--cond', ['none', 'label', 'text'] as const))

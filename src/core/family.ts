@@ -100,8 +100,9 @@ export interface Family<M = unknown> {
   tinyPreset: PlainObject;
   /** Whether the model needs labels (conditional). */
   needsLabels(model: M): boolean;
-  /** The only pixel preprocessing the model works with (e.g. diffusion's [-1, 1]), if it has one. */
-  requiredPreprocess?: DataConfig['preprocess'];
+  /** The only pixel preprocessing the model works with (e.g. diffusion's [-1, 1]), if it has one; a function when it
+   *  depends on the model config (the VAE's logistic decoder needs the 8-bit values as k/255). */
+  requiredPreprocess?: DataConfig['preprocess'] | ((model: M) => DataConfig['preprocess'] | undefined);
   /** Which of SampleOptions' guidance / steps / sampler / eta / temperature / onFrame (animate) apply; absent = none. */
   samplingOptions?: readonly SamplingOption[];
   /** What loss() measures, for plots (default 'nats per image'). */
@@ -109,4 +110,9 @@ export interface Family<M = unknown> {
   /** Whether the model needs captions (text-conditional); absent = never. */
   needsCaptions?(model: M): boolean;
   create(model: M, info: DataInfo, seed: number): GenerativeModel;
+}
+
+/** The preprocessing a family's model config requires, or undefined when any is accepted. */
+export function requiredPreprocessOf<M>(fam: Family<M>, model: M): DataConfig['preprocess'] | undefined {
+  return typeof fam.requiredPreprocess === 'function' ? fam.requiredPreprocess(model) : fam.requiredPreprocess;
 }

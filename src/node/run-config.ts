@@ -5,6 +5,7 @@ import { dataSchema, formatZodError, trainSchema, type DataConfig, type TrainCon
 import { applySets, deepMerge, type PlainObject } from '../core/config/overrides.ts';
 import { UserError } from '../core/errors.ts';
 import { getFamily } from '../core/registry.ts';
+import { requiredPreprocessOf } from '../core/family.ts';
 
 export interface ResolvedRunConfig {
   family: string;
@@ -36,6 +37,13 @@ export function resolveRunConfig(family: string, layers: PlainObject[], sets: st
   for (const l of layers) merged = deepMerge(merged, l);
   merged = applySets(merged, sets);
   if (merged.family !== family) throw new UserError(`Config says family "${String(merged.family)}" but the command trains "${family}"`);
+  // a model that needs one preprocessing (e.g. the VAE's logistic decoder) gets it unless the user chose one
+  const chosen = layers.some((l) => (l.data as PlainObject | undefined)?.preprocess !== undefined) || sets.some((s) => s.trim().startsWith('data.preprocess='));
+  if (!chosen && typeof fam.requiredPreprocess === 'function') {
+    const m = fam.modelSchema.safeParse(merged.model);
+    const required = m.success ? requiredPreprocessOf(fam, m.data) : undefined;
+    if (required) merged = deepMerge(merged, { data: { preprocess: required } });
+  }
   const schema = z.object({ family: z.string(), model: fam.modelSchema, data: dataSchema, train: trainSchema }).strict();
   const r = schema.safeParse(merged);
   if (!r.success) throw new UserError(formatZodError(r.error, source));

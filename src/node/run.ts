@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { batches, batchToTensor, epochOrder, numBatches, subset } from '../core/data/batches.ts';
 import { preprocessBatch, type Preprocess } from '../core/data/preprocess.ts';
 import type { ImageDataset } from '../core/data/types.ts';
-import type { DataInfo, GenerativeModel } from '../core/family.ts';
+import { requiredPreprocessOf, type DataInfo, type GenerativeModel } from '../core/family.ts';
 import { getFamily } from '../core/registry.ts';
 import { Rng, mixSeed } from '../core/tensor/rng.ts';
 import { DivergenceError, NonFiniteLossError, Trainer, type StepMetrics } from '../core/train/trainer.ts';
@@ -112,8 +112,9 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
   truncateMetrics(metricsPath, trainer.step);
   const stopAt = Math.min(totalSteps, opts.stopAtStep ?? totalSteps);
   const mode = cfg.data.preprocess as Preprocess;
-  if (fam.requiredPreprocess && cfg.data.preprocess !== fam.requiredPreprocess) {
-    throw new UserError(`${cfg.family} models work on data.preprocess=${fam.requiredPreprocess}, not ${cfg.data.preprocess}; drop --preprocess or pass --preprocess ${fam.requiredPreprocess}`);
+  const required = requiredPreprocessOf(fam, modelCfg);
+  if (required && cfg.data.preprocess !== required) {
+    throw new UserError(`This ${cfg.family} model works on data.preprocess=${required}, not ${cfg.data.preprocess}; drop --preprocess or pass --preprocess ${required}`);
   }
   const labelled = fam.needsLabels(modelCfg);
   const captioned = fam.needsCaptions?.(modelCfg) ?? false;

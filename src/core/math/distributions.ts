@@ -32,6 +32,39 @@ export function bernoulliLogLik(x: tf.Tensor, logits: tf.Tensor): tf.Tensor1D {
   });
 }
 
+/** softplus(a) = log(1 + exp(a)) = max(a, 0) + log(1 + exp(-|a|))  (stable; elementwise). */
+export function softplus(a: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => tf.add(tf.relu(a), tf.log1p(tf.exp(tf.neg(tf.abs(a))))));
+}
+
+/**
+ * Discretized logistic log-likelihood of 8-bit data x = k/255 in [0, 1] (Salimans et al. 2017, PixelCNN++, one
+ * logistic per pixel), per example. With sigma the logistic CDF, s = exp(logS) and bin half-width h = 1/510:
+ *   P(x | mu, s) = sigma((x + h - mu)/s) - sigma((x - h - mu)/s)        for 0 < k < 255
+ *   P(0 | mu, s) = sigma((h - mu)/s),   P(1 | mu, s) = 1 - sigma((1 - h - mu)/s)   (edge bins take the tails)
+ * so the 256 bin probabilities sum to 1 and -log P is a code length in nats. Stable forms, with a = (x + h - mu)/s,
+ * b = (x - h - mu)/s (a - b = 2h/s > 0): log sigma(a) = a - softplus(a), log(1 - sigma(b)) = -softplus(b), and
+ *   log(sigma(a) - sigma(b)) = log(expm1(a - b)) + b - softplus(a) - softplus(b)
+ * (from sigma(a) - sigma(b) = (e^a - e^b) / ((1 + e^a)(1 + e^b))), exact in the far tails where the CDF difference
+ * would cancel in float32; no data-dependent branch, so every pixel gets exact gradients.
+ * logS is clamped below at -7 (s >= 9e-4, a quarter of a bin).
+ */
+export function discretizedLogisticLogLik(x: tf.Tensor, mu: tf.Tensor, logS: tf.Tensor): tf.Tensor1D {
+  return tf.tidy(() => {
+    const h = 1 / 510;
+    const ls = tf.maximum(logS, -7);
+    const invS = tf.exp(tf.neg(ls));
+    const centered = tf.sub(x, mu);
+    const plusIn = tf.mul(invS, tf.add(centered, h));
+    const minIn = tf.mul(invS, tf.sub(centered, h));
+    const logCdfPlus = tf.sub(plusIn, softplus(plusIn)); // log sigma(plusIn): the bin at 0
+    const logOneMinusCdfMin = tf.neg(softplus(minIn)); // log(1 - sigma(minIn)): the bin at 1
+    const logCdfDelta = tf.sub(tf.sub(tf.add(tf.log(tf.expm1(tf.sub(plusIn, minIn))), minIn), softplus(plusIn)), softplus(minIn));
+    const logP = tf.where(tf.less(x, 0.001), logCdfPlus, tf.where(tf.greater(x, 0.999), logOneMinusCdfMin, logCdfDelta));
+    return sumPerExample(logP);
+  });
+}
+
 /**
  * Diagonal Gaussian log-density, per example:
  *   log N(x; mean, exp(logVar)) = -1/2 * sum_i [ log 2pi + logVar_i + (x_i - mean_i)^2 / exp(logVar_i) ]

@@ -203,7 +203,7 @@ export class Discriminator {
       const w = (k: string) => read(this.v[k]);
       const B = x.shape[0];
       const concat = c !== null && this.cfg.dCond === 'concat';
-      if (c) c = tf.mul(c, 1 / Math.sqrt(this.condDim)) as tf.Tensor2D; // unit-norm scale, as in G
+      if (c && this.cfg.dCondScale === 'unit') c = tf.mul(c, 1 / Math.sqrt(this.condDim)) as tf.Tensor2D; // unit-norm scale, as in G
       const act = (h: tf.Tensor) => leakyRelu(h, this.cfg.leak);
       let phi: () => tf.Tensor2D; // pooled features [B, feat] for the projection
       let flat: tf.Tensor2D; // what psi reads

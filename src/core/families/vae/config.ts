@@ -14,8 +14,11 @@ export const vaeModelSchema = z
     latent: z.number().int().positive().default(20),
     /** Weight of the KL term: loss = recon + beta * KL (beta-VAE). Ignored by the AE. */
     beta: z.number().min(0).default(1),
-    /** Decoder p(x|z): 'bernoulli' (cross-entropy on logits) or 'gaussian' (MSE with fixed or learned variance). */
-    likelihood: z.enum(['bernoulli', 'gaussian']).default('bernoulli'),
+    /** Decoder p(x|z): 'bernoulli' (cross-entropy on logits), 'gaussian' (MSE with fixed or learned variance), or
+     *  'logistic' (a discretized logistic per pixel with its own location and scale: a probability of the 8-bit
+     *  values, so the ELBO and IWAE bounds are bounds on -log P(x) in bits/dim comparable with the other families;
+     *  it trains on data.preprocess=scale01, set automatically). */
+    likelihood: z.enum(['bernoulli', 'gaussian', 'logistic']).default('bernoulli'),
     /** Fixed decoder standard deviation of the gaussian likelihood (when not learned). */
     sigma: z.number().positive().default(0.1),
     /** Learn one decoder log-variance instead of the fixed sigma. */

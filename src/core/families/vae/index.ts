@@ -182,6 +182,7 @@ const common = {
   tinyPreset: { hidden: [32], latent: 4, convChannels: [4, 8], convHidden: 16, cond: { dim: 16, textHeads: 2 } },
   needsLabels: (m: VaeModelConfig) => m.cond.kind === 'label',
   needsCaptions: (m: VaeModelConfig) => m.cond.kind === 'text',
+  requiredPreprocess: (m: VaeModelConfig) => (m.likelihood === 'logistic' ? ('scale01' as const) : undefined),
   defaults: {
     model: vaeModelSchema.parse({}) as unknown as Record<string, unknown>,
     data: { dataset: 'fashion-mnist', preprocess: 'binarize-dynamic' as const },

@@ -2,12 +2,16 @@
 // Per-example quantities are [B] tensors in nats; training losses are batch means. c is the condition embedding
 // [B, dim] (labels or text, see src/core/conditioning) or null for an unconditional model.
 import * as tf from '@tensorflow/tfjs-core';
-import { bernoulliLogLik, gaussianKlStandard, gaussianLogLik, logMeanExp, standardNormalLogPdf } from '../../math/distributions.ts';
+import { bernoulliLogLik, discretizedLogisticLogLik, gaussianKlStandard, gaussianLogLik, logMeanExp, standardNormalLogPdf } from '../../math/distributions.ts';
 import type { VaeNetworks } from './model.ts';
 
 /** log p(x|z) per example, from the decoder output for z. */
 export function logPxGivenZ(nets: VaeNetworks, x: tf.Tensor4D, decoded: tf.Tensor4D): tf.Tensor1D {
   if (nets.cfg.likelihood === 'bernoulli') return bernoulliLogLik(x, decoded);
+  if (nets.cfg.likelihood === 'logistic') {
+    const { mu, logS } = nets.logistic(decoded);
+    return discretizedLogisticLogLik(x, mu, logS);
+  }
   // gaussian: mean = sigmoid(decoder output), variance sigma^2 fixed or exp(learned logVar)
   const logVar = nets.decoderLogVar ?? 2 * Math.log(nets.cfg.sigma);
   return gaussianLogLik(x, nets.mean(decoded), logVar);

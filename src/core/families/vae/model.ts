@@ -13,6 +13,8 @@ export class VaeNetworks {
   readonly params: ParamStore;
   readonly latent: number;
   readonly D: number;
+  /** Decoder outputs per pixel channel: 2 for the logistic likelihood (mu, log s), else 1. */
+  readonly outPerChannel: number;
   private readonly enc: Layer<tf.Tensor2D, tf.Tensor2D>[] = [];
   private readonly dec: Layer<tf.Tensor2D, tf.Tensor2D>[] = [];
   private encHead!: Layer<tf.Tensor2D, tf.Tensor2D>;
@@ -35,6 +37,7 @@ export class VaeNetworks {
     this.latent = cfg.latent;
     const { height: H, width: W, channels: C } = info;
     this.D = H * W * C;
+    this.outPerChannel = cfg.likelihood === 'logistic' ? 2 : 1;
     const ps = this.params;
     this.cond = cfg.cond.kind === 'none' ? null : new Conditioner(cfg.cond, info, ps, 'cond');
     const Y = this.cond ? this.cond.dim : 0;
@@ -51,7 +54,7 @@ export class VaeNetworks {
         this.dec.push(dense(ps, `decoder.fc${i + 1}`, d, h));
         d = h;
       });
-      this.decHead = dense(ps, 'decoder.out', d, this.D);
+      this.decHead = dense(ps, 'decoder.out', d, this.D * this.outPerChannel);
     } else {
       if (H % 4 !== 0 || W % 4 !== 0) throw new UserError(`model.arch=conv needs image height and width divisible by 4, got ${H}x${W}; use arch=mlp or data.size=${Math.ceil(H / 4) * 4}`);
       const [c1, c2] = cfg.convChannels;
@@ -63,7 +66,7 @@ export class VaeNetworks {
       this.dec.push(dense(ps, 'decoder.fc2', cfg.convHidden, flat));
       this.convDec = [conv2dTranspose(ps, 'decoder.deconv1', c2, c1, 4, 2)];
       this.decHead = { apply: (x) => x }; // unused for conv
-      this.convDec.push(conv2dTranspose(ps, 'decoder.deconv2', c1, C, 4, 2));
+      this.convDec.push(conv2dTranspose(ps, 'decoder.deconv2', c1, C * this.outPerChannel, 4, 2));
     }
     if (cfg.likelihood === 'gaussian' && cfg.learnSigma) {
       (this as { decoderLogVar: tf.Variable | null }).decoderLogVar = ps.param('decoder.logVar', [1], { uniform: 0 });
@@ -105,7 +108,8 @@ export class VaeNetworks {
     return { mu: tf.slice(o, [0, 0], [-1, L]) as tf.Tensor2D, logVar: tf.slice(o, [0, L], [-1, L]) as tf.Tensor2D };
   }
 
-  /** Decoder: z [B,L], c [B,dim] -> [B,H,W,C] logits (bernoulli) or pre-sigmoid means (gaussian). */
+  /** Decoder: z [B,L], c [B,dim] -> [B,H,W,C] logits (bernoulli) or pre-sigmoid means (gaussian), or [B,H,W,2C]
+   *  (logistic: locations mu in the first C channels, log-scales log s in the last C). */
   decode(z: tf.Tensor2D, c: tf.Tensor2D | null): tf.Tensor4D {
     const B = z.shape[0];
     const { height: H, width: W, channels: C } = this.info;
@@ -113,7 +117,7 @@ export class VaeNetworks {
     let h: tf.Tensor2D = yh ? (tf.concat([z, yh], 1) as tf.Tensor2D) : z;
     if (this.cfg.arch === 'mlp') {
       for (const l of this.dec) h = tf.relu(l.apply(h)) as tf.Tensor2D;
-      return tf.reshape(this.decHead.apply(h), [B, H, W, C]) as tf.Tensor4D;
+      return tf.reshape(this.decHead.apply(h), [B, H, W, C * this.outPerChannel]) as tf.Tensor4D;
     }
     for (const l of this.dec) h = tf.relu(l.apply(h)) as tf.Tensor2D;
     let img = tf.reshape(h, [B, H / 4, W / 4, this.cfg.convChannels[1]]) as tf.Tensor4D;
@@ -134,7 +138,15 @@ export class VaeNetworks {
 
   /** The decoder's mean image E[x|z] in [0,1]. */
   mean(decoded: tf.Tensor4D): tf.Tensor4D {
+    // logistic: the mean of the discretized logistic is mu, up to the mass its edge bins gather (clipped to [0, 1])
+    if (this.cfg.likelihood === 'logistic') return tf.tidy(() => tf.clipByValue(this.logistic(decoded).mu, 0, 1)) as tf.Tensor4D;
     return tf.sigmoid(decoded);
+  }
+
+  /** The logistic decoder's parameters: mu and log s, each [B,H,W,C], from its [B,H,W,2C] output. */
+  logistic(decoded: tf.Tensor4D): { mu: tf.Tensor4D; logS: tf.Tensor4D } {
+    const [mu, logS] = tf.split(decoded, 2, 3) as tf.Tensor4D[];
+    return { mu, logS };
   }
 
   dispose(): void {

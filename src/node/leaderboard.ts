@@ -1,0 +1,445 @@
+// The leaderboard of run folders: one row per run (size, training cost, likelihood, sample quality, conditional
+// accuracy) from config.json, state.json, model.safetensors' header, eval.json and cond-eval.json; markdown and JSON.
+// Pure row extraction and formatting first, then the few fs readers that feed them.
+import fs from 'node:fs';
+import path from 'node:path';
+import { isDtype, MAX_HEADER_BYTES, numel } from '../core/checkpoint/safetensors.ts';
+import { CHECKPOINT_FILES, parseCheckpointState, type CheckpointConfigFile } from '../core/checkpoint/format.ts';
+import { UserError } from '../core/errors.ts';
+import { readCheckpointConfig } from './checkpoint-store.ts';
+import { formatDuration } from './progress.ts';
+
+type Json = Record<string, unknown>;
+
+export type LikelihoodKind = 'exact' | 'bound' | 'n/a';
+
+/** Test-set bits/dim of a run, which eval.json key it came from, and whether it is exact, a bound, or absent (and why). */
+export interface Likelihood {
+  bitsPerDim: number | null;
+  kind: LikelihoodKind;
+  /** The eval.json key read (e.g. "iwaeBitsPerDim"), or null. */
+  key: string | null;
+  /** IWAE importance samples when key is iwaeBitsPerDim. */
+  iwaeK: number | null;
+  /** Test images evaluated. */
+  n: number | null;
+  /** Why bitsPerDim is null, or what the bound is. */
+  reason: string;
+}
+
+export interface SampleQualityCells {
+  fid: number | null;
+  kid: number | null;
+  kidStd: number | null;
+  precision: number | null;
+  recall: number | null;
+  n: number | null;
+  sampleSecondsPerImage: number | null;
+}
+
+/** The real-vs-real figures of sampleQuality.reference: what a perfect model would reach with n images. */
+export interface Floor {
+  dataset: string;
+  size: string | null;
+  n: number;
+  fid: number | null;
+  kid: number | null;
+  kidStd: number | null;
+  precision: number | null;
+  recall: number | null;
+}
+
+export interface CondAccuracy {
+  kind: 'label' | 'text';
+  /** Label models: the share of samples classified as the asked class; text on shapes: colour and shape both right, on pairs seen in training. */
+  overall: number;
+  /** Text on shapes: the same on the colour+shape pairs held out of training. */
+  heldOut: number | null;
+  n: number | null;
+  guidance: number | null;
+}
+
+export interface LeaderboardRow {
+  run: string;
+  family: string;
+  dataset: string;
+  /** HxWxC from config.json's dataInfo. */
+  size: string | null;
+  conditioning: string;
+  params: number | null;
+  steps: number | null;
+  trainSeconds: number | null;
+  /** steps * batchSize / trainSeconds. */
+  imagesPerSec: number | null;
+  likelihood: Likelihood;
+  sampleQuality: SampleQualityCells | null;
+  condAccuracy: CondAccuracy | null;
+  notes: string[];
+}
+
+export interface Leaderboard {
+  rows: LeaderboardRow[];
+  floors: Floor[];
+  notes: string[];
+}
+
+/** What one run folder holds, already parsed; null where a file is absent (problems says why, when it is damaged). */
+export interface RunFiles {
+  run: string;
+  config: CheckpointConfigFile;
+  state: Json | null;
+  evalJson: Json | null;
+  condEval: Json | null;
+  params: number | null;
+  problems: string[];
+}
+
+export const TABLE_NOTES: readonly string[] = [
+  'bits/dim: -log2 P(x) per dimension of the 8-bit test images, lower is better. exact: the model\'s own likelihood (pixelcnn, igpt); ' +
+    'bound: an upper bound on it (flow: dequantization, IWAE when evaluated with --iwae; vae with a discretized decoder: IWAE if evaluated with --iwae, else -ELBO; diffusion: the variational bound); ' +
+    'n/a: no probability of 8-bit data (gan, ae, vae with a bernoulli or gaussian decoder) or not evaluated.',
+  'train time: state.json elapsedSeconds (all sessions of a resumed run); img/s = steps x batch size / train time, the whole run\'s average including checkpoint saves (not the windowed rate of metrics.jsonl). gan: a step is one generator update.',
+  'FID, KID (+- its standard deviation over 100 subsets), precision and recall (k-NN, k = 3) compare n samples with n test images on the features of deepgen\'s own classifier for the dataset, not Inception: comparable between runs of one dataset at the same n, not with published figures. ms/sample: sampling time per image.',
+  'cond acc: label models, the share of samples the classifier puts in the class asked for; text models on shapes, the share with both colour and shape right, on pairs seen in training (and on held-out pairs).',
+];
+
+const num = (o: Json | null | undefined, key: string): number | null => {
+  const v = o?.[key];
+  return typeof v === 'number' && Number.isFinite(v) ? v : null;
+};
+const obj = (v: unknown): Json | null => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : null);
+
+/**
+ * The likelihood rule, in one place: which eval.json key gives a family's bits/dim and whether it is exact or a bound.
+ *   pixelcnn, igpt: bitsPerDim, exact (autoregressive over the 8-bit values)
+ *   flow:           iwaeBitsPerDim ?? bitsPerDim, bound (density of dequantized data >= P of the 8-bit data; Theis et al. 2016)
+ *   vae:            iwaeBitsPerDim ?? nelboBitsPerDim, bound, only with a discretized decoder (logistic, categorical)
+ *   diffusion:      bitsPerDim, bound (the variational bound)
+ *   ae, gan:        n/a (no likelihood)
+ */
+export function likelihoodOf(family: string, model: Json | null, evalJson: Json | null, run: string): Likelihood {
+  const none = (reason: string): Likelihood => ({ bitsPerDim: null, kind: 'n/a', key: null, iwaeK: null, n: null, reason });
+  const notEvaluated = none(`not evaluated (run deepgen eval ${run})`);
+  const read = (keys: string[], kind: 'exact' | 'bound', reason: string): Likelihood => {
+    if (!evalJson) return notEvaluated;
+    const key = keys.find((k) => num(evalJson, k) !== null);
+    if (!key) return notEvaluated;
+    return { bitsPerDim: num(evalJson, key), kind, key, iwaeK: key === 'iwaeBitsPerDim' ? num(evalJson, 'iwaeK') : null, n: num(evalJson, 'n'), reason };
+  };
+  switch (family) {
+    case 'pixelcnn':
+    case 'igpt':
+      return read(['bitsPerDim'], 'exact', 'exact -log2 P(x) of the autoregressive model');
+    case 'flow':
+      return read(['iwaeBitsPerDim', 'bitsPerDim'], 'bound', 'dequantization bound');
+    case 'vae': {
+      const lik = typeof model?.likelihood === 'string' ? model.likelihood : 'bernoulli';
+      if (lik !== 'logistic' && lik !== 'categorical') return none(`${lik} decoder: a density on continuous values, not a probability of 8-bit data`);
+      return read(['iwaeBitsPerDim', 'nelboBitsPerDim'], 'bound', 'IWAE or -ELBO bound');
+    }
+    case 'diffusion':
+      return read(['bitsPerDim'], 'bound', 'variational bound');
+    case 'ae':
+    case 'gan':
+      return none(`no likelihood (${family})`);
+    default:
+      return none(`unknown family ${family}`);
+  }
+}
+
+/** The parameter count from the bytes of a safetensors file (at least its 8-byte length and JSON header): the sum over tensors of the product of the shape. */
+export function paramsFromSafetensorsHeader(bytes: Uint8Array, source: string): number {
+  const bad = (problem: string) => new UserError(`${source} is not a valid safetensors file: ${problem}; re-save it or point to the right file`);
+  if (bytes.byteLength < 8) throw bad('shorter than the 8-byte header length');
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const n = view.getUint32(0, true);
+  if (view.getUint32(4, true) !== 0 || n > MAX_HEADER_BYTES) throw bad(`header length over the ${MAX_HEADER_BYTES} byte limit`);
+  if (8 + n > bytes.byteLength) throw bad(`header length ${n} runs past the end of the file`);
+  let header: unknown;
+  try {
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n)));
+  } catch {
+    throw bad('the header is not UTF-8 JSON');
+  }
+  const h = obj(header);
+  if (!h) throw bad('the header is not a JSON object');
+  let total = 0;
+  for (const [name, v] of Object.entries(h)) {
+    if (name === '__metadata__') continue;
+    const t = obj(v);
+    const shape = t?.shape;
+    if (!t || !isDtype(t.dtype) || !Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw bad(`tensor ${JSON.stringify(name)} has no valid dtype and shape`);
+    total += numel(shape as number[]);
+  }
+  return total;
+}
+
+/** One row from a run's parsed files. */
+export function leaderboardRow(f: RunFiles): LeaderboardRow {
+  const cfg = obj(f.config.config);
+  const model = obj(cfg?.model);
+  const data = obj(cfg?.data);
+  const train = obj(cfg?.train);
+  const info = obj(f.config.dataInfo);
+  const family = f.config.family;
+  const conditioning = typeof obj(model?.cond)?.kind === 'string' ? (obj(model?.cond)!.kind as string) : 'none';
+  const notes = [...f.problems];
+  const steps = num(f.state, 'step');
+  const trainSeconds = num(f.state, 'elapsedSeconds');
+  const batchSize = num(train, 'batchSize');
+  const imagesPerSec = steps !== null && batchSize !== null && trainSeconds !== null && trainSeconds > 0 ? (steps * batchSize) / trainSeconds : null;
+  const likelihood = likelihoodOf(family, model, f.evalJson, f.run);
+  const notEvaluated = likelihood.reason.startsWith('not evaluated');
+  if (likelihood.kind === 'n/a' && !notEvaluated) notes.push(`bits/dim: ${likelihood.reason}`);
+  if (!f.evalJson) notes.push(`not evaluated (run deepgen eval ${f.run})`);
+  else {
+    if (likelihood.kind === 'n/a' && notEvaluated) notes.push(`bits/dim ${likelihood.reason}`);
+    const evalStep = num(f.evalJson, 'step');
+    if (evalStep !== null && steps !== null && evalStep !== steps) notes.push(`eval.json is from step ${evalStep}, the weights from step ${steps} (run deepgen eval ${f.run} again)`);
+    if (likelihood.n !== null && typeof f.evalJson.note === 'string' && f.evalJson.run === undefined) notes.push(`bits/dim from the end-of-training quick eval on ${likelihood.n} test images`);
+  }
+  const q = obj(f.evalJson?.sampleQuality);
+  const sampleQuality: SampleQualityCells | null = q
+    ? { fid: num(q, 'fid'), kid: num(q, 'kid'), kidStd: num(q, 'kidStd'), precision: num(q, 'precision'), recall: num(q, 'recall'), n: num(q, 'n'), sampleSecondsPerImage: num(q, 'sampleSecondsPerImage') }
+    : null;
+  if (f.evalJson && !q) notes.push(`no FID/KID yet (deepgen eval ${f.run} --metrics fid,kid,pr)`);
+  const condAccuracy = condAccuracyOf(f.condEval);
+  if (f.condEval) {
+    const s = num(f.condEval, 'step');
+    if (s !== null && steps !== null && s !== steps) notes.push(`cond-eval.json is from step ${s}, the weights from step ${steps} (run deepgen cond-eval ${f.run} again)`);
+  } else if (conditioning === 'label' || conditioning === 'text') notes.push(`no cond acc yet (deepgen cond-eval ${f.run})`);
+  return {
+    run: f.run,
+    family,
+    dataset: typeof data?.dataset === 'string' ? data.dataset : '?',
+    size: info && num(info, 'height') !== null ? `${info.height}x${info.width}x${info.channels}` : null,
+    conditioning,
+    params: f.params,
+    steps,
+    trainSeconds,
+    imagesPerSec,
+    likelihood,
+    sampleQuality,
+    condAccuracy,
+    notes,
+  };
+}
+
+/** Class (or colour+shape) accuracy from cond-eval.json: labels.overall, or seen.both and heldOut.both. */
+export function condAccuracyOf(c: Json | null): CondAccuracy | null {
+  if (!c) return null;
+  const labels = obj(c.labels), seen = obj(c.seen), held = obj(c.heldOut);
+  const guidance = num(c, 'guidance');
+  if (labels && num(labels, 'overall') !== null) return { kind: c.kind === 'text' ? 'text' : 'label', overall: num(labels, 'overall')!, heldOut: null, n: num(labels, 'n'), guidance };
+  if (seen && num(seen, 'both') !== null) return { kind: 'text', overall: num(seen, 'both')!, heldOut: num(held, 'both'), n: num(seen, 'n'), guidance };
+  return null;
+}
+
+/** The real-vs-real reference of each dataset (and image size and n), once; figures one eval left out come from another. */
+function floorsOf(files: RunFiles[], rows: LeaderboardRow[]): Floor[] {
+  const seen = new Map<string, Floor>();
+  rows.forEach((r, i) => {
+    const q = obj(files[i].evalJson?.sampleQuality);
+    const ref = obj(q?.reference);
+    const n = num(q, 'n');
+    if (!ref || n === null) return;
+    const key = `${r.dataset} ${r.size} ${n}`;
+    const f = seen.get(key) ?? { dataset: r.dataset, size: r.size, n, fid: null, kid: null, kidStd: null, precision: null, recall: null };
+    for (const k of ['fid', 'kid', 'kidStd', 'precision', 'recall'] as const) f[k] ??= num(ref, k);
+    seen.set(key, f);
+  });
+  return [...seen.values()].sort((a, b) => cmp(a.dataset, b.dataset) || cmp(a.size ?? '', b.size ?? '') || b.n - a.n);
+}
+
+const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** Rows sorted by dataset, family, run; the floors; the table notes. */
+export function buildLeaderboard(files: RunFiles[]): Leaderboard {
+  const rows = files.map(leaderboardRow);
+  const floors = floorsOf(files, rows);
+  rows.sort((a, b) => cmp(a.dataset, b.dataset) || cmp(a.family, b.family) || cmp(a.run, b.run));
+  return { rows, floors, notes: [...TABLE_NOTES] };
+}
+
+const NA = 'n/a';
+const fix = (v: number | null, d: number): string => (v === null ? NA : v.toFixed(d));
+
+export function formatParams(n: number | null): string {
+  if (n === null) return NA;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)}k`;
+  return String(n);
+}
+
+function kindCell(l: Likelihood): string {
+  if (l.kind === 'bound' && l.key === 'iwaeBitsPerDim') return `bound (IWAE${l.iwaeK !== null ? ` k=${l.iwaeK}` : ''})`;
+  if (l.kind === 'bound' && l.key === 'nelboBitsPerDim') return 'bound (-ELBO)';
+  return l.kind;
+}
+
+function condCell(c: CondAccuracy | null): string {
+  if (!c) return NA;
+  const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
+  return c.heldOut !== null ? `${pct(c.overall)} seen, ${pct(c.heldOut)} held-out` : pct(c.overall);
+}
+
+const escapeCell = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+
+export const COLUMNS: readonly { title: string; right: boolean; cell: (r: LeaderboardRow) => string }[] = [
+  { title: 'run', right: false, cell: (r) => r.run },
+  { title: 'family', right: false, cell: (r) => r.family },
+  { title: 'dataset', right: false, cell: (r) => r.dataset },
+  { title: 'cond', right: false, cell: (r) => r.conditioning },
+  { title: 'params', right: true, cell: (r) => formatParams(r.params) },
+  { title: 'steps', right: true, cell: (r) => (r.steps === null ? NA : String(r.steps)) },
+  { title: 'train time', right: true, cell: (r) => (r.trainSeconds === null ? NA : formatDuration(r.trainSeconds)) },
+  { title: 'img/s', right: true, cell: (r) => fix(r.imagesPerSec, 1) },
+  { title: 'bits/dim', right: true, cell: (r) => fix(r.likelihood.bitsPerDim, 4) },
+  { title: 'kind', right: false, cell: (r) => kindCell(r.likelihood) },
+  { title: 'FID', right: true, cell: (r) => fix(r.sampleQuality?.fid ?? null, 2) },
+  { title: 'KID', right: true, cell: (r) => (r.sampleQuality?.kid == null ? NA : `${r.sampleQuality.kid.toFixed(3)}${r.sampleQuality.kidStd !== null ? ` ± ${r.sampleQuality.kidStd.toFixed(3)}` : ''}`) },
+  { title: 'precision', right: true, cell: (r) => fix(r.sampleQuality?.precision ?? null, 3) },
+  { title: 'recall', right: true, cell: (r) => fix(r.sampleQuality?.recall ?? null, 3) },
+  { title: 'n', right: true, cell: (r) => (r.sampleQuality?.n == null ? NA : String(r.sampleQuality.n)) },
+  { title: 'ms/sample', right: true, cell: (r) => (r.sampleQuality?.sampleSecondsPerImage == null ? NA : (r.sampleQuality.sampleSecondsPerImage * 1000).toFixed(2)) },
+  { title: 'cond acc', right: true, cell: (r) => condCell(r.condAccuracy) },
+  { title: 'notes', right: false, cell: (r) => r.notes.join('; ') },
+];
+
+export function floorLine(f: Floor): string {
+  const parts: string[] = [];
+  if (f.fid !== null) parts.push(`FID ${f.fid.toFixed(2)}`);
+  if (f.kid !== null) parts.push(`KID ${f.kid.toFixed(3)}${f.kidStd !== null ? ` ± ${f.kidStd.toFixed(3)}` : ''}`);
+  if (f.precision !== null) parts.push(`precision ${f.precision.toFixed(3)}`);
+  if (f.recall !== null) parts.push(`recall ${f.recall.toFixed(3)}`);
+  return `Floor for ${f.dataset}${f.size ? ` ${f.size}` : ''} (n = ${f.n} real training images against the test images): ${parts.join(', ') || NA}`;
+}
+
+/** The markdown table, then the floors of each dataset, then the table notes. */
+export function leaderboardMarkdown(b: Leaderboard): string {
+  const line = (cells: string[]) => `| ${cells.map(escapeCell).join(' | ')} |`;
+  const out = [line(COLUMNS.map((c) => c.title)), `|${COLUMNS.map((c) => (c.right ? '---:' : ':---')).join('|')}|`, ...b.rows.map((r) => line(COLUMNS.map((c) => c.cell(r))))];
+  if (b.floors.length) out.push('', ...b.floors.map((f) => `${floorLine(f)}  `));
+  out.push('', ...b.notes.map((n) => `- ${n}`));
+  return out.join('\n') + '\n';
+}
+
+export function leaderboardJson(b: Leaderboard): string {
+  return JSON.stringify(b, null, 2) + '\n';
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading run folders
+
+/** The parameter count of a safetensors file, reading only its header. */
+export function readSafetensorsParams(file: string): number {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const size = fs.fstatSync(fd).size;
+    const head = new Uint8Array(8);
+    fs.readSync(fd, head, 0, 8, 0);
+    const n = Math.min(new DataView(head.buffer).getUint32(0, true), MAX_HEADER_BYTES, Math.max(0, size - 8));
+    const bytes = new Uint8Array(8 + n);
+    bytes.set(head);
+    fs.readSync(fd, bytes, 8, n, 8);
+    return paramsFromSafetensorsHeader(size < 8 ? bytes.subarray(0, size) : bytes, `${path.basename(file)} in ${path.dirname(file)}`);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** An optional JSON file of a run: null when absent; a problem note when damaged. */
+function readJson(file: string, problems: string[]): Json | null {
+  if (!fs.existsSync(file)) return null;
+  try {
+    const v = obj(JSON.parse(fs.readFileSync(file, 'utf8')));
+    if (!v) throw new Error('not a JSON object');
+    return v;
+  } catch (e) {
+    problems.push(`${path.basename(file)} unreadable (${(e as Error).message.split('\n')[0]})`);
+    return null;
+  }
+}
+
+export function isRunFolder(dir: string): boolean {
+  return fs.existsSync(path.join(dir, CHECKPOINT_FILES.config));
+}
+
+/** Everything the leaderboard needs from one run folder; only a bad config.json is an error, other damage becomes a note. */
+export function readRunFiles(dir: string): RunFiles {
+  const run = dir.replace(/[\\/]+$/, '') || dir;
+  const config = readCheckpointConfig(dir);
+  const problems: string[] = [];
+  let state: Json | null = null;
+  const stateFile = path.join(dir, CHECKPOINT_FILES.state);
+  if (!fs.existsSync(stateFile)) problems.push('no state.json (not saved yet)');
+  else {
+    try {
+      state = parseCheckpointState(fs.readFileSync(stateFile, 'utf8'), `state.json in ${run}`) as Json;
+    } catch (e) {
+      problems.push((e as Error).message.split(';')[0]);
+    }
+  }
+  let params: number | null = null;
+  const model = path.join(dir, CHECKPOINT_FILES.model);
+  if (!fs.existsSync(model)) problems.push('no model.safetensors');
+  else {
+    try {
+      params = readSafetensorsParams(model);
+    } catch (e) {
+      problems.push((e as Error).message.split(';')[0]);
+    }
+  }
+  const evalJson = readJson(path.join(dir, 'eval.json'), problems);
+  const condEval = readJson(path.join(dir, 'cond-eval.json'), problems);
+  return { run, config, state, evalJson, condEval, params, problems };
+}
+
+/** A path with * or ? in its last part that the shell left unexpanded (quoted, or no match): its matches, sorted. */
+function expandPattern(arg: string): string[] {
+  const dir = path.dirname(arg), base = path.basename(arg);
+  if (/[*?]/.test(dir)) throw new UserError(`Only the last part of a run pattern may hold * or ?, got "${arg}"; let the shell expand it (runs/*)`);
+  const re = new RegExp(`^${base.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) return [];
+  return fs
+    .readdirSync(dir)
+    .filter((e) => re.test(e) && (base.startsWith('.') || !e.startsWith('.')))
+    .sort()
+    .map((e) => (dir === '.' && !arg.startsWith('./') ? e : path.join(dir, e)));
+}
+
+/**
+ * The run folders of the command line. One path that is not a run (no config.json) is an error; among several paths
+ * (what a shell glob such as runs/* expands to) or the matches of a pattern, non-runs are skipped with a warning.
+ */
+export function collectRunDirs(args: readonly string[], warn: (line: string) => void): string[] {
+  const list = args.length ? args : ['runs/*'];
+  const several = list.length > 1;
+  const out: string[] = [];
+  for (const arg of list) {
+    let paths = [arg];
+    let globbed = several;
+    if (/[*?]/.test(arg) && !fs.existsSync(arg)) {
+      paths = expandPattern(arg);
+      globbed = true;
+      if (!paths.length) throw new UserError(`No files match ${arg}; train a run with \`deepgen train FAMILY --out runs/NAME\` or pass run folders`);
+    }
+    for (const p of paths) {
+      if (!fs.existsSync(p)) throw new UserError(`${p} does not exist; pass run folders written by deepgen train (e.g. runs/*)`);
+      if (isRunFolder(p)) {
+        if (!out.includes(p)) out.push(p);
+        continue;
+      }
+      const what = fs.statSync(p).isDirectory() ? 'not a run folder (no config.json)' : 'a file, not a run folder';
+      if (!globbed) throw new UserError(`${p} is ${what}; pass a folder written by deepgen train`);
+      warn(`deepgen: warning: skipped ${p}: ${what}`);
+    }
+  }
+  if (!out.length) throw new UserError(`No run folders among ${list.join(' ')}; pass folders written by deepgen train (they hold config.json)`);
+  return out;
+}
+
+/** The leaderboard of the command line's run folders. */
+export function leaderboardOf(args: readonly string[], warn: (line: string) => void = (l) => process.stderr.write(l + '\n')): Leaderboard {
+  return buildLeaderboard(collectRunDirs(args, warn).map(readRunFiles));
+}
