@@ -1,5 +1,6 @@
-// `deepgen eval RUN [--metrics nll,fid,kid,pr]`: test-set likelihood in nats and bits/dim (bounds for the VAE and the
-// flow, exact for the autoregressive families) and sample quality on the project's own features, into RUN/eval.json.
+// `deepgen eval RUN [--metrics nll,fid,kid,pr]`: test-set likelihood in nats and bits/dim (bounds for the VAE, the flow
+// and diffusion, exact for the autoregressive families) and sample quality on the project's own features, into RUN/eval.json.
+import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { UserError } from '../core/errors.ts';
@@ -10,6 +11,7 @@ import { createProgress, formatDuration } from '../node/progress.ts';
 import { loadRun, loadSplit } from '../node/run.ts';
 import { SAMPLE_METRICS, sampleQuality, type SampleMetric, type SampleQualityResult } from '../node/sample-quality.ts';
 import { withDataDir } from '../node/run-config.ts';
+import { natsToBitsPerDim } from '../core/math/units.ts';
 import { action, intOpt } from './common.ts';
 
 /** The metrics of --metrics: nll and/or the sample metrics, in a fixed order. */
@@ -26,13 +28,13 @@ export function registerEval(program: Command): void {
     .command('eval')
     .argument('<run>', 'run folder written by `deepgen train`')
     .description(
-      'evaluate a trained model on the test set: -log p(x) in nats/image and bits/dim (exact for pixelcnn and igpt; bounds for the VAE and the flow), and sample quality (FID, KID, precision/recall) on the features of deepgen\'s own classifier for the dataset',
+      'evaluate a trained model on the test set: -log p(x) in nats/image and bits/dim (exact for pixelcnn and igpt; upper bounds for the VAE, the flow and diffusion, whose figure is the DDPM variational bound), and sample quality (FID, KID, precision/recall) on the features of deepgen\'s own classifier for the dataset',
     )
     .option('--metrics <list>', 'comma-separated: nll, fid, kid, pr (default nll, or fid,kid,pr for a family without a likelihood)')
     .option('--iwae <k>', 'importance samples for the IWAE bound (VAE) or the importance-weighted dequantization bound (flow); 0 = skip', intOpt('--iwae'), 0)
     .option('--n <count>', 'test images for nll (0 = all); samples and test images for fid/kid/pr (0 = 10000)', intOpt('--n'), 0)
     .option('--batch-size <n>', 'test images (or samples) per batch', intOpt('--batch-size', 1))
-    .option('--seed <n>', 'seed of the z samples', intOpt('--seed'), 0)
+    .option('--seed <n>', 'seed of the random draws (the VAE\'s and flow\'s z samples, diffusion\'s t and noise)', intOpt('--seed'), 0)
     .option('--data-dir <dir>', 'folder with the dataset files, if not where training found them')
     .option('--backend <name>', 'compute backend', 'auto')
     .option('--json', 'print the result as JSON')
@@ -47,6 +49,7 @@ output gives the same figures for real training images against the test images a
 Examples:
   deepgen eval runs/pixelcnn                       exact bits/dim on the whole test set
   deepgen eval runs/flow --iwae 8                  the flow's bound, and its importance-weighted version
+  deepgen eval runs/diffusion --n 1000             the DDPM variational bound (8 draws of t per image, 10 UNet passes)
   deepgen eval runs/diffusion --metrics fid,kid,pr --n 2000`,
     )
     .action(
@@ -83,6 +86,8 @@ Examples:
           weights: r.usedEma ? 'ema' : 'raw',
           backend: r.backend,
           seconds: Math.round(seconds * 10) / 10,
+          // figures of an earlier eval of the same weights that this one did not recompute are kept
+          ...keptFromEarlierEval(path.join(run, 'eval.json'), r.step, r.usedEma ? 'ema' : 'raw', { nll: metrics.nll, sample: quality !== undefined }),
           ...res,
           ...(quality ? { sampleQuality: quality } : {}),
         };
@@ -94,15 +99,36 @@ Examples:
         }
         const D = r.info.height * r.info.width * r.info.channels;
         const lines = [`${r.family} at step ${r.step} on ${cfg.data.dataset} (${cfg.data.preprocess}), ${D} dims, ${formatDuration(seconds)}`];
-        if (res) lines.push(...likelihoodLines(r.family, res, nllN));
+        if (res) lines.push(...likelihoodLines(r.family, res, nllN, D));
         if (quality) lines.push(...qualityLines(quality));
         process.stdout.write(lines.filter(Boolean).join('\n') + `\nWrote ${path.join(run, 'eval.json')}\n`);
       }),
     );
 }
 
+const EVAL_META = ['run', 'family', 'step', 'dataset', 'weights', 'backend', 'seconds', 'sampleQuality'];
+
+/**
+ * The figures of an earlier eval.json for the same step and weights that this eval does not recompute: its
+ * likelihood figures when nll is not measured now, its sampleQuality when no sample metric is. So `eval --metrics
+ * fid,kid,pr` after `eval` keeps the bits/dim, and the reverse. Another step, other weights or an unreadable file: {}.
+ */
+export function keptFromEarlierEval(file: string, step: number, weights: string, now: { nll: boolean; sample: boolean }): Record<string, unknown> {
+  let prev: Record<string, unknown>;
+  try {
+    prev = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+  } catch {
+    return {};
+  }
+  if (!prev || typeof prev !== 'object' || prev.step !== step || prev.weights !== weights) return {};
+  const kept: Record<string, unknown> = {};
+  if (!now.nll) for (const [k, v] of Object.entries(prev)) if (!EVAL_META.includes(k)) kept[k] = v;
+  if (!now.sample && prev.sampleQuality) kept.sampleQuality = prev.sampleQuality;
+  return kept;
+}
+
 /** The likelihood table: one row per bound or exact figure, in nats/image and bits/dim. */
-function likelihoodLines(family: string, m: Record<string, number>, n: number): string[] {
+function likelihoodLines(family: string, m: Record<string, number>, n: number, dims: number): string[] {
   const lines = [`  ${n} test images`, `  metric                          nats/image   bits/dim`];
   const row = (name: string, nats: number | undefined, bpd: number | undefined) =>
     nats === undefined ? '' : `  ${name.padEnd(32)}${nats.toFixed(2).padStart(10)}${bpd === undefined ? '' : bpd.toFixed(4).padStart(11)}`;
@@ -113,6 +139,15 @@ function likelihoodLines(family: string, m: Record<string, number>, n: number): 
     lines.push(row('  reconstruction -log p(x|z)', m.recon, undefined));
     lines.push(row('  KL(q(z|x) || p(z))', m.kl, undefined));
     if (m.iwaeNll !== undefined) lines.push(row(`IWAE k=${m.iwaeK} (bound on -log p(x))`, m.iwaeNll, m.iwaeBitsPerDim));
+  } else if (family === 'diffusion' && m.nll !== undefined) {
+    // DDPM: L = L_T + sum_{t=2..T} L_{t-1} + L_0 >= -log P(x) of the 8-bit data (Ho et al. 2020, eq. 5)
+    const term = (v: number | undefined) => (v === undefined ? undefined : natsToBitsPerDim(v, dims));
+    lines.push(row('-log p(x), variational bound', m.nll, m.bitsPerDim));
+    lines.push(row('  L_T  KL(q(x_T|x0) || N(0,I))', m.vlbPriorNats, term(m.vlbPriorNats)));
+    lines.push(row('  sum_t L_{t-1}  diffusion KLs', m.vlbDiffusionNats, term(m.vlbDiffusionNats)));
+    lines.push(row('  L_0  -log p(x0|x1)', m.vlbDecoderNats, term(m.vlbDecoderNats)));
+    if (m.vlbTimesteps !== undefined) lines.push(`  (sum over t from ${m.vlbTimesteps} stratified draws of t per image, unbiased)`);
+    if (m.denoisingMse !== undefined) lines.push(`  ${'denoising MSE (random t)'.padEnd(32)}${m.denoisingMse.toFixed(4).padStart(10)}`);
   } else if (m.nll !== undefined) {
     // autoregressive: the exact -log p(x); flow: the exact density of the dequantized data, an upper bound on
     // -log P(x) of the 8-bit data (Theis et al. 2016); then the family's other figures

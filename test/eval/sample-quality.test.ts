@@ -2,13 +2,13 @@
 // nll and FID/KID/precision/recall in one eval.json beside the real-vs-real reference, seeded; bad metric lists fail.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import '../helpers/backend.ts';
 import { runCli } from '../helpers/cli.ts';
 import { trainAndSaveClassifier } from '../../src/node/classifier-store.ts';
-import { parseMetrics } from '../../src/cli/eval.ts';
+import { keptFromEarlierEval, parseMetrics } from '../../src/cli/eval.ts';
 
 const TMP = mkdtempSync(path.join(os.tmpdir(), 'dg-quality-'));
 after(() => rmSync(TMP, { recursive: true, force: true }));
@@ -52,9 +52,20 @@ test('e2e: eval --metrics nll,fid,kid,pr writes the likelihood and sample qualit
   assert.equal(again.code, 0, again.stderr);
   const ev2 = JSON.parse(again.stdout);
   assert.equal(ev2.sampleQuality.fid, q.fid);
-  assert.equal(ev2.nll, undefined, 'only what was asked for');
+  assert.equal(ev2.bitsPerDim, ev.bitsPerDim, 'the likelihood of the earlier eval of the same weights is kept, not recomputed');
   const bad = await cli(['eval', run, '--metrics', 'fid,inception']);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--metrics must be a comma-separated list of nll, fid, kid, pr/);
   assert.doesNotMatch(bad.stderr, /\n\s+at /, 'no stack trace');
+});
+
+test('eval.json keeps the earlier eval\'s figures of the same step and weights that were not recomputed, and only those', () => {
+  const f = path.join(TMP, 'kept-eval.json');
+  writeFileSync(f, JSON.stringify({ run: 'r', family: 'flow', step: 7, weights: 'ema', seconds: 3, n: 100, nll: 900, bitsPerDim: 3.2, sampleQuality: { fid: 12 } }));
+  assert.deepEqual(keptFromEarlierEval(f, 7, 'ema', { nll: false, sample: true }), { n: 100, nll: 900, bitsPerDim: 3.2 });
+  assert.deepEqual(keptFromEarlierEval(f, 7, 'ema', { nll: true, sample: false }), { sampleQuality: { fid: 12 } });
+  assert.deepEqual(keptFromEarlierEval(f, 7, 'ema', { nll: true, sample: true }), {});
+  assert.deepEqual(keptFromEarlierEval(f, 8, 'ema', { nll: false, sample: true }), {}, 'another step: nothing kept');
+  assert.deepEqual(keptFromEarlierEval(f, 7, 'raw', { nll: false, sample: true }), {}, 'other weights: nothing kept');
+  assert.deepEqual(keptFromEarlierEval(path.join(TMP, 'missing.json'), 7, 'ema', { nll: false, sample: true }), {});
 });

@@ -78,12 +78,15 @@ export interface KidResult {
  * The kernel inception distance (Binkowski et al. 2018): the unbiased MMD^2 between feature sets X and Y with the
  * cubic polynomial kernel k(x, y) = (x.y / d + 1)^3, averaged over `subsets` random subsets of m rows of each:
  *   MMD^2_u = 1/(m(m-1)) sum_{i != j} [k(x_i, x_j) + k(y_i, y_j)] - 2/m^2 sum_{i,j} k(x_i, y_j)
- * Unbiased, so it can be slightly negative when the sets match. Subsets are drawn by the seed.
+ * Unbiased, so it can be slightly negative when the sets match. Subsets are drawn by the seed; by default m = 1000,
+ * or half the smaller set below 2000 images, so that the subsets differ and their spread is an error bar.
  */
 export function kernelDistance(x: tf.Tensor2D, y: tf.Tensor2D, opts: { subsets?: number; subsetSize?: number; seed?: number } = {}): KidResult {
   const d = x.shape[1];
   if (y.shape[1] !== d) throw new Error(`KID of features of different sizes: ${d} and ${y.shape[1]}`);
-  const m = Math.min(opts.subsetSize ?? 1000, x.shape[0], y.shape[0]);
+  // default subsets: 1000 rows, or half the smaller set when it has fewer than 2000 (subsets of the whole set would
+  // all be the same set, and the error bar would read 0)
+  const m = Math.min(opts.subsetSize ?? Math.min(1000, Math.max(2, Math.floor(Math.min(x.shape[0], y.shape[0]) / 2))), x.shape[0], y.shape[0]);
   if (m < 2) throw new Error(`KID needs at least 2 images in each set, got ${x.shape[0]} and ${y.shape[0]}`);
   const subsets = opts.subsets ?? 100;
   const est: number[] = [];

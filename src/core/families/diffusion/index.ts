@@ -1,5 +1,6 @@
 // The diffusion family: a DDPM-trained UNet (eps or v prediction) with optional label/text conditioning and
-// classifier-free guidance, sampled with DDIM or DDPM from EMA weights. The trainer, CLI and tests use it via the registry.
+// classifier-free guidance, sampled with DDIM or DDPM from EMA weights and scored by the DDPM variational bound
+// (likelihood.ts). The trainer, CLI and tests use it via the registry.
 import * as tf from '@tensorflow/tfjs-core';
 import type { LossOutput } from '../../train/trainer.ts';
 import type { DataInfo, EvalBatch, EvalOptions, Family, GenerativeModel, Picture, SampleOptions } from '../../family.ts';
@@ -14,6 +15,8 @@ import { diffusionLoss } from './loss.ts';
 import { UNet } from './model.ts';
 import { sumOverChunks } from '../../eval/chunks.ts';
 import { sampleLoop } from './sample.ts';
+import { epsPredictor, variationalBound, VLB_TIMESTEPS } from './likelihood.ts';
+import { natsToBitsPerDim } from '../../math/units.ts';
 
 export class DiffusionModel implements GenerativeModel {
   readonly params: ParamStore;
@@ -124,14 +127,36 @@ export class DiffusionModel implements GenerativeModel {
     return out;
   }
 
-  /** Mean denoising loss on test batches (at random t): a training-progress figure, not a likelihood. Large batches are
-   *  split into chunks of 100 so the activations of one forward pass stay small. */
-  evaluate(batches: Iterable<EvalBatch>, opts: EvalOptions): Record<string, number> {
-    const { n, sum } = sumOverChunks(batches, 100, ({ x, y, captions }, k, i) => {
+  /**
+   * The DDPM variational bound on -log p(x) of the test images (likelihood.ts), nats/image and bits/dim, with its terms
+   * L_T, sum_t L_{t-1} (opts.vlbTimesteps stratified draws of t per image, default VLB_TIMESTEPS = 8; 'all' sums every t)
+   * and L_0; conditional models are scored given each image's label or caption, -log p(x | y). Also the mean denoising
+   * loss at random t (a training-progress figure). One chunk of 100 images per UNet pass; K + 2 passes per image.
+   */
+  evaluate(batches: Iterable<EvalBatch>, opts: EvalOptions & { vlbTimesteps?: number | 'all' }): Record<string, number> {
+    const K = opts.vlbTimesteps ?? VLB_TIMESTEPS;
+    let prior = 0, decoder = 0, diffusion = 0, mse = 0, timesteps = 0;
+    const sum = (a: Float64Array) => a.reduce((x, y) => x + y, 0);
+    const { n } = sumOverChunks(batches, 100, ({ x, y, captions }, k, i) => {
       const c = this.cond ? this.cond.evalEmbedSeq({ labels: y, prompts: captions }, k) : null;
-      return k * diffusionLoss(this.schedule, this.cfg.prediction, (xt, t) => this.unet.forward(xt, t, c), x, new Rng(opts.seed + i).seed()).terms.mse.dataSync()[0];
+      const net = (xt: tf.Tensor4D, t: ArrayLike<number>) => this.unet.forward(xt, t, c);
+      const rng = new Rng(opts.seed + i);
+      mse += k * diffusionLoss(this.schedule, this.cfg.prediction, net, x, rng.seed()).terms.mse.dataSync()[0];
+      const b = variationalBound(this.schedule, epsPredictor(this.schedule, this.cfg.prediction, net), x, { timesteps: K, seed: rng.seed() });
+      prior += sum(b.prior);
+      decoder += sum(b.decoder);
+      diffusion += sum(b.diffusion);
+      timesteps = b.timesteps;
+      return 0;
     }, opts.onBatch);
-    return { n, denoisingMse: sum / Math.max(1, n) };
+    const per = (v: number) => v / Math.max(1, n);
+    const { height: H, width: W, channels: C } = this.info;
+    const nll = per(prior + diffusion + decoder);
+    return {
+      n, nll, bitsPerDim: natsToBitsPerDim(nll, H * W * C),
+      vlbPriorNats: per(prior), vlbDiffusionNats: per(diffusion), vlbDecoderNats: per(decoder),
+      denoisingMse: per(mse), vlbTimesteps: timesteps,
+    };
   }
 
   dispose(): void {
