@@ -1,6 +1,7 @@
 // npm run bench [-- --backends cpu,wasm,native --seconds 2 --out bench/results.json --compare-torch --only diffusion,sgemm]
 // Throughput on every available backend: sgemm 512x1024x1024 GFLOPS; conv2d 64x28x28x32 * 3x3x32x64 forward and
-// backward (input + filter gradient) GFLOPS; training images/s at batch 128 with Adam for an MLP VAE and a conv VAE.
+// backward (input + filter gradient) GFLOPS; training images/s at batch 128 with Adam for an MLP VAE and a conv VAE;
+// per family of the registry (bench/models-per-family.ts, --only family), train (b64; igpt b16) and sample images/s, defaults.
 // --compare-torch also runs bench/reference/torch_bench.py (Debian python3-torch) and reports native/torch ratios.
 // Prints JSON and a table and writes the JSON to bench/results.json. The 1-minute load average is recorded: a
 // figure measured while another job keeps a core busy is not comparable.
@@ -16,6 +17,7 @@ import { entries as ganFlowEntries } from './models-gan-flow.ts';
 import { entries as unetPixelEntries } from './models-unet-pixelcnn.ts';
 import { entries as familyEntries } from './models-families.ts';
 import { entries as autoregressiveEntries } from './models-autoregressive.ts';
+import { entries as perFamilyEntries, perFamilySettings } from './models-per-family.ts';
 
 /** A figure contributed by a bench model file: name (e.g. 'train dcgan b128'), and how to measure it on a backend. */
 export interface BenchEntry {
@@ -24,7 +26,7 @@ export interface BenchEntry {
   /** Returns the figure, or null with a note when the backend cannot run it. */
   run: (backend: string, time: (fn: () => void) => { perRun: number; runs: number; seconds: number }) => { value: number | null; runs: number; seconds: number; note?: string };
 }
-const EXTRA: BenchEntry[] = [...ganFlowEntries, ...unetPixelEntries, ...familyEntries, ...autoregressiveEntries];
+const EXTRA: BenchEntry[] = [...ganFlowEntries, ...unetPixelEntries, ...familyEntries, ...autoregressiveEntries, ...perFamilyEntries];
 
 const { values: opts } = parseArgs({
   options: {
@@ -36,9 +38,13 @@ const { values: opts } = parseArgs({
   },
 });
 const minSeconds = Number(opts.seconds);
-/** --only a,b: run just the figures whose names contain one of these (kernel figures: 'sgemm', 'conv2d'). */
+/**
+ * --only a,b: run just the figures whose names contain one of these (kernel figures: 'sgemm', 'conv2d'); a group name
+ * ('family': the per-family figures) matches only the names it starts, not e.g. 'diffusion family ddim 64x50'.
+ */
 const only = opts.only?.split(',').map((s) => s.trim()).filter(Boolean);
-const want = (figure: string) => !only || only.some((o) => figure.includes(o));
+const GROUPS = ['family'];
+const want = (figure: string) => !only || only.some((o) => (GROUPS.includes(o) ? figure.startsWith(`${o} `) : figure.includes(o)));
 /** Above this the pure-JS cpu backend is measured on one run only (its conv gradients take ~a minute each at full size). */
 const SLOW_SECONDS = 4;
 
@@ -163,15 +169,27 @@ for (const [b, r] of Object.entries(results)) {
   if (on && off) kvCacheSpeedup[b] = Number((on / off).toFixed(2));
 }
 
+/** Per-family figures by family and backend: 'family vae train b64' -> perFamily.vae.native.train. */
+const perFamily: Record<string, Record<string, Record<string, { figure: string; value: number | null; note?: string }>>> = {};
+for (const [b, r] of Object.entries(results)) {
+  if ('unavailable' in r) continue;
+  for (const [k, f] of Object.entries(r as Record<string, Figure>)) {
+    const m = /^family (\S+) (train|sample) /.exec(k);
+    if (!m) continue;
+    ((perFamily[m[1]] ??= {})[b] ??= {})[m[2]] = { figure: k, value: f.value, ...(f.note ? { note: f.note } : {}) };
+  }
+}
+
 const report = {
   started,
   machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, node: process.version, loadAvg1AtStart: Number(loadAvg1.toFixed(2)), loadAvg1AtEnd: Number(os.loadavg()[0].toFixed(2)) },
   native: native.addon ? native.addon.info() : { unavailable: native.reason },
-  settings: { minSecondsPerFigure: minSeconds, batch: 128, sgemm: [512, 1024, 1024], conv: { x: [64, 28, 28, 32], filter: [3, 3, 32, 64], strides: 1, pad: 'same' } },
+  settings: { minSecondsPerFigure: minSeconds, batch: 128, sgemm: [512, 1024, 1024], conv: { x: [64, 28, 28, 32], filter: [3, 3, 32, 64], strides: 1, pad: 'same' }, perFamily: perFamilySettings },
   torch,
   results,
   nativeOverTorch: ratios,
   kvCacheSpeedup,
+  perFamily,
 };
 console.log(JSON.stringify(report, null, 2));
 writeFileSync(opts.out!, JSON.stringify(report, null, 2) + '\n');
@@ -190,6 +208,24 @@ const head = ['figure', ...backends];
 const lines = [head, ...[...rows].map((k) => [`${k} (${(Object.values(results).find((r) => !('unavailable' in r)) as Record<string, Figure>)[k]?.unit ?? ''})`, ...backends.map((b) => cell(b, k))])];
 const widths = head.map((_, i) => Math.max(...lines.map((l) => l[i].length)));
 console.log(lines.map((l) => l.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ')).join('\n'));
+// Per family: train and sample images/s side by side, one row per family, and why a figure is missing or extrapolated.
+const famRows = Object.keys(perFamily);
+if (famRows.length) {
+  const live = backends.filter((b) => !('unavailable' in results[b]));
+  const size = (fam: string, kind: string) => Object.values(perFamily[fam]).find((x) => x[kind])?.[kind].figure.split(' ').pop() ?? '';
+  const fmtV = (b: string, x?: { figure: string; value: number | null; note?: string }) => (x ? `${cell(b, x.figure)}${x.value != null && x.note ? '~' : ''}` : '');
+  const t = [['family (images/s)', ...live.flatMap((b) => [`${b} train`, `${b} sample`])],
+    ...famRows.map((f) => [`${f} (${['train', 'sample'].filter((k) => size(f, k)).map((k) => `${k} ${size(f, k)}`).join(', ')})`, ...live.flatMap((b) => [fmtV(b, perFamily[f][b]?.train), fmtV(b, perFamily[f][b]?.sample)])])];
+  const w = t[0].map((_, i) => Math.max(...t.map((l) => l[i].length)));
+  console.log('\n' + t.map((l) => l.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ')).join('\n'));
+  for (const f of famRows) {
+    for (const kind of ['train', 'sample']) {
+      const notes = live.map((b) => [b, perFamily[f][b]?.[kind]?.note] as const).filter(([, n]) => n);
+      if (notes.length) console.log(`  ${f} ${kind}: ${notes.map(([b, n]) => `${b}: ${n}`).join('; ')}`);
+    }
+  }
+  console.log('  n/a: not run (see the note); ~: extrapolated (see the note); *: one run only');
+}
 if (Object.keys(ratios).length) console.log(`native / torch: ${Object.entries(ratios).map(([k, v]) => `${k} ${v.toFixed(2)}`).join('; ')}`);
 if (Object.keys(kvCacheSpeedup).length) console.log(`igpt sampling, kv-cache / no-cache (same model, same seed): ${Object.entries(kvCacheSpeedup).map(([b, v]) => `${b} ${v.toFixed(1)}x`).join('; ')}`);
 console.log(`* one run only (slow). load average at start ${loadAvg1.toFixed(2)} on ${os.cpus().length} cores${loadAvg1 > 0.5 ? ' (the machine was not idle: figures may be disturbed)' : ''}. BLAS: ${native.addon ? `${native.addon.info().blas} ${native.addon.info().blasPath}` : 'none'}`);

@@ -110,6 +110,14 @@ for (const backend of BACKENDS_UNDER_TEST) {
             fresh.dispose();
           });
 
+          test('a model and its trainer leave no tensor behind after dispose()', () => {
+            const before = tf.memory().numTensors;
+            const m = make(fam, v.over);
+            trainerFor(m, trainSchema.parse({ ema: 0.9 }), 10).dispose();
+            m.dispose();
+            assert.equal(tf.memory().numTensors, before, 'tensors left after dispose');
+          });
+
           if (canTrain) {
             test('no tensor leak across training steps, sampling and evaluation', () => {
               const m = make(fam, v.over);

@@ -19,7 +19,9 @@ export class ParamStore {
   /** A trainable parameter. */
   param(name: string, shape: number[], init: Init): tf.Variable {
     if (name in this.vars || name in this.buffers) throw new Error(`duplicate parameter name ${name}`);
-    const v = tf.variable(this.initial(shape, init), true, `${name}#${++uid}`);
+    const start = this.initial(shape, init);
+    const v = tf.variable(start, true, `${name}#${++uid}`);
+    start.dispose(); // the variable holds its own reference to the data
     this.vars[name] = v;
     return v;
   }
@@ -27,7 +29,9 @@ export class ParamStore {
   /** A saved but non-trainable tensor (e.g. statistics). */
   buffer(name: string, shape: number[], init: Init): tf.Variable {
     if (name in this.vars || name in this.buffers) throw new Error(`duplicate parameter name ${name}`);
-    const v = tf.variable(this.initial(shape, init), false, `${name}#${++uid}`);
+    const start = this.initial(shape, init);
+    const v = tf.variable(start, false, `${name}#${++uid}`);
+    start.dispose(); // the variable holds its own reference to the data
     this.buffers[name] = v;
     return v;
   }

@@ -6,7 +6,11 @@ export class Ema {
   readonly shadow: Record<string, tf.Variable> = {};
 
   constructor(readonly decay: number, vars: Record<string, tf.Variable>) {
-    for (const [k, v] of Object.entries(vars)) this.shadow[k] = tf.variable(v.clone(), false);
+    for (const [k, v] of Object.entries(vars)) {
+      const copy = v.clone();
+      this.shadow[k] = tf.variable(copy, false);
+      copy.dispose(); // the variable holds its own reference to the data
+    }
   }
 
   /** The decay used at update t (1-based): min(decay, (1 + t) / (10 + t)). */

@@ -114,7 +114,7 @@ export class InvConv1x1 implements Bijector {
 
   constructor(ps: ParamStore, name: string, readonly c: number, rng: Rng) {
     this.weight = ps.param(`${name}.weight`, [c, c], 'zeros');
-    this.weight.assign(tf.tidy(() => tf.tensor2d(Float32Array.from(randomRotation(c, rng)), [c, c])));
+    tf.tidy(() => this.weight.assign(tf.tensor2d(Float32Array.from(randomRotation(c, rng)), [c, c])));
   }
 
   forward(x: tf.Tensor4D): { y: tf.Tensor4D; logdet: tf.Tensor1D } {

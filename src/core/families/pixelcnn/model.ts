@@ -126,7 +126,7 @@ export class GatedPixelCnn {
       const bound = 1 / Math.sqrt(kh * kw * cin);
       const w = ps.param(`${name}.weight`, shape, { uniform: bound });
       const m = mask ? tapMask(kh, kw, cin, cout, mask) : null;
-      if (m) w.assign(tf.tidy(() => tf.mul(w, m))); // masked weights start (and stay, in effect) at zero
+      if (m) tf.tidy(() => w.assign(tf.mul(w, m))); // masked weights start (and stay, in effect) at zero
       return { w, b: ps.param(`${name}.bias`, [cout], { uniform: bound }), mask: m };
     };
     const k0 = cfg.firstKernel, k = cfg.kernel;
