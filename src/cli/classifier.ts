@@ -6,7 +6,7 @@ import { BACKENDS } from '../node/backend.ts';
 import { CLASSIFIER_DATASETS, CLASSIFIER_RECIPES, classifierDir, formatAccuracy, getClassifier, parseClassifierDataset, readClassifierInfo } from '../node/classifier-store.ts';
 import { action, choiceOpt, floatOpt, intOpt } from './common.ts';
 
-interface ClassifierFlags {
+export interface ClassifierFlags {
   dataset?: string;
   size?: number;
   epochs?: number;
@@ -23,6 +23,28 @@ function datasetOf(f: ClassifierFlags): ReturnType<typeof parseClassifierDataset
 }
 
 const recipes = CLASSIFIER_DATASETS.map((d) => `${d}: ${CLASSIFIER_RECIPES[d].size}x${CLASSIFIER_RECIPES[d].size}, ${CLASSIFIER_RECIPES[d].epochs} epochs on ${CLASSIFIER_RECIPES[d].trainN} images`).join('; ');
+
+/** `deepgen classifier train` (also `deepgen train classifier`): train a dataset's classifier and cache it. */
+export async function trainClassifier(f: ClassifierFlags): Promise<void> {
+  const dataset = datasetOf(f);
+  const dir = classifierDir(dataset, f.size);
+  const cached = f.force ? null : readClassifierInfo(dir);
+  if (cached) {
+    process.stdout.write(`${dataset} classifier already cached in ${dir}: test accuracy ${formatAccuracy(cached.testAccuracy)} (use --force to train again)\n`);
+    return;
+  }
+  const r = await getClassifier(dataset, {
+    size: f.size,
+    epochs: f.epochs,
+    seed: f.seed,
+    dataDir: f.dataDir,
+    force: true,
+    backend: f.backend,
+    log: f.quiet ? () => {} : undefined,
+  });
+  process.stdout.write(`${dataset} classifier: test accuracy ${formatAccuracy(r.info.testAccuracy)} on ${r.info.testN} images, trained in ${r.info.trainSeconds.toFixed(0)} s on ${r.info.backend}; cached in ${r.dir}\n`);
+  r.classifier.dispose();
+}
 
 export function registerClassifier(program: Command): void {
   const cmd = program
@@ -51,28 +73,7 @@ Examples:
     .option('--force', 'train again even when a classifier is cached')
     .option('--backend <name>', `compute backend: ${BACKENDS.join(', ')}`, choiceOpt('--backend', BACKENDS), 'auto')
     .option('--quiet', 'no progress lines')
-    .action(
-      action(async (f: ClassifierFlags) => {
-        const dataset = datasetOf(f);
-        const dir = classifierDir(dataset, f.size);
-        const cached = f.force ? null : readClassifierInfo(dir);
-        if (cached) {
-          process.stdout.write(`${dataset} classifier already cached in ${dir}: test accuracy ${formatAccuracy(cached.testAccuracy)} (use --force to train again)\n`);
-          return;
-        }
-        const r = await getClassifier(dataset, {
-          size: f.size,
-          epochs: f.epochs,
-          seed: f.seed,
-          dataDir: f.dataDir,
-          force: true,
-          backend: f.backend,
-          log: f.quiet ? () => {} : undefined,
-        });
-        process.stdout.write(`${dataset} classifier: test accuracy ${formatAccuracy(r.info.testAccuracy)} on ${r.info.testN} images, trained in ${r.info.trainSeconds.toFixed(0)} s on ${r.info.backend}; cached in ${r.dir}\n`);
-        r.classifier.dispose();
-      }),
-    );
+    .action(action(trainClassifier));
 
   cmd
     .command('show')

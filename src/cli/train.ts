@@ -3,6 +3,8 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { PREPROCESS } from '../core/config/schema.ts';
 import type { PlainObject } from '../core/config/overrides.ts';
+import { trainClassifier } from './classifier.ts';
+import { CLASSIFIER_DATASETS } from '../node/classifier-store.ts';
 import { UserError } from '../core/errors.ts';
 import { getFamily } from '../core/registry.ts';
 import { registry } from '../core/registry.ts';
@@ -98,7 +100,7 @@ export function addTrainOptions(cmd: Command): Command {
 export function registerTrain(program: Command): void {
   const cmd = program
     .command('train')
-    .argument('[family]', `model family: ${Object.keys(registry).join(', ')}`)
+    .argument('[family]', `model family: ${Object.keys(registry).join(', ')}; or classifier (the evaluation classifier of a dataset, as \`deepgen classifier train\`)`)
     .description('train a model (or continue one with --resume) and write a run folder')
     .option('--out <dir>', 'run folder (default runs/<family>)')
     .option('--resume', 'continue the run in --out from its last checkpoint');
@@ -111,10 +113,12 @@ Examples:
   deepgen train vae --dataset shapes --preprocess scale01 --arch conv --out runs/shapes-vae
   deepgen train ae --latent 2 --out runs/ae2
   deepgen train gan --set model.loss=wgan-gp --sample-every 100 --animate runs/gan/progress.gif
-  deepgen train --resume --out runs/vae --epochs 20     (continue, extending to 20 epochs)`,
+  deepgen train --resume --out runs/vae --epochs 20     (continue, extending to 20 epochs)
+  deepgen train classifier --dataset fashion-mnist      (the FID/cond-eval feature network, cached)`,
   );
   cmd.action(
     action(async (family: string | undefined, f: TrainFlags) => {
+      if (family === 'classifier') return trainClassifierFromTrainFlags(f);
       const layers: PlainObject[] = [];
       let fam = family;
       const out = (f.out as string | undefined) ?? (fam ? path.join('runs', fam) : undefined);
@@ -149,4 +153,19 @@ Examples:
       await trainRun({ config: cfg, out, backend: f.backend as string, resume: Boolean(f.resume), quiet: Boolean(f.quiet), stopAtStep: f.stopAt as number | undefined, animate: f.animate as string | undefined });
     }),
   );
+}
+
+/** Flags of `deepgen train classifier` (the evaluation classifier, see `deepgen classifier train`); others do not apply. */
+const CLASSIFIER_FLAGS = ['dataset', 'size', 'epochs', 'seed', 'dataDir', 'backend', 'quiet', 'set'];
+
+/** `deepgen train classifier --dataset D`: the same as `deepgen classifier train --dataset D`. */
+async function trainClassifierFromTrainFlags(f: TrainFlags): Promise<void> {
+  const given = Object.entries(f).filter(([k, v]) => v !== undefined && !CLASSIFIER_FLAGS.includes(k)).map(([k]) => '--' + k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase()));
+  if (given.length || (f.set as string[]).length) {
+    throw new UserError(`deepgen train classifier takes --dataset, --size, --epochs, --seed, --data-dir, --backend and --quiet only; drop ${[...given, ...((f.set as string[]).length ? ['--set'] : [])].join(', ')}`);
+  }
+  if (f.dataset !== undefined && !(CLASSIFIER_DATASETS as readonly string[]).includes(f.dataset as string)) {
+    throw new UserError(`deepgen train classifier: --dataset must be one of ${CLASSIFIER_DATASETS.join(', ')}, got "${String(f.dataset)}"`);
+  }
+  await trainClassifier({ dataset: f.dataset as string | undefined, size: f.size as number | undefined, epochs: f.epochs as number | undefined, seed: f.seed as number | undefined, dataDir: f.dataDir as string | undefined, backend: f.backend as string, quiet: f.quiet as boolean | undefined });
 }

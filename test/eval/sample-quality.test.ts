@@ -69,3 +69,16 @@ test('eval.json keeps the earlier eval\'s figures of the same step and weights t
   assert.deepEqual(keptFromEarlierEval(f, 7, 'raw', { nll: false, sample: true }), {}, 'other weights: nothing kept');
   assert.deepEqual(keptFromEarlierEval(path.join(TMP, 'missing.json'), 7, 'ema', { nll: false, sample: true }), {});
 });
+
+test('e2e: deepgen train classifier --dataset D is `classifier train` (cached: says so), and rejects flags that do not apply', async () => {
+  await trainAndSaveClassifier('shapes', { size: 8, trainN: 100, testN: 20, epochs: 1, net: { widths: [4, 8, 8], features: 16 }, cacheRoot: CACHE, log: () => {} }).then((c) => c.classifier.dispose());
+  const r = await cli(['train', 'classifier', '--dataset', 'shapes', '--size', '8']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /shapes classifier already cached in .*shapes-8x8/);
+  const bad = await cli(['train', 'classifier', '--dataset', 'shapes', '--arch', 'conv']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /train classifier takes --dataset.*drop --arch/);
+  const badData = await cli(['train', 'classifier', '--dataset', 'mnist']);
+  assert.equal(badData.code, 2);
+  assert.match(badData.stderr, /--dataset must be one of fashion-mnist, shapes/);
+});
