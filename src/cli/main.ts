@@ -10,6 +10,7 @@ import { registerInfo } from './info.ts';
 import { registerClassifier } from './classifier.ts';
 import { registerCondEval } from './cond-eval.ts';
 import { registerLeaderboard } from './leaderboard.ts';
+import { registerServe } from './serve.ts';
 import { fail } from './common.ts';
 
 const program = new Command();
@@ -31,6 +32,7 @@ registerInfo(program);
 registerClassifier(program);
 registerCondEval(program);
 registerLeaderboard(program);
+registerServe(program);
 for (const c of program.commands) c.exitOverride().showHelpAfterError('(run with --help for usage)');
 
 try {

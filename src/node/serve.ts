@@ -1,0 +1,74 @@
+// The playground's HTTP server (issue 9, first part): the run folders it is given, listed as JSON with their family,
+// dataset and evaluation figures (the leaderboard's rows), and their checkpoint files (config + safetensors) for the
+// browser to load. Read-only; only the checkpoint's own file names are served, never arbitrary paths.
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { CHECKPOINT_FILES } from '../core/checkpoint/format.ts';
+import { buildLeaderboard, readRunFiles, type LeaderboardRow } from './leaderboard.ts';
+
+/** The files of a run a browser may fetch: the checkpoint (config and weights) and the evaluation results. */
+export const SERVED_RUN_FILES = [CHECKPOINT_FILES.config, CHECKPOINT_FILES.model, 'ema.safetensors', 'eval.json', 'cond-eval.json'] as const;
+
+export interface ServedRun {
+  /** URL-safe id: the folder's base name, made unique. */
+  id: string;
+  dir: string;
+  row: LeaderboardRow;
+  /** Which of SERVED_RUN_FILES exist. */
+  files: string[];
+}
+
+/** The runs to serve, with ids from their folder names (a, a-2, ... when names repeat). */
+export function servedRuns(dirs: readonly string[]): ServedRun[] {
+  const board = buildLeaderboard(dirs.map(readRunFiles));
+  const byRun = new Map(board.rows.map((r) => [r.run, r]));
+  const used = new Set<string>();
+  return dirs.map((dir) => {
+    const base = path.basename(path.resolve(dir)).replace(/[^A-Za-z0-9._-]/g, '-') || 'run';
+    let id = base;
+    for (let k = 2; used.has(id); k++) id = `${base}-${k}`;
+    used.add(id);
+    const run = dir.replace(/[\\/]+$/, '') || dir;
+    return { id, dir, row: byRun.get(run)!, files: SERVED_RUN_FILES.filter((f) => fs.existsSync(path.join(dir, f))) };
+  });
+}
+
+const TYPES: Record<string, string> = { '.json': 'application/json', '.safetensors': 'application/octet-stream', '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.css': 'text/css', '.png': 'image/png', '.svg': 'image/svg+xml', '.wasm': 'application/wasm' };
+
+/**
+ * The request handler: GET /api/runs (the list), GET /runs/ID/FILE (a served file of a run), and the page's static
+ * files from `pageDir` (index.html at /). Anything else is 404; methods other than GET and HEAD are 405.
+ */
+export function playgroundHandler(runs: readonly ServedRun[], pageDir: string | null): http.RequestListener {
+  return (req, res) => {
+    const send = (code: number, type: string, body: string | Buffer) => {
+      res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store' });
+      res.end(req.method === 'HEAD' ? undefined : body);
+    };
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'text/plain', 'only GET\n');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      return send(400, 'text/plain', 'bad URL\n');
+    }
+    const p = decodeURIComponent(url.pathname);
+    if (p === '/api/runs') {
+      const list = runs.map((r) => ({ id: r.id, family: r.row.family, dataset: r.row.dataset, conditioning: r.row.conditioning, params: r.row.params, steps: r.row.steps, likelihood: r.row.likelihood, sampleQuality: r.row.sampleQuality, condAccuracy: r.row.condAccuracy, files: r.files.map((f) => `/runs/${r.id}/${f}`) }));
+      return send(200, TYPES['.json'], JSON.stringify({ runs: list }));
+    }
+    const m = /^\/runs\/([^/]+)\/([^/]+)$/.exec(p);
+    if (m) {
+      const run = runs.find((r) => r.id === m[1]);
+      if (!run || !run.files.includes(m[2])) return send(404, 'text/plain', 'no such run file\n');
+      return send(200, TYPES[path.extname(m[2])] ?? 'application/octet-stream', fs.readFileSync(path.join(run.dir, m[2])));
+    }
+    if (pageDir) {
+      const rel = p === '/' ? 'index.html' : p.slice(1);
+      const file = path.resolve(pageDir, rel);
+      if (file.startsWith(path.resolve(pageDir) + path.sep) && fs.existsSync(file) && fs.statSync(file).isFile()) return send(200, TYPES[path.extname(file)] ?? 'application/octet-stream', fs.readFileSync(file));
+    }
+    return send(404, 'text/plain', 'not found\n');
+  };
+}

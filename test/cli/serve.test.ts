@@ -1,0 +1,110 @@
+// `deepgen serve`: the run list as JSON (family, dataset, eval figures), a run's checkpoint files byte for byte, no
+// other paths (traversal, optimizer state, unknown runs), GET only; the CLI on a free port, its page, a busy port.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { encodeSafetensors } from '../../src/core/checkpoint/safetensors.ts';
+import { checkpointFileMetadata } from '../../src/core/checkpoint/format.ts';
+import { playgroundHandler, servedRuns } from '../../src/node/serve.ts';
+import { BIN, runCli } from '../helpers/cli.ts';
+
+const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'dg-serve-'));
+after(() => fs.rmSync(TMP, { recursive: true, force: true }));
+
+const WEIGHTS = encodeSafetensors({ w: { dtype: 'F32', shape: [2, 3], data: new Float32Array([1, 2, 3, 4, 5, 6]) } }, checkpointFileMetadata(10, 'test'));
+
+function makeRun(name: string, family: string, evalJson?: Record<string, unknown>): string {
+  const dir = path.join(TMP, 'runs', name);
+  fs.mkdirSync(dir, { recursive: true });
+  const config = { family, formatVersion: 1, createdBy: 'deepgen', config: { family, model: {}, data: { dataset: 'fashion-mnist' }, train: { batchSize: 8 } }, dataInfo: { height: 28, width: 28, channels: 1, numClasses: 10 } };
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config));
+  fs.writeFileSync(path.join(dir, 'state.json'), JSON.stringify({ step: 10, epoch: 1, rng: [1, 2, 3, 4], elapsedSeconds: 5 }));
+  fs.writeFileSync(path.join(dir, 'model.safetensors'), WEIGHTS);
+  fs.writeFileSync(path.join(dir, 'optimizer.safetensors'), WEIGHTS);
+  if (evalJson) fs.writeFileSync(path.join(dir, 'eval.json'), JSON.stringify({ step: 10, weights: 'raw', ...evalJson }));
+  return dir;
+}
+
+const pix = makeRun('pix', 'pixelcnn', { n: 100, nll: 1700, bitsPerDim: 3.1 });
+const gan = makeRun('gan', 'gan', { sampleQuality: { fid: 200.5, kid: 10, kidStd: 1, precision: 0.5, recall: 0.4, n: 2000, sampleSecondsPerImage: 0.001 } });
+
+async function get(port: number, p: string, method = 'GET'): Promise<{ status: number; type: string; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path: p, method }, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (d) => parts.push(d));
+      res.on('end', () => resolve({ status: res.statusCode!, type: String(res.headers['content-type']), body: Buffer.concat(parts) }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+test('the handler lists the runs with their figures, serves checkpoint files byte for byte, and nothing else', async () => {
+  const runs = servedRuns([pix, gan]);
+  const server = http.createServer(playgroundHandler(runs, null));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  try {
+    const list = JSON.parse((await get(port, '/api/runs')).body.toString()).runs;
+    assert.deepEqual(list.map((r: { id: string; family: string }) => [r.id, r.family]), [['pix', 'pixelcnn'], ['gan', 'gan']]);
+    assert.equal(list[0].likelihood.bitsPerDim, 3.1);
+    assert.equal(list[0].likelihood.kind, 'exact');
+    assert.equal(list[1].sampleQuality.fid, 200.5);
+    assert.deepEqual(list[0].files, ['/runs/pix/config.json', '/runs/pix/model.safetensors', '/runs/pix/eval.json']);
+    const w = await get(port, '/runs/pix/model.safetensors');
+    assert.equal(w.status, 200);
+    assert.ok(w.body.equals(Buffer.from(WEIGHTS)), 'weights byte for byte');
+    assert.equal(JSON.parse((await get(port, '/runs/gan/config.json')).body.toString()).family, 'gan');
+    for (const bad of ['/runs/pix/optimizer.safetensors', '/runs/pix/state.json', '/runs/nope/config.json', '/runs/pix/..%2F..%2Fgan%2Fconfig.json', '/etc/passwd', '/'])
+      assert.equal((await get(port, bad)).status, 404, bad);
+    assert.equal((await get(port, '/api/runs', 'POST')).status, 405);
+  } finally {
+    server.close();
+  }
+});
+
+test('two runs with the same folder name get distinct ids', () => {
+  const other = path.join(TMP, 'elsewhere', 'pix');
+  fs.mkdirSync(path.dirname(other), { recursive: true });
+  fs.cpSync(pix, other, { recursive: true });
+  assert.deepEqual(servedRuns([pix, other]).map((r) => r.id), ['pix', 'pix-2']);
+});
+
+test('e2e: deepgen serve on a free port lists the models on its page; a busy port is a one-line error', async () => {
+  const env = { ...process.env };
+  delete env.NODE_OPTIONS;
+  delete env.NODE_TEST_CONTEXT;
+  const child = spawn(process.execPath, [BIN, 'serve', pix, gan, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const line = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (d) => {
+        out += d;
+        if (out.includes('\n')) resolve(out);
+      });
+      child.on('exit', (code) => reject(new Error(`serve exited ${code}`)));
+      timer = setTimeout(() => reject(new Error(`no output: ${out}`)), 60000);
+    });
+    assert.match(line, /Serving 2 models \(pix: pixelcnn, gan: gan\) at http:\/\/127\.0\.0\.1:\d+\//);
+    const port = Number(/:(\d+)\//.exec(line)![1]);
+    const page = await get(port, '/');
+    assert.equal(page.status, 200);
+    assert.match(page.type, /text\/html/);
+    const html = page.body.toString();
+    assert.match(html, /<td>pix<\/td><td>pixelcnn<\/td><td>fashion-mnist<\/td><td>none<\/td><td>3\.100 \(exact\)<\/td>/);
+    assert.match(html, /<td>gan<\/td><td>gan<\/td>.*<td>200\.5<\/td>/);
+    const busy = await runCli(['serve', pix, '--port', String(port)], { cwd: TMP, env: process.env });
+    assert.equal(busy.code, 2);
+    assert.match(busy.stderr, /port \d+ is in use; pass another --port/);
+  } finally {
+    clearTimeout(timer);
+    child.kill('SIGINT');
+  }
+});
