@@ -206,8 +206,12 @@ const cell = (b: string, k: string) => {
 };
 const head = ['figure', ...backends];
 const lines = [head, ...[...rows].map((k) => [`${k} (${(Object.values(results).find((r) => !('unavailable' in r)) as Record<string, Figure>)[k]?.unit ?? ''})`, ...backends.map((b) => cell(b, k))])];
-const widths = head.map((_, i) => Math.max(...lines.map((l) => l[i].length)));
-console.log(lines.map((l) => l.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ')).join('\n'));
+/** Rows of cells as aligned text: the first column left-aligned, the others right-aligned, two spaces apart. */
+const formatTable = (t: string[][]) => {
+  const w = t[0].map((_, i) => Math.max(...t.map((l) => l[i].length)));
+  return t.map((l) => l.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ')).join('\n');
+};
+console.log(formatTable(lines));
 // Per family: train and sample images/s side by side, one row per family, and why a figure is missing or extrapolated.
 const famRows = Object.keys(perFamily);
 if (famRows.length) {
@@ -216,8 +220,7 @@ if (famRows.length) {
   const fmtV = (b: string, x?: { figure: string; value: number | null; note?: string }) => (x ? `${cell(b, x.figure)}${x.value != null && x.note ? '~' : ''}` : '');
   const t = [['family (images/s)', ...live.flatMap((b) => [`${b} train`, `${b} sample`])],
     ...famRows.map((f) => [`${f} (${['train', 'sample'].filter((k) => size(f, k)).map((k) => `${k} ${size(f, k)}`).join(', ')})`, ...live.flatMap((b) => [fmtV(b, perFamily[f][b]?.train), fmtV(b, perFamily[f][b]?.sample)])])];
-  const w = t[0].map((_, i) => Math.max(...t.map((l) => l[i].length)));
-  console.log('\n' + t.map((l) => l.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ')).join('\n'));
+  console.log('\n' + formatTable(t));
   for (const f of famRows) {
     for (const kind of ['train', 'sample']) {
       const notes = live.map((b) => [b, perFamily[f][b]?.[kind]?.note] as const).filter(([, n]) => n);

@@ -42,15 +42,7 @@ export function registerServe(program: Command): void {
       action(async (args: string[], f: { port: number; host: string }) => {
         if (f.port > 65535) throw new UserError(`--port must be 0-65535, got ${f.port}`);
         const runs = servedRuns(collectRunDirs(args, (l) => process.stderr.write(l + '\n')));
-        const page = indexPage(runs);
-        const api = playgroundHandler(runs, null);
-        const server = http.createServer((req, res) => {
-          if ((req.method === 'GET' || req.method === 'HEAD') && (req.url === '/' || req.url === '/index.html')) {
-            res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-            return res.end(req.method === 'HEAD' ? undefined : page);
-          }
-          return api(req, res);
-        });
+        const server = http.createServer(playgroundHandler(runs, indexPage(runs)));
         await new Promise<void>((resolve, reject) => {
           server.once('error', (e: NodeJS.ErrnoException) =>
             reject(e.code === 'EADDRINUSE' ? new UserError(`port ${f.port} is in use; pass another --port (or --port 0 for any free one)`) : e.code === 'EACCES' ? new UserError(`no permission to listen on port ${f.port}; use a port above 1023`) : e),

@@ -9,7 +9,7 @@ import { UserError } from '../core/errors.ts';
 import { getFamily } from '../core/registry.ts';
 import { registry } from '../core/registry.ts';
 import { hasCheckpoint, readCheckpointConfig } from '../node/checkpoint-store.ts';
-import { readConfigFile, resolveRunConfig } from '../node/run-config.ts';
+import { choosesPreprocess, readConfigFile, resolveRunConfig } from '../node/run-config.ts';
 import { trainRun } from '../node/run.ts';
 import { BACKENDS } from '../node/backend.ts';
 import { action, choiceOpt, collect, floatOpt, intListOpt, intOpt } from './common.ts';
@@ -137,7 +137,7 @@ Examples:
       // binarization (the family default, right for MNIST-like data) would wreck colour images
       const ds = (flagLayer.data as PlainObject).dataset;
       const famDefault = fam ? (getFamily(fam).defaults.data.preprocess ?? '') : '';
-      if (!f.resume && famDefault.startsWith('binarize') && typeof ds === 'string' && !/mnist/.test(ds) && f.preprocess === undefined && !(fileLayer?.data as PlainObject | undefined)?.preprocess && !f.set.some((s) => s.startsWith('data.preprocess'))) {
+      if (!f.resume && famDefault.startsWith('binarize') && typeof ds === 'string' && !/mnist/.test(ds) && !choosesPreprocess([fileLayer, flagLayer], f.set)) {
         (flagLayer.data as PlainObject).preprocess = 'scale01';
       }
       // --hidden is a list for the MLP families; a family whose model.hidden is one width (flow) takes a single number

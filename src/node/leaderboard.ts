@@ -3,7 +3,7 @@
 // Pure row extraction and formatting first, then the few fs readers that feed them.
 import fs from 'node:fs';
 import path from 'node:path';
-import { isDtype, MAX_HEADER_BYTES, numel } from '../core/checkpoint/safetensors.ts';
+import { isDtype, isShape, MAX_HEADER_BYTES, numel, safetensorsHeader } from '../core/checkpoint/safetensors.ts';
 import { CHECKPOINT_FILES, parseCheckpointState, type CheckpointConfigFile } from '../core/checkpoint/format.ts';
 import { UserError } from '../core/errors.ts';
 import { readCheckpointConfig } from './checkpoint-store.ts';
@@ -149,27 +149,15 @@ export function likelihoodOf(family: string, model: Json | null, evalJson: Json 
 
 /** The parameter count from the bytes of a safetensors file (at least its 8-byte length and JSON header): the sum over tensors of the product of the shape. */
 export function paramsFromSafetensorsHeader(bytes: Uint8Array, source: string): number {
-  const bad = (problem: string) => new UserError(`${source} is not a valid safetensors file: ${problem}; re-save it or point to the right file`);
-  if (bytes.byteLength < 8) throw bad('shorter than the 8-byte header length');
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const n = view.getUint32(0, true);
-  if (view.getUint32(4, true) !== 0 || n > MAX_HEADER_BYTES) throw bad(`header length over the ${MAX_HEADER_BYTES} byte limit`);
-  if (8 + n > bytes.byteLength) throw bad(`header length ${n} runs past the end of the file`);
-  let header: unknown;
-  try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n)));
-  } catch {
-    throw bad('the header is not UTF-8 JSON');
-  }
-  const h = obj(header);
-  if (!h) throw bad('the header is not a JSON object');
+  const { header } = safetensorsHeader(bytes, source);
   let total = 0;
-  for (const [name, v] of Object.entries(h)) {
+  for (const [name, v] of Object.entries(header)) {
     if (name === '__metadata__') continue;
     const t = obj(v);
-    const shape = t?.shape;
-    if (!t || !isDtype(t.dtype) || !Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw bad(`tensor ${JSON.stringify(name)} has no valid dtype and shape`);
-    total += numel(shape as number[]);
+    if (!t || !isDtype(t.dtype) || !isShape(t.shape)) {
+      throw new UserError(`${source} is not a valid safetensors file: tensor ${JSON.stringify(name)} has no valid dtype and shape; re-save it or point to the right file`);
+    }
+    total += numel(t.shape);
   }
   return total;
 }

@@ -30,6 +30,11 @@ export function readConfigFile(path: string): PlainObject {
   }
 }
 
+/** Whether config layers or --set strings choose data.preprocess themselves (then no default replaces it). */
+export function choosesPreprocess(layers: readonly (PlainObject | undefined)[], sets: readonly string[]): boolean {
+  return layers.some((l) => (l?.data as PlainObject | undefined)?.preprocess !== undefined) || sets.some((s) => s.trim().startsWith('data.preprocess'));
+}
+
 /** Resolve a full run config for `family` from layered plain objects and --set strings. */
 export function resolveRunConfig(family: string, layers: PlainObject[], sets: string[], source = 'flags'): ResolvedRunConfig {
   const fam = getFamily(family);
@@ -38,8 +43,7 @@ export function resolveRunConfig(family: string, layers: PlainObject[], sets: st
   merged = applySets(merged, sets);
   if (merged.family !== family) throw new UserError(`Config says family "${String(merged.family)}" but the command trains "${family}"`);
   // a model that needs one preprocessing (e.g. the VAE's logistic decoder) gets it unless the user chose one
-  const chosen = layers.some((l) => (l.data as PlainObject | undefined)?.preprocess !== undefined) || sets.some((s) => s.trim().startsWith('data.preprocess='));
-  if (!chosen && typeof fam.requiredPreprocess === 'function') {
+  if (!choosesPreprocess(layers, sets) && typeof fam.requiredPreprocess === 'function') {
     const m = fam.modelSchema.safeParse(merged.model);
     const required = m.success ? requiredPreprocessOf(fam, m.data) : undefined;
     if (required) merged = deepMerge(merged, { data: { preprocess: required } });

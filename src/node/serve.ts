@@ -34,13 +34,13 @@ export function servedRuns(dirs: readonly string[]): ServedRun[] {
   });
 }
 
-const TYPES: Record<string, string> = { '.json': 'application/json', '.safetensors': 'application/octet-stream', '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.css': 'text/css', '.png': 'image/png', '.svg': 'image/svg+xml', '.wasm': 'application/wasm' };
+const JSON_TYPE = 'application/json';
 
 /**
- * The request handler: GET /api/runs (the list), GET /runs/ID/FILE (a served file of a run), and the page's static
- * files from `pageDir` (index.html at /). Anything else is 404; methods other than GET and HEAD are 405.
+ * The request handler: GET /api/runs (the list), GET /runs/ID/FILE (a served file of a run), and `indexHtml` at / and
+ * /index.html when given. Anything else is 404; methods other than GET and HEAD are 405.
  */
-export function playgroundHandler(runs: readonly ServedRun[], pageDir: string | null): http.RequestListener {
+export function playgroundHandler(runs: readonly ServedRun[], indexHtml: string | null): http.RequestListener {
   return (req, res) => {
     const send = (code: number, type: string, body: string | Buffer) => {
       res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store' });
@@ -56,19 +56,15 @@ export function playgroundHandler(runs: readonly ServedRun[], pageDir: string | 
     const p = decodeURIComponent(url.pathname);
     if (p === '/api/runs') {
       const list = runs.map((r) => ({ id: r.id, family: r.row.family, dataset: r.row.dataset, conditioning: r.row.conditioning, params: r.row.params, steps: r.row.steps, likelihood: r.row.likelihood, sampleQuality: r.row.sampleQuality, condAccuracy: r.row.condAccuracy, files: r.files.map((f) => `/runs/${r.id}/${f}`) }));
-      return send(200, TYPES['.json'], JSON.stringify({ runs: list }));
+      return send(200, JSON_TYPE, JSON.stringify({ runs: list }));
     }
     const m = /^\/runs\/([^/]+)\/([^/]+)$/.exec(p);
     if (m) {
       const run = runs.find((r) => r.id === m[1]);
       if (!run || !run.files.includes(m[2])) return send(404, 'text/plain', 'no such run file\n');
-      return send(200, TYPES[path.extname(m[2])] ?? 'application/octet-stream', fs.readFileSync(path.join(run.dir, m[2])));
+      return send(200, m[2].endsWith('.json') ? JSON_TYPE : 'application/octet-stream', fs.readFileSync(path.join(run.dir, m[2])));
     }
-    if (pageDir) {
-      const rel = p === '/' ? 'index.html' : p.slice(1);
-      const file = path.resolve(pageDir, rel);
-      if (file.startsWith(path.resolve(pageDir) + path.sep) && fs.existsSync(file) && fs.statSync(file).isFile()) return send(200, TYPES[path.extname(file)] ?? 'application/octet-stream', fs.readFileSync(file));
-    }
+    if (indexHtml !== null && (p === '/' || p === '/index.html')) return send(200, 'text/html; charset=utf-8', indexHtml);
     return send(404, 'text/plain', 'not found\n');
   };
 }

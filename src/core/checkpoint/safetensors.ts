@@ -90,7 +90,8 @@ function setOwn<T>(obj: Record<string, T>, key: string, value: T): void {
   Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
-function isShape(v: unknown): v is number[] {
+/** A tensor shape: non-negative safe integers. */
+export function isShape(v: unknown): v is number[] {
   return Array.isArray(v) && v.every((d) => Number.isSafeInteger(d) && d >= 0);
 }
 
@@ -166,15 +167,17 @@ function recordBytes(name: string, rec: TensorRecord): Uint8Array {
 // ---------------------------------------------------------------------------------------------
 // Decode
 
-/**
- * Parses and validates safetensors bytes. Every problem is a UserError naming `source`. Returned data
- * arrays are fresh copies (own, aligned buffers), so they never alias the input.
- */
-export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors file'): SafetensorsContents {
-  assertLittleEndian();
-  const bad = (problem: string) =>
-    new UserError(`${source} is not a valid safetensors file: ${problem}; re-save it or point to the right file`);
+/** The UserError for a malformed safetensors file: what is wrong, and the fix. */
+function invalidSafetensors(source: string, problem: string): UserError {
+  return new UserError(`${source} is not a valid safetensors file: ${problem}; re-save it or point to the right file`);
+}
 
+/**
+ * The JSON header of safetensors bytes, checked (length within bounds and the bytes, UTF-8, a JSON object), and its
+ * byte length n (the data section starts at 8 + n). Only the first 8 + n bytes are read, so a file's head is enough.
+ */
+export function safetensorsHeader(bytes: Uint8Array, source = 'safetensors file'): { header: Record<string, unknown>; n: number } {
+  const bad = (problem: string) => invalidSafetensors(source, problem);
   if (bytes.byteLength < 8) throw bad(`it is ${bytes.byteLength} bytes long, shorter than the 8-byte header length`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const lo = view.getUint32(0, true);
@@ -198,10 +201,21 @@ export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors file'
     throw bad(`the header is not valid JSON (${(e as Error).message})`);
   }
   if (header === null || typeof header !== 'object' || Array.isArray(header)) throw bad('the header is not a JSON object');
+  return { header: header as Record<string, unknown>, n };
+}
+
+/**
+ * Parses and validates safetensors bytes. Every problem is a UserError naming `source`. Returned data
+ * arrays are fresh copies (own, aligned buffers), so they never alias the input.
+ */
+export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors file'): SafetensorsContents {
+  assertLittleEndian();
+  const bad = (problem: string) => invalidSafetensors(source, problem);
+  const { header, n } = safetensorsHeader(bytes, source);
 
   const metadata: Record<string, string> = {};
   const infos: { name: string; dtype: Dtype; shape: number[]; begin: number; end: number }[] = [];
-  for (const [name, info] of Object.entries(header as Record<string, unknown>)) {
+  for (const [name, info] of Object.entries(header)) {
     if (name === METADATA_KEY) {
       if (info === null || typeof info !== 'object' || Array.isArray(info)) throw bad(`"${METADATA_KEY}" is not an object`);
       for (const [k, v] of Object.entries(info as Record<string, unknown>)) {
