@@ -41,6 +41,8 @@ test('e2e: eval --metrics nll,fid,kid,pr writes the likelihood and sample qualit
     assert.ok(Number.isFinite(q.reference[k]), `reference ${k}`);
   }
   for (const v of [q.precision, q.recall, q.reference.precision, q.reference.recall]) assert.ok(v >= 0 && v <= 1);
+  // 60 images: subsets of 30, not of the whole set (all alike, which would give an error bar of 0)
+  for (const r of [q, q.reference]) assert.ok(r.kidStd > 0.01 * Math.abs(r.kid), `KID error bar ${r.kidStd} (KID ${r.kid})`);
   // four training steps make noise, not shapes: farther from the test images than real training images are
   assert.ok(q.fid > q.reference.fid, `FID ${q.fid} vs real ${q.reference.fid}`);
   assert.ok(q.sampleSecondsPerImage > 0);
