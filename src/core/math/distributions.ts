@@ -18,6 +18,11 @@ export function gaussianKlStandard(mu: tf.Tensor2D, logVar: tf.Tensor2D): tf.Ten
   return tf.tidy(() => tf.mul(0.5, tf.sum(tf.sub(tf.sub(tf.add(tf.square(mu), tf.exp(logVar)), 1), logVar), 1)) as tf.Tensor1D);
 }
 
+/** softplus(a) = log(1 + exp(a)) = max(a, 0) + log(1 + exp(-|a|))  (stable; elementwise). */
+export function softplus(a: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => tf.add(tf.relu(a), tf.log1p(tf.exp(tf.neg(tf.abs(a))))));
+}
+
 /**
  * Bernoulli log-likelihood with logits l, per example:
  *   log p(x|l) = sum_i x_i log sigmoid(l_i) + (1 - x_i) log(1 - sigmoid(l_i))
@@ -26,15 +31,9 @@ export function gaussianKlStandard(mu: tf.Tensor2D, logVar: tf.Tensor2D): tf.Ten
  */
 export function bernoulliLogLik(x: tf.Tensor, logits: tf.Tensor): tf.Tensor1D {
   return tf.tidy(() => {
-    const l = logits;
-    const perPixel = tf.add(tf.sub(tf.relu(l), tf.mul(l, x)), tf.log1p(tf.exp(tf.neg(tf.abs(l)))));
+    const perPixel = tf.sub(softplus(logits), tf.mul(logits, x)); // softplus(l) = max(l, 0) + log(1 + exp(-|l|))
     return tf.neg(sumPerExample(perPixel));
   });
-}
-
-/** softplus(a) = log(1 + exp(a)) = max(a, 0) + log(1 + exp(-|a|))  (stable; elementwise). */
-export function softplus(a: tf.Tensor): tf.Tensor {
-  return tf.tidy(() => tf.add(tf.relu(a), tf.log1p(tf.exp(tf.neg(tf.abs(a))))));
 }
 
 /**
