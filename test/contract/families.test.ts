@@ -87,7 +87,11 @@ for (const backend of BACKENDS_UNDER_TEST) {
             const c = m.sample(4, 8, condOpts(v.over));
             assert.deepEqual(Array.from(a.dataSync()), Array.from(b.dataSync()));
             assert.notDeepEqual(Array.from(a.dataSync()), Array.from(c.dataSync()));
-            tf.dispose([a, b, c]);
+            // seed 0, the CLI's default (tf.random* ops take a raw 0 as "unseeded")
+            const z1 = m.sample(4, 0, condOpts(v.over));
+            const z2 = m.sample(4, 0, condOpts(v.over));
+            assert.deepEqual(Array.from(z1.dataSync()), Array.from(z2.dataSync()), 'seed 0 must be as reproducible as any other seed');
+            tf.dispose([a, b, c, z1, z2]);
             m.dispose();
             // same init seed, same weights
             const m1 = make(fam, v.over, 5);
