@@ -35,6 +35,43 @@ export interface SampleOptions {
   temperature?: number;
   /** Called with the current images [n,H,W,C] in [0,1] as sampling proceeds (animations); the callee must not keep them. */
   onFrame?: (images: tf.Tensor4D, step: number, total: number) => void;
+  /** Autoregressive models: called after every drawn value (the playground's pixel-by-pixel view); see PixelStep. */
+  onPixel?: (p: PixelStep) => void;
+}
+
+/** One step of autoregressive sampling: the value just drawn at (row, col, channel) and what the model predicted there. */
+export interface PixelStep {
+  row: number;
+  col: number;
+  /** The channel drawn, or -1 when the model draws all channels of a pixel at once (image GPT's palette tokens). */
+  channel: number;
+  /** Sample 0's predicted distribution p(x_i | x_<i, y) over the K values (after guidance), summing to 1. */
+  probs: Float32Array;
+  /** The display colour of each of the K values, [K * c] in [0, 1]: c = 1 (a channel value) or 3 (a palette colour). */
+  colors: Float32Array;
+  /** Sample 0's drawn value, an index into probs. */
+  drawn: number;
+  /** All n images so far [n, H, W, C] in [0, 1], values not yet drawn 0; the callee must not keep it. */
+  images: Float32Array;
+}
+
+/**
+ * A model's latent space (the playground's sliders, reconstructions and interpolations): codes z [n, dim] and the
+ * images [n, H, W, C] in [0, 1] they decode to. sample(n, seed, opts) equals decode(prior(n, seed, T), opts).
+ */
+export interface LatentSpace {
+  /** Length of one image's flattened code. */
+  dim: number;
+  /** What a code is, one line for the page, e.g. "z ~ N(0, I), 32 dimensions". */
+  description: string;
+  /** The codes sample(n, seed) decodes: n prior draws from the seed, at temperature T where the family has one. */
+  prior(n: number, seed: number, temperature?: number): tf.Tensor2D;
+  /** Images [n,H,W,C] in [0,1] from codes z [n, dim]; labels or prompts in opts cycled over the rows as sample() does. */
+  decode(z: tf.Tensor2D, opts?: SampleOptions): tf.Tensor4D;
+  /** Codes [n, dim] of preprocessed images x (as loss() takes them): the VAE's mean mu, the AE's code, the flow's f(x).
+   *  A conditional model encodes with opts' labels or prompts (cycled) and, given none, its learned null embedding (so
+   *  pass the images' own labels to decode them back). Absent when the model has no encoder (GANs). */
+  encode?(x: tf.Tensor4D, opts?: SampleOptions): tf.Tensor2D;
 }
 
 export interface GenerativeModel {
@@ -60,6 +97,8 @@ export interface GenerativeModel {
   afterTraining?(batches: Iterable<EvalBatch>): void;
   /** Teaching pictures built from some preprocessed test images (reconstructions, interpolations, ...). */
   pictures?(x: tf.Tensor4D, labels: number[] | undefined, seed: number): Picture[];
+  /** The latent space, for models that decode codes to images (VAE, AE, flow, GAN). */
+  latentSpace?(): LatentSpace;
   /** Test-set metrics over preprocessed batches; numbers are per image unless named otherwise. */
   evaluate?(batches: Iterable<EvalBatch>, opts: EvalOptions): Record<string, number>;
   dispose(): void;

@@ -14,13 +14,14 @@ import { emaVarsOf, trainModelStep, trainerFor } from '../core/train/model-step.
 import { CHECKPOINT_FORMAT_VERSION, assignRecords, variablesToRecords, type Checkpoint } from '../core/checkpoint/format.ts';
 import { recordToFloat32 } from '../core/checkpoint/safetensors.ts';
 import { UserError } from '../core/errors.ts';
+import { modelFromCheckpoint } from '../core/checkpoint/load-model.ts';
 import { words } from '../core/conditioning/tokenizer.ts';
 import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint-store.ts';
 import { loadDataset } from './data/datasets.ts';
 import { initBackend } from './backend.ts';
 import { createProgress, formatDuration } from './progress.ts';
 import { writeFileAtomic } from './fs-atomic.ts';
-import { resolveRunConfig, type ResolvedRunConfig } from './run-config.ts';
+import type { ResolvedRunConfig } from './run-config.ts';
 import { writeImageGrid } from './pictures.ts';
 import { writeLossCurve } from './loss-curve-file.ts';
 import { writeSampleAnimation } from './sample-animation.ts';
@@ -313,15 +314,8 @@ export interface LoadedRun {
 export async function loadRun(dir: string, opts: { backend?: string; useEma?: boolean } = {}): Promise<LoadedRun> {
   if (!hasCheckpoint(dir)) throw new UserError(`No checkpoint at ${dir}: config.json not found; train one with \`deepgen train vae --out ${dir}\` or pass a run folder`);
   const ck = loadCheckpoint(dir);
-  const raw = ck.config.config as Record<string, unknown>;
-  const cfg = resolveRunConfig(ck.config.family, [raw], [], `config.json in ${dir}`);
-  const info = ck.config.dataInfo as DataInfo | undefined;
-  if (!info || !info.height) throw new UserError(`config.json in ${dir} has no dataInfo; the checkpoint is damaged, train again`);
   const backend = await initBackend(opts.backend ?? 'auto', {});
-  const model = getFamily(cfg.family).create(cfg.model, info, mixSeed(cfg.train.seed, 1));
-  const useEma = (opts.useEma ?? true) && !!ck.ema;
-  assignRecords(model.params.all(), ck.weights, `model.safetensors in ${dir}`);
-  if (useEma) assignRecords(emaVarsOf(model), ck.ema!, `ema.safetensors in ${dir}`);
-  return { dir, family: cfg.family, cfg, info, model, step: ck.state.step, backend, usedEma: useEma };
+  const { cfg, info, model, usedEma } = modelFromCheckpoint(ck.config, ck.weights, ck.ema, dir, opts.useEma ?? true);
+  return { dir, family: cfg.family, cfg, info, model, step: ck.state.step, backend, usedEma };
 }
 

@@ -1,6 +1,6 @@
-// The playground's HTTP server (issue 9, first part): the run folders it is given, listed as JSON with their family,
-// dataset and evaluation figures (the leaderboard's rows), and their checkpoint files (config + safetensors) for the
-// browser to load. Read-only; only the checkpoint's own file names are served, never arbitrary paths.
+// The playground's HTTP server: the run folders it is given, listed as JSON with their family, dataset and evaluation
+// figures (the leaderboard's rows), their checkpoint files (config + safetensors) for the browser to load, and the built
+// playground (dist/web). Read-only; only the checkpoint's own file names and the build's assets are served.
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -36,11 +36,35 @@ export function servedRuns(dirs: readonly string[]): ServedRun[] {
 
 const JSON_TYPE = 'application/json';
 
+/** Content types of the playground build's assets (wasm must be application/wasm for streaming compilation). */
+const ASSET_TYPES: Record<string, string> = {
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.wasm': 'application/wasm',
+  '.png': 'image/png',
+  '.svg': 'image/svg+xml',
+  '.json': JSON_TYPE,
+};
+
+/** The page to serve at / (read at each request, so a rebuild shows without a restart) and, for the built playground,
+ *  the folder of its assets (served under /assets/). */
+export interface PlaygroundPage {
+  indexHtml: () => string;
+  assetsDir: string | null;
+}
+
+/** The built playground in `dir` (vite's dist/web), or null when it has not been built. */
+export function builtPlayground(dir: string): PlaygroundPage | null {
+  const index = path.join(dir, 'index.html');
+  if (!fs.existsSync(index)) return null;
+  return { indexHtml: () => fs.readFileSync(index, 'utf8'), assetsDir: path.join(dir, 'assets') };
+}
+
 /**
- * The request handler: GET /api/runs (the list), GET /runs/ID/FILE (a served file of a run), and `indexHtml` at / and
- * /index.html when given. Anything else is 404; methods other than GET and HEAD are 405.
+ * The request handler: GET /api/runs (the list), GET /runs/ID/FILE (a served file of a run), the page at / and
+ * /index.html and its assets at /assets/NAME when given. Anything else is 404; methods other than GET and HEAD are 405.
  */
-export function playgroundHandler(runs: readonly ServedRun[], indexHtml: string | null): http.RequestListener {
+export function playgroundHandler(runs: readonly ServedRun[], page: PlaygroundPage | null): http.RequestListener {
   return (req, res) => {
     const send = (code: number, type: string, body: string | Buffer) => {
       res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store' });
@@ -64,7 +88,13 @@ export function playgroundHandler(runs: readonly ServedRun[], indexHtml: string 
       if (!run || !run.files.includes(m[2])) return send(404, 'text/plain', 'no such run file\n');
       return send(200, m[2].endsWith('.json') ? JSON_TYPE : 'application/octet-stream', fs.readFileSync(path.join(run.dir, m[2])));
     }
-    if (indexHtml !== null && (p === '/' || p === '/index.html')) return send(200, 'text/html; charset=utf-8', indexHtml);
+    if (page && (p === '/' || p === '/index.html')) return send(200, 'text/html; charset=utf-8', page.indexHtml());
+    const a = /^\/assets\/([A-Za-z0-9_][A-Za-z0-9._-]*)$/.exec(p);
+    if (a && page?.assetsDir) {
+      const type = ASSET_TYPES[path.extname(a[1])];
+      const file = path.join(page.assetsDir, a[1]);
+      if (type && fs.existsSync(file) && fs.statSync(file).isFile()) return send(200, type, fs.readFileSync(file));
+    }
     return send(404, 'text/plain', 'not found\n');
   };
 }

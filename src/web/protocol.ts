@@ -1,0 +1,72 @@
+// The messages between the playground page (main.ts) and its Web Worker (worker.ts), which holds the model and does
+// all tensor work so the page stays responsive. Images travel as 8-bit [n, H, W, C] arrays, quantised as the CLI does.
+
+/** One model as /api/runs lists it (src/node/serve.ts). */
+export interface RunListing {
+  id: string;
+  family: string;
+  dataset: string | null;
+  conditioning: string | null;
+  params: number | null;
+  steps: number | null;
+  likelihood: { bitsPerDim: number | null; kind: string; note?: string };
+  sampleQuality: { fid: number | null; kid?: number | null; n?: number } | null;
+  condAccuracy: { overall: number } | null;
+  files: string[];
+}
+
+/** Conditions and sampler settings, as `deepgen sample` takes them. */
+export interface SampleSettings {
+  labels?: number[];
+  prompts?: string[];
+  guidance?: number;
+  steps?: number;
+  sampler?: string;
+  eta?: number;
+  temperature?: number;
+}
+
+export type Request =
+  | { type: 'load'; run: string; files: string[]; backend: string }
+  /** model.sample(n, seed, settings); `live` streams frames (diffusion steps, autoregressive pixels). */
+  | { type: 'sample'; n: number; seed: number; settings: SampleSettings; live: boolean }
+  /** Codes z [n, dim] of the prior, as sample(n, seed) draws them. */
+  | { type: 'prior'; n: number; seed: number; temperature?: number }
+  | { type: 'decode'; z: Float32Array; n: number; settings: SampleSettings }
+  /** images: n 8-bit images at the model's size; the worker preprocesses them as training did. */
+  | { type: 'encode'; images: Uint8Array; n: number; settings: SampleSettings };
+
+export type Envelope = Request & { id: number };
+
+export interface ModelInfo {
+  run: string;
+  family: string;
+  height: number;
+  width: number;
+  channels: number;
+  classNames: string[];
+  vocabulary: string[];
+  cond: 'none' | 'label' | 'text';
+  /** Which of guidance / steps / sampler / eta / temperature / animate the family's sample() honours. */
+  samplingOptions: string[];
+  /** The resolved model config (defaults for guidance, steps, temperature, ...). */
+  model: Record<string, unknown>;
+  latent: { dim: number; description: string; encode: boolean } | null;
+  backend: string;
+  usedEma: boolean;
+  params: number;
+  loadMs: number;
+}
+
+export interface Images {
+  images: Uint8Array;
+  shape: [number, number, number, number];
+}
+
+export type Reply =
+  | { id: number; type: 'loaded'; model: ModelInfo }
+  | ({ id: number; type: 'images'; ms: number } & Images)
+  | ({ id: number; type: 'frame'; step: number; total: number } & Images)
+  | ({ id: number; type: 'pixel'; row: number; col: number; channel: number; probs: Float32Array; colors: Float32Array; drawn: number } & Images)
+  | { id: number; type: 'codes'; z: Float32Array; n: number; dim: number }
+  | { id: number; type: 'error'; message: string };

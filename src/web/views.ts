@@ -1,0 +1,245 @@
+// One view per family, each showing what its family does: autoregressive models fill the image pixel by pixel with
+// the current pixel's predicted distribution; diffusion denoises step by step; VAE/AE get latent sliders,
+// reconstructions and interpolations; the flow a temperature and the image -> latent -> image round trip; the GAN
+// noise interpolation. Every view starts with the grid `deepgen sample` would write for the same seed.
+import { slerp } from '../core/families/gan/sample.ts';
+import type { ViewContext } from './main.ts';
+import type { Images, SampleSettings } from './protocol.ts';
+import { DrawingPad, drawDistribution, el, figure, gridOf, paint } from './widgets.ts';
+
+const AUTOREGRESSIVE = new Set(['pixelcnn', 'igpt']);
+
+export function buildView(ctx: ViewContext): void {
+  const f = ctx.info.family;
+  const last = samplesPanel(ctx);
+  if (f === 'vae' || f === 'ae') latentPanel(ctx, last, { sliders: true, roundTrip: false, spherical: false });
+  else if (f === 'flow') latentPanel(ctx, last, { sliders: false, roundTrip: true, spherical: false });
+  else if (f === 'gan') latentPanel(ctx, last, { sliders: false, roundTrip: false, spherical: true });
+}
+
+/** The button row of an action. */
+function button(id: string, text: string, title: string): HTMLButtonElement {
+  return el('button', { id, class: 'action', title }, text);
+}
+
+function numberInput(id: string, value: number, min: number, max: number, step: number, title: string): HTMLInputElement {
+  return el('input', { id, type: 'number', value: String(value), min: String(min), max: String(max), step: String(step), title });
+}
+
+/** Samples as a grid (seeded like `deepgen sample`), live where the family samples in steps; returns the last grid. */
+function samplesPanel(ctx: ViewContext): () => Images | null {
+  const { info, common, controls, stage } = ctx;
+  const opts = info.samplingOptions;
+  const extra: HTMLElement[] = [];
+  let sampler: HTMLSelectElement | null = null, steps: HTMLInputElement | null = null, temperature: HTMLInputElement | null = null;
+  if (opts.includes('sampler')) {
+    sampler = el('select', { id: 'sampler' }, el('option', { value: 'ddim' }, 'DDIM'), el('option', { value: 'ddpm' }, 'DDPM'));
+    sampler.value = String(info.model.sampler ?? 'ddim');
+    extra.push(el('label', {}, 'sampler ', sampler));
+  }
+  if (opts.includes('steps')) {
+    steps = numberInput('steps', Number(info.model.steps ?? 50), 1, Number(info.model.T ?? 1000), 1, 'sampler steps (`deepgen sample --steps`; DDPM always takes every step)');
+    extra.push(el('label', {}, 'steps ', steps));
+  }
+  if (opts.includes('temperature')) {
+    const t0 = Number(info.model.temperature ?? 1);
+    temperature = el('input', { id: 'temperature', type: 'range', min: '0', max: '1.2', step: '0.05', value: String(t0) });
+    const shown = el('span', { class: 'value' }, String(t0));
+    temperature.addEventListener('input', () => (shown.textContent = temperature!.value));
+    extra.push(el('label', { title: 'z ~ N(0, T^2 I): below 1 cleaner, less varied images' }, 'temperature ', temperature, shown));
+  }
+  const go = button('generate', 'generate', 'sample a grid with this seed, as `deepgen sample` does');
+  controls.append(...extra, go);
+  const fig = figure('samples', () => common.fileName('samples'), 'samples');
+  const panel = el('section', { class: 'panel' }, el('h3', {}, 'Samples'), fig.root);
+  const ar = AUTOREGRESSIVE.has(info.family);
+  let chart: HTMLCanvasElement | null = null, chartCaption: HTMLElement | null = null;
+  if (ar) {
+    chart = el('canvas', { id: 'distribution', class: 'chart' });
+    chartCaption = el('figcaption', { id: 'distribution-caption' }, 'the predicted distribution of the current pixel appears here while sampling');
+    panel.append(el('figure', {}, chart, chartCaption));
+  }
+  stage.append(panel);
+  let latest: Images | null = null;
+  go.addEventListener('click', () =>
+    ctx.act('generate', async (first, progress) => {
+      const n = common.n(), seed = common.seed(), cols = common.cols(n);
+      const s: SampleSettings = common.settings();
+      if (sampler && sampler.value !== String(info.model.sampler ?? 'ddim')) s.sampler = sampler.value;
+      if (steps && Number(steps.value) !== Number(info.model.steps)) s.steps = Number(steps.value);
+      if (temperature && Number(temperature.value) !== Number(info.model.temperature ?? 1)) s.temperature = Number(temperature.value);
+      const live = ar || opts.includes('animate');
+      const r = await ctx.worker.request({ type: 'sample', n, seed, settings: s, live }, 'images', (u) => {
+        first();
+        paint(fig.canvas, gridOf(u, cols));
+        if (u.type === 'frame') {
+          progress(u.step, u.total);
+          fig.caption.textContent = `denoising: step ${u.step} of ${u.total}`;
+        } else {
+          const H = info.height, W = info.width;
+          progress(u.row * W + u.col + 1, H * W);
+          drawDistribution(chart!, u.probs, u.colors, u.drawn);
+          const ch = u.channel < 0 ? '' : info.channels === 3 ? ` (${'RGB'[u.channel]})` : '';
+          fig.caption.textContent = `row ${u.row + 1} of ${H}, column ${u.col + 1} of ${W}`;
+          chartCaption!.textContent = `sample 1, pixel (${u.row}, ${u.col})${ch}: p(x_i | x_<i) over ${u.probs.length} values; drawn ${u.drawn} (red), p = ${u.probs[u.drawn].toFixed(3)}`;
+        }
+      });
+      latest = r;
+      paint(fig.canvas, gridOf(r, cols));
+      fig.caption.textContent = `${n} samples, seed ${seed}${s.prompts ? `, "${s.prompts[0]}"` : ''}: sampled in ${r.ms.toFixed(0)} ms (same seed, same images as \`deepgen sample --seed ${seed} --n ${n}\`)`;
+    }),
+  );
+  return () => latest;
+}
+
+/** VAE/AE (sliders, reconstruction, interpolation), flow (round trip, interpolation) and GAN (noise interpolation). */
+function latentPanel(ctx: ViewContext, lastSamples: () => Images | null, o: { sliders: boolean; roundTrip: boolean; spherical: boolean }): void {
+  const { info, common, stage, worker } = ctx;
+  const latent = info.latent;
+  if (!latent) return;
+  const { height: H, width: W, channels: C } = info;
+  const per = H * W * C;
+  const decode = async (z: Float32Array, n: number, settings: SampleSettings = common.settings()) => worker.request({ type: 'decode', z, n, settings }, 'images');
+  const settingsFor = (n: number): SampleSettings => {
+    // one condition for the whole strip: the chosen class (the first when "every class" is chosen)
+    const s = common.settings();
+    return { ...s, labels: s.labels ? Array.from({ length: n }, () => s.labels![0]) : undefined };
+  };
+  let pads: DrawingPad[] = [];
+  const encode = async (pixels: Uint8Array[]) => {
+    const images = new Uint8Array(pixels.length * per);
+    pixels.forEach((p, i) => images.set(p, i * per));
+    return (await worker.request({ type: 'encode', images, n: pixels.length, settings: settingsFor(pixels.length) }, 'codes')).z;
+  };
+
+  // the input images: pads to draw on, load a file into, or fill from the samples
+  if (latent.encode) {
+    pads = [new DrawingPad(H, W, C, 'pad-a', 'image A'), new DrawingPad(H, W, C, 'pad-b', 'image B')];
+    const fromSamples = button('pads-from-samples', 'A, B = samples 1, 2', 'copy the first two samples of the grid into the pads');
+    fromSamples.addEventListener('click', () => {
+      const s = lastSamples();
+      if (!s) return ctx.act('copy samples', async () => { throw new Error('generate samples first'); });
+      pads.forEach((p, i) => p.set(s.images.slice((i % s.shape[0]) * per, ((i % s.shape[0]) + 1) * per)));
+    });
+    stage.append(el('section', { class: 'panel' }, el('h3', {}, 'Input images'), el('p', {}, 'Draw with the mouse, load an image file (resized to the model size), or copy two samples.'), el('div', { class: 'row' }, ...pads.map((p) => p.root)), fromSamples));
+  }
+
+  if (o.sliders) {
+    const k = Math.min(latent.dim, 16);
+    let z: Float32Array = new Float32Array(latent.dim);
+    const fig = figure('the image the code decodes to', () => common.fileName('latent'), 'latent-image');
+    const sliders = Array.from({ length: k }, (_, i) => el('input', { id: `slider-${i}`, type: 'range', min: '-4', max: '4', step: '0.05', value: '0', title: `z[${i}]` }));
+    let pending = false, again = false;
+    const redraw = async () => {
+      if (pending) return void (again = true);
+      pending = true;
+      try {
+        do {
+          again = false;
+          paint(fig.canvas, gridOf(await decode(z.slice(), 1, settingsFor(1)), 1), 200);
+        } while (again);
+      } finally {
+        pending = false;
+      }
+    };
+    sliders.forEach((s, i) => s.addEventListener('input', () => { z[i] = Number(s.value); void redraw(); }));
+    const setZ = (nz: Float32Array) => {
+      z = nz;
+      sliders.forEach((s, i) => (s.value = String(z[i])));
+      void redraw();
+    };
+    const fromSeed = button('latent-from-seed', 'code of the seed', 'start from z of sample 1 of this seed');
+    fromSeed.addEventListener('click', () =>
+      ctx.act('latent', async () => setZ((await worker.request({ type: 'prior', n: 1, seed: common.seed() }, 'codes')).z.slice(0, latent.dim))),
+    );
+    const box = el('div', { class: 'sliders' }, ...sliders.map((s, i) => el('label', {}, `z${i} `, s)));
+    const parts: HTMLElement[] = [box];
+    if (latent.dim === 2) {
+      const map = el('canvas', { id: 'latent-2d', class: 'map', width: '160', height: '160', title: 'pick (z0, z1) in [-4, 4]^2' });
+      const g = map.getContext('2d')!;
+      g.fillStyle = '#eee';
+      g.fillRect(0, 0, 160, 160);
+      g.strokeStyle = '#999';
+      g.strokeRect(80, 0, 0, 160);
+      g.strokeRect(0, 80, 160, 0);
+      const pick = (e: PointerEvent) => {
+        if (e.buttons === 0 && e.type === 'pointermove') return;
+        const r = map.getBoundingClientRect();
+        setZ(Float32Array.from([((e.clientX - r.left) / r.width) * 8 - 4, 4 - ((e.clientY - r.top) / r.height) * 8]));
+      };
+      map.addEventListener('pointerdown', pick);
+      map.addEventListener('pointermove', pick);
+      parts.unshift(el('div', {}, 'drag in the plane of the 2-d code:', map));
+    }
+    const reconstruct = button('reconstruct', 'reconstruct image A', 'encode image A, decode its code; the sliders then move from its code');
+    const recon = figure('image A and its reconstruction', () => common.fileName('reconstruction'), 'reconstruction');
+    reconstruct.addEventListener('click', () =>
+      ctx.act('reconstruct', async (first) => {
+        const a = pads[0].pixels();
+        const za = await encode([a]);
+        const back = await decode(za, 1, settingsFor(1));
+        first();
+        const both = new Uint8Array(2 * per);
+        both.set(a, 0);
+        both.set(back.images, per);
+        paint(recon.canvas, gridOf({ images: both, shape: [2, H, W, C] }, 2), 200);
+        setZ(za);
+      }),
+    );
+    stage.append(el('section', { class: 'panel' }, el('h3', {}, `Latent code: ${latent.description}`), el('p', {}, `Sliders move the first ${k} of ${latent.dim} dimensions of z; the decoder draws the result as you move them.`), fromSeed, ...parts, fig.root, reconstruct, recon.root));
+  }
+
+  if (o.roundTrip) {
+    const go = button('roundtrip', 'image A -> latent -> image', 'z = f(x), then x = f^-1(z): the flow is invertible');
+    const fig = figure('image A, its latent z (grey = 0, white = +3), and f^-1(z)', () => common.fileName('roundtrip'), 'roundtrip');
+    go.addEventListener('click', () =>
+      ctx.act('round trip', async (first) => {
+        const a = pads[0].pixels();
+        const z = await encode([a]);
+        const back = await decode(z, 1, settingsFor(1));
+        first();
+        const three = new Uint8Array(3 * per);
+        three.set(a, 0);
+        for (let i = 0; i < per; i++) three[per + i] = Math.max(0, Math.min(255, Math.round(127.5 + (z[i] / 3) * 127.5)));
+        three.set(back.images, 2 * per);
+        let worst = 0;
+        for (let i = 0; i < per; i++) worst = Math.max(worst, Math.abs(a[i] - back.images[i]));
+        paint(fig.canvas, gridOf({ images: three, shape: [3, H, W, C] }, 3), 300);
+        fig.caption.textContent = `image A, z = f(A) (${latent.dim} numbers), and f^-1(z): largest pixel difference ${worst} of 255`;
+      }),
+    );
+    stage.append(el('section', { class: 'panel' }, el('h3', {}, 'Image to latent and back'), el('p', {}, latent.description), go, fig.root));
+  }
+
+  // interpolation: between the codes of images A and B (models with an encoder) or of two seeds (GAN)
+  const steps = numberInput('interp-steps', 8, 2, 32, 1, 'images along the path, ends included');
+  const seedA = numberInput('seed-a', 1, 0, 2 ** 31 - 1, 1, 'seed of z_a'), seedB = numberInput('seed-b', 2, 0, 2 ** 31 - 1, 1, 'seed of z_b');
+  const go = button('interpolate', o.spherical ? 'interpolate z_a -> z_b' : 'interpolate A -> B', o.spherical ? 'spherical interpolation between two noise vectors' : 'linear interpolation between the codes of images A and B');
+  const fig = figure('interpolation', () => common.fileName('interpolation'), 'interpolation');
+  go.addEventListener('click', () =>
+    ctx.act('interpolate', async (first) => {
+      const m = Number(steps.value);
+      if (!Number.isInteger(m) || m < 2 || m > 32) throw new Error(`steps must be a whole number from 2 to 32, got "${steps.value}"`);
+      let a: Float32Array, b: Float32Array;
+      if (o.spherical) {
+        a = (await worker.request({ type: 'prior', n: 1, seed: Number(seedA.value) }, 'codes')).z;
+        b = (await worker.request({ type: 'prior', n: 1, seed: Number(seedB.value) }, 'codes')).z;
+      } else {
+        const z = await encode([pads[0].pixels(), pads[1].pixels()]);
+        a = z.slice(0, latent.dim);
+        b = z.slice(latent.dim);
+      }
+      const path = new Float32Array(m * latent.dim);
+      for (let i = 0; i < m; i++) {
+        const t = i / (m - 1);
+        if (o.spherical) path.set(slerp(a, b, t), i * latent.dim);
+        else for (let j = 0; j < latent.dim; j++) path[i * latent.dim + j] = (1 - t) * a[j] + t * b[j];
+      }
+      const r = await decode(path, m, settingsFor(m));
+      first();
+      paint(fig.canvas, gridOf(r, m), 60 * m);
+      fig.caption.textContent = o.spherical ? `G(slerp(z_a, z_b, t)), t = 0 .. 1 in ${m} steps` : `decode((1 - t) z_A + t z_B), t = 0 .. 1 in ${m} steps`;
+    }),
+  );
+  stage.append(el('section', { class: 'panel' }, el('h3', {}, o.spherical ? 'Noise interpolation' : 'Interpolation'), o.spherical ? el('span', {}, el('label', {}, 'seed a ', seedA), el('label', {}, ' seed b ', seedB)) : '', el('label', {}, ' steps ', steps), ' ', go, fig.root));
+}

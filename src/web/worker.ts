@@ -1,0 +1,192 @@
+// The playground's Web Worker: fetches a checkpoint (config.json + safetensors) from `deepgen serve`, rebuilds the
+// model with src/core exactly as the CLI does, and runs sampling, encoding and decoding on a TensorFlow.js backend.
+// Every failure is posted back as a one-line message for the page to show.
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-webgl';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
+import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
+import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
+import { parseCheckpointConfig } from '../core/checkpoint/format.ts';
+import { modelFromCheckpoint, type ModelFromCheckpoint } from '../core/checkpoint/load-model.ts';
+import { decodeSafetensors } from '../core/checkpoint/safetensors.ts';
+import { preprocessBatch, toUint8ImagesAsync, type Preprocess } from '../core/data/preprocess.ts';
+import { UserError } from '../core/errors.ts';
+import type { PixelStep, SampleOptions } from '../core/family.ts';
+import { getFamily } from '../core/registry.ts';
+import { floatsToUint8 } from '../core/viz/grid.ts';
+import type { Envelope, Images, ModelInfo, Reply, Request } from './protocol.ts';
+
+setWasmPaths({ 'tfjs-backend-wasm.wasm': wasmPlain, 'tfjs-backend-wasm-simd.wasm': wasmSimd, 'tfjs-backend-wasm-threaded-simd.wasm': wasmThreaded });
+
+const scope = self as unknown as { postMessage(m: Reply, transfer?: Transferable[]): void; onmessage: ((e: MessageEvent<Envelope>) => void) | null };
+let loaded: (ModelFromCheckpoint & { run: string }) | null = null;
+
+function post(m: Reply): void {
+  const t: Transferable[] = [];
+  for (const v of Object.values(m)) if (ArrayBuffer.isView(v)) t.push(v.buffer as ArrayBuffer);
+  scope.postMessage(m, t);
+}
+
+/** The backend: `auto` tries wasm, then webgl, then the pure-JS cpu backend. */
+async function useBackend(name: string): Promise<string> {
+  const order = name === 'auto' ? ['wasm', 'webgl', 'cpu'] : [name];
+  for (const b of order) {
+    if (!tf.findBackendFactory(b)) continue;
+    try {
+      if (tf.getBackend() === b || (await tf.setBackend(b))) {
+        await tf.ready();
+        return b;
+      }
+    } catch {
+      // try the next one
+    }
+  }
+  throw new UserError(`the ${name} backend cannot start in this browser; choose backend cpu`);
+}
+
+async function fetchFile(url: string, what: string): Promise<Response> {
+  let r: Response;
+  try {
+    r = await fetch(url);
+  } catch (e) {
+    throw new UserError(`cannot fetch ${what} (${(e as Error).message}); is \`deepgen serve\` still running?`);
+  }
+  if (!r.ok) throw new UserError(`cannot fetch ${what}: HTTP ${r.status}; is \`deepgen serve\` still running?`);
+  return r;
+}
+
+async function load(run: string, files: string[], backend: string): Promise<ModelInfo> {
+  const t0 = performance.now();
+  const used = await useBackend(backend);
+  const url = (name: string) => files.find((f) => f.endsWith(`/${name}`));
+  const cfgUrl = url('config.json'), modelUrl = url('model.safetensors'), emaUrl = url('ema.safetensors');
+  if (!cfgUrl || !modelUrl) throw new UserError(`run ${run} has no ${cfgUrl ? 'model.safetensors' : 'config.json'}; it is not a complete checkpoint, train it again`);
+  const config = parseCheckpointConfig(await (await fetchFile(cfgUrl, `config.json of ${run}`)).text(), `config.json of ${run}`);
+  const bytes = async (u: string, name: string) => decodeSafetensors(new Uint8Array(await (await fetchFile(u, `${name} of ${run}`)).arrayBuffer()), `${name} of ${run}`).tensors;
+  const weights = await bytes(modelUrl, 'model.safetensors');
+  const ema = emaUrl ? await bytes(emaUrl, 'ema.safetensors') : undefined;
+  if (loaded) loaded.model.dispose();
+  loaded = null;
+  const m = modelFromCheckpoint(config, weights, ema, run);
+  loaded = { ...m, run };
+  const fam = getFamily(m.cfg.family);
+  const ls = m.model.latentSpace?.();
+  const cond = ((m.cfg.model as { cond?: { kind?: string } }).cond?.kind ?? 'none') as ModelInfo['cond'];
+  return {
+    run,
+    family: m.cfg.family,
+    height: m.info.height,
+    width: m.info.width,
+    channels: m.info.channels,
+    classNames: m.info.classNames ?? Array.from({ length: m.info.numClasses }, (_, i) => String(i)),
+    vocabulary: m.info.vocabulary ?? [],
+    cond,
+    samplingOptions: [...(fam.samplingOptions ?? [])],
+    model: m.cfg.model,
+    latent: ls ? { dim: ls.dim, description: ls.description, encode: !!ls.encode } : null,
+    backend: used,
+    usedEma: m.usedEma,
+    params: m.model.params.numParams(),
+    loadMs: performance.now() - t0,
+  };
+}
+
+function need(): ModelFromCheckpoint {
+  if (!loaded) throw new UserError('no model is loaded; pick one from the list');
+  return loaded;
+}
+
+function latent() {
+  const ls = need().model.latentSpace?.();
+  if (!ls) throw new UserError(`a ${need().cfg.family} model has no latent space to explore`);
+  return ls;
+}
+
+/** 8-bit images of x [n,H,W,C] in [0,1], rounded as `deepgen sample` rounds them. */
+async function images(x: tf.Tensor4D): Promise<Images> {
+  return { images: await toUint8ImagesAsync(x), shape: x.shape as Images['shape'] };
+}
+
+/** At most one live update per animation frame (the page cannot show more), and always the last one. */
+function throttle(): (last: boolean) => boolean {
+  let t = 0;
+  return (last) => {
+    const now = performance.now();
+    if (!last && now - t < 15) return false;
+    t = now;
+    return true;
+  };
+}
+
+async function handle(id: number, r: Request): Promise<void> {
+  switch (r.type) {
+    case 'load':
+      return post({ id, type: 'loaded', model: await load(r.run, r.files, r.backend) });
+    case 'sample': {
+      const { model, info } = need();
+      const t0 = performance.now();
+      const opts: SampleOptions = { ...r.settings };
+      const due = throttle();
+      if (r.live) {
+        const shape: Images['shape'] = [r.n, info.height, info.width, info.channels];
+        opts.onFrame = (x, step, total) => {
+          if (opts.onPixel) return; // autoregressive models stream pixels instead of rows
+          post({ id, type: 'frame', step, total, images: floatsToUint8(x.dataSync()), shape });
+        };
+        opts.onPixel = (p: PixelStep) => {
+          const last = p.row === info.height - 1 && p.col === info.width - 1 && (p.channel === -1 || p.channel === info.channels - 1);
+          if (!due(last)) return;
+          post({ id, type: 'pixel', row: p.row, col: p.col, channel: p.channel, probs: p.probs.slice(), colors: p.colors.slice(), drawn: p.drawn, images: floatsToUint8(p.images), shape });
+        };
+      }
+      const x = model.sample(r.n, r.seed, opts);
+      try {
+        return post({ id, type: 'images', ms: performance.now() - t0, ...(await images(x)) });
+      } finally {
+        x.dispose();
+      }
+    }
+    case 'prior': {
+      const z = latent().prior(r.n, r.seed, r.temperature);
+      const d = z.dataSync() as Float32Array;
+      z.dispose();
+      return post({ id, type: 'codes', z: d.slice(), n: r.n, dim: d.length / r.n });
+    }
+    case 'decode': {
+      const ls = latent();
+      const t0 = performance.now();
+      if (r.z.length !== r.n * ls.dim) throw new UserError(`decode needs ${r.n} codes of ${ls.dim} numbers, got ${r.z.length} numbers`);
+      const x = tf.tidy(() => ls.decode(tf.tensor2d(r.z, [r.n, ls.dim]), r.settings));
+      try {
+        return post({ id, type: 'images', ms: performance.now() - t0, ...(await images(x)) });
+      } finally {
+        x.dispose();
+      }
+    }
+    case 'encode': {
+      const { cfg, info } = need();
+      const ls = latent();
+      if (!ls.encode) throw new UserError(`a ${cfg.family} has no encoder: it cannot map an image to its code`);
+      const { height: H, width: W, channels: C } = info;
+      if (r.images.length !== r.n * H * W * C) throw new UserError(`encode needs ${r.n} images of ${H}x${W}x${C}, got ${r.images.length} values`);
+      const z = tf.tidy(() => ls.encode!(preprocessBatch(tf.tensor4d(r.images, [r.n, H, W, C], 'int32'), cfg.data.preprocess as Preprocess, 0), r.settings));
+      const d = z.dataSync() as Float32Array;
+      z.dispose();
+      return post({ id, type: 'codes', z: d.slice(), n: r.n, dim: ls.dim });
+    }
+  }
+}
+
+// one request at a time, in order: a sample must not start while a load is still fetching
+let queue: Promise<void> = Promise.resolve();
+scope.onmessage = (e) => {
+  const { id } = e.data;
+  queue = queue.then(() =>
+    handle(id, e.data).catch((err: unknown) => {
+      const message = err instanceof UserError ? err.message : `unexpected error in the model worker: ${(err as Error)?.message ?? String(err)}`;
+      post({ id, type: 'error', message });
+    }),
+  );
+};
