@@ -61,6 +61,7 @@ function samplesPanel(ctx: ViewContext): () => Images | null {
   }
   stage.append(panel);
   let latest: Images | null = null;
+  let updates = 0;
   go.addEventListener('click', () =>
     ctx.act('generate', async (first, progress) => {
       const n = common.n(), seed = common.seed(), cols = common.cols(n);
@@ -69,8 +70,10 @@ function samplesPanel(ctx: ViewContext): () => Images | null {
       if (steps && Number(steps.value) !== Number(info.model.steps)) s.steps = Number(steps.value);
       if (temperature && Number(temperature.value) !== Number(info.model.temperature ?? 1)) s.temperature = Number(temperature.value);
       const live = ar || opts.includes('animate');
+      updates = 0;
       const r = await ctx.worker.request({ type: 'sample', n, seed, settings: s, live }, 'images', (u) => {
         first();
+        fig.canvas.dataset.updates = String(++updates); // live updates shown (the e2e test counts them)
         paint(fig.canvas, gridOf(u, cols));
         if (u.type === 'frame') {
           progress(u.step, u.total);

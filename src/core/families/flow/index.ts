@@ -1,7 +1,7 @@
 // The flow family: a RealNVP / Glow multi-scale normalizing flow with an exact likelihood, uniform or variational
 // dequantization, sampling with a temperature, label or text conditioning of every coupling network. Used via the registry.
 import * as tf from '@tensorflow/tfjs-core';
-import type { DataInfo, EvalBatch, EvalOptions, Family, GenerativeModel, Picture, SampleOptions } from '../../family.ts';
+import type { DataInfo, EvalBatch, EvalOptions, Family, GenerativeModel, LatentSpace, Picture, SampleOptions } from '../../family.ts';
 import { Conditioner, sampleCondInput } from '../../conditioning/conditioner.ts';
 import { sumOverChunks } from '../../eval/chunks.ts';
 import { UserError } from '../../errors.ts';
@@ -15,7 +15,7 @@ import { VariationalDequantizer } from './dequant.ts';
 import { DataTransform } from './layers.ts';
 import { flowLoss, negLogDensity, nll8bit } from './loss.ts';
 import { MultiScaleFlow } from './model.ts';
-import { decode, drawLatents, interpolate, levels8bit, roundTrip, to8bit, type FlowMaps } from './sample.ts';
+import { decode, drawLatents, encode, interpolate, levels8bit, roundTrip, to8bit, type FlowMaps } from './sample.ts';
 
 /** Images per evaluation chunk (no tape in evaluation: activations of one chunk only). */
 const EVAL_ROWS = 250;
@@ -115,16 +115,49 @@ export class FlowModel implements GenerativeModel, FlowMaps {
   /**
    * n samples in [0,1] on the 8-bit grid: z_s ~ N(0, T^2 I), y = T^-1(f^-1(z)), k = floor(256 y), image k / 255.
    * Labels or prompts cycled over the samples (a label model given none: every class in turn; a text model given no
-   * prompt: the null embedding).
+   * prompt: the null embedding). Equals latentSpace().decode(prior(n, seed, T), opts).
    */
   sample(n: number, seed: number, opts: SampleOptions = {}): tf.Tensor4D {
     if (!(Number.isInteger(n) && n > 0)) throw new UserError(`the number of samples must be a positive integer, got ${n}`);
     const T = this.temperature(opts);
     const y = sampleCondInput(this.cond, n, opts, 'this flow');
-    return tf.tidy(() => {
-      const c = this.condFor(n, y?.labels as number[] | undefined, y?.prompts);
-      return to8bit(decode(this, drawLatents(this.flow.latentShapes, n, seed, T), c));
-    });
+    return tf.tidy(() => this.decodeLatents(drawLatents(this.flow.latentShapes, n, seed, T), y?.labels as number[] | undefined, y?.prompts));
+  }
+
+  /** Images on the 8-bit grid from the latents of every scale, with the condition as condFor takes it. */
+  private decodeLatents(zs: tf.Tensor4D[], labels?: ArrayLike<number> | null, prompts?: string[] | null): tf.Tensor4D {
+    return tf.tidy(() => to8bit(decode(this, zs, this.condFor(zs[0].shape[0], labels, prompts))));
+  }
+
+  /**
+   * The latent space: z = f(T(y)) of every scale flattened, [n, H W C]. prior = the z sample() decodes at temperature
+   * T (default the config's); decode = T^-1(f^-1(z)) on the 8-bit grid with the condition as sample() takes it;
+   * encode = f(T(y)) of preprocessed images y in [0, 1): the 'dequantize' pipeline's (k + u) / 256 (k / 255 lands in
+   * the same 8-bit bin too), so to8bit(decode(encode(y))) gives k / 255 back. encode uses opts' labels or prompts
+   * (cycled) and, without them, the learned null embedding (the model's unconditional density, as evaluate() does).
+   */
+  latentSpace(): LatentSpace {
+    const D = this.dims;
+    return {
+      dim: D,
+      description: `z = f(x), ${D} dimensions (every scale's latents flattened), z ~ N(0, T^2 I)`,
+      prior: (n, seed, temperature) => {
+        const T = this.temperature({ temperature });
+        return tf.tidy(() => MultiScaleFlow.flatten(drawLatents(this.flow.latentShapes, n, seed, T)));
+      },
+      decode: (z, opts = {}) => {
+        if (z.rank !== 2 || z.shape[1] !== D) throw new Error(`flow codes have shape [n, ${D}], got [${z.shape.join(', ')}]`);
+        const n = z.shape[0];
+        const y = sampleCondInput(this.cond, n, opts, 'this flow');
+        return tf.tidy(() => this.decodeLatents(this.flow.unflatten(z), y?.labels as number[] | undefined, y?.prompts));
+      },
+      encode: (x, opts = {}) => {
+        const n = x.shape[0];
+        // a condition only when one is given: a label model's default (every class in turn) suits sampling, not codes
+        const y = opts.labels?.length || opts.prompts?.length ? sampleCondInput(this.cond, n, opts, 'this flow') : null;
+        return tf.tidy(() => MultiScaleFlow.flatten(encode(this, x, this.condFor(n, y?.labels as number[] | undefined, y?.prompts))));
+      },
+    };
   }
 
   /**

@@ -1,7 +1,7 @@
 // The GAN family: a generator G(z, y) against a discriminator D(x, y), trained by alternating updates with two
 // optimisers (non-saturating, hinge or WGAN-GP loss); label or text conditioning; slerp in z. Used via the registry.
 import * as tf from '@tensorflow/tfjs-core';
-import type { DataInfo, Family, GenerativeModel, Picture, SampleOptions } from '../../family.ts';
+import type { DataInfo, Family, GenerativeModel, LatentSpace, Picture, SampleOptions } from '../../family.ts';
 import { Conditioner, sampleCondInput, type CondInput } from '../../conditioning/conditioner.ts';
 import { UserError } from '../../errors.ts';
 import { ParamStore } from '../../nn/params.ts';
@@ -146,7 +146,30 @@ export class GanModel implements GenerativeModel, GanPlayers {
   sample(n: number, seed: number, opts: SampleOptions = {}): tf.Tensor4D {
     if (!(Number.isInteger(n) && n > 0)) throw new UserError(`the number of samples must be a positive integer, got ${n}`);
     const c = sampleCondInput(this.condG, n, opts, 'this GAN');
-    return tf.tidy(() => generateImages(this.G, drawNoise(n, this.cfg.latent, seed), this.condFor(n, c), this.reference(c)));
+    return tf.tidy(() => this.generateFrom(drawNoise(n, this.cfg.latent, seed), c));
+  }
+
+  /** Images [n,H,W,C] in [0, 1] from noise z [n, latent] and the samples' condition (see sample()). */
+  private generateFrom(z: tf.Tensor2D, c: CondInput | null): tf.Tensor4D {
+    return tf.tidy(() => generateImages(this.G, z, this.condFor(z.shape[0], c), this.reference(c)));
+  }
+
+  /**
+   * The latent space: the noise z [n, latent]. prior = z ~ N(0, I) as sample() draws it (no temperature); decode =
+   * G(z, c) in [0, 1] with the condition and batch-norm reference batch as sample() uses them. No encode: a GAN has
+   * no encoder.
+   */
+  latentSpace(): LatentSpace {
+    const L = this.cfg.latent;
+    return {
+      dim: L,
+      description: `z ~ N(0, I), ${L} dimensions`,
+      prior: (n, seed) => drawNoise(n, L, seed),
+      decode: (z, opts = {}) => {
+        if (z.rank !== 2 || z.shape[1] !== L) throw new Error(`GAN noise has shape [n, ${L}], got [${z.shape.join(', ')}]`);
+        return this.generateFrom(z, sampleCondInput(this.condG, z.shape[0], opts, 'this GAN'));
+      },
+    };
   }
 
   /** Spherical interpolation between pairs of noise vectors z_a, z_b: `steps` images per row, one pair (and class) per row. */

@@ -104,7 +104,7 @@ export class IgptModel implements GenerativeModel {
   }
 
   /** Tokens [n * N] of n samples (cached or reference sampler), with an optional given prefix and row callback. */
-  sampleTokens(n: number, seed: number, opts: IgptSampleOptions = {}, extra: Pick<TokenSampleOptions, 'given' | 'onRow' | 'limit'> = {}): Int32Array {
+  sampleTokens(n: number, seed: number, opts: IgptSampleOptions = {}, extra: Pick<TokenSampleOptions, 'given' | 'onRow' | 'onToken' | 'limit'> = {}): Int32Array {
     if (!(Number.isInteger(n) && n >= 1)) throw new UserError(`the number of samples must be a positive integer, got ${n}`);
     const { start, guidance } = this.starts(n, opts);
     try {
@@ -121,9 +121,14 @@ export class IgptModel implements GenerativeModel {
     return tf.tensor4d(this.palette.decode(tokens, this.seqLen, filled), [n, H, W, C]);
   }
 
+  /**
+   * n samples in [0, 1] (palette colours); opts.onFrame gets the images after every row, opts.onPixel every drawn
+   * pixel with sample 0's distribution over the V palette tokens (channel -1: a token is a whole pixel).
+   */
   sample(n: number, seed: number, opts: IgptSampleOptions = {}): tf.Tensor4D {
-    const onFrame = opts.onFrame;
-    const H = this.info.height;
+    const { onFrame, onPixel } = opts;
+    const { height: H, width: W } = this.info;
+    const N = this.seqLen;
     const onRow = onFrame
       ? (tokens: Int32Array, filled: number, rows: number) => {
           const frame = this.images(tokens, n, filled);
@@ -131,7 +136,12 @@ export class IgptModel implements GenerativeModel {
           frame.dispose();
         }
       : undefined;
-    return this.images(this.sampleTokens(n, seed, opts, { onRow }), n);
+    const colors = onPixel ? this.palette.colors.slice() : null; // [V * C], a copy the callee cannot spoil the palette through
+    const onToken = onPixel
+      ? (p: number, probs: Float32Array, tokens: Int32Array) =>
+          onPixel({ row: Math.floor(p / W), col: p % W, channel: -1, probs, colors: colors!, drawn: tokens[p], images: this.palette.decode(tokens, N, p + 1) })
+      : undefined;
+    return this.images(this.sampleTokens(n, seed, opts, { onRow, onToken }), n);
   }
 
   /** x: test images in [0, 1]. Completions: the top half of test images kept, the bottom half sampled. */

@@ -20,6 +20,9 @@ export interface TokenSampleOptions {
   limit?: number;
   /** Called after each completed row with all tokens [n * N] (positions >= filled not yet sampled) and rows done. */
   onRow?: (tokens: Int32Array, filled: number, rowsDone: number) => void;
+  /** Called after token p is drawn for every sample (given tokens are not drawn) with sample 0's distribution
+   *  softmax(l) [V] after guidance and all tokens [n * N] (positions > p not yet sampled). */
+  onToken?: (p: number, probs: Float32Array, tokens: Int32Array) => void;
 }
 
 /** t ~ Categorical(softmax(l)) by inverse CDF with a uniform u in [0, 1); l = row r of logits [rows, V]. */
@@ -36,6 +39,17 @@ export function drawCategorical(l: Float32Array, r: number, V: number, u: number
     if (acc < 0) return k;
   }
   return last; // rounding left u s at the top: the last token with non-zero probability
+}
+
+/** softmax of row r of logits [rows, V], as float32 (sums to 1 up to rounding). */
+export function softmaxRow(l: Float32Array, r: number, V: number): Float32Array {
+  let m = -Infinity;
+  for (let k = 0; k < V; k++) m = Math.max(m, l[r * V + k]);
+  let s = 0;
+  for (let k = 0; k < V; k++) s += Math.exp(l[r * V + k] - m);
+  const p = new Float32Array(V);
+  for (let k = 0; k < V; k++) p[k] = Math.exp(l[r * V + k] - m) / s;
+  return p;
 }
 
 /** Guided logits [n, V] from the step's logits [n or 2n, V] (cond rows first). */
@@ -65,6 +79,7 @@ function loop(net: Transformer, seed: number, o: TokenSampleOptions, logitsAt: L
     if (needed) {
       const l = guidedLogits(lt.dataSync() as Float32Array, n, V, o.guidance, guided);
       for (let i = 0; i < n; i++) tokens[i * N + p] = drawCategorical(l, i, V, rng.uniform());
+      o.onToken?.(p, softmaxRow(l, 0, V), tokens);
     }
     lt.dispose();
     if ((p + 1) % W === 0) o.onRow?.(tokens, p + 1, (p + 1) / W);

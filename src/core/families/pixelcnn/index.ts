@@ -65,7 +65,10 @@ export class PixelCnnModel implements GenerativeModel {
     return { cond: this.cond.embed(y, n), nullCond: this.cond.nullEmbed(n) };
   }
 
-  /** Samples x ~ p(x | y) in [0,1] (k / 255, or 0/1 for bernoulli); opts.onFrame gets the images after every row. */
+  /**
+   * Samples x ~ p(x | y) in [0,1] (k / 255, or 0/1 for bernoulli); opts.onFrame gets the images after every row,
+   * opts.onPixel every drawn channel value with sample 0's distribution over the K = 256 (or 2) values.
+   */
   sample(n: number, seed: number, opts: SampleOptions = {}): tf.Tensor4D {
     return this.draw(n, seed, opts);
   }
@@ -78,7 +81,7 @@ export class PixelCnnModel implements GenerativeModel {
     const { cond, nullCond } = this.conditions(n, opts);
     try {
       const { height: H, width: W, channels: C } = this.info;
-      return sampleLoop(this.net, [n, H, W, C], seed, { output: this.cfg.output, reach: receptiveReach(this.cfg), cond, nullCond, guidance, given, onFrame: opts.onFrame });
+      return sampleLoop(this.net, [n, H, W, C], seed, { output: this.cfg.output, reach: receptiveReach(this.cfg), cond, nullCond, guidance, given, onFrame: opts.onFrame, onPixel: opts.onPixel });
     } finally {
       tf.dispose([cond, nullCond].filter((t): t is tf.Tensor2D => t !== null));
     }

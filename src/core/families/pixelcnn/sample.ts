@@ -3,6 +3,7 @@
 // pixel on the R pixels to its left (R = the receptive reach), so a step costs O(R) pixels, not O(H W).
 import * as tf from '@tensorflow/tfjs-core';
 import { guide } from '../../conditioning/guidance.ts';
+import type { PixelStep } from '../../family.ts';
 import { Rng } from '../../tensor/rng.ts';
 import type { GatedPixelCnn, Weights } from './model.ts';
 
@@ -82,6 +83,8 @@ export interface LoopOptions {
   /** Start from these images [n,H,W,C] in [0,1] with rows 0..fromRow-1 kept (completion). */
   given?: { images: Float32Array; fromRow: number };
   onFrame?: (images: tf.Tensor4D, step: number, total: number) => void;
+  /** Called after every drawn (row, col, channel) with sample 0's prediction and draw (see PixelStep). */
+  onPixel?: (p: PixelStep) => void;
 }
 
 /**
@@ -102,6 +105,31 @@ export function sampleCategorical(l: Float32Array, from: number, K: number, u: n
   return K - 1;
 }
 
+/** softmax(l) over l[from .. from + K) as float32 (sums to 1 up to rounding). */
+export function softmaxAt(l: Float32Array, from: number, K: number): Float32Array {
+  let m = -Infinity;
+  for (let k = 0; k < K; k++) m = Math.max(m, l[from + k]);
+  let total = 0;
+  for (let k = 0; k < K; k++) total += Math.exp(l[from + k] - m);
+  const p = new Float32Array(K);
+  for (let k = 0; k < K; k++) p[k] = Math.exp(l[from + k] - m) / total;
+  return p;
+}
+
+/**
+ * Sample 0's step for onPixel from the (guided) logits d [n, K] (categorical) or [n] (bernoulli: K = 2 values,
+ * probs [1 - sigma(l), sigma(l)]); the K values' display colours are k / (K - 1).
+ */
+function pixelStep(output: LoopOptions['output'], d: Float32Array, K: number, colors: Float32Array, at: [number, number, number], drawn: number, img: Float32Array): PixelStep {
+  let probs: Float32Array;
+  if (output === 'categorical') probs = softmaxAt(d, 0, K);
+  else {
+    const p = 1 / (1 + Math.exp(-d[0]));
+    probs = Float32Array.of(1 - p, p);
+  }
+  return { row: at[0], col: at[1], channel: at[2], probs, colors, drawn, images: img };
+}
+
 /** n samples [n,H,W,C] in [0,1]: x_i ~ p(x_i | x_<i, c) in raster order, colours R, G, B within a pixel. */
 export function sampleLoop(net: GatedPixelCnn, shape: [number, number, number, number], seed: number, o: LoopOptions): tf.Tensor4D {
   const [n, H, W, C] = shape;
@@ -114,6 +142,8 @@ export function sampleLoop(net: GatedPixelCnn, shape: [number, number, number, n
   const guided = o.cond !== null && o.nullCond !== null && o.guidance !== 1;
   const cond = guided ? tf.concat([o.cond!, o.nullCond!], 0) as tf.Tensor2D : o.cond;
   const step = new CroppedPixelCnn(net, shape, o.reach, cond, guided ? 2 : 1);
+  const values = o.output === 'categorical' ? K : 2; // the values a channel takes: k / 255, or 0 and 1
+  const colors = o.onPixel ? Float32Array.from({ length: values }, (_, k) => k / (values - 1)) : null;
   try {
     for (let r = fromRow; r < H; r++) {
       step.startRow(img, r);
@@ -128,12 +158,15 @@ export function sampleLoop(net: GatedPixelCnn, shape: [number, number, number, n
           });
           const d = l.dataSync() as Float32Array;
           l.dispose();
+          let drawn0 = 0;
           for (let b = 0; b < n; b++) {
             const u = rng.uniform();
             const i = ((b * H + r) * W + c) * C + ch;
-            if (o.output === 'categorical') img[i] = sampleCategorical(d, b * K, K, u) / 255;
-            else img[i] = u < 1 / (1 + Math.exp(-d[b])) ? 1 : 0; // b ~ Bernoulli(sigmoid(l))
+            const k = o.output === 'categorical' ? sampleCategorical(d, b * K, K, u) : u < 1 / (1 + Math.exp(-d[b])) ? 1 : 0; // b ~ Bernoulli(sigmoid(l))
+            img[i] = o.output === 'categorical' ? k / 255 : k;
+            if (b === 0) drawn0 = k;
           }
+          if (o.onPixel) o.onPixel(pixelStep(o.output, d, K, colors!, [r, c, ch], drawn0, img));
         }
       }
       if (o.onFrame) {

@@ -1,13 +1,13 @@
 // The VAE and AE families: model objects for the trainer and CLI, plus their registry entries.
 import * as tf from '@tensorflow/tfjs-core';
-import type { DataInfo, EvalBatch, EvalOptions, Family, GenerativeModel, Picture, SampleOptions } from '../../family.ts';
+import type { DataInfo, EvalBatch, EvalOptions, Family, GenerativeModel, LatentSpace, Picture, SampleOptions } from '../../family.ts';
 import { natsToBitsPerDim } from '../../math/units.ts';
 import { Rng, mixSeed } from '../../tensor/rng.ts';
 import { UserError } from '../../errors.ts';
 import { vaeModelSchema, type VaeModelConfig } from './config.ts';
 import { aeLoss, elboTerms, iwaeBound, vaeLoss } from './loss.ts';
 import { VaeNetworks } from './model.ts';
-import { interpolate, manifold2d, reconstruct, samplePrior, traverse, type CondValue } from './sample.ts';
+import { decodeMean, drawPrior, encodeMean, interpolate, manifold2d, reconstruct, traverse, type CondValue } from './sample.ts';
 
 export interface VaeEvalResult extends Record<string, number | undefined> {
   n: number;
@@ -56,24 +56,66 @@ export class VaeModel implements GenerativeModel {
   }
 
   /**
-   * n prior samples. Label-conditional: opts.labels cycled (default every class in turn). Text-conditional:
-   * opts.prompts cycled (default the null embedding, i.e. unconditional samples). opts.guidance does not apply.
+   * n prior samples: decode(prior(n, seed)) of latentSpace(). Label-conditional: opts.labels cycled (default every
+   * class in turn). Text-conditional: opts.prompts cycled (default the null embedding, i.e. unconditional samples).
+   * opts.guidance does not apply.
    */
   sample(n: number, seed: number, opts: SampleOptions = {}): tf.Tensor4D {
+    const ys = this.sampleConds(opts); // checked before any work
+    return tf.tidy(() => decodeMean(this.nets, this.prior(n, seed), ys));
+  }
+
+  /**
+   * The latent space: codes z [n, L]. prior = the z sample() decodes (VAE: N(0, I); AE: the Gaussian fitted to
+   * training codes); decode = the decoder mean with the condition as sample() takes it; encode = mu(x) (VAE) or the
+   * code (AE) of preprocessed images x. A conditional model's encode without labels or prompts uses the learned null
+   * embedding (the model's unconditional mode, as evaluate() does), so pass the images' own labels when they are known.
+   */
+  latentSpace(): LatentSpace {
+    const L = this.cfg.latent;
+    const check = (z: tf.Tensor2D) => {
+      if (z.rank !== 2 || z.shape[1] !== L) throw new Error(`${this.variational ? 'VAE' : 'AE'} codes have shape [n, ${L}], got [${z.shape.join(', ')}]`);
+    };
+    return {
+      dim: L,
+      description: this.variational ? `z ~ N(0, I), ${L} dimensions` : `code z = enc(x), ${L} dimensions; prior: a diagonal Gaussian fitted to training codes`,
+      prior: (n, seed) => this.prior(n, seed),
+      decode: (z, opts = {}) => {
+        check(z);
+        return decodeMean(this.nets, z, this.sampleConds(opts));
+      },
+      encode: (x, opts = {}) => encodeMean(this.nets, x, this.conds(opts)),
+    };
+  }
+
+  /** z [n, L] that sample(n, seed) decodes (see drawPrior). */
+  private prior(n: number, seed: number): tf.Tensor2D {
+    const stats = this.codeMean && this.codeStd ? { mean: this.codeMean, std: this.codeStd } : undefined;
+    return drawPrior(this.nets, n, new Rng(seed).seed(), stats);
+  }
+
+  /** The conditions for sampling or decoding: conds(opts), a label model given none every class in turn. */
+  private sampleConds(opts: SampleOptions): CondValue[] | undefined {
+    const ys = this.conds(opts);
+    if (ys || this.nets.cond?.kind !== 'label') return ys;
+    return Array.from({ length: this.info.numClasses }, (_, i) => i);
+  }
+
+  /** opts' labels or prompts, checked against the model's conditioning; undefined when none are given. */
+  private conds(opts: SampleOptions): CondValue[] | undefined {
     const kind = this.nets.cond?.kind ?? 'none';
     const name = this.variational ? 'vae' : 'ae';
     if (opts.labels?.length && kind !== 'label') throw new UserError(`this ${name} is not label-conditional (cond.kind = ${kind}), so labels do not apply; train with --conditional to use them`);
     if (opts.prompts?.length && kind !== 'text') throw new UserError(`this ${name} is not text-conditional (cond.kind = ${kind}), so prompts do not apply; train with --set model.cond.kind=text to use them`);
-    let ys: CondValue[] | undefined;
-    if (kind === 'label') {
-      ys = opts.labels?.length ? opts.labels : Array.from({ length: this.info.numClasses }, (_, i) => i);
-      this.nets.cond!.checkLabels(ys as number[]);
-    } else if (kind === 'text' && opts.prompts?.length) {
-      this.nets.cond!.checkPrompts(opts.prompts);
-      ys = opts.prompts;
+    if (kind === 'label' && opts.labels?.length) {
+      this.nets.cond!.checkLabels(opts.labels);
+      return opts.labels;
     }
-    const stats = this.codeMean && this.codeStd ? { mean: this.codeMean, std: this.codeStd } : undefined;
-    return samplePrior(this.nets, n, new Rng(seed).seed(), ys, stats);
+    if (kind === 'text' && opts.prompts?.length) {
+      this.nets.cond!.checkPrompts(opts.prompts);
+      return opts.prompts;
+    }
+    return undefined;
   }
 
   /** AE only: fit the diagonal Gaussian used for sampling to the codes of some training images. */

@@ -1,6 +1,6 @@
-// Pictures from an AE/VAE: prior samples, reconstructions, interpolation, latent traversal and the 2-d manifold.
-// All return images [N,H,W,C] in [0,1] (decoder means). A condition y is a class label (number) or a prompt (string);
-// lists are cycled over the rows, and a conditional model given none uses its learned null embedding.
+// Codes and pictures of an AE/VAE: prior draws, codes of images, reconstructions, interpolation, latent traversal and
+// the 2-d manifold. Codes are [N, L]; images [N,H,W,C] in [0,1] (decoder means). A condition y is a class label (number)
+// or a prompt (string); lists are cycled over the rows, and a conditional model given none uses its learned null embedding.
 import * as tf from '@tensorflow/tfjs-core';
 import type { VaeNetworks } from './model.ts';
 
@@ -40,15 +40,19 @@ export function decodeMean(nets: VaeNetworks, z: tf.Tensor2D, ys?: readonly Cond
 }
 
 /**
- * x ~ p(x|z) mean, z ~ p(z) = N(0, I) for the VAE. The AE has no prior, so its z is drawn from a
- * diagonal Gaussian fitted to training codes (buffers codeMean, codeStd), the usual stand-in.
+ * z [n, L] from the prior: z ~ p(z) = N(0, I) for the VAE. The AE has no prior, so its z = mean + std eps,
+ * eps ~ N(0, I), is drawn from a diagonal Gaussian fitted to training codes (buffers codeMean, codeStd), the usual stand-in.
  */
-export function samplePrior(nets: VaeNetworks, n: number, seed: number, ys?: readonly CondValue[], codeStats?: { mean: tf.Tensor; std: tf.Tensor }): tf.Tensor4D {
+export function drawPrior(nets: VaeNetworks, n: number, seed: number, codeStats?: { mean: tf.Tensor; std: tf.Tensor }): tf.Tensor2D {
   return tf.tidy(() => {
-    let z = tf.randomNormal([n, nets.latent], 0, 1, 'float32', seed) as tf.Tensor2D;
-    if (codeStats) z = tf.add(tf.mul(z, codeStats.std), codeStats.mean) as tf.Tensor2D;
-    return decodeMean(nets, z, ys);
+    const eps = tf.randomNormal([n, nets.latent], 0, 1, 'float32', seed) as tf.Tensor2D;
+    return (codeStats ? tf.add(tf.mul(eps, codeStats.std), codeStats.mean) : eps) as tf.Tensor2D;
   });
+}
+
+/** Codes [B, L] of images x: the posterior mean mu(x) (VAE) or the code enc(x) (AE), with conditions ys cycled. */
+export function encodeMean(nets: VaeNetworks, x: tf.Tensor4D, ys?: readonly CondValue[]): tf.Tensor2D {
+  return tf.tidy(() => nets.encode(x, condFor(nets, ys, x.shape[0])).mu);
 }
 
 /** Reconstructions: decoder mean at z = mu(x). */
