@@ -194,7 +194,7 @@ function latentPanel(ctx: ViewContext, lastSamples: () => Images | null, o: { sl
 
   if (o.roundTrip) {
     const go = button('roundtrip', 'image A -> latent -> image', 'z = f(x), then x = f^-1(z): the flow is invertible');
-    const fig = figure('image A, its latent z (grey = 0, white = +3), and f^-1(z)', () => common.fileName('roundtrip'), 'roundtrip');
+    const fig = figure('image A, its latent z (grey = 0, white = +3), and f^-1(z)', () => common.fileName('roundtrip'), 'roundtrip-image');
     go.addEventListener('click', () =>
       ctx.act('round trip', async (first) => {
         const a = pads[0].pixels();

@@ -131,11 +131,13 @@ async function handle(id: number, r: Request): Promise<void> {
       const due = throttle();
       if (r.live) {
         const shape: Images['shape'] = [r.n, info.height, info.width, info.channels];
+        let pixels = false; // autoregressive models stream pixels; their per-row frames would repeat them
         opts.onFrame = (x, step, total) => {
-          if (opts.onPixel) return; // autoregressive models stream pixels instead of rows
+          if (pixels) return;
           post({ id, type: 'frame', step, total, images: floatsToUint8(x.dataSync()), shape });
         };
         opts.onPixel = (p: PixelStep) => {
+          pixels = true;
           const last = p.row === info.height - 1 && p.col === info.width - 1 && (p.channel === -1 || p.channel === info.channels - 1);
           if (!due(last)) return;
           post({ id, type: 'pixel', row: p.row, col: p.col, channel: p.channel, probs: p.probs.slice(), colors: p.colors.slice(), drawn: p.drawn, images: floatsToUint8(p.images), shape });

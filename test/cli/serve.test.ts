@@ -1,5 +1,7 @@
-// `deepgen serve`: the run list as JSON (family, dataset, eval figures), a run's checkpoint files byte for byte, no
-// other paths (traversal, optimizer state, unknown runs), GET only; the CLI on a free port, its page, a busy port.
+// `deepgen serve`: the run list as JSON (family, dataset, eval figures), a run's checkpoint files byte for byte, the
+// playground build's page and assets, no other paths (traversal, optimizer state, unknown runs, other files), GET only;
+// the plain listing page used without a build; the CLI on a free port, its page and assets, a busy port.
+// The playground itself is tested in headless Chromium in test/web/playground.test.ts.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -10,7 +12,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { encodeSafetensors } from '../../src/core/checkpoint/safetensors.ts';
 import { checkpointFileMetadata } from '../../src/core/checkpoint/format.ts';
-import { playgroundHandler, servedRuns } from '../../src/node/serve.ts';
+import { builtPlayground, playgroundHandler, servedRuns } from '../../src/node/serve.ts';
+import { indexPage } from '../../src/cli/serve.ts';
 import { BIN, runCli } from '../helpers/cli.ts';
 
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'dg-serve-'));
@@ -69,6 +72,42 @@ test('the handler lists the runs with their figures, serves checkpoint files byt
   }
 });
 
+test('the built playground: its page at / and its assets by type under /assets/, nothing else of its folder', async () => {
+  const dir = path.join(TMP, 'web');
+  fs.mkdirSync(path.join(dir, 'assets'), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'index.html'), '<!doctype html><title>playground</title>');
+  fs.writeFileSync(path.join(dir, 'assets', 'main-1.js'), 'console.log(1)');
+  fs.writeFileSync(path.join(dir, 'assets', 'k.wasm'), Buffer.from([0, 97, 115, 109]));
+  fs.writeFileSync(path.join(dir, 'assets', 'notes.txt'), 'x');
+  fs.writeFileSync(path.join(dir, 'secret.js'), 'x');
+  assert.equal(builtPlayground(path.join(TMP, 'no-build')), null);
+  const server = http.createServer(playgroundHandler(servedRuns([pix]), builtPlayground(dir)));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  try {
+    const page = await get(port, '/');
+    assert.equal(page.body.toString(), '<!doctype html><title>playground</title>');
+    assert.match(page.type, /text\/html/);
+    const js = await get(port, '/assets/main-1.js');
+    assert.equal(js.status, 200);
+    assert.match(js.type, /text\/javascript/);
+    const wasm = await get(port, '/assets/k.wasm');
+    assert.equal(wasm.type, 'application/wasm', 'wasm needs its type for streaming compilation');
+    assert.ok(wasm.body.equals(Buffer.from([0, 97, 115, 109])));
+    for (const bad of ['/assets/notes.txt', '/assets/../secret.js', '/assets/..%2Fsecret.js', '/assets/', '/assets/missing.js', '/secret.js', '/index.html/x'])
+      assert.equal((await get(port, bad)).status, 404, bad);
+  } finally {
+    server.close();
+  }
+});
+
+test('without a build, the page lists the models with their figures and says how to build the playground', () => {
+  const html = indexPage(servedRuns([pix, gan]), 'The interactive playground is not built: run `npm run build:web`');
+  assert.match(html, /<td>pix<\/td><td>pixelcnn<\/td><td>fashion-mnist<\/td><td>none<\/td><td>3\.100 \(exact\)<\/td>/);
+  assert.match(html, /<td>gan<\/td><td>gan<\/td>.*<td>200\.5<\/td>/);
+  assert.match(html, /not built: run `npm run build:web`/);
+});
+
 test('two runs with the same folder name get distinct ids', () => {
   const other = path.join(TMP, 'elsewhere', 'pix');
   fs.mkdirSync(path.dirname(other), { recursive: true });
@@ -76,7 +115,7 @@ test('two runs with the same folder name get distinct ids', () => {
   assert.deepEqual(servedRuns([pix, other]).map((r) => r.id), ['pix', 'pix-2']);
 });
 
-test('e2e: deepgen serve on a free port lists the models on its page; a busy port is a one-line error', async () => {
+test('e2e: deepgen serve on a free port serves the playground and its assets; a busy port is a one-line error', async () => {
   const env = { ...process.env };
   delete env.NODE_OPTIONS;
   delete env.NODE_TEST_CONTEXT;
@@ -94,12 +133,15 @@ test('e2e: deepgen serve on a free port lists the models on its page; a busy por
     });
     assert.match(line, /Serving 2 models \(pix: pixelcnn, gan: gan\) at http:\/\/127\.0\.0\.1:\d+\//);
     const port = Number(/:(\d+)\//.exec(line)![1]);
+    // the playground build (npm ci builds it): the page and every asset it references
     const page = await get(port, '/');
     assert.equal(page.status, 200);
     assert.match(page.type, /text\/html/);
     const html = page.body.toString();
-    assert.match(html, /<td>pix<\/td><td>pixelcnn<\/td><td>fashion-mnist<\/td><td>none<\/td><td>3\.100 \(exact\)<\/td>/);
-    assert.match(html, /<td>gan<\/td><td>gan<\/td>.*<td>200\.5<\/td>/);
+    assert.match(html, /<title>deepgen playground<\/title>/);
+    const assets = [...html.matchAll(/(?:src|href)="\.?(\/assets\/[^"]+)"/g)].map((m) => m[1]);
+    assert.ok(assets.some((a) => a.endsWith('.js')), `no script in the page: ${html}`);
+    for (const a of assets) assert.equal((await get(port, a)).status, 200, a);
     const busy = await runCli(['serve', pix, '--port', String(port)], { cwd: TMP, env: process.env });
     assert.equal(busy.code, 2);
     assert.match(busy.stderr, /port \d+ is in use; pass another --port/);

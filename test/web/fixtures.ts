@@ -1,0 +1,40 @@
+// Tiny trained checkpoints of every family for the playground's end-to-end test: each family's tinyPreset trained for
+// a few steps on 16x16 shapes (seconds each), plus a text-conditional diffusion model and a
+// deliberately damaged checkpoint. Written into a temp folder; nothing is downloaded.
+import fs from 'node:fs';
+import path from 'node:path';
+import { resolveRunConfig } from '../../src/core/config/run-config.ts';
+import { registry } from '../../src/core/registry.ts';
+import { trainRun } from '../../src/node/run.ts';
+
+export interface Fixture {
+  /** The run folder's name, which `deepgen serve` uses as its id. */
+  id: string;
+  family: keyof typeof registry;
+  model?: Record<string, unknown>;
+  /** Samples the test draws (small for the slow sequential samplers). */
+  n: number;
+}
+
+export const FIXTURES: Fixture[] = [
+  { id: 'vae', family: 'vae', n: 16 },
+  { id: 'ae', family: 'ae', n: 16 },
+  { id: 'pixelcnn', family: 'pixelcnn', n: 2 },
+  { id: 'igpt', family: 'igpt', n: 2 },
+  { id: 'flow', family: 'flow', n: 16 },
+  { id: 'gan', family: 'gan', n: 16 },
+  { id: 'diffusion-text', family: 'diffusion', model: { cond: { kind: 'text' } }, n: 4 },
+];
+
+/** Trains every fixture into root/ID (fastest backend, 4 steps) and writes root/broken: a checkpoint with cut-off weights. */
+export async function makeFixtures(root: string): Promise<void> {
+  for (const f of FIXTURES) {
+    const fam = registry[f.family];
+    const config = resolveRunConfig(f.family, [{ model: { ...fam.tinyPreset, ...f.model }, data: { dataset: 'shapes', size: 16, trainN: 64, testN: 16 }, train: { steps: 4, batchSize: 16, logEvery: 100, sampleEvery: 0, checkpointEvery: 0 } }], []);
+    await trainRun({ config, out: path.join(root, f.id), backend: 'auto', quiet: true, finish: false, log: () => {} });
+  }
+  const broken = path.join(root, 'broken');
+  fs.cpSync(path.join(root, 'vae'), broken, { recursive: true });
+  const weights = path.join(broken, 'model.safetensors');
+  fs.writeFileSync(weights, fs.readFileSync(weights).subarray(0, 200));
+}
