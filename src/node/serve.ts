@@ -79,7 +79,7 @@ export function playgroundHandler(runs: readonly ServedRun[], page: PlaygroundPa
     }
     const p = decodeURIComponent(url.pathname);
     if (p === '/api/runs') {
-      const list = runs.map((r) => ({ id: r.id, family: r.row.family, dataset: r.row.dataset, conditioning: r.row.conditioning, params: r.row.params, steps: r.row.steps, likelihood: r.row.likelihood, sampleQuality: r.row.sampleQuality, condAccuracy: r.row.condAccuracy, files: r.files.map((f) => `/runs/${r.id}/${f}`) }));
+      const list = runs.map((r) => ({ id: r.id, dir: r.dir, family: r.row.family, dataset: r.row.dataset, conditioning: r.row.conditioning, params: r.row.params, steps: r.row.steps, likelihood: r.row.likelihood, sampleQuality: r.row.sampleQuality, condAccuracy: r.row.condAccuracy, files: r.files.map((f) => `/runs/${r.id}/${f}`) }));
       return send(200, JSON_TYPE, JSON.stringify({ runs: list }));
     }
     const m = /^\/runs\/([^/]+)\/([^/]+)$/.exec(p);

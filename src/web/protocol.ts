@@ -4,6 +4,8 @@
 /** One model as /api/runs lists it (src/node/serve.ts). */
 export interface RunListing {
   id: string;
+  /** The run folder as given to `deepgen serve`. */
+  dir: string;
   family: string;
   dataset: string | null;
   conditioning: string | null;

@@ -59,6 +59,12 @@ function samplesPanel(ctx: ViewContext): () => Images | null {
     chartCaption = el('figcaption', { id: 'distribution-caption' }, 'the predicted distribution of the current pixel appears here while sampling');
     panel.append(el('figure', {}, chart, chartCaption));
   }
+  // diffusion: sample 1 at a few steps from x_T to x_0, shown as a strip when done
+  let strip: ReturnType<typeof figure> | null = null;
+  if (opts.includes('sampler')) {
+    strip = figure('sample 1 from noise x_T (left) to the image x_0 (right)', () => common.fileName('denoising'), 'denoising');
+    panel.append(strip.root);
+  }
   stage.append(panel);
   let latest: Images | null = null;
   let updates = 0;
@@ -71,6 +77,8 @@ function samplesPanel(ctx: ViewContext): () => Images | null {
       if (temperature && Number(temperature.value) !== Number(info.model.temperature ?? 1)) s.temperature = Number(temperature.value);
       const live = ar || opts.includes('animate');
       updates = 0;
+      const per = info.height * info.width * info.channels;
+      const kept: Uint8Array[] = [];
       const r = await ctx.worker.request({ type: 'sample', n, seed, settings: s, live }, 'images', (u) => {
         first();
         fig.canvas.dataset.updates = String(++updates); // live updates shown (the e2e test counts them)
@@ -78,6 +86,9 @@ function samplesPanel(ctx: ViewContext): () => Images | null {
         if (u.type === 'frame') {
           progress(u.step, u.total);
           fig.caption.textContent = `denoising: step ${u.step} of ${u.total}`;
+          // 8 evenly spaced steps, the first and the last included
+          if (u.step === 1 || Math.floor(((u.step - 1) * 7) / Math.max(1, u.total - 1)) > Math.floor(((u.step - 2) * 7) / Math.max(1, u.total - 1)) || u.step === u.total)
+            kept.push(u.images.slice(0, per));
         } else {
           const H = info.height, W = info.width;
           progress(u.row * W + u.col + 1, H * W);
@@ -89,10 +100,28 @@ function samplesPanel(ctx: ViewContext): () => Images | null {
       });
       latest = r;
       paint(fig.canvas, gridOf(r, cols));
-      fig.caption.textContent = `${n} samples, seed ${seed}${s.prompts ? `, "${s.prompts[0]}"` : ''}: sampled in ${r.ms.toFixed(0)} ms (same seed, same images as \`deepgen sample --seed ${seed} --n ${n}\`)`;
+      fig.caption.textContent = `${n} samples in ${r.ms.toFixed(0)} ms; the same images as \`${cliCommand(ctx.listing.dir, n, seed, s)}\``;
+      if (strip && kept.length) {
+        const all = new Uint8Array(kept.length * per);
+        kept.forEach((k, i) => all.set(k, i * per));
+        paint(strip.canvas, gridOf({ images: all, shape: [kept.length, info.height, info.width, info.channels] }, kept.length), 70 * kept.length);
+      }
     }),
   );
   return () => latest;
+}
+
+/** The `deepgen sample` command that writes the same grid. */
+function cliCommand(dir: string, n: number, seed: number, s: SampleSettings): string {
+  const q = (v: string) => (/^[\w./-]+$/.test(v) ? v : `"${v.replace(/"/g, '\\"')}"`);
+  const parts = ['deepgen sample', q(dir), `--seed ${seed}`, `--n ${n}`];
+  if (s.labels?.length === 1) parts.push(`--label ${s.labels[0]}`);
+  for (const p of s.prompts ?? []) parts.push(`--prompt ${q(p)}`);
+  if (s.guidance !== undefined) parts.push(`--guidance ${s.guidance}`);
+  if (s.sampler !== undefined) parts.push(`--sampler ${s.sampler}`);
+  if (s.steps !== undefined) parts.push(`--steps ${s.steps}`);
+  if (s.temperature !== undefined) parts.push(`--temperature ${s.temperature}`);
+  return parts.join(' ');
 }
 
 /** VAE/AE (sliders, reconstruction, interpolation), flow (round trip, interpolation) and GAN (noise interpolation). */

@@ -6,18 +6,18 @@
 import '../helpers/backend.ts';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { decodePng } from '../../src/node/png.ts';
 import type { ImageU8 } from '../../src/core/viz/grid.ts';
-import { BIN, runCli } from '../helpers/cli.ts';
+import { runCli } from '../helpers/cli.ts';
+import { CHROMIUM, act, canvasImage, settled, drawStroke, errorText, launchChromium, openView, startServe } from '../helpers/browser.ts';
 import { FIXTURES, makeFixtures } from './fixtures.ts';
 
 const ROOT = path.join(import.meta.dirname, '..', '..');
-const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = process.env.DEEPGEN_SCREENSHOTS ?? path.join(ROOT, 'test-output', 'playground');
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'deepgen-web-'));
 const RUNS = path.join(TMP, 'runs');
@@ -33,20 +33,8 @@ before(async () => {
   assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} not found: apt-get install chromium (.ci/run does it)`);
   fs.mkdirSync(SHOTS, { recursive: true });
   await makeFixtures(RUNS);
-  const env = { ...process.env };
-  delete env.NODE_OPTIONS;
-  delete env.NODE_TEST_CONTEXT;
-  server = spawn(process.execPath, [BIN, 'serve', ...fs.readdirSync(RUNS).sort().map((d) => path.join(RUNS, d)), '--port', '0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  base = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    server!.stdout!.on('data', (d) => {
-      out += d;
-      const m = /at (http:\/\/127\.0\.0\.1:\d+)\//.exec(out);
-      if (m) resolve(m[1]);
-    });
-    server!.on('exit', (code) => reject(new Error(`deepgen serve exited with ${code}: ${out}`)));
-  });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+  ({ server, base } = await startServe(fs.readdirSync(RUNS).sort().map((d) => path.join(RUNS, d))));
+  browser = await launchChromium();
 });
 
 after(async () => {
@@ -56,37 +44,7 @@ after(async () => {
   if (Object.keys(firstImageMs).length) console.log(`time to first image (ms, tiny checkpoints, headless chromium): ${JSON.stringify(firstImageMs)}`);
 });
 
-/** A page on run `id` with the model loaded; page errors fail the test. */
-async function open(id: string, query = ''): Promise<{ page: Page; errors: string[] }> {
-  const page = await browser!.newPage({ viewport: { width: 1280, height: 900 } });
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  await page.goto(`${base}/${query}#run=${id}`);
-  await page.waitForFunction(() => ['ready', 'error'].includes(document.getElementById('view')!.dataset.status ?? ''), null, { timeout: 60_000 });
-  return { page, errors };
-}
-
-/** Click an action button and wait until it is done (or failed); returns the view's data-* state. */
-async function act(page: Page, button: string): Promise<Record<string, string>> {
-  await page.click(button);
-  await page.waitForFunction(() => ['done', 'error'].includes(document.getElementById('view')!.dataset.status ?? ''), null, { timeout: 120_000 });
-  return page.evaluate(() => ({ ...document.getElementById('view')!.dataset }) as Record<string, string>);
-}
-
-async function errorText(page: Page): Promise<string> {
-  return (await page.locator('#error').isVisible()) ? ((await page.textContent('#error')) ?? '') : '';
-}
-
-/** A canvas's pixels as an RGB image. */
-async function canvasImage(page: Page, id: string): Promise<ImageU8> {
-  const r = await page.evaluate((cid) => {
-    const c = document.getElementById(cid) as HTMLCanvasElement;
-    return { w: c.width, h: c.height, d: Array.from(c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data) };
-  }, id);
-  const data = new Uint8Array(r.w * r.h * 3);
-  for (let i = 0; i < r.w * r.h; i++) for (let k = 0; k < 3; k++) data[i * 3 + k] = r.d[i * 4 + k];
-  return { data, width: r.w, height: r.h, channels: 3 };
-}
+const open = (id: string, query = '') => openView(browser!, base, id, query);
 
 /** Not blank: drawn at some size, with more values than a border on one colour. */
 function assertNotBlank(im: ImageU8, what: string): void {
@@ -137,6 +95,9 @@ async function generateLikeCli(page: Page, id: string, n: number, cliExtra: stri
   const web = await canvasImage(page, 'samples');
   assertNotBlank(web, `${id} samples`);
   assertSameImage(cli, web, `${id} samples`);
+  // the page names the command that writes the same grid
+  const caption = (await page.textContent('#samples + figcaption')) ?? '';
+  assert.ok(caption.includes(`deepgen sample ${path.join(RUNS, id)} --seed 3 --n ${n}${cliExtra.length ? ' ' : ''}${cliExtra.map((a) => (/\s/.test(a) ? `"${a}"` : a)).join(' ')}\``), `${id}: caption "${caption}"`);
   firstImageMs[label] = Number(state.firstMs);
   return state;
 }
@@ -165,11 +126,7 @@ describe('e2e: playground in headless Chromium', { timeout: 600_000 }, () => {
       assertNotBlank(moved, `${id} slider image`);
       assert.notDeepEqual(moved.data, before.data, `${id}: moving z0 did not change the decoded image`);
       // draw a stroke on pad A, reconstruct it
-      const box = (await page.locator('#pad-a').boundingBox())!;
-      await page.mouse.move(box.x + box.width * 0.2, box.y + box.height * 0.3);
-      await page.mouse.down();
-      await page.mouse.move(box.x + box.width * 0.8, box.y + box.height * 0.7, { steps: 12 });
-      await page.mouse.up();
+      await drawStroke(page, '#pad-a');
       assert.equal((await act(page, '#reconstruct')).status, 'done', await errorText(page));
       assertNotBlank(await canvasImage(page, 'reconstruction'), `${id} reconstruction`);
       // interpolate between two samples
@@ -198,8 +155,7 @@ describe('e2e: playground in headless Chromium', { timeout: 600_000 }, () => {
         await new Promise((r) => requestAnimationFrame(() => r(null)));
         return { lag: performance.now() - t, busy: document.getElementById('view')!.dataset.status === 'busy' };
       });
-      await page.waitForFunction(() => ['done', 'error'].includes(document.getElementById('view')!.dataset.status ?? ''), null, { timeout: 120_000 });
-      const state = await page.evaluate(() => ({ ...document.getElementById('view')!.dataset }) as Record<string, string>);
+      const state = await settled(page);
       assert.equal(state.status, 'done', await errorText(page));
       if (lag.busy) assert.ok(lag.lag < 250, `the page froze for ${lag.lag.toFixed(0)} ms while sampling`);
       const web = await canvasImage(page, 'samples');
@@ -255,6 +211,9 @@ describe('e2e: playground in headless Chromium', { timeout: 600_000 }, () => {
     const state = await generateLikeCli(page, 'diffusion-text', 4, ['--prompt', 'red circle', '--guidance', '3']);
     assert.equal(state.status, 'done');
     assert.equal(Number(await page.getAttribute('#samples', 'data-updates')), 4, 'one frame per denoising step (4 DDIM steps)');
+    const strip = await canvasImage(page, 'denoising');
+    assert.equal(strip.width, 4 * 16 + 5 * 2, 'sample 1 at each of the 4 steps');
+    assertNotBlank(strip, 'denoising strip');
     await shot(page, 'diffusion-view');
     await page.fill('#prompt', 'red elephant');
     const bad = await act(page, '#generate');

@@ -1,0 +1,105 @@
+// npm run bench:playground [-- RUN... --shots docs/images/playground --out bench/results-playground.json --backend auto]
+// The playground on real checkpoints in headless Chromium: for each run, the time to load the model into the page, and
+// for each action of its view the time to the first image and to the end. Writes a screenshot of every view.
+// Default runs: the leaderboard's Fashion-MNIST runs plus the text-conditional shapes diffusion, where present.
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import type { Page } from 'playwright-core';
+import { readCheckpointConfig } from '../src/node/checkpoint-store.ts';
+import { act, drawStroke, errorText, launchChromium, openView, startServe } from '../test/helpers/browser.ts';
+
+const { values: opts, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    shots: { type: 'string', default: 'docs/images/playground' },
+    out: { type: 'string', default: 'bench/results-playground.json' },
+    backend: { type: 'string', default: 'auto' },
+  },
+});
+const DEFAULT_RUNS = ['vae-fmnist-logistic', 'ae-fmnist', 'pixelcnn-fmnist', 'igpt-fmnist-256', 'flow-fmnist-big', 'gan-fmnist', 'diffusion-fmnist-label', 'diffusion-shapes-text'].map((r) => path.join('runs', r));
+const runs = (positionals.length ? positionals : DEFAULT_RUNS).filter((r) => fs.existsSync(path.join(r, 'config.json')));
+if (runs.length === 0) {
+  console.error('bench:playground: no run folders with a checkpoint; pass RUN folders written by `deepgen train`');
+  process.exit(2);
+}
+
+interface Timing {
+  action: string;
+  firstMs: number;
+  totalMs: number;
+}
+interface ViewResult {
+  run: string;
+  family: string;
+  backend: string;
+  loadMs: number;
+  actions: Timing[];
+  error?: string;
+}
+
+async function time(page: Page, action: string, button: string, into: Timing[]): Promise<void> {
+  const st = await act(page, button);
+  if (st.status !== 'done') throw new Error(`${action}: ${await errorText(page)}`);
+  into.push({ action, firstMs: Number(st.firstMs), totalMs: Number(st.totalMs) });
+}
+
+/** The actions of each family's view, in the order a visitor would try them. */
+async function tour(page: Page, family: string, into: Timing[]): Promise<void> {
+  if (await page.$('#prompt')) await page.fill('#prompt', 'red circle');
+  await time(page, 'generate', '#generate', into);
+  if (family === 'vae' || family === 'ae') {
+    await time(page, 'code of the seed', '#latent-from-seed', into);
+    await drawStroke(page, '#pad-a');
+    await time(page, 'reconstruct a drawing', '#reconstruct', into);
+    await page.click('#pads-from-samples');
+    await time(page, 'interpolate', '#interpolate', into);
+    // a slider move: decode one code (the page redraws as the slider moves)
+    const t0 = performance.now();
+    await page.evaluate(() => ((window as unknown as { before: string }).before = (document.getElementById('latent-image') as HTMLCanvasElement).toDataURL()));
+    await page.locator('#slider-0').fill('2.5');
+    await page.waitForFunction(() => (document.getElementById('latent-image') as HTMLCanvasElement).toDataURL() !== (window as unknown as { before: string }).before);
+    const ms = performance.now() - t0;
+    into.push({ action: 'slider move (round trip through the page)', firstMs: ms, totalMs: ms });
+  } else if (family === 'flow') {
+    await page.click('#pads-from-samples');
+    await time(page, 'image -> latent -> image', '#roundtrip', into);
+    await time(page, 'interpolate', '#interpolate', into);
+  } else if (family === 'gan') {
+    await time(page, 'noise interpolation', '#interpolate', into);
+  }
+}
+
+const { server, base } = await startServe(runs);
+const browser = await launchChromium();
+fs.mkdirSync(opts.shots!, { recursive: true });
+const results: ViewResult[] = [];
+try {
+  for (const run of runs) {
+    const id = path.basename(path.resolve(run));
+    const family = readCheckpointConfig(run).family;
+    const { page, errors } = await openView(browser, base, id, opts.backend === 'auto' ? '' : `?backend=${opts.backend}`);
+    const r: ViewResult = { run, family, backend: ((await page.textContent('#backend')) ?? '').replace('backend: ', ''), loadMs: Number(/loaded in (\d+) ms/.exec((await page.textContent('#about')) ?? '')?.[1] ?? NaN), actions: [] };
+    try {
+      if ((await settledState(page)) === 'error') throw new Error(await errorText(page));
+      await tour(page, family, r.actions);
+    } catch (e) {
+      r.error = (e as Error).message;
+    }
+    if (errors.length) r.error = `${r.error ?? ''} page errors: ${errors.join('; ')}`;
+    await page.screenshot({ path: path.join(opts.shots!, `${family}-${id}.png`), fullPage: true });
+    results.push(r);
+    console.log(`${id} (${family}, ${r.backend}): load ${r.loadMs} ms; ${r.actions.map((a) => `${a.action} first ${a.firstMs.toFixed(0)} ms / done ${a.totalMs.toFixed(0)} ms`).join('; ')}${r.error ? `; ERROR ${r.error}` : ''}`);
+    await page.close();
+  }
+} finally {
+  await browser.close();
+  server.kill();
+}
+fs.writeFileSync(opts.out!, `${JSON.stringify({ date: new Date().toISOString(), browser: 'chromium (headless, --disable-gpu)', results }, null, 2)}\n`);
+console.log(`wrote ${opts.out} and screenshots in ${opts.shots}`);
+if (results.some((r) => r.error)) process.exit(1);
+
+async function settledState(page: Page): Promise<string> {
+  return page.evaluate(() => document.getElementById('view')!.dataset.status ?? '');
+}
