@@ -5,8 +5,8 @@ import type { Envelope, Reply, Request } from './protocol.ts';
 type Final = Extract<Reply, { type: 'loaded' | 'images' | 'codes' }>;
 type Live = Extract<Reply, { type: 'frame' | 'pixel' }>;
 
-/** An error the worker reported: a one-line message for the page. */
-export class WorkerError extends Error {}
+/** A one-line message for the page: an error the worker reported, or a problem with what the user typed. */
+export class PlaygroundError extends Error {}
 
 interface Pending {
   resolve: (r: Final) => void;
@@ -31,14 +31,14 @@ export class ModelWorker {
       if (!p) return;
       if (r.type === 'frame' || r.type === 'pixel') return p.onLive?.(r);
       this.pending.delete(r.id);
-      if (r.type === 'error') p.reject(new WorkerError(r.message));
+      if (r.type === 'error') p.reject(new PlaygroundError(r.message));
       else p.resolve(r);
     };
     this.worker.onerror = (e) => this.failAll(`the model worker crashed (${e.message || 'no message'}); reload the page`);
   }
 
   private failAll(message: string): void {
-    for (const p of this.pending.values()) p.reject(new WorkerError(message));
+    for (const p of this.pending.values()) p.reject(new PlaygroundError(message));
     this.pending.clear();
   }
 

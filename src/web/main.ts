@@ -1,7 +1,7 @@
 // The playground page: the models `deepgen serve` lists, and for the chosen one its family's view (views.ts) with the
 // controls every view shares: seed (same seed, same images as `deepgen sample`), count, condition, guidance.
 // All model work happens in the Web Worker; the page shows progress, the time to the first image, and errors.
-import { ModelWorker, WorkerError } from './client.ts';
+import { ModelWorker, PlaygroundError } from './client.ts';
 import type { ModelInfo, RunListing, SampleSettings } from './protocol.ts';
 import { buildView } from './views.ts';
 import { el } from './widgets.ts';
@@ -20,6 +20,11 @@ export function showError(message: string): void {
   errorBox.textContent = message;
   errorBox.hidden = false;
   view.dataset.status = 'error';
+}
+
+/** The one line to show for an error: the worker's message as it is, anything else marked unexpected. */
+function messageOf(e: unknown): string {
+  return e instanceof PlaygroundError ? e.message : `unexpected error in the page: ${(e as Error)?.message ?? String(e)}`;
 }
 
 function clearError(): void {
@@ -50,6 +55,8 @@ export interface ViewContext {
    * the first image (`first()` when one appears; else the end) in the status line and in data-first-ms.
    */
   act(name: string, fn: (first: () => void, progress: (done: number, total: number) => void) => Promise<void>): Promise<void>;
+  /** Show the error of work done outside act() (e.g. a slider's decode) in the page. */
+  fail(e: unknown): void;
 }
 
 let busy = false;
@@ -91,7 +98,7 @@ async function act(name: string, fn: (first: () => void, progress: (done: number
     if ((e as Error).message === 'stopped') {
       view.dataset.status = 'idle';
       status.textContent = `${name}: stopped`;
-    } else showError(e instanceof WorkerError ? e.message : `unexpected error in the page: ${(e as Error).message}`);
+    } else showError(messageOf(e));
   } finally {
     busy = false;
     progress.hidden = true;
@@ -130,7 +137,7 @@ function commonControls(info: ModelInfo, controls: HTMLElement, run: string): Co
   }
   const int = (e: HTMLInputElement, name: string, lo: number, hi: number) => {
     const v = Number(e.value);
-    if (!Number.isInteger(v) || v < lo || v > hi) throw new WorkerError(`${name} must be a whole number from ${lo} to ${hi}, got "${e.value}"`);
+    if (!Number.isInteger(v) || v < lo || v > hi) throw new PlaygroundError(`${name} must be a whole number from ${lo} to ${hi}, got "${e.value}"`);
     return v;
   };
   const settings = (): SampleSettings => {
@@ -176,12 +183,12 @@ async function select(listing: RunListing): Promise<void> {
       `${info.usedEma ? ' (EMA weights)' : ''}, condition: ${info.cond}; bits/dim ${L.bitsPerDim === null ? 'n/a' : `${fmt(L.bitsPerDim, 3)} (${L.kind})`}, ` +
       `FID ${fmt(listing.sampleQuality?.fid, 1)}; loaded in ${info.loadMs.toFixed(0)} ms`;
     const common = commonControls(info, controls, listing.id);
-    buildView({ info, listing, worker, controls, stage, common, act });
+    buildView({ info, listing, worker, controls, stage, common, act, fail: (e) => showError(messageOf(e)) });
     view.dataset.status = 'ready';
     status.textContent = 'ready';
   } catch (e) {
     status.textContent = '';
-    showError(e instanceof WorkerError ? e.message : `unexpected error in the page: ${(e as Error).message}`);
+    showError(messageOf(e));
   } finally {
     progress.hidden = true;
   }

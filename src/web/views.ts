@@ -3,6 +3,7 @@
 // reconstructions and interpolations; the flow a temperature and the image -> latent -> image round trip; the GAN
 // noise interpolation. Every view starts with the grid `deepgen sample` would write for the same seed.
 import { slerp } from '../core/families/gan/sample.ts';
+import { PlaygroundError } from './client.ts';
 import type { ViewContext } from './main.ts';
 import type { Images, SampleSettings } from './protocol.ts';
 import { DrawingPad, drawDistribution, el, figure, gridOf, paint } from './widgets.ts';
@@ -150,7 +151,7 @@ function latentPanel(ctx: ViewContext, lastSamples: () => Images | null, o: { sl
     const fromSamples = button('pads-from-samples', 'A, B = samples 1, 2', 'copy the first two samples of the grid into the pads');
     fromSamples.addEventListener('click', () => {
       const s = lastSamples();
-      if (!s) return ctx.act('copy samples', async () => { throw new Error('generate samples first'); });
+      if (!s) return ctx.act('copy samples', async () => { throw new PlaygroundError('generate samples first, then copy them into the pads'); });
       pads.forEach((p, i) => p.set(s.images.slice((i % s.shape[0]) * per, ((i % s.shape[0]) + 1) * per)));
     });
     stage.append(el('section', { class: 'panel' }, el('h3', {}, 'Input images'), el('p', {}, 'Draw with the mouse, load an image file (resized to the model size), or copy two samples.'), el('div', { class: 'row' }, ...pads.map((p) => p.root)), fromSamples));
@@ -162,6 +163,7 @@ function latentPanel(ctx: ViewContext, lastSamples: () => Images | null, o: { sl
     const fig = figure('the image the code decodes to', () => common.fileName('latent'), 'latent-image');
     const sliders = Array.from({ length: k }, (_, i) => el('input', { id: `slider-${i}`, type: 'range', min: '-4', max: '4', step: '0.05', value: '0', title: `z[${i}]` }));
     let pending = false, again = false;
+    let onZ = (_z: Float32Array) => {};
     const redraw = async () => {
       if (pending) return void (again = true);
       pending = true;
@@ -169,7 +171,10 @@ function latentPanel(ctx: ViewContext, lastSamples: () => Images | null, o: { sl
         do {
           again = false;
           paint(fig.canvas, gridOf(await decode(z.slice(), 1, settingsFor(1)), 1), 200);
+          onZ(z);
         } while (again);
+      } catch (e) {
+        ctx.fail(e);
       } finally {
         pending = false;
       }
@@ -189,11 +194,19 @@ function latentPanel(ctx: ViewContext, lastSamples: () => Images | null, o: { sl
     if (latent.dim === 2) {
       const map = el('canvas', { id: 'latent-2d', class: 'map', width: '160', height: '160', title: 'pick (z0, z1) in [-4, 4]^2' });
       const g = map.getContext('2d')!;
-      g.fillStyle = '#eee';
-      g.fillRect(0, 0, 160, 160);
-      g.strokeStyle = '#999';
-      g.strokeRect(80, 0, 0, 160);
-      g.strokeRect(0, 80, 160, 0);
+      // the plane [-4, 4]^2 with its axes, and the current code as a red dot
+      onZ = (c) => {
+        g.fillStyle = '#eee';
+        g.fillRect(0, 0, 160, 160);
+        g.strokeStyle = '#999';
+        g.strokeRect(80, 0, 0, 160);
+        g.strokeRect(0, 80, 160, 0);
+        g.fillStyle = '#e00';
+        g.beginPath();
+        g.arc(((c[0] + 4) / 8) * 160, ((4 - c[1]) / 8) * 160, 4, 0, 2 * Math.PI);
+        g.fill();
+      };
+      onZ(z);
       const pick = (e: PointerEvent) => {
         if (e.buttons === 0 && e.type === 'pointermove') return;
         const r = map.getBoundingClientRect();
@@ -251,7 +264,7 @@ function latentPanel(ctx: ViewContext, lastSamples: () => Images | null, o: { sl
   go.addEventListener('click', () =>
     ctx.act('interpolate', async (first) => {
       const m = Number(steps.value);
-      if (!Number.isInteger(m) || m < 2 || m > 32) throw new Error(`steps must be a whole number from 2 to 32, got "${steps.value}"`);
+      if (!Number.isInteger(m) || m < 2 || m > 32) throw new PlaygroundError(`steps must be a whole number from 2 to 32, got "${steps.value}"`);
       let a: Float32Array, b: Float32Array;
       if (o.spherical) {
         a = (await worker.request({ type: 'prior', n: 1, seed: Number(seedA.value) }, 'codes')).z;

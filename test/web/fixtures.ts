@@ -18,7 +18,7 @@ export interface Fixture {
 
 export const FIXTURES: Fixture[] = [
   { id: 'vae', family: 'vae', n: 16 },
-  { id: 'ae', family: 'ae', n: 16 },
+  { id: 'ae', family: 'ae', model: { latent: 2 }, n: 16 }, // a 2-d code: the view's plane to pick z with the mouse
   { id: 'pixelcnn', family: 'pixelcnn', n: 2 },
   { id: 'igpt', family: 'igpt', n: 2 },
   { id: 'flow', family: 'flow', n: 16 },

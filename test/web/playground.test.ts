@@ -129,6 +129,22 @@ describe('e2e: playground in headless Chromium', { timeout: 600_000 }, () => {
       await drawStroke(page, '#pad-a');
       assert.equal((await act(page, '#reconstruct')).status, 'done', await errorText(page));
       assertNotBlank(await canvasImage(page, 'reconstruction'), `${id} reconstruction`);
+      if (id === 'ae') {
+        // a 2-d code is picked with the mouse in its plane
+        const plane = (await page.locator('#latent-2d').boundingBox())!;
+        await page.evaluate(() => ((window as unknown as { before: string }).before = (document.getElementById('latent-image') as HTMLCanvasElement).toDataURL()));
+        await page.mouse.click(plane.x + plane.width * 0.9, plane.y + plane.height * 0.1);
+        await page.waitForFunction(() => (document.getElementById('latent-image') as HTMLCanvasElement).toDataURL() !== (window as unknown as { before: string }).before, null, { timeout: 10_000 });
+        assert.equal(Number(await page.locator('#slider-0').inputValue()), 3.2, 'the click at 90% across sets z0 = 3.2');
+      }
+      // an image file loaded into pad B is resized to the model's size
+      const before2 = (await canvasImage(page, 'pad-b')).data;
+      await page.setInputFiles('#pad-b-file', path.join(ROOT, 'docs', 'images', 'cgan-fmnist.png'));
+      await page.waitForFunction(() => {
+        const c = document.getElementById('pad-b') as HTMLCanvasElement;
+        return Array.from(c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data).some((v, i) => i % 4 !== 3 && v > 0);
+      }, null, { timeout: 10_000 });
+      assert.notDeepEqual((await canvasImage(page, 'pad-b')).data, before2, 'the loaded file shows on pad B');
       // interpolate between two samples
       await page.click('#pads-from-samples');
       const st = await act(page, '#interpolate');
