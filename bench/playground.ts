@@ -7,7 +7,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Page } from 'playwright-core';
 import { readCheckpointConfig } from '../src/node/checkpoint-store.ts';
-import { act, drawStroke, errorText, launchChromium, openView, startServe } from '../test/helpers/browser.ts';
+import { act, drawStroke, errorText, launchChromium, openView, settled, startServe } from '../test/helpers/browser.ts';
 
 const { values: opts, positionals } = parseArgs({
   allowPositionals: true,
@@ -44,10 +44,23 @@ async function time(page: Page, action: string, button: string, into: Timing[]):
   into.push({ action, firstMs: Number(st.firstMs), totalMs: Number(st.totalMs) });
 }
 
-/** The actions of each family's view, in the order a visitor would try them. */
-async function tour(page: Page, family: string, into: Timing[]): Promise<void> {
+/** The actions of each family's view, in the order a visitor would try them; `shot` names a midway screenshot. */
+async function tour(page: Page, family: string, into: Timing[], shot: string): Promise<void> {
   if (await page.$('#prompt')) await page.fill('#prompt', 'red circle');
-  await time(page, 'generate', '#generate', into);
+  if (family === 'pixelcnn' || family === 'igpt' || family === 'diffusion') {
+    // sampling in steps: a screenshot halfway (the image filling in, or half denoised)
+    await page.click('#generate');
+    await page.waitForFunction(() => {
+      const p = document.getElementById('progress') as HTMLProgressElement;
+      return (!p.hidden && p.max > 1 && p.value >= p.max / 2) || document.getElementById('view')!.dataset.status !== 'busy';
+    }, null, { timeout: 600_000 });
+    await page.screenshot({ path: shot, fullPage: true });
+    const st = await settled(page);
+    if (st.status !== 'done') throw new Error(`generate: ${await errorText(page)}`);
+    into.push({ action: 'generate (cold)', firstMs: Number(st.firstMs), totalMs: Number(st.totalMs) });
+  } else await time(page, 'generate (cold)', '#generate', into);
+  await page.fill('#seed', '1');
+  await time(page, 'generate again, seed 1 (warm)', '#generate', into);
   if (family === 'vae' || family === 'ae') {
     await time(page, 'code of the seed', '#latent-from-seed', into);
     await drawStroke(page, '#pad-a');
@@ -82,7 +95,7 @@ try {
     const r: ViewResult = { run, family, backend: ((await page.textContent('#backend')) ?? '').replace('backend: ', ''), loadMs: Number(/loaded in (\d+) ms/.exec((await page.textContent('#about')) ?? '')?.[1] ?? NaN), actions: [] };
     try {
       if ((await settledState(page)) === 'error') throw new Error(await errorText(page));
-      await tour(page, family, r.actions);
+      await tour(page, family, r.actions, path.join(opts.shots!, `${family}-${id}-midway.png`));
     } catch (e) {
       r.error = (e as Error).message;
     }

@@ -110,28 +110,33 @@ export class DrawingPad {
   }
 }
 
-/** Bars of p(x_i = k | x_<i) over the K values, each in its value's colour; the drawn value outlined in red. */
+/** Bars of p(x_i = k | x_<i) over the K values above a key of each value's colour; the drawn value outlined in red. */
 export function drawDistribution(canvas: HTMLCanvasElement, probs: Float32Array, colors: Float32Array, drawn: number): void {
   const K = probs.length, c = colors.length / K;
-  const W = 512, H = 140;
+  const W = 512, H = 140, KEY = 12, TOP = 14;
+  const barH = H - KEY - TOP - 2;
   canvas.width = W;
   canvas.height = H;
   const ctx = canvas.getContext('2d')!;
-  ctx.fillStyle = '#f4f4f4';
+  ctx.fillStyle = '#fafafa';
   ctx.fillRect(0, 0, W, H);
   let max = 0;
   for (const p of probs) max = Math.max(max, p);
   const bw = W / K;
+  const height = (k: number) => (max > 0 ? (probs[k] / max) * barH : 0);
   for (let k = 0; k < K; k++) {
     const v = (j: number) => Math.round(255 * colors[k * c + (c === 1 ? 0 : j)]);
-    const h = max > 0 ? (probs[k] / max) * (H - 12) : 0;
+    ctx.fillStyle = '#3465a4';
+    ctx.fillRect(k * bw, TOP + barH - height(k), Math.max(1, bw - (K <= 64 ? 1 : 0)), height(k));
     ctx.fillStyle = `rgb(${v(0)},${v(1)},${v(2)})`;
-    ctx.fillRect(k * bw, H - h, Math.max(1, bw - (K <= 64 ? 1 : 0)), h);
-    ctx.strokeStyle = '#888';
-    if (K <= 64) ctx.strokeRect(k * bw, H - h, Math.max(1, bw - 1), h);
+    ctx.fillRect(k * bw, H - KEY, Math.ceil(bw), KEY);
   }
+  ctx.fillStyle = '#555';
+  ctx.font = '11px sans-serif';
+  ctx.fillText('0', 2, 11);
+  ctx.fillText(`max p = ${max.toFixed(3)}`, W / 2 - 30, 11);
+  ctx.fillText(String(K - 1), W - 8 * String(K - 1).length, 11);
   ctx.strokeStyle = '#e00';
   ctx.lineWidth = 2;
-  const hd = max > 0 ? (probs[drawn] / max) * (H - 12) : 0;
-  ctx.strokeRect(drawn * bw, H - hd - 1, Math.max(2, bw), hd + 1);
+  ctx.strokeRect(drawn * bw - 1, TOP + barH - height(drawn) - 1, Math.max(2, bw) + 2, height(drawn) + KEY + 3);
 }
