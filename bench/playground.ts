@@ -110,9 +110,18 @@ try {
   server.kill();
 }
 fs.writeFileSync(opts.out!, `${JSON.stringify({ date: new Date().toISOString(), browser: 'chromium (headless, --disable-gpu)', results }, null, 2)}\n`);
-console.log(`wrote ${opts.out} and screenshots in ${opts.shots}`);
+console.log(`wrote ${opts.out} and screenshots in ${opts.shots}\n`);
+console.log(markdown(results));
 if (results.some((r) => r.error)) process.exit(1);
 
 async function settledState(page: Page): Promise<string> {
   return page.evaluate(() => document.getElementById('view')!.dataset.status ?? '');
+}
+
+/** The figures as a markdown table: one row per view, load time, then first image / done per action. */
+function markdown(rs: ViewResult[]): string {
+  const ms = (v: number) => (v >= 10_000 ? `${(v / 1000).toFixed(1)} s` : `${v.toFixed(0)} ms`);
+  const lines = ['| view (run) | load | action: first image / done |', '| --- | ---: | --- |'];
+  for (const r of rs) lines.push(`| ${r.family} (${path.basename(r.run)}) | ${ms(r.loadMs)} | ${r.error ? `error: ${r.error}` : r.actions.map((a) => `${a.action}: ${a.firstMs === a.totalMs ? ms(a.totalMs) : `${ms(a.firstMs)} / ${ms(a.totalMs)}`}`).join('; ')} |`);
+  return lines.join('\n');
 }

@@ -1,6 +1,8 @@
 // The messages between the playground page (main.ts) and its Web Worker (worker.ts), which holds the model and does
 // all tensor work so the page stays responsive. Images travel as 8-bit [n, H, W, C] arrays, quantised as the CLI does.
 
+import type { SampleOptions } from '../core/family.ts';
+
 /** One model as /api/runs lists it (src/node/serve.ts). */
 export interface RunListing {
   id: string;
@@ -17,16 +19,8 @@ export interface RunListing {
   files: string[];
 }
 
-/** Conditions and sampler settings, as `deepgen sample` takes them. */
-export interface SampleSettings {
-  labels?: number[];
-  prompts?: string[];
-  guidance?: number;
-  steps?: number;
-  sampler?: string;
-  eta?: number;
-  temperature?: number;
-}
+/** Conditions and sampler settings, as `deepgen sample` takes them (SampleOptions without the callbacks). */
+export type SampleSettings = Pick<SampleOptions, 'labels' | 'prompts' | 'guidance' | 'steps' | 'sampler' | 'eta' | 'temperature'>;
 
 export type Request =
   | { type: 'load'; run: string; files: string[]; backend: string }

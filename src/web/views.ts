@@ -64,6 +64,7 @@ function samplesPanel(ctx: ViewContext): () => Images | null {
   let strip: ReturnType<typeof figure> | null = null;
   if (opts.includes('sampler')) {
     strip = figure('sample 1 from noise x_T (left) to the image x_0 (right)', () => common.fileName('denoising'), 'denoising');
+    strip.root.hidden = true; // shown once drawn
     panel.append(strip.root);
   }
   stage.append(panel);
@@ -145,6 +146,19 @@ function latentPanel(ctx: ViewContext, lastSamples: () => Images | null, o: { sl
     return (await worker.request({ type: 'encode', images, n: pixels.length, settings: settingsFor(pixels.length) }, 'codes')).z;
   };
 
+  /** Image A, its code z and the image z decodes to. */
+  const throughCode = async () => {
+    const a = pads[0].pixels();
+    const z = await encode([a]);
+    return { a, z, back: (await decode(z, 1, settingsFor(1))).images };
+  };
+  /** Images [H, W, C] side by side as one grid. */
+  const row = (images: Uint8Array[]) => {
+    const all = new Uint8Array(images.length * per);
+    images.forEach((im, i) => all.set(im, i * per));
+    return gridOf({ images: all, shape: [images.length, H, W, C] }, images.length);
+  };
+
   // the input images: pads to draw on, load a file into, or fill from the samples
   if (latent.encode) {
     pads = [new DrawingPad(H, W, C, 'pad-a', 'image A'), new DrawingPad(H, W, C, 'pad-b', 'image B')];
@@ -220,15 +234,10 @@ function latentPanel(ctx: ViewContext, lastSamples: () => Images | null, o: { sl
     const recon = figure('image A and its reconstruction', () => common.fileName('reconstruction'), 'reconstruction');
     reconstruct.addEventListener('click', () =>
       ctx.act('reconstruct', async (first) => {
-        const a = pads[0].pixels();
-        const za = await encode([a]);
-        const back = await decode(za, 1, settingsFor(1));
+        const { a, z, back } = await throughCode();
         first();
-        const both = new Uint8Array(2 * per);
-        both.set(a, 0);
-        both.set(back.images, per);
-        paint(recon.canvas, gridOf({ images: both, shape: [2, H, W, C] }, 2), 200);
-        setZ(za);
+        paint(recon.canvas, row([a, back]), 240);
+        setZ(z);
       }),
     );
     stage.append(el('section', { class: 'panel' }, el('h3', {}, `Latent code: ${latent.description}`), el('p', {}, `Sliders move the first ${k} of ${latent.dim} dimensions of z; the decoder draws the result as you move them.`), fromSeed, ...parts, fig.root, reconstruct, recon.root));
@@ -239,17 +248,12 @@ function latentPanel(ctx: ViewContext, lastSamples: () => Images | null, o: { sl
     const fig = figure('image A, its latent z (grey = 0, white = +3), and f^-1(z)', () => common.fileName('roundtrip'), 'roundtrip-image');
     go.addEventListener('click', () =>
       ctx.act('round trip', async (first) => {
-        const a = pads[0].pixels();
-        const z = await encode([a]);
-        const back = await decode(z, 1, settingsFor(1));
+        const { a, z, back } = await throughCode();
         first();
-        const three = new Uint8Array(3 * per);
-        three.set(a, 0);
-        for (let i = 0; i < per; i++) three[per + i] = Math.max(0, Math.min(255, Math.round(127.5 + (z[i] / 3) * 127.5)));
-        three.set(back.images, 2 * per);
+        const zImage = Uint8Array.from({ length: per }, (_, i) => Math.max(0, Math.min(255, Math.round(127.5 + (z[i] / 3) * 127.5))));
         let worst = 0;
-        for (let i = 0; i < per; i++) worst = Math.max(worst, Math.abs(a[i] - back.images[i]));
-        paint(fig.canvas, gridOf({ images: three, shape: [3, H, W, C] }, 3), 300);
+        for (let i = 0; i < per; i++) worst = Math.max(worst, Math.abs(a[i] - back[i]));
+        paint(fig.canvas, row([a, zImage, back]), 360);
         fig.caption.textContent = `image A, z = f(A) (${latent.dim} numbers), and f^-1(z): largest pixel difference ${worst} of 255`;
       }),
     );
@@ -282,7 +286,7 @@ function latentPanel(ctx: ViewContext, lastSamples: () => Images | null, o: { sl
       }
       const r = await decode(path, m, settingsFor(m));
       first();
-      paint(fig.canvas, gridOf(r, m), 60 * m);
+      paint(fig.canvas, gridOf(r, m), 80 * m);
       fig.caption.textContent = o.spherical ? `G(slerp(z_a, z_b, t)), t = 0 .. 1 in ${m} steps` : `decode((1 - t) z_A + t z_B), t = 0 .. 1 in ${m} steps`;
     }),
   );

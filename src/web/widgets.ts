@@ -16,8 +16,9 @@ export function gridOf(x: Images, cols: number): ImageU8 {
   return makeGrid(x.images, n, h, w, c, { cols });
 }
 
-/** Draws an 8-bit image (1 or 3 channels) at its own size; CSS enlarges it to about `display` pixels wide. */
-export function paint(canvas: HTMLCanvasElement, im: ImageU8, display = 320): void {
+/** Draws an 8-bit image (1 or 3 channels) at its own size; CSS enlarges it by a whole factor (at most 8) to about
+ *  `display` pixels on its longer side, keeping pixels square and sharp. */
+export function paint(canvas: HTMLCanvasElement, im: ImageU8, display = 560): void {
   canvas.width = im.width;
   canvas.height = im.height;
   const rgba = new ImageData(im.width, im.height);
@@ -26,9 +27,10 @@ export function paint(canvas: HTMLCanvasElement, im: ImageU8, display = 320): vo
     rgba.data[i * 4 + 3] = 255;
   }
   canvas.getContext('2d')!.putImageData(rgba, 0, 0);
-  const k = Math.max(1, Math.floor(display / Math.max(im.width, im.height / 2)));
+  const k = Math.max(1, Math.min(8, Math.floor(display / Math.max(im.width, im.height))));
   canvas.style.width = `${im.width * k}px`;
   canvas.style.height = `${im.height * k}px`;
+  canvas.closest('figure')?.removeAttribute('hidden');
 }
 
 /** A titled canvas with a download button that saves it as PNG under `file`. */
