@@ -34,7 +34,10 @@ const info: DataInfo = { height: H, width: W, channels: C, numClasses: CLASSES, 
 
 /** What `deepgen train <family> --dataset fashion-mnist --batch-size B` resolves: default model, data and train config. */
 function runConfig(family: FamilyName): ResolvedRunConfig {
-  return resolveRunConfig(family, [{ data: { dataset: 'fashion-mnist' }, train: { batchSize: trainBatch(family) } }], [], 'bench');
+  // the figures are unconditional: a family that is conditional by default (oneshot: labels) runs with cond.kind none
+  const kind = (registry[family].defaults.model.cond as { kind?: string } | undefined)?.kind ?? 'none';
+  const model = kind === 'none' ? {} : { model: { cond: { kind: 'none' } } };
+  return resolveRunConfig(family, [{ data: { dataset: 'fashion-mnist' }, train: { batchSize: trainBatch(family) }, ...model }], [], 'bench');
 }
 
 /** Seeded random 8-bit images [n,H,W,C] as the float32 0..255 values the data pipeline's batchToTensor gives. */

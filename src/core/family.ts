@@ -95,8 +95,9 @@ export interface GenerativeModel {
   emaVars?(): Record<string, tf.Variable>;
   /** Called once after training with preprocessed training batches (e.g. the AE fits its code distribution). */
   afterTraining?(batches: Iterable<EvalBatch>): void;
-  /** Teaching pictures built from some preprocessed test images (reconstructions, interpolations, ...). */
-  pictures?(x: tf.Tensor4D, labels: number[] | undefined, seed: number): Picture[];
+  /** Teaching pictures built from some preprocessed test images (reconstructions, interpolations, ...), with their
+   *  labels (label-conditional models) or captions (text-conditional models, when the caller has them). */
+  pictures?(x: tf.Tensor4D, labels: number[] | undefined, seed: number, captions?: string[]): Picture[];
   /** The latent space, for models that decode codes to images (VAE, AE, flow, GAN). */
   latentSpace?(): LatentSpace;
   /** Test-set metrics over preprocessed batches; numbers are per image unless named otherwise. */
@@ -146,6 +147,9 @@ export interface Family<M = unknown> {
   samplingOptions?: readonly SamplingOption[];
   /** What loss() measures, for plots (default 'nats per image'). */
   lossUnit?: string;
+  /** sample() ignores the seed: the same condition, the same image (the oneshot baseline). Absent = a seed draws
+   *  other samples. */
+  deterministic?: boolean;
   /** Whether the model needs captions (text-conditional); absent = never. */
   needsCaptions?(model: M): boolean;
   create(model: M, info: DataInfo, seed: number): GenerativeModel;

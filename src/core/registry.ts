@@ -6,6 +6,7 @@ import { pixelcnnFamily } from './families/pixelcnn/index.ts';
 import { igptFamily } from './families/igpt/index.ts';
 import { flowFamily } from './families/flow/index.ts';
 import { ganFamily } from './families/gan/index.ts';
+import { oneshotFamily } from './families/oneshot/index.ts';
 import { UserError } from './errors.ts';
 
 export const registry = {
@@ -16,6 +17,7 @@ export const registry = {
   igpt: igptFamily,
   flow: flowFamily,
   gan: ganFamily,
+  oneshot: oneshotFamily,
 } satisfies Record<string, Family<any>>;
 
 export type FamilyName = keyof typeof registry;

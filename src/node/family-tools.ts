@@ -59,8 +59,11 @@ export async function writeFamilyPictures(model: GenerativeModel, cfg: ResolvedR
   const files: string[] = [];
   const { x, labels } = preprocessedSet(subset(test, 0, Math.min(32, test.n)), cfg);
   const x01 = cfg.data.preprocess === 'symmetric' ? tf.tidy(() => tf.div(tf.add(x, 1), 2) as tf.Tensor4D) : x;
-  const useLabels = (cfg.model as { cond?: { kind?: string } }).cond?.kind === 'label';
-  const pics = model.pictures(x01, useLabels && labels ? Array.from(labels) : undefined, seed);
+  const kind = (cfg.model as { cond?: { kind?: string } }).cond?.kind;
+  const useLabels = kind === 'label';
+  // text models get the captions of the same images (e.g. the one-shot output beside the real images of its caption)
+  const captions = kind === 'text' ? test.captions?.slice(0, x.shape[0]) : undefined;
+  const pics = model.pictures(x01, useLabels && labels ? Array.from(labels) : undefined, seed, captions);
   for (const p of pics) {
     files.push(await writeImageGrid(path.join(out, `${p.name}.png`), p.images, { cols: p.cols }));
     p.images.dispose();

@@ -142,6 +142,8 @@ export function likelihoodOf(family: string, model: Json | null, evalJson: Json 
     case 'ae':
     case 'gan':
       return none(`no likelihood (${family})`);
+    case 'oneshot':
+      return none('no likelihood (oneshot: a deterministic regression x = f(y), not a generative model)');
     default:
       return none(`unknown family ${family}`);
   }

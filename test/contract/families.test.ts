@@ -44,9 +44,10 @@ function make(fam: Family<unknown>, over: Plain, seed = 3): GenerativeModel {
   return fam.create(fam.modelSchema.parse(modelConfig(fam, over)), info, seed);
 }
 
-const kindOf = (over: Plain) => (over.cond as { kind?: string } | undefined)?.kind ?? 'none';
+/** The variant's cond.kind, after the family's defaults (oneshot is label-conditional unless told otherwise). */
+const kindOf = (fam: Family<unknown>, over: Plain) => (modelConfig(fam, over).cond as { kind?: string } | undefined)?.kind ?? 'none';
 /** Sampling options for a variant: labels, prompts or nothing. */
-const condOpts = (over: Plain) => (kindOf(over) === 'label' ? { labels: [0, 1, 2, 3] } : kindOf(over) === 'text' ? { prompts: CAPTIONS.slice(0, 3) } : {});
+const condOpts = (fam: Family<unknown>, over: Plain) => (kindOf(fam, over) === 'label' ? { labels: [0, 1, 2, 3] } : kindOf(fam, over) === 'text' ? { prompts: CAPTIONS.slice(0, 3) } : {});
 
 // native is required in CI (DEEPGEN_REQUIRE_NATIVE=1); without the addon it is left out, which test/native reports
 const BACKENDS_UNDER_TEST = ['cpu', 'wasm', ...(registerNativeBackend().ok || process.env.DEEPGEN_REQUIRE_NATIVE ? ['native'] : [])];
@@ -72,7 +73,7 @@ for (const backend of BACKENDS_UNDER_TEST) {
         describe(`${name} (${v.name})`, () => {
           test('samples have shape [n,H,W,C] and values in [0,1]', () => {
             const m = make(fam, v.over);
-            const s = m.sample(6, 1, condOpts(v.over));
+            const s = m.sample(6, 1, condOpts(fam, v.over));
             assert.deepEqual(s.shape, [6, H, H, 3]);
             const d = s.dataSync();
             assert.ok(d.every((x) => x >= 0 && x <= 1 && Number.isFinite(x)));
@@ -80,16 +81,18 @@ for (const backend of BACKENDS_UNDER_TEST) {
             m.dispose();
           });
 
-          test('same seed, same samples; another seed, other samples', () => {
+          test(fam.deterministic ? 'same seed, same samples; another seed, the same samples (deterministic)' : 'same seed, same samples; another seed, other samples', () => {
             const m = make(fam, v.over);
-            const a = m.sample(4, 7, condOpts(v.over));
-            const b = m.sample(4, 7, condOpts(v.over));
-            const c = m.sample(4, 8, condOpts(v.over));
+            const a = m.sample(4, 7, condOpts(fam, v.over));
+            const b = m.sample(4, 7, condOpts(fam, v.over));
+            const c = m.sample(4, 8, condOpts(fam, v.over));
             assert.deepEqual(Array.from(a.dataSync()), Array.from(b.dataSync()));
-            assert.notDeepEqual(Array.from(a.dataSync()), Array.from(c.dataSync()));
+            // a deterministic family (oneshot) ignores the seed: the same condition, the same image
+            if (fam.deterministic) assert.deepEqual(Array.from(a.dataSync()), Array.from(c.dataSync()), 'a deterministic family must ignore the seed');
+            else assert.notDeepEqual(Array.from(a.dataSync()), Array.from(c.dataSync()));
             // seed 0, the CLI's default (tf.random* ops take a raw 0 as "unseeded")
-            const z1 = m.sample(4, 0, condOpts(v.over));
-            const z2 = m.sample(4, 0, condOpts(v.over));
+            const z1 = m.sample(4, 0, condOpts(fam, v.over));
+            const z2 = m.sample(4, 0, condOpts(fam, v.over));
             assert.deepEqual(Array.from(z1.dataSync()), Array.from(z2.dataSync()), 'seed 0 must be as reproducible as any other seed');
             tf.dispose([a, b, c, z1, z2]);
             m.dispose();
@@ -106,8 +109,8 @@ for (const backend of BACKENDS_UNDER_TEST) {
             const bytes = encodeSafetensors(await variablesToRecords(m.params.all()));
             const fresh = make(fam, v.over, 4);
             assignRecords(fresh.params.all(), decodeSafetensors(bytes).tensors, 'test');
-            const a = m.sample(3, 2, condOpts(v.over));
-            const b = fresh.sample(3, 2, condOpts(v.over));
+            const a = m.sample(3, 2, condOpts(fam, v.over));
+            const b = fresh.sample(3, 2, condOpts(fam, v.over));
             assert.deepEqual(Array.from(a.dataSync()), Array.from(b.dataSync()));
             tf.dispose([a, b]);
             m.dispose();
@@ -126,12 +129,12 @@ for (const backend of BACKENDS_UNDER_TEST) {
             test('no tensor leak across training steps, sampling and evaluation', () => {
               const m = make(fam, v.over);
               const tr = trainerFor(m, trainSchema.parse({ ema: 0.9, clipNorm: 5 }), 100);
-              const y = kindOf(v.over) === 'label' ? Y : null;
-              const captions = kindOf(v.over) === 'text' ? CAPTIONS : null;
+              const y = kindOf(fam, v.over) === 'label' ? Y : null;
+              const captions = kindOf(fam, v.over) === 'text' ? CAPTIONS : null;
               const step = (i: number) => trainModelStep(tr, m, () => ({ x: tf.clone(X), y: y && tf.clone(y), captions }), i + 1);
               const roundTrip = (i: number) => {
                 step(i);
-                tf.dispose(m.sample(2, i, condOpts(v.over)));
+                tf.dispose(m.sample(2, i, condOpts(fam, v.over)));
                 if (m.evaluate) m.evaluate([{ x: X, y, captions }], { iwaeK: 3, seed: i });
                 if (m.pictures) for (const p of m.pictures(X, y ? Array.from(Y.dataSync()) : undefined, 0)) p.images.dispose();
               };
@@ -147,8 +150,8 @@ for (const backend of BACKENDS_UNDER_TEST) {
             test('overfits one batch: loss falls well below its start', (t) => {
               const m = make(fam, v.over);
               const tr = trainerFor(m, trainSchema.parse({ lr: 3e-3 }), 200);
-              const y = kindOf(v.over) === 'label' ? Y : null;
-              const captions = kindOf(v.over) === 'text' ? CAPTIONS : null;
+              const y = kindOf(fam, v.over) === 'label' ? Y : null;
+              const captions = kindOf(fam, v.over) === 'text' ? CAPTIONS : null;
               const step = (i: number) => trainModelStep(tr, m, () => ({ x: tf.clone(X), y: y && tf.clone(y), captions }), i).loss;
               if (m.trainStep) {
                 // an adversarial model's losses need not fall; its samples must move towards the batch: the RMS distance
@@ -158,7 +161,7 @@ for (const backend of BACKENDS_UNDER_TEST) {
                 tr.dispose();
                 const adv = trainerFor(m, trainSchema.parse({ lr: 1e-3, beta1: fam.defaults.train.beta1 ?? 0.9 }), 200);
                 const toModel = (s: tf.Tensor4D) => (fam.requiredPreprocess === 'symmetric' ? tf.sub(tf.mul(s, 2), 1) : s);
-                const gap = () => tf.tidy(() => tf.sqrt(tf.mean(tf.square(tf.sub(tf.mean(toModel(m.sample(32, 5, condOpts(v.over))), 0), tf.mean(X, 0))))).dataSync()[0]);
+                const gap = () => tf.tidy(() => tf.sqrt(tf.mean(tf.square(tf.sub(tf.mean(toModel(m.sample(32, 5, condOpts(fam, v.over))), 0), tf.mean(X, 0))))).dataSync()[0]);
                 const first = gap();
                 const late: number[] = [];
                 for (let i = 1; i <= 150; i++) {
