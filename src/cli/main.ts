@@ -11,6 +11,7 @@ import { registerClassifier } from './classifier.ts';
 import { registerCondEval } from './cond-eval.ts';
 import { registerLeaderboard } from './leaderboard.ts';
 import { registerServe } from './serve.ts';
+import { registerCompare } from './compare.ts';
 import { fail } from './common.ts';
 
 const program = new Command();
@@ -33,6 +34,7 @@ registerClassifier(program);
 registerCondEval(program);
 registerLeaderboard(program);
 registerServe(program);
+registerCompare(program);
 for (const c of program.commands) c.exitOverride().showHelpAfterError('(run with --help for usage)');
 
 try {

@@ -1,0 +1,253 @@
+// `deepgen compare`: the one-shot baseline beside generative models, condition by condition (issue 10). For each class
+// label or prompt: n samples of every run, the real test images of that condition, and per run the per-pixel variance
+// across samples, the sharpness against the real images', the distance to the real class-mean image, FID/KID against
+// the real images on the project's classifier features, and how often that classifier sees the asked-for condition.
+import * as tf from '@tensorflow/tfjs-core';
+import { COLORS, POSITIONS, SHAPE_KINDS, SIZES, type ShapePair, type ShapePosition, type ShapeSize, type ShapesDataset } from '../core/data/shapes.ts';
+import type { ImageDataset } from '../core/data/types.ts';
+import { UserError } from '../core/errors.ts';
+import { parseShapePrompt } from '../core/eval/conditional-accuracy.ts';
+import { frechetDistance, gaussianStats, kernelDistance } from '../core/eval/fid.ts';
+import { meanImage, pixelVariance, rmsDistance, sharpness } from '../core/eval/sample-stats.ts';
+import type { SampleOptions } from '../core/family.ts';
+import { getFamily } from '../core/registry.ts';
+import { mixSeed } from '../core/tensor/rng.ts';
+import { floatsToUint8, makeGrid, type ImageU8 } from '../core/viz/grid.ts';
+import { getClassifier, parseClassifierDataset, type GetClassifierOptions } from './classifier-store.ts';
+import type { LoadedRun } from './run.ts';
+
+/** One condition: a class label (label models) or a prompt (text models), with a name for tables. */
+export interface Condition {
+  name: string;
+  label?: number;
+  prompt?: string;
+}
+
+export interface CompareOptions {
+  /** Samples per run and condition (and real images, when the test set has that many). */
+  n: number;
+  seed: number;
+  /** Sampling settings passed to every run that takes them (guidance, steps). */
+  sampling?: Pick<SampleOptions, 'guidance' | 'steps'>;
+  /** Samples shown per run and condition in the picture. */
+  show?: number;
+  classifier?: GetClassifierOptions;
+  onProgress?: (line: string) => void;
+}
+
+export interface RunFigures {
+  run: string;
+  family: string;
+  /** The family's sample() ignores the seed (the one-shot baseline). */
+  deterministic: boolean;
+  /** Mean over pixels of the variance across the n samples (0 for a deterministic model). */
+  pixelVariance: number;
+  /** Edge sharpness of the samples: the mean of each image's strongest 5% gradient magnitudes (the real images' is in the condition's row). */
+  sharpness: number;
+  /** Mean RMS distance of the samples to the real class-mean image. */
+  distanceToClassMean: number;
+  /** FID and KID (with the std over subsets) of the samples against the real images, on the classifier's features (as `deepgen eval` reports them). */
+  fid: number;
+  kid: number;
+  kidStd: number;
+  /** Fraction of samples the classifier recognises as the condition (shapes: colour and kind both right). */
+  accuracy: number;
+  seconds: number;
+}
+
+export interface ConditionFigures {
+  condition: Condition;
+  /** Real test images of the condition used (up to n). */
+  nReal: number;
+  real: { pixelVariance: number; sharpness: number; distanceToClassMean: number; accuracy: number };
+  runs: RunFigures[];
+}
+
+export interface CompareResult {
+  dataset: string;
+  n: number;
+  features: string;
+  conditions: ConditionFigures[];
+  /** Per condition: a row of real images then one row per run (`show` samples each), the mean image last. */
+  picture: ImageU8;
+}
+
+/** The kind of conditioning every run shares (label or text); one-line errors when they differ or are unconditional. */
+export function sharedConditioning(runs: readonly LoadedRun[]): 'label' | 'text' {
+  const kinds = runs.map((r) => (r.cfg.model as { cond?: { kind?: string } }).cond?.kind ?? 'none');
+  const bad = runs.findIndex((_, i) => kinds[i] !== 'label' && kinds[i] !== 'text');
+  if (bad >= 0) throw new UserError(`${runs[bad].dir} is not conditional (model.cond.kind is ${kinds[bad]}); compare needs label- or text-conditional runs`);
+  if (new Set(kinds).size > 1) throw new UserError(`the runs mix label- and text-conditional models (${runs.map((r, i) => `${r.dir}: ${kinds[i]}`).join(', ')}); compare runs of one kind`);
+  const first = runs[0];
+  for (const r of runs) {
+    if (r.cfg.data.dataset !== first.cfg.data.dataset || r.info.height !== first.info.height || r.info.width !== first.info.width || r.info.channels !== first.info.channels)
+      throw new UserError(`${r.dir} was trained on ${r.cfg.data.dataset} ${r.info.height}x${r.info.width}x${r.info.channels}, ${first.dir} on ${first.cfg.data.dataset} ${first.info.height}x${first.info.width}x${first.info.channels}; compare runs of the same data`);
+  }
+  return kinds[0] as 'label' | 'text';
+}
+
+/** Indices of the test images that show the condition: its label, or (shapes) the colour and kind the prompt names and
+ *  its size and position when it names them. */
+export function realIndices(test: ImageDataset, c: Condition): number[] {
+  const out: number[] = [];
+  if (c.label !== undefined) {
+    if (!test.labels) throw new UserError(`the test images of ${test.name} have no labels to compare class ${c.name} against`);
+    for (let i = 0; i < test.n; i++) if (test.labels[i] === c.label) out.push(i);
+    return out;
+  }
+  const pair = promptPair(c.prompt!);
+  const fields = (test as ShapesDataset).fields;
+  if (!fields) throw new UserError(`real images for the prompt "${c.prompt}" are found by colour and shape, which only the shapes dataset records; ${test.name} does not`);
+  const { size, position } = promptPlacement(c.prompt!);
+  for (let i = 0; i < test.n; i++) {
+    const f = fields[i];
+    if (f.color === pair.color && f.shape === pair.kind && (size === null || f.size === size) && (position === null || f.position === position)) out.push(i);
+  }
+  return out;
+}
+
+/** The size and position a shapes prompt names, if any ("a large red circle at the top left" -> large, top left). */
+export function promptPlacement(prompt: string): { size: ShapeSize | null; position: ShapePosition | null } {
+  const words = prompt.toLowerCase().split(/[^a-z]+/).filter(Boolean);
+  const text = ` ${words.join(' ')} `;
+  const size = SIZES.find((s) => words.includes(s)) ?? null;
+  // the longest position phrase the prompt contains ("top left" before "top" and "left")
+  const position = [...POSITIONS].sort((a, b) => b.length - a.length).find((p) => text.includes(` ${p} `)) ?? null;
+  return { size, position };
+}
+
+function promptPair(prompt: string): ShapePair {
+  const a = parseShapePrompt(prompt);
+  if (!a?.kind || !a.color) throw new UserError(`the prompt "${prompt}" must name a colour (${COLORS.join(', ')}) and a shape (${SHAPE_KINDS.join(', ')}) so its real images can be found`);
+  return { color: a.color, kind: a.kind };
+}
+
+/** Test images at the given indices, [k, H, W, C] in [0, 1]. */
+function imagesAt(test: ImageDataset, idx: number[]): Float32Array {
+  const D = test.height * test.width * test.channels;
+  const out = new Float32Array(idx.length * D);
+  idx.forEach((j, i) => {
+    for (let d = 0; d < D; d++) out[i * D + d] = test.images[j * D + d] / 255;
+  });
+  return out;
+}
+
+export async function compareRuns(runs: LoadedRun[], conditions: Condition[], test: ImageDataset, o: CompareOptions): Promise<CompareResult> {
+  if (runs.length === 0) throw new UserError('compare needs at least one run folder');
+  const kind = sharedConditioning(runs);
+  const dataset = runs[0].cfg.data.dataset;
+  if (dataset !== 'fashion-mnist' && dataset !== 'shapes') throw new UserError(`compare judges samples with the project's classifiers, which exist for fashion-mnist and shapes only; the runs were trained on ${dataset}`);
+  if (!(Number.isInteger(o.n) && o.n >= 4)) throw new UserError(`--n must be a whole number >= 4 (samples per run and condition), got ${o.n}`);
+  const { height: H, width: W, channels: C } = runs[0].info;
+  const D = H * W * C;
+  const show = Math.min(o.show ?? 8, o.n);
+  // every condition is checked before the classifier loads (or trains, the first time)
+  const realIdx = conditions.map((c) => {
+    if ((kind === 'label') !== (c.label !== undefined)) throw new UserError(`condition ${c.name} is a ${c.label !== undefined ? 'label' : 'prompt'} but the runs are ${kind}-conditional; use ${kind === 'label' ? '--label' : '--prompt'}`);
+    const idx = realIndices(test, c).slice(0, o.n);
+    if (idx.length < 4) throw new UserError(`the test set has ${idx.length} images of ${c.name}; compare needs at least 4 (pick another condition or a larger --test-n)`);
+    return idx;
+  });
+  o.onProgress?.(`Comparing ${runs.length} runs on ${conditions.length} conditions, ${o.n} samples each, on the features of the project's ${dataset} classifier`);
+  const clf = await getClassifier(parseClassifierDataset(dataset), { size: H, dataDir: runs[0].cfg.data.dataDir, ...o.classifier });
+  const cells: Float32Array[] = [];
+  const out: ConditionFigures[] = [];
+  /** How often the classifier sees condition c in images x [k, H, W, C]. */
+  const recognised = (x: Float32Array, k: number, c: Condition): number => {
+    const t = tf.tensor4d(x, [k, H, W, C]);
+    const p = clf.classifier.predict(t);
+    t.dispose();
+    let hits = 0;
+    if (c.label !== undefined) {
+      const head = dataset === 'shapes' ? 'kind' : clf.classifier.config.heads[0].name;
+      for (let i = 0; i < k; i++) if (p[head][i] === c.label) hits++;
+    } else {
+      const pair = promptPair(c.prompt!);
+      for (let i = 0; i < k; i++) if (COLORS[p.color[i]] === pair.color && SHAPE_KINDS[p.kind[i]] === pair.kind) hits++;
+    }
+    return hits / k;
+  };
+  const features = (x: Float32Array, k: number) => tf.tidy(() => clf.classifier.featuresBatched(tf.tensor4d(x, [k, H, W, C]), 500));
+  try {
+    for (const [ci, c] of conditions.entries()) {
+      const idx = realIdx[ci];
+      const real = imagesAt(test, idx);
+      const classMean = meanImage(real, idx.length);
+      const realF = features(real, idx.length);
+      const realStats = gaussianStats(realF);
+      const row: ConditionFigures = {
+        condition: c,
+        nReal: idx.length,
+        real: { pixelVariance: pixelVariance(real, idx.length), sharpness: sharpness(real, idx.length, H, W, C), distanceToClassMean: rmsDistance(real, idx.length, classMean), accuracy: recognised(real, idx.length, c) },
+        runs: [],
+      };
+      cells.push(real.subarray(0, Math.min(show, idx.length) * D), ...Array.from({ length: show - Math.min(show, idx.length) }, () => new Float32Array(D).fill(1)), classMean);
+      for (const r of runs) {
+        const t0 = performance.now();
+        const opts: SampleOptions = { ...o.sampling, ...(c.label !== undefined ? { labels: [c.label] } : { prompts: [c.prompt!] }) };
+        const applies = getFamily(r.family).samplingOptions ?? [];
+        if (!applies.includes('guidance')) delete opts.guidance;
+        if (!applies.includes('steps')) delete opts.steps;
+        const xt = r.model.sample(o.n, mixSeed(o.seed, ci), opts);
+        const x = (await xt.data()) as Float32Array;
+        xt.dispose();
+        const f = features(x, o.n);
+        const fid = frechetDistance(gaussianStats(f), realStats);
+        const kid = kernelDistance(realF, f, { subsets: 100, seed: o.seed });
+        f.dispose();
+        row.runs.push({
+          run: r.dir,
+          family: r.family,
+          deterministic: !!getFamily(r.family).deterministic,
+          pixelVariance: pixelVariance(x, o.n),
+          sharpness: sharpness(x, o.n, H, W, C),
+          distanceToClassMean: rmsDistance(x, o.n, classMean),
+          fid,
+          kid: kid.kid,
+          kidStd: kid.stderr,
+          accuracy: recognised(x, o.n, c),
+          seconds: (performance.now() - t0) / 1000,
+        });
+        cells.push(x.subarray(0, show * D), meanImage(x, o.n));
+        o.onProgress?.(`  ${c.name}: ${r.dir} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+      }
+      realF.dispose();
+      out.push(row);
+    }
+  } finally {
+    clf.classifier.dispose();
+  }
+  const all = new Float32Array(cells.reduce((s, a) => s + a.length, 0));
+  let at = 0;
+  for (const a of cells) {
+    all.set(a, at);
+    at += a.length;
+  }
+  const picture = makeGrid(floatsToUint8(all), all.length / D, H, W, C, { cols: show + 1 });
+  const features_ = `the ${clf.classifier.config.features}-d feature layer of deepgen's own ${dataset} classifier (not Inception)`;
+  return { dataset, n: o.n, features: features_, conditions: out, picture };
+}
+
+/** The figures as markdown: the means over the conditions, then one table per condition, the real images first. */
+export function compareMarkdown(r: CompareResult): string {
+  const f = (v: number, d: number) => (Number.isFinite(v) ? v.toFixed(d) : 'n/a');
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const C = r.conditions;
+  const lines: string[] = [`**Mean over the ${C.length} conditions** (${r.n} samples per run and condition)`, ''];
+  lines.push('| images | per-pixel variance | edge sharpness | distance to class mean | FID | KID | recognised |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  lines.push(`| real test images | ${f(mean(C.map((c) => c.real.pixelVariance)), 4)} | ${f(mean(C.map((c) => c.real.sharpness)), 4)} | ${f(mean(C.map((c) => c.real.distanceToClassMean)), 3)} | - | - | ${(mean(C.map((c) => c.real.accuracy)) * 100).toFixed(0)}% |`);
+  (C[0]?.runs ?? []).forEach((x, i) => {
+    const all = C.map((c) => c.runs[i]);
+    const m = (k: 'pixelVariance' | 'sharpness' | 'distanceToClassMean' | 'fid' | 'kid' | 'accuracy') => mean(all.map((a) => a[k]));
+    lines.push(`| ${x.run} (${x.family}${x.deterministic ? ', one-shot' : ''}) | ${f(m('pixelVariance'), 4)} | ${f(m('sharpness'), 4)} | ${f(m('distanceToClassMean'), 3)} | ${f(m('fid'), 1)} | ${f(m('kid'), 2)} | ${(m('accuracy') * 100).toFixed(0)}% |`);
+  });
+  lines.push('');
+  for (const c of r.conditions) {
+    lines.push(`**${c.condition.name}** (${r.n} samples per run; ${c.nReal} real test images)`, '');
+    lines.push('| images | per-pixel variance | edge sharpness | distance to class mean | FID | KID | recognised |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+    lines.push(`| real test images | ${f(c.real.pixelVariance, 4)} | ${f(c.real.sharpness, 4)} | ${f(c.real.distanceToClassMean, 3)} | - | - | ${(c.real.accuracy * 100).toFixed(0)}% |`);
+    for (const x of c.runs) lines.push(`| ${x.run} (${x.family}${x.deterministic ? ', one-shot' : ''}) | ${f(x.pixelVariance, 4)} | ${f(x.sharpness, 4)} | ${f(x.distanceToClassMean, 3)} | ${f(x.fid, 1)} | ${f(x.kid, 2)} +- ${f(x.kidStd, 2)} | ${(x.accuracy * 100).toFixed(0)}% |`);
+    lines.push('');
+  }
+  return lines.join('\n');
+}
