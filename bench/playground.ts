@@ -81,6 +81,8 @@ async function tour(page: Page, family: string, into: Timing[], shot: string): P
   } else if (family === 'gan') {
     await time(page, 'noise interpolation', '#interpolate', into);
   }
+  // conditional models beside the other served models of the same data and conditioning (the one-shot baseline's point)
+  if (family === 'oneshot' && (await page.$('#side-by-side'))) await time(page, 'side by side', '#side-by-side', into);
 }
 
 const { server, base } = await startServe(runs);

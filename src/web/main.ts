@@ -46,6 +46,8 @@ export interface Common {
 export interface ViewContext {
   info: ModelInfo;
   listing: RunListing;
+  /** Every served model (the side-by-side panel offers those of the same data and conditioning). */
+  runs: RunListing[];
   worker: ModelWorker;
   controls: HTMLElement;
   stage: HTMLElement;
@@ -108,6 +110,8 @@ async function act(name: string, fn: (first: () => void, progress: (done: number
 }
 
 let currentBackend = '';
+/** The models `deepgen serve` lists. */
+let runs: RunListing[] = [];
 
 function fmt(v: number | null | undefined, d: number): string {
   return v === null || v === undefined ? 'n/a' : v.toFixed(d);
@@ -183,7 +187,7 @@ async function select(listing: RunListing): Promise<void> {
       `${info.usedEma ? ' (EMA weights)' : ''}, condition: ${info.cond}; bits/dim ${L.bitsPerDim === null ? 'n/a' : `${fmt(L.bitsPerDim, 3)} (${L.kind})`}, ` +
       `FID ${fmt(listing.sampleQuality?.fid, 1)}; loaded in ${info.loadMs.toFixed(0)} ms`;
     const common = commonControls(info, controls, listing.id);
-    buildView({ info, listing, worker, controls, stage, common, act, fail: (e) => showError(messageOf(e)) });
+    buildView({ info, listing, runs, worker, controls, stage, common, act, fail: (e) => showError(messageOf(e)) });
     view.dataset.status = 'ready';
     status.textContent = 'ready';
   } catch (e) {
@@ -201,7 +205,6 @@ async function main(): Promise<void> {
     const listing = runs.find((r) => r.id === id);
     if (listing) void select(listing);
   });
-  let runs: RunListing[] = [];
   try {
     const r = await fetch('/api/runs');
     if (!r.ok) throw new Error(`HTTP ${r.status}`);

@@ -24,13 +24,13 @@ export type SampleSettings = Pick<SampleOptions, 'labels' | 'prompts' | 'guidanc
 
 export type Request =
   | { type: 'load'; run: string; files: string[]; backend: string }
-  /** model.sample(n, seed, settings); `live` streams frames (diffusion steps, autoregressive pixels). */
-  | { type: 'sample'; n: number; seed: number; settings: SampleSettings; live: boolean }
+  /** model.sample(n, seed, settings) of a loaded run; `live` streams frames (diffusion steps, autoregressive pixels). */
+  | { type: 'sample'; run: string; n: number; seed: number; settings: SampleSettings; live: boolean }
   /** Codes z [n, dim] of the prior, as sample(n, seed) draws them. */
-  | { type: 'prior'; n: number; seed: number; temperature?: number }
-  | { type: 'decode'; z: Float32Array; n: number; settings: SampleSettings }
+  | { type: 'prior'; run: string; n: number; seed: number; temperature?: number }
+  | { type: 'decode'; run: string; z: Float32Array; n: number; settings: SampleSettings }
   /** images: n 8-bit images at the model's size; the worker preprocesses them as training did. */
-  | { type: 'encode'; images: Uint8Array; n: number; settings: SampleSettings };
+  | { type: 'encode'; run: string; images: Uint8Array; n: number; settings: SampleSettings };
 
 export type Envelope = Request & { id: number };
 
@@ -48,6 +48,8 @@ export interface ModelInfo {
   /** The resolved model config (defaults for guidance, steps, temperature, ...). */
   model: Record<string, unknown>;
   latent: { dim: number; description: string; encode: boolean } | null;
+  /** sample() ignores the seed (the one-shot baseline). */
+  deterministic: boolean;
   backend: string;
   usedEma: boolean;
   params: number;

@@ -7,6 +7,7 @@ import { PlaygroundError } from './client.ts';
 import type { ViewContext } from './main.ts';
 import type { Images, SampleSettings } from './protocol.ts';
 import { DrawingPad, drawDistribution, el, figure, gridOf, paint } from './widgets.ts';
+import { pixelVariance, sharpness } from '../core/eval/sample-stats.ts';
 
 const AUTOREGRESSIVE = new Set(['pixelcnn', 'igpt']);
 
@@ -16,6 +17,61 @@ export function buildView(ctx: ViewContext): void {
   if (f === 'vae' || f === 'ae') latentPanel(ctx, last, { sliders: true, roundTrip: false, spherical: false });
   else if (f === 'flow') latentPanel(ctx, last, { sliders: false, roundTrip: true, spherical: false });
   else if (f === 'gan') latentPanel(ctx, last, { sliders: false, roundTrip: false, spherical: true });
+  if (ctx.info.cond !== 'none') sideBySidePanel(ctx);
+}
+
+/**
+ * The one-shot baseline against generative models (issue 10): the same condition and seed through this model and the
+ * other served models of the same data and conditioning, a row each, with the per-pixel variance across the row's
+ * samples (0 for a deterministic model) and its sharpness (mean gradient magnitude).
+ */
+function sideBySidePanel(ctx: ViewContext): void {
+  const { info, listing, common, worker, stage } = ctx;
+  const others = ctx.runs.filter((r) => r.id !== listing.id && r.dataset === listing.dataset && r.conditioning === listing.conditioning);
+  if (others.length === 0) return;
+  const boxes = others.map((r) => el('input', { type: 'checkbox', id: `with-${r.id}`, value: r.id, checked: '' }));
+  const go = button('side-by-side', 'side by side', 'the same condition and seed through each checked model');
+  const fig = figure('side by side', () => common.fileName('side-by-side'), 'side-by-side-image');
+  const table = el('table', { id: 'side-by-side-table', class: 'figures' });
+  go.addEventListener('click', () =>
+    ctx.act('side by side', async (first) => {
+      const k = Math.min(common.n(), 16), seed = common.seed();
+      const s = common.settings();
+      // one condition for every row: the chosen class or prompt
+      const settings = { ...s, labels: s.labels ? [s.labels[0]] : undefined };
+      const ids = [listing.id, ...boxes.filter((b) => b.checked).map((b) => b.value)];
+      const rows: { id: string; family: string; deterministic: boolean; images: Uint8Array }[] = [];
+      for (const id of ids) {
+        const other = ctx.runs.find((r) => r.id === id)!;
+        const m = id === listing.id ? info : (await worker.request({ type: 'load', run: id, files: other.files, backend: info.backend.split(' ')[0] }, 'loaded')).model;
+        const applies = (o: string) => m.samplingOptions.includes(o);
+        const r = await worker.request({ type: 'sample', run: id, n: k, seed, settings: { ...settings, guidance: applies('guidance') ? settings.guidance : undefined }, live: false }, 'images');
+        rows.push({ id, family: m.family, deterministic: m.deterministic, images: r.images });
+        first();
+      }
+      const per = info.height * info.width * info.channels;
+      const all = new Uint8Array(rows.length * k * per);
+      rows.forEach((r, i) => all.set(r.images, i * k * per));
+      paint(fig.canvas, gridOf({ images: all, shape: [rows.length * k, info.height, info.width, info.channels] }, k), 70 * k);
+      const what = s.prompts?.[0] ? `"${s.prompts[0]}"` : s.labels ? info.classNames[s.labels[0]] : 'no condition';
+      fig.caption.textContent = `${what}, seed ${seed}: one row per model (${rows.map((r) => r.id).join(', ')})`;
+      const f01 = (x: Uint8Array) => Float32Array.from(x, (v) => v / 255);
+      table.replaceChildren(
+        el('tr', {}, el('th', {}, 'row'), el('th', {}, 'model'), el('th', {}, 'per-pixel variance'), el('th', {}, 'edge sharpness')),
+        ...rows.map((r, i) => {
+          const x = f01(r.images);
+          return el('tr', { 'data-run': r.id }, el('td', {}, String(i + 1)), el('td', {}, `${r.id} (${r.family}${r.deterministic ? ', one-shot' : ''})`), el('td', { class: 'variance' }, pixelVariance(x, k).toFixed(4)), el('td', {}, sharpness(x, k, info.height, info.width, info.channels).toFixed(4)));
+        }),
+      );
+    }),
+  );
+  stage.append(
+    el('section', { class: 'panel' },
+      el('h3', {}, 'Side by side: the same condition through other models'),
+      el('p', {}, 'A one-shot model maps the condition straight to pixels with a pixel loss, so it draws the average of every image that fits it: one blurry image, whatever the seed. A generative model samples one of them. `deepgen compare` measures the same on many samples.'),
+      el('div', {}, ...others.map((r, i) => el('label', {}, boxes[i], ` ${r.id} (${r.family}) `))),
+      go, fig.root, table),
+  );
 }
 
 /** The button row of an action. */
@@ -81,7 +137,7 @@ function samplesPanel(ctx: ViewContext): () => Images | null {
       updates = 0;
       const per = info.height * info.width * info.channels;
       const kept: Uint8Array[] = [];
-      const r = await ctx.worker.request({ type: 'sample', n, seed, settings: s, live }, 'images', (u) => {
+      const r = await ctx.worker.request({ type: 'sample', run: ctx.listing.id, n, seed, settings: s, live }, 'images', (u) => {
         first();
         fig.canvas.dataset.updates = String(++updates); // live updates shown (the e2e test counts them)
         paint(fig.canvas, gridOf(u, cols));
@@ -133,7 +189,7 @@ function latentPanel(ctx: ViewContext, lastSamples: () => Images | null, o: { sl
   if (!latent) return;
   const { height: H, width: W, channels: C } = info;
   const per = H * W * C;
-  const decode = async (z: Float32Array, n: number, settings: SampleSettings = common.settings()) => worker.request({ type: 'decode', z, n, settings }, 'images');
+  const decode = async (z: Float32Array, n: number, settings: SampleSettings = common.settings()) => worker.request({ type: 'decode', run: ctx.listing.id, z, n, settings }, 'images');
   const settingsFor = (n: number): SampleSettings => {
     // one condition for the whole strip: the chosen class (the first when "every class" is chosen)
     const s = common.settings();
@@ -143,7 +199,7 @@ function latentPanel(ctx: ViewContext, lastSamples: () => Images | null, o: { sl
   const encode = async (pixels: Uint8Array[]) => {
     const images = new Uint8Array(pixels.length * per);
     pixels.forEach((p, i) => images.set(p, i * per));
-    return (await worker.request({ type: 'encode', images, n: pixels.length, settings: settingsFor(pixels.length) }, 'codes')).z;
+    return (await worker.request({ type: 'encode', run: ctx.listing.id, images, n: pixels.length, settings: settingsFor(pixels.length) }, 'codes')).z;
   };
 
   /** Image A, its code z and the image z decodes to. */
@@ -201,7 +257,7 @@ function latentPanel(ctx: ViewContext, lastSamples: () => Images | null, o: { sl
     };
     const fromSeed = button('latent-from-seed', 'code of the seed', 'start from z of sample 1 of this seed');
     fromSeed.addEventListener('click', () =>
-      ctx.act('latent', async () => setZ((await worker.request({ type: 'prior', n: 1, seed: common.seed() }, 'codes')).z.slice(0, latent.dim))),
+      ctx.act('latent', async () => setZ((await worker.request({ type: 'prior', run: ctx.listing.id, n: 1, seed: common.seed() }, 'codes')).z.slice(0, latent.dim))),
     );
     const box = el('div', { class: 'sliders' }, ...sliders.map((s, i) => el('label', {}, `z${i} `, s)));
     const parts: HTMLElement[] = [box];
@@ -271,8 +327,8 @@ function latentPanel(ctx: ViewContext, lastSamples: () => Images | null, o: { sl
       if (!Number.isInteger(m) || m < 2 || m > 32) throw new PlaygroundError(`steps must be a whole number from 2 to 32, got "${steps.value}"`);
       let a: Float32Array, b: Float32Array;
       if (o.spherical) {
-        a = (await worker.request({ type: 'prior', n: 1, seed: Number(seedA.value) }, 'codes')).z;
-        b = (await worker.request({ type: 'prior', n: 1, seed: Number(seedB.value) }, 'codes')).z;
+        a = (await worker.request({ type: 'prior', run: ctx.listing.id, n: 1, seed: Number(seedA.value) }, 'codes')).z;
+        b = (await worker.request({ type: 'prior', run: ctx.listing.id, n: 1, seed: Number(seedB.value) }, 'codes')).z;
       } else {
         const z = await encode([pads[0].pixels(), pads[1].pixels()]);
         a = z.slice(0, latent.dim);

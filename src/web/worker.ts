@@ -21,7 +21,8 @@ import type { Envelope, Images, ModelInfo, Reply, Request } from './protocol.ts'
 setWasmPaths({ 'tfjs-backend-wasm.wasm': wasmPlain, 'tfjs-backend-wasm-simd.wasm': wasmSimd, 'tfjs-backend-wasm-threaded-simd.wasm': wasmThreaded });
 
 const scope = self as unknown as { postMessage(m: Reply, transfer?: Transferable[]): void; onmessage: ((e: MessageEvent<Envelope>) => void) | null };
-let loaded: (ModelFromCheckpoint & { run: string }) | null = null;
+/** The loaded models by run id (the compare view holds several). */
+const loaded = new Map<string, ModelFromCheckpoint>();
 
 function post(m: Reply): void {
   const t: Transferable[] = [];
@@ -72,10 +73,10 @@ async function load(run: string, files: string[], backend: string): Promise<Mode
   const bytes = async (u: string, name: string) => decodeSafetensors(new Uint8Array(await (await fetchFile(u, `${name} of ${run}`)).arrayBuffer()), `${name} of ${run}`).tensors;
   const weights = await bytes(modelUrl, 'model.safetensors');
   const ema = emaUrl ? await bytes(emaUrl, 'ema.safetensors') : undefined;
-  if (loaded) loaded.model.dispose();
-  loaded = null;
+  loaded.get(run)?.model.dispose();
+  loaded.delete(run);
   const m = modelFromCheckpoint(config, weights, ema, run);
-  loaded = { ...m, run };
+  loaded.set(run, m);
   const fam = getFamily(m.cfg.family);
   const ls = m.model.latentSpace?.();
   const cond = ((m.cfg.model as { cond?: { kind?: string } }).cond?.kind ?? 'none') as ModelInfo['cond'];
@@ -91,6 +92,7 @@ async function load(run: string, files: string[], backend: string): Promise<Mode
     samplingOptions: [...(fam.samplingOptions ?? [])],
     model: m.cfg.model,
     latent: ls ? { dim: ls.dim, description: ls.description, encode: !!ls.encode } : null,
+    deterministic: !!fam.deterministic,
     backend: used,
     usedEma: m.usedEma,
     params: m.model.params.numParams(),
@@ -98,14 +100,15 @@ async function load(run: string, files: string[], backend: string): Promise<Mode
   };
 }
 
-function need(): ModelFromCheckpoint {
-  if (!loaded) throw new UserError('no model is loaded; pick one from the list');
-  return loaded;
+function need(run: string): ModelFromCheckpoint {
+  const m = loaded.get(run);
+  if (!m) throw new UserError(`the model ${run} is not loaded; pick it from the list`);
+  return m;
 }
 
-function latent() {
-  const ls = need().model.latentSpace?.();
-  if (!ls) throw new UserError(`a ${need().cfg.family} model has no latent space to explore`);
+function latent(run: string) {
+  const ls = need(run).model.latentSpace?.();
+  if (!ls) throw new UserError(`a ${need(run).cfg.family} model has no latent space to explore`);
   return ls;
 }
 
@@ -130,7 +133,7 @@ async function handle(id: number, r: Request): Promise<void> {
     case 'load':
       return post({ id, type: 'loaded', model: await load(r.run, r.files, r.backend) });
     case 'sample': {
-      const { model, info } = need();
+      const { model, info } = need(r.run);
       const t0 = performance.now();
       const opts: SampleOptions = { ...r.settings };
       const due = throttle();
@@ -156,13 +159,13 @@ async function handle(id: number, r: Request): Promise<void> {
       }
     }
     case 'prior': {
-      const z = latent().prior(r.n, r.seed, r.temperature);
+      const z = latent(r.run).prior(r.n, r.seed, r.temperature);
       const d = z.dataSync() as Float32Array;
       z.dispose();
       return post({ id, type: 'codes', z: d.slice(), n: r.n, dim: d.length / r.n });
     }
     case 'decode': {
-      const ls = latent();
+      const ls = latent(r.run);
       const t0 = performance.now();
       if (r.z.length !== r.n * ls.dim) throw new UserError(`decode needs ${r.n} codes of ${ls.dim} numbers, got ${r.z.length} numbers`);
       const x = tf.tidy(() => ls.decode(tf.tensor2d(r.z, [r.n, ls.dim]), r.settings));
@@ -173,8 +176,8 @@ async function handle(id: number, r: Request): Promise<void> {
       }
     }
     case 'encode': {
-      const { cfg, info } = need();
-      const ls = latent();
+      const { cfg, info } = need(r.run);
+      const ls = latent(r.run);
       if (!ls.encode) throw new UserError(`a ${cfg.family} has no encoder: it cannot map an image to its code`);
       const { height: H, width: W, channels: C } = info;
       if (r.images.length !== r.n * H * W * C) throw new UserError(`encode needs ${r.n} images of ${H}x${W}x${C}, got ${r.images.length} values`);

@@ -24,6 +24,7 @@ export const FIXTURES: Fixture[] = [
   { id: 'flow', family: 'flow', n: 16 },
   { id: 'gan', family: 'gan', n: 16 },
   { id: 'diffusion-text', family: 'diffusion', model: { cond: { kind: 'text' } }, n: 4 },
+  { id: 'oneshot-text', family: 'oneshot', model: { cond: { kind: 'text' } }, n: 4 },
 ];
 
 /** Trains every fixture into root/ID (fastest backend, 4 steps) and writes root/broken: a checkpoint with cut-off weights. */

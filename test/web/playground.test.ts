@@ -240,6 +240,23 @@ describe('e2e: playground in headless Chromium', { timeout: 600_000 }, () => {
     await page.close();
   });
 
+  test('e2e: one-shot view - its output as the CLI, and side by side with the diffusion model for a typed prompt', async () => {
+    const { page, errors } = await open('oneshot-text');
+    await page.fill('#prompt', 'red circle');
+    await generateLikeCli(page, 'oneshot-text', 4, ['--prompt', 'red circle']);
+    await page.fill('#n', '6');
+    assert.equal((await act(page, '#side-by-side')).status, 'done', await errorText(page));
+    const grid = await canvasImage(page, 'side-by-side-image');
+    assertNotBlank(grid, 'side by side');
+    assert.equal(grid.height, 2 * 16 + 3 * 2, 'one row per model: the one-shot model and the diffusion model');
+    const variance = async (id: string) => Number(await page.textContent(`#side-by-side-table tr[data-run="${id}"] td.variance`));
+    assert.equal(await variance('oneshot-text'), 0, 'a one-shot model draws one image, whatever the seed');
+    assert.ok((await variance('diffusion-text')) > 0, 'a generative model draws different images');
+    await shot(page, 'oneshot-side-by-side');
+    assert.deepEqual(errors, []);
+    await page.close();
+  });
+
   test('e2e: a damaged checkpoint shows what is wrong, not a blank page', async () => {
     const { page, errors } = await open('broken');
     assert.equal(await page.evaluate(() => document.getElementById('view')!.dataset.status), 'error');
