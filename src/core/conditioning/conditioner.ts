@@ -39,6 +39,55 @@ export function disposeCondSeq(c: CondSeq | null | undefined): void {
   if (c) tf.dispose([c.vec, c.seq, c.mask]);
 }
 
+/** One condition per row: a class label or a prompt. */
+export type CondValue = number | string;
+
+/**
+ * c = embed(y) [B, dim] for a model with conditioner `cond`; the learned null embedding (trained on a cond.dropProb
+ * fraction of rows) when y has no labels (label models) or prompts (text models); null for an unconditional model.
+ */
+export function embedOrNull(cond: Conditioner | null, y: CondInput, B: number, drop?: boolean[] | null): tf.Tensor2D | null {
+  if (!cond) return null;
+  const given = cond.kind === 'label' ? y.labels : y.prompts;
+  return given ? cond.embed(y, B, drop) : cond.nullEmbed(B);
+}
+
+/** c [n, dim] for conditions ys cycled over n rows (none given: the null embedding; null: unconditional model). */
+export function embedCycled(cond: Conditioner | null, ys: readonly CondValue[] | undefined, n: number): tf.Tensor2D | null {
+  if (!cond) return null;
+  if (!ys || ys.length === 0) return cond.nullEmbed(n);
+  const full = Array.from({ length: n }, (_, i) => ys[i % ys.length]);
+  if (full.every((y) => typeof y === 'number')) return embedOrNull(cond, { labels: full as number[] }, n);
+  if (full.every((y) => typeof y === 'string')) return embedOrNull(cond, { prompts: full as string[] }, n);
+  throw new Error('conditions mix labels and prompts');
+}
+
+/**
+ * The labels or prompts of `opts`, checked against the model's conditioning (`model` names it in messages, e.g.
+ * "this vae"); undefined when none are given.
+ */
+export function givenConds(cond: Conditioner | null, opts: SampleCondOptions, model: string): CondValue[] | undefined {
+  const kind = cond?.kind ?? 'none';
+  if (opts.labels?.length && kind !== 'label') throw new UserError(`${model} is not label-conditional (cond.kind = ${kind}), so labels do not apply; train with --conditional to use them`);
+  if (opts.prompts?.length && kind !== 'text') throw new UserError(`${model} is not text-conditional (cond.kind = ${kind}), so prompts do not apply; train with --cond text to use them`);
+  if (kind === 'label' && opts.labels?.length) {
+    cond!.checkLabels(opts.labels);
+    return opts.labels;
+  }
+  if (kind === 'text' && opts.prompts?.length) {
+    cond!.checkPrompts(opts.prompts);
+    return opts.prompts;
+  }
+  return undefined;
+}
+
+/** The conditions to sample or decode with: givenConds, and for a label model given none every class in turn. */
+export function sampleConds(cond: Conditioner | null, opts: SampleCondOptions, model: string): CondValue[] | undefined {
+  const ys = givenConds(cond, opts, model);
+  if (ys || cond?.kind !== 'label') return ys;
+  return Array.from({ length: cond.info.numClasses }, (_, i) => i);
+}
+
 /** What sample() was asked for, per family (only the fields that pick y). */
 export interface SampleCondOptions {
   labels?: number[];

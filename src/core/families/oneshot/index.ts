@@ -2,6 +2,7 @@
 // why generative models need noise (it learns the conditional mean E[x|y], a blurry average). Used via the registry.
 import * as tf from '@tensorflow/tfjs-core';
 import type { DataInfo, EvalBatch, EvalOptions, Family, GenerativeModel, Picture, SampleOptions } from '../../family.ts';
+import { embedCycled, embedOrNull, sampleConds, type CondValue } from '../../conditioning/conditioner.ts';
 import { words } from '../../conditioning/tokenizer.ts';
 import { UserError } from '../../errors.ts';
 import type { LossOutput } from '../../train/trainer.ts';
@@ -9,9 +10,6 @@ import { mixSeed } from '../../tensor/rng.ts';
 import { oneshotModelSchema, type OneshotModelConfig } from './config.ts';
 import { crossEntropy, oneshotLoss, squaredError } from './loss.ts';
 import { OneshotNetwork } from './model.ts';
-
-/** One condition per row: a class label or a prompt. */
-type CondValue = number | string;
 
 /** Real test images shown beside each output in pictures(). */
 const PICTURE_REAL = 7;
@@ -45,43 +43,14 @@ export class OneshotModel implements GenerativeModel {
    */
   sample(n: number, seed: number, opts: SampleOptions = {}): tf.Tensor4D {
     if (!(Number.isInteger(n) && n > 0)) throw new UserError(`the number of samples must be a positive integer, got ${n}`);
-    const ys = this.sampleConds(opts); // checked before any work
+    const ys = sampleConds(this.net.cond, opts, 'this oneshot'); // checked before any work
     void seed;
     return this.outputs(ys, n);
   }
 
   /** f(y) for conditions ys cycled over n rows (none: the null embedding, or the unconditional model's one image). */
   private outputs(ys: readonly CondValue[] | undefined, n: number): tf.Tensor4D {
-    return tf.tidy(() => {
-      const full = ys?.length ? Array.from({ length: n }, (_, i) => ys[i % ys.length]) : undefined;
-      const c = full
-        ? this.net.condition(typeof full[0] === 'number' ? { labels: full as number[] } : { prompts: full as string[] }, n)
-        : this.net.condition({}, n);
-      return this.net.forward(c, n);
-    });
-  }
-
-  /** The conditions for sampling: conds(opts), a label model given none every class in turn. */
-  private sampleConds(opts: SampleOptions): CondValue[] | undefined {
-    const ys = this.conds(opts);
-    if (ys || this.net.cond?.kind !== 'label') return ys;
-    return Array.from({ length: this.info.numClasses }, (_, i) => i);
-  }
-
-  /** opts' labels or prompts, checked against the model's conditioning; undefined when none are given. */
-  private conds(opts: SampleOptions): CondValue[] | undefined {
-    const kind = this.net.cond?.kind ?? 'none';
-    if (opts.labels?.length && kind !== 'label') throw new UserError(`this oneshot is not label-conditional (cond.kind = ${kind}), so labels do not apply; train with --conditional to use them`);
-    if (opts.prompts?.length && kind !== 'text') throw new UserError(`this oneshot is not text-conditional (cond.kind = ${kind}), so prompts do not apply; train with --cond text to use them`);
-    if (kind === 'label' && opts.labels?.length) {
-      this.net.cond!.checkLabels(opts.labels);
-      return opts.labels;
-    }
-    if (kind === 'text' && opts.prompts?.length) {
-      this.net.cond!.checkPrompts(opts.prompts);
-      return opts.prompts;
-    }
-    return undefined;
+    return tf.tidy(() => this.net.forward(embedCycled(this.net.cond, ys, n), n));
   }
 
   /**
@@ -94,7 +63,7 @@ export class OneshotModel implements GenerativeModel {
     for (const { x, y, captions } of batches) {
       const B = x.shape[0];
       const [s, b] = tf.tidy(() => {
-        const logits = this.net.logits(this.net.condition({ labels: y, prompts: captions ?? null }, B), B);
+        const logits = this.net.logits(embedOrNull(this.net.cond, { labels: y, prompts: captions ?? null }, B), B);
         const bce = this.cfg.loss === 'bce' ? tf.sum(crossEntropy(x, logits)) : tf.scalar(0);
         return tf.stack([tf.sum(squaredError(x, logits)), bce]).dataSync();
       });

@@ -3,7 +3,7 @@
 // No noise enters anywhere: the same y always gives the same image.
 import * as tf from '@tensorflow/tfjs-core';
 import type { DataInfo } from '../../family.ts';
-import { Conditioner, type CondInput } from '../../conditioning/conditioner.ts';
+import { Conditioner } from '../../conditioning/conditioner.ts';
 import { conv2dTranspose, dense, type Layer } from '../../nn/layers.ts';
 import { ParamStore } from '../../nn/params.ts';
 import { UserError } from '../../errors.ts';
@@ -41,14 +41,6 @@ export class OneshotNetwork {
       this.deconvs.push(conv2dTranspose(ps, 'decoder.deconv1', c2, c1, 4, 2));
       this.deconvs.push(conv2dTranspose(ps, 'decoder.deconv2', c1, C, 4, 2));
     }
-  }
-
-  /** c [B, dim] for labels or prompts (rows with drop[i] get the null embedding); without them the null embedding;
-   *  null for an unconditional model. */
-  condition(y: CondInput, B: number, drop?: boolean[] | null): tf.Tensor2D | null {
-    if (!this.cond) return null;
-    const given = this.cond.kind === 'label' ? y.labels : y.prompts;
-    return given ? this.cond.embed(y, B, drop) : this.cond.nullEmbed(B);
   }
 
   /** Pixel logits [B,H,W,C] from c [B, dim] (null: an unconditional model, B rows of the constant input). */

@@ -3,11 +3,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { DataInfo, EvalBatch, EvalOptions, Family, GenerativeModel, LatentSpace, Picture, SampleOptions } from '../../family.ts';
 import { natsToBitsPerDim } from '../../math/units.ts';
 import { Rng, mixSeed } from '../../tensor/rng.ts';
-import { UserError } from '../../errors.ts';
 import { vaeModelSchema, type VaeModelConfig } from './config.ts';
 import { aeLoss, elboTerms, iwaeBound, vaeLoss } from './loss.ts';
 import { VaeNetworks } from './model.ts';
-import { decodeMean, drawPrior, encodeMean, interpolate, manifold2d, reconstruct, traverse, type CondValue } from './sample.ts';
+import { decodeMean, drawPrior, encodeMean, interpolate, manifold2d, reconstruct, traverse } from './sample.ts';
+import { embedOrNull, givenConds, sampleConds } from '../../conditioning/conditioner.ts';
 
 export interface VaeEvalResult extends Record<string, number | undefined> {
   n: number;
@@ -43,7 +43,7 @@ export class VaeModel implements GenerativeModel {
 
   /** The condition c [B, dim] of a training or test batch (null when unconditional); see VaeNetworks.condition. */
   private batchCond(B: number, y: tf.Tensor1D | null | undefined, captions: string[] | null | undefined, drop?: boolean[]): tf.Tensor2D | null {
-    return this.nets.condition({ labels: y ?? null, prompts: captions ?? null }, B, drop);
+    return embedOrNull(this.nets.cond, { labels: y ?? null, prompts: captions ?? null }, B, drop);
   }
 
   loss(x: tf.Tensor4D, y: tf.Tensor1D | null, seed: number, captions?: string[] | null) {
@@ -61,7 +61,7 @@ export class VaeModel implements GenerativeModel {
    * opts.guidance does not apply.
    */
   sample(n: number, seed: number, opts: SampleOptions = {}): tf.Tensor4D {
-    const ys = this.sampleConds(opts); // checked before any work
+    const ys = sampleConds(this.nets.cond, opts, this.name); // checked before any work
     return tf.tidy(() => decodeMean(this.nets, this.prior(n, seed), ys));
   }
 
@@ -82,9 +82,9 @@ export class VaeModel implements GenerativeModel {
       prior: (n, seed) => this.prior(n, seed),
       decode: (z, opts = {}) => {
         check(z);
-        return decodeMean(this.nets, z, this.sampleConds(opts));
+        return decodeMean(this.nets, z, sampleConds(this.nets.cond, opts, this.name));
       },
-      encode: (x, opts = {}) => encodeMean(this.nets, x, this.conds(opts)),
+      encode: (x, opts = {}) => encodeMean(this.nets, x, givenConds(this.nets.cond, opts, this.name)),
     };
   }
 
@@ -94,28 +94,9 @@ export class VaeModel implements GenerativeModel {
     return drawPrior(this.nets, n, new Rng(seed).seed(), stats);
   }
 
-  /** The conditions for sampling or decoding: conds(opts), a label model given none every class in turn. */
-  private sampleConds(opts: SampleOptions): CondValue[] | undefined {
-    const ys = this.conds(opts);
-    if (ys || this.nets.cond?.kind !== 'label') return ys;
-    return Array.from({ length: this.info.numClasses }, (_, i) => i);
-  }
-
-  /** opts' labels or prompts, checked against the model's conditioning; undefined when none are given. */
-  private conds(opts: SampleOptions): CondValue[] | undefined {
-    const kind = this.nets.cond?.kind ?? 'none';
-    const name = this.variational ? 'vae' : 'ae';
-    if (opts.labels?.length && kind !== 'label') throw new UserError(`this ${name} is not label-conditional (cond.kind = ${kind}), so labels do not apply; train with --conditional to use them`);
-    if (opts.prompts?.length && kind !== 'text') throw new UserError(`this ${name} is not text-conditional (cond.kind = ${kind}), so prompts do not apply; train with --set model.cond.kind=text to use them`);
-    if (kind === 'label' && opts.labels?.length) {
-      this.nets.cond!.checkLabels(opts.labels);
-      return opts.labels;
-    }
-    if (kind === 'text' && opts.prompts?.length) {
-      this.nets.cond!.checkPrompts(opts.prompts);
-      return opts.prompts;
-    }
-    return undefined;
+  /** The name in messages: "this vae" or "this ae". */
+  private get name(): string {
+    return this.variational ? 'this vae' : 'this ae';
   }
 
   /** AE only: fit the diagonal Gaussian used for sampling to the codes of some training images. */

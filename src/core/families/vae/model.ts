@@ -125,17 +125,6 @@ export class VaeNetworks {
     return this.convDec[1].apply(img);
   }
 
-  /**
-   * c = embed(y) [B, dim] from labels or prompts, or null for an unconditional model. Without labels/prompts a
-   * conditional model gets the learned null embedding (trained on a cond.dropProb fraction of rows).
-   */
-  condition(y: { labels?: tf.Tensor1D | number[] | null; prompts?: string[] | null }, B: number, drop?: boolean[] | null): tf.Tensor2D | null {
-    if (!this.cond) return null;
-    const given = this.cond.kind === 'label' ? y.labels : y.prompts;
-    if (!given) return this.cond.nullEmbed(B);
-    return this.cond.embed(y, B, drop);
-  }
-
   /** The decoder's mean image E[x|z] in [0,1]. */
   mean(decoded: tf.Tensor4D): tf.Tensor4D {
     // logistic: the mean of the discretized logistic is mu, up to the mass its edge bins gather (clipped to [0, 1])

@@ -2,6 +2,7 @@
 // the 2-d manifold. Codes are [N, L]; images [N,H,W,C] in [0,1] (decoder means). A condition y is a class label (number)
 // or a prompt (string); lists are cycled over the rows, and a conditional model given none uses its learned null embedding.
 import * as tf from '@tensorflow/tfjs-core';
+import { embedCycled, type CondValue } from '../../conditioning/conditioner.ts';
 import type { VaeNetworks } from './model.ts';
 
 /** Probit (inverse standard-normal CDF), Acklam's rational approximation (rel. error < 1.2e-9). */
@@ -21,22 +22,9 @@ export function probit(p: number): number {
   return ((((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q) / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
 }
 
-/** One condition per row: a class label or a prompt. */
-export type CondValue = number | string;
-
-/** c [n, dim] for conditions ys cycled over n rows (null: unconditional model; none given: the null embedding). */
-export function condFor(nets: VaeNetworks, ys: readonly CondValue[] | undefined, n: number): tf.Tensor2D | null {
-  if (!nets.cond) return null;
-  if (!ys || ys.length === 0) return nets.cond.nullEmbed(n);
-  const full = Array.from({ length: n }, (_, i) => ys[i % ys.length]);
-  if (full.every((y) => typeof y === 'number')) return nets.condition({ labels: full as number[] }, n);
-  if (full.every((y) => typeof y === 'string')) return nets.condition({ prompts: full as string[] }, n);
-  throw new Error('conditions mix labels and prompts');
-}
-
 /** Decode latents to mean images. */
 export function decodeMean(nets: VaeNetworks, z: tf.Tensor2D, ys?: readonly CondValue[]): tf.Tensor4D {
-  return tf.tidy(() => nets.mean(nets.decode(z, condFor(nets, ys, z.shape[0]))));
+  return tf.tidy(() => nets.mean(nets.decode(z, embedCycled(nets.cond, ys, z.shape[0]))));
 }
 
 /**
@@ -52,13 +40,13 @@ export function drawPrior(nets: VaeNetworks, n: number, seed: number, codeStats?
 
 /** Codes [B, L] of images x: the posterior mean mu(x) (VAE) or the code enc(x) (AE), with conditions ys cycled. */
 export function encodeMean(nets: VaeNetworks, x: tf.Tensor4D, ys?: readonly CondValue[]): tf.Tensor2D {
-  return tf.tidy(() => nets.encode(x, condFor(nets, ys, x.shape[0])).mu);
+  return tf.tidy(() => nets.encode(x, embedCycled(nets.cond, ys, x.shape[0])).mu);
 }
 
 /** Reconstructions: decoder mean at z = mu(x). */
 export function reconstruct(nets: VaeNetworks, x: tf.Tensor4D, ys?: readonly CondValue[]): tf.Tensor4D {
   return tf.tidy(() => {
-    const c = condFor(nets, ys, x.shape[0]);
+    const c = embedCycled(nets.cond, ys, x.shape[0]);
     return nets.mean(nets.decode(nets.encode(x, c).mu, c));
   });
 }
@@ -66,8 +54,8 @@ export function reconstruct(nets: VaeNetworks, x: tf.Tensor4D, ys?: readonly Con
 /** Linear interpolation between mu(xa) and mu(xb) in `steps` points (both endpoints included). */
 export function interpolate(nets: VaeNetworks, xa: tf.Tensor4D, xb: tf.Tensor4D, steps: number, labels?: [CondValue, CondValue]): tf.Tensor4D {
   return tf.tidy(() => {
-    const za = nets.encode(xa, condFor(nets, labels && [labels[0]], 1)).mu;
-    const zb = nets.encode(xb, condFor(nets, labels && [labels[1]], 1)).mu;
+    const za = nets.encode(xa, embedCycled(nets.cond, labels && [labels[0]], 1)).mu;
+    const zb = nets.encode(xb, embedCycled(nets.cond, labels && [labels[1]], 1)).mu;
     const ts = tf.reshape(tf.linspace(0, 1, steps), [steps, 1]);
     const z = tf.add(tf.mul(za, tf.sub(1, ts)), tf.mul(zb, ts)) as tf.Tensor2D; // [steps, L]
     const lab = labels ? Array.from({ length: steps }, (_, i) => (i < steps / 2 ? labels[0] : labels[1])) : undefined;
