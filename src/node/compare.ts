@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { COLORS, POSITIONS, SHAPE_KINDS, SIZES, type ShapePair, type ShapePosition, type ShapeSize, type ShapesDataset } from '../core/data/shapes.ts';
 import type { ImageDataset } from '../core/data/types.ts';
 import { UserError } from '../core/errors.ts';
-import { parseShapePrompt } from '../core/eval/conditional-accuracy.ts';
+import { classConditionalAccuracy, parseShapePrompt, textConditionalAccuracy } from '../core/eval/conditional-accuracy.ts';
 import { frechetDistance, gaussianStats, kernelDistance } from '../core/eval/fid.ts';
 import { meanImage, pixelVariance, rmsDistance, sharpness } from '../core/eval/sample-stats.ts';
 import type { SampleOptions } from '../core/family.ts';
@@ -152,33 +152,29 @@ export async function compareRuns(runs: LoadedRun[], conditions: Condition[], te
   const clf = await getClassifier(parseClassifierDataset(dataset), { size: H, dataDir: runs[0].cfg.data.dataDir, ...o.classifier });
   const cells: Float32Array[] = [];
   const out: ConditionFigures[] = [];
-  /** How often the classifier sees condition c in images x [k, H, W, C]. */
-  const recognised = (x: Float32Array, k: number, c: Condition): number => {
+  /** Images x [k, H, W, C] through the classifier: their features, and how often it sees condition c in them. */
+  const judge = (x: Float32Array, k: number, c: Condition): { features: tf.Tensor2D; accuracy: number } => {
     const t = tf.tensor4d(x, [k, H, W, C]);
-    const p = clf.classifier.predict(t);
-    t.dispose();
-    let hits = 0;
-    if (c.label !== undefined) {
-      const head = dataset === 'shapes' ? 'kind' : clf.classifier.config.heads[0].name;
-      for (let i = 0; i < k; i++) if (p[head][i] === c.label) hits++;
-    } else {
-      const pair = promptPair(c.prompt!);
-      for (let i = 0; i < k; i++) if (COLORS[p.color[i]] === pair.color && SHAPE_KINDS[p.kind[i]] === pair.kind) hits++;
+    try {
+      const accuracy = c.label !== undefined
+        ? classConditionalAccuracy(clf.classifier, t, new Array<number>(k).fill(c.label), dataset === 'shapes' ? 'kind' : undefined).overall
+        : textConditionalAccuracy(clf.classifier, t, new Array<ShapePair>(k).fill(promptPair(c.prompt!))).both;
+      return { features: clf.classifier.featuresBatched(t, 500), accuracy };
+    } finally {
+      t.dispose();
     }
-    return hits / k;
   };
-  const features = (x: Float32Array, k: number) => tf.tidy(() => clf.classifier.featuresBatched(tf.tensor4d(x, [k, H, W, C]), 500));
   try {
     for (const [ci, c] of conditions.entries()) {
       const idx = realIdx[ci];
       const real = imagesAt(test, idx);
       const classMean = meanImage(real, idx.length);
-      const realF = features(real, idx.length);
+      const { features: realF, accuracy: realAccuracy } = judge(real, idx.length, c);
       const realStats = gaussianStats(realF);
       const row: ConditionFigures = {
         condition: c,
         nReal: idx.length,
-        real: { pixelVariance: pixelVariance(real, idx.length), sharpness: sharpness(real, idx.length, H, W, C), distanceToClassMean: rmsDistance(real, idx.length, classMean), accuracy: recognised(real, idx.length, c) },
+        real: { pixelVariance: pixelVariance(real, idx.length), sharpness: sharpness(real, idx.length, H, W, C), distanceToClassMean: rmsDistance(real, idx.length, classMean), accuracy: realAccuracy },
         runs: [],
       };
       cells.push(real.subarray(0, Math.min(show, idx.length) * D), ...Array.from({ length: show - Math.min(show, idx.length) }, () => new Float32Array(D).fill(1)), classMean);
@@ -191,7 +187,7 @@ export async function compareRuns(runs: LoadedRun[], conditions: Condition[], te
         const xt = r.model.sample(o.n, mixSeed(o.seed, ci), opts);
         const x = (await xt.data()) as Float32Array;
         xt.dispose();
-        const f = features(x, o.n);
+        const { features: f, accuracy } = judge(x, o.n, c);
         const fid = frechetDistance(gaussianStats(f), realStats);
         const kid = kernelDistance(realF, f, { subsets: 100, seed: o.seed });
         f.dispose();
@@ -205,7 +201,7 @@ export async function compareRuns(runs: LoadedRun[], conditions: Condition[], te
           fid,
           kid: kid.kid,
           kidStd: kid.stderr,
-          accuracy: recognised(x, o.n, c),
+          accuracy,
           seconds: (performance.now() - t0) / 1000,
         });
         cells.push(x.subarray(0, show * D), meanImage(x, o.n));
@@ -232,21 +228,24 @@ export async function compareRuns(runs: LoadedRun[], conditions: Condition[], te
 export function compareMarkdown(r: CompareResult): string {
   const f = (v: number, d: number) => (Number.isFinite(v) ? v.toFixed(d) : 'n/a');
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  type Stats = Pick<RunFigures, 'pixelVariance' | 'sharpness' | 'distanceToClassMean' | 'accuracy'>;
+  const header = ['| images | per-pixel variance | edge sharpness | distance to class mean | FID | KID | recognised |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: |'];
+  const row = (name: string, s: Stats, fid: string, kid: string) => `| ${name} | ${f(s.pixelVariance, 4)} | ${f(s.sharpness, 4)} | ${f(s.distanceToClassMean, 3)} | ${fid} | ${kid} | ${(s.accuracy * 100).toFixed(0)}% |`;
+  const runName = (x: RunFigures) => `${x.run} (${x.family}${x.deterministic ? ', one-shot' : ''})`;
+  /** Each numeric field averaged over the rows. */
+  const means = <T extends object>(rows: T[]): T => Object.fromEntries(Object.entries(rows[0]).map(([k, v]) => [k, typeof v === 'number' ? mean(rows.map((x) => (x as Record<string, number>)[k])) : v])) as T;
   const C = r.conditions;
-  const lines: string[] = [`**Mean over the ${C.length} conditions** (${r.n} samples per run and condition)`, ''];
-  lines.push('| images | per-pixel variance | edge sharpness | distance to class mean | FID | KID | recognised |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
-  lines.push(`| real test images | ${f(mean(C.map((c) => c.real.pixelVariance)), 4)} | ${f(mean(C.map((c) => c.real.sharpness)), 4)} | ${f(mean(C.map((c) => c.real.distanceToClassMean)), 3)} | - | - | ${(mean(C.map((c) => c.real.accuracy)) * 100).toFixed(0)}% |`);
-  (C[0]?.runs ?? []).forEach((x, i) => {
-    const all = C.map((c) => c.runs[i]);
-    const m = (k: 'pixelVariance' | 'sharpness' | 'distanceToClassMean' | 'fid' | 'kid' | 'accuracy') => mean(all.map((a) => a[k]));
-    lines.push(`| ${x.run} (${x.family}${x.deterministic ? ', one-shot' : ''}) | ${f(m('pixelVariance'), 4)} | ${f(m('sharpness'), 4)} | ${f(m('distanceToClassMean'), 3)} | ${f(m('fid'), 1)} | ${f(m('kid'), 2)} | ${(m('accuracy') * 100).toFixed(0)}% |`);
+  const lines: string[] = [`**Mean over the ${C.length} conditions** (${r.n} samples per run and condition)`, '', ...header];
+  lines.push(row('real test images', means(C.map((c) => c.real)), '-', '-'));
+  (C[0]?.runs ?? []).forEach((_, i) => {
+    const m = means(C.map((c) => c.runs[i]));
+    lines.push(row(runName(m), m, f(m.fid, 1), f(m.kid, 2)));
   });
   lines.push('');
-  for (const c of r.conditions) {
-    lines.push(`**${c.condition.name}** (${r.n} samples per run; ${c.nReal} real test images)`, '');
-    lines.push('| images | per-pixel variance | edge sharpness | distance to class mean | FID | KID | recognised |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
-    lines.push(`| real test images | ${f(c.real.pixelVariance, 4)} | ${f(c.real.sharpness, 4)} | ${f(c.real.distanceToClassMean, 3)} | - | - | ${(c.real.accuracy * 100).toFixed(0)}% |`);
-    for (const x of c.runs) lines.push(`| ${x.run} (${x.family}${x.deterministic ? ', one-shot' : ''}) | ${f(x.pixelVariance, 4)} | ${f(x.sharpness, 4)} | ${f(x.distanceToClassMean, 3)} | ${f(x.fid, 1)} | ${f(x.kid, 2)} +- ${f(x.kidStd, 2)} | ${(x.accuracy * 100).toFixed(0)}% |`);
+  for (const c of C) {
+    lines.push(`**${c.condition.name}** (${r.n} samples per run; ${c.nReal} real test images)`, '', ...header);
+    lines.push(row('real test images', c.real, '-', '-'));
+    for (const x of c.runs) lines.push(row(runName(x), x, f(x.fid, 1), `${f(x.kid, 2)} +- ${f(x.kidStd, 2)}`));
     lines.push('');
   }
   return lines.join('\n');

@@ -8,6 +8,7 @@ import type { ViewContext } from './main.ts';
 import type { Images, SampleSettings } from './protocol.ts';
 import { DrawingPad, drawDistribution, el, figure, gridOf, paint } from './widgets.ts';
 import { pixelVariance, sharpness } from '../core/eval/sample-stats.ts';
+import { floatsToUint8 } from '../core/viz/grid.ts';
 
 const AUTOREGRESSIVE = new Set(['pixelcnn', 'igpt']);
 
@@ -306,7 +307,7 @@ function latentPanel(ctx: ViewContext, lastSamples: () => Images | null, o: { sl
       ctx.act('round trip', async (first) => {
         const { a, z, back } = await throughCode();
         first();
-        const zImage = Uint8Array.from({ length: per }, (_, i) => Math.max(0, Math.min(255, Math.round(127.5 + (z[i] / 3) * 127.5))));
+        const zImage = floatsToUint8(z.subarray(0, per), -3, 3); // z in [-3, 3] as grey levels, 0 mid-grey
         let worst = 0;
         for (let i = 0; i < per; i++) worst = Math.max(worst, Math.abs(a[i] - back[i]));
         paint(fig.canvas, row([a, zImage, back]), 360);

@@ -2,6 +2,7 @@
 // logits = l_uncond + w (l_cond - l_uncond). The cached sampler runs one position per step through the network,
 // keeping every layer's keys and values; the reference sampler re-runs the full causal pass over the prefix each step.
 import * as tf from '@tensorflow/tfjs-core';
+import { softmaxAt } from '../../math/categorical.ts';
 import { Rng } from '../../tensor/rng.ts';
 import { disposeCache, type LayerCache, type Transformer } from './model.ts';
 
@@ -41,17 +42,6 @@ export function drawCategorical(l: Float32Array, r: number, V: number, u: number
   return last; // rounding left u s at the top: the last token with non-zero probability
 }
 
-/** softmax of row r of logits [rows, V], as float32 (sums to 1 up to rounding). */
-export function softmaxRow(l: Float32Array, r: number, V: number): Float32Array {
-  let m = -Infinity;
-  for (let k = 0; k < V; k++) m = Math.max(m, l[r * V + k]);
-  let s = 0;
-  for (let k = 0; k < V; k++) s += Math.exp(l[r * V + k] - m);
-  const p = new Float32Array(V);
-  for (let k = 0; k < V; k++) p[k] = Math.exp(l[r * V + k] - m) / s;
-  return p;
-}
-
 /** Guided logits [n, V] from the step's logits [n or 2n, V] (cond rows first). */
 function guidedLogits(l: Float32Array, n: number, V: number, w: number, guided: boolean): Float32Array {
   if (!guided) return l;
@@ -79,7 +69,7 @@ function loop(net: Transformer, seed: number, o: TokenSampleOptions, logitsAt: L
     if (needed) {
       const l = guidedLogits(lt.dataSync() as Float32Array, n, V, o.guidance, guided);
       for (let i = 0; i < n; i++) tokens[i * N + p] = drawCategorical(l, i, V, rng.uniform());
-      o.onToken?.(p, softmaxRow(l, 0, V), tokens);
+      o.onToken?.(p, softmaxAt(l, 0, V), tokens);
     }
     lt.dispose();
     if ((p + 1) % W === 0) o.onRow?.(tokens, p + 1, (p + 1) / W);

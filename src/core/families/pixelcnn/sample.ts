@@ -4,6 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { guide } from '../../conditioning/guidance.ts';
 import type { PixelStep } from '../../family.ts';
+import { softmaxAt } from '../../math/categorical.ts';
 import { Rng } from '../../tensor/rng.ts';
 import type { GatedPixelCnn, Weights } from './model.ts';
 
@@ -103,17 +104,6 @@ export function sampleCategorical(l: Float32Array, from: number, K: number, u: n
     if (acc > t) return k;
   }
   return K - 1;
-}
-
-/** softmax(l) over l[from .. from + K) as float32 (sums to 1 up to rounding). */
-export function softmaxAt(l: Float32Array, from: number, K: number): Float32Array {
-  let m = -Infinity;
-  for (let k = 0; k < K; k++) m = Math.max(m, l[from + k]);
-  let total = 0;
-  for (let k = 0; k < K; k++) total += Math.exp(l[from + k] - m);
-  const p = new Float32Array(K);
-  for (let k = 0; k < K; k++) p[k] = Math.exp(l[from + k] - m) / total;
-  return p;
 }
 
 /**
