@@ -16,7 +16,7 @@ const status = $('status');
 const progress = $<HTMLProgressElement>('progress');
 
 /** Show a one-line problem in the page (never a blank screen). */
-export function showError(message: string): void {
+function showError(message: string): void {
   errorBox.textContent = message;
   errorBox.hidden = false;
   view.dataset.status = 'error';

@@ -112,9 +112,22 @@ function latent(run: string) {
   return ls;
 }
 
-/** 8-bit images of x [n,H,W,C] in [0,1], rounded as `deepgen sample` rounds them. */
-async function images(x: tf.Tensor4D): Promise<Images> {
-  return { images: await toUint8ImagesAsync(x), shape: x.shape as Images['shape'] };
+/** Posts x [n,H,W,C] in [0,1] as 8-bit images, rounded as `deepgen sample` rounds them, and disposes it. */
+async function postImages(id: number, x: tf.Tensor4D, t0: number): Promise<void> {
+  try {
+    const images: Images = { images: await toUint8ImagesAsync(x), shape: x.shape as Images['shape'] };
+    post({ id, type: 'images', ms: performance.now() - t0, ...images });
+  } finally {
+    x.dispose();
+  }
+}
+
+/** Posts codes z [n, dim] and disposes them. */
+function postCodes(id: number, z: tf.Tensor2D): void {
+  const [n, dim] = z.shape;
+  const d = (z.dataSync() as Float32Array).slice(); // a copy: the backend may keep the array it returns
+  z.dispose();
+  post({ id, type: 'codes', z: d, n, dim });
 }
 
 /** At most one live update per animation frame (the page cannot show more), and always the last one. */
@@ -151,29 +164,15 @@ async function handle(id: number, r: Request): Promise<void> {
           post({ id, type: 'pixel', row: p.row, col: p.col, channel: p.channel, probs: p.probs.slice(), colors: p.colors.slice(), drawn: p.drawn, images: floatsToUint8(p.images), shape });
         };
       }
-      const x = model.sample(r.n, r.seed, opts);
-      try {
-        return post({ id, type: 'images', ms: performance.now() - t0, ...(await images(x)) });
-      } finally {
-        x.dispose();
-      }
+      return postImages(id, model.sample(r.n, r.seed, opts), t0);
     }
-    case 'prior': {
-      const z = latent(r.run).prior(r.n, r.seed, r.temperature);
-      const d = z.dataSync() as Float32Array;
-      z.dispose();
-      return post({ id, type: 'codes', z: d.slice(), n: r.n, dim: d.length / r.n });
-    }
+    case 'prior':
+      return postCodes(id, latent(r.run).prior(r.n, r.seed, r.temperature));
     case 'decode': {
       const ls = latent(r.run);
       const t0 = performance.now();
       if (r.z.length !== r.n * ls.dim) throw new UserError(`decode needs ${r.n} codes of ${ls.dim} numbers, got ${r.z.length} numbers`);
-      const x = tf.tidy(() => ls.decode(tf.tensor2d(r.z, [r.n, ls.dim]), r.settings));
-      try {
-        return post({ id, type: 'images', ms: performance.now() - t0, ...(await images(x)) });
-      } finally {
-        x.dispose();
-      }
+      return postImages(id, tf.tidy(() => ls.decode(tf.tensor2d(r.z, [r.n, ls.dim]), r.settings)), t0);
     }
     case 'encode': {
       const { cfg, info } = need(r.run);
@@ -181,10 +180,7 @@ async function handle(id: number, r: Request): Promise<void> {
       if (!ls.encode) throw new UserError(`a ${cfg.family} has no encoder: it cannot map an image to its code`);
       const { height: H, width: W, channels: C } = info;
       if (r.images.length !== r.n * H * W * C) throw new UserError(`encode needs ${r.n} images of ${H}x${W}x${C}, got ${r.images.length} values`);
-      const z = tf.tidy(() => ls.encode!(preprocessBatch(tf.tensor4d(r.images, [r.n, H, W, C], 'int32'), cfg.data.preprocess as Preprocess, 0), r.settings));
-      const d = z.dataSync() as Float32Array;
-      z.dispose();
-      return post({ id, type: 'codes', z: d.slice(), n: r.n, dim: ls.dim });
+      return postCodes(id, tf.tidy(() => ls.encode!(preprocessBatch(tf.tensor4d(r.images, [r.n, H, W, C], 'int32'), cfg.data.preprocess as Preprocess, 0), r.settings)));
     }
   }
 }
