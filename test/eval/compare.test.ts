@@ -8,22 +8,17 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { resolveRunConfig } from '../../src/core/config/run-config.ts';
-import { registry } from '../../src/core/registry.ts';
 import { compareMarkdown, compareRuns, promptPlacement, realIndices } from '../../src/node/compare.ts';
 import { generateShapes } from '../../src/core/data/shapes.ts';
-import { loadRun, loadSplit, trainRun, type LoadedRun } from '../../src/node/run.ts';
+import { loadRun, loadSplit, type LoadedRun } from '../../src/node/run.ts';
+import { trainTinyRun } from '../helpers/tiny-run.ts';
 import { runCli } from '../helpers/cli.ts';
 
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'deepgen-compare-'));
 const runs: LoadedRun[] = [];
 
-async function tiny(id: string, family: 'oneshot' | 'diffusion' | 'vae', cond: 'text' | 'label'): Promise<string> {
-  const out = path.join(TMP, id);
-  const config = resolveRunConfig(family, [{ model: { ...registry[family].tinyPreset, cond: { kind: cond } }, data: { dataset: 'shapes', size: 16, trainN: 200, testN: 400 }, train: { steps: 6, batchSize: 16, logEvery: 100, sampleEvery: 0, checkpointEvery: 0 } }], []);
-  await trainRun({ config, out, quiet: true, finish: false, log: () => {} });
-  return out;
-}
+const tiny = (id: string, family: 'oneshot' | 'diffusion' | 'vae', cond: 'text' | 'label') =>
+  trainTinyRun(family, path.join(TMP, id), { model: { cond: { kind: cond } }, trainN: 200, testN: 400, steps: 6 });
 
 before(async () => {
   for (const [id, fam] of [['oneshot', 'oneshot'], ['diffusion', 'diffusion']] as const) runs.push(await loadRun(await tiny(id, fam, 'text')));
@@ -68,9 +63,7 @@ test('compare: one-shot samples do not vary, generative ones do; figures, pictur
 });
 
 test('compare CLI: one-line errors for unconditional or mixed runs and for prompts it cannot judge', async () => {
-  const uncond = path.join(TMP, 'uncond');
-  const config = resolveRunConfig('vae', [{ model: { ...registry.vae.tinyPreset }, data: { dataset: 'shapes', size: 16, trainN: 64, testN: 16 }, train: { steps: 1, batchSize: 16, sampleEvery: 0, checkpointEvery: 0 } }], []);
-  await trainRun({ config, out: uncond, quiet: true, finish: false, log: () => {} });
+  const uncond = await trainTinyRun('vae', path.join(TMP, 'uncond'), { steps: 1 });
   const label = await tiny('label', 'vae', 'label');
   const cases: [string[], RegExp][] = [
     [[uncond], /is not conditional \(model\.cond\.kind is none\); compare needs label- or text-conditional runs/],

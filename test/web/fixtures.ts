@@ -3,14 +3,13 @@
 // deliberately damaged checkpoint. Written into a temp folder; nothing is downloaded.
 import fs from 'node:fs';
 import path from 'node:path';
-import { resolveRunConfig } from '../../src/core/config/run-config.ts';
-import { registry } from '../../src/core/registry.ts';
-import { trainRun } from '../../src/node/run.ts';
+import type { FamilyName } from '../../src/core/registry.ts';
+import { trainTinyRun } from '../helpers/tiny-run.ts';
 
 export interface Fixture {
   /** The run folder's name, which `deepgen serve` uses as its id. */
   id: string;
-  family: keyof typeof registry;
+  family: FamilyName;
   model?: Record<string, unknown>;
   /** Samples the test draws (small for the slow sequential samplers). */
   n: number;
@@ -29,11 +28,7 @@ export const FIXTURES: Fixture[] = [
 
 /** Trains every fixture into root/ID (fastest backend, 4 steps) and writes root/broken: a checkpoint with cut-off weights. */
 export async function makeFixtures(root: string): Promise<void> {
-  for (const f of FIXTURES) {
-    const fam = registry[f.family];
-    const config = resolveRunConfig(f.family, [{ model: { ...fam.tinyPreset, ...f.model }, data: { dataset: 'shapes', size: 16, trainN: 64, testN: 16 }, train: { steps: 4, batchSize: 16, logEvery: 100, sampleEvery: 0, checkpointEvery: 0 } }], []);
-    await trainRun({ config, out: path.join(root, f.id), backend: 'auto', quiet: true, finish: false, log: () => {} });
-  }
+  for (const f of FIXTURES) await trainTinyRun(f.family, path.join(root, f.id), { model: f.model });
   const broken = path.join(root, 'broken');
   fs.cpSync(path.join(root, 'vae'), broken, { recursive: true });
   const weights = path.join(broken, 'model.safetensors');
