@@ -19,6 +19,10 @@ export interface DataInfo {
 }
 
 export interface SampleOptions {
+  /** Index of the first sample in the request (default 0): sample(k, seed, { first: a }) returns samples a .. a+k-1 of
+   *  sample(n, seed) for any n >= a + k, since each sample draws from its own stream and labels or prompts are cycled
+   *  from index `first` (how sample-chunks.ts splits a large n). */
+  first?: number;
   /** One class label per sample (label-conditional models). */
   labels?: number[];
   /** One prompt per sample (text-conditional models). */
@@ -78,7 +82,7 @@ export interface GenerativeModel {
   readonly params: ParamStore;
   /** Training loss on a preprocessed batch x [B,H,W,C] with labels y [B] (or null) and captions (text-conditional). */
   loss(x: tf.Tensor4D, y: tf.Tensor1D | null, seed: number, captions?: string[] | null): LossOutput;
-  /** n images [n,H,W,C] with values in [0,1]. */
+  /** n images [n,H,W,C] with values in [0,1]; sample i is a function of (seed, opts.first + i) and the options alone. */
   sample(n: number, seed: number, opts?: SampleOptions): tf.Tensor4D;
   /**
    * Named variable groups, each trained by its own Adam (e.g. a GAN's { D, G }): disjoint subsets of params.vars that

@@ -11,6 +11,7 @@ import { frechetDistance, gaussianStats, kernelDistance } from '../core/eval/fid
 import { meanImage, pixelVariance, rmsDistance, sharpness } from '../core/eval/sample-stats.ts';
 import type { SampleOptions } from '../core/family.ts';
 import { getFamily } from '../core/registry.ts';
+import { sampleChunks } from '../core/sample-chunks.ts';
 import { mixSeed } from '../core/tensor/rng.ts';
 import { floatsToUint8, makeGrid, type ImageU8 } from '../core/viz/grid.ts';
 import { getClassifier, parseClassifierDataset, type GetClassifierOptions } from './classifier-store.ts';
@@ -184,9 +185,8 @@ export async function compareRuns(runs: LoadedRun[], conditions: Condition[], te
         const applies = getFamily(r.family).samplingOptions ?? [];
         if (!applies.includes('guidance')) delete opts.guidance;
         if (!applies.includes('steps')) delete opts.steps;
-        const xt = r.model.sample(o.n, mixSeed(o.seed, ci), opts);
-        const x = (await xt.data()) as Float32Array;
-        xt.dispose();
+        const x = new Float32Array(o.n * D); // the samples' pixels, drawn a chunk at a time
+        for (const { first, images } of sampleChunks(r.model, o.n, mixSeed(o.seed, ci), opts)) x.set((await images.data()) as Float32Array, first * D);
         const { features: f, accuracy } = judge(x, o.n, c);
         const fid = frechetDistance(gaussianStats(f), realStats);
         const kid = kernelDistance(realF, f, { subsets: 100, seed: o.seed });

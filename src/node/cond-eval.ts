@@ -7,6 +7,7 @@ import { UserError } from '../core/errors.ts';
 import { labelAccuracy, shapeAccuracy, type LabelAccuracy, type ShapeAccuracy } from '../core/eval/conditional-accuracy.ts';
 import type { SampleOptions } from '../core/family.ts';
 import { Rng } from '../core/tensor/rng.ts';
+import { DEFAULT_SAMPLE_CHUNK, sampleChunks } from '../core/sample-chunks.ts';
 import { getClassifier, parseClassifierDataset, type GetClassifierOptions } from './classifier-store.ts';
 import type { LoadedRun } from './run.ts';
 
@@ -37,17 +38,16 @@ export interface CondEvalResult {
   preview: tf.Tensor4D;
 }
 
-/** Samples for the given per-sample options in batches; predictions of the given classifier heads. */
-function generateAndClassify(run: LoadedRun, total: number, seed: number, opts: (i0: number, k: number) => SampleOptions, classify: (x: tf.Tensor4D) => Record<string, Int32Array>, batch: number, keep: tf.Tensor4D[], onDone: (k: number) => void): Record<string, number[]> {
+/** `total` samples with the given options (labels or prompts: one per sample) drawn in chunks of `batch`; predictions
+ *  of the given classifier heads. The first chunk's first 40 images are kept in `keep` for a preview. */
+function generateAndClassify(run: LoadedRun, total: number, seed: number, opts: SampleOptions, classify: (x: tf.Tensor4D) => Record<string, Int32Array>, batch: number, keep: tf.Tensor4D[], onDone: (k: number) => void): Record<string, number[]> {
   const preds: Record<string, number[]> = {};
-  for (let i0 = 0, b = 0; i0 < total; i0 += batch, b++) {
-    const k = Math.min(batch, total - i0);
-    const x = run.model.sample(k, new Rng(seed + 1000003 * b).seed(), opts(i0, k));
-    const p = classify(x);
+  for (const { first, images } of sampleChunks(run.model, total, seed, opts, batch)) {
+    const k = images.shape[0];
+    const p = classify(images);
     for (const [h, v] of Object.entries(p)) (preds[h] ??= []).push(...v);
-    if (keep.length === 0) keep.push(tf.slice(x, [0, 0, 0, 0], [Math.min(k, 40), -1, -1, -1]));
-    x.dispose();
-    onDone(i0 + k);
+    if (keep.length === 0) keep.push(tf.slice(images, [0, 0, 0, 0], [Math.min(k, 40), -1, -1, -1]));
+    onDone(first + k);
   }
   return preds;
 }
@@ -64,7 +64,7 @@ export async function conditionalEval(run: LoadedRun, o: CondEvalOptions): Promi
   const dataset = run.cfg.data.dataset;
   if (dataset !== 'fashion-mnist' && dataset !== 'shapes') throw new UserError(`conditional evaluation has classifiers for fashion-mnist and shapes only; ${run.dir} was trained on ${dataset}`);
   const clf = await getClassifier(parseClassifierDataset(dataset), { size: run.info.height, dataDir: run.cfg.data.dataDir, ...o.classifier });
-  const batch = o.batchSize ?? 100;
+  const batch = o.batchSize ?? DEFAULT_SAMPLE_CHUNK;
   const t0 = performance.now();
   const keep: tf.Tensor4D[] = [];
   const base = { guidance: o.guidance, steps: o.steps };
@@ -80,10 +80,9 @@ export async function conditionalEval(run: LoadedRun, o: CondEvalOptions): Promi
       const C = run.info.numClasses;
       const intended = Int32Array.from({ length: o.n }, (_, i) => i % C);
       const head = dataset === 'shapes' ? 'kind' : clf.classifier.config.heads[0].name;
-      const preds = generateAndClassify(run, o.n, o.seed, (i0, k) => {
-        const ys = Array.from(intended.subarray(i0, i0 + k));
-        return cond === 'label' ? { ...base, labels: ys } : { ...base, prompts: ys.map((y) => names[y].toLowerCase()) };
-      }, classify, batch, keep, (d) => o.onProgress?.(d, o.n));
+      const ys = Array.from(intended);
+      const opts = cond === 'label' ? { ...base, labels: ys } : { ...base, prompts: ys.map((y) => names[y].toLowerCase()) };
+      const preds = generateAndClassify(run, o.n, o.seed, opts, classify, batch, keep, (d) => o.onProgress?.(d, o.n));
       result.labels = { ...labelAccuracy(preds[head], intended, C), classNames: names };
     } else {
       // shapes text: prompts naming a colour and a kind, over the pairs seen in training and (apart) the held-out ones
@@ -99,7 +98,7 @@ export async function conditionalEval(run: LoadedRun, o: CondEvalOptions): Promi
         const rng = new Rng(o.seed + (name === 'seen' ? 1 : 2));
         const intended = Array.from({ length: o.n }, (_, i) => pairs[i % pairs.length]);
         const prompts = intended.map((p) => shapePrompt(p, rng));
-        const preds = generateAndClassify(run, o.n, o.seed + offset, (i0, k) => ({ ...base, prompts: prompts.slice(i0, i0 + k) }), classify, batch, keep, (d) => o.onProgress?.(offset + d, total));
+        const preds = generateAndClassify(run, o.n, o.seed + offset, { ...base, prompts }, classify, batch, keep, (d) => o.onProgress?.(offset + d, total));
         const acc = shapeAccuracy({ kind: preds.kind, color: preds.color }, intended);
         if (name === 'seen') result.seen = acc;
         else result.heldOut = { ...acc, pairs: heldOut.map(key) };

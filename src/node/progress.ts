@@ -37,12 +37,13 @@ export function createProgress(label: string, total: number, opts: { quiet?: boo
       stop: () => bar.stop(),
     };
   }
-  let last = -1;
   // units already done when this reporter started (a resumed run), so the rate counts only the work timed here
   const first = opts.start ?? 0;
+  let last = first;
   return {
     update(done, info) {
-      if (done === total || (done % every === 0 && done !== last)) {
+      // a line each time done passes a multiple of `every` (work may advance several units at a time), and at the end
+      if ((done === total && done !== last) || Math.floor(done / every) > Math.floor(last / every)) {
         last = done;
         const el = (performance.now() - t0) / 1000;
         const rate = Math.max(done - first, 1e-9) / Math.max(el, 1e-9);

@@ -9,6 +9,7 @@ import { datasetTo01 } from '../core/eval/classifier.ts';
 import { frechetDistance, gaussianStats, kernelDistance, precisionRecall, type GaussianStats } from '../core/eval/fid.ts';
 import type { SampleOptions } from '../core/family.ts';
 import { mixSeed } from '../core/tensor/rng.ts';
+import { sampleChunks } from '../core/sample-chunks.ts';
 import { getClassifier, parseClassifierDataset, type GetClassifierOptions } from './classifier-store.ts';
 import type { LoadedRun } from './run.ts';
 
@@ -22,6 +23,7 @@ export interface SampleQualityOptions {
   metrics: readonly SampleMetric[];
   /** Sampler settings passed to the model (guidance, steps, temperature...). */
   sampling?: Omit<SampleOptions, 'labels' | 'prompts' | 'onFrame'>;
+  /** Samples per forward pass (default sampleChunks'). */
   batchSize?: number;
   onProgress?: (done: number, total: number) => void;
   /** Passed to getClassifier (tests use a tiny one in a temporary cache). */
@@ -85,21 +87,18 @@ export async function sampleQuality(run: LoadedRun, test: ImageDataset, train: I
   const cond = (run.cfg.model as { cond?: { kind?: string } }).cond?.kind ?? 'none';
   const testN = subset(test, 0, n);
   const trainN = subset(train, 0, n);
-  const batch = o.batchSize ?? 250;
   const parts: tf.Tensor2D[] = [];
   let sampleSeconds = 0;
   try {
-    for (let i0 = 0, b = 0; i0 < n; i0 += batch, b++) {
-      const k = Math.min(batch, n - i0);
-      const opts: SampleOptions = { ...o.sampling };
-      if (cond === 'label' && testN.labels) opts.labels = Array.from(testN.labels.subarray(i0, i0 + k));
-      if (cond === 'text' && testN.captions) opts.prompts = testN.captions.slice(i0, i0 + k);
-      const s0 = performance.now();
-      const x = run.model.sample(k, mixSeed(o.seed, b, 0x51), opts);
+    const opts: SampleOptions = { ...o.sampling };
+    if (cond === 'label' && testN.labels) opts.labels = Array.from(testN.labels);
+    if (cond === 'text' && testN.captions) opts.prompts = testN.captions;
+    let s0 = performance.now();
+    for (const { first, images } of sampleChunks(run.model, n, mixSeed(o.seed, 0x51), opts, o.batchSize)) {
       sampleSeconds += (performance.now() - s0) / 1000;
-      parts.push(clf.classifier.featuresBatched(x, 500));
-      x.dispose();
-      o.onProgress?.(i0 + k, n);
+      parts.push(clf.classifier.featuresBatched(images, 500));
+      o.onProgress?.(first + images.shape[0], n);
+      s0 = performance.now();
     }
     const fake = tf.concat(parts) as tf.Tensor2D;
     tf.dispose(parts);

@@ -64,7 +64,8 @@ export interface Images {
 export type Reply =
   | { id: number; type: 'loaded'; model: ModelInfo }
   | ({ id: number; type: 'images'; ms: number } & Images)
-  | ({ id: number; type: 'frame'; step: number; total: number } & Images)
+  /** Sampling step `step` of `total` of the chunk of samples first .. first + count - 1 (the others as drawn so far). */
+  | ({ id: number; type: 'frame'; step: number; total: number; first: number; count: number } & Images)
   | ({ id: number; type: 'pixel'; row: number; col: number; channel: number; probs: Float32Array; colors: Float32Array; drawn: number } & Images)
   | { id: number; type: 'codes'; z: Float32Array; n: number; dim: number }
   | { id: number; type: 'error'; message: string };

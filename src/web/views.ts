@@ -143,10 +143,10 @@ function samplesPanel(ctx: ViewContext): () => Images | null {
         fig.canvas.dataset.updates = String(++updates); // live updates shown (the e2e test counts them)
         paint(fig.canvas, gridOf(u, cols));
         if (u.type === 'frame') {
-          progress(u.step, u.total);
-          fig.caption.textContent = `denoising: step ${u.step} of ${u.total}`;
-          // 8 evenly spaced steps, the first and the last included
-          if (u.step === 1 || Math.floor(((u.step - 1) * 7) / Math.max(1, u.total - 1)) > Math.floor(((u.step - 2) * 7) / Math.max(1, u.total - 1)) || u.step === u.total)
+          progress(u.first * u.total + u.count * u.step, n * u.total); // steps done, weighted by the chunk's samples
+          fig.caption.textContent = `denoising: step ${u.step} of ${u.total}${u.count < n ? `, samples ${u.first + 1}-${u.first + u.count} of ${n}` : ''}`;
+          // sample 1's path: 8 evenly spaced steps, the first and the last included
+          if (u.first === 0 && (u.step === 1 || Math.floor(((u.step - 1) * 7) / Math.max(1, u.total - 1)) > Math.floor(((u.step - 2) * 7) / Math.max(1, u.total - 1)) || u.step === u.total))
             kept.push(u.images.slice(0, per));
         } else {
           const H = info.height, W = info.width;

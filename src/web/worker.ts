@@ -15,6 +15,7 @@ import { preprocessBatch, toUint8ImagesAsync, type Preprocess } from '../core/da
 import { UserError } from '../core/errors.ts';
 import type { PixelStep, SampleOptions } from '../core/family.ts';
 import { getFamily } from '../core/registry.ts';
+import { sampleChunks } from '../core/sample-chunks.ts';
 import { floatsToUint8 } from '../core/viz/grid.ts';
 import type { Envelope, Images, ModelInfo, Reply, Request } from './protocol.ts';
 
@@ -148,23 +149,34 @@ async function handle(id: number, r: Request): Promise<void> {
     case 'sample': {
       const { model, info } = need(r.run);
       const t0 = performance.now();
-      const opts: SampleOptions = { ...r.settings };
+      const shape: Images['shape'] = [r.n, info.height, info.width, info.channels];
+      const per = info.height * info.width * info.channels;
+      const all = new Uint8Array(r.n * per); // the finished chunks, and the current chunk as it is drawn
       const due = throttle();
-      if (r.live) {
-        const shape: Images['shape'] = [r.n, info.height, info.width, info.channels];
+      // in chunks, as deepgen sample draws them (the same images for a seed); live views follow the current chunk
+      const live = (first: number, count: number): SampleOptions => {
+        const opts: SampleOptions = { ...r.settings };
+        if (!r.live) return opts;
         let pixels = false; // autoregressive models stream pixels; their per-row frames would repeat them
         opts.onFrame = (x, step, total) => {
           if (pixels) return;
-          post({ id, type: 'frame', step, total, images: floatsToUint8(x.dataSync()), shape });
+          all.set(floatsToUint8(x.dataSync()), first * per);
+          post({ id, type: 'frame', step, total, first, count, images: all.slice(), shape });
         };
-        opts.onPixel = (p: PixelStep) => {
-          pixels = true;
-          const last = p.row === info.height - 1 && p.col === info.width - 1 && (p.channel === -1 || p.channel === info.channels - 1);
-          if (!due(last)) return;
-          post({ id, type: 'pixel', row: p.row, col: p.col, channel: p.channel, probs: p.probs.slice(), colors: p.colors.slice(), drawn: p.drawn, images: floatsToUint8(p.images), shape });
-        };
-      }
-      return postImages(id, model.sample(r.n, r.seed, opts), t0);
+        // sample 1's distribution is the one shown: the first chunk streams pixels, later ones their rows
+        if (first === 0) {
+          opts.onPixel = (p: PixelStep) => {
+            pixels = true;
+            const last = p.row === info.height - 1 && p.col === info.width - 1 && (p.channel === -1 || p.channel === info.channels - 1);
+            if (!due(last)) return;
+            all.set(floatsToUint8(p.images), 0);
+            post({ id, type: 'pixel', row: p.row, col: p.col, channel: p.channel, probs: p.probs.slice(), colors: p.colors.slice(), drawn: p.drawn, images: all.slice(), shape });
+          };
+        }
+        return opts;
+      };
+      for (const { first, images } of sampleChunks(model, r.n, r.seed, live)) all.set(await toUint8ImagesAsync(images), first * per);
+      return post({ id, type: 'images', ms: performance.now() - t0, images: all, shape });
     }
     case 'prior':
       return postCodes(id, latent(r.run).prior(r.n, r.seed, r.temperature));

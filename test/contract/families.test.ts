@@ -1,5 +1,5 @@
 // The contract every family in the registry must keep, on every backend that can run it:
-// shapes and range of samples, determinism, safetensors save/load round trip, no tensor leak, overfitting one batch
+// shapes and range of samples, determinism (also across sampling chunk sizes), safetensors save/load round trip, no tensor leak, overfitting one batch
 // (for adversarial models, which train by their own step: samples move towards the batch).
 import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,6 +14,7 @@ import { trainerFor, trainModelStep } from '../../src/core/train/model-step.ts';
 import { assignRecords, variablesToRecords } from '../../src/core/checkpoint/format.ts';
 import { decodeSafetensors, encodeSafetensors } from '../../src/core/checkpoint/safetensors.ts';
 import { generateShapes } from '../../src/core/data/shapes.ts';
+import { sampleChunks } from '../../src/core/sample-chunks.ts';
 
 const H = 8;
 const shapes = generateShapes({ n: 16, seed: 1, size: H });
@@ -102,6 +103,24 @@ for (const backend of BACKENDS_UNDER_TEST) {
             for (const k of Object.keys(m1.params.vars)) assert.deepEqual(Array.from(m1.params.vars[k].dataSync()), Array.from(m2.params.vars[k].dataSync()), k);
             m1.dispose();
             m2.dispose();
+          });
+
+          test('the same samples whatever the chunk size: sample i depends on (seed, i) alone', () => {
+            const m = make(fam, v.over);
+            const opts = condOpts(fam, v.over);
+            const whole = m.sample(5, 9, opts);
+            const expected = Array.from(whole.dataSync());
+            whole.dispose();
+            for (const chunk of [1, 2, 3]) {
+              const got: number[] = [];
+              for (const { images } of sampleChunks(m, 5, 9, opts, chunk)) got.push(...images.dataSync());
+              assert.deepEqual(got, expected, `chunks of ${chunk}`);
+            }
+            // a later sample alone, as the chunk that holds it draws it
+            const third = m.sample(1, 9, { ...opts, first: 2 });
+            assert.deepEqual(Array.from(third.dataSync()), expected.slice(2 * H * H * 3, 3 * H * H * 3));
+            third.dispose();
+            m.dispose();
           });
 
           test('save to safetensors and load into a fresh model gives identical samples', async () => {

@@ -81,22 +81,26 @@ export function givenConds(cond: Conditioner | null, opts: SampleCondOptions, mo
   return undefined;
 }
 
-/** The conditions to sample or decode with: givenConds, and for a label model given none every class in turn. */
+/**
+ * The conditions to sample or decode with, to be cycled from row 0: givenConds, and for a label model given none every
+ * class in turn; both rotated by opts.first, so that row i gets the condition of sample first + i.
+ */
 export function sampleConds(cond: Conditioner | null, opts: SampleCondOptions, model: string): CondValue[] | undefined {
-  const ys = givenConds(cond, opts, model);
-  if (ys || cond?.kind !== 'label') return ys;
-  return Array.from({ length: cond.info.numClasses }, (_, i) => i);
+  const ys = givenConds(cond, opts, model) ?? (cond?.kind === 'label' ? Array.from({ length: cond.info.numClasses }, (_, i) => i) : undefined);
+  const r = ys ? (opts.first ?? 0) % ys.length : 0;
+  return ys && r ? [...ys.slice(r), ...ys.slice(0, r)] : ys;
 }
 
-/** What sample() was asked for, per family (only the fields that pick y). */
+/** What sample() was asked for, per family (only the fields that pick y, and the index of the first sample). */
 export interface SampleCondOptions {
   labels?: number[];
   prompts?: string[];
+  first?: number;
 }
 
 /**
  * y for n samples of a model with conditioner `cond` (null = unconditional model): labels or prompts cycled over the
- * samples, every class in turn for a label model given none, and null (unconditional samples) for a text model given
+ * samples from index opts.first, every class in turn for a label model given none, and null (unconditional samples) for a text model given
  * no prompt. Asking for what the model does not take is a UserError that names `model` (e.g. "this diffusion model").
  */
 export function sampleCondInput(cond: Conditioner | null, n: number, opts: SampleCondOptions, model: string): CondInput | null {
@@ -106,10 +110,11 @@ export function sampleCondInput(cond: Conditioner | null, n: number, opts: Sampl
     if (prompts) throw new UserError(`${model} is not text-conditional; sample without --prompt`);
     return null;
   }
-  const cycle = <T>(xs: T[]) => Array.from({ length: n }, (_, i) => xs[i % xs.length]);
+  const first = opts.first ?? 0;
+  const cycle = <T>(xs: T[]) => Array.from({ length: n }, (_, i) => xs[(first + i) % xs.length]);
   if (cond.kind === 'label') {
     if (prompts) throw new UserError(`${model} is label-conditional; use --label instead of --prompt`);
-    return { labels: labels ? cycle(labels) : Array.from({ length: n }, (_, i) => i % cond.info.numClasses) };
+    return { labels: labels ? cycle(labels) : Array.from({ length: n }, (_, i) => (first + i) % cond.info.numClasses) };
   }
   if (labels) throw new UserError(`${model} is text-conditional; use --prompt instead of --label`);
   if (!prompts) return null;

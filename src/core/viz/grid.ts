@@ -28,29 +28,55 @@ function checkDims(name: string, v: number, min: number): void {
  * Unused cells of the last row keep the pad value.
  */
 export function makeGrid(images: Uint8Array, n: number, h: number, w: number, c: number, opts: GridOptions = {}): ImageU8 {
-  checkDims('n', n, 1);
-  checkDims('h', h, 1);
-  checkDims('w', w, 1);
-  checkDims('c', c, 1);
-  const pad = opts.pad ?? 2;
-  checkDims('pad', pad, 0);
-  const cols = Math.min(opts.cols ?? Math.ceil(Math.sqrt(n)), n);
-  checkDims('cols', cols, 1);
   if (images.length !== n * h * w * c) throw new Error(`makeGrid: expected ${n}x${h}x${w}x${c} = ${n * h * w * c} values, got ${images.length}`);
-  const rows = Math.ceil(n / cols);
-  const height = rows * h + (rows + 1) * pad;
-  const width = cols * w + (cols + 1) * pad;
-  const data = new Uint8Array(height * width * c).fill(opts.padValue ?? 255);
-  const rowBytes = w * c;
-  for (let i = 0; i < n; i++) {
-    const y0 = pad + Math.floor(i / cols) * (h + pad);
-    const x0 = pad + (i % cols) * (w + pad);
-    for (let y = 0; y < h; y++) {
-      const src = (i * h + y) * rowBytes;
-      data.set(images.subarray(src, src + rowBytes), ((y0 + y) * width + x0) * c);
+  const grid = new Grid(n, h, w, c, opts);
+  grid.place(images, 0, n);
+  return grid.image;
+}
+
+/** A grid of n cells of h x w x c (layout as makeGrid), filled a few images at a time as they are made. */
+export class Grid {
+  readonly image: ImageU8;
+  readonly cols: number;
+  private readonly pad: number;
+
+  constructor(readonly n: number, readonly h: number, readonly w: number, readonly c: number, opts: GridOptions = {}) {
+    checkDims('c', c, 1);
+    const { cols, pad, height, width } = Grid.layout(n, h, w, opts);
+    this.cols = cols;
+    this.pad = pad;
+    this.image = { data: new Uint8Array(height * width * c).fill(opts.padValue ?? 255), height, width, channels: c };
+  }
+
+  /** The grid's columns, padding and picture size for n cells of h x w, without allocating it. */
+  static layout(n: number, h: number, w: number, opts: GridOptions = {}): { cols: number; pad: number; height: number; width: number } {
+    checkDims('n', n, 1);
+    checkDims('h', h, 1);
+    checkDims('w', w, 1);
+    const pad = opts.pad ?? 2;
+    checkDims('pad', pad, 0);
+    const cols = Math.min(opts.cols ?? Math.ceil(Math.sqrt(n)), n);
+    checkDims('cols', cols, 1);
+    const rows = Math.ceil(n / cols);
+    return { cols, pad, height: rows * h + (rows + 1) * pad, width: cols * w + (cols + 1) * pad };
+  }
+
+  /** Images first .. first + k - 1 into their cells; `images` holds k NHWC images. */
+  place(images: Uint8Array, first: number, k: number): void {
+    const { h, w, c, cols, pad } = this;
+    if (!(Number.isSafeInteger(first) && first >= 0 && first + k <= this.n)) throw new Error(`Grid.place: images ${first}..${first + k - 1} outside the grid's ${this.n} cells`);
+    if (images.length !== k * h * w * c) throw new Error(`Grid.place: expected ${k}x${h}x${w}x${c} = ${k * h * w * c} values, got ${images.length}`);
+    const rowBytes = w * c, width = this.image.width, data = this.image.data;
+    for (let j = 0; j < k; j++) {
+      const i = first + j;
+      const y0 = pad + Math.floor(i / cols) * (h + pad);
+      const x0 = pad + (i % cols) * (w + pad);
+      for (let y = 0; y < h; y++) {
+        const src = (j * h + y) * rowBytes;
+        data.set(images.subarray(src, src + rowBytes), ((y0 + y) * width + x0) * c);
+      }
     }
   }
-  return { data, height, width, channels: c };
 }
 
 /**

@@ -65,7 +65,7 @@ export class DiffusionModel implements GenerativeModel {
       if (!(guidance >= 0)) throw new UserError(`--guidance must be a number >= 0, got ${guidance}`);
       const { height: H, width: W, channels: C } = this.info;
       return sampleLoop(this.schedule, this.cfg.prediction, (xt, t, c) => this.unet.forward(xt, t, c), [n, H, W, C], seed, {
-        sampler, steps: opts.steps ?? Math.min(this.cfg.steps, this.cfg.T), eta: opts.eta ?? this.cfg.eta, guidance, cond, nullCond, onFrame: opts.onFrame,
+        sampler, steps: opts.steps ?? Math.min(this.cfg.steps, this.cfg.T), eta: opts.eta ?? this.cfg.eta, guidance, cond, nullCond, onFrame: opts.onFrame, first: opts.first,
       });
     } finally {
       disposeCondSeq(cond);

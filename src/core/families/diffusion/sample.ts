@@ -7,7 +7,7 @@ import { epsFromV } from '../../diffusion/forward.ts';
 import type { Schedule } from '../../diffusion/schedules.ts';
 import { ddimStep, ddimTimesteps } from '../../diffusion/schedulers/ddim.ts';
 import { ddpmStep, ddpmTimesteps } from '../../diffusion/schedulers/ddpm.ts';
-import { Rng } from '../../tensor/rng.ts';
+import { SampleStreams } from '../../tensor/sample-streams.ts';
 
 export type Net = (xt: tf.Tensor4D, t: ArrayLike<number>, cond: CondSeq | null) => tf.Tensor4D;
 
@@ -22,19 +22,21 @@ export interface LoopOptions {
   cond: CondSeq | null;
   nullCond: CondSeq | null;
   onFrame?: (images: tf.Tensor4D, step: number, total: number) => void;
+  /** Index of the first sample in the request: row i draws x_T and every step's noise from sample first + i's stream. */
+  first?: number;
 }
 
 /** n samples of `shape` [n,H,W,C] in [-1, 1]. */
 export function sampleLoop(s: Schedule, prediction: 'eps' | 'v', net: Net, shape: [number, number, number, number], seed: number, o: LoopOptions): tf.Tensor4D {
-  const rng = new Rng(seed);
-  const n = shape[0];
+  const [n, ...image] = shape;
+  const streams = new SampleStreams(seed, o.first ?? 0, n);
   const ts = o.sampler === 'ddpm' ? ddpmTimesteps(s) : ddimTimesteps(s, o.steps);
   const guided = o.cond !== null && o.nullCond !== null && o.guidance !== 1;
   const both = guided ? concatCondSeq(o.cond!, o.nullCond!) : null;
-  let x = tf.randomNormal(shape, 0, 1, 'float32', rng.seed()) as tf.Tensor4D;
+  let x = streams.normal(image) as tf.Tensor4D; // x_T ~ N(0, I)
   try {
     for (let i = 0; i < ts.length; i++) {
-      const t = ts[i], stepSeed = rng.seed();
+      const t = ts[i];
       const next = tf.tidy(() => {
         let out: tf.Tensor4D;
         if (guided) {
@@ -45,7 +47,7 @@ export function sampleLoop(s: Schedule, prediction: 'eps' | 'v', net: Net, shape
           out = net(x, new Array(n).fill(t), o.cond);
         }
         const eps = prediction === 'v' ? epsFromV(s, x, out, t) : out;
-        const noise = o.sampler === 'ddpm' || o.eta > 0 ? tf.randomNormal(shape, 0, 1, 'float32', stepSeed) as tf.Tensor4D : null;
+        const noise = o.sampler === 'ddpm' || o.eta > 0 ? streams.normal(image) as tf.Tensor4D : null;
         return o.sampler === 'ddpm' ? ddpmStep(s, t, x, eps, noise!) : ddimStep(s, t, i + 1 < ts.length ? ts[i + 1] : -1, x, eps, o.eta, noise);
       });
       x.dispose();

@@ -121,7 +121,7 @@ export class FlowModel implements GenerativeModel, FlowMaps {
     if (!(Number.isInteger(n) && n > 0)) throw new UserError(`the number of samples must be a positive integer, got ${n}`);
     const T = this.temperature(opts);
     const y = sampleCondInput(this.cond, n, opts, 'this flow');
-    return tf.tidy(() => this.decodeLatents(drawLatents(this.flow.latentShapes, n, seed, T), y?.labels as number[] | undefined, y?.prompts));
+    return tf.tidy(() => this.decodeLatents(drawLatents(this.flow.latentShapes, n, seed, T, opts.first ?? 0), y?.labels as number[] | undefined, y?.prompts));
   }
 
   /** Images on the 8-bit grid from the latents of every scale, with the condition as condFor takes it. */

@@ -1,7 +1,7 @@
 // Sampling and the latent-space pictures of the flow: x = T^-1(f^-1(z)) with z ~ N(0, T^2 I) (temperature), the round
 // trip y -> z -> y, and interpolation in z. Images y in [0,1]; samples rounded to the 8-bit grid, k = floor(256 y).
 import * as tf from '@tensorflow/tfjs-core';
-import { Rng } from '../../tensor/rng.ts';
+import { SampleStreams } from '../../tensor/sample-streams.ts';
 import type { DataTransform } from './layers.ts';
 import { MultiScaleFlow } from './model.ts';
 
@@ -11,10 +11,13 @@ export interface FlowMaps {
   flow: MultiScaleFlow;
 }
 
-/** z_s ~ N(0, T^2 I) for every scale, [n, h_s, w_s, c_s]: the same seed gives the same eps = z / T at every T. */
-export function drawLatents(shapes: [number, number, number][], n: number, seed: number, temperature: number): tf.Tensor4D[] {
-  const rng = new Rng(seed);
-  return shapes.map(([h, w, c]) => tf.tidy(() => tf.mul(tf.randomNormal([n, h, w, c], 0, 1, 'float32', rng.seed()), temperature) as tf.Tensor4D));
+/**
+ * z_s ~ N(0, T^2 I) for every scale, [n, h_s, w_s, c_s], of samples first .. first + n - 1 (each sample's scales in
+ * turn from its own stream): the same seed gives the same eps = z / T at every T.
+ */
+export function drawLatents(shapes: [number, number, number][], n: number, seed: number, temperature: number, first = 0): tf.Tensor4D[] {
+  const streams = new SampleStreams(seed, first, n);
+  return shapes.map(([h, w, c]) => tf.tidy(() => tf.mul(streams.normal([h, w, c]), temperature) as tf.Tensor4D));
 }
 
 /** z = f(T(y)) for images y [B,H,W,C] in [0,1), condition c [B, dim] or null. */

@@ -10,7 +10,7 @@ import type { LossOutput, OptimizerGroup, StepContext, StepResult } from '../../
 import { checkGanConfig, ganModelSchema, type GanModelConfig } from './config.ts';
 import { discriminatorLoss, generatorLoss, gradientPenalty } from './loss.ts';
 import { Discriminator, Generator, stopGradient } from './networks.ts';
-import { REFERENCE_SEED, drawNoise, generateImages, slerpPath } from './sample.ts';
+import { REFERENCE_SEED, drawNoise, generateImages, sampleNoise, slerpPath } from './sample.ts';
 import { DivergenceWatch, ganTrainStep, type GanPlayers } from './train-step.ts';
 
 export class GanModel implements GenerativeModel, GanPlayers {
@@ -127,15 +127,16 @@ export class GanModel implements GenerativeModel, GanPlayers {
   }
 
   /** The reference batch for G's batch norm when sampling: fixed noise, every class in turn (label models) or the
-   *  samples' own prompts cycled (text models; the null embedding without prompts). Null without batch norm. */
-  private reference(c: CondInput | null): { z: tf.Tensor2D; c: tf.Tensor2D | null } | null {
+   *  request's prompts cycled (text models; the null embedding without prompts), the same for every chunk of a
+   *  request. Null without batch norm. */
+  private reference(prompts?: readonly string[]): { z: tf.Tensor2D; c: tf.Tensor2D | null } | null {
     if (this.cfg.gNorm !== 'batch') return null;
     const R = this.cfg.statsBatch;
     const z = drawNoise(R, this.cfg.latent, REFERENCE_SEED);
     if (!this.condG) return { z, c: null };
     if (this.condG.kind === 'label') return { z, c: this.condG.embed({ labels: Array.from({ length: R }, (_, i) => i % this.info.numClasses) }, R) };
-    const prompts = c?.prompts ? Array.from({ length: R }, (_, i) => (c.prompts as string[])[i % c.prompts!.length]) : null;
-    return { z, c: prompts ? this.condG.embed({ prompts }, R) : this.condG.nullEmbed(R) };
+    const ref = prompts?.length ? Array.from({ length: R }, (_, i) => prompts[i % prompts.length]) : null;
+    return { z, c: ref ? this.condG.embed({ prompts: ref }, R) : this.condG.nullEmbed(R) };
   }
 
   /**
@@ -146,12 +147,12 @@ export class GanModel implements GenerativeModel, GanPlayers {
   sample(n: number, seed: number, opts: SampleOptions = {}): tf.Tensor4D {
     if (!(Number.isInteger(n) && n > 0)) throw new UserError(`the number of samples must be a positive integer, got ${n}`);
     const c = sampleCondInput(this.condG, n, opts, 'this GAN');
-    return tf.tidy(() => this.generateFrom(drawNoise(n, this.cfg.latent, seed), c));
+    return tf.tidy(() => this.generateFrom(sampleNoise(n, this.cfg.latent, seed, opts.first ?? 0), c, opts.prompts));
   }
 
   /** Images [n,H,W,C] in [0, 1] from noise z [n, latent] and the samples' condition (see sample()). */
-  private generateFrom(z: tf.Tensor2D, c: CondInput | null): tf.Tensor4D {
-    return tf.tidy(() => generateImages(this.G, z, this.condFor(z.shape[0], c), this.reference(c)));
+  private generateFrom(z: tf.Tensor2D, c: CondInput | null, prompts?: readonly string[]): tf.Tensor4D {
+    return tf.tidy(() => generateImages(this.G, z, this.condFor(z.shape[0], c), this.reference(prompts)));
   }
 
   /**
@@ -164,10 +165,10 @@ export class GanModel implements GenerativeModel, GanPlayers {
     return {
       dim: L,
       description: `z ~ N(0, I), ${L} dimensions`,
-      prior: (n, seed) => drawNoise(n, L, seed),
+      prior: (n, seed) => sampleNoise(n, L, seed),
       decode: (z, opts = {}) => {
         if (z.rank !== 2 || z.shape[1] !== L) throw new Error(`GAN noise has shape [n, ${L}], got [${z.shape.join(', ')}]`);
-        return this.generateFrom(z, sampleCondInput(this.condG, z.shape[0], opts, 'this GAN'));
+        return this.generateFrom(z, sampleCondInput(this.condG, z.shape[0], opts, 'this GAN'), opts.prompts);
       },
     };
   }
@@ -180,7 +181,7 @@ export class GanModel implements GenerativeModel, GanPlayers {
       const z = slerpPath(a, b, steps); // [rows steps, latent]
       const n = rows * steps;
       const c = this.condG?.kind === 'label' ? { labels: Array.from({ length: n }, (_, i) => Math.floor(i / steps) % this.info.numClasses) } : null;
-      return generateImages(this.G, z, this.condFor(n, c), this.reference(c));
+      return generateImages(this.G, z, this.condFor(n, c), this.reference());
     });
   }
 

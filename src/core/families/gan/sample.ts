@@ -1,18 +1,24 @@
-// Sampling a GAN: seeded noise z ~ N(0, I), x = G(z, c) with batch norm normalised by a fixed reference batch, images
+// Sampling a GAN: seeded noise z ~ N(0, I) (one stream per sample), x = G(z, c) with batch norm normalised by a fixed reference batch, images
 // mapped from [-1, 1] to [0, 1], and spherical interpolation (slerp) between noise vectors.
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../../tensor/rng.ts';
+import { SampleStreams } from '../../tensor/sample-streams.ts';
 import type { Generator } from './networks.ts';
 
 /** Seed of the reference noise batch whose statistics normalise G's batch norm when sampling. */
 export const REFERENCE_SEED = 0x5eed;
 
 /**
- * z ~ N(0, I), [n, latent]; the same seed gives the same rows (and the first rows of a longer draw). The seed goes
- * through Rng first: tf.randomNormal takes a raw 0 (the CLI's default seed) as "unseeded" and draws new noise each time.
+ * Training noise z ~ N(0, I), [n, latent], one draw for the batch. The seed goes through Rng first: tf.randomNormal
+ * takes a raw 0 (the CLI's default seed) as "unseeded" and draws new noise each time.
  */
 export function drawNoise(n: number, latent: number, seed: number): tf.Tensor2D {
   return tf.randomNormal([n, latent], 0, 1, 'float32', new Rng(seed).seed()) as tf.Tensor2D;
+}
+
+/** The noise of samples first .. first + n - 1 of a seed, [n, latent]: each row from its sample's own stream. */
+export function sampleNoise(n: number, latent: number, seed: number, first = 0): tf.Tensor2D {
+  return new SampleStreams(seed, first, n).normal([latent]) as tf.Tensor2D;
 }
 
 /**

@@ -108,7 +108,7 @@ export class IgptModel implements GenerativeModel {
     if (!(Number.isInteger(n) && n >= 1)) throw new UserError(`the number of samples must be a positive integer, got ${n}`);
     const { start, guidance } = this.starts(n, opts);
     try {
-      const o: TokenSampleOptions = { n, start, guidance, width: this.info.width, ...extra };
+      const o: TokenSampleOptions = { n, start, guidance, width: this.info.width, first: opts.first, ...extra };
       return opts.kvCache === false ? sampleTokensUncached(this.net, seed, o) : sampleTokensCached(this.net, seed, o);
     } finally {
       start.dispose();

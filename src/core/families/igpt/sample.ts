@@ -3,7 +3,7 @@
 // keeping every layer's keys and values; the reference sampler re-runs the full causal pass over the prefix each step.
 import * as tf from '@tensorflow/tfjs-core';
 import { softmaxAt } from '../../math/categorical.ts';
-import { Rng } from '../../tensor/rng.ts';
+import { SampleStreams } from '../../tensor/sample-streams.ts';
 import { disposeCache, type LayerCache, type Transformer } from './model.ts';
 
 export interface TokenSampleOptions {
@@ -24,6 +24,8 @@ export interface TokenSampleOptions {
   /** Called after token p is drawn for every sample (given tokens are not drawn) with sample 0's distribution
    *  softmax(l) [V] after guidance and all tokens [n * N] (positions > p not yet sampled). */
   onToken?: (p: number, probs: Float32Array, tokens: Int32Array) => void;
+  /** Index of the first sample in the request: row i's draws come from sample first + i's stream. */
+  first?: number;
 }
 
 /** t ~ Categorical(softmax(l)) by inverse CDF with a uniform u in [0, 1); l = row r of logits [rows, V]. */
@@ -58,7 +60,7 @@ function loop(net: Transformer, seed: number, o: TokenSampleOptions, logitsAt: L
   const N = net.seqLen, V = net.vocab;
   const guided = o.start.shape[0] === 2 * n;
   if (!guided && o.start.shape[0] !== n) throw new Error(`start has ${o.start.shape[0]} rows for ${n} samples`);
-  const rng = new Rng(seed);
+  const streams = new SampleStreams(seed, o.first ?? 0, n);
   const tokens = new Int32Array(n * N);
   const givenCount = o.given ? o.given.count : 0;
   for (let i = 0; i < n; i++) for (let p = 0; p < givenCount; p++) tokens[i * N + p] = o.given!.tokens[i * N + p];
@@ -68,7 +70,8 @@ function loop(net: Transformer, seed: number, o: TokenSampleOptions, logitsAt: L
     const lt = logitsAt(p, tokens);
     if (needed) {
       const l = guidedLogits(lt.dataSync() as Float32Array, n, V, o.guidance, guided);
-      for (let i = 0; i < n; i++) tokens[i * N + p] = drawCategorical(l, i, V, rng.uniform());
+      const us = streams.uniforms();
+      for (let i = 0; i < n; i++) tokens[i * N + p] = drawCategorical(l, i, V, us[i]);
       o.onToken?.(p, softmaxAt(l, 0, V), tokens);
     }
     lt.dispose();

@@ -81,7 +81,7 @@ export class PixelCnnModel implements GenerativeModel {
     const { cond, nullCond } = this.conditions(n, opts);
     try {
       const { height: H, width: W, channels: C } = this.info;
-      return sampleLoop(this.net, [n, H, W, C], seed, { output: this.cfg.output, reach: receptiveReach(this.cfg), cond, nullCond, guidance, given, onFrame: opts.onFrame, onPixel: opts.onPixel });
+      return sampleLoop(this.net, [n, H, W, C], seed, { output: this.cfg.output, reach: receptiveReach(this.cfg), cond, nullCond, guidance, given, onFrame: opts.onFrame, onPixel: opts.onPixel, first: opts.first });
     } finally {
       tf.dispose([cond, nullCond].filter((t): t is tf.Tensor2D => t !== null));
     }

@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { guide } from '../../conditioning/guidance.ts';
 import type { PixelStep } from '../../family.ts';
 import { softmaxAt } from '../../math/categorical.ts';
-import { Rng } from '../../tensor/rng.ts';
+import { SampleStreams } from '../../tensor/sample-streams.ts';
 import type { GatedPixelCnn, Weights } from './model.ts';
 
 /** Pixels of img [n,H,W,C] (values in [0,1]) in rows r0..r1-1, columns c0..c1-1, as network inputs 2x - 1, repeated `rep` times along the batch. */
@@ -86,11 +86,13 @@ export interface LoopOptions {
   onFrame?: (images: tf.Tensor4D, step: number, total: number) => void;
   /** Called after every drawn (row, col, channel) with sample 0's prediction and draw (see PixelStep). */
   onPixel?: (p: PixelStep) => void;
+  /** Index of the first sample in the request: row b's uniforms come from sample first + b's stream. */
+  first?: number;
 }
 
 /**
  * Draw k ~ Categorical(softmax(l)) by inverse CDF: the first k with sum_{j<=k} exp(l_j - max) > u sum_j exp(l_j - max),
- * u ~ U[0,1) from the seeded Rng (float64, so same seed, same samples).
+ * u ~ U[0,1) from the sample's seeded stream (float64, so same seed, same samples).
  */
 export function sampleCategorical(l: Float32Array, from: number, K: number, u: number): number {
   let m = -Infinity;
@@ -124,7 +126,7 @@ function pixelStep(output: LoopOptions['output'], d: Float32Array, K: number, co
 export function sampleLoop(net: GatedPixelCnn, shape: [number, number, number, number], seed: number, o: LoopOptions): tf.Tensor4D {
   const [n, H, W, C] = shape;
   const K = net.K;
-  const rng = new Rng(seed);
+  const streams = new SampleStreams(seed, o.first ?? 0, n);
   const img = new Float32Array(n * H * W * C);
   const fromRow = o.given ? o.given.fromRow : 0;
   const perImage = H * W * C;
@@ -149,8 +151,9 @@ export function sampleLoop(net: GatedPixelCnn, shape: [number, number, number, n
           const d = l.dataSync() as Float32Array;
           l.dispose();
           let drawn0 = 0;
+          const us = streams.uniforms();
           for (let b = 0; b < n; b++) {
-            const u = rng.uniform();
+            const u = us[b];
             const i = ((b * H + r) * W + c) * C + ch;
             const k = o.output === 'categorical' ? sampleCategorical(d, b * K, K, u) : u < 1 / (1 + Math.exp(-d[b])) ? 1 : 0; // b ~ Bernoulli(sigmoid(l))
             img[i] = o.output === 'categorical' ? k / 255 : k;

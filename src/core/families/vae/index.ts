@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { DataInfo, EvalBatch, EvalOptions, Family, GenerativeModel, LatentSpace, Picture, SampleOptions } from '../../family.ts';
 import { natsToBitsPerDim } from '../../math/units.ts';
-import { Rng, mixSeed } from '../../tensor/rng.ts';
+import { mixSeed } from '../../tensor/rng.ts';
 import { vaeModelSchema, type VaeModelConfig } from './config.ts';
 import { aeLoss, elboTerms, iwaeBound, vaeLoss } from './loss.ts';
 import { VaeNetworks } from './model.ts';
@@ -62,7 +62,7 @@ export class VaeModel implements GenerativeModel {
    */
   sample(n: number, seed: number, opts: SampleOptions = {}): tf.Tensor4D {
     const ys = sampleConds(this.nets.cond, opts, this.name); // checked before any work
-    return tf.tidy(() => decodeMean(this.nets, this.prior(n, seed), ys));
+    return tf.tidy(() => decodeMean(this.nets, this.prior(n, seed, opts.first ?? 0), ys));
   }
 
   /**
@@ -88,10 +88,10 @@ export class VaeModel implements GenerativeModel {
     };
   }
 
-  /** z [n, L] that sample(n, seed) decodes (see drawPrior). */
-  private prior(n: number, seed: number): tf.Tensor2D {
+  /** z [n, L] that sample(n, seed, { first }) decodes (see drawPrior). */
+  private prior(n: number, seed: number, first = 0): tf.Tensor2D {
     const stats = this.codeMean && this.codeStd ? { mean: this.codeMean, std: this.codeStd } : undefined;
-    return drawPrior(this.nets, n, new Rng(seed).seed(), stats);
+    return drawPrior(this.nets, n, seed, first, stats);
   }
 
   /** The name in messages: "this vae" or "this ae". */

@@ -3,6 +3,7 @@
 // or a prompt (string); lists are cycled over the rows, and a conditional model given none uses its learned null embedding.
 import * as tf from '@tensorflow/tfjs-core';
 import { embedCycled, type CondValue } from '../../conditioning/conditioner.ts';
+import { SampleStreams } from '../../tensor/sample-streams.ts';
 import type { VaeNetworks } from './model.ts';
 
 /** Probit (inverse standard-normal CDF), Acklam's rational approximation (rel. error < 1.2e-9). */
@@ -30,10 +31,11 @@ export function decodeMean(nets: VaeNetworks, z: tf.Tensor2D, ys?: readonly Cond
 /**
  * z [n, L] from the prior: z ~ p(z) = N(0, I) for the VAE. The AE has no prior, so its z = mean + std eps,
  * eps ~ N(0, I), is drawn from a diagonal Gaussian fitted to training codes (buffers codeMean, codeStd), the usual stand-in.
+ * Rows are samples first .. first + n - 1 of the seed.
  */
-export function drawPrior(nets: VaeNetworks, n: number, seed: number, codeStats?: { mean: tf.Tensor; std: tf.Tensor }): tf.Tensor2D {
+export function drawPrior(nets: VaeNetworks, n: number, seed: number, first: number, codeStats?: { mean: tf.Tensor; std: tf.Tensor }): tf.Tensor2D {
   return tf.tidy(() => {
-    const eps = tf.randomNormal([n, nets.latent], 0, 1, 'float32', seed) as tf.Tensor2D;
+    const eps = new SampleStreams(seed, first, n).normal([nets.latent]) as tf.Tensor2D; // row i: sample first + i's own stream
     return (codeStats ? tf.add(tf.mul(eps, codeStats.std), codeStats.mean) : eps) as tf.Tensor2D;
   });
 }
