@@ -14,6 +14,7 @@ import { encodeSafetensors } from '../../src/core/checkpoint/safetensors.ts';
 import { checkpointFileMetadata } from '../../src/core/checkpoint/format.ts';
 import { builtPlayground, playgroundHandler, servedRuns } from '../../src/node/serve.ts';
 import { indexPage } from '../../src/cli/serve.ts';
+import { readRunFiles } from '../../src/node/leaderboard.ts';
 import { BIN, runCli } from '../helpers/cli.ts';
 
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'dg-serve-'));
@@ -49,7 +50,7 @@ async function get(port: number, p: string, method = 'GET'): Promise<{ status: n
 }
 
 test('the handler lists the runs with their figures, serves checkpoint files byte for byte, and nothing else', async () => {
-  const runs = servedRuns([pix, gan]);
+  const runs = servedRuns([pix, gan].map(readRunFiles));
   const server = http.createServer(playgroundHandler(runs, null));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
@@ -81,7 +82,7 @@ test('the built playground: its page at / and its assets by type under /assets/,
   fs.writeFileSync(path.join(dir, 'assets', 'notes.txt'), 'x');
   fs.writeFileSync(path.join(dir, 'secret.js'), 'x');
   assert.equal(builtPlayground(path.join(TMP, 'no-build')), null);
-  const server = http.createServer(playgroundHandler(servedRuns([pix]), builtPlayground(dir)));
+  const server = http.createServer(playgroundHandler(servedRuns([pix].map(readRunFiles)), builtPlayground(dir)));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
   try {
@@ -102,7 +103,7 @@ test('the built playground: its page at / and its assets by type under /assets/,
 });
 
 test('without a build, the page lists the models with their figures and says how to build the playground', () => {
-  const html = indexPage(servedRuns([pix, gan]), 'The interactive playground is not built: run `npm run build:web`');
+  const html = indexPage(servedRuns([pix, gan].map(readRunFiles)), 'The interactive playground is not built: run `npm run build:web`');
   assert.match(html, /<td>pix<\/td><td>pixelcnn<\/td><td>fashion-mnist<\/td><td>none<\/td><td>3\.100 \(exact\)<\/td>/);
   assert.match(html, /<td>gan<\/td><td>gan<\/td>.*<td>200\.5<\/td>/);
   assert.match(html, /not built: run `npm run build:web`/);
@@ -112,7 +113,7 @@ test('two runs with the same folder name get distinct ids', () => {
   const other = path.join(TMP, 'elsewhere', 'pix');
   fs.mkdirSync(path.dirname(other), { recursive: true });
   fs.cpSync(pix, other, { recursive: true });
-  assert.deepEqual(servedRuns([pix, other]).map((r) => r.id), ['pix', 'pix-2']);
+  assert.deepEqual(servedRuns([pix, other].map(readRunFiles)).map((r) => r.id), ['pix', 'pix-2']);
 });
 
 test('e2e: deepgen serve on a free port serves the playground and its assets; a busy port is a one-line error', async () => {
