@@ -176,8 +176,11 @@ test('a client that never finishes its headers is cut off after the headers time
     const t0 = Date.now();
     const { closedAfter, answer } = await new Promise<{ closedAfter: number; answer: string }>((resolve) => {
       let answer = '';
-      const s = net.connect(p, '127.0.0.1', () => s.write(`GET /api/runs HTTP/1.1\r\nHost: 127.0.0.1:${p}\r\n`));
-      const drip = setInterval(() => s.writable && s.write('X-a: b\r\n'), 100);
+      let drip: NodeJS.Timeout | undefined;
+      const s = net.connect(p, '127.0.0.1', () => {
+        s.write(`GET /api/runs HTTP/1.1\r\nHost: 127.0.0.1:${p}\r\n`);
+        drip = setInterval(() => s.writable && s.write('X-a: b\r\n'), 100);
+      });
       s.on('data', (d) => (answer += d));
       s.on('error', () => {});
       s.on('close', () => {

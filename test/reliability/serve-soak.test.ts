@@ -51,9 +51,11 @@ test('soak: malformed, random, concurrent, aborted and slow requests together; t
     // clients that stay slow for the whole soak: headers a byte at a time, and downloads never read
     const drips: NodeJS.Timeout[] = [];
     for (let i = 0; i < 8; i++) {
-      const s = net.connect(port, '127.0.0.1', () => s.write(`GET /api/runs HTTP/1.1\r\nHost: ${host}\r\n`));
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.write(`GET /api/runs HTTP/1.1\r\nHost: ${host}\r\n`);
+        drips.push(setInterval(() => s.writable && s.write('x'), 200));
+      });
       s.on('error', () => {});
-      drips.push(setInterval(() => s.writable && s.write('x'), 200));
       slow.push(s);
     }
     for (let i = 0; i < 4; i++) {
