@@ -10,27 +10,19 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { encodeSafetensors } from '../../src/core/checkpoint/safetensors.ts';
-import { checkpointFileMetadata } from '../../src/core/checkpoint/format.ts';
 import { builtPlayground, playgroundHandler, servedRuns } from '../../src/node/serve.ts';
 import { indexPage } from '../../src/cli/serve.ts';
 import { readRunFiles } from '../../src/node/leaderboard.ts';
 import { BIN, runCli } from '../helpers/cli.ts';
+import { FAKE_WEIGHTS as WEIGHTS, makeFakeRun } from '../helpers/fake-run.ts';
 
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'dg-serve-'));
 after(() => fs.rmSync(TMP, { recursive: true, force: true }));
 
-const WEIGHTS = encodeSafetensors({ w: { dtype: 'F32', shape: [2, 3], data: new Float32Array([1, 2, 3, 4, 5, 6]) } }, checkpointFileMetadata(10, 'test'));
-
+/** A fake run (helpers/fake-run.ts) that also holds optimizer state, which must never be served. */
 function makeRun(name: string, family: string, evalJson?: Record<string, unknown>): string {
-  const dir = path.join(TMP, 'runs', name);
-  fs.mkdirSync(dir, { recursive: true });
-  const config = { family, formatVersion: 1, createdBy: 'deepgen', config: { family, model: {}, data: { dataset: 'fashion-mnist' }, train: { batchSize: 8 } }, dataInfo: { height: 28, width: 28, channels: 1, numClasses: 10 } };
-  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config));
-  fs.writeFileSync(path.join(dir, 'state.json'), JSON.stringify({ step: 10, epoch: 1, rng: [1, 2, 3, 4], elapsedSeconds: 5 }));
-  fs.writeFileSync(path.join(dir, 'model.safetensors'), WEIGHTS);
+  const dir = makeFakeRun(path.join(TMP, 'runs'), name, family, evalJson);
   fs.writeFileSync(path.join(dir, 'optimizer.safetensors'), WEIGHTS);
-  if (evalJson) fs.writeFileSync(path.join(dir, 'eval.json'), JSON.stringify({ step: 10, weights: 'raw', ...evalJson }));
   return dir;
 }
 
