@@ -398,14 +398,11 @@ function expandPattern(arg: string): string[] {
     .map((e) => (dir === '.' && !arg.startsWith('./') ? e : path.join(dir, e)));
 }
 
-/**
- * The run folders of the command line. One path that is not a run (no config.json) is an error; among several paths
- * (what a shell glob such as runs/* expands to) or the matches of a pattern, non-runs are skipped with a warning.
- */
-export function collectRunDirs(args: readonly string[], warn: (line: string) => void): string[] {
+/** The run folders of the command line, each with whether it came from several paths or a pattern (`globbed`). */
+function runCandidates(args: readonly string[], warn: (line: string) => void): { dir: string; globbed: boolean }[] {
   const list = args.length ? args : ['runs/*'];
   const several = list.length > 1;
-  const out: string[] = [];
+  const out: { dir: string; globbed: boolean }[] = [];
   for (const arg of list) {
     let paths = [arg];
     let globbed = several;
@@ -417,7 +414,7 @@ export function collectRunDirs(args: readonly string[], warn: (line: string) => 
     for (const p of paths) {
       if (!fs.existsSync(p)) throw new UserError(`${p} does not exist; pass run folders written by deepgen train (e.g. runs/*)`);
       if (isRunFolder(p)) {
-        if (!out.includes(p)) out.push(p);
+        if (!out.some((c) => c.dir === p)) out.push({ dir: p, globbed });
         continue;
       }
       const what = fs.statSync(p).isDirectory() ? 'not a run folder (no config.json)' : 'a file, not a run folder';
@@ -429,7 +426,35 @@ export function collectRunDirs(args: readonly string[], warn: (line: string) => 
   return out;
 }
 
+/**
+ * The run folders of the command line. One path that is not a run (no config.json) is an error; among several paths
+ * (what a shell glob such as runs/* expands to) or the matches of a pattern, non-runs are skipped with a warning.
+ */
+export function collectRunDirs(args: readonly string[], warn: (line: string) => void): string[] {
+  return runCandidates(args, warn).map((c) => c.dir);
+}
+
+/**
+ * The runs of the command line, read. As with collectRunDirs, a damaged run (config.json unreadable or not deepgen's)
+ * given alone is an error, and among several or a pattern's matches it is skipped with a warning naming the damage:
+ * one bad folder in runs/* does not stop the command.
+ */
+export function readRuns(args: readonly string[], warn: (line: string) => void): RunFiles[] {
+  const list = args.length ? args : ['runs/*'];
+  const out: RunFiles[] = [];
+  for (const { dir, globbed } of runCandidates(args, warn)) {
+    try {
+      out.push(readRunFiles(dir));
+    } catch (e) {
+      if (!globbed) throw e;
+      warn(`deepgen: warning: skipped ${dir}: ${String((e as Error)?.message ?? e).split('\n')[0]}`);
+    }
+  }
+  if (!out.length) throw new UserError(`No readable run folders among ${list.join(' ')}; the warnings above say what is wrong with each`);
+  return out;
+}
+
 /** The leaderboard of the command line's run folders. */
 export function leaderboardOf(args: readonly string[], warn: (line: string) => void = (l) => process.stderr.write(l + '\n')): Leaderboard {
-  return buildLeaderboard(collectRunDirs(args, warn).map(readRunFiles));
+  return buildLeaderboard(readRuns(args, warn));
 }

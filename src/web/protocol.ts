@@ -6,7 +6,7 @@ import type { SampleOptions } from '../core/family.ts';
 /** One model as /api/runs lists it (src/node/serve.ts). */
 export interface RunListing {
   id: string;
-  /** The run folder as given to `deepgen serve`. */
+  /** The run folder relative to the folder `deepgen serve` was started in (../ when outside it; never absolute). */
   dir: string;
   family: string;
   dataset: string | null;

@@ -10,26 +10,19 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { encodeSafetensors } from '../../src/core/checkpoint/safetensors.ts';
-import { checkpointFileMetadata } from '../../src/core/checkpoint/format.ts';
 import { builtPlayground, playgroundHandler, servedRuns } from '../../src/node/serve.ts';
 import { indexPage } from '../../src/cli/serve.ts';
+import { readRunFiles } from '../../src/node/leaderboard.ts';
 import { BIN, runCli } from '../helpers/cli.ts';
+import { FAKE_WEIGHTS as WEIGHTS, makeFakeRun } from '../helpers/fake-run.ts';
 
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'dg-serve-'));
 after(() => fs.rmSync(TMP, { recursive: true, force: true }));
 
-const WEIGHTS = encodeSafetensors({ w: { dtype: 'F32', shape: [2, 3], data: new Float32Array([1, 2, 3, 4, 5, 6]) } }, checkpointFileMetadata(10, 'test'));
-
+/** A fake run (helpers/fake-run.ts) that also holds optimizer state, which must never be served. */
 function makeRun(name: string, family: string, evalJson?: Record<string, unknown>): string {
-  const dir = path.join(TMP, 'runs', name);
-  fs.mkdirSync(dir, { recursive: true });
-  const config = { family, formatVersion: 1, createdBy: 'deepgen', config: { family, model: {}, data: { dataset: 'fashion-mnist' }, train: { batchSize: 8 } }, dataInfo: { height: 28, width: 28, channels: 1, numClasses: 10 } };
-  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config));
-  fs.writeFileSync(path.join(dir, 'state.json'), JSON.stringify({ step: 10, epoch: 1, rng: [1, 2, 3, 4], elapsedSeconds: 5 }));
-  fs.writeFileSync(path.join(dir, 'model.safetensors'), WEIGHTS);
+  const dir = makeFakeRun(path.join(TMP, 'runs'), name, family, evalJson);
   fs.writeFileSync(path.join(dir, 'optimizer.safetensors'), WEIGHTS);
-  if (evalJson) fs.writeFileSync(path.join(dir, 'eval.json'), JSON.stringify({ step: 10, weights: 'raw', ...evalJson }));
   return dir;
 }
 
@@ -49,7 +42,7 @@ async function get(port: number, p: string, method = 'GET'): Promise<{ status: n
 }
 
 test('the handler lists the runs with their figures, serves checkpoint files byte for byte, and nothing else', async () => {
-  const runs = servedRuns([pix, gan]);
+  const runs = servedRuns([pix, gan].map(readRunFiles));
   const server = http.createServer(playgroundHandler(runs, null));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
@@ -81,7 +74,7 @@ test('the built playground: its page at / and its assets by type under /assets/,
   fs.writeFileSync(path.join(dir, 'assets', 'notes.txt'), 'x');
   fs.writeFileSync(path.join(dir, 'secret.js'), 'x');
   assert.equal(builtPlayground(path.join(TMP, 'no-build')), null);
-  const server = http.createServer(playgroundHandler(servedRuns([pix]), builtPlayground(dir)));
+  const server = http.createServer(playgroundHandler(servedRuns([pix].map(readRunFiles)), builtPlayground(dir)));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
   try {
@@ -102,7 +95,7 @@ test('the built playground: its page at / and its assets by type under /assets/,
 });
 
 test('without a build, the page lists the models with their figures and says how to build the playground', () => {
-  const html = indexPage(servedRuns([pix, gan]), 'The interactive playground is not built: run `npm run build:web`');
+  const html = indexPage(servedRuns([pix, gan].map(readRunFiles)), 'The interactive playground is not built: run `npm run build:web`');
   assert.match(html, /<td>pix<\/td><td>pixelcnn<\/td><td>fashion-mnist<\/td><td>none<\/td><td>3\.100 \(exact\)<\/td>/);
   assert.match(html, /<td>gan<\/td><td>gan<\/td>.*<td>200\.5<\/td>/);
   assert.match(html, /not built: run `npm run build:web`/);
@@ -112,7 +105,7 @@ test('two runs with the same folder name get distinct ids', () => {
   const other = path.join(TMP, 'elsewhere', 'pix');
   fs.mkdirSync(path.dirname(other), { recursive: true });
   fs.cpSync(pix, other, { recursive: true });
-  assert.deepEqual(servedRuns([pix, other]).map((r) => r.id), ['pix', 'pix-2']);
+  assert.deepEqual(servedRuns([pix, other].map(readRunFiles)).map((r) => r.id), ['pix', 'pix-2']);
 });
 
 test('e2e: deepgen serve on a free port serves the playground and its assets; a busy port is a one-line error', async () => {

@@ -12,14 +12,15 @@ export function launchChromium(): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
 }
 
-/** `deepgen serve RUN... --port 0`; resolves with the server process and its base URL once it listens. */
-export async function startServe(runs: string[]): Promise<{ server: ChildProcess; base: string }> {
+/** `deepgen serve RUN... --port 0` (in `cwd`, with `extra` flags); resolves with the server process, its base URL once
+ *  it listens, and everything it has written so far (stdout and stderr). */
+export async function startServe(runs: string[], o: { cwd?: string; extra?: string[] } = {}): Promise<{ server: ChildProcess; base: string; output: () => string }> {
   const env = { ...process.env };
   delete env.NODE_OPTIONS;
   delete env.NODE_TEST_CONTEXT;
-  const server = spawn(process.execPath, [BIN, 'serve', ...runs, '--port', '0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const server = spawn(process.execPath, [BIN, 'serve', ...runs, '--port', '0', ...(o.extra ?? [])], { env, cwd: o.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
   const base = await new Promise<string>((resolve, reject) => {
-    let out = '';
     server.stdout!.on('data', (d) => {
       out += d;
       const m = /at (http:\/\/127\.0\.0\.1:\d+)\//.exec(out);
@@ -28,7 +29,7 @@ export async function startServe(runs: string[]): Promise<{ server: ChildProcess
     server.stderr!.on('data', (d) => (out += d));
     server.on('exit', (code) => reject(new Error(`deepgen serve exited with ${code}: ${out}`)));
   });
-  return { server, base };
+  return { server, base, output: () => out };
 }
 
 /** A page on run `id` with its model loaded (or failed to load); page errors are collected. */

@@ -97,7 +97,7 @@ async function generateLikeCli(page: Page, id: string, n: number, cliExtra: stri
   assertSameImage(cli, web, `${id} samples`);
   // the page names the command that writes the same grid
   const caption = (await page.textContent('#samples + figcaption')) ?? '';
-  assert.ok(caption.includes(`deepgen sample ${path.join(RUNS, id)} --seed 3 --n ${n}${cliExtra.length ? ' ' : ''}${cliExtra.map((a) => (/\s/.test(a) ? `"${a}"` : a)).join(' ')}\``), `${id}: caption "${caption}"`);
+  assert.ok(caption.includes(`deepgen sample ${path.relative(process.cwd(), path.join(RUNS, id))} --seed 3 --n ${n}${cliExtra.length ? ' ' : ''}${cliExtra.map((a) => (/\s/.test(a) ? `"${a}"` : a)).join(' ')}\``), `${id}: caption "${caption}"`);
   firstImageMs[label] = Number(state.firstMs);
   return state;
 }
