@@ -105,7 +105,7 @@ export function registerTrain(program: Command): void {
     .option('--out <dir>', 'run folder (default runs/<family>)')
     .option('--resume', 'continue the run in --out from its last checkpoint')
     .option('--reset-optimizer', 'with --resume: restart Adam from zero moments instead of loading optimizer.safetensors (e.g. when it is lost); prints a warning, the run then differs from an uninterrupted one')
-    .option('--reset-ema', 'with --resume: restart the EMA of the weights from the current weights instead of loading ema.safetensors; prints a warning');
+    .option('--reset-ema', 'with --resume: restart the EMA of the weights from the weights of the checkpoint instead of loading ema.safetensors (e.g. when it is lost); prints a warning');
   addTrainOptions(cmd);
   cmd.addHelpText(
     'after',

@@ -135,6 +135,13 @@ test('--reset-optimizer resumes with a warning: the weights continue from the ch
   assert.ok(ratios.some((x) => Math.abs(x - 10) > 0.1));
 });
 
+test('train --help documents --reset-optimizer and --reset-ema', async () => {
+  const r = await runCli(['train', '--help'], { cwd: TMP });
+  assert.equal(r.code, 0);
+  assert.match(r.stdout, /--reset-optimizer\s+with --resume: restart Adam from zero moments/);
+  assert.match(r.stdout, /--reset-ema\s+with --resume: restart the EMA/);
+});
+
 test('--reset-optimizer without --resume is refused', async () => {
   assertUserError(await runCli(['train', 'vae', '--out', path.join(TMP, 'fresh'), '--reset-optimizer', '--dataset', 'shapes', '--quiet'], { cwd: TMP }), /--reset-optimizer .*--resume only/);
 });
