@@ -1,11 +1,11 @@
 // The loss-curve SVG of a run, drawn from its metrics.jsonl.
 import { lossCurveSvg } from '../core/viz/loss-curve.ts';
 import { writeFileAtomic } from './fs-atomic.ts';
-import { readMetrics } from './metrics-file.ts';
+import { readMetricsLog } from './metrics-file.ts';
 
 /** Returns the written file, or null when there are no metrics yet. */
 export function writeLossCurve(metricsFile: string, out: string, title: string, unit = 'nats per image'): string | null {
-  const rows = readMetrics(metricsFile); // a torn last line (cut-off append) is left out
+  const rows = readMetricsLog(metricsFile); // a torn last line (cut-off append) is left out
   if (!rows.length) return null;
   const skip = new Set(['step', 'epoch', 'lr', 'gradNorm', 'imagesPerSec', 'time']);
   const keys = Object.keys(rows[0]).filter((k) => !skip.has(k));

@@ -11,7 +11,7 @@ export type MetricsRow = { step: number } & Record<string, number>;
  * The rows of metrics.jsonl text. The text after the last newline, when it is not a whole record, is a torn append
  * (also the NUL bytes a power loss can leave): dropped, and `warn` told. Any other bad line is a UserError naming it.
  */
-export function parseMetrics(text: string, file: string, warn?: (line: string) => void): MetricsRow[] {
+export function parseMetricsLog(text: string, file: string, warn?: (line: string) => void): MetricsRow[] {
   const lines = text.split('\n');
   const rows: MetricsRow[] = [];
   lines.forEach((line, i) => {
@@ -28,10 +28,10 @@ export function parseMetrics(text: string, file: string, warn?: (line: string) =
   return rows;
 }
 
-/** The rows of a run's metrics.jsonl ([] when it does not exist yet); see parseMetrics. */
-export function readMetrics(file: string, warn?: (line: string) => void): MetricsRow[] {
+/** The rows of a run's metrics.jsonl ([] when it does not exist yet); see parseMetricsLog. */
+export function readMetricsLog(file: string, warn?: (line: string) => void): MetricsRow[] {
   if (!fs.existsSync(file)) return [];
-  return parseMetrics(readTextOrUserError(file, 'the metrics log'), file, warn);
+  return parseMetricsLog(readTextOrUserError(file, 'the metrics log'), file, warn);
 }
 
 /** On resume: keeps the rows up to the checkpoint's step (later ones are logged again), rewritten atomically. */
@@ -41,7 +41,7 @@ export function truncateMetrics(file: string, step: number, warn?: (line: string
     fs.rmSync(file);
     return;
   }
-  const kept = readMetrics(file, warn).filter((r) => r.step <= step);
+  const kept = readMetricsLog(file, warn).filter((r) => r.step <= step);
   writeFileAtomic(file, kept.map((r) => JSON.stringify(r) + '\n').join(''));
 }
 

@@ -10,7 +10,7 @@ import { UserError } from '../../src/core/errors.ts';
 import { resolveRunConfig } from '../../src/core/config/run-config.ts';
 import { loadCheckpoint } from '../../src/node/checkpoint-store.ts';
 import { writeLossCurve } from '../../src/node/loss-curve-file.ts';
-import { appendMetrics, parseMetrics } from '../../src/node/metrics-file.ts';
+import { appendMetrics, parseMetricsLog } from '../../src/node/metrics-file.ts';
 import { trainRun } from '../../src/node/run.ts';
 import { assertUserError, runCli } from '../helpers/cli.ts';
 
@@ -36,25 +36,25 @@ const metricsSteps = (dir: string) =>
     .map((l) => JSON.parse(l).step as number);
 const range = (a: number, b: number) => Array.from({ length: b - a + 1 }, (_, i) => a + i);
 
-test('parseMetrics: only the text after the last newline may be torn; other bad lines are errors naming the line', () => {
+test('parseMetricsLog: only the text after the last newline may be torn; other bad lines are errors naming the line', () => {
   const good = '{"step":1,"loss":2}\n{"step":2,"loss":1.5}\n';
   const warnings: string[] = [];
   const warn = (l: string) => warnings.push(l);
-  assert.deepEqual(parseMetrics(good, 'm.jsonl', warn).map((r) => r.step), [1, 2]);
+  assert.deepEqual(parseMetricsLog(good, 'm.jsonl', warn).map((r) => r.step), [1, 2]);
   assert.equal(warnings.length, 0);
   // cut off mid-record, or the NUL bytes a power loss can leave where an append was
   for (const torn of ['{"step":3,"lo', '{', '\0\0\0\0\0\0']) {
     warnings.length = 0;
-    assert.deepEqual(parseMetrics(good + torn, 'm.jsonl', warn).map((r) => r.step), [1, 2], JSON.stringify(torn));
+    assert.deepEqual(parseMetricsLog(good + torn, 'm.jsonl', warn).map((r) => r.step), [1, 2], JSON.stringify(torn));
     assert.equal(warnings.length, 1);
     assert.match(warnings[0], /^deepgen: warning: dropped the incomplete last line of m\.jsonl/);
     assert.ok(!warnings[0].includes('\n') && !warnings[0].includes('\0'), 'the warning is one printable line');
   }
   // a whole record whose newline was not written yet is kept
-  assert.deepEqual(parseMetrics(good + '{"step":3,"loss":1}', 'm.jsonl').map((r) => r.step), [1, 2, 3]);
+  assert.deepEqual(parseMetricsLog(good + '{"step":3,"loss":1}', 'm.jsonl').map((r) => r.step), [1, 2, 3]);
   for (const bad of ['{"step":1,"lo\n{"step":2}\n', '{"step":1}\nnot json\n{"step":3}\n', '{"step":1}\n{"loss":2}\n', '{"step":1}\n[2]\n{"step":3}']) {
     assert.throws(
-      () => parseMetrics(bad, 'm.jsonl', warn),
+      () => parseMetricsLog(bad, 'm.jsonl', warn),
       (e) => e instanceof UserError && /^m\.jsonl line \d+ is not a metrics record .*delete that line/.test(e.message) && !e.message.includes('\n'),
       JSON.stringify(bad),
     );
