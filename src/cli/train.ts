@@ -103,7 +103,9 @@ export function registerTrain(program: Command): void {
     .argument('[family]', `model family: ${Object.keys(registry).join(', ')}; or classifier (the evaluation classifier of a dataset, as \`deepgen classifier train\`)`)
     .description('train a model (or continue one with --resume) and write a run folder')
     .option('--out <dir>', 'run folder (default runs/<family>)')
-    .option('--resume', 'continue the run in --out from its last checkpoint');
+    .option('--resume', 'continue the run in --out from its last checkpoint')
+    .option('--reset-optimizer', 'with --resume: restart Adam from zero moments instead of loading optimizer.safetensors (e.g. when it is lost); prints a warning, the run then differs from an uninterrupted one')
+    .option('--reset-ema', 'with --resume: restart the EMA of the weights from the weights of the checkpoint instead of loading ema.safetensors (e.g. when it is lost); prints a warning');
   addTrainOptions(cmd);
   cmd.addHelpText(
     'after',
@@ -150,7 +152,7 @@ Examples:
       const cfg = resolveRunConfig(fam!, layers, f.set, 'flags and --config');
       if (f.animate !== undefined && !String(f.animate).toLowerCase().endsWith('.gif')) throw new UserError(`--animate ${String(f.animate)} must end in .gif`);
       if (f.animate !== undefined && cfg.train.sampleEvery === 0) throw new UserError('--animate needs sample grids during training: pass --sample-every N');
-      await trainRun({ config: cfg, out, backend: f.backend as string, resume: Boolean(f.resume), quiet: Boolean(f.quiet), stopAtStep: f.stopAt as number | undefined, animate: f.animate as string | undefined });
+      await trainRun({ config: cfg, out, backend: f.backend as string, resume: Boolean(f.resume), resetOptimizer: Boolean(f.resetOptimizer), resetEma: Boolean(f.resetEma), quiet: Boolean(f.quiet), stopAtStep: f.stopAt as number | undefined, animate: f.animate as string | undefined });
     }),
   );
 }

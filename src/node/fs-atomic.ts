@@ -74,6 +74,17 @@ function fsyncDir(dir: string): void {
   }
 }
 
+/** Appends text to a file; a problem the user can fix is one line: "Cannot write <file>: <reason> (<code>); <hint>". */
+export function appendFileOrUserError(file: string, data: string, hint: () => string): void {
+  try {
+    fs.appendFileSync(file, data);
+  } catch (e) {
+    const code = errno(e);
+    if (code && USER_FS_ERRORS[code]) throw new UserError(`Cannot write ${file}: ${USER_FS_ERRORS[code]} (${code}); ${hint()}`);
+    throw e;
+  }
+}
+
 /**
  * Reads a whole file as a plain Uint8Array (not a Buffer, whose slice() does not copy). Problems the
  * user can fix become one-line UserErrors: "Cannot read <what> at <file>: <reason>; <hint>".

@@ -12,7 +12,6 @@ import { Rng, mixSeed } from '../core/tensor/rng.ts';
 import { DivergenceError, NonFiniteLossError, Trainer, type StepMetrics } from '../core/train/trainer.ts';
 import { emaVarsOf, trainModelStep, trainerFor } from '../core/train/model-step.ts';
 import { CHECKPOINT_FORMAT_VERSION, assignRecords, variablesToRecords, type Checkpoint } from '../core/checkpoint/format.ts';
-import { recordToFloat32 } from '../core/checkpoint/safetensors.ts';
 import { UserError } from '../core/errors.ts';
 import { modelFromCheckpoint } from '../core/checkpoint/load-model.ts';
 import { words } from '../core/conditioning/tokenizer.ts';
@@ -24,6 +23,8 @@ import { writeFileAtomic } from './fs-atomic.ts';
 import type { ResolvedRunConfig } from './run-config.ts';
 import { writeImageGrid } from './pictures.ts';
 import { writeLossCurve } from './loss-curve-file.ts';
+import { appendMetrics, truncateMetrics } from './metrics-file.ts';
+import { restoreTrainerState, type ResetOptions } from './resume-state.ts';
 import { writeSampleAnimation } from './sample-animation.ts';
 import { evalBatches, evaluateRun, preprocessedSet, writeFamilyPictures } from './family-tools.ts';
 
@@ -39,7 +40,7 @@ export function loadSplit(cfg: ResolvedRunConfig, split: 'train' | 'test'): Imag
   return loadDataset(d.dataset, { split, dataDir: d.dataDir, size: d.size, n: n > 0 ? n : undefined, seed: cfg.train.seed, holdOut: d.holdOut });
 }
 
-export interface TrainRunOptions {
+export interface TrainRunOptions extends ResetOptions {
   config: ResolvedRunConfig;
   out: string;
   backend?: string;
@@ -80,6 +81,7 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
   const out = opts.out;
   let cfg = opts.config;
   let ck: Checkpoint | null = null;
+  if (!opts.resume && (opts.resetOptimizer || opts.resetEma)) throw new UserError('--reset-optimizer and --reset-ema apply to --resume only; drop them to start a new run');
   if (opts.resume) {
     if (!hasCheckpoint(out)) throw new UserError(`Cannot resume: no checkpoint in ${out}; start a new run without --resume`);
     ck = loadCheckpoint(out);
@@ -100,9 +102,8 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
   let elapsedBefore = 0;
   if (ck) {
     assignRecords(model.params.all(), ck.weights, `model.safetensors in ${out}`);
-    if (ck.optimizer) trainer.loadOptimizerState(ck.state.optimizerStep ?? ck.state.step, toFloatRecords(ck.optimizer), `optimizer.safetensors in ${out}`);
-    if (ck.ema && trainer.ema) assignRecords(trainer.ema.shadow, ck.ema, `ema.safetensors in ${out}`);
     trainer.step = ck.state.step;
+    restoreTrainerState(trainer, model, ck, out, opts, log);
     elapsedBefore = Number(ck.state.elapsedSeconds ?? 0);
     log(`Resuming ${cfg.family} from step ${trainer.step} of ${totalSteps} in ${out}`);
   }
@@ -110,7 +111,7 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
   const st: RunState = { model, trainer, cfg, info, stepsPerEpoch };
   const files: string[] = [];
   const metricsPath = path.join(out, 'metrics.jsonl');
-  truncateMetrics(metricsPath, trainer.step);
+  truncateMetrics(metricsPath, trainer.step, log);
   const stopAt = Math.min(totalSteps, opts.stopAtStep ?? totalSteps);
   const mode = cfg.data.preprocess as Preprocess;
   const required = requiredPreprocessOf(fam, modelCfg);
@@ -130,7 +131,14 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
   let last: StepMetrics | undefined;
   let window: { t: number; images: number } = { t: t0, images: 0 };
   let rate = 0;
-  const saveNow = async () => save(st, out, elapsedBefore + (performance.now() - t0) / 1000);
+  let savedStep = ck ? ck.state.step : null;
+  const saveNow = async () => {
+    await save(st, out, elapsedBefore + (performance.now() - t0) / 1000);
+    savedStep = trainer.step;
+  };
+  // said when metrics.jsonl cannot be written (a full disk): no checkpoint is attempted then, the last one stays
+  const resumeHint = () =>
+    savedStep === null ? 'no checkpoint was written yet: free space, then train again' : `the checkpoint of step ${savedStep} in ${out} is intact: free space, then \`deepgen train --resume --out ${out}\``;
   // Ctrl-C: finish the current step, save, and say how to resume
   let interrupted = false;
   const onSigint = () => {
@@ -170,7 +178,7 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
         } else if (rate === 0) rate = imagesDone / Math.max(1e-3, (now - t0) / 1000);
         const ep = trainer.step / stepsPerEpoch;
         if (trainer.step % cfg.train.logEvery === 0 || trainer.step === stopAt) {
-          fs.appendFileSync(metricsPath, JSON.stringify({ step: trainer.step, epoch: round(ep, 4), loss: m.loss, ...m.terms, lr: m.lr, gradNorm: m.gradNorm, imagesPerSec: round(rate, 1), time: round(elapsedBefore + (now - t0) / 1000, 2) }) + '\n');
+          appendMetrics(metricsPath, { step: trainer.step, epoch: round(ep, 4), loss: m.loss, ...m.terms, lr: m.lr, gradNorm: m.gradNorm, imagesPerSec: round(rate, 1), time: round(elapsedBefore + (now - t0) / 1000, 2) }, resumeHint);
         }
         progress.update(trainer.step, `epoch ${ep.toFixed(2)} loss ${fmt(m.loss)} ${Object.entries(m.terms).map(([k, v]) => `${k} ${fmt(v)}`).join(' ')} | ${rate.toFixed(0)} img/s`);
         if (cfg.train.sampleEvery > 0 && trainer.step % cfg.train.sampleEvery === 0) {
@@ -225,23 +233,6 @@ function round(x: number, d: number): number {
 
 function fmt(x: number): string {
   return Math.abs(x) >= 100 ? x.toFixed(1) : Math.abs(x) >= 1 ? x.toFixed(3) : x.toPrecision(3);
-}
-
-function toFloatRecords(recs: Checkpoint['weights']): Record<string, { shape: number[]; data: Float32Array }> {
-  return Object.fromEntries(Object.entries(recs).map(([k, r]) => [k, { shape: r.shape, data: recordToFloat32(r) }]));
-}
-
-function truncateMetrics(file: string, step: number): void {
-  if (!fs.existsSync(file)) return;
-  if (step === 0) {
-    fs.rmSync(file);
-    return;
-  }
-  const kept = fs
-    .readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim() && (JSON.parse(l) as { step: number }).step <= step);
-  writeFileAtomic(file, kept.map((l) => l + '\n').join(''));
 }
 
 async function save(st: RunState, out: string, elapsedSeconds: number): Promise<void> {

@@ -1,4 +1,6 @@
-// Runs the deepgen CLI (bin/deepgen.js) in a child node process for end-to-end tests: exit code, stdout, stderr.
+// Runs the deepgen CLI (bin/deepgen.js) in a child node process for end-to-end tests: exit code, stdout, stderr;
+// assertUserError checks the one-line user error (exit 2).
+import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 
@@ -10,15 +12,37 @@ export interface CliResult {
   stderr: string;
 }
 
-/** `deepgen ...args` in cwd; the test runner's NODE_OPTIONS / NODE_TEST_CONTEXT are kept out of the child. */
-export function runCli(args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; timeout?: number }): Promise<CliResult> {
+/**
+ * `deepgen ...args` in cwd; the test runner's NODE_OPTIONS / NODE_TEST_CONTEXT are kept out of the child. nodeArgs go
+ * before the script, e.g. ['--import', preload] to make a file system call fail in the child.
+ */
+export function runCli(args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; timeout?: number; nodeArgs?: string[] }): Promise<CliResult> {
   const env = { ...(opts.env ?? process.env) };
   delete env.NODE_OPTIONS;
   delete env.NODE_TEST_CONTEXT;
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { cwd: opts.cwd, env, timeout: opts.timeout ?? 180_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [...(opts.nodeArgs ?? []), BIN, ...args], { cwd: opts.cwd, env, timeout: opts.timeout ?? 180_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
       resolve({ code, stdout: String(stdout), stderr: String(stderr) });
     });
   });
+}
+
+/** Commander's line after its own errors. */
+const HELP_HINT = '(run with --help for usage)';
+
+/**
+ * A user error: exit 2, one `deepgen: error:` line that ends stderr (progress lines may come before it), no stack
+ * trace, no internal error; the line matches every pattern. Returns the line.
+ */
+export function assertUserError(r: CliResult, ...patterns: RegExp[]): string {
+  const show = `exit ${r.code}\n--- stderr ---\n${r.stderr}\n--- stdout ---\n${r.stdout}`;
+  assert.equal(r.code, 2, `expected exit 2\n${show}`);
+  assert.ok(!/^\s+at /m.test(r.stderr), `stack trace in stderr\n${show}`);
+  const lines = r.stderr.split('\n').filter((l) => l.trim() !== '' && l.trim() !== HELP_HINT);
+  assert.equal(lines.filter((l) => /^deepgen: (internal )?error/.test(l)).length, 1, `expected one error line\n${show}`);
+  const line = lines.at(-1)!;
+  assert.match(line, /^deepgen: error: \S/, show);
+  for (const p of patterns) assert.match(line, p);
+  return line;
 }

@@ -32,6 +32,10 @@ export interface CheckpointState {
   step: number;
   epoch: number;
   rng: RngState;
+  /** Adam's update count t: one number, or one per optimizer group (a GAN's { D, G }). Absent in early checkpoints. */
+  optimizerStep?: number | Record<string, number>;
+  /** Training time over all sessions of the run. */
+  elapsedSeconds?: number;
   [extra: string]: unknown;
 }
 
@@ -54,9 +58,15 @@ function shapeStr(shape: readonly number[]): string {
 
 /**
  * Throws one UserError listing every missing, unexpected and mis-shaped tensor of `got` against the
- * model's `expected` name -> shape map. `source` names the file, e.g. "model.safetensors in runs/x".
+ * model's `expected` name -> shape map. `source` names the file, e.g. "model.safetensors in runs/x";
+ * `hint` ends the message with what to do.
  */
-export function checkWeights(expected: Record<string, number[]>, got: Record<string, TensorRecord>, source: string): void {
+export function checkWeights(
+  expected: Record<string, number[]>,
+  got: Record<string, { shape: readonly number[] }>,
+  source: string,
+  hint = 'Was it trained with a different config?',
+): void {
   const missing: string[] = [];
   const unexpected: string[] = [];
   const misShaped: string[] = [];
@@ -75,7 +85,7 @@ export function checkWeights(expected: Record<string, number[]>, got: Record<str
   if (unexpected.length) problems.push(`unexpected ${unexpected.join(', ')}`);
   problems.push(...misShaped);
   if (problems.length) {
-    throw new UserError(`${source} does not match the model: ${problems.join('; ')}. Was it trained with a different config?`);
+    throw new UserError(`${source} does not match the model: ${problems.join('; ')}. ${hint}`);
   }
 }
 
@@ -114,8 +124,8 @@ export async function variablesToRecords(vars: Record<string, tf.Tensor>): Promi
  * Loads records into variables after checkWeights (all mismatches reported at once). Float variables
  * accept any float or integer dtype (F16/BF16 are decoded); int32 and bool variables need integer data.
  */
-export function assignRecords(vars: Record<string, tf.Variable>, recs: Record<string, TensorRecord>, source = 'checkpoint'): void {
-  checkWeights(variableShapes(vars), recs, source);
+export function assignRecords(vars: Record<string, tf.Variable>, recs: Record<string, TensorRecord>, source = 'checkpoint', hint?: string): void {
+  checkWeights(variableShapes(vars), recs, source, hint);
   const isFloat = (d: string) => d === 'F32' || d === 'F64' || d === 'F16' || d === 'BF16';
   for (const name of Object.keys(vars).sort()) {
     const v = vars[name];
@@ -190,6 +200,15 @@ export function parseCheckpointState(text: string, source: string): CheckpointSt
   if (!Array.isArray(rng) || rng.length !== 4 || !rng.every((x) => Number.isInteger(x) && x >= 0 && x <= 0xffffffff)) {
     throw damaged(`has rng ${JSON.stringify(rng)}, not four uint32 integers`);
   }
+  // a bad optimizerStep would otherwise surface steps later as a NaN loss blamed on the learning rate
+  const count = (x: unknown) => Number.isSafeInteger(x) && (x as number) >= 0;
+  const t = s.optimizerStep;
+  const perGroup = t !== null && typeof t === 'object' && !Array.isArray(t) && Object.keys(t).length > 0 && Object.values(t).every(count);
+  if (t !== undefined && !count(t) && !perGroup) {
+    throw damaged(`has optimizerStep ${JSON.stringify(t)}, not a non-negative integer (or one per optimizer group, e.g. {"D":8,"G":4})`);
+  }
+  const el = s.elapsedSeconds;
+  if (el !== undefined && (typeof el !== 'number' || !Number.isFinite(el) || el < 0)) throw damaged(`has elapsedSeconds ${JSON.stringify(el)}, not a non-negative number`);
   return s as CheckpointState;
 }
 

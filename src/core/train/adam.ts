@@ -44,12 +44,13 @@ export class Adam {
     const attrs = { beta1, beta2, learningRate: lr, epsilon: this.eps, c1, c2, decay: wd };
     tf.tidy(() => {
       for (const [name, w] of Object.entries(vars)) {
-        const g = grads[name];
-        if (!g) continue;
+        // moments for every variable, with a gradient this step or not, so a saved state always has all of them
         if (!this.m[name]) {
           this.m[name] = tf.variable(tf.zerosLike(w), false);
           this.v[name] = tf.variable(tf.zerosLike(w), false);
         }
+        const g = grads[name];
+        if (!g) continue;
         const m = this.m[name];
         const v = this.v[name];
         if (fused && w.dtype === 'float32' && g.dtype === 'float32') {
@@ -79,16 +80,20 @@ export class Adam {
     return out;
   }
 
-  loadState(t: number, tensors: Record<string, { shape: number[]; data: Float32Array }>): void {
+  /**
+   * Restores update count t and, when t > 0, the moments "<param>.m" / "<param>.v" of every variable in `vars`.
+   * The caller checks the records first (Trainer.loadOptimizerState: names, shapes, values).
+   */
+  loadState(t: number, tensors: Record<string, { shape: number[]; data: Float32Array }>, vars: Record<string, tf.Tensor>): void {
     this.dispose();
     this.t = t;
-    for (const [key, rec] of Object.entries(tensors)) {
-      const dot = key.lastIndexOf('.');
-      const name = key.slice(0, dot);
-      const which = key.slice(dot + 1);
-      const target = which === 'm' ? this.m : which === 'v' ? this.v : null;
-      if (!target) throw new Error(`unexpected optimizer tensor ${key}`);
-      target[name] = tf.variable(tf.tensor(rec.data, rec.shape, 'float32'), false);
+    if (t === 0) return;
+    for (const name of Object.keys(vars)) {
+      const m = tensors[`${name}.m`];
+      const v = tensors[`${name}.v`];
+      if (!m || !v) throw new Error(`Adam.loadState: no moments for ${name}`);
+      this.m[name] = tf.variable(tf.tensor(m.data, m.shape, 'float32'), false);
+      this.v[name] = tf.variable(tf.tensor(v.data, v.shape, 'float32'), false);
     }
   }
 

@@ -29,6 +29,11 @@ export class Ema {
     });
   }
 
+  /** Starts the average afresh at the current weights (e.g. when a resumed run has no saved average). */
+  restart(vars: Record<string, tf.Variable>): void {
+    for (const [k, v] of Object.entries(vars)) this.shadow[k].assign(v);
+  }
+
   /** Swap EMA weights into `vars`, run fn, swap back. */
   async withWeights<T>(vars: Record<string, tf.Variable>, fn: () => T | Promise<T>): Promise<T> {
     const saved = Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, v.clone()]));

@@ -3,6 +3,9 @@
 // Adam + lr schedule + global-norm clipping + optional EMA; plain numbers out; non-finite losses refused.
 import * as tf from '@tensorflow/tfjs-core';
 import type { TrainConfig } from '../config/schema.ts';
+import { checkWeights } from '../checkpoint/format.ts';
+import { recordToFloat32, type TensorRecord } from '../checkpoint/safetensors.ts';
+import { UserError } from '../errors.ts';
 import { Adam } from './adam.ts';
 import { Ema } from './ema.ts';
 import { learningRate } from './schedules.ts';
@@ -27,6 +30,16 @@ export interface OptimizerGroup {
   vars: Record<string, tf.Variable>;
   /** Multiplies the scheduled learning rate for this group (default 1). */
   lrScale?: number;
+}
+
+/** Where the optimizer state being loaded comes from, for messages. */
+export interface OptimizerStateSource {
+  /** e.g. "optimizer.safetensors in runs/x". */
+  file: string;
+  /** e.g. "state.json in runs/x". */
+  state: string;
+  /** A sentence ending every message: what the user can do. */
+  hint: string;
 }
 
 /** What one optimiser update of a group returns. */
@@ -212,22 +225,72 @@ export class Trainer {
     return { tensors, steps };
   }
 
-  /** Restores what optimizerState() gave (records read back from optimizer.safetensors). */
-  loadOptimizerState(steps: unknown, tensors: Record<string, { shape: number[]; data: Float32Array }>, source = 'optimizer state'): void {
+  /**
+   * Restores what optimizerState() gave, after checking it against this trainer's variables: `steps` is Adam's t
+   * (state.json's optimizerStep: a number, or one per group; undefined means `this.step`, as in early checkpoints) and
+   * `tensors` the records of optimizer.safetensors (null when the file is absent). Anything missing, unexpected,
+   * mis-shaped or non-finite is one UserError naming it, so no optimizer state is ever dropped silently.
+   */
+  loadOptimizerState(steps: unknown, tensors: Record<string, TensorRecord> | null, src: OptimizerStateSource): void {
+    const sets = this.optimizerSets();
+    const ts = this.parseOptimizerSteps(steps, src);
+    const fail = (problem: string) => new UserError(`${problem}. ${src.hint}`);
+    const updates = sets.map((s, i) => (s.group ? `${s.group} ${ts[i]}` : String(ts[i]))).join(', ');
+    // after t > 0 updates Adam has both moments of every variable it optimises (Adam.apply creates them all)
+    const expected: Record<string, number[]> = {};
+    sets.forEach((s, i) => {
+      if (ts[i] > 0) for (const [k, v] of Object.entries(s.vars)) expected[`${s.prefix}${k}.m`] = expected[`${s.prefix}${k}.v`] = v.shape;
+    });
+    if (!tensors) {
+      if (Object.keys(expected).length) throw fail(`${src.file} not found, but ${src.state} says Adam made ${updates} updates`);
+    } else {
+      const keys = Object.keys(tensors);
+      const empty = sets.filter((s, i) => ts[i] > 0 && !keys.some((k) => k.startsWith(s.prefix)));
+      if (empty.length) {
+        const which = empty[0].group ? ` for optimizer group ${empty.map((s) => s.group).join(', ')}` : '';
+        throw fail(`${src.file} has no Adam moments${which}, but ${src.state} says Adam made ${updates} updates`);
+      }
+      checkWeights(expected, tensors, src.file, src.hint);
+    }
+    const floats: Record<string, { shape: number[]; data: Float32Array }> = {};
+    for (const key of Object.keys(expected)) {
+      const data = recordToFloat32(tensors![key]);
+      // a NaN moment, or a negative second moment (sqrt), would only show later as a NaN loss
+      if (!data.every((x) => Number.isFinite(x) && (x >= 0 || key.endsWith('.m')))) {
+        throw fail(`${src.file}: ${key} holds ${key.endsWith('.v') ? 'negative or ' : ''}non-finite values`);
+      }
+      floats[key] = { shape: tensors![key].shape, data };
+    }
+    sets.forEach((s, i) => {
+      const own = Object.fromEntries(Object.entries(floats).filter(([k]) => k.startsWith(s.prefix)).map(([k, r]) => [k.slice(s.prefix.length), r]));
+      s.opt.loadState(ts[i], own, s.vars);
+    });
+  }
+
+  /** The optimisers whose state is saved, with their key prefix in optimizer.safetensors ("D/" per group, or ""). */
+  private optimizerSets(): { group?: string; prefix: string; opt: Adam; vars: Record<string, tf.Variable> }[] {
     const names = Object.keys(this.groupOptimizers);
+    if (names.length === 0) return [{ prefix: '', opt: this.optimizer, vars: this.vars }];
+    return names.map((g) => ({ group: g, prefix: `${g}/`, opt: this.groupOptimizers[g], vars: this.groups[g].vars }));
+  }
+
+  /** Adam's t of each optimizerSets() entry from state.json's optimizerStep (format-checked by parseCheckpointState). */
+  private parseOptimizerSteps(steps: unknown, src: OptimizerStateSource): number[] {
+    const names = Object.keys(this.groupOptimizers);
+    const count = (x: unknown) => Number.isSafeInteger(x) && (x as number) >= 0;
+    const bad = (why: string) => new UserError(`${src.state} has optimizerStep ${JSON.stringify(steps)}, ${why}. ${src.hint}`);
     if (names.length === 0) {
-      this.optimizer.loadState(Number(steps), tensors);
-      return;
+      if (steps === undefined) return [this.step];
+      if (!count(steps)) throw bad('but this model has one optimizer, whose step is a non-negative integer');
+      return [steps as number];
     }
-    const byGroup: Record<string, Record<string, { shape: number[]; data: Float32Array }>> = Object.fromEntries(names.map((g) => [g, {}]));
-    for (const [key, rec] of Object.entries(tensors)) {
-      const slash = key.indexOf('/');
-      const g = slash > 0 ? key.slice(0, slash) : '';
-      if (!byGroup[g]) throw new Error(`${source}: tensor ${key} belongs to no optimizer group of this model (${names.join(', ')})`);
-      byGroup[g][key.slice(slash + 1)] = rec;
-    }
-    const t = (steps ?? {}) as Record<string, unknown>;
-    for (const g of names) this.groupOptimizers[g].loadState(Number(t[g] ?? 0), byGroup[g]);
+    const per = steps !== null && typeof steps === 'object' && !Array.isArray(steps) ? (steps as Record<string, unknown>) : null;
+    if (!per) throw bad(`but this model has one optimizer per group (${names.join(', ')}), each with its own step`);
+    const missing = names.filter((g) => !count(per[g]));
+    if (missing.length) throw bad(`with no valid step for optimizer group ${missing.join(', ')}`);
+    const extra = Object.keys(per).filter((g) => !names.includes(g));
+    if (extra.length) throw bad(`naming optimizer group ${extra.join(', ')}, which this model does not have (it has ${names.join(', ')})`);
+    return names.map((g) => per[g] as number);
   }
 
   dispose(): void {
