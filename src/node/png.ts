@@ -24,9 +24,10 @@ function checkImage(img: ImageU8): void {
 export function encodePng(img: ImageU8): Uint8Array {
   checkImage(img);
   const colorType = COLOR_TYPE[img.channels as 1 | 3 | 4];
-  const png = new PNG({ width: img.width, height: img.height, colorType, inputColorType: colorType, bitDepth: 8 });
-  png.data = Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength);
-  const buf = PNG.sync.write(png, { colorType, inputColorType: colorType, inputHasAlpha: img.channels === 4, bitDepth: 8 });
+  // the sync writer needs only width, height and data: a `new PNG(...)` per call kept ~33 KB alive for good (pngjs
+  // 7.0.0), 3 GB over 100,000 sample files
+  const meta = { width: img.width, height: img.height, data: Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength) } as unknown as pngjs.PNG;
+  const buf = PNG.sync.write(meta, { colorType, inputColorType: colorType, inputHasAlpha: img.channels === 4, bitDepth: 8 });
   return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
 }
 

@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import * as tf from '@tensorflow/tfjs-core';
 import '../helpers/backend.ts';
 import { initBackend } from '../../src/node/backend.ts';
@@ -43,6 +45,24 @@ test('the peak tensor memory of writing n samples does not grow with n (a guided
   const whole = (await tf.profile(() => m.sample(160, 3, { steps: 2, guidance: 3 }))).peakBytes;
   assert.ok(whole > small * 5, `one batch of 160 peaked at ${whole} bytes, chunks of 8 at ${small}`);
   assert.equal(fs.readdirSync(path.join(TMP, 'p160')).length, 160);
+  m.dispose();
+});
+
+test('writing 3,000 numbered sample files keeps the process memory flat (no per-file leak)', async () => {
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  const m = tiny('vae');
+  const used = () => {
+    gc();
+    const u = process.memoryUsage();
+    return u.arrayBuffers + u.heapUsed;
+  };
+  let at500 = 0;
+  await writeSampleFiles(m, { n: 3000, seed: 1, image: info, chunk: 100, dir: path.join(TMP, 'many'), onChunk: (done) => { if (done === 500) at500 = used(); } });
+  const growth = used() - at500;
+  // a pngjs PNG object per file kept ~33 KB each: ~80 MB over these 2,500 files
+  assert.ok(growth < 8 * 2 ** 20, `memory grew ${(growth / 2 ** 20).toFixed(1)} MB over 2,500 files`);
+  assert.equal(fs.readdirSync(path.join(TMP, 'many')).length, 3000);
   m.dispose();
 });
 
