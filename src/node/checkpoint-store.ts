@@ -50,7 +50,7 @@ export function saveCheckpoint(dir: string, ck: Checkpoint): void {
   } catch (e) {
     throw new UserError(`Cannot create checkpoint folder ${dir}: ${(e as Error).message}; choose another output folder`);
   }
-  removeInterruptedSaveFiles(dir);
+  removeStaleTemps(dir); // files and staged backups of killed saves
   const saveId = randomBytes(8).toString('hex');
   const meta = { ...checkpointFileMetadata(step, ck.config.family), [SAVE_ID]: saveId };
   const json = (v: object) => `${JSON.stringify({ ...v, [SAVE_ID]: saveId }, null, 2)}\n`;
@@ -93,16 +93,6 @@ function backUpTopLevel(dir: string): void {
   removeFolder(path.join(dir, PREVIOUS)); // the top level is whole meanwhile
   fs.renameSync(staged, path.join(dir, PREVIOUS));
   fsyncDir(dir);
-}
-
-/**
- * Removes what saves killed in `dir` left behind: temp files (FILE.tmp-PID-HEX) and staged backups (.previous.tmp-...)
- * of processes that are gone. Saves do this first; a training run does it when it starts. Returns the names removed.
- */
-export function removeInterruptedSaveFiles(dir: string): string[] {
-  const removed = removeStaleTemps(dir);
-  if (removed.length) fsyncDir(dir);
-  return removed;
 }
 
 /**
