@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { UserError } from '../core/errors.ts';
-import { decodeSafetensors, encodeSafetensors, safetensorsHeader, type TensorRecord } from '../core/checkpoint/safetensors.ts';
+import { MAX_HEADER_BYTES, decodeSafetensors, encodeSafetensors, safetensorsHeader, type TensorRecord } from '../core/checkpoint/safetensors.ts';
 import {
   CHECKPOINT_FILES,
   checkFileStep,
@@ -70,7 +70,7 @@ export function saveCheckpoint(dir: string, ck: Checkpoint): void {
     throw new UserError(`Cannot write checkpoint in ${dir}: ${(e as Error).message}; free disk space or choose another --out (the previous checkpoint is intact)`);
   }
   // 2. a complete copy outside the top level
-  if (wholeSaveStep(dir) !== null) backUpTopLevel(dir);
+  if (isWholeSave(dir)) backUpTopLevel(dir);
   // 3. the new files into place, config.json last
   for (const [name, data] of contents) {
     if (data === null) fs.rmSync(file(name), { force: true });
@@ -96,19 +96,19 @@ function backUpTopLevel(dir: string): void {
 }
 
 /**
- * The step of the checkpoint in `dir` when its files are one whole save (every file present that must be, each from
- * the same save), else null. Reads only config.json, state.json and the safetensors headers.
+ * True when the checkpoint files in `dir` are one whole save: config.json, state.json and model.safetensors present,
+ * and every file from the same save. Reads only the JSON files and the safetensors headers.
  */
-function wholeSaveStep(dir: string): number | null {
+function isWholeSave(dir: string): boolean {
   try {
     const config = readConfigFile(dir);
     const state = readStateFile(dir);
-    if (config[SAVE_ID] !== state[SAVE_ID]) return null;
+    if (config[SAVE_ID] !== state[SAVE_ID]) return false;
     const names = [CHECKPOINT_FILES.model, ...OPTIONAL.map((k) => CHECKPOINT_FILES[k]).filter((n) => fs.existsSync(path.join(dir, n)))];
     for (const name of names) checkSameSave(safetensorsMetadata(path.join(dir, name)), state, name, dir);
-    return state.step;
+    return true;
   } catch {
-    return null;
+    return false;
   }
 }
 
@@ -118,7 +118,7 @@ function safetensorsMetadata(file: string): Record<string, string> {
   try {
     const head = new Uint8Array(8);
     fs.readSync(fd, head, 0, 8, 0);
-    const n = Math.min(new DataView(head.buffer).getUint32(0, true), fs.fstatSync(fd).size - 8);
+    const n = Math.min(new DataView(head.buffer).getUint32(0, true), MAX_HEADER_BYTES, fs.fstatSync(fd).size - 8);
     const bytes = new Uint8Array(8 + Math.max(0, n));
     bytes.set(head);
     fs.readSync(fd, bytes, 8, Math.max(0, n), 8);

@@ -31,11 +31,12 @@ function errno(e: unknown): string | undefined {
  * The parent folder must exist.
  */
 export function writeFileAtomic(file: string, data: Uint8Array | string): void {
-  const tmp = writeDurableTemp(file, data);
+  let tmp: string | undefined;
   try {
+    tmp = writeDurableTemp(file, data);
     fs.renameSync(tmp, file);
   } catch (e) {
-    removeQuietly(tmp);
+    if (tmp) removeQuietly(tmp);
     throw userFsError(e, `Cannot write ${file}`);
   }
   fsyncDir(path.dirname(file));
@@ -43,7 +44,8 @@ export function writeFileAtomic(file: string, data: Uint8Array | string): void {
 
 /**
  * Writes `data` to a new temp file beside `file` (`FILE.tmp-PID-HEX`, see removeStaleTemps) and fsyncs it, so a rename
- * onto `file` later installs complete, durable contents. Returns the temp path; on failure nothing is left behind.
+ * onto `file` later installs complete, durable contents. Returns the temp path; on failure (the fs error is thrown as
+ * is) nothing is left behind.
  */
 export function writeDurableTemp(file: string, data: Uint8Array | string): string {
   const tmp = `${file}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
@@ -64,12 +66,12 @@ export function writeDurableTemp(file: string, data: Uint8Array | string): strin
       }
     }
     removeQuietly(tmp);
-    throw userFsError(e, `Cannot write ${file}`);
+    throw e;
   }
 }
 
 /** A UserError for the errno codes the user can fix (with the fix), else `e` itself. */
-function userFsError(e: unknown, what: string): unknown {
+export function userFsError(e: unknown, what: string): unknown {
   const code = errno(e);
   return code && USER_FS_ERRORS[code] ? new UserError(`${what}: ${USER_FS_ERRORS[code]} (${code}); choose another output folder or fix its permissions`) : e;
 }

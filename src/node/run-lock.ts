@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { UserError } from '../core/errors.ts';
-import { writeDurableTemp } from './fs-atomic.ts';
+import { userFsError, writeDurableTemp } from './fs-atomic.ts';
 import { processAlive, processStartTicks } from './pid.ts';
 
 export const LOCK_FILE = '.deepgen.lock';
@@ -76,15 +76,16 @@ export function acquireRunLock(dir: string, opts: { warn: (line: string) => void
 
 /** Creates the lock file holding `me` unless it exists; false when it does. */
 function tryCreate(file: string, me: LockOwner): boolean {
-  const tmp = writeDurableTemp(file, `${JSON.stringify(me)}\n`);
+  let tmp: string | undefined;
   try {
+    tmp = writeDurableTemp(file, `${JSON.stringify(me)}\n`);
     fs.linkSync(tmp, file);
     return true;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw e;
+    throw userFsError(e, `Cannot lock the run folder (${file})`);
   } finally {
-    fs.rmSync(tmp, { force: true });
+    if (tmp) fs.rmSync(tmp, { force: true });
   }
 }
 
