@@ -1,10 +1,12 @@
-// Saves and loads deepgen checkpoint folders on disk (format in src/core/checkpoint/format.ts).
-// Each file is replaced atomically and state.json goes last, so an interrupted save is detected on load.
+// Saves and loads deepgen checkpoint folders on disk (format in src/core/checkpoint/format.ts), crash-safe: after a
+// crash at any point of any save, including the first save after a resume, the folder loads at the last completed save
+// or at the one being written, whole. The checkpoint files stay at the top of the run folder, where every reader looks.
 
 import fs from 'node:fs';
 import path from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { UserError } from '../core/errors.ts';
-import { decodeSafetensors, encodeSafetensors, type TensorRecord } from '../core/checkpoint/safetensors.ts';
+import { MAX_HEADER_BYTES, decodeSafetensors, encodeSafetensors, safetensorsHeader, type TensorRecord } from '../core/checkpoint/safetensors.ts';
 import {
   CHECKPOINT_FILES,
   checkFileStep,
@@ -15,16 +17,30 @@ import {
   type CheckpointConfigFile,
   type CheckpointState,
 } from '../core/checkpoint/format.ts';
-import { readFileOrUserError, readTextOrUserError } from './fs-atomic.ts';
+import { fsyncDir, readFileOrUserError, readTextOrUserError, removeFolder, removeStaleTemps, writeDurableTemp } from './fs-atomic.ts';
 
 const OPTIONAL = ['optimizer', 'ema'] as const;
 
+/** Backup of the last complete checkpoint (hard links), present while a save is replacing the top-level files. */
+export const PREVIOUS = '.previous';
+
 /**
- * Writes config.json, model.safetensors, optimizer.safetensors and ema.safetensors (when given), then
- * state.json. Two phases so no crash loses the last good checkpoint: (1) every new file is written and
- * fsynced under a temp name, and the current files are hard-linked into DIR/.previous/; (2) the temp
- * files are renamed into place, state.json last, and .previous is removed. A crash in phase 2 leaves
- * .previous complete, and loadCheckpoint falls back to it.
+ * A random id written into every file of one save (config.json, state.json, each safetensors' metadata), so a load
+ * tells files of two saves apart even when they have the same step. Folders saved before it existed have none.
+ */
+const SAVE_ID = 'saveId';
+
+/**
+ * Writes the checkpoint files into `dir`. The protocol, so that a crash anywhere leaves a loadable folder:
+ *  1. every new file is written and fsynced under a temp name;
+ *  2. when the top-level files are one whole save, they are hard-linked into a fresh folder that then replaces
+ *     DIR/.previous; when they are not (an earlier save was interrupted), .previous already holds the last whole save
+ *     and is kept: the only complete copy is never removed;
+ *  3. the temp files are renamed into place: model.safetensors first (so any mix of two saves includes a new model,
+ *     which its save id exposes), state.json, then config.json, the commit point (a first save that dies earlier leaves
+ *     no config.json, so no checkpoint, and a new run can start there);
+ *  4. once the folder is fsynced, the backup is removed.
+ * Each step is made durable (folder fsync) before the next one relies on it.
  */
 export function saveCheckpoint(dir: string, ck: Checkpoint): void {
   const { step } = ck.state;
@@ -34,58 +50,93 @@ export function saveCheckpoint(dir: string, ck: Checkpoint): void {
   } catch (e) {
     throw new UserError(`Cannot create checkpoint folder ${dir}: ${(e as Error).message}; choose another output folder`);
   }
-  removeStaleTemps(dir);
-  const meta = checkpointFileMetadata(step, ck.config.family);
-  const file = (name: string) => path.join(dir, name);
+  removeStaleTemps(dir); // files and staged backups of killed saves
+  const saveId = randomBytes(8).toString('hex');
+  const meta = { ...checkpointFileMetadata(step, ck.config.family), [SAVE_ID]: saveId };
+  const json = (v: object) => `${JSON.stringify({ ...v, [SAVE_ID]: saveId }, null, 2)}\n`;
   const contents: [string, Uint8Array | string | null][] = [
-    [CHECKPOINT_FILES.config, `${JSON.stringify(ck.config, null, 2)}\n`],
     [CHECKPOINT_FILES.model, encodeSafetensors(ck.weights, meta)],
     ...OPTIONAL.map((key): [string, Uint8Array | null] => [CHECKPOINT_FILES[key], ck[key] ? encodeSafetensors(ck[key]!, meta) : null]),
-    [CHECKPOINT_FILES.state, `${JSON.stringify(ck.state, null, 2)}\n`],
+    [CHECKPOINT_FILES.state, json(ck.state)],
+    [CHECKPOINT_FILES.config, json(ck.config)],
   ];
-  // phase 1: new files under temp names, durable before anything is replaced
+  const file = (name: string) => path.join(dir, name);
+  // 1. new files under temp names, durable before anything is replaced
   const temps = new Map<string, string>();
   try {
-    for (const [name, data] of contents) {
-      if (data === null) continue;
-      const tmp = `${file(name)}.tmp-${process.pid}-${Math.random().toString(16).slice(2, 10)}`;
-      temps.set(name, tmp);
-      const fd = fs.openSync(tmp, 'w');
-      try {
-        fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
-        fs.fsyncSync(fd);
-      } finally {
-        fs.closeSync(fd);
-      }
-    }
+    for (const [name, data] of contents) if (data !== null) temps.set(name, writeDurableTemp(file(name), data));
   } catch (e) {
     for (const t of temps.values()) fs.rmSync(t, { force: true });
     throw new UserError(`Cannot write checkpoint in ${dir}: ${(e as Error).message}; free disk space or choose another --out (the previous checkpoint is intact)`);
   }
-  const prev = path.join(dir, PREVIOUS);
-  fs.rmSync(prev, { recursive: true, force: true });
-  if (fs.existsSync(file(CHECKPOINT_FILES.state))) {
-    fs.mkdirSync(prev);
-    for (const name of Object.values(CHECKPOINT_FILES)) if (fs.existsSync(file(name))) fs.linkSync(file(name), path.join(prev, name));
-  }
-  // phase 2: renames (state.json last), then drop the backup
+  // 2. a complete copy outside the top level
+  if (isWholeSave(dir)) backUpTopLevel(dir);
+  // 3. the new files into place, config.json last
   for (const [name, data] of contents) {
     if (data === null) fs.rmSync(file(name), { force: true });
     else fs.renameSync(temps.get(name)!, file(name));
   }
-  fs.rmSync(prev, { recursive: true, force: true });
+  fsyncDir(dir);
+  // 4. the new checkpoint is durable; the backup is not needed
+  removeFolder(path.join(dir, PREVIOUS));
+  fsyncDir(dir);
 }
 
-/** Backup of the last complete checkpoint, present only while a save is replacing it. */
-export const PREVIOUS = '.previous';
-
-/** Temp files left by a process killed mid-write (see writeFileAtomic's naming). */
-function removeStaleTemps(dir: string): void {
-  const names = new Set<string>(Object.values(CHECKPOINT_FILES));
-  for (const entry of fs.readdirSync(dir)) {
-    const m = /^(.*)\.tmp-\d+-[0-9a-f]+$/.exec(entry);
-    if (m && names.has(m[1])) fs.rmSync(path.join(dir, entry), { force: true });
+/** Hard-links the top-level checkpoint files into a staged folder, made durable, which then replaces DIR/.previous. */
+function backUpTopLevel(dir: string): void {
+  const staged = path.join(dir, `${PREVIOUS}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
+  fs.mkdirSync(staged);
+  for (const name of Object.values(CHECKPOINT_FILES)) {
+    if (fs.existsSync(path.join(dir, name))) fs.linkSync(path.join(dir, name), path.join(staged, name));
   }
+  fsyncDir(staged);
+  removeFolder(path.join(dir, PREVIOUS)); // the top level is whole meanwhile
+  fs.renameSync(staged, path.join(dir, PREVIOUS));
+  fsyncDir(dir);
+}
+
+/**
+ * True when the checkpoint files in `dir` are one whole save: config.json, state.json and model.safetensors present,
+ * and every file from the same save. Reads only the JSON files and the safetensors headers.
+ */
+function isWholeSave(dir: string): boolean {
+  try {
+    const config = readConfigFile(dir);
+    const state = readStateFile(dir);
+    if (config[SAVE_ID] !== state[SAVE_ID]) return false;
+    const names = [CHECKPOINT_FILES.model, ...OPTIONAL.map((k) => CHECKPOINT_FILES[k]).filter((n) => fs.existsSync(path.join(dir, n)))];
+    for (const name of names) checkSameSave(safetensorsMetadata(path.join(dir, name)), state, name, dir);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The __metadata__ of a safetensors file, from its header only. */
+function safetensorsMetadata(file: string): Record<string, string> {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const head = new Uint8Array(8);
+    fs.readSync(fd, head, 0, 8, 0);
+    const n = Math.min(new DataView(head.buffer).getUint32(0, true), MAX_HEADER_BYTES, fs.fstatSync(fd).size - 8);
+    const bytes = new Uint8Array(8 + Math.max(0, n));
+    bytes.set(head);
+    fs.readSync(fd, bytes, 8, Math.max(0, n), 8);
+    const { header } = safetensorsHeader(bytes, file);
+    return (header.__metadata__ ?? {}) as Record<string, string>;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** checkFileStep, and the file's save id against state.json's (both absent in folders saved before save ids). */
+function checkSameSave(metadata: Record<string, string>, state: CheckpointState, name: string, dir: string): void {
+  checkFileStep(metadata, state, name, dir);
+  if (metadata[SAVE_ID] !== state[SAVE_ID]) throw mixedSaves(name, dir);
+}
+
+function mixedSaves(name: string, dir: string): UserError {
+  return new UserError(`Checkpoint in ${dir} is inconsistent: ${name} and state.json are from different saves (a save was interrupted); restore the folder from a backup or train again`);
 }
 
 /** True when `dir` holds a checkpoint, complete or not (loadCheckpoint explains what is wrong). */
@@ -94,27 +145,45 @@ export function hasCheckpoint(dir: string): boolean {
 }
 
 /**
- * Reads and validates a checkpoint folder; every problem is a one-line UserError. When a save was
- * interrupted mid-replace, the intact previous checkpoint in DIR/.previous is loaded instead.
+ * Reads and validates a checkpoint folder; every problem is a one-line UserError. When the top-level files are not one
+ * whole save (a save was interrupted while replacing them), the backup in DIR/.previous is loaded, with a warning.
  */
 export function loadCheckpoint(dir: string, opts: { warn?: (line: string) => void } = {}): Checkpoint {
   try {
     return loadCheckpointFiles(dir);
   } catch (e) {
     const prev = path.join(dir, PREVIOUS);
-    if (e instanceof UserError && fs.existsSync(path.join(prev, CHECKPOINT_FILES.state))) {
-      const ck = loadCheckpointFiles(prev);
-      (opts.warn ?? ((l: string) => process.stderr.write(l + '\n')))(`deepgen: warning: ${e.message.split(';')[0]}; loaded the previous checkpoint (step ${ck.state.step}) from ${prev}`);
-      return ck;
+    if (!(e instanceof UserError) || !fs.existsSync(path.join(prev, CHECKPOINT_FILES.state))) throw e;
+    let ck: Checkpoint;
+    try {
+      ck = loadCheckpointFiles(prev);
+    } catch {
+      return loadCheckpointFiles(dir); // a save running meanwhile may have completed and dropped its backup
     }
-    throw e;
+    (opts.warn ?? ((l: string) => process.stderr.write(l + '\n')))(`deepgen: warning: ${e.message.split(';')[0]}; loaded the previous checkpoint (step ${ck.state.step}) from ${prev}`);
+    return ck;
   }
 }
 
 /** Only config.json of a checkpoint (family and config), without reading the weights. */
 export function readCheckpointConfig(dir: string): CheckpointConfigFile {
+  return withoutSaveId(readConfigFile(dir));
+}
+
+function readConfigFile(dir: string): CheckpointConfigFile {
   const file = path.join(dir, CHECKPOINT_FILES.config);
   return parseCheckpointConfig(readTextOrUserError(file, 'checkpoint config'), `${CHECKPOINT_FILES.config} in ${dir}`);
+}
+
+function readStateFile(dir: string): CheckpointState {
+  const file = path.join(dir, CHECKPOINT_FILES.state);
+  return parseCheckpointState(readTextOrUserError(file, 'checkpoint state'), `${CHECKPOINT_FILES.state} in ${dir}`);
+}
+
+/** The save id is the store's business: callers get config and state as they were given to saveCheckpoint. */
+function withoutSaveId<T extends object>(v: T): T {
+  const { [SAVE_ID]: _id, ...rest } = v as Record<string, unknown>;
+  return rest as T;
 }
 
 function loadCheckpointFiles(dir: string): Checkpoint {
@@ -125,19 +194,17 @@ function loadCheckpointFiles(dir: string): Checkpoint {
     }
     throw new UserError(`No checkpoint at ${dir}: config.json not found; train one with \`deepgen train ...\` or pass a run folder`);
   }
-  const config = readCheckpointConfig(dir);
+  const config = readConfigFile(dir);
   const incomplete = (name: string) =>
     new UserError(`Checkpoint in ${dir} is incomplete: ${name} not found (a save was interrupted?); restore the folder from a backup or train again`);
 
   if (!fs.existsSync(file(CHECKPOINT_FILES.state))) throw incomplete(CHECKPOINT_FILES.state);
-  const state = parseCheckpointState(
-    readTextOrUserError(file(CHECKPOINT_FILES.state), 'checkpoint state'),
-    `${CHECKPOINT_FILES.state} in ${dir}`,
-  );
+  const state = readStateFile(dir);
+  if (config[SAVE_ID] !== state[SAVE_ID]) throw mixedSaves(CHECKPOINT_FILES.config, dir);
 
   if (!fs.existsSync(file(CHECKPOINT_FILES.model))) throw incomplete(CHECKPOINT_FILES.model);
   const weights = readTensors(dir, CHECKPOINT_FILES.model, state);
-  const ck: Checkpoint = { config, weights, state };
+  const ck: Checkpoint = { config: withoutSaveId(config), weights, state: withoutSaveId(state) };
   for (const key of OPTIONAL) {
     if (fs.existsSync(file(CHECKPOINT_FILES[key]))) ck[key] = readTensors(dir, CHECKPOINT_FILES[key], state);
   }
@@ -147,6 +214,6 @@ function loadCheckpointFiles(dir: string): Checkpoint {
 function readTensors(dir: string, name: string, state: CheckpointState): Record<string, TensorRecord> {
   const bytes = readFileOrUserError(path.join(dir, name), 'checkpoint file');
   const { tensors, metadata } = decodeSafetensors(bytes, `${name} in ${dir}`);
-  checkFileStep(metadata, state, name, dir);
+  checkSameSave(metadata, state, name, dir);
   return tensors;
 }

@@ -19,7 +19,8 @@ import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint-stor
 import { loadDataset } from './data/datasets.ts';
 import { initBackend } from './backend.ts';
 import { createProgress, formatDuration } from './progress.ts';
-import { writeFileAtomic } from './fs-atomic.ts';
+import { removeStaleTemps, writeFileAtomic } from './fs-atomic.ts';
+import { acquireRunLock } from './run-lock.ts';
 import type { ResolvedRunConfig } from './run-config.ts';
 import { writeImageGrid } from './pictures.ts';
 import { writeLossCurve } from './loss-curve-file.ts';
@@ -75,8 +76,18 @@ interface RunState {
   stepsPerEpoch: number;
 }
 
-/** Train (or resume) a run into `out`. */
+/** Train (or resume) a run into `out`, the only trainer of that folder while it runs (a lock file). */
 export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
+  const lock = acquireRunLock(opts.out, { warn: opts.log ?? ((l: string) => process.stderr.write(l + '\n')) });
+  try {
+    for (const dir of [opts.out, path.join(opts.out, 'samples')]) removeStaleTemps(dir); // left by a killed run
+    return await trainLockedRun(opts);
+  } finally {
+    lock.release();
+  }
+}
+
+async function trainLockedRun(opts: TrainRunOptions): Promise<TrainRunResult> {
   const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
   const out = opts.out;
   let cfg = opts.config;

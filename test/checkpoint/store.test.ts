@@ -155,10 +155,32 @@ test('writeFileAtomic and readFileOrUserError turn path problems into UserErrors
   assert.deepEqual(Array.from(bytes), [1, 2, 3]);
 });
 
-test('a temp file left by a killed save is removed by the next save', () => {
+test('temp files of killed writers are removed by the next save; a live writer\'s are kept', () => {
   const dir = tmpDir();
-  fs.writeFileSync(path.join(dir, 'model.safetensors.tmp-1234-abcdef'), 'junk');
-  fs.writeFileSync(path.join(dir, 'notes.txt.tmp-1-a'), 'not ours');
+  const dead = 2 ** 30; // above any pid_max: no such process
+  fs.writeFileSync(path.join(dir, `model.safetensors.tmp-${dead}-abcdef`), 'junk');
+  fs.writeFileSync(path.join(dir, `eval.json.tmp-${dead}-0a1b`), 'junk');
+  fs.mkdirSync(path.join(dir, `.previous.tmp-${dead}-77`));
+  fs.writeFileSync(path.join(dir, `.previous.tmp-${dead}-77`, 'state.json'), '{}');
+  const live = `state.json.tmp-${process.ppid}-c0ffee`; // the test runner: alive, maybe writing
+  fs.writeFileSync(path.join(dir, live), 'in progress');
+  fs.writeFileSync(path.join(dir, 'notes.txt.tmp'), 'not a temp name');
   saveCheckpoint(dir, sample(1, false));
-  assert.deepEqual(fs.readdirSync(dir).sort(), ['config.json', 'model.safetensors', 'notes.txt.tmp-1-a', 'state.json']);
+  assert.deepEqual(fs.readdirSync(dir).sort(), ['config.json', 'model.safetensors', 'notes.txt.tmp', 'state.json', live].sort());
+});
+
+test('files of two saves of the same step are told apart by their save id', () => {
+  const a = tmpDir();
+  const b = tmpDir();
+  saveCheckpoint(a, sample(5));
+  const other = sample(5);
+  other.weights['enc.b'].data = new Float32Array([9, 9, 9]);
+  saveCheckpoint(b, other);
+  // a save of b's folder that died after renaming its model: same step, another save
+  fs.copyFileSync(path.join(a, 'model.safetensors'), path.join(b, 'model.safetensors'));
+  userError(() => loadCheckpoint(b), /^Checkpoint in .* is inconsistent: model\.safetensors and state\.json are from different saves \(a save was interrupted\)/);
+  fs.copyFileSync(path.join(a, 'config.json'), path.join(a, 'config.copy'));
+  saveCheckpoint(a, sample(5));
+  fs.copyFileSync(path.join(a, 'config.copy'), path.join(a, 'config.json'));
+  userError(() => loadCheckpoint(a), /config\.json and state\.json are from different saves/);
 });

@@ -8,6 +8,8 @@ export const BIN = path.join(import.meta.dirname, '../../bin/deepgen.js');
 
 export interface CliResult {
   code: number;
+  /** The signal that ended the child (e.g. SIGKILL), else null. */
+  signal: string | null;
   stdout: string;
   stderr: string;
 }
@@ -23,7 +25,7 @@ export function runCli(args: string[], opts: { cwd: string; env?: NodeJS.Process
   return new Promise((resolve) => {
     execFile(process.execPath, [...(opts.nodeArgs ?? []), BIN, ...args], { cwd: opts.cwd, env, timeout: opts.timeout ?? 180_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-      resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+      resolve({ code, signal: (err as { signal?: string } | null)?.signal ?? null, stdout: String(stdout), stderr: String(stderr) });
     });
   });
 }
