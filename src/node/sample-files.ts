@@ -7,6 +7,7 @@ import { UserError } from '../core/errors.ts';
 import type { GenerativeModel, SampleOptions } from '../core/family.ts';
 import { sampleChunks } from '../core/sample-chunks.ts';
 import { Grid, upscale, type ImageU8 } from '../core/viz/grid.ts';
+import { removeStaleTemps } from './fs-atomic.ts';
 import { encodePng, writePng } from './png.ts';
 
 /** The most samples one grid holds; above it, samples go to numbered files (a grid of 100,000 was a 262 MB PNG). */
@@ -54,7 +55,10 @@ export async function writeSampleFiles(model: GenerativeModel, o: SampleFilesOpt
     if (bytes > MAX_GRID_BYTES) throw new UserError(`a grid of ${o.n} samples at --scale ${scale} would be a ${(bytes / 2 ** 20).toFixed(0)} MB picture (at most ${MAX_GRID_BYTES / 2 ** 20} MB); lower --scale or --n, or write numbered files with --files DIR`);
   }
   if (o.grid) fs.mkdirSync(path.dirname(o.grid.file), { recursive: true });
-  if (o.dir) fs.mkdirSync(o.dir, { recursive: true });
+  if (o.dir) {
+    fs.mkdirSync(o.dir, { recursive: true });
+    removeStaleTemps(o.dir); // a killed earlier run's half-written files
+  }
   let grid: Grid | null = null;
   let written = performance.now();
   const writeGrid = () => writePng(o.grid!.file, upscale(grid!.image, scale));
@@ -81,7 +85,7 @@ export async function writeSampleFiles(model: GenerativeModel, o: SampleFilesOpt
 /** One numbered sample: complete or absent after a crash (temp file + rename), without writePng's fsyncs, which cost
  *  more than the sampling itself at thousands of files. */
 function writeSampleFile(file: string, img: ImageU8): void {
-  const tmp = `${file}.tmp-${process.pid}`;
+  const tmp = `${file}.tmp-${process.pid}-0`; // the pattern removeStaleTemps knows
   fs.writeFileSync(tmp, encodePng(img));
   fs.renameSync(tmp, file);
 }
