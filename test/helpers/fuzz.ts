@@ -90,7 +90,8 @@ const jsonEdit: fc.Arbitrary<JsonEdit> = fc.record({
   key: fc.oneof(fc.constantFrom(...TRICKY_KEYS), fc.string({ maxLength: 8 })),
   value: fc.oneof(
     fc.jsonValue({ maxDepth: 2 }),
-    fc.constantFrom(null, 0, -1, 1e9, 2 ** 32, 1e308, -0, 0.5, '', 'x', [], {}, [1e9], { __proto__: null }),
+    // objects whose toString/valueOf are data, not functions: String(v) and `${v}` throw on them
+    fc.constantFrom(null, 0, -1, 1e9, 2 ** 32, 1e308, -0, 0.5, '', 'x', [], {}, [1e9], { toString: false }, { valueOf: 1, toString: null }),
   ),
 });
 

@@ -12,6 +12,7 @@ import { MAX_IMAGE_SIDE } from '../../src/core/checkpoint/data-info.ts';
 import { resolveRunConfig } from '../../src/core/config/run-config.ts';
 import { registry } from '../../src/core/registry.ts';
 import { readConfigFile } from '../../src/node/run-config.ts';
+import { userError } from '../helpers/assert.ts';
 import { fuzz, loadsOrUserError, mutatedJson, peakRssMiB } from '../helpers/fuzz.ts';
 
 const MEMORY_MIB = 128;
@@ -49,6 +50,12 @@ test('fuzz: mutated checkpoint config.json resolves or gives one UserError line'
     assert.ok(out.info.height >= 1 && out.info.height <= MAX_IMAGE_SIDE && [1, 3].includes(out.info.channels), describe());
   });
   assert.ok(peakRssMiB() - before < MEMORY_MIB, `peak memory grew by ${(peakRssMiB() - before).toFixed(0)} MiB`);
+});
+
+test('regression (fuzz counterexample): a --config file whose family is an object with a data toString', () => {
+  const file = path.join(tmp, 'family-object.json');
+  fs.writeFileSync(file, JSON.stringify({ family: { toString: false }, model: {} }));
+  userError(() => resolveRunConfig('gan', [readConfigFile(file)], [], 'config file'), /^Config says family \{"toString":false\} but the command trains "gan"$/);
 });
 
 test('fuzz: mutated --config files resolve or give one UserError line', () => {
