@@ -4,8 +4,8 @@ import * as zlib from 'node:zlib';
 import { oneLine, UserError } from '../../core/errors.ts';
 
 /**
- * 2^25 pixels (8192x4096, or 5792x5792): decoding costs about 9 bytes a pixel, so one image stays near 300 MB.
- * Lower than Pillow's 89.5 megapixels because deepgen trains images of at most 512 pixels a side.
+ * 2^25 pixels (8192x4096, or 5792x5792): an RGB PNG that size takes about 520 MB at peak to load (16 bytes a pixel,
+ * measured), so 2.7x Pillow's 89.5 megapixels would be too much; deepgen trains images of at most 512 pixels a side.
  */
 export const DEFAULT_MAX_IMAGE_PIXELS = 2 ** 25;
 export const MAX_IMAGE_PIXELS_ENV = 'DEEPGEN_MAX_IMAGE_PIXELS';
@@ -22,8 +22,7 @@ export function maxImagePixels(given?: number): number {
   return n;
 }
 
-export interface ImageHeader {
-  format: 'PNG' | 'JPEG';
+interface ImageHeader {
   width: number;
   height: number;
 }
@@ -85,7 +84,7 @@ function pngLayout(buf: Uint8Array, bad: (problem: string) => UserError): PngLay
       if (w > 0 && h > 0) dataBytes += rowBytes(w) * h;
     }
   }
-  return { format: 'PNG', width, height, dataBytes, idat };
+  return { width, height, dataBytes, idat };
 }
 
 /** Width and height from a JPEG's first SOF marker, or undefined when there is none (the decoder then reports the file). */
@@ -107,7 +106,7 @@ function jpegHeader(buf: Uint8Array): ImageHeader | undefined {
     // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC)
     if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
       if (pos + 9 > buf.length) return undefined;
-      return { format: 'JPEG', height: (buf[pos + 5] << 8) | buf[pos + 6], width: (buf[pos + 7] << 8) | buf[pos + 8] };
+      return { height: (buf[pos + 5] << 8) | buf[pos + 6], width: (buf[pos + 7] << 8) | buf[pos + 8] };
     }
     pos += 2 + len;
   }
@@ -143,20 +142,17 @@ function checkPngData(layout: PngLayout, bad: (problem: string) => UserError): v
 
 /**
  * Checks an image file's bytes before decoding: the pixel count against maxPixels (PNG IHDR, JPEG SOF) and, for PNG, the
- * chunk structure and the length of the image data. Throws a one-line UserError naming `file`; returns the header.
+ * chunk structure and the length of the image data. Throws a one-line UserError naming `file`; other formats pass.
  */
-export function checkImageBytes(buf: Uint8Array, file: string, maxPixels: number): ImageHeader | undefined {
+export function checkImageBytes(buf: Uint8Array, file: string, maxPixels: number): void {
+  const overLimit = (p: string) => new UserError(`Cannot load ${file}: ${p}`);
   if (isPng(buf)) {
     const bad = (problem: string) => new UserError(`Cannot decode ${file}: ${problem}; is it a valid PNG image?`);
     const layout = pngLayout(buf, bad);
-    checkPixels(layout, maxPixels, (p) => new UserError(`Cannot load ${file}: ${p}`));
+    checkPixels(layout, maxPixels, overLimit);
     checkPngData(layout, bad);
-    return { format: 'PNG', width: layout.width, height: layout.height };
-  }
-  if (isJpeg(buf)) {
+  } else if (isJpeg(buf)) {
     const h = jpegHeader(buf);
-    if (h) checkPixels(h, maxPixels, (p) => new UserError(`Cannot load ${file}: ${p}`));
-    return h;
+    if (h) checkPixels(h, maxPixels, overLimit);
   }
-  return undefined;
 }
