@@ -5,7 +5,7 @@ import { oneLine, UserError } from '../../core/errors.ts';
 
 /**
  * 2^25 pixels (8192x4096, or 5792x5792): an RGB PNG that size takes about 520 MB at peak to load (16 bytes a pixel,
- * measured), so 2.7x Pillow's 89.5 megapixels would be too much; deepgen trains images of at most 512 pixels a side.
+ * measured); Pillow's 89.5 megapixels would allow 1.4 GB, and deepgen trains images of at most 512 pixels a side.
  */
 export const DEFAULT_MAX_IMAGE_PIXELS = 2 ** 25;
 export const MAX_IMAGE_PIXELS_ENV = 'DEEPGEN_MAX_IMAGE_PIXELS';
