@@ -12,7 +12,7 @@ else ${DEFAULT_MAX_IMAGE_PIXELS}) is refused before decoding, as a guard against
 export function intOpt(name: string, min = 0) {
   return (v: string): number => {
     const n = Number(v);
-    if (!/^-?\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}, got "${v}".`);
+    if (!/^-?\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}, got ${JSON.stringify(v)}.`);
     return n;
   };
 }
@@ -21,7 +21,7 @@ export function intOpt(name: string, min = 0) {
 export function seedOpt(name = '--seed') {
   return (v: string): number => {
     const n = Number(v);
-    if (!/^\d+$/.test(v.trim()) || n > MAX_SEED) throw new InvalidArgumentError(`${name} must be an integer from 0 to ${MAX_SEED}, got "${v}".`);
+    if (!/^\d+$/.test(v.trim()) || n > MAX_SEED) throw new InvalidArgumentError(`${name} must be an integer from 0 to ${MAX_SEED}, got ${JSON.stringify(v)}.`);
     return n;
   };
 }
@@ -31,7 +31,7 @@ export function floatOpt(name: string, min = -Infinity, exclusive = false) {
   return (v: string): number => {
     const n = Number(v);
     if (v.trim() === '' || !Number.isFinite(n) || n < min || (exclusive && n === min)) {
-      throw new InvalidArgumentError(`${name} must be a number${min > -Infinity ? ` ${exclusive ? '>' : '>='} ${min}` : ''}, got "${v}".`);
+      throw new InvalidArgumentError(`${name} must be a number${min > -Infinity ? ` ${exclusive ? '>' : '>='} ${min}` : ''}, got ${JSON.stringify(v)}.`);
     }
     return n;
   };
@@ -40,14 +40,14 @@ export function floatOpt(name: string, min = -Infinity, exclusive = false) {
 export function intListOpt(name: string) {
   return (v: string): number[] => {
     const parts = v.split(',').map((s) => s.trim());
-    if (!parts.length || parts.some((p) => !/^\d+$/.test(p) || Number(p) < 1)) throw new InvalidArgumentError(`${name} must be a comma-separated list of positive integers like 512,256, got "${v}".`);
+    if (!parts.length || parts.some((p) => !/^\d+$/.test(p) || Number(p) < 1)) throw new InvalidArgumentError(`${name} must be a comma-separated list of positive integers like 512,256, got ${JSON.stringify(v)}.`);
     return parts.map(Number);
   };
 }
 
 export function choiceOpt<T extends string>(name: string, choices: readonly T[]) {
   return (v: string): T => {
-    if (!(choices as readonly string[]).includes(v)) throw new InvalidArgumentError(`${name} must be one of ${choices.join(', ')}, got "${v}".`);
+    if (!(choices as readonly string[]).includes(v)) throw new InvalidArgumentError(`${name} must be one of ${choices.join(', ')}, got ${JSON.stringify(v)}.`);
     return v as T;
   };
 }
