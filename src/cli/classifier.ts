@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { UserError } from '../core/errors.ts';
 import { BACKENDS } from '../node/backend.ts';
 import { CLASSIFIER_DATASETS, CLASSIFIER_RECIPES, classifierDir, formatAccuracy, getClassifier, parseClassifierDataset, readClassifierInfo } from '../node/classifier-store.ts';
-import { action, choiceOpt, floatOpt, intOpt } from './common.ts';
+import { action, choiceOpt, floatOpt, intOpt, seedOpt } from './common.ts';
 
 export interface ClassifierFlags {
   dataset?: string;
@@ -68,7 +68,7 @@ Examples:
     .option('--dataset <name>', `dataset: ${CLASSIFIER_DATASETS.join(', ')}`, choiceOpt('--dataset', CLASSIFIER_DATASETS))
     .option('--size <px>', 'square image side (default 28 for fashion-mnist, 32 for shapes)', intOpt('--size', 8))
     .option('--epochs <n>', 'training epochs (default: the dataset recipe)', floatOpt('--epochs', 0.001))
-    .option('--seed <n>', 'random seed (default 0)', intOpt('--seed'))
+    .option('--seed <n>', 'random seed (default 0)', seedOpt())
     .option('--data-dir <dir>', 'folder with the Fashion-MNIST idx files')
     .option('--force', 'train again even when a classifier is cached')
     .option('--backend <name>', `compute backend: ${BACKENDS.join(', ')}`, choiceOpt('--backend', BACKENDS), 'auto')

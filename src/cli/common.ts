@@ -1,19 +1,38 @@
 // Shared CLI plumbing: option parsers that reject bad values in one line, and the error boundary (exit code 2).
 import { InvalidArgumentError } from 'commander';
+import { MAX_SEED } from '../core/config/schema.ts';
 import { UserError } from '../core/errors.ts';
+import { DEFAULT_MAX_IMAGE_PIXELS, MAX_IMAGE_PIXELS_ENV } from '../node/data/image-check.ts';
+
+/** --help note of the commands that read a run's folder:PATH images (train has the --max-image-pixels flag). */
+export const IMAGE_LIMIT_HELP = `
+Image folders (folder:PATH): an image of more pixels than the run's data.maxImagePixels (else $${MAX_IMAGE_PIXELS_ENV},
+else ${DEFAULT_MAX_IMAGE_PIXELS}) is refused before decoding, as a guard against decompression bombs.`;
 
 export function intOpt(name: string, min = 0) {
   return (v: string): number => {
     const n = Number(v);
-    if (!/^-?\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}, got "${v}".`);
+    if (!/^-?\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}, got ${JSON.stringify(v)}.`);
     return n;
   };
 }
 
-export function floatOpt(name: string, min = -Infinity) {
+/** A seed: an integer 0..2^32-1 (the RNG keeps 32 bits, so 2^32 would repeat seed 1's images). */
+export function seedOpt(name = '--seed') {
   return (v: string): number => {
     const n = Number(v);
-    if (v.trim() === '' || !Number.isFinite(n) || n < min) throw new InvalidArgumentError(`${name} must be a number${min > -Infinity ? ` >= ${min}` : ''}, got "${v}".`);
+    if (!/^\d+$/.test(v.trim()) || n > MAX_SEED) throw new InvalidArgumentError(`${name} must be an integer from 0 to ${MAX_SEED}, got ${JSON.stringify(v)}.`);
+    return n;
+  };
+}
+
+/** A finite number >= min, or > min when exclusive (e.g. --epochs, where 0 would still train a step). */
+export function floatOpt(name: string, min = -Infinity, exclusive = false) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || n < min || (exclusive && n === min)) {
+      throw new InvalidArgumentError(`${name} must be a number${min > -Infinity ? ` ${exclusive ? '>' : '>='} ${min}` : ''}, got ${JSON.stringify(v)}.`);
+    }
     return n;
   };
 }
@@ -21,14 +40,14 @@ export function floatOpt(name: string, min = -Infinity) {
 export function intListOpt(name: string) {
   return (v: string): number[] => {
     const parts = v.split(',').map((s) => s.trim());
-    if (!parts.length || parts.some((p) => !/^\d+$/.test(p) || Number(p) < 1)) throw new InvalidArgumentError(`${name} must be a comma-separated list of positive integers like 512,256, got "${v}".`);
+    if (!parts.length || parts.some((p) => !/^\d+$/.test(p) || Number(p) < 1)) throw new InvalidArgumentError(`${name} must be a comma-separated list of positive integers like 512,256, got ${JSON.stringify(v)}.`);
     return parts.map(Number);
   };
 }
 
 export function choiceOpt<T extends string>(name: string, choices: readonly T[]) {
   return (v: string): T => {
-    if (!(choices as readonly string[]).includes(v)) throw new InvalidArgumentError(`${name} must be one of ${choices.join(', ')}, got "${v}".`);
+    if (!(choices as readonly string[]).includes(v)) throw new InvalidArgumentError(`${name} must be one of ${choices.join(', ')}, got ${JSON.stringify(v)}.`);
     return v as T;
   };
 }
@@ -50,7 +69,8 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void> | 
 
 export function fail(e: unknown): never {
   if (e instanceof UserError) {
-    process.stderr.write(`deepgen: error: ${e.message}\n`);
+    // one line whatever a message quotes (file names and config strings can hold newlines)
+    process.stderr.write(`deepgen: error: ${e.message.replace(/[\r\n]+/g, ' ')}\n`);
     process.exit(2);
   }
   const err = e as Error;

@@ -9,7 +9,7 @@ import { compareMarkdown, compareRuns, sharedConditioning, type Condition } from
 import { writeFileAtomic } from '../node/fs-atomic.ts';
 import { encodePng } from '../node/png.ts';
 import { loadRun, loadSplit, type LoadedRun } from '../node/run.ts';
-import { action, collect, floatOpt, intOpt } from './common.ts';
+import { action, collect, floatOpt, intOpt, seedOpt, IMAGE_LIMIT_HELP } from './common.ts';
 import { parseLabel } from './sample.ts';
 
 /** Shapes test images generated to find the real images of each prompt. */
@@ -29,10 +29,11 @@ export function registerCompare(program: Command): void {
     .option('--show <count>', 'samples per run and condition in the picture', intOpt('--show', 1), 8)
     .option('--guidance <w>', 'classifier-free guidance weight for the runs that take it (default: each model\'s)', floatOpt('--guidance', 0))
     .option('--steps <n>', 'sampler steps for the runs that take them (default: each model\'s)', intOpt('--steps', 1))
-    .option('--seed <n>', 'random seed', intOpt('--seed'), 0)
+    .option('--seed <n>', 'random seed', seedOpt(), 0)
     .option('--out <file.png>', 'the picture; the tables go beside it as .md and .json', 'compare.png')
     .option('--scale <k>', 'enlarge the picture k times', intOpt('--scale', 1), 2)
     .option('--backend <name>', 'compute backend', 'auto')
+    .addHelpText('after', IMAGE_LIMIT_HELP)
     .action(
       action(async (dirs: string[], f: { label: string[]; prompt: string[]; n: number; show: number; guidance?: number; steps?: number; seed: number; out: string; scale: number; backend: string }) => {
         if (!f.out.toLowerCase().endsWith('.png')) throw new UserError(`--out ${f.out} must end in .png`);

@@ -7,7 +7,7 @@ import { conditionalEval } from '../node/cond-eval.ts';
 import { writeImageGrid } from '../node/pictures.ts';
 import { createProgress, formatDuration } from '../node/progress.ts';
 import { loadRun } from '../node/run.ts';
-import { action, floatOpt, intOpt } from './common.ts';
+import { action, floatOpt, intOpt, seedOpt } from './common.ts';
 
 const pct = (v: number) => (Number.isNaN(v) ? '  n/a' : `${(100 * v).toFixed(1).padStart(5)}%`);
 
@@ -19,7 +19,7 @@ export function registerCondEval(program: Command): void {
     .option('--n <count>', 'samples per set (text models on shapes also get a set of this size for held-out pairs)', intOpt('--n', 1), 1000)
     .option('--guidance <w>', 'classifier-free guidance weight (default: the model\'s)', floatOpt('--guidance', 0))
     .option('--steps <n>', 'sampler steps (default: the model\'s)', intOpt('--steps', 1))
-    .option('--seed <n>', 'random seed', intOpt('--seed'), 0)
+    .option('--seed <n>', 'random seed', seedOpt(), 0)
     .option('--batch-size <n>', 'samples generated at once', intOpt('--batch-size', 1), 100)
     .option('--no-ema', 'use the raw weights even when the run kept an EMA')
     .option('--backend <name>', 'compute backend', 'auto')

@@ -22,7 +22,7 @@ export function registerDemo(program: Command): void {
     .command('demo')
     .description('train a small VAE on the built-in shapes dataset (a few minutes on 2 cores) and write pictures to runs/demo/')
     .option('--out <dir>', 'run folder', 'runs/demo')
-    .option('--epochs <n>', 'passes over the 20,000 shapes', floatOpt('--epochs', 0))
+    .option('--epochs <n>', 'passes over the 20,000 shapes', floatOpt('--epochs', 0, true))
     .option('--backend <name>', 'compute backend', 'auto')
     .action(
       action(async (f: { out: string; epochs?: number; backend: string }) => {

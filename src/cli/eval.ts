@@ -12,7 +12,7 @@ import { loadRun, loadSplit } from '../node/run.ts';
 import { SAMPLE_METRICS, sampleQuality, type SampleMetric, type SampleQualityResult } from '../node/sample-quality.ts';
 import { withDataDir } from '../node/run-config.ts';
 import { natsToBitsPerDim } from '../core/math/units.ts';
-import { action, intOpt } from './common.ts';
+import { action, intOpt, seedOpt, IMAGE_LIMIT_HELP } from './common.ts';
 
 /** The metrics of --metrics: nll and/or the sample metrics, in a fixed order. */
 export function parseMetrics(text: string): { nll: boolean; sample: SampleMetric[] } {
@@ -34,10 +34,11 @@ export function registerEval(program: Command): void {
     .option('--iwae <k>', 'importance samples for the IWAE bound (VAE) or the importance-weighted dequantization bound (flow); 0 = skip', intOpt('--iwae'), 0)
     .option('--n <count>', 'test images for nll (0 = all); samples and test images for fid/kid/pr (0 = 10000)', intOpt('--n'), 0)
     .option('--batch-size <n>', 'test images (or samples) per batch', intOpt('--batch-size', 1))
-    .option('--seed <n>', 'seed of the random draws (the VAE\'s and flow\'s z samples, diffusion\'s t and noise)', intOpt('--seed'), 0)
+    .option('--seed <n>', 'seed of the random draws (the VAE\'s and flow\'s z samples, diffusion\'s t and noise)', seedOpt(), 0)
     .option('--data-dir <dir>', 'folder with the dataset files, if not where training found them')
     .option('--backend <name>', 'compute backend', 'auto')
     .option('--json', 'print the result as JSON')
+    .addHelpText('after', IMAGE_LIMIT_HELP)
     .addHelpText(
       'after',
       `

@@ -11,7 +11,7 @@ import { preprocessedSet, writeFamilyPictures } from '../node/family-tools.ts';
 import { writeImageGrid } from '../node/pictures.ts';
 import { loadRun, loadSplit } from '../node/run.ts';
 import { withDataDir } from '../node/run-config.ts';
-import { action, intOpt } from './common.ts';
+import { action, intOpt, IMAGE_LIMIT_HELP } from './common.ts';
 
 export function registerPictures(program: Command): void {
   program
@@ -21,6 +21,7 @@ export function registerPictures(program: Command): void {
     .option('--out <dir>', 'output folder (default RUN)')
     .option('--data-dir <dir>', 'folder with the dataset files')
     .option('--backend <name>', 'compute backend', 'auto')
+    .addHelpText('after', IMAGE_LIMIT_HELP)
     .action(
       action(async (run: string, f: { out?: string; dataDir?: string; backend: string }) => {
         const r = await loadRun(run, { backend: f.backend });
@@ -44,6 +45,7 @@ export function registerPictures(program: Command): void {
     .option('--out <file>', 'output PNG (default RUN/interpolate-A-B.png)')
     .option('--data-dir <dir>', 'folder with the dataset files')
     .option('--backend <name>', 'compute backend', 'auto')
+    .addHelpText('after', IMAGE_LIMIT_HELP)
     .action(
       action(async (run: string, f: { a: number; b: number; steps: number; out?: string; dataDir?: string; backend: string }) => {
         const r = await loadRun(run, { backend: f.backend });

@@ -11,7 +11,7 @@ import { DEFAULT_SAMPLE_CHUNK } from '../core/sample-chunks.ts';
 import type { SampleOptions } from '../core/family.ts';
 import { writeGif } from '../node/gif.ts';
 import { floatsToUint8, makeGrid, upscale, type ImageU8 } from '../core/viz/grid.ts';
-import { action, choiceOpt, collect, floatOpt, intOpt } from './common.ts';
+import { action, choiceOpt, collect, floatOpt, intOpt, seedOpt } from './common.ts';
 
 /** One animation frame: the current images [n,H,W,C] in [0,1] as a grid. */
 function gridToImage(x: tf.Tensor4D, cols: number, scale: number): ImageU8 {
@@ -45,7 +45,7 @@ export function registerSample(program: Command): void {
     .option('--eta <eta>', 'DDIM eta: 0 deterministic, 1 like DDPM (diffusion)', floatOpt('--eta', 0))
     .option('--temperature <t>', 'sampling temperature T, z ~ N(0, T^2 I): below 1 cleaner, less varied images (flow; default: the model\'s)', floatOpt('--temperature', 0))
     .option('--animate <file.gif>', 'also write a GIF of the sampling as it happens (the first --batch-size samples): diffusion from noise to image step by step, autoregressive models row by row')
-    .option('--seed <n>', 'random seed (same seed, same images)', intOpt('--seed'), 0)
+    .option('--seed <n>', 'random seed (same seed, same images)', seedOpt(), 0)
     .option('--cols <n>', 'grid columns', intOpt('--cols', 1))
     .option('--scale <k>', 'enlarge the grid (and the animation) k times, each pixel a k x k block (small images)', (v: string) => { const k = intOpt('--scale', 1)(v); if (k > 16) throw new InvalidArgumentError(`--scale must be at most 16, got "${v}".`); return k; }, 1)
     .option('--out <file>', `output grid PNG (default RUN/samples-seed<seed>.png; up to ${MAX_GRID_SAMPLES} samples)`)

@@ -12,7 +12,8 @@ import { hasCheckpoint, readCheckpointConfig } from '../node/checkpoint-store.ts
 import { choosesPreprocess, readConfigFile, resolveRunConfig } from '../node/run-config.ts';
 import { trainRun } from '../node/run.ts';
 import { BACKENDS } from '../node/backend.ts';
-import { action, choiceOpt, collect, floatOpt, intListOpt, intOpt } from './common.ts';
+import { DEFAULT_MAX_IMAGE_PIXELS, MAX_IMAGE_PIXELS_ENV } from '../node/data/image-check.ts';
+import { action, choiceOpt, collect, floatOpt, intListOpt, intOpt, seedOpt } from './common.ts';
 
 interface TrainFlags {
   [k: string]: unknown;
@@ -41,6 +42,7 @@ export function flagsToConfig(f: TrainFlags): PlainObject {
       ['testN', f.testN],
       ['preprocess', f.preprocess],
       ['holdOut', f.holdOut],
+      ['maxImagePixels', f.maxImagePixels],
     ]),
     train: pick([
       ['seed', f.seed],
@@ -66,6 +68,7 @@ export function addTrainOptions(cmd: Command): Command {
     .option('--size <px>', 'image side for resizable datasets (shapes, folders)', intOpt('--size', 4))
     .option('--train-n <n>', 'use only the first n training images (0 = all)', intOpt('--train-n'))
     .option('--test-n <n>', 'use only the first n test images (0 = all)', intOpt('--test-n'))
+    .option('--max-image-pixels <n>', `folder:PATH: refuse images of more pixels (width x height) before decoding, against decompression bombs (default $${MAX_IMAGE_PIXELS_ENV} or ${DEFAULT_MAX_IMAGE_PIXELS}); data.maxImagePixels`, intOpt('--max-image-pixels', 1))
     .option('--preprocess <mode>', `pixel preprocessing: ${PREPROCESS.join(', ')}`, choiceOpt('--preprocess', PREPROCESS))
     .option('--arch <arch>', 'network: mlp or conv', choiceOpt('--arch', ['mlp', 'conv'] as const))
     .option('--hidden <sizes>', 'MLP hidden sizes, e.g. 512,256 (decoder mirrors); flow: one width, e.g. 64', intListOpt('--hidden'))
@@ -77,7 +80,7 @@ export function addTrainOptions(cmd: Command): Command {
     .option('--cond <kind>', 'condition on y: none, label (class) or text (caption prompts); model.cond.kind', choiceOpt('--cond', ['none', 'label', 'text'] as const))
     .option('--conditional', 'same as --cond label')
     .option('--hold-out <pairs>', 'shapes only: colour+shape pairs kept out of training, e.g. "red circle,blue square" (data.holdOut)', (v: string) => v.split(',').map((p) => p.trim()).filter(Boolean))
-    .option('--epochs <n>', 'passes over the training set (default 10)', floatOpt('--epochs', 0))
+    .option('--epochs <n>', 'passes over the training set (default 10)', floatOpt('--epochs', 0, true))
     .option('--steps <n>', 'total optimiser steps (overrides --epochs)', intOpt('--steps', 1))
     .option('--batch-size <n>', 'images per step (default 128)', intOpt('--batch-size', 1))
     .option('--lr <rate>', 'Adam learning rate (default 1e-3)', floatOpt('--lr', 0))
@@ -85,7 +88,7 @@ export function addTrainOptions(cmd: Command): Command {
     .option('--warmup <steps>', 'linear learning-rate warmup steps', intOpt('--warmup'))
     .option('--clip-norm <n>', 'clip gradients to this global norm (0 = off)', floatOpt('--clip-norm', 0))
     .option('--ema <decay>', 'keep an EMA of weights for sampling, e.g. 0.999 (0 = off)', floatOpt('--ema', 0))
-    .option('--seed <n>', 'random seed (default 0)', intOpt('--seed'))
+    .option('--seed <n>', 'random seed (default 0)', seedOpt())
     .option('--log-every <steps>', 'metrics.jsonl and progress line interval', intOpt('--log-every', 1))
     .option('--sample-every <steps>', 'write a samples grid every N steps (0 = off)', intOpt('--sample-every'))
     .option('--animate <file.gif>', 'when training stops, write the --sample-every grids (the same noise each time) as a GIF')

@@ -23,6 +23,7 @@ export const registry = {
 export type FamilyName = keyof typeof registry;
 
 export function getFamily(name: string): Family<unknown> {
-  if (!(name in registry)) throw new UserError(`Unknown model family "${name}"; available: ${Object.keys(registry).join(', ')}`);
+  // own keys only: "toString" or "__proto__" are in every object, not families
+  if (!Object.hasOwn(registry, name)) throw new UserError(`Unknown model family ${JSON.stringify(name)}; available: ${Object.keys(registry).join(', ')}`);
   return registry[name as FamilyName] as unknown as Family<unknown>;
 }

@@ -2,9 +2,10 @@
 // Gray, RGB and RGBA are stored as PNG color types 0, 2 and 6 at 8 bits.
 
 import pngjs from 'pngjs';
-import { UserError } from '../core/errors.ts';
+import { oneLine, UserError } from '../core/errors.ts';
 import type { ImageU8 } from '../core/viz/grid.ts';
 import { writeFileAtomic } from './fs-atomic.ts';
+import { checkImageBytes, maxImagePixels } from './data/image-check.ts';
 
 const { PNG } = pngjs;
 
@@ -41,10 +42,11 @@ export function writePng(file: string, img: ImageU8): void {
  */
 export function decodePng(bytes: Uint8Array, source = 'PNG file'): ImageU8 {
   let png: InstanceType<typeof PNG> & { colorType?: number; alpha?: boolean };
+  checkImageBytes(bytes, source, maxImagePixels()); // pixel limit and complete image data, before pngjs allocates
   try {
     png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   } catch (e) {
-    throw new UserError(`${source} is not a readable PNG (${(e as Error).message}); check the file`);
+    throw new UserError(`${source} is not a readable PNG (${oneLine((e as Error).message)}); check the file`);
   }
   const { width, height } = png;
   const rgba = png.data;

@@ -2,7 +2,7 @@
 // --config JSON file.
 import fs from 'node:fs';
 import type { PlainObject } from '../core/config/overrides.ts';
-import { UserError } from '../core/errors.ts';
+import { oneLine, UserError } from '../core/errors.ts';
 
 export { choosesPreprocess, resolveRunConfig, withDataDir, type ResolvedRunConfig } from '../core/config/run-config.ts';
 
@@ -18,6 +18,6 @@ export function readConfigFile(path: string): PlainObject {
     if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error('not an object');
     return v as PlainObject;
   } catch (e) {
-    throw new UserError(`Config file ${path} is not a JSON object (${(e as Error).message}); fix the file`);
+    throw new UserError(`Config file ${path} is not a JSON object (${oneLine((e as Error).message)}); fix the file`);
   }
 }

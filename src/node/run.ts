@@ -16,7 +16,7 @@ import { UserError } from '../core/errors.ts';
 import { modelFromCheckpoint } from '../core/checkpoint/load-model.ts';
 import { words } from '../core/conditioning/tokenizer.ts';
 import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint-store.ts';
-import { loadDataset } from './data/datasets.ts';
+import { checkSameImageShape, loadDataset } from './data/datasets.ts';
 import { initBackend } from './backend.ts';
 import { createProgress, formatDuration } from './progress.ts';
 import { removeStaleTemps, writeFileAtomic } from './fs-atomic.ts';
@@ -38,7 +38,7 @@ export function dataInfoOf(ds: ImageDataset): DataInfo {
 export function loadSplit(cfg: ResolvedRunConfig, split: 'train' | 'test'): ImageDataset {
   const d = cfg.data;
   const n = split === 'train' ? d.trainN : d.testN;
-  return loadDataset(d.dataset, { split, dataDir: d.dataDir, size: d.size, n: n > 0 ? n : undefined, seed: cfg.train.seed, holdOut: d.holdOut });
+  return loadDataset(d.dataset, { split, dataDir: d.dataDir, size: d.size, n: n > 0 ? n : undefined, seed: cfg.train.seed, holdOut: d.holdOut, maxImagePixels: d.maxImagePixels });
 }
 
 export interface TrainRunOptions extends ResetOptions {
@@ -104,6 +104,9 @@ async function trainLockedRun(opts: TrainRunOptions): Promise<TrainRunResult> {
   const modelCfg = cfg.model;
   const backend = await initBackend(opts.backend ?? 'auto', { convTraining: (modelCfg as { arch?: string }).arch === 'conv' });
   const train = loadSplit(cfg, 'train');
+  // the test split serves after training (pictures, eval): loaded and checked now, not found wanting after the work
+  const test = loadSplit(cfg, 'test');
+  checkSameImageShape(train, test);
   if (fam.needsLabels(modelCfg) && !train.labels) throw new UserError(`This ${cfg.family} is conditional but dataset ${cfg.data.dataset} has no labels; drop --conditional`);
   const info = dataInfoOf(train);
   const model = fam.create(modelCfg, info, mixSeed(cfg.train.seed, 1));
@@ -221,7 +224,7 @@ async function trainLockedRun(opts: TrainRunOptions): Promise<TrainRunResult> {
   await saveNow();
   files.push(path.join(out, 'model.safetensors'));
   if (opts.finish !== false && trainer.step >= totalSteps) {
-    files.push(...(await finishRun(st, out, log)));
+    files.push(...(await finishRun(st, out, log, test)));
   }
   if (opts.animate) {
     const frames = writeSampleAnimation(out, opts.animate);
@@ -280,11 +283,10 @@ async function writeSamples(st: RunState, file: string, n: number, seed: number)
 }
 
 /** Final pictures, loss curve and a quick test-set evaluation (written to eval.json). */
-async function finishRun(st: RunState, out: string, log: (l: string) => void): Promise<string[]> {
+async function finishRun(st: RunState, out: string, log: (l: string) => void, test: ImageDataset): Promise<string[]> {
   const files: string[] = [];
   const { cfg } = st;
   files.push(await writeSamples(st, path.join(out, 'samples.png'), 64, mixSeed(cfg.train.seed, 99)));
-  const test = loadSplit(cfg, 'test');
   await withSamplingWeights(st, async () => {
     files.push(...(await writeFamilyPictures(st.model, cfg, test, out)));
   });

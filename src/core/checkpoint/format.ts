@@ -3,7 +3,8 @@
 // Folder: config.json, model.safetensors, [optimizer.safetensors], [ema.safetensors], state.json (written last).
 
 import * as tf from '@tensorflow/tfjs-core';
-import { UserError } from '../errors.ts';
+import { checkConfigKeys, isPlainObject } from '../config/overrides.ts';
+import { oneLine, UserError } from '../errors.ts';
 import type { RngState } from '../tensor/rng.ts';
 import { numel, recordToFloat32, typedData, type TensorRecord } from './safetensors.ts';
 
@@ -127,12 +128,13 @@ export async function variablesToRecords(vars: Record<string, tf.Tensor>): Promi
 export function assignRecords(vars: Record<string, tf.Variable>, recs: Record<string, TensorRecord>, source = 'checkpoint', hint?: string): void {
   checkWeights(variableShapes(vars), recs, source, hint);
   const isFloat = (d: string) => d === 'F32' || d === 'F64' || d === 'F16' || d === 'BF16';
+  const floats = floatData(vars, recs, source);
   for (const name of Object.keys(vars).sort()) {
     const v = vars[name];
     const rec = recs[name];
     let t: tf.Tensor;
     if (v.dtype === 'float32') {
-      t = tf.tensor(recordToFloat32(rec), rec.shape, 'float32');
+      t = tf.tensor(floats.get(name)!, rec.shape, 'float32');
     } else if ((v.dtype === 'int32' || v.dtype === 'bool') && !isFloat(rec.dtype)) {
       t = tf.tensor(Int32Array.from(typedData(rec) as ArrayLike<number | bigint>, (x) => Number(x)), rec.shape, 'int32');
       if (v.dtype === 'bool') {
@@ -151,6 +153,24 @@ export function assignRecords(vars: Record<string, tf.Variable>, recs: Record<st
   }
 }
 
+/** The float variables' data, refused (before any variable changes) when a value is NaN or infinite: such weights only make NaN images. */
+function floatData(vars: Record<string, tf.Variable>, recs: Record<string, TensorRecord>, source: string): Map<string, Float32Array> {
+  const out = new Map<string, Float32Array>();
+  const bad: string[] = [];
+  for (const name of Object.keys(vars).sort()) {
+    if (vars[name].dtype !== 'float32') continue;
+    const data = recordToFloat32(recs[name]);
+    let n = 0;
+    for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) n++;
+    if (n) bad.push(`${showName(name)} (${n} of ${data.length})`);
+    out.set(name, data);
+  }
+  if (bad.length) {
+    throw new UserError(`${source} has NaN or infinite values in ${bad.join(', ')}; the weights are damaged (a diverged run?), restore the checkpoint or train again`);
+  }
+  return out;
+}
+
 /** Metadata stored in every safetensors file of a checkpoint; "step" ties the files to state.json. */
 export function checkpointFileMetadata(step: number, family: string): Record<string, string> {
   return { format: 'deepgen', formatVersion: String(CHECKPOINT_FORMAT_VERSION), family, step: String(step) };
@@ -162,7 +182,7 @@ export function parseCheckpointConfig(text: string, source: string): CheckpointC
   try {
     v = JSON.parse(text);
   } catch (e) {
-    throw new UserError(`${source} is not valid JSON (${(e as Error).message}); the checkpoint is damaged, restore it or train again`);
+    throw new UserError(`${source} is not valid JSON (${oneLine((e as Error).message)}); the checkpoint is damaged, restore it or train again`);
   }
   if (v === null || typeof v !== 'object' || Array.isArray(v)) {
     throw new UserError(`${source} is not a JSON object; the checkpoint is damaged, restore it or train again`);
@@ -179,7 +199,11 @@ export function parseCheckpointConfig(text: string, source: string): CheckpointC
   if (typeof c.family !== 'string' || c.family === '') {
     throw new UserError(`${source} has no model family (got ${JSON.stringify(c.family)}); the checkpoint is damaged, restore it or train again`);
   }
-  if (!('config' in c)) throw new UserError(`${source} has no "config" section; the checkpoint is damaged, restore it or train again`);
+  if (!Object.hasOwn(c, 'config')) throw new UserError(`${source} has no "config" section; the checkpoint is damaged, restore it or train again`);
+  if (!isPlainObject(c.config)) {
+    throw new UserError(`${source} has a "config" section that is ${c.config === null ? 'null' : Array.isArray(c.config) ? 'an array' : typeof c.config}, not an object; the checkpoint is damaged, restore it or train again`);
+  }
+  checkConfigKeys(c, source);
   return c as CheckpointConfigFile;
 }
 

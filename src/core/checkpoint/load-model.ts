@@ -1,11 +1,11 @@
 // A model rebuilt from a checkpoint's contents, platform-free: the CLI (from a run folder) and the browser playground
 // (from fetched files) both go through here, so the same checkpoint and seed give the same samples in both.
 import { resolveRunConfig, type ResolvedRunConfig } from '../config/run-config.ts';
-import { UserError } from '../errors.ts';
 import type { DataInfo, GenerativeModel } from '../family.ts';
 import { getFamily } from '../registry.ts';
 import { mixSeed } from '../tensor/rng.ts';
 import { emaVarsOf } from '../train/model-step.ts';
+import { parseDataInfo } from './data-info.ts';
 import { assignRecords, type CheckpointConfigFile } from './format.ts';
 import type { TensorRecord } from './safetensors.ts';
 
@@ -14,6 +14,13 @@ export interface ModelFromCheckpoint {
   info: DataInfo;
   model: GenerativeModel;
   usedEma: boolean;
+}
+
+/** The resolved run config and the data shape of a config.json, both validated, before any model is built. */
+export function resolveCheckpointConfig(config: CheckpointConfigFile, where: string): { cfg: ResolvedRunConfig; info: DataInfo } {
+  const source = `config.json in ${where}`;
+  const cfg = resolveRunConfig(config.family, [config.config as Record<string, unknown>], [], source);
+  return { cfg, info: parseDataInfo(config.dataInfo, source) };
 }
 
 /**
@@ -27,9 +34,7 @@ export function modelFromCheckpoint(
   where: string,
   useEma = true,
 ): ModelFromCheckpoint {
-  const cfg = resolveRunConfig(config.family, [config.config as Record<string, unknown>], [], `config.json in ${where}`);
-  const info = config.dataInfo as DataInfo | undefined;
-  if (!info || !info.height) throw new UserError(`config.json in ${where} has no dataInfo; the checkpoint is damaged, train again`);
+  const { cfg, info } = resolveCheckpointConfig(config, where);
   const model = getFamily(cfg.family).create(cfg.model, info, mixSeed(cfg.train.seed, 1));
   const usedEma = useEma && !!ema;
   try {

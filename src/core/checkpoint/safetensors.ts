@@ -1,7 +1,7 @@
 // The safetensors file format (Hugging Face), encode and strictly validated decode, platform-free.
 // Layout: u64 LE header length N | N bytes UTF-8 JSON header (space-padded to 8) | raw LE tensor bytes.
 
-import { UserError } from '../errors.ts';
+import { oneLine, UserError } from '../errors.ts';
 
 export type Dtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U64' | 'U32' | 'U16' | 'U8' | 'BOOL';
 
@@ -198,7 +198,7 @@ export function safetensorsHeader(bytes: Uint8Array, source = 'safetensors file'
   try {
     header = JSON.parse(text);
   } catch (e) {
-    throw bad(`the header is not valid JSON (${(e as Error).message})`);
+    throw bad(`the header is not valid JSON (${oneLine((e as Error).message)})`);
   }
   if (header === null || typeof header !== 'object' || Array.isArray(header)) throw bad('the header is not a JSON object');
   return { header: header as Record<string, unknown>, n };

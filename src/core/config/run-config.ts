@@ -2,8 +2,8 @@
 // The node side (src/node/run-config.ts) adds reading a --config file; the browser resolves a checkpoint's config here.
 import { z } from 'zod';
 import { dataSchema, formatZodError, trainSchema, type DataConfig, type TrainConfig } from './schema.ts';
-import { applySets, deepMerge, type PlainObject } from './overrides.ts';
-import { UserError } from '../errors.ts';
+import { applySets, checkConfigKeys, deepMerge, isPlainObject, type PlainObject } from './overrides.ts';
+import { preview, UserError } from '../errors.ts';
 import { getFamily } from '../registry.ts';
 import { requiredPreprocessOf } from '../family.ts';
 
@@ -22,10 +22,15 @@ export function choosesPreprocess(layers: readonly (PlainObject | undefined)[], 
 /** Resolve a full run config for `family` from layered plain objects and --set strings. */
 export function resolveRunConfig(family: string, layers: PlainObject[], sets: string[], source = 'flags'): ResolvedRunConfig {
   const fam = getFamily(family);
-  let merged: PlainObject = { family, model: fam.defaults.model, data: fam.defaults.data, train: fam.defaults.train };
-  for (const l of layers) merged = deepMerge(merged, l);
+  // copies: --set writes into the merged sections, which must be neither the family's defaults nor the caller's layers
+  let merged: PlainObject = structuredClone({ family, model: fam.defaults.model, data: fam.defaults.data, train: fam.defaults.train });
+  for (const l of layers) {
+    if (!isPlainObject(l)) throw new UserError(`Invalid config (${source}): expected a JSON object with sections model, data, train, got ${l === null ? 'null' : Array.isArray(l) ? 'an array' : typeof l}`);
+    checkConfigKeys(l, source);
+    merged = deepMerge(merged, structuredClone(l));
+  }
   merged = applySets(merged, sets);
-  if (merged.family !== family) throw new UserError(`Config says family "${String(merged.family)}" but the command trains "${family}"`);
+  if (merged.family !== family) throw new UserError(`Config says family ${preview(merged.family)} but the command trains "${family}"`);
   // a model that needs one preprocessing (e.g. the VAE's logistic decoder) gets it unless the user chose one
   if (!choosesPreprocess(layers, sets) && typeof fam.requiredPreprocess === 'function') {
     const m = fam.modelSchema.safeParse(merged.model);

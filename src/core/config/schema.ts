@@ -5,6 +5,10 @@ import { shapePairProblem } from '../data/shapes.ts';
 import { UserError } from '../errors.ts';
 import { applySets, deepMerge, type PlainObject } from './overrides.ts';
 
+/** Seeds are uint32: the RNG keeps 32 bits, so a larger seed would silently repeat a smaller one's images. */
+export const MAX_SEED = 0xffffffff;
+const seedSchema = z.number().int().min(0).max(MAX_SEED);
+
 export const PREPROCESS = ['scale01', 'symmetric', 'binarize-dynamic', 'binarize-fixed', 'dequantize'] as const;
 
 export const dataSchema = z
@@ -19,7 +23,9 @@ export const dataSchema = z
     testN: z.number().int().min(0).default(0),
     preprocess: z.enum(PREPROCESS),
     /** Seed of the one-time binarization/dequantization of the test set, so every eval sees the same data. */
-    testSeed: z.number().int().default(0),
+    testSeed: seedSchema.default(0),
+    /** Largest image (width x height) read from a folder: dataset; bigger files are refused before decoding. */
+    maxImagePixels: z.number().int().min(1).optional(),
     /** shapes only: "<color> <kind>" pairs removed from the train split, e.g. ["red circle", "blue square"]. */
     holdOut: z
       .array(
@@ -37,8 +43,9 @@ export const dataSchema = z
 
 export const trainSchema = z
   .object({
-    seed: z.number().int().default(0),
-    epochs: z.number().min(0).default(10),
+    seed: seedSchema.default(0),
+    /** Passes over the training set; fractions allowed, 0 is not (it trained one step). */
+    epochs: z.number().positive().default(10),
     /** Total steps; when > 0 it overrides epochs. */
     steps: z.number().int().min(0).default(0),
     batchSize: z.number().int().min(1).default(128),

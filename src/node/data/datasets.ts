@@ -1,6 +1,7 @@
 // Dataset registry for the CLI: resolves a spec (fashion-mnist, mnist, shapes, folder:PATH) to an ImageDataset.
 // Also describes which datasets are available on this machine, for `deepgen datasets`.
 
+import * as buffer from 'node:buffer';
 import * as fs from 'node:fs';
 import { take } from '../../core/data/batches.ts';
 import { DEFAULT_SHAPES_SIZE, generateShapes, holdOutShapes, parseShapePairs, SHAPE_KINDS } from '../../core/data/shapes.ts';
@@ -29,6 +30,8 @@ export interface LoadDatasetOptions {
   channels?: 1 | 3;
   /** shapes only: "<color> <kind>" pairs whose images are removed from the train split (the test split keeps them). */
   holdOut?: readonly string[];
+  /** folder:PATH only: refuse larger images before decoding (default: $DEEPGEN_MAX_IMAGE_PIXELS, else 2^25). */
+  maxImagePixels?: number;
 }
 
 export interface DatasetInfo {
@@ -48,7 +51,16 @@ function resizeDataset(ds: ImageDataset, size: number): ImageDataset {
   if (ds.height === size && ds.width === size) return ds;
   const plane = ds.height * ds.width * ds.channels;
   const outPlane = size * size * ds.channels;
-  const images = new Uint8Array(ds.n * outPlane);
+  const bytes = ds.n * outPlane;
+  const tooBig = () => new UserError(`Cannot resize ${ds.name} to ${size}x${size}: ${ds.n} images would take ${(bytes / 2 ** 30).toFixed(1)} GiB; use fewer images (--train-n/--test-n) or a smaller --size.`);
+  if (bytes > buffer.constants.MAX_LENGTH) throw tooBig();
+  let images: Uint8Array;
+  try {
+    images = new Uint8Array(bytes);
+  } catch (e) {
+    if (e instanceof RangeError) throw tooBig();
+    throw e;
+  }
   for (let i = 0; i < ds.n; i++) {
     const img = ds.images.subarray(i * plane, (i + 1) * plane);
     images.set(centerCropResize(img, ds.height, ds.width, ds.channels, size), i * outPlane);
@@ -112,11 +124,19 @@ export function loadDataset(spec: string, opts: LoadDatasetOptions): ImageDatase
   if (spec.startsWith('folder:')) {
     const dir = spec.slice('folder:'.length);
     if (!dir) throw new UserError('Empty folder path in "folder:": write folder:PATH, e.g. folder:./my-images.');
-    let ds = loadImageFolder(dir, { size: opts.size ?? 32, channels: opts.channels ?? 3, split: opts.split });
+    let ds = loadImageFolder(dir, { size: opts.size ?? 32, channels: opts.channels ?? 3, split: opts.split, maxPixels: opts.maxImagePixels });
     if (opts.n !== undefined) ds = take(ds, opts.n);
     return ds;
   }
   throw new UserError(`Unknown dataset "${spec}"; use one of: ${DATASET_NAMES.join(', ')} (see \`deepgen datasets\`).`);
+}
+
+/** Throws when a run's train and test images differ in shape: checked before training, as the test split is used after it. */
+export function checkSameImageShape(train: ImageDataset, test: ImageDataset): void {
+  const shape = (d: ImageDataset) => `${d.height}x${d.width}x${d.channels}`;
+  if (shape(train) !== shape(test)) {
+    throw new UserError(`Train and test images differ in size: ${train.name} is ${shape(train)} but ${test.name} is ${shape(test)}; use both splits of one dataset release, or pass --size N to resize both.`);
+  }
 }
 
 /** What `deepgen datasets` prints: every known dataset and whether it can be loaded here. */

@@ -5,8 +5,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
-import { UserError } from '../../core/errors.ts';
+import { oneLine, UserError } from '../../core/errors.ts';
 import type { ImageDataset } from '../../core/data/types.ts';
+import { checkImageBytes, isJpeg, isPng, maxImagePixels } from './image-check.ts';
 
 const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg']);
 
@@ -18,6 +19,8 @@ export interface ImageFolderOptions {
   split?: 'all' | 'train' | 'test';
   /** Gray level (0..255) that transparent pixels are composited over. Default 0 (black). */
   alphaBackground?: number;
+  /** Refuse images of more pixels, before decoding. Default: maxImagePixels() (env, else 2^25). */
+  maxPixels?: number;
 }
 
 export interface ImageFolderListing {
@@ -72,35 +75,41 @@ export function listImageFolder(dir: string): ImageFolderListing {
   return { files, labels: Int32Array.from(labels), classNames: classes.map((c) => c.name) };
 }
 
-interface Decoded {
+export interface Decoded {
   width: number;
   height: number;
   /** RGBA, width * height * 4. */
   rgba: Uint8Array;
 }
 
-function decodeImage(file: string): Decoded {
+function decodeImage(file: string, maxPixels: number): Decoded {
   let buf: Buffer;
   try {
     buf = fs.readFileSync(file);
   } catch (e) {
     throw new UserError(`Cannot read ${file}: ${(e as Error).message}; check the file permissions.`);
   }
-  // Sniff the format from the content: extensions lie more often than magic bytes.
-  const isPng = buf.length >= 8 && buf[0] === 0x89 && buf[1] === 0x50 && buf[2] === 0x4e && buf[3] === 0x47;
-  const isJpeg = buf.length >= 3 && buf[0] === 0xff && buf[1] === 0xd8 && buf[2] === 0xff;
+  return decodeImageBytes(buf, file, maxPixels);
+}
+
+/** Decodes PNG or JPEG bytes (sniffed from the content: extensions lie more often than magic bytes) to RGBA after checkImageBytes. */
+export function decodeImageBytes(buf: Buffer, file: string, maxPixels: number): Decoded {
+  checkImageBytes(buf, file, maxPixels);
+  const png = isPng(buf);
   try {
-    if (isPng) {
-      const png = PNG.sync.read(buf);
-      return { width: png.width, height: png.height, rgba: png.data };
+    if (png) {
+      const img = PNG.sync.read(buf);
+      return { width: img.width, height: img.height, rgba: img.data };
     }
-    if (isJpeg) {
-      const img = jpeg.decode(buf, { useTArray: true, formatAsRGBA: true });
+    if (isJpeg(buf)) {
+      // jpeg-js's own limits back up the header check (its memory count is about 20 bytes a pixel)
+      const limits = { maxResolutionInMP: maxPixels / 1e6, maxMemoryUsageInMB: Math.ceil((maxPixels * 24) / 2 ** 20) + 64 };
+      const img = jpeg.decode(buf, { useTArray: true, formatAsRGBA: true, ...limits });
       return { width: img.width, height: img.height, rgba: img.data };
     }
   } catch (e) {
-    const msg = String((e as Error)?.message ?? e).split('\n')[0];
-    throw new UserError(`Cannot decode ${file}: ${msg}; is it a valid ${isPng ? 'PNG' : 'JPEG'} image?`);
+    const msg = oneLine(String((e as Error)?.message ?? e));
+    throw new UserError(`Cannot decode ${file}: ${msg}; is it a valid ${png ? 'PNG' : 'JPEG'} image?`);
   }
   throw new UserError(`Cannot decode ${file}: not a PNG or JPEG file (unrecognized header); remove it or convert it to PNG.`);
 }
@@ -230,6 +239,7 @@ function holdoutMask(listing: ImageFolderListing): boolean[] {
 /** Decodes every image under dir into size x size x channels uint8 NHWC. */
 export function loadImageFolder(dir: string, opts: ImageFolderOptions): ImageDataset {
   const { size, channels, split = 'all', alphaBackground = 0 } = opts;
+  const maxPixels = maxImagePixels(opts.maxPixels);
   if (!Number.isInteger(size) || size < 1 || size > 4096) {
     throw new UserError(`Invalid image size ${size}: it must be an integer from 1 to 4096 (e.g. --size 32).`);
   }
@@ -246,7 +256,7 @@ export function loadImageFolder(dir: string, opts: ImageFolderOptions): ImageDat
   const plane = size * size * channels;
   const images = new Uint8Array(keep.length * plane);
   keep.forEach((fi, i) => {
-    const img = decodeImage(listing.files[fi]);
+    const img = decodeImage(listing.files[fi], maxPixels);
     const pix = fromRgba(img, channels, alphaBackground);
     images.set(centerCropResize(pix, img.height, img.width, channels, size), i * plane);
   });
