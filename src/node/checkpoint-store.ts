@@ -114,16 +114,24 @@ function isWholeSave(dir: string): boolean {
 
 /** The __metadata__ of a safetensors file, from its header only. */
 function safetensorsMetadata(file: string): Record<string, string> {
+  const { header } = safetensorsHeader(readSafetensorsHead(file), file);
+  return (header.__metadata__ ?? {}) as Record<string, string>;
+}
+
+/** The first bytes of a safetensors file: its 8-byte length and JSON header (no more than MAX_HEADER_BYTES, nor than
+ *  the file holds), for safetensorsHeader to parse without reading the tensors. */
+export function readSafetensorsHead(file: string): Uint8Array {
   const fd = fs.openSync(file, 'r');
   try {
-    const head = new Uint8Array(8);
-    fs.readSync(fd, head, 0, 8, 0);
-    const n = Math.min(new DataView(head.buffer).getUint32(0, true), MAX_HEADER_BYTES, fs.fstatSync(fd).size - 8);
-    const bytes = new Uint8Array(8 + Math.max(0, n));
+    const size = fs.fstatSync(fd).size;
+    const head = new Uint8Array(Math.min(8, size));
+    fs.readSync(fd, head, 0, head.length, 0);
+    if (size < 8) return head;
+    const n = Math.min(new DataView(head.buffer).getUint32(0, true), MAX_HEADER_BYTES, size - 8);
+    const bytes = new Uint8Array(8 + n);
     bytes.set(head);
-    fs.readSync(fd, bytes, 8, Math.max(0, n), 8);
-    const { header } = safetensorsHeader(bytes, file);
-    return (header.__metadata__ ?? {}) as Record<string, string>;
+    fs.readSync(fd, bytes, 8, n, 8);
+    return bytes;
   } finally {
     fs.closeSync(fd);
   }

@@ -3,10 +3,10 @@
 // Pure row extraction and formatting first, then the few fs readers that feed them.
 import fs from 'node:fs';
 import path from 'node:path';
-import { isDtype, isShape, MAX_HEADER_BYTES, numel, safetensorsHeader } from '../core/checkpoint/safetensors.ts';
+import { isDtype, isShape, numel, safetensorsHeader } from '../core/checkpoint/safetensors.ts';
 import { CHECKPOINT_FILES, parseCheckpointState, type CheckpointConfigFile } from '../core/checkpoint/format.ts';
 import { UserError } from '../core/errors.ts';
-import { readCheckpointConfig } from './checkpoint-store.ts';
+import { readCheckpointConfig, readSafetensorsHead } from './checkpoint-store.ts';
 import { formatDuration } from './progress.ts';
 
 type Json = Record<string, unknown>;
@@ -323,19 +323,7 @@ export function leaderboardJson(b: Leaderboard): string {
 
 /** The parameter count of a safetensors file, reading only its header. */
 export function readSafetensorsParams(file: string): number {
-  const fd = fs.openSync(file, 'r');
-  try {
-    const size = fs.fstatSync(fd).size;
-    const head = new Uint8Array(8);
-    fs.readSync(fd, head, 0, 8, 0);
-    const n = Math.min(new DataView(head.buffer).getUint32(0, true), MAX_HEADER_BYTES, Math.max(0, size - 8));
-    const bytes = new Uint8Array(8 + n);
-    bytes.set(head);
-    fs.readSync(fd, bytes, 8, n, 8);
-    return paramsFromSafetensorsHeader(size < 8 ? bytes.subarray(0, size) : bytes, `${path.basename(file)} in ${path.dirname(file)}`);
-  } finally {
-    fs.closeSync(fd);
-  }
+  return paramsFromSafetensorsHeader(readSafetensorsHead(file), `${path.basename(file)} in ${path.dirname(file)}`);
 }
 
 /** An optional JSON file of a run: null when absent; a problem note when damaged. */
