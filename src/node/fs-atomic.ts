@@ -70,10 +70,10 @@ export function writeDurableTemp(file: string, data: Uint8Array | string): strin
   }
 }
 
-/** A UserError for the errno codes the user can fix (with the fix), else `e` itself. */
-export function userFsError(e: unknown, what: string): unknown {
+/** A UserError for the errno codes the user can fix ("<what>: <reason> (<code>); <hint>"), else `e` itself. */
+export function userFsError(e: unknown, what: string, hint = 'choose another output folder or fix its permissions'): unknown {
   const code = errno(e);
-  return code && USER_FS_ERRORS[code] ? new UserError(`${what}: ${USER_FS_ERRORS[code]} (${code}); choose another output folder or fix its permissions`) : e;
+  return code && USER_FS_ERRORS[code] ? new UserError(`${what}: ${USER_FS_ERRORS[code]} (${code}); ${hint}`) : e;
 }
 
 function removeQuietly(file: string): void {
@@ -102,9 +102,7 @@ export function appendFileOrUserError(file: string, data: string, hint: () => st
   try {
     fs.appendFileSync(file, data);
   } catch (e) {
-    const code = errno(e);
-    if (code && USER_FS_ERRORS[code]) throw new UserError(`Cannot write ${file}: ${USER_FS_ERRORS[code]} (${code}); ${hint()}`);
-    throw e;
+    throw userFsError(e, `Cannot write ${file}`, hint());
   }
 }
 

@@ -73,7 +73,7 @@ export function deepMerge(a: PlainObject, b: PlainObject): PlainObject {
     if (v === undefined) continue;
     checkKey(k, 'a config layer');
     const av = Object.hasOwn(out, k) ? out[k] : undefined;
-    if (v && typeof v === 'object' && !Array.isArray(v) && av && typeof av === 'object' && !Array.isArray(av)) {
+    if (isPlainObject(v) && isPlainObject(av)) {
       out[k] = deepMerge(av as PlainObject, v as PlainObject);
     } else {
       out[k] = v;
