@@ -2,9 +2,9 @@
 // native (wasm's kernels + BLAS matmul/conv from the addon, see ./native/) -> wasm -> cpu.
 // The wasm backend (XNNPACK, SIMD) runs dense nets ~5x faster than pure-JS cpu but has no conv weight-gradient kernel.
 import * as tf from '@tensorflow/tfjs-core';
-// @tensorflow/tfjs's Node bundle registers every op's gradient on the shared tfjs-core (core's ESM gradients
-// module cannot be imported from Node: it uses directory imports).
-import '@tensorflow/tfjs';
+// Every op's gradient, registered on the shared tfjs-core: tfjs-core's own ESM gradients module cannot be imported
+// from Node (extensionless imports), so scripts/vendor-gradients.mjs bundles it (instead of the 140 MB umbrella package).
+import '../../vendor/tfjs-gradients.js';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { UserError } from '../core/errors.ts';
