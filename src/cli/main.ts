@@ -1,40 +1,26 @@
-// The deepgen command line: one subcommand per file, wired here.
+// The deepgen command line: one subcommand per file (see commands.ts), loaded only when it runs.
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { registerTrain } from './train.ts';
-import { registerSample } from './sample.ts';
-import { registerEval } from './eval.ts';
-import { registerPictures } from './pictures.ts';
-import { registerDatasets } from './datasets.ts';
-import { registerDemo } from './demo.ts';
-import { registerInfo } from './info.ts';
-import { registerClassifier } from './classifier.ts';
-import { registerCondEval } from './cond-eval.ts';
-import { registerLeaderboard } from './leaderboard.ts';
-import { registerServe } from './serve.ts';
-import { registerCompare } from './compare.ts';
-import { fail } from './common.ts';
+import { COMMANDS, commandOf } from './commands.ts';
 
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 const program = new Command();
 program
   .name('deepgen')
   .description('Deep generative image models in TypeScript: train, sample, evaluate and see them.')
-  .version('0.1.0')
+  .version(version)
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride()
   .configureOutput({ outputError: (str, write) => write(`deepgen: ${str.replace(/^error: /, 'error: ')}`) });
 
-registerDemo(program);
-registerTrain(program);
-registerSample(program);
-registerEval(program);
-registerPictures(program);
-registerDatasets(program);
-registerInfo(program);
-registerClassifier(program);
-registerCondEval(program);
-registerLeaderboard(program);
-registerServe(program);
-registerCompare(program);
+const argv = process.argv.slice(2);
+const chosen = commandOf(argv);
+if (chosen) {
+  (await chosen.load())(program);
+} else {
+  // the top-level help or an unknown command: names and summaries are enough, no command module is loaded
+  for (const c of COMMANDS) program.command(c.args ? `${c.name} ${c.args}` : c.name).description(c.summary);
+}
 for (const c of program.commands) c.exitOverride().showHelpAfterError('(run with --help for usage)');
 
 try {
@@ -44,5 +30,5 @@ try {
     // help and version exit 0; usage errors (unknown flag, bad value, missing argument) exit 2
     process.exit(e.exitCode === 0 ? 0 : 2);
   }
-  fail(e);
+  (await import('./common.ts')).fail(e);
 }

@@ -4,18 +4,17 @@
 //
 // Speed: each CLI process costs ~1 s of startup (tsx + tfjs), so the tests run concurrently inside one
 // suite and share three tiny trained runs (memoised promises). Tests that train are prefixed 'e2e:'.
+import { BIN as SRC_BIN } from '../helpers/cli.ts';
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { decodeSafetensors } from '../../src/core/checkpoint/safetensors.ts';
 import { decodePng } from '../../src/node/png.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const BIN = path.join(ROOT, 'bin', 'deepgen.js');
+const BIN = SRC_BIN;
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'deepgen-cli-'));
 const FASHION_DIR = '/usr/share/datasets/fashion-mnist';
 const HINT = '(run with --help for usage)';

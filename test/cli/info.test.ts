@@ -1,10 +1,10 @@
 // `deepgen info`: reports the backend in use, the BLAS found and a GFLOPS figure; the fallback without the addon.
+import { BIN as SRC_BIN } from '../helpers/cli.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 
-const BIN = fileURLToPath(new URL('../../bin/deepgen.js', import.meta.url));
+const BIN = SRC_BIN;
 const run = (args: string[], env: Record<string, string> = {}) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
 
 test('e2e: info --json names the backend, the BLAS and a positive GFLOPS figure', () => {

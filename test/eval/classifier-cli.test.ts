@@ -1,14 +1,13 @@
 // `deepgen classifier` end to end: help, one-line user errors (exit 2), and `show` on a cache folder from DEEPGEN_CACHE.
+import { BIN as SRC_BIN } from '../helpers/cli.ts';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const BIN = path.join(ROOT, 'bin', 'deepgen.js');
+const BIN = SRC_BIN;
 const CACHE = fs.mkdtempSync(path.join(os.tmpdir(), 'deepgen-clf-cli-'));
 after(() => fs.rmSync(CACHE, { recursive: true, force: true }));
 

@@ -1,10 +1,11 @@
-// Runs the deepgen CLI (bin/deepgen.js) in a child node process for end-to-end tests: exit code, stdout, stderr;
+// Runs the deepgen CLI (from source: deepgen-src.mjs) in a child node process for end-to-end tests: exit code, stdout, stderr;
 // assertUserError checks the one-line user error (exit 2).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 
-export const BIN = path.join(import.meta.dirname, '../../bin/deepgen.js');
+/** The CLI from source under tsx (the tests' `deepgen`); bin/deepgen.js runs the build in dist/. */
+export const BIN = path.join(import.meta.dirname, 'deepgen-src.mjs');
 
 export interface CliResult {
   code: number;

@@ -63,7 +63,7 @@ for (const backend of BACKENDS) {
       }
       // the Jacobian, through the hand-written attention gradient: d logits_i / d onehot(t_j) = 0 for every j >= i
       const s = m.net.startVector(null, B);
-      const oh = tf.tidy(() => tf.oneHot(tf.tensor1d(base.subarray(0, B * N), 'int32'), V).reshape([B, N, V]).slice([0, 0, 0], [B, N - 1, V]).toFloat()) as tf.Tensor3D;
+      const oh = tf.tidy(() => tf.cast(tf.slice(tf.reshape(tf.oneHot(tf.tensor1d(base.subarray(0, B * N), 'int32'), V), [B, N, V]), [0, 0, 0], [B, N - 1, V]), 'float32')) as tf.Tensor3D;
       for (const i of [0, 3, Math.floor(N / 2), N - 2, N - 1]) {
         const w = tf.randomNormal([B, 1, V], 0, 1, 'float32', 5 + i);
         const g = tf.grad((e: tf.Tensor) => tf.sum(tf.mul(tf.slice(m.net.forward(e as tf.Tensor3D, s), [0, i, 0], [B, 1, V]), w)))(oh); // [B, N-1, V]

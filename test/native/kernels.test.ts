@@ -78,7 +78,7 @@ describe('native backend kernels vs cpu', { skip }, () => {
         const ins = inputs({ a: [5, 9], b: [9, 6], bias: biasShape, alpha: biasShape[0] === 5 ? [5, 1] : [6] });
         // scale so relu6 saturates somewhere
         await compareWithCpu(`fused matMul ${activation} bias ${biasShape}`, ins, (t) =>
-          tf.fused.matMul({ a: t.a.mul(4), b: t.b, bias: t.bias, activation, leakyreluAlpha: 0.1, preluActivationWeights: activation === 'prelu' ? t.alpha : undefined }));
+          tf.fused.matMul({ a: tf.mul(t.a, 4), b: t.b, bias: t.bias, activation, leakyreluAlpha: 0.1, preluActivationWeights: activation === 'prelu' ? t.alpha : undefined }));
       }
     }
     await compareWithCpu('fused matMul transposed, no bias', inputs({ a: [9, 5], b: [6, 9] }), (t) =>
@@ -121,7 +121,7 @@ describe('native backend kernels vs cpu', { skip }, () => {
           await compareWithCpu(`algo ${algo} conv2d x${xs} f${fs} s${stride} ${JSON.stringify(pad)} d${dilation}`, inputs({ x: [...xs], f: [...fs] }), (t) => {
             const f = (x: tf.Tensor, w: tf.Tensor) => tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, stride, pad as 'same', 'NHWC', dilation);
             // tfjs has no conv gradient with dilation > 1
-            return dilation > 1 ? [f(t.x, t.f)] : [f(t.x, t.f), ...tf.grads((x: tf.Tensor, w: tf.Tensor) => f(x, w).square().sum())([t.x, t.f])];
+            return dilation > 1 ? [f(t.x, t.f)] : [f(t.x, t.f), ...tf.grads((x: tf.Tensor, w: tf.Tensor) => tf.sum(tf.square(f(x, w))))([t.x, t.f])];
           });
         }
       }
@@ -151,7 +151,7 @@ describe('native backend kernels vs cpu', { skip }, () => {
   test('fused conv2d with bias and activations', async () => {
     for (const activation of ['linear', 'relu', 'relu6', 'elu', 'leakyrelu', 'sigmoid', 'prelu'] as const) {
       await compareWithCpu(`fused conv2d ${activation}`, inputs({ x: [2, 7, 5, 3], f: [3, 3, 3, 4], bias: [4], alpha: [4] }), (t) =>
-        tf.fused.conv2d({ x: t.x.mul(3) as tf.Tensor4D, filter: t.f as tf.Tensor4D, strides: 2, pad: 'same', bias: t.bias, activation,
+        tf.fused.conv2d({ x: tf.mul(t.x, 3) as tf.Tensor4D, filter: t.f as tf.Tensor4D, strides: 2, pad: 'same', bias: t.bias, activation,
           leakyreluAlpha: 0.3, preluActivationWeights: activation === 'prelu' ? t.alpha : undefined }));
     }
   });
@@ -163,8 +163,8 @@ describe('native backend kernels vs cpu', { skip }, () => {
         await compareWithCpu(`conv2d grads x${xs} f${fs} s${stride} ${JSON.stringify(pad)}`, inputs({ x: [...xs], f: [...fs], r: [64] }), (t) => {
           const loss = (x: tf.Tensor, f: tf.Tensor) => {
             const y = tf.conv2d(x as tf.Tensor4D, f as tf.Tensor4D, stride, pad as 'same');
-            const w = t.r.slice(0, 1).reshape([]); // weights the loss so dy is not all ones
-            return y.mul(y.add(w)).sum();
+            const w = tf.reshape(tf.slice(t.r, 0, 1), []); // weights the loss so dy is not all ones
+            return tf.sum(tf.mul(y, tf.add(y, w)));
           };
           return tf.grads(loss)([t.x, t.f]);
         });
@@ -175,31 +175,31 @@ describe('native backend kernels vs cpu', { skip }, () => {
   test('fused conv2d and fused matMul gradients', async () => {
     await compareWithCpu('fused conv2d relu grads', inputs({ x: [2, 7, 5, 3], f: [3, 3, 3, 4], b: [4] }), (t) =>
       tf.grads((x: tf.Tensor, f: tf.Tensor, b: tf.Tensor) =>
-        tf.fused.conv2d({ x: x as tf.Tensor4D, filter: f as tf.Tensor4D, strides: 1, pad: 'same', bias: b, activation: 'relu' }).square().sum())([t.x, t.f, t.b]));
+        tf.sum(tf.square(tf.fused.conv2d({ x: x as tf.Tensor4D, filter: f as tf.Tensor4D, strides: 1, pad: 'same', bias: b, activation: 'relu' }))))([t.x, t.f, t.b]));
     await compareWithCpu('fused matMul relu grads', inputs({ a: [7, 5], b: [5, 3], c: [3] }), (t) =>
       tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
-        tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, bias: c, activation: 'relu' }).square().sum())([t.a, t.b, t.c]));
+        tf.sum(tf.square(tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, bias: c, activation: 'relu' }))))([t.a, t.b, t.c]));
   });
 
   test('conv2dTranspose forward and gradients', async () => {
     for (const [stride, pad, outHW] of [[2, 'same', [14, 10]], [1, 'valid', [9, 7]], [2, 'valid', [15, 11]]] as const) {
       await compareWithCpu(`conv2dTranspose s${stride} ${pad}`, inputs({ x: [2, 7, 5, 4], f: [3, 3, 3, 4] }), (t) => {
         const f = (x: tf.Tensor, w: tf.Tensor) => tf.conv2dTranspose(x as tf.Tensor4D, w as tf.Tensor4D, [2, outHW[0], outHW[1], 3], stride, pad);
-        return [f(t.x, t.f), ...tf.grads((x: tf.Tensor, w: tf.Tensor) => f(x, w).square().sum())([t.x, t.f])];
+        return [f(t.x, t.f), ...tf.grads((x: tf.Tensor, w: tf.Tensor) => tf.sum(tf.square(f(x, w))))([t.x, t.f])];
       });
     }
   });
 
   test('matMul gradients through tf.grads (batched, transposed)', async () => {
     await compareWithCpu('batchMatMul grads', inputs({ a: [3, 7, 5], b: [3, 4, 5] }), (t) =>
-      tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.matMul(a, b, false, true).square().sum())([t.a, t.b]));
+      tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(tf.matMul(a, b, false, true))))([t.a, t.b]));
   });
 
   test('gather gradient (UnsortedSegmentSum, missing in wasm)', async () => {
     const ins = inputs({ table: [10, 4], w: [6, 4] });
     await compareWithCpu('gather grads', ins, (t) => {
       const idx = tf.tensor1d([3, 0, 3, 9, 5, 3], 'int32');
-      return tf.grads((table: tf.Tensor) => tf.gather(table, idx).mul(t.w).sum())([t.table]);
+      return tf.grads((table: tf.Tensor) => tf.sum(tf.mul(tf.gather(table, idx), t.w)))([t.table]);
     });
     await compareWithCpu('unsortedSegmentSum', inputs({ x: [6, 2, 3] }), (t) =>
       tf.unsortedSegmentSum(t.x, tf.tensor1d([0, 2, 2, 1, 0, 2], 'int32'), 4));
@@ -208,13 +208,13 @@ describe('native backend kernels vs cpu', { skip }, () => {
   test('a small conv net trains on native exactly like on cpu (Adam, 3 steps)', async () => {
     const ins = inputs({ x: [8, 12, 12, 1], w1: [3, 3, 1, 8], w2: [3, 3, 8, 4], wd: [36, 2] });
     const train = (t: Record<string, tf.Tensor>) => {
-      const vars = [tf.variable(t.w1.mul(0.5)), tf.variable(t.w2.mul(0.3)), tf.variable(t.wd.mul(0.1))];
+      const vars = [tf.variable(tf.mul(t.w1, 0.5)), tf.variable(tf.mul(t.w2, 0.3)), tf.variable(tf.mul(t.wd, 0.1))];
       const opt = tf.train.adam(0.01);
       for (let s = 0; s < 3; s++) {
         opt.minimize(() => {
           const h1 = tf.relu(tf.conv2d(t.x as tf.Tensor4D, vars[0] as tf.Variable<tf.Rank.R4>, 2, 'same'));
           const h2 = tf.relu(tf.conv2d(h1, vars[1] as tf.Variable<tf.Rank.R4>, 2, 'same'));
-          return tf.matMul(h2.reshape([8, 36]), vars[2]).square().mean() as tf.Scalar;
+          return tf.mean(tf.square(tf.matMul(tf.reshape(h2, [8, 36]), vars[2]))) as tf.Scalar;
         });
       }
       const out = vars.map((v) => v.clone());
