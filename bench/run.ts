@@ -2,6 +2,7 @@
 // Throughput on every available backend: sgemm 512x1024x1024 GFLOPS; conv2d 64x28x28x32 * 3x3x32x64 forward and
 // backward (input + filter gradient) GFLOPS; training images/s at batch 128 with Adam for an MLP VAE and a conv VAE;
 // per family of the registry (bench/models-per-family.ts, --only family), train (b64; igpt b16) and sample images/s, defaults.
+// CLI start-up (bench/startup.ts): --version, --help and a 64-image sample as whole processes beside `node -e 0`.
 // --compare-torch also runs bench/reference/torch_bench.py (Debian python3-torch) and reports native/torch ratios.
 // Prints JSON and a table and writes the JSON to bench/results.json. The 1-minute load average is recorded: a
 // figure measured while another job keeps a core busy is not comparable.
@@ -18,6 +19,7 @@ import { entries as unetPixelEntries } from './models-unet-pixelcnn.ts';
 import { entries as familyEntries } from './models-families.ts';
 import { entries as autoregressiveEntries } from './models-autoregressive.ts';
 import { entries as perFamilyEntries, perFamilySettings } from './models-per-family.ts';
+import { startupFigures, startupTable, type StartupFigure } from './startup.ts';
 
 /** A figure contributed by a bench model file: name (e.g. 'train dcgan b128'), and how to measure it on a backend. */
 export interface BenchEntry {
@@ -180,6 +182,13 @@ for (const [b, r] of Object.entries(results)) {
   }
 }
 
+// whole processes of the built CLI, timed after the in-process figures (this process idle meanwhile)
+let startup: Record<string, StartupFigure> | undefined;
+if (want('startup')) {
+  startup = startupFigures();
+  console.error('bench: startup done');
+}
+
 const report = {
   started,
   machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, node: process.version, loadAvg1AtStart: Number(loadAvg1.toFixed(2)), loadAvg1AtEnd: Number(os.loadavg()[0].toFixed(2)) },
@@ -190,6 +199,7 @@ const report = {
   nativeOverTorch: ratios,
   kvCacheSpeedup,
   perFamily,
+  startup,
 };
 console.log(JSON.stringify(report, null, 2));
 writeFileSync(opts.out!, JSON.stringify(report, null, 2) + '\n');
@@ -229,6 +239,7 @@ if (famRows.length) {
   }
   console.log('  n/a: not run (see the note); ~: extrapolated (see the note); *: one run only');
 }
+if (startup) console.log(`\nCLI start-up (median wall time of ${Object.values(startup)[0].runs} processes each):\n${startupTable(startup)}`);
 if (Object.keys(ratios).length) console.log(`native / torch: ${Object.entries(ratios).map(([k, v]) => `${k} ${v.toFixed(2)}`).join('; ')}`);
 if (Object.keys(kvCacheSpeedup).length) console.log(`igpt sampling, kv-cache / no-cache (same model, same seed): ${Object.entries(kvCacheSpeedup).map(([b, v]) => `${b} ${v.toFixed(1)}x`).join('; ')}`);
 console.log(`* one run only (slow). load average at start ${loadAvg1.toFixed(2)} on ${os.cpus().length} cores${loadAvg1 > 0.5 ? ' (the machine was not idle: figures may be disturbed)' : ''}. BLAS: ${native.addon ? `${native.addon.info().blas} ${native.addon.info().blasPath}` : 'none'}`);
