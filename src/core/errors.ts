@@ -10,6 +10,7 @@ export class UserError extends Error {
 
 /** Foreign text (a parser's message, a value from a file) made safe for a one-line message: control characters escaped. */
 export function oneLine(text: string): string {
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
   return text.replace(/[\u0000-\u001f\u007f\u2028\u2029]/g, (c) => JSON.stringify(c).slice(1, -1));
 }
 

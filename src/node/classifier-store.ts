@@ -170,7 +170,7 @@ export async function trainAndSaveClassifier(dataset: ClassifierDataset, opts: G
   const classifier = new Classifier(classifierConfig(train.ds, heads, opts.net), classifierInitSeed(seed));
   log(`Training the ${dataset} classifier (${(classifier.params.numParams() / 1e6).toFixed(2)}M params) on ${train.ds.n} images ${size}x${size}x${train.ds.channels}, ${epochs} epochs, backend ${backend}`);
   const t0 = performance.now();
-  let steps = 0;
+  let steps: number;
   try {
     const r = await trainClassifier(classifier, train.ds, train.labels, {
       epochs,

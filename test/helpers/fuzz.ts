@@ -97,8 +97,17 @@ const jsonEdit: fc.Arbitrary<JsonEdit> = fc.record({
 
 /** Every (container, key) slot of a parsed JSON value, depth first. */
 function slots(v: unknown, out: [Record<string, unknown> | unknown[], string | number][] = []): typeof out {
-  if (Array.isArray(v)) v.forEach((c, i) => (out.push([v, i]), slots(c, out)));
-  else if (v !== null && typeof v === 'object') for (const [k, c] of Object.entries(v)) (out.push([v as Record<string, unknown>, k]), slots(c, out));
+  if (Array.isArray(v)) {
+    v.forEach((c, i) => {
+      out.push([v, i]);
+      slots(c, out);
+    });
+  } else if (v !== null && typeof v === 'object') {
+    for (const [k, c] of Object.entries(v)) {
+      out.push([v as Record<string, unknown>, k]);
+      slots(c, out);
+    }
+  }
   return out;
 }
 
@@ -111,7 +120,10 @@ export function applyJsonEdits(base: unknown, edits: readonly JsonEdit[]): unkno
     const [obj, key] = all[e.at % all.length];
     const value = structuredClone(e.value); // a fresh copy: shared constants would make the value circular
     if (e.op === 'replace') (obj as Record<string, unknown>)[key] = value;
-    else if (e.op === 'delete') Array.isArray(obj) ? obj.splice(key as number, 1) : delete (obj as Record<string, unknown>)[key];
+    else if (e.op === 'delete') {
+      if (Array.isArray(obj)) obj.splice(key as number, 1);
+      else delete (obj as Record<string, unknown>)[key];
+    }
     else {
       const target = (obj as Record<string, unknown>)[key];
       if (target !== null && typeof target === 'object' && !Array.isArray(target)) {
