@@ -1,4 +1,5 @@
-// Loads the native addon (native/, built by `npm install` through scripts/build-native.js) or says why it cannot.
+// Loads the native addon (native/prebuilds/<platform>-<arch>, or native/build from scripts/build-native.js, which
+// node-gyp-build prefers) or says why it cannot.
 // DEEPGEN_NO_NATIVE=1 makes it unavailable, to exercise the wasm/cpu fallback.
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -67,11 +68,18 @@ export function loadNativeAddon(): NativeLoad {
     const load = require('node-gyp-build') as (dir: string) => NativeAddon;
     cached = { addon: load(NATIVE_DIR) };
   } catch (e) {
-    const msg = (e as Error).message.split('\n')[0];
-    const reason = /No native build was found/.test(msg)
-      ? 'the native addon is not built: it builds during npm install when a C++ compiler is present, or run `npm run build:native`'
-      : `the native addon failed to load: ${msg}`;
-    cached = { addon: null, reason };
+    cached = { addon: null, reason: nativeLoadReason((e as Error).message) };
   }
   return cached;
+}
+
+const REBUILD_HINT = '`npm rebuild deepgen` builds it when make, g++ and python3 are installed; inside a checkout, `npm run build:native`';
+
+/** The one-line reason for a failed addon load (node-gyp-build's or require's error message), with what to run. An
+ *  install uses the prebuild in native/prebuilds when one matches the platform; the rebuild compiles from source. */
+export function nativeLoadReason(message: string): string {
+  const msg = message.split('\n')[0];
+  return /No native build was found/.test(msg)
+    ? `the native addon is not built for this platform; ${REBUILD_HINT}`
+    : `the native addon failed to load (${msg}); ${REBUILD_HINT}`;
 }
