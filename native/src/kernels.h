@@ -86,7 +86,8 @@ void group_norm_backward(int64_t B, int64_t P, int64_t C, int64_t G, const float
 // dst[i . dstStrides] = src[i . srcStrides] for every index i of shape (rank <= 8, 4-byte elements; copy.cc).
 void strided_copy4(const uint32_t* src, uint32_t* dst, int rank, const int64_t* shape, const int64_t* srcStrides,
                    const int64_t* dstStrides);
-// N-API registration of norm.cc's and copy.cc's functions (called from addon.cc's Init).
+// N-API registration of bias.cc's, norm.cc's and copy.cc's functions (called from addon.cc's Init).
+void register_bias(Napi::Env env, Napi::Object exports);
 void register_norm(Napi::Env env, Napi::Object exports);
 void register_copy(Napi::Env env, Napi::Object exports);
 

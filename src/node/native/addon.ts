@@ -35,9 +35,12 @@ export interface NativeAddon {
   convAlgo(algo?: number): number;
   /** Whether the direct conv kernels can run here (AVX2+FMA or AVX-512). */
   directConv: boolean;
-  /** In place: y = act(y + bias); activation 0 linear, 1 relu, 2 relu6, 3 elu, 4 leakyrelu, 5 sigmoid, 6 prelu. */
   /** y[j] = sum_i x[i * inner + j] (reduction over the leading axes, e.g. a bias gradient). */
   sumOuter(x: Float32Array, y: Float32Array, outer: number, inner: number): void;
+  /** The activation codes of biasAct by TensorFlow.js name (linear, relu, relu6, elu, leakyrelu, sigmoid, prelu): the
+   *  addon's enum (bias.cc), so the two sides cannot drift apart. */
+  activations: Readonly<Record<string, number>>;
+  /** In place: y = act(y + bias), act given by its code in `activations`; bias and preluAlpha repeat along y. */
   biasAct(y: Float32Array, bias: Float32Array | null, activation: number, leakyAlpha: number, preluAlpha: Float32Array | null): void;
   /** Group norm of x [B, P = H*W, C] (NHWC) in `groups` groups: y = act((x - mean) * rstd * gamma + beta), act SiLU
    *  when silu, else identity; mean and rstd [B, groups]. */
