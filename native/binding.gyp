@@ -4,7 +4,7 @@
   "targets": [
     {
       "target_name": "deepgen_native",
-      "sources": ["src/addon.cc", "src/blas.cc", "src/gemm.cc", "src/conv.cc", "src/conv-direct.cc", "src/pool.cc", "src/norm.cc", "src/copy.cc"],
+      "sources": ["src/addon.cc", "src/blas.cc", "src/gemm.cc", "src/conv.cc", "src/conv-direct.cc", "src/pool.cc", "src/norm.cc", "src/copy.cc", "src/bias.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags!": ["-fno-exceptions", "-O2", "-O0"],

@@ -1,11 +1,12 @@
 #!/usr/bin/env node
-// npm install/ci hook: builds the native addon (native/) with node-gyp when a C++ toolchain is present.
-// Never fails the install: on any problem it prints one line and deepgen runs on the wasm/cpu backends.
-// Uses local Node headers (no download) when they sit next to the node binary. DEEPGEN_SKIP_NATIVE_BUILD=1 skips.
+// npm install/rebuild hook: uses the prebuilt addon (native/prebuilds) when it loads here, else builds native/ with
+// node-gyp when a C++ toolchain is present. Never fails the install: on any problem it prints one line and deepgen runs
+// on the wasm/cpu backends. Uses local Node headers (no download) when they sit next to the node binary.
+// DEEPGEN_SKIP_NATIVE_BUILD=1 skips; DEEPGEN_FORCE_NATIVE_BUILD=1, --force or `npm run build:native` always compile.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -19,6 +20,25 @@ function notice(msg) {
 
 if (process.env.DEEPGEN_SKIP_NATIVE_BUILD === '1') notice('native addon build skipped (DEEPGEN_SKIP_NATIVE_BUILD=1); using the wasm/cpu backends');
 if (!existsSync(join(nativeDir, 'binding.gyp'))) notice('native/binding.gyp not found; native addon not built');
+
+// The prebuild, when node-gyp-build picks it (no local build) and it loads (e.g. this glibc is recent enough).
+function workingPrebuild() {
+  try {
+    const load = createRequire(import.meta.url)('node-gyp-build');
+    const file = load.resolve(nativeDir);
+    if (!file.startsWith(join(nativeDir, 'prebuilds'))) return null;
+    load(nativeDir);
+    return file;
+  } catch {
+    return null;
+  }
+}
+const force = process.env.DEEPGEN_FORCE_NATIVE_BUILD === '1' || process.argv.includes('--force') || process.env.npm_lifecycle_event === 'build:native';
+const prebuild = force ? null : workingPrebuild();
+if (prebuild) {
+  console.log(`deepgen: using the prebuilt native addon (${relative(root, prebuild)}); DEEPGEN_FORCE_NATIVE_BUILD=1 compiles it instead`);
+  process.exit(0);
+}
 
 function findNodeGyp() {
   const candidates = [process.env.npm_config_node_gyp, join(dirname(process.execPath), '../lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js')];

@@ -1,5 +1,6 @@
 // Direct NHWC conv2d forward (no im2col): register tiles of MR output pixels x NV vectors of output channels, over an
-// input padded once so the inner loop has no bounds checks. AVX-512 and AVX2 variants, picked at run time.
+// input padded once so the inner loop has no bounds checks. AVX-512 and AVX2 variants, picked at run time (x86 only;
+// elsewhere conv2d_direct_available() is false).
 // conv.cc uses it for forward convs and stride-1 input gradients (a forward conv with the flipped filter).
 #include <algorithm>
 #include <array>
@@ -121,6 +122,8 @@ __attribute__((always_inline)) inline void dot_body(const TileArgs& t) {
   }
 }
 using DotFn = void (*)(const TileArgs&);
+constexpr int kDotMR = 8;
+#if DG_X86  // the AVX-512 and AVX2 instances (never instantiated elsewhere: isa() is null there)
 template <int MR>
 __attribute__((target("avx512f,avx512vl,avx2,fma"))) void dot512(const TileArgs& t) {
   dot_body<v16, 16, MR>(t);
@@ -129,7 +132,6 @@ template <int MR>
 __attribute__((target("avx2,fma"))) void dot256(const TileArgs& t) {
   dot_body<v8, 8, MR>(t);
 }
-constexpr int kDotMR = 8;
 template <size_t... I>
 constexpr std::array<DotFn, sizeof...(I)> dots512(std::index_sequence<I...>) {
   return {&dot512<int(I) + 1>...};
@@ -138,8 +140,11 @@ template <size_t... I>
 constexpr std::array<DotFn, sizeof...(I)> dots256(std::index_sequence<I...>) {
   return {&dot256<int(I) + 1>...};
 }
+#endif
 
 using TileFn = void (*)(const TileArgs&);
+constexpr int kMaxMR = 14;  // tables of tile functions are indexed by MR - 1, one table per NV
+#if DG_X86  // the AVX-512 and AVX2 instances (never instantiated elsewhere: isa() is null there)
 template <int MR, int NV>
 __attribute__((target("avx512f,avx512vl,avx2,fma"))) void tile512(const TileArgs& t) {
   tile_body<v16, 16, MR, NV>(t);
@@ -149,8 +154,6 @@ __attribute__((target("avx2,fma"))) void tile256(const TileArgs& t) {
   tile_body<v8, 8, MR, NV>(t);
 }
 
-// Tables of tile functions indexed by MR - 1, one per NV.
-constexpr int kMaxMR = 14;
 template <int NV, size_t... I>
 constexpr std::array<TileFn, sizeof...(I)> table512(std::index_sequence<I...>) {
   return {&tile512<int(I) + 1, NV>...};
@@ -159,6 +162,7 @@ template <int NV, size_t... I>
 constexpr std::array<TileFn, sizeof...(I)> table256(std::index_sequence<I...>) {
   return {&tile256<int(I) + 1, NV>...};
 }
+#endif
 
 // Filter gradient tile: dw[i, 0:NV*VW] += sum over the chunk's output pixels p of x(p)[i] * dy[p, 0:NV*VW] for MR
 // consecutive filter rows i (rows (kw, c) of one kh are consecutive in both x and dw when dilW = 1).
@@ -203,6 +207,7 @@ __attribute__((always_inline)) inline void wgrad_body(const WgradArgs& a) {
     }
 }
 using WgradFn = void (*)(const WgradArgs&);
+#if DG_X86  // the AVX-512 and AVX2 instances (never instantiated elsewhere: isa() is null there)
 template <int MR, int NV>
 __attribute__((target("avx512f,avx512vl,avx2,fma"))) void wgrad512(const WgradArgs& a) {
   wgrad_body<v16, 16, MR, NV>(a);
@@ -219,6 +224,7 @@ template <int NV, size_t... I>
 constexpr std::array<WgradFn, sizeof...(I)> wtable256(std::index_sequence<I...>) {
   return {&wgrad256<int(I) + 1, NV>...};
 }
+#endif
 
 struct Isa {
   int vw;                               // floats per vector
@@ -228,7 +234,11 @@ struct Isa {
   const std::array<WgradFn, kMaxMR>* w[5];  // by NV
 };
 
+// The kernels for this CPU, or null (no AVX2+FMA, or not x86): conv.cc then uses im2col + sgemm.
 const Isa* isa() {
+#if !DG_X86
+  return nullptr;
+#else
   static const std::array<TileFn, kMaxMR> a1 = table512<1>(std::make_index_sequence<kMaxMR>());
   static const std::array<TileFn, kMaxMR> a2 = table512<2>(std::make_index_sequence<kMaxMR>());
   static const std::array<TileFn, kMaxMR> a4 = table512<4>(std::make_index_sequence<kMaxMR>());
@@ -245,10 +255,9 @@ const Isa* isa() {
   static const Isa avx512{16, {0, 14, 14, 0, 7}, {nullptr, &a1, &a2, nullptr, &a4}, &d512, {nullptr, &w1, &w2, nullptr, &w4}};
   // AVX2: 16 registers.
   static const Isa avx2{8, {0, 12, 6, 0, 0}, {nullptr, &b1, &b2, nullptr, nullptr}, &d256, {nullptr, &x1, &x2, nullptr, nullptr}};
-  static const Isa* chosen = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")
-                                 ? &avx512
-                                 : (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? &avx2 : nullptr);
+  static const Isa* chosen = cpu_avx512() ? &avx512 : (cpu_avx2_fma() ? &avx2 : nullptr);
   return chosen;
+#endif
 }
 
 std::vector<float>& pad_buffer() {

@@ -1,5 +1,6 @@
 // The built-in SGEMM: packed panels (MR x KC of A, KC x NR of B) and a 6x16 register-blocked micro-kernel,
-// compiled twice (AVX2+FMA and the x86-64-v2 baseline) and chosen at run time; threads split the larger of M, N.
+// compiled twice on x86 (AVX2+FMA and the x86-64-v2 baseline) and chosen at run time, once elsewhere (generic vectors
+// the compiler maps to e.g. NEON); threads split the larger of M, N.
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -107,23 +108,24 @@ __attribute__((always_inline)) inline void micro(int64_t kc, const float* Ap, co
     for (int64_t ip = 0; ip < mc; ip += MR)                                                   \
       micro(kc, Ap + ip * kc, Bp + jp * kc, C + ip * ldc + jp, ldc, std::min(MR, mc - ip), std::min(NR, nc - jp));
 
+#if DG_X86
 __attribute__((target("avx2,fma"))) void macro_avx2(int64_t mc, int64_t nc, int64_t kc, const float* Ap,
                                                      const float* Bp, float* C, int64_t ldc) {
   DG_MACRO_BODY
 }
+#endif
 void macro_generic(int64_t mc, int64_t nc, int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc) {
   DG_MACRO_BODY
-}
-
-bool has_avx2() {
-  static const bool v = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return v;
 }
 
 // One thread's share: the full blocked algorithm on a sub-problem (C already scaled by beta).
 void gemm_serial(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                  const float* B, int64_t ldb, float* C, int64_t ldc) {
-  auto macro = has_avx2() ? macro_avx2 : macro_generic;
+#if DG_X86
+  auto macro = cpu_avx2_fma() ? macro_avx2 : macro_generic;
+#else
+  auto macro = macro_generic;
+#endif
   int64_t ncMax = std::min(NC, (N + NR - 1) / NR * NR), kcMax = std::min(KC, K);
   std::vector<float> bbuf(ncMax * kcMax + 16), abuf(MC * kcMax + 16);
   float* Bp = bbuf.data();
@@ -144,7 +146,15 @@ void gemm_serial(bool transA, bool transB, int64_t M, int64_t N, int64_t K, floa
 
 }  // namespace
 
-const char* simd_name() { return has_avx2() ? "avx2+fma" : "sse4.2"; }
+const char* simd_name() {
+#if DG_X86
+  return cpu_avx2_fma() ? "avx2+fma" : "sse4.2";
+#elif defined(__aarch64__)
+  return "neon";
+#else
+  return "generic";
+#endif
+}
 
 void sgemm_builtin(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                    int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {

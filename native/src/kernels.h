@@ -9,7 +9,34 @@ class Env;
 class Object;
 }  // namespace Napi
 
+// x86 builds carry AVX2 (+ AVX-512) variants of the hot loops, picked at run time by the CPU's features; other
+// architectures (e.g. aarch64) compile only the portable code, and the functions below report no AVX2.
+#if defined(__x86_64__) || defined(__i386__)
+#define DG_X86 1
+#else
+#define DG_X86 0
+#endif
+
 namespace dg {
+
+// Whether this CPU runs the AVX2+FMA variants (always false off x86). Asked once.
+inline bool cpu_avx2_fma() {
+#if DG_X86
+  static const bool v = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return v;
+#else
+  return false;
+#endif
+}
+// Whether this CPU runs the AVX-512 (F + VL) variants (always false off x86).
+inline bool cpu_avx512() {
+#if DG_X86
+  static const bool v = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
+  return v;
+#else
+  return false;
+#endif
+}
 
 // C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C, row-major with leading dimensions.
 void sgemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
@@ -59,7 +86,8 @@ void group_norm_backward(int64_t B, int64_t P, int64_t C, int64_t G, const float
 // dst[i . dstStrides] = src[i . srcStrides] for every index i of shape (rank <= 8, 4-byte elements; copy.cc).
 void strided_copy4(const uint32_t* src, uint32_t* dst, int rank, const int64_t* shape, const int64_t* srcStrides,
                    const int64_t* dstStrides);
-// N-API registration of norm.cc's and copy.cc's functions (called from addon.cc's Init).
+// N-API registration of bias.cc's, norm.cc's and copy.cc's functions (called from addon.cc's Init).
+void register_bias(Napi::Env env, Napi::Object exports);
 void register_norm(Napi::Env env, Napi::Object exports);
 void register_copy(Napi::Env env, Napi::Object exports);
 

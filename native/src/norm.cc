@@ -193,6 +193,7 @@ void gn_forward_range(const GnShape& s, const float* x, const float* gamma, cons
     gn_forward_image(s, x + b * slab, gamma + b * gs, beta + b * gs, eps, silu, y + b * slab, mean + b * s.G,
                      rstd + b * s.G, fw, dw);
 }
+#if DG_X86
 __attribute__((target("avx2,fma"))) void gn_forward_range_avx2(const GnShape& s, const float* x, const float* gamma,
                                                                 const float* beta, bool ps, float eps, bool silu,
                                                                 float* y, float* mean, float* rstd, int64_t b0,
@@ -202,6 +203,7 @@ __attribute__((target("avx2,fma"))) void gn_forward_range_avx2(const GnShape& s,
     gn_forward_image(s, x + b * slab, gamma + b * gs, beta + b * gs, eps, silu, y + b * slab, mean + b * s.G,
                      rstd + b * s.G, fw, dw);
 }
+#endif
 
 void gn_backward_range(const GnShape& s, const float* dy, const float* x, const float* gamma, const float* beta,
                        bool ps, const float* mean, const float* rstd, bool silu, float* dx, double* sums, int64_t b0,
@@ -211,6 +213,7 @@ void gn_backward_range(const GnShape& s, const float* dy, const float* x, const 
     gn_backward_image(s, dy + b * slab, x + b * slab, gamma + b * gs, beta + b * gs, mean + b * s.G, rstd + b * s.G,
                       silu, dx + b * slab, sums + 2 * b * s.C, sums + (2 * b + 1) * s.C, fw, dw);
 }
+#if DG_X86
 __attribute__((target("avx2,fma"))) void gn_backward_range_avx2(const GnShape& s, const float* dy, const float* x,
                                                                  const float* gamma, const float* beta, bool ps,
                                                                  const float* mean, const float* rstd, bool silu,
@@ -221,11 +224,7 @@ __attribute__((target("avx2,fma"))) void gn_backward_range_avx2(const GnShape& s
     gn_backward_image(s, dy + b * slab, x + b * slab, gamma + b * gs, beta + b * gs, mean + b * s.G, rstd + b * s.G,
                       silu, dx + b * slab, sums + 2 * b * s.C, sums + (2 * b + 1) * s.C, fw, dw);
 }
-
-bool has_avx2_fma() {
-  static const bool v = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return v;
-}
+#endif
 
 // Threads split the batch once there is at least ~64K elements per thread.
 int64_t images_per_thread(const GnShape& s) {
@@ -239,7 +238,11 @@ int64_t images_per_thread(const GnShape& s) {
 void group_norm_forward(int64_t B, int64_t P, int64_t C, int64_t G, const float* x, const float* gamma,
                         const float* beta, bool per_sample, float eps, bool silu, float* y, float* mean, float* rstd) {
   GnShape s{B, P, C, G};
-  auto fn = has_avx2_fma() ? gn_forward_range_avx2 : gn_forward_range;
+#if DG_X86
+  auto fn = cpu_avx2_fma() ? gn_forward_range_avx2 : gn_forward_range;
+#else
+  auto fn = gn_forward_range;
+#endif
   parallel_for(B, images_per_thread(s), [&](int64_t b0, int64_t b1) {
     std::vector<float> fw(size_t(5 * C + 8));
     std::vector<double> dw(size_t(3 * C + 2 * G + 8));
@@ -252,7 +255,11 @@ void group_norm_backward(int64_t B, int64_t P, int64_t C, int64_t G, const float
                          bool silu, float* dx, float* dgamma, float* dbeta) {
   GnShape s{B, P, C, G};
   std::vector<double> sums(size_t(2 * B * C));  // per image: sum dz [C], sum dz * xhat [C]
-  auto fn = has_avx2_fma() ? gn_backward_range_avx2 : gn_backward_range;
+#if DG_X86
+  auto fn = cpu_avx2_fma() ? gn_backward_range_avx2 : gn_backward_range;
+#else
+  auto fn = gn_backward_range;
+#endif
   parallel_for(B, images_per_thread(s), [&](int64_t b0, int64_t b1) {
     std::vector<float> fw(size_t(5 * C + 8));
     std::vector<double> dw(size_t(3 * C + 2 * G + 8));

@@ -1,4 +1,5 @@
-// Loads the native addon (native/, built by `npm install` through scripts/build-native.js) or says why it cannot.
+// Loads the native addon (native/prebuilds/<platform>-<arch>, or native/build from scripts/build-native.js, which
+// node-gyp-build prefers) or says why it cannot.
 // DEEPGEN_NO_NATIVE=1 makes it unavailable, to exercise the wasm/cpu fallback.
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -34,9 +35,12 @@ export interface NativeAddon {
   convAlgo(algo?: number): number;
   /** Whether the direct conv kernels can run here (AVX2+FMA or AVX-512). */
   directConv: boolean;
-  /** In place: y = act(y + bias); activation 0 linear, 1 relu, 2 relu6, 3 elu, 4 leakyrelu, 5 sigmoid, 6 prelu. */
   /** y[j] = sum_i x[i * inner + j] (reduction over the leading axes, e.g. a bias gradient). */
   sumOuter(x: Float32Array, y: Float32Array, outer: number, inner: number): void;
+  /** The activation codes of biasAct by TensorFlow.js name (linear, relu, relu6, elu, leakyrelu, sigmoid, prelu): the
+   *  addon's enum (bias.cc), so the two sides cannot drift apart. */
+  activations: Readonly<Record<string, number>>;
+  /** In place: y = act(y + bias), act given by its code in `activations`; bias and preluAlpha repeat along y. */
   biasAct(y: Float32Array, bias: Float32Array | null, activation: number, leakyAlpha: number, preluAlpha: Float32Array | null): void;
   /** Group norm of x [B, P = H*W, C] (NHWC) in `groups` groups: y = act((x - mean) * rstd * gamma + beta), act SiLU
    *  when silu, else identity; mean and rstd [B, groups]. */
@@ -67,11 +71,18 @@ export function loadNativeAddon(): NativeLoad {
     const load = require('node-gyp-build') as (dir: string) => NativeAddon;
     cached = { addon: load(NATIVE_DIR) };
   } catch (e) {
-    const msg = (e as Error).message.split('\n')[0];
-    const reason = /No native build was found/.test(msg)
-      ? 'the native addon is not built: it builds during npm install when a C++ compiler is present, or run `npm run build:native`'
-      : `the native addon failed to load: ${msg}`;
-    cached = { addon: null, reason };
+    cached = { addon: null, reason: nativeLoadReason((e as Error).message) };
   }
   return cached;
+}
+
+const REBUILD_HINT = '`npm rebuild deepgen` builds it when make, g++ and python3 are installed; inside a checkout, `npm run build:native`';
+
+/** The one-line reason for a failed addon load (node-gyp-build's or require's error message), with what to run. An
+ *  install uses the prebuild in native/prebuilds when one matches the platform; the rebuild compiles from source. */
+export function nativeLoadReason(message: string): string {
+  const msg = message.split('\n')[0];
+  return /No native build was found/.test(msg)
+    ? `the native addon is not built for this platform; ${REBUILD_HINT}`
+    : `the native addon failed to load (${msg}); ${REBUILD_HINT}`;
 }

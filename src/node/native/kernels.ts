@@ -35,7 +35,6 @@ function fusedAdamLoop(x: Float32Array, m: Float32Array, v: Float32Array, g: Flo
 
 type Args = { inputs: Record<string, TensorInfo | undefined>; backend: WasmHeapBackend; attrs: Record<string, unknown> };
 
-const ACTIVATIONS: Record<string, number> = { linear: 0, relu: 1, relu6: 2, elu: 3, leakyrelu: 4, sigmoid: 5, prelu: 6 };
 const WASM_ACTIVATION_KERNEL: Record<string, string> = { relu: 'Relu', relu6: 'Relu6', elu: 'Elu', leakyrelu: 'LeakyRelu', sigmoid: 'Sigmoid' };
 
 function touch(backend: WasmHeapBackend, ...ts: (TensorInfo | undefined)[]): void {
@@ -71,11 +70,13 @@ function onesOf(n: number): Float32Array {
 /** out = activation(out + bias), in place when the shapes allow it, else through the wasm kernels. */
 function biasActivation(addon: NativeAddon, backend: WasmHeapBackend, out: TensorInfo, bias: TensorInfo | undefined,
   activation: string, leakyAlpha: number, prelu: TensorInfo | undefined): TensorInfo {
-  const code = ACTIVATIONS[activation ?? 'linear'];
+  const codes = addon.activations, name = activation ?? 'linear';  // the addon's activation enum by name
+  const code = Object.hasOwn(codes, name) ? codes[name] : undefined;
   if (code === undefined) throw new Error(`Activation ${activation} has not been implemented for the native backend`);
-  if (!bias && code === 0) return out;
+  const LINEAR = codes.linear, PRELU = codes.prelu;
+  if (!bias && code === LINEAR) return out;
   const fast = (!bias || (bias.dtype === 'float32' && repeatsAlongLastAxis(bias, out.shape)))
-    && (code !== 6 || (prelu !== undefined && prelu.dtype === 'float32' && repeatsAlongLastAxis(prelu, out.shape)));
+    && (code !== PRELU || (prelu !== undefined && prelu.dtype === 'float32' && repeatsAlongLastAxis(prelu, out.shape)));
   if (fast) {
     const y = view(backend, out);
     const C = out.shape[out.shape.length - 1] ?? 1;
@@ -84,10 +85,10 @@ function biasActivation(addon: NativeAddon, backend: WasmHeapBackend, out: Tenso
       // ~10x faster than biasAct's per-element `i % n`; biasAct then applies the activation alone.
       const rows = y.length / C;
       addon.sgemm(false, false, rows, C, 1, 1, onesOf(rows), 1, view(backend, bias), C, 1, y, C);
-      if (code !== 0) addon.biasAct(y, null, code, leakyAlpha ?? 0.2, prelu && code === 6 ? view(backend, prelu) : null);
+      if (code !== LINEAR) addon.biasAct(y, null, code, leakyAlpha ?? 0.2, prelu && code === PRELU ? view(backend, prelu) : null);
       return out;
     }
-    addon.biasAct(y, bias ? view(backend, bias) : null, code, leakyAlpha ?? 0.2, prelu && code === 6 ? view(backend, prelu) : null);
+    addon.biasAct(y, bias ? view(backend, bias) : null, code, leakyAlpha ?? 0.2, prelu && code === PRELU ? view(backend, prelu) : null);
     return out;
   }
   // General broadcasting through wasm kernels; `consume` disposes the intermediate it replaces.
@@ -96,7 +97,7 @@ function biasActivation(addon: NativeAddon, backend: WasmHeapBackend, out: Tenso
   const consume = (old: TensorInfo, r: TensorInfo) => (backend.disposeData(old.dataId), r);
   let cur = out;
   if (bias) cur = consume(cur, call('Add', { a: cur, b: bias }));
-  if (code === 6) {
+  if (code === PRELU) {
     // prelu(x) = relu(x) - alpha * relu(-x), since wasm's Prelu only repeats alpha along the last axis
     const neg = call('Neg', { x: cur }), negPart = consume(neg, call('Relu', { x: neg }));
     const scaled = consume(negPart, call('Multiply', { a: negPart, b: prelu! }));
@@ -104,7 +105,7 @@ function biasActivation(addon: NativeAddon, backend: WasmHeapBackend, out: Tenso
     cur = call('Sub', { a: pos, b: scaled });
     backend.disposeData(pos.dataId);
     backend.disposeData(scaled.dataId);
-  } else if (code !== 0) {
+  } else if (code !== LINEAR) {
     cur = consume(cur, call(WASM_ACTIVATION_KERNEL[activation], { x: cur }, { alpha: leakyAlpha ?? 0.2 }));
   }
   return cur;
