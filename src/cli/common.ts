@@ -67,6 +67,34 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void> | 
   };
 }
 
+/** Said on the first Ctrl-C of a training command. */
+export const INTERRUPT_NOTE = 'Interrupted: saving a checkpoint after this step (press Ctrl-C again to quit without saving)...';
+
+/**
+ * Runs a training call under Ctrl-C handling, the CLI's alone (the library installs no handler): the first Ctrl-C
+ * aborts the signal (the run saves after its current step and says how to resume), the second exits 130 at once.
+ * Interrupted before the first step, nothing is saved: one line, exit 130.
+ */
+export async function withCtrlC<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const ac = new AbortController();
+  const onSigint = () => {
+    if (ac.signal.aborted) process.exit(130);
+    ac.abort();
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    return await fn(ac.signal);
+  } catch (e) {
+    if (ac.signal.aborted && e === ac.signal.reason) {
+      process.stderr.write('Interrupted before the first step; nothing was saved\n');
+      process.exit(130);
+    }
+    throw e;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
 export function fail(e: unknown): never {
   if (e instanceof UserError) {
     // one line whatever a message quotes (file names and config strings can hold newlines)
