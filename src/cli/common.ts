@@ -1,7 +1,7 @@
 // Shared CLI plumbing: option parsers that reject bad values in one line, and the error boundary (exit code 2).
 import { InvalidArgumentError } from 'commander';
 import { MAX_SEED } from '../core/config/schema.ts';
-import { UserError } from '../core/errors.ts';
+import { UserError, type ErrorHint } from '../core/errors.ts';
 import { DEFAULT_MAX_IMAGE_PIXELS, MAX_IMAGE_PIXELS_ENV } from '../node/data/image-check.ts';
 
 /** --help note of the commands that read a run's folder:PATH images (train has the --max-image-pixels flag). */
@@ -67,10 +67,54 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void> | 
   };
 }
 
+/** Said on the first Ctrl-C of a training command. */
+export const INTERRUPT_NOTE = 'Interrupted: saving a checkpoint after this step (press Ctrl-C again to quit without saving)...';
+
+/**
+ * Runs a training call under Ctrl-C handling, the CLI's alone (the library installs no handler): the first Ctrl-C
+ * aborts the signal (the run saves after its current step and says how to resume), the second exits 130 at once.
+ * Interrupted before the first step, nothing is saved: one line, exit 130.
+ */
+export async function withCtrlC<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const ac = new AbortController();
+  const onSigint = () => {
+    if (ac.signal.aborted) process.exit(130);
+    ac.abort();
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    return await fn(ac.signal);
+  } catch (e) {
+    if (ac.signal.aborted && e === ac.signal.reason) {
+      process.stderr.write('Interrupted before the first step; nothing was saved\n');
+      process.exit(130);
+    }
+    throw e;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
+/** Config keys that `deepgen train` sets with a flag of their own (others take --set key=value). */
+const SETTING_FLAGS: Record<string, string> = { 'data.size': '--size', 'data.preprocess': '--preprocess', 'train.batchSize': '--batch-size', 'train.lr': '--lr', 'model.latent': '--latent', 'model.arch': '--arch' };
+
+/** A core error's hint worded with the CLI's flags (the web page and library callers get wordHint's plain words). */
+export function cliHint(h: ErrorHint): string {
+  if (h.kind === 'setting') {
+    if (h.key === 'model.cond.kind') return `train with ${h.value === 'label' ? '--conditional' : `--cond ${String(h.value)}`}`;
+    const flag = SETTING_FLAGS[h.key];
+    return `train with ${flag ? `${flag} ${String(h.value)}` : `--set ${h.key}=${String(h.value)}`}`;
+  }
+  if (h.action === 'drop') return `sample without --${h.option}`;
+  if (h.instead) return `use --${h.option} instead of --${h.instead}`;
+  return h.option === 'label' ? 'pass class labels (--label N or a class name)' : 'pass prompts (--prompt "...")';
+}
+
 export function fail(e: unknown): never {
   if (e instanceof UserError) {
     // one line whatever a message quotes (file names and config strings can hold newlines)
-    process.stderr.write(`deepgen: error: ${e.message.replace(/[\r\n]+/g, ' ')}\n`);
+    const text = e.hint ? `${e.problem}; ${cliHint(e.hint)}` : e.message;
+    process.stderr.write(`deepgen: error: ${text.replace(/[\r\n]+/g, ' ')}\n`);
     process.exit(2);
   }
   const err = e as Error;

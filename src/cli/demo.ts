@@ -6,7 +6,7 @@ import { resolveRunConfig } from '../node/run-config.ts';
 import { trainRun } from '../node/run.ts';
 import { hasCheckpoint } from '../node/checkpoint-store.ts';
 import { initBackend } from '../node/backend.ts';
-import { action, floatOpt } from './common.ts';
+import { action, floatOpt, INTERRUPT_NOTE, withCtrlC } from './common.ts';
 
 export const DEMO_CONFIG = {
   model: { arch: 'mlp', hidden: [256], latent: 16, likelihood: 'bernoulli' },
@@ -31,7 +31,8 @@ export function registerDemo(program: Command): void {
         const conv = backend === 'native' ? { model: DEMO_CONV_MODEL } : {};
         const cfg = resolveRunConfig('vae', [DEMO_CONFIG, conv, f.epochs !== undefined ? { train: { epochs: f.epochs } } : {}], [], 'demo');
         process.stderr.write(`deepgen demo: a VAE learns 32x32 coloured shapes; pictures go to ${f.out}/\n`);
-        const r = await trainRun({ config: cfg, out: f.out, backend: f.backend });
+        const r = await withCtrlC((signal) => trainRun({ config: cfg, out: f.out, backend: f.backend, signal, abortNote: INTERRUPT_NOTE }));
+        if (r.aborted) return; // stopped by Ctrl-C: trainRun said how to resume, and the pictures are not written
         process.stdout.write(
           [
             ``,

@@ -13,7 +13,7 @@ import { choosesPreprocess, readConfigFile, resolveRunConfig } from '../node/run
 import { trainRun } from '../node/run.ts';
 import { BACKENDS } from '../node/backend.ts';
 import { DEFAULT_MAX_IMAGE_PIXELS, MAX_IMAGE_PIXELS_ENV } from '../node/data/image-check.ts';
-import { action, choiceOpt, collect, floatOpt, intListOpt, intOpt, seedOpt } from './common.ts';
+import { action, choiceOpt, collect, floatOpt, intListOpt, intOpt, INTERRUPT_NOTE, seedOpt, withCtrlC } from './common.ts';
 
 interface TrainFlags {
   [k: string]: unknown;
@@ -155,7 +155,9 @@ Examples:
       const cfg = resolveRunConfig(fam!, layers, f.set, 'flags and --config');
       if (f.animate !== undefined && !String(f.animate).toLowerCase().endsWith('.gif')) throw new UserError(`--animate ${String(f.animate)} must end in .gif`);
       if (f.animate !== undefined && cfg.train.sampleEvery === 0) throw new UserError('--animate needs sample grids during training: pass --sample-every N');
-      await trainRun({ config: cfg, out, backend: f.backend as string, resume: Boolean(f.resume), resetOptimizer: Boolean(f.resetOptimizer), resetEma: Boolean(f.resetEma), quiet: Boolean(f.quiet), stopAtStep: f.stopAt as number | undefined, animate: f.animate as string | undefined });
+      await withCtrlC((signal) =>
+        trainRun({ config: cfg, out, backend: f.backend as string, resume: Boolean(f.resume), resetOptimizer: Boolean(f.resetOptimizer), resetEma: Boolean(f.resetEma), quiet: Boolean(f.quiet), stopAtStep: f.stopAt as number | undefined, animate: f.animate as string | undefined, signal, abortNote: INTERRUPT_NOTE }),
+      );
     }),
   );
 }

@@ -53,12 +53,12 @@ test('user errors: no classes, no vocabulary, missing y, label out of range, kin
   userError(() => make({ kind: 'label' }, { ...INFO, numClasses: 0, classNames: undefined }), /cond\.kind=label needs a labelled dataset/);
   userError(() => make({ kind: 'text' }, { ...INFO, vocabulary: undefined }), /cond\.kind=text needs a dataset with captions/);
   const { cond: lab } = make({ kind: 'label' });
-  userError(() => lab.embed({}, 2), /label-conditional: pass class labels/);
+  userError(() => lab.embed({}, 2), /label-conditional; pass a class label/);
   userError(() => lab.embed({ labels: [0, 3] }, 2), /label 3 is out of range: this model has 3 classes \(0\.\.2\): 0 circle, 1 square, 2 triangle/);
   userError(() => lab.embed({ labels: tf.tensor1d([-1, 0], 'int32') }, 2), /label -1 is out of range/);
   userError(() => lab.checkPrompts(['a circle']), /not text-conditional/);
   const { cond: txt } = make({ kind: 'text' });
-  userError(() => txt.embed({ labels: [0] }, 1), /text-conditional: pass prompts/);
+  userError(() => txt.embed({ labels: [0] }, 1), /text-conditional; pass a prompt/);
   userError(() => txt.checkPrompts(['a pink circle']), /"pink" is not in this model's vocabulary; known words: a, at, blue/);
   userError(() => txt.checkLabels([0]), /not label-conditional/);
   assert.throws(() => make({ kind: 'none' }).cond.embed({ labels: [0] }, 1));

@@ -54,7 +54,7 @@ test('text-conditional VAE: loss drops over a few steps on tiny shapes; samples 
   assert.equal(tf.memory().numTensors, before, 'sampling leaks no tensors');
   userError(() => m.sample(2, 1, { prompts: ['a pink circle'] }), /"pink" is not in this model's vocabulary; known words: a, /);
   userError(() => m.sample(2, 1, { labels: [1] }), /not label-conditional/);
-  userError(() => m.loss(X, null, 1, null), /text-conditional: pass prompts/);
+  userError(() => m.loss(X, null, 1, null), /text-conditional; pass a prompt/);
   m.dispose();
 });
 

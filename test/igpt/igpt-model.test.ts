@@ -284,7 +284,7 @@ describe('igpt (default backend)', () => {
     assert.notDeepEqual(Array.from(w1), Array.from(uncond));
     assert.notDeepEqual(Array.from(w3), Array.from(w1));
     assert.deepEqual(Array.from(m.sampleTokens(2, 4, { prompts: p, guidance: 3, kvCache: false })), Array.from(w3));
-    assert.throws(() => m.sampleTokens(2, 4, { labels: [1] }), /text-conditional; use --prompt/);
+    assert.throws(() => m.sampleTokens(2, 4, { labels: [1] }), /text-conditional; pass a prompt instead of a label/);
     assert.throws(() => m.sampleTokens(2, 4, { prompts: ['a pink square'] }), /pink/);
     assert.throws(() => m.sampleTokens(2, 4, { prompts: p, guidance: -1 }), /--guidance/);
     m.dispose();

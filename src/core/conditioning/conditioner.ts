@@ -1,7 +1,7 @@
 // Conditioner: turns y (class labels or text prompts) into an embedding c = embed(y) [B, dim] for any family, or a
 // sequence form (per-token features + mask) for cross-attention, with a learned null embedding for dropped rows.
 import * as tf from '@tensorflow/tfjs-core';
-import { UserError } from '../errors.ts';
+import { UserError, type ErrorHint } from '../errors.ts';
 import type { DataInfo } from '../family.ts';
 import type { ParamStore } from '../nn/params.ts';
 import { Rng } from '../tensor/rng.ts';
@@ -62,14 +62,18 @@ export function embedCycled(cond: Conditioner | null, ys: readonly CondValue[] |
   throw new Error('conditions mix labels and prompts');
 }
 
+/** The fix when labels or prompts meet a model that does not take them: a model trained to take them. */
+const LABEL_MODEL: ErrorHint = { kind: 'setting', key: 'model.cond.kind', value: 'label' };
+const TEXT_MODEL: ErrorHint = { kind: 'setting', key: 'model.cond.kind', value: 'text' };
+
 /**
  * The labels or prompts of `opts`, checked against the model's conditioning (`model` names it in messages, e.g.
  * "this vae"); undefined when none are given.
  */
 export function givenConds(cond: Conditioner | null, opts: SampleCondOptions, model: string): CondValue[] | undefined {
   const kind = cond?.kind ?? 'none';
-  if (opts.labels?.length && kind !== 'label') throw new UserError(`${model} is not label-conditional (cond.kind = ${kind}), so labels do not apply; train with --conditional to use them`);
-  if (opts.prompts?.length && kind !== 'text') throw new UserError(`${model} is not text-conditional (cond.kind = ${kind}), so prompts do not apply; train with --cond text to use them`);
+  if (opts.labels?.length && kind !== 'label') throw new UserError(`${model} is not label-conditional (cond.kind = ${kind}), so labels do not apply`, LABEL_MODEL);
+  if (opts.prompts?.length && kind !== 'text') throw new UserError(`${model} is not text-conditional (cond.kind = ${kind}), so prompts do not apply`, TEXT_MODEL);
   if (kind === 'label' && opts.labels?.length) {
     cond!.checkLabels(opts.labels);
     return opts.labels;
@@ -106,17 +110,17 @@ export interface SampleCondOptions {
 export function sampleCondInput(cond: Conditioner | null, n: number, opts: SampleCondOptions, model: string): CondInput | null {
   const labels = opts.labels?.length ? opts.labels : null, prompts = opts.prompts?.length ? opts.prompts : null;
   if (!cond) {
-    if (labels) throw new UserError(`${model} is not label-conditional; sample without --label`);
-    if (prompts) throw new UserError(`${model} is not text-conditional; sample without --prompt`);
+    if (labels) throw new UserError(`${model} is not label-conditional`, { kind: 'option', option: 'label', action: 'drop' });
+    if (prompts) throw new UserError(`${model} is not text-conditional`, { kind: 'option', option: 'prompt', action: 'drop' });
     return null;
   }
   const first = opts.first ?? 0;
   const cycle = <T>(xs: T[]) => Array.from({ length: n }, (_, i) => xs[(first + i) % xs.length]);
   if (cond.kind === 'label') {
-    if (prompts) throw new UserError(`${model} is label-conditional; use --label instead of --prompt`);
+    if (prompts) throw new UserError(`${model} is label-conditional`, { kind: 'option', option: 'label', action: 'pass', instead: 'prompt' });
     return { labels: labels ? cycle(labels) : Array.from({ length: n }, (_, i) => (first + i) % cond.info.numClasses) };
   }
-  if (labels) throw new UserError(`${model} is text-conditional; use --prompt instead of --label`);
+  if (labels) throw new UserError(`${model} is text-conditional`, { kind: 'option', option: 'prompt', action: 'pass', instead: 'label' });
   if (!prompts) return null;
   cond.checkPrompts(prompts);
   return { prompts: cycle(prompts) };
@@ -177,7 +181,7 @@ export class Conditioner {
       let e: CondSeq;
       if (this.kind === 'label') {
         const labels = c.labels;
-        if (labels === undefined || labels === null) throw new UserError('this model is label-conditional: pass class labels (--label N or a class name)');
+        if (labels === undefined || labels === null) throw new UserError('this model is label-conditional', { kind: 'option', option: 'label', action: 'pass' });
         const n = Array.isArray(labels) ? labels.length : labels.shape[0];
         if (n !== B) throw new Error(`${n} labels for a batch of ${B}`);
         this.checkLabels(Array.isArray(labels) ? labels : Array.from(labels.dataSync()));
@@ -187,7 +191,7 @@ export class Conditioner {
         e = { vec, seq: tf.reshape(vec, [B, 1, this.dim]) as tf.Tensor3D, mask: tf.ones([B, 1]) as tf.Tensor2D };
       } else {
         const prompts = c.prompts;
-        if (!prompts) throw new UserError('this model is text-conditional: pass prompts (--prompt "...")');
+        if (!prompts) throw new UserError('this model is text-conditional', { kind: 'option', option: 'prompt', action: 'pass' });
         if (prompts.length !== B) throw new Error(`${prompts.length} prompts for a batch of ${B}`);
         const T = this.cfg.maxTokens;
         const { ids, mask } = this.tokenizer!.encode(prompts, T);
@@ -247,13 +251,13 @@ export class Conditioner {
 
   /** Validate prompts before any work (CLI): kind, empty or too long prompts, unknown words. */
   checkPrompts(prompts: string[]): void {
-    if (this.kind !== 'text') throw new UserError(`this model is not text-conditional (cond.kind = ${this.kind}), so prompts do not apply; train with --set model.cond.kind=text`);
+    if (this.kind !== 'text') throw new UserError(`this model is not text-conditional (cond.kind = ${this.kind}), so prompts do not apply`, TEXT_MODEL);
     for (const p of prompts) this.tokenizer!.tokenize(p, this.cfg.maxTokens);
   }
 
   /** Validate class labels: integers in 0..numClasses-1. */
   checkLabels(labels: ArrayLike<number>): void {
-    if (this.kind !== 'label') throw new UserError(`this model is not label-conditional (cond.kind = ${this.kind}), so labels do not apply; train with --conditional`);
+    if (this.kind !== 'label') throw new UserError(`this model is not label-conditional (cond.kind = ${this.kind}), so labels do not apply`, LABEL_MODEL);
     const K = this.info.numClasses;
     for (const y of Array.from(labels)) {
       if (!Number.isInteger(y) || y < 0 || y >= K) {

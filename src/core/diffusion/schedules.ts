@@ -34,7 +34,7 @@ export function cosineBetas(T: number, s = 0.008): Float64Array {
 }
 
 export function makeSchedule(name: ScheduleName, T: number): Schedule {
-  if (!Number.isInteger(T) || T < 1) throw new UserError(`The number of diffusion steps T must be a positive integer, got ${T} (e.g. --set model.T=1000)`);
+  if (!Number.isInteger(T) || T < 1) throw new UserError(`The number of diffusion steps T must be a positive integer, got ${T}`, { kind: 'setting', key: 'model.T', value: 1000 });
   const beta = name === 'linear' ? linearBetas(T) : cosineBetas(T);
   const alpha = beta.map((b) => 1 - b);
   const alphaBar = new Float64Array(T);

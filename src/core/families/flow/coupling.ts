@@ -133,7 +133,7 @@ export class AffineCoupling implements Bijector {
 
   constructor(ps: ParamStore, name: string, readonly shape: [number, number, number], readonly o: CouplingOptions) {
     const [h, w, c] = shape;
-    if (o.mask === 'channel' && c < 2) throw new UserError(`a channel-mask coupling needs at least 2 channels, got ${c}; use --set model.mask=checkerboard`);
+    if (o.mask === 'channel' && c < 2) throw new UserError(`a channel-mask coupling needs at least 2 channels, got ${c}`, { kind: 'setting', key: 'model.mask', value: 'checkerboard' });
     this.split0 = Math.floor(c / 2);
     const ca = o.mask === 'checkerboard' ? c : o.parity === 0 ? this.split0 : c - this.split0;
     this.cb = o.mask === 'checkerboard' ? c : c - ca;

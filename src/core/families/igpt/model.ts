@@ -93,7 +93,7 @@ export class Transformer {
   /** seqLen N: tokens per image; the input is [s, t_1 .. t_{N-1}] and the output predicts [t_1 .. t_N]. */
   constructor(readonly cfg: IgptModelConfig, readonly vocab: number, readonly seqLen: number, ps: ParamStore, condDim: number) {
     const d = cfg.dim, L = cfg.layers;
-    if (d % cfg.heads !== 0) throw new UserError(`model.heads=${cfg.heads} must divide model.dim=${d}; e.g. --set model.heads=${d % 4 === 0 ? 4 : 1}`);
+    if (d % cfg.heads !== 0) throw new UserError(`model.heads=${cfg.heads} must divide model.dim=${d}`, { kind: 'setting', key: 'model.heads', value: d % 4 === 0 ? 4 : 1 });
     this.heads = cfg.heads;
     this.dh = d / cfg.heads;
     // GPT-2 init: N(0, 0.02) weights, zero biases, residual projections N(0, 0.02 / sqrt(2 L))

@@ -117,7 +117,7 @@ export class GatedPixelCnn {
   constructor(readonly cfg: PixelCnnModelConfig, readonly C: number, ps: ParamStore, condDim: number) {
     const p = (this.p = cfg.channels);
     const K = (this.K = cfg.output === 'categorical' ? 256 : 1);
-    if (p < C) throw new UserError(`model.channels=${p} is smaller than the ${C} image channels; the PixelCNN needs at least one feature per colour, e.g. --set model.channels=${Math.max(C, 16)}`);
+    if (p < C) throw new UserError(`model.channels=${p} is smaller than the ${C} image channels; the PixelCNN needs at least one feature per colour`, { kind: 'setting', key: 'model.channels', value: Math.max(C, 16) });
     // colour group of hidden feature f: floor(f C / p); of the 2p pre-activations [a_f | a_g]: that of f mod p
     const hid = (f: number) => Math.floor(((f % p) * C) / p);
     const pix = (i: number) => i; // the input: channel i is colour i
