@@ -28,6 +28,7 @@ import { appendMetrics, truncateMetrics } from './metrics-file.ts';
 import { restoreTrainerState, type ResetOptions } from './resume-state.ts';
 import { writeSampleAnimation } from './sample-animation.ts';
 import { evalBatches, evaluateRun, preprocessedSet, writeFamilyPictures } from './family-tools.ts';
+import { evalSummary } from '../core/eval/result.ts';
 
 export function dataInfoOf(ds: ImageDataset): DataInfo {
   const info: DataInfo = { height: ds.height, width: ds.width, channels: ds.channels, numClasses: ds.classNames?.length ?? 0, classNames: ds.classNames };
@@ -297,7 +298,7 @@ async function finishRun(st: RunState, out: string, log: (l: string) => void, te
   if (r) {
     writeFileAtomic(path.join(out, 'eval.json'), JSON.stringify({ ...r, note: `quick evaluation at the end of training on the first ${evalN} test images; run deepgen eval for the full test set` }, null, 2) + '\n');
     files.push(path.join(out, 'eval.json'));
-    log(`Test (${evalN} images): ${Object.entries(r).filter(([, v]) => typeof v === 'number').map(([k, v]) => `${k} ${fmt(v as number)}`).join(', ')}`);
+    log(`Test (${evalN} images): ${evalSummary(r)}`);
   }
   log(`Wrote ${files.map((f) => path.relative(process.cwd(), f) || f).join(', ')}`);
   return files;
