@@ -1,6 +1,7 @@
 // UserError: a problem with the user's input (flag, file, config), reported as one clear line.
 // The CLI prints its message without a stack trace and exits with code 2.
 
+/** A problem with the caller's input (an option, a file, a config), its message one line naming the problem and the fix. */
 export class UserError extends Error {
   constructor(message: string) {
     super(message);

@@ -331,7 +331,7 @@ test('evaluate: exact NLL per image in chunks, bits/dim = nll / (D ln 2), round-
   const l = r.likelihood!;
   assert.deepEqual([l.kind, l.name, l.discrete], ['bound', 'dequantization', true]);
   assert.equal(r.perImage!.length, 307);
-  assert.ok(Math.abs(r.perImage!.reduce((a, b) => a + b, 0) / 307 - l.nats) < 1e-9 * Math.abs(l.nats), 'the mean of the per-image figures');
+  assert.ok(Math.abs(r.perImage!.reduce((a, b) => a + b, 0) / 307 - l.nats) < 1e-5 * Math.abs(l.nats), 'the mean of the per-image figures (float32 sums)');
   assert.equal(r.n, 307);
   let sum = 0;
   xs.forEach((x, i) => {
