@@ -130,6 +130,15 @@ export function keptFromEarlierEval(file: string, step: number, weights: string,
   return kept;
 }
 
+/** Readable names of the terms in nats per image that families report (others print under their keys). */
+const TERM_NAMES: Record<string, string> = {
+  recon: 'reconstruction -log p(x|z)',
+  kl: 'KL(q(z|x) || p(z))',
+  vlbPriorNats: 'L_T  KL(q(x_T|x0) || N(0,I))',
+  vlbDiffusionNats: 'sum_t L_{t-1}  diffusion KLs',
+  vlbDecoderNats: 'L_0  -log p(x0|x1)',
+};
+
 /** The likelihood table: the likelihood figure and the looser bounds beside it, in nats/image and bits/dim, then the
  *  model's other terms (those in nats also in bits/dim). */
 function likelihoodLines(m: EvalResult, n: number, dims: number): string[] {
@@ -138,14 +147,15 @@ function likelihoodLines(m: EvalResult, n: number, dims: number): string[] {
   const what = (f: { kind: string; name: string; discrete: boolean }) =>
     `-log p(x), ${f.kind === 'exact' ? 'exact' : `${f.name} bound`}${f.discrete ? '' : ' (density)'}`;
   for (const f of [...(m.likelihood ? [m.likelihood] : []), ...(m.bounds ?? [])]) lines.push(row(what(f), f.nats, f.bitsPerDim));
-  if (!m.likelihood) lines[1] = '  metric                          value';
   const fmt = (v: number) => (v !== 0 && Math.abs(v) < 1e-3 ? v.toExponential(2) : v.toFixed(4));
   for (const [k, v] of Object.entries(m.terms)) {
     if (k.endsWith('BitsPerDim')) continue;
     // figures in nats per image (recon, kl, vlb...Nats) get their bits/dim too
-    const nats = /^(recon|kl)$|Nats$/.test(k);
-    lines.push(nats ? row(`  ${k}`, v, natsToBitsPerDim(v, dims)) : `  ${`  ${k}`.padEnd(32)}${fmt(v).padStart(10)}`);
+    const nats = k in TERM_NAMES || k.endsWith('Nats');
+    const name = `  ${TERM_NAMES[k] ?? k}`;
+    lines.push(nats ? row(name, v, natsToBitsPerDim(v, dims)) : `  ${name.padEnd(32)}${fmt(v).padStart(10)}`);
   }
+  if (m.terms.vlbTimesteps !== undefined) lines.push(`  (the VLB sums over t from ${m.terms.vlbTimesteps} stratified draws of t per image, unbiased)`);
   return lines;
 }
 
