@@ -10,7 +10,7 @@ import { writeFileAtomic } from '../node/fs-atomic.ts';
 import { encodePng } from '../node/png.ts';
 import { loadRun, loadSplit, type LoadedRun } from '../node/run.ts';
 import { action, collect, floatOpt, intOpt, seedOpt, IMAGE_LIMIT_HELP } from './common.ts';
-import { parseLabel } from './sample.ts';
+import { labelIndex } from '../core/api/labels.ts';
 
 /** Shapes test images generated to find the real images of each prompt. */
 const SHAPES_TEST_N = 20000;
@@ -47,7 +47,7 @@ export function registerCompare(program: Command): void {
           if (kind === 'label') {
             if (f.prompt.length) throw new UserError('these runs are label-conditional: use --label, not --prompt');
             const names = first.info.classNames ?? [];
-            const labels = f.label.length ? f.label.map((l) => parseLabel(l, names, first.info.numClasses)) : Array.from({ length: first.info.numClasses }, (_, i) => i);
+            const labels = f.label.length ? f.label.map((l) => labelIndex(l, names, first.info.numClasses)) : Array.from({ length: first.info.numClasses }, (_, i) => i);
             conditions = labels.map((l) => ({ name: names[l] ?? `class ${l}`, label: l }));
           } else {
             if (f.label.length) throw new UserError('these runs are text-conditional: use --prompt, not --label');

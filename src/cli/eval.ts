@@ -12,6 +12,7 @@ import { loadRun, loadSplit } from '../node/run.ts';
 import { SAMPLE_METRICS, sampleQuality, type SampleMetric, type SampleQualityResult } from '../node/sample-quality.ts';
 import { withDataDir } from '../node/run-config.ts';
 import { natsToBitsPerDim } from '../core/math/units.ts';
+import { evalCapabilities, type EvalResult } from '../core/eval/result.ts';
 import { action, intOpt, seedOpt, IMAGE_LIMIT_HELP } from './common.ts';
 
 /** The metrics of --metrics: nll and/or the sample metrics, in a fixed order. */
@@ -56,13 +57,14 @@ Examples:
     .action(
       action(async (run: string, f: { metrics?: string; iwae: number; n: number; batchSize?: number; seed: number; dataDir?: string; backend: string; json?: boolean }) => {
         const r = await loadRun(run, { backend: f.backend });
-        const metrics = parseMetrics(f.metrics ?? (r.model.evaluate ? 'nll' : SAMPLE_METRICS.join(',')));
-        if (metrics.nll && !r.model.evaluate) throw new UserError(`The ${r.family} family has no likelihood; use --metrics ${SAMPLE_METRICS.join(',')}`);
-        if (f.iwae > 0 && !['vae', 'flow'].includes(r.family)) throw new UserError(`--iwae applies to the bounds of vae and flow runs; the ${r.family} family's -log p(x) needs no importance samples (drop --iwae)`);
+        const can = evalCapabilities(r.model);
+        const metrics = parseMetrics(f.metrics ?? (can.evaluates ? 'nll' : SAMPLE_METRICS.join(',')));
+        if (metrics.nll && !can.evaluates) throw new UserError(`The ${r.family} family has no likelihood; use --metrics ${SAMPLE_METRICS.join(',')}`);
+        if (f.iwae > 0 && !can.importanceSamples) throw new UserError(`--iwae applies to importance-weighted bounds (vae, flow); the ${r.family} family's ${can.likelihood ? `${can.likelihood.kind === 'exact' ? 'exact ' : ''}-log p(x)` : 'evaluation'} takes no importance samples (drop --iwae)`);
         const cfg = withDataDir(r.cfg, f.dataDir);
         const fullTest = loadSplit(cfg, 'test');
         const t0 = performance.now();
-        let res: Record<string, number> | null = null;
+        let res: EvalResult | null = null;
         let nllN = 0;
         if (metrics.nll) {
           const test = f.n > 0 ? subset(fullTest, 0, Math.min(f.n, fullTest.n)) : fullTest;
@@ -100,7 +102,7 @@ Examples:
         }
         const D = r.info.height * r.info.width * r.info.channels;
         const lines = [`${r.family} at step ${r.step} on ${cfg.data.dataset} (${cfg.data.preprocess}), ${D} dims, ${formatDuration(seconds)}`];
-        if (res) lines.push(...likelihoodLines(r.family, res, nllN, D));
+        if (res) lines.push(...likelihoodLines(res, nllN, D));
         if (quality) lines.push(...qualityLines(quality));
         process.stdout.write(lines.filter(Boolean).join('\n') + `\nWrote ${path.join(run, 'eval.json')}\n`);
       }),
@@ -128,39 +130,32 @@ export function keptFromEarlierEval(file: string, step: number, weights: string,
   return kept;
 }
 
-/** The likelihood table: one row per bound or exact figure, in nats/image and bits/dim. */
-function likelihoodLines(family: string, m: Record<string, number>, n: number, dims: number): string[] {
+/** Readable names of the terms in nats per image that families report (others print under their keys). */
+const TERM_NAMES: Record<string, string> = {
+  recon: 'reconstruction -log p(x|z)',
+  kl: 'KL(q(z|x) || p(z))',
+  vlbPriorNats: 'L_T  KL(q(x_T|x0) || N(0,I))',
+  vlbDiffusionNats: 'sum_t L_{t-1}  diffusion KLs',
+  vlbDecoderNats: 'L_0  -log p(x0|x1)',
+};
+
+/** The likelihood table: the likelihood figure and the looser bounds beside it, in nats/image and bits/dim, then the
+ *  model's other terms (those in nats also in bits/dim). */
+function likelihoodLines(m: EvalResult, n: number, dims: number): string[] {
   const lines = [`  ${n} test images`, `  metric                          nats/image   bits/dim`];
-  const row = (name: string, nats: number | undefined, bpd: number | undefined) =>
-    nats === undefined ? '' : `  ${name.padEnd(32)}${nats.toFixed(2).padStart(10)}${bpd === undefined ? '' : bpd.toFixed(4).padStart(11)}`;
-  if (family === 'ae') {
-    lines.push(row('reconstruction -log p(x|z)', m.recon, undefined));
-  } else if (family === 'vae') {
-    lines.push(row('-ELBO (bound on -log p(x))', m.nelbo, m.nelboBitsPerDim));
-    lines.push(row('  reconstruction -log p(x|z)', m.recon, undefined));
-    lines.push(row('  KL(q(z|x) || p(z))', m.kl, undefined));
-    if (m.iwaeNll !== undefined) lines.push(row(`IWAE k=${m.iwaeK} (bound on -log p(x))`, m.iwaeNll, m.iwaeBitsPerDim));
-  } else if (family === 'diffusion' && m.nll !== undefined) {
-    // DDPM: L = L_T + sum_{t=2..T} L_{t-1} + L_0 >= -log P(x) of the 8-bit data (Ho et al. 2020, eq. 5)
-    const term = (v: number | undefined) => (v === undefined ? undefined : natsToBitsPerDim(v, dims));
-    lines.push(row('-log p(x), variational bound', m.nll, m.bitsPerDim));
-    lines.push(row('  L_T  KL(q(x_T|x0) || N(0,I))', m.vlbPriorNats, term(m.vlbPriorNats)));
-    lines.push(row('  sum_t L_{t-1}  diffusion KLs', m.vlbDiffusionNats, term(m.vlbDiffusionNats)));
-    lines.push(row('  L_0  -log p(x0|x1)', m.vlbDecoderNats, term(m.vlbDecoderNats)));
-    if (m.vlbTimesteps !== undefined) lines.push(`  (sum over t from ${m.vlbTimesteps} stratified draws of t per image, unbiased)`);
-    if (m.denoisingMse !== undefined) lines.push(`  ${'denoising MSE (random t)'.padEnd(32)}${m.denoisingMse.toFixed(4).padStart(10)}`);
-  } else if (m.nll !== undefined) {
-    // autoregressive: the exact -log p(x); flow: the exact density of the dequantized data, an upper bound on
-    // -log P(x) of the 8-bit data (Theis et al. 2016); then the family's other figures
-    lines.push(row(family === 'flow' ? '-log p(x), dequantized bound' : '-log p(x), exact', m.nll, m.bitsPerDim));
-    const fmt = (v: number) => (v !== 0 && Math.abs(v) < 1e-3 ? v.toExponential(2) : v.toFixed(4));
-    if (m.iwaeNll !== undefined) lines.push(row(`importance-weighted, k=${m.iwaeK}, bound`, m.iwaeNll, m.iwaeBitsPerDim));
-    for (const [k, v] of Object.entries(m)) if (typeof v === 'number' && !['n', 'nll', 'bitsPerDim', 'iwaeK', 'iwaeNll', 'iwaeBitsPerDim'].includes(k)) lines.push(`  ${k.padEnd(32)}${fmt(v).padStart(10)}`);
-  } else {
-    // families without a likelihood report their own figures
-    lines[1] = '  metric';
-    for (const [k, v] of Object.entries(m)) if (typeof v === 'number' && k !== 'n') lines.push(`  ${k.padEnd(32)}${v.toFixed(4).padStart(10)}`);
+  const row = (name: string, nats: number, bpd: number | undefined) => `  ${name.padEnd(32)}${nats.toFixed(2).padStart(10)}${bpd === undefined ? '' : bpd.toFixed(4).padStart(11)}`;
+  const what = (f: { kind: string; name: string; discrete: boolean }) =>
+    `-log p(x), ${f.kind === 'exact' ? 'exact' : `${f.name} bound`}${f.discrete ? '' : ' (density)'}`;
+  for (const f of [...(m.likelihood ? [m.likelihood] : []), ...(m.bounds ?? [])]) lines.push(row(what(f), f.nats, f.bitsPerDim));
+  const fmt = (v: number) => (v !== 0 && Math.abs(v) < 1e-3 ? v.toExponential(2) : v.toFixed(4));
+  for (const [k, v] of Object.entries(m.terms)) {
+    if (k.endsWith('BitsPerDim')) continue;
+    // figures in nats per image (recon, kl, vlb...Nats) get their bits/dim too
+    const nats = k in TERM_NAMES || k.endsWith('Nats');
+    const name = `  ${TERM_NAMES[k] ?? k}`;
+    lines.push(nats ? row(name, v, natsToBitsPerDim(v, dims)) : `  ${name.padEnd(32)}${fmt(v).padStart(10)}`);
   }
+  if (m.terms.vlbTimesteps !== undefined) lines.push(`  (the VLB sums over t from ${m.terms.vlbTimesteps} stratified draws of t per image, unbiased)`);
   return lines;
 }
 

@@ -2,6 +2,7 @@
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { UserError } from '../core/errors.ts';
+import { labelIndex } from '../core/api/labels.ts';
 import { getFamily, registry } from '../core/registry.ts';
 import { loadRun } from '../node/run.ts';
 import type * as tf from '@tensorflow/tfjs-core';
@@ -17,18 +18,6 @@ import { action, choiceOpt, collect, floatOpt, intOpt, seedOpt } from './common.
 function gridToImage(x: tf.Tensor4D, cols: number, scale: number): ImageU8 {
   const [n, h, w, c] = x.shape;
   return upscale(makeGrid(floatsToUint8(x.dataSync()), n, h, w, c, { cols }), scale);
-}
-
-/** Parse --label as an index or a class name. */
-export function parseLabel(v: string, classNames: string[] | undefined, numClasses: number): number {
-  if (/^\d+$/.test(v)) {
-    const n = Number(v);
-    if (n >= numClasses) throw new UserError(`--label ${v} is out of range: this model has ${numClasses} classes (0..${numClasses - 1})${classNames ? `: ${classNames.join(', ')}` : ''}`);
-    return n;
-  }
-  const i = classNames?.findIndex((c) => c.toLowerCase() === v.toLowerCase()) ?? -1;
-  if (i < 0) throw new UserError(`--label "${v}" is not a class of this model; use 0..${numClasses - 1}${classNames ? ` or one of: ${classNames.join(', ')}` : ''}`);
-  return i;
 }
 
 export function registerSample(program: Command): void {
@@ -63,7 +52,7 @@ export function registerSample(program: Command): void {
         let labels: number[] | undefined;
         if (f.label !== undefined) {
           if (kind !== 'label') throw new UserError(`This ${r.family} is not label-conditional, so --label does not apply; train with --conditional to use labels`);
-          labels = [parseLabel(f.label, r.info.classNames, r.info.numClasses)];
+          labels = [labelIndex(f.label, r.info.classNames, r.info.numClasses)];
         } else if (kind === 'label') {
           labels = Array.from({ length: r.info.numClasses }, (_, i) => i);
         }

@@ -13,6 +13,7 @@ export type ErrorHint =
   | { kind: 'setting'; key: string; value: string | number | boolean }
   | { kind: 'option'; option: HintOption; action: 'pass' | 'drop'; instead?: HintOption };
 
+/** A problem with the caller's input (an option, a file, a config), its message one line naming the problem and the fix. */
 export class UserError extends Error {
   /** The problem alone; `message` is the problem and the hint in plain words. */
   readonly problem: string;

@@ -2,6 +2,7 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type { z } from 'zod';
 import type { DataConfig, TrainConfig } from './config/schema.ts';
+import type { EvalResult } from './eval/result.ts';
 import type { PlainObject } from './config/overrides.ts';
 import type { ParamStore } from './nn/params.ts';
 import type { LossOutput, OptimizerGroup, StepContext, StepResult } from './train/trainer.ts';
@@ -104,8 +105,10 @@ export interface GenerativeModel {
   pictures?(x: tf.Tensor4D, labels: number[] | undefined, seed: number, captions?: string[]): Picture[];
   /** The latent space, for models that decode codes to images (VAE, AE, flow, GAN). */
   latentSpace?(): LatentSpace;
-  /** Test-set metrics over preprocessed batches; numbers are per image unless named otherwise. */
-  evaluate?(batches: Iterable<EvalBatch>, opts: EvalOptions): Record<string, number>;
+  /** Test-set metrics over preprocessed batches: the likelihood figure where the model has one, its other bounds and
+   *  terms (per image unless named otherwise). Zero batches give the same fields (n = 0), so a caller can learn which
+   *  figures a model reports without data (evalCapabilities in core/eval/result.ts). */
+  evaluate?(batches: Iterable<EvalBatch>, opts: EvalOptions): EvalResult;
   dispose(): void;
 }
 
@@ -129,6 +132,8 @@ export interface EvalOptions {
   iwaeK: number;
   seed: number;
   onBatch?: (done: number) => void;
+  /** Also return the likelihood's nats of each image (EvalResult.perImage). */
+  perImage?: boolean;
 }
 
 /** Sampling options beyond n, seed and the condition that a family's sample() honours (the CLI rejects the others). */

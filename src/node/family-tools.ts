@@ -5,6 +5,7 @@ import { batchToTensor, batches, subset } from '../core/data/batches.ts';
 import { preprocessBatch, type Preprocess } from '../core/data/preprocess.ts';
 import type { ImageDataset } from '../core/data/types.ts';
 import type { EvalBatch, GenerativeModel } from '../core/family.ts';
+import type { EvalResult } from '../core/eval/result.ts';
 import type { ResolvedRunConfig } from './run-config.ts';
 import { writeImageGrid } from './pictures.ts';
 import { mixSeed } from '../core/tensor/rng.ts';
@@ -35,19 +36,21 @@ export function* evalBatches(x: tf.Tensor4D, labels: Int32Array | undefined, use
   }
 }
 
+/** The model's evaluation on the preprocessed test set (its own labels or captions for conditional models), or null
+ *  when the model has no evaluate. */
 export async function evaluateRun(
   model: GenerativeModel,
   cfg: ResolvedRunConfig,
   test: ImageDataset,
-  opts: { iwaeK: number; seed: number; batchSize?: number; onBatch?: (done: number) => void },
-): Promise<Record<string, number> | null> {
+  opts: { iwaeK: number; seed: number; batchSize?: number; onBatch?: (done: number) => void; perImage?: boolean },
+): Promise<EvalResult | null> {
   if (!model.evaluate) return null;
   const { x, labels } = preprocessedSet(test, cfg);
   try {
     const useLabels = (cfg.model as { cond?: { kind?: string } }).cond?.kind === 'label';
     const bs = opts.batchSize ?? (opts.iwaeK > 0 ? 100 : 500);
     const useCaptions = (cfg.model as { cond?: { kind?: string } }).cond?.kind === 'text';
-    return model.evaluate(evalBatches(x, labels, useLabels, bs, useCaptions ? test.captions : undefined), { iwaeK: opts.iwaeK, seed: opts.seed, onBatch: opts.onBatch });
+    return model.evaluate(evalBatches(x, labels, useLabels, bs, useCaptions ? test.captions : undefined), { iwaeK: opts.iwaeK, seed: opts.seed, onBatch: opts.onBatch, perImage: opts.perImage });
   } finally {
     x.dispose();
   }

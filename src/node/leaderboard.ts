@@ -13,14 +13,12 @@ type Json = Record<string, unknown>;
 
 export type LikelihoodKind = 'exact' | 'bound' | 'n/a';
 
-/** Test-set bits/dim of a run, which eval.json key it came from, and whether it is exact, a bound, or absent (and why). */
+/** Test-set bits/dim of a run, which figure it is, and whether it is exact, a bound, or absent (and why). */
 export interface Likelihood {
   bitsPerDim: number | null;
   kind: LikelihoodKind;
-  /** The eval.json key read (e.g. "iwaeBitsPerDim"), or null. */
-  key: string | null;
-  /** IWAE importance samples when key is iwaeBitsPerDim. */
-  iwaeK: number | null;
+  /** The figure's name from eval.json (e.g. "IWAE k=8", "-ELBO", "VLB", "exact"), or null. */
+  name: string | null;
   /** Test images evaluated. */
   n: number | null;
   /** Why bitsPerDim is null, or what the bound is. */
@@ -109,44 +107,55 @@ const num = (o: Json | null | undefined, key: string): number | null => {
 };
 const obj = (v: unknown): Json | null => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : null);
 
+/** A likelihood figure as eval.json holds it: EvalResult.likelihood (core/eval/result.ts), checked field by field. */
+function figureOf(v: unknown): { bitsPerDim: number; kind: 'exact' | 'bound'; name: string; discrete: boolean } | null {
+  const f = obj(v);
+  const bitsPerDim = num(f, 'bitsPerDim');
+  if (!f || bitsPerDim === null || (f.kind !== 'exact' && f.kind !== 'bound')) return null;
+  return { bitsPerDim, kind: f.kind, name: typeof f.name === 'string' ? f.name : f.kind, discrete: f.discrete !== false };
+}
+
 /**
- * The likelihood rule, in one place: which eval.json key gives a family's bits/dim and whether it is exact or a bound.
- *   pixelcnn, igpt: bitsPerDim, exact (autoregressive over the 8-bit values)
- *   flow:           iwaeBitsPerDim ?? bitsPerDim, bound (density of dequantized data >= P of the 8-bit data; Theis et al. 2016)
- *   vae:            iwaeBitsPerDim ?? nelboBitsPerDim, bound, only with a discretized decoder (logistic, categorical)
- *   diffusion:      bitsPerDim, bound (the variational bound)
- *   ae, gan:        n/a (no likelihood)
+ * The likelihood figure of an eval.json written before evaluation results were typed (flat, family-specific keys),
+ * read by its keys: iwaeBitsPerDim (IWAE bound), nelboBitsPerDim (-ELBO), bitsPerDim with the VLB terms (diffusion's
+ * bound), with roundTripMaxAbs (a flow's dequantization bound), else exact (autoregressive). The VAE's -ELBO and IWAE
+ * are of 8-bit data only with its logistic decoder (`model.likelihood`, bernoulli by default).
  */
-export function likelihoodOf(family: string, model: Json | null, evalJson: Json | null, run: string): Likelihood {
-  const none = (reason: string): Likelihood => ({ bitsPerDim: null, kind: 'n/a', key: null, iwaeK: null, n: null, reason });
+function legacyFigure(e: Json, model: Json | null): ReturnType<typeof figureOf> {
+  const vae = num(e, 'nelboBitsPerDim') !== null;
+  const discrete = !vae || model?.likelihood === 'logistic';
+  const iwae = num(e, 'iwaeBitsPerDim');
+  if (iwae !== null) return { bitsPerDim: iwae, kind: 'bound', name: `IWAE${num(e, 'iwaeK') !== null ? ` k=${num(e, 'iwaeK')}` : ''}`, discrete };
+  if (vae) return { bitsPerDim: num(e, 'nelboBitsPerDim')!, kind: 'bound', name: '-ELBO', discrete };
+  const bpd = num(e, 'bitsPerDim');
+  if (bpd === null) return null;
+  if (num(e, 'vlbPriorNats') !== null) return { bitsPerDim: bpd, kind: 'bound', name: 'VLB', discrete };
+  if (num(e, 'roundTripMaxAbs') !== null) return { bitsPerDim: bpd, kind: 'bound', name: 'dequantization', discrete };
+  return { bitsPerDim: bpd, kind: 'exact', name: 'exact', discrete };
+}
+
+/**
+ * The likelihood of a run from its eval.json, chosen by what the figure is (never by family): exact or a bound, as
+ * the model reported it; n/a when the figure is a density of continuous or binarized values (not comparable in
+ * bits/dim of 8-bit data), when the model has none, or when the run was not evaluated. `model` is config.json's model
+ * section (read only for eval.json files of the old flat shape).
+ */
+export function likelihoodOf(model: Json | null, evalJson: Json | null, run: string): Likelihood {
+  const none = (reason: string): Likelihood => ({ bitsPerDim: null, kind: 'n/a', name: null, n: null, reason });
   const notEvaluated = none(`not evaluated (run deepgen eval ${run})`);
-  const read = (keys: string[], kind: 'exact' | 'bound', reason: string): Likelihood => {
-    if (!evalJson) return notEvaluated;
-    const key = keys.find((k) => num(evalJson, k) !== null);
-    if (!key) return notEvaluated;
-    return { bitsPerDim: num(evalJson, key), kind, key, iwaeK: key === 'iwaeBitsPerDim' ? num(evalJson, 'iwaeK') : null, n: num(evalJson, 'n'), reason };
-  };
-  switch (family) {
-    case 'pixelcnn':
-    case 'igpt':
-      return read(['bitsPerDim'], 'exact', 'exact -log2 P(x) of the autoregressive model');
-    case 'flow':
-      return read(['iwaeBitsPerDim', 'bitsPerDim'], 'bound', 'dequantization bound');
-    case 'vae': {
-      const lik = typeof model?.likelihood === 'string' ? model.likelihood : 'bernoulli';
-      if (lik !== 'logistic' && lik !== 'categorical') return none(`${lik} decoder: a density on continuous values, not a probability of 8-bit data`);
-      return read(['iwaeBitsPerDim', 'nelboBitsPerDim'], 'bound', 'IWAE or -ELBO bound');
-    }
-    case 'diffusion':
-      return read(['bitsPerDim'], 'bound', 'variational bound');
-    case 'ae':
-    case 'gan':
-      return none(`no likelihood (${family})`);
-    case 'oneshot':
-      return none('no likelihood (oneshot: a deterministic regression x = f(y), not a generative model)');
-    default:
-      return none(`unknown family ${family}`);
+  if (!evalJson) return notEvaluated;
+  const typed = evalJson.likelihood !== undefined || obj(evalJson.terms) !== null;
+  const f = typed ? figureOf(evalJson.likelihood) : legacyFigure(evalJson, model);
+  if (!f) {
+    if (obj(evalJson.terms)) return none('no likelihood (the model reports other figures)');
+    return evalJson.sampleQuality !== undefined ? none('no likelihood figure in eval.json') : notEvaluated;
   }
+  if (!f.discrete) {
+    const decoder = typeof model?.likelihood === 'string' ? `${model.likelihood} decoder: ` : '';
+    return none(`${decoder}a density on continuous values, not a probability of 8-bit data`);
+  }
+  const reason = f.kind === 'exact' ? 'exact -log2 P(x) of the model' : `${f.name} bound`;
+  return { bitsPerDim: f.bitsPerDim, kind: f.kind, name: f.name, n: num(evalJson, 'n'), reason };
 }
 
 /** The parameter count from the bytes of a safetensors file (at least its 8-byte length and JSON header): the sum over tensors of the product of the shape. */
@@ -178,7 +187,7 @@ export function leaderboardRow(f: RunFiles): LeaderboardRow {
   const trainSeconds = num(f.state, 'elapsedSeconds');
   const batchSize = num(train, 'batchSize');
   const imagesPerSec = steps !== null && batchSize !== null && trainSeconds !== null && trainSeconds > 0 ? (steps * batchSize) / trainSeconds : null;
-  const likelihood = likelihoodOf(family, model, f.evalJson, f.run);
+  const likelihood = likelihoodOf(model, f.evalJson, f.run);
   const notEvaluated = likelihood.reason.startsWith('not evaluated');
   if (likelihood.kind === 'n/a' && !notEvaluated) notes.push(`bits/dim: ${likelihood.reason}`);
   if (!f.evalJson) notes.push(`not evaluated (run deepgen eval ${f.run})`);
@@ -262,9 +271,7 @@ export function formatParams(n: number | null): string {
 }
 
 function kindCell(l: Likelihood): string {
-  if (l.kind === 'bound' && l.key === 'iwaeBitsPerDim') return `bound (IWAE${l.iwaeK !== null ? ` k=${l.iwaeK}` : ''})`;
-  if (l.kind === 'bound' && l.key === 'nelboBitsPerDim') return 'bound (-ELBO)';
-  return l.kind;
+  return l.kind === 'bound' && l.name ? `bound (${l.name})` : l.kind;
 }
 
 function condCell(c: CondAccuracy | null): string {

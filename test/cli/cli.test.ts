@@ -262,7 +262,8 @@ describe('deepgen CLI', { concurrency: 3 }, () => {
 
     assert.match(files.get('loss-curve.svg')!.toString('utf8'), /<svg[\s>]/);
     const ev = JSON.parse(files.get('eval.json')!.toString('utf8'));
-    for (const k of ['nelbo', 'recon', 'kl']) assert.ok(Number.isFinite(ev[k]), `eval.json ${k}`);
+    assert.equal(ev.likelihood.name, '-ELBO');
+    for (const v of [ev.likelihood.nats, ev.terms.recon, ev.terms.kl]) assert.ok(Number.isFinite(v), `eval.json ${JSON.stringify(ev)}`);
     assert.ok(!result.stderr.includes('    at '));
     assert.ok(floatTensors(path.join(dir, 'model.safetensors'))['encoder.fc1.weight'], 'model.safetensors decodes and holds the encoder');
   });
@@ -299,10 +300,12 @@ describe('deepgen CLI', { concurrency: 3 }, () => {
     } catch {
       assert.fail(`eval --json stdout is not JSON:\n${r.stdout}`);
     }
-    for (const k of ['nelbo', 'recon', 'kl', 'iwaeNll', 'nelboBitsPerDim']) assert.ok(Number.isFinite(res[k]), `${k} = ${res[k]}`);
+    type Fig = { nats: number; bitsPerDim: number; name: string; samples?: number };
+    const iw = res.likelihood as Fig, [nelbo] = res.bounds as Fig[], terms = res.terms as Record<string, number>;
+    for (const v of [iw.nats, nelbo.nats, nelbo.bitsPerDim, terms.recon, terms.kl]) assert.ok(Number.isFinite(v), JSON.stringify(res));
     assert.equal(res.n, 32);
-    assert.equal(res.iwaeK, 5);
-    assert.ok(Math.abs((res.nelbo as number) - ((res.recon as number) + (res.kl as number))) < 1e-3 * Math.abs(res.nelbo as number), 'nelbo = recon + kl');
+    assert.deepEqual([iw.name, iw.samples, nelbo.name], ['IWAE k=5', 5, '-ELBO']);
+    assert.ok(Math.abs(nelbo.nats - (terms.recon + terms.kl)) < 1e-3 * Math.abs(nelbo.nats), 'nelbo = recon + kl');
     const written = JSON.parse(fs.readFileSync(path.join(dir, 'eval.json'), 'utf8'));
     assert.deepEqual(written, res, 'eval.json holds what was printed');
   });

@@ -78,7 +78,8 @@ const quality = (fid: number, withKid: boolean) => ({
 const ROOT = path.join(TMP, 'runs');
 const RUNS = {
   pixelcnn: makeRun(ROOT, 'pixelcnn-a', { family: 'pixelcnn', step: 200, batchSize: 32, elapsedSeconds: 64, evalJson: { family: 'pixelcnn', step: 200, n: 100, nll: 1600, bitsPerDim: 3.0278 } }),
-  flow: makeRun(ROOT, 'flow-a', { family: 'flow', evalJson: { step: 100, n: 100, nll: 1900, bitsPerDim: 3.5055, iwaeK: 4, iwaeNll: 1890, iwaeBitsPerDim: 3.4919 } }),
+  // the typed shape (EvalResult); the pixelcnn and vae runs hold the older flat keys
+  flow: makeRun(ROOT, 'flow-a', { family: 'flow', evalJson: { step: 100, n: 100, likelihood: { nats: 1890, bitsPerDim: 3.4919, kind: 'bound', name: 'IWAE k=4', discrete: true, samples: 4 }, bounds: [{ nats: 1900, bitsPerDim: 3.5055, kind: 'bound', name: 'dequantization', discrete: true }], terms: { roundTripMaxAbs: 1e-6 } } }),
   vae: makeRun(ROOT, 'vae-gauss', { family: 'vae', model: { likelihood: 'gaussian' }, evalJson: { step: 100, n: 100, nelbo: 100, nelboBitsPerDim: -1.5 } }),
   gan: makeRun(ROOT, 'gan-a', {
     family: 'gan',
@@ -100,31 +101,42 @@ test('params: the sum of the shape products in the safetensors header, __metadat
   assert.throws(() => paramsFromSafetensorsHeader(new Uint8Array([200, 0, 0, 0, 0, 0, 0, 0, 123]), 'bad.safetensors'), (e: unknown) => e instanceof UserError && /bad.safetensors is not a valid safetensors file: header length 200 runs past the end/.test(e.message));
 });
 
-test('likelihoodOf: exact for pixelcnn/igpt, bound for flow/vae(discretized)/diffusion, n/a with the reason otherwise', () => {
-  const ev = { n: 10, bitsPerDim: 3, iwaeK: 8, iwaeBitsPerDim: 2.9, nelboBitsPerDim: 3.1 };
-  const pick = (family: string, model: Record<string, unknown> | null, e: Record<string, unknown> | null = ev) => {
-    const l = likelihoodOf(family, model, e, 'runs/x');
-    return [l.bitsPerDim, l.kind, l.key];
+test('likelihoodOf: the figure eval.json names (exact or a bound), n/a for densities, models without one and runs not evaluated; older flat eval.json files by their keys', () => {
+  const fig = (kind: string, name: string, bitsPerDim = 3, discrete = true) => ({ n: 10, likelihood: { nats: 100, bitsPerDim, kind, name, discrete }, terms: {} });
+  const pick = (model: Record<string, unknown> | null, e: Record<string, unknown> | null) => {
+    const l = likelihoodOf(model, e, 'runs/x');
+    return [l.bitsPerDim, l.kind, l.name];
   };
-  assert.deepEqual(pick('pixelcnn', {}), [3, 'exact', 'bitsPerDim']);
-  assert.deepEqual(pick('igpt', {}), [3, 'exact', 'bitsPerDim']);
-  assert.deepEqual(pick('flow', {}), [2.9, 'bound', 'iwaeBitsPerDim']);
-  assert.deepEqual(pick('flow', {}, { bitsPerDim: 3.5 }), [3.5, 'bound', 'bitsPerDim']);
-  assert.deepEqual(pick('vae', { likelihood: 'logistic' }), [2.9, 'bound', 'iwaeBitsPerDim']);
-  assert.deepEqual(pick('vae', { likelihood: 'categorical' }, { nelboBitsPerDim: 3.1 }), [3.1, 'bound', 'nelboBitsPerDim']);
-  assert.deepEqual(pick('diffusion', {}), [3, 'bound', 'bitsPerDim']);
+  // typed
+  assert.deepEqual(pick({}, fig('exact', 'exact')), [3, 'exact', 'exact']);
+  assert.deepEqual(pick({}, fig('bound', 'VLB', 3.2)), [3.2, 'bound', 'VLB']);
+  assert.equal(likelihoodOf({}, fig('bound', 'VLB'), 'r').n, 10);
+  const dens = likelihoodOf({ likelihood: 'bernoulli' }, fig('bound', '-ELBO', 0.2, false), 'runs/x');
+  assert.deepEqual([dens.bitsPerDim, dens.kind], [null, 'n/a']);
+  assert.match(dens.reason, /bernoulli decoder: a density on continuous values, not a probability of 8-bit data/);
+  assert.deepEqual(pick({}, { n: 10, terms: { recon: 3 } }), [null, 'n/a', null]);
+  assert.match(likelihoodOf({}, { n: 10, terms: { recon: 3 } }, 'r').reason, /^no likelihood/);
+  assert.match(likelihoodOf({}, { step: 1, sampleQuality: {} }, 'r').reason, /^no likelihood figure in eval.json/);
+  assert.equal(likelihoodOf({}, { n: 10, likelihood: { bitsPerDim: Number.NaN, kind: 'exact' }, terms: {} }, 'r').kind, 'n/a', 'non-finite numbers are not figures');
+  // flat keys of older files
+  const ev = { n: 10, bitsPerDim: 3, iwaeK: 8, iwaeBitsPerDim: 2.9 };
+  assert.deepEqual(pick({}, { n: 10, bitsPerDim: 3 }), [3, 'exact', 'exact']);
+  assert.deepEqual(pick({}, ev), [2.9, 'bound', 'IWAE k=8']);
+  assert.deepEqual(pick({}, { bitsPerDim: 3.5, roundTripMaxAbs: 0 }), [3.5, 'bound', 'dequantization']);
+  assert.deepEqual(pick({}, { bitsPerDim: 3.5, vlbPriorNats: 0 }), [3.5, 'bound', 'VLB']);
+  assert.deepEqual(pick({ likelihood: 'logistic' }, { ...ev, nelboBitsPerDim: 3.1 }), [2.9, 'bound', 'IWAE k=8']);
+  assert.deepEqual(pick({ likelihood: 'logistic' }, { nelboBitsPerDim: 3.1 }), [3.1, 'bound', '-ELBO']);
   for (const lik of ['bernoulli', 'gaussian']) {
-    const l = likelihoodOf('vae', { likelihood: lik }, ev, 'runs/x');
+    const l = likelihoodOf({ likelihood: lik }, { ...ev, nelboBitsPerDim: 3.1 }, 'runs/x');
     assert.equal(l.kind, 'n/a');
     assert.equal(l.bitsPerDim, null);
     assert.match(l.reason, new RegExp(`${lik} decoder: a density on continuous values, not a probability of 8-bit data`));
   }
-  assert.match(likelihoodOf('vae', {}, ev, 'runs/x').reason, /bernoulli decoder/, 'bernoulli is the default decoder');
-  for (const fam of ['ae', 'gan']) assert.deepEqual([likelihoodOf(fam, {}, ev, 'r').kind, likelihoodOf(fam, {}, ev, 'r').reason], ['n/a', `no likelihood (${fam})`]);
-  assert.deepEqual(pick('pixelcnn', {}, null), [null, 'n/a', null]);
-  assert.equal(likelihoodOf('pixelcnn', {}, null, 'runs/x').reason, 'not evaluated (run deepgen eval runs/x)');
-  assert.equal(likelihoodOf('diffusion', {}, { denoisingMse: 0.1 }, 'runs/x').reason, 'not evaluated (run deepgen eval runs/x)', 'a missing key is not evaluated');
-  assert.equal(likelihoodOf('flow', {}, { bitsPerDim: Number.NaN as unknown as number }, 'r').kind, 'n/a', 'non-finite numbers are not figures');
+  assert.equal(likelihoodOf({}, { nelboBitsPerDim: 3.1 }, 'runs/x').kind, 'n/a', 'bernoulli is the default decoder');
+  assert.deepEqual(pick({}, null), [null, 'n/a', null]);
+  assert.equal(likelihoodOf({}, null, 'runs/x').reason, 'not evaluated (run deepgen eval runs/x)');
+  assert.equal(likelihoodOf({}, { denoisingMse: 0.1 }, 'runs/x').reason, 'not evaluated (run deepgen eval runs/x)', 'a missing key is not evaluated');
+  assert.equal(likelihoodOf({}, { bitsPerDim: Number.NaN as unknown as number }, 'r').kind, 'n/a', 'non-finite numbers are not figures');
 });
 
 test('leaderboard: one markdown row per run with its numbers, sorted by dataset, family, run; runs without eval show n/a', () => {

@@ -32,7 +32,7 @@ test('e2e: eval --metrics nll,fid,kid,pr writes the likelihood and sample qualit
   const e = await cli(['eval', run, '--metrics', 'nll,fid,kid,pr', '--n', '60']);
   assert.equal(e.code, 0, e.stderr);
   const ev = JSON.parse(readFileSync(path.join(run, 'eval.json'), 'utf8'));
-  assert.ok(ev.bitsPerDim > 0, 'the likelihood is there too');
+  assert.ok(ev.likelihood.bitsPerDim > 0, 'the likelihood is there too');
   const q = ev.sampleQuality;
   assert.equal(q.n, 60);
   assert.match(q.features, /deepgen's own shapes classifier.*not Inception/);

@@ -70,9 +70,10 @@ test('issue 10: a pixel loss gives the conditional mean (a blur of both modes); 
   }
   // the irreducible error: E||x - E[x|y]||^2 = sum_i Var[x_i|y] = 2 S pixels * 1/4
   const ev = os.evaluate!([{ x: X, y: Y }], { iwaeK: 0, seed: 0 });
-  assert.ok(Math.abs(ev.mse - S / 2) < 0.3, `test MSE ${ev.mse} ~ sum of conditional variances ${S / 2}`);
-  assert.ok(Math.abs(ev.msePerPixel - ev.mse / P) < 1e-6);
-  t.diagnostic(`oneshot: loss ${osLoss.toFixed(3)}, mse ${ev.mse.toFixed(3)}, ${(performance.now() - t0).toFixed(0)} ms`);
+  assert.equal(ev.likelihood, undefined, 'a regression has no likelihood');
+  assert.ok(Math.abs(ev.terms.mse - S / 2) < 0.3, `test MSE ${ev.terms.mse} ~ sum of conditional variances ${S / 2}`);
+  assert.ok(Math.abs(ev.terms.msePerPixel - ev.terms.mse / P) < 1e-6);
+  t.diagnostic(`oneshot: loss ${osLoss.toFixed(3)}, mse ${ev.terms.mse.toFixed(3)}, ${(performance.now() - t0).toFixed(0)} ms`);
   os.dispose();
 
   // (b) a label-conditional image GPT with a 2-level palette: each sample is one of the two images of its class
@@ -110,7 +111,7 @@ test('the cross-entropy loss also gives E[x|y]; an unconditional oneshot learns 
     assert.ok(out[k].every((v, i) => Math.abs(v - avg[i]) < 0.15), `bce, class ${k}: ${out[k].map((v) => v.toFixed(2))}`);
   }
   const ev = bce.evaluate!([{ x: X, y: Y }], { iwaeK: 0, seed: 0 });
-  assert.ok(ev.bce > 0 && Number.isFinite(ev.mse), JSON.stringify(ev));
+  assert.ok(ev.terms.bce > 0 && Number.isFinite(ev.terms.mse), JSON.stringify(ev));
   bce.dispose();
 
   const none = oneshot.create(oneshotCfg({ cond: { kind: 'none' } }), info, 3);

@@ -40,12 +40,13 @@ test('e2e: train a label-conditional flow on shapes, sample at --temperature 0.7
   assert.equal(e.code, 0, e.stderr);
   const ev = JSON.parse(readFileSync(path.join(RUN, 'eval.json'), 'utf8'));
   // the table shows the NLL in nats per image and bits/dim, and the round-trip error
-  assert.ok(e.stdout.includes(ev.nll.toFixed(2)) && e.stdout.includes(ev.bitsPerDim.toFixed(4)), e.stdout);
+  const l = ev.likelihood;
+  assert.ok(e.stdout.includes(l.nats.toFixed(2)) && e.stdout.includes(l.bitsPerDim.toFixed(4)), e.stdout);
   assert.match(e.stdout, /roundTripMaxAbs\s+\d\.\d\de-\d+/); // a tiny error is printed in exponent form, not as 0.0000
-  assert.match(e.stdout, /-log p\(x\), dequantized bound\s+\d+\.\d+\s+\d+\.\d{4}/); // nats/image and bits/dim on one row
+  assert.match(e.stdout, /-log p\(x\), dequantization bound\s+\d+\.\d+\s+\d+\.\d{4}/); // nats/image and bits/dim on one row
   assert.equal(ev.n, 16);
-  assert.ok(Math.abs(ev.bitsPerDim - ev.nll / (8 * 8 * 3 * Math.LN2)) < 1e-6 && ev.bitsPerDim > 0 && ev.bitsPerDim < 12, JSON.stringify(ev));
-  assert.ok(ev.roundTripMaxAbs < 1e-4, JSON.stringify(ev));
+  assert.ok(Math.abs(l.bitsPerDim - l.nats / (8 * 8 * 3 * Math.LN2)) < 1e-6 && l.bitsPerDim > 0 && l.bitsPerDim < 12, JSON.stringify(ev));
+  assert.ok(ev.terms.roundTripMaxAbs < 1e-4, JSON.stringify(ev));
 });
 
 test('e2e: --temperature is validated, only applies to flows, and flows reject the other families\' options', async () => {

@@ -325,8 +325,13 @@ test('evaluate: exact NLL per image in chunks, bits/dim = nll / (D ln 2), round-
   perturb(m, 2, 0.1);
   const xs = [dequantized([300, 4, 4, 1], 5), dequantized([7, 4, 4, 1], 6)]; // 300 > one chunk of 250
   const ys = [tf.tensor1d(Array.from({ length: 300 }, (_, i) => i % 4), 'int32'), tf.tensor1d([0, 1, 2, 3, 0, 1, 2], 'int32')];
-  const r = m.evaluate([{ x: xs[0], y: ys[0] }, { x: xs[1], y: ys[1] }], { iwaeK: 0, seed: 0 });
-  assert.deepEqual(Object.keys(r).sort(), ['bitsPerDim', 'n', 'nll', 'roundTripMaxAbs']);
+  const r = m.evaluate([{ x: xs[0], y: ys[0] }, { x: xs[1], y: ys[1] }], { iwaeK: 0, seed: 0, perImage: true });
+  assert.deepEqual(Object.keys(r).sort(), ['likelihood', 'n', 'perImage', 'terms']);
+  assert.deepEqual(Object.keys(r.terms), ['roundTripMaxAbs']);
+  const l = r.likelihood!;
+  assert.deepEqual([l.kind, l.name, l.discrete], ['bound', 'dequantization', true]);
+  assert.equal(r.perImage!.length, 307);
+  assert.ok(Math.abs(r.perImage!.reduce((a, b) => a + b, 0) / 307 - l.nats) < 1e-5 * Math.abs(l.nats), 'the mean of the per-image figures (float32 sums)');
   assert.equal(r.n, 307);
   let sum = 0;
   xs.forEach((x, i) => {
@@ -335,9 +340,9 @@ test('evaluate: exact NLL per image in chunks, bits/dim = nll / (D ln 2), round-
       return tf.sum(m.nll(x, c, 0)).dataSync()[0];
     });
   });
-  assert.ok(Math.abs(r.nll - sum / 307) < 1e-3 * Math.abs(r.nll), `${r.nll} vs ${sum / 307}`);
-  assert.ok(Math.abs(r.bitsPerDim - r.nll / (16 * Math.LN2)) < 1e-9);
-  assert.ok(r.roundTripMaxAbs < 1e-4, `round trip ${r.roundTripMaxAbs}`);
+  assert.ok(Math.abs(l.nats - sum / 307) < 1e-3 * Math.abs(l.nats), `${l.nats} vs ${sum / 307}`);
+  assert.ok(Math.abs(l.bitsPerDim - l.nats / (16 * Math.LN2)) < 1e-9);
+  assert.ok(r.terms.roundTripMaxAbs < 1e-4, `round trip ${r.terms.roundTripMaxAbs}`);
   tf.dispose([...xs, ...ys]);
   m.dispose();
 });
@@ -368,8 +373,9 @@ for (const kind of ['uniform', 'variational'] as const) {
       }
     });
     const r = m.evaluate([{ x, y: null }], { iwaeK: 4, seed: 0 });
-    assert.equal(r.iwaeK, 4);
-    assert.ok(r.iwaeNll < r.nll + 5 && Math.abs(r.iwaeBitsPerDim - r.iwaeNll / (16 * Math.LN2)) < 1e-9, `${r.iwaeNll} vs ${r.nll}`);
+    const iw = r.likelihood!, plain = r.bounds![0];
+    assert.deepEqual([iw.name, iw.samples, plain.name], ['IWAE k=4', 4, 'dequantization']);
+    assert.ok(iw.nats < plain.nats + 5 && Math.abs(iw.bitsPerDim - iw.nats / (16 * Math.LN2)) < 1e-9, `${iw.nats} vs ${plain.nats}`);
     x.dispose();
     m.dispose();
   });

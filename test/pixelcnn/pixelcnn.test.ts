@@ -209,7 +209,8 @@ test('the loss is the mean NLL in nats per image, with bits/dim = nll / (H W C l
   assert.ok(bpd > 7 && bpd < 9, `bits/dim ${bpd}`);
   const ev = m.evaluate([{ x: tf.slice(x, 0, 2), y: null }, { x: tf.slice(x, 2, 1), y: null }], { iwaeK: 0, seed: 0 });
   assert.equal(ev.n, 3);
-  assert.ok(Math.abs(ev.nll - want) < 1e-2 && Math.abs(ev.bitsPerDim - want / (H * H * C * Math.LN2)) < 1e-4, JSON.stringify(ev));
+  assert.deepEqual([ev.likelihood!.kind, ev.likelihood!.discrete], ['exact', true]);
+  assert.ok(Math.abs(ev.likelihood!.nats - want) < 1e-2 && Math.abs(ev.likelihood!.bitsPerDim - want / (H * H * C * Math.LN2)) < 1e-4, JSON.stringify(ev));
   tf.dispose([x, logits, out.loss, ...Object.values(out.terms)]);
   m.dispose();
 });

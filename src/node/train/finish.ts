@@ -1,6 +1,7 @@
 // The last phase of a training run: the model's after-training pass (e.g. fitting a prior), the final checkpoint and,
 // when the run is complete, the final pictures, loss curve and a quick test-set evaluation; then the summary.
 import path from 'node:path';
+import { evalSummary } from '../../core/eval/result.ts';
 import { subset } from '../../core/data/batches.ts';
 import { mixSeed } from '../../core/tensor/rng.ts';
 import type { StepMetrics } from '../../core/train/trainer.ts';
@@ -9,7 +10,7 @@ import { writeFileAtomic } from '../fs-atomic.ts';
 import { writeLossCurve } from '../loss-curve-file.ts';
 import { writeSampleAnimation } from '../sample-animation.ts';
 import { evalBatches, evaluateRun, preprocessedSet, writeFamilyPictures } from '../family-tools.ts';
-import { fmt, saveRun, withSamplingWeights, writeSamples, type CheckpointInfo, type RunState } from './run-state.ts';
+import { saveRun, withSamplingWeights, writeSamples, type CheckpointInfo, type RunState } from './run-state.ts';
 import type { LoopResult } from './loop.ts';
 
 export interface FinishOptions {
@@ -89,7 +90,7 @@ async function finalPictures(st: RunState, log: (l: string) => void): Promise<st
   if (r) {
     writeFileAtomic(path.join(out, 'eval.json'), JSON.stringify({ ...r, note: `quick evaluation at the end of training on the first ${evalN} test images; run deepgen eval for the full test set` }, null, 2) + '\n');
     files.push(path.join(out, 'eval.json'));
-    log(`Test (${evalN} images): ${Object.entries(r).filter(([, v]) => typeof v === 'number').map(([k, v]) => `${k} ${fmt(v as number)}`).join(', ')}`);
+    log(`Test (${evalN} images): ${evalSummary(r)}`);
   }
   log(`Wrote ${files.map((f) => path.relative(process.cwd(), f) || f).join(', ')}`);
   return files;

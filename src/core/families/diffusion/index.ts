@@ -16,7 +16,7 @@ import { UNet } from './model.ts';
 import { sumOverChunks } from '../../eval/chunks.ts';
 import { sampleLoop } from './sample.ts';
 import { epsPredictor, variationalBound, VLB_TIMESTEPS } from './likelihood.ts';
-import { natsToBitsPerDim } from '../../math/units.ts';
+import { likelihoodFigure, PerImageNats, withPerImage, type EvalResult } from '../../eval/result.ts';
 
 export class DiffusionModel implements GenerativeModel {
   readonly params: ParamStore;
@@ -133,10 +133,11 @@ export class DiffusionModel implements GenerativeModel {
    * and L_0; conditional models are scored given each image's label or caption, -log p(x | y). Also the mean denoising
    * loss at random t (a training-progress figure). One chunk of 100 images per UNet pass; K + 2 passes per image.
    */
-  evaluate(batches: Iterable<EvalBatch>, opts: EvalOptions & { vlbTimesteps?: number | 'all' }): Record<string, number> {
+  evaluate(batches: Iterable<EvalBatch>, opts: EvalOptions & { vlbTimesteps?: number | 'all' }): EvalResult {
     const K = opts.vlbTimesteps ?? VLB_TIMESTEPS;
     let prior = 0, decoder = 0, diffusion = 0, mse = 0, timesteps = 0;
     const sum = (a: Float64Array) => a.reduce((x, y) => x + y, 0);
+    const images = new PerImageNats(opts.perImage);
     const { n } = sumOverChunks(batches, 100, ({ x, y, captions }, k, i) => {
       const c = this.cond ? this.cond.evalEmbedSeq({ labels: y, prompts: captions }, k) : null;
       const net = (xt: tf.Tensor4D, t: ArrayLike<number>) => this.unet.forward(xt, t, c);
@@ -146,17 +147,18 @@ export class DiffusionModel implements GenerativeModel {
       prior += sum(b.prior);
       decoder += sum(b.decoder);
       diffusion += sum(b.diffusion);
+      if (images.wanted) images.push(b.prior.map((p, j) => p + b.diffusion[j] + b.decoder[j]));
       timesteps = b.timesteps;
       return 0;
     }, opts.onBatch);
     const per = (v: number) => v / Math.max(1, n);
     const { height: H, width: W, channels: C } = this.info;
-    const nll = per(prior + diffusion + decoder);
-    return {
-      n, nll, bitsPerDim: natsToBitsPerDim(nll, H * W * C),
-      vlbPriorNats: per(prior), vlbDiffusionNats: per(diffusion), vlbDecoderNats: per(decoder),
-      denoisingMse: per(mse), vlbTimesteps: timesteps,
-    };
+    // DDPM: L = L_T + sum_{t=2..T} L_{t-1} + L_0 >= -log P(x) of the 8-bit data (Ho et al. 2020, eq. 5)
+    const likelihood = likelihoodFigure(per(prior + diffusion + decoder), H * W * C, 'bound', 'VLB');
+    return withPerImage({
+      n, likelihood,
+      terms: { vlbPriorNats: per(prior), vlbDiffusionNats: per(diffusion), vlbDecoderNats: per(decoder), denoisingMse: per(mse), vlbTimesteps: timesteps },
+    }, images);
   }
 
   dispose(): void {

@@ -6,7 +6,7 @@ import { Conditioner, sampleCondInput } from '../../conditioning/conditioner.ts'
 import { sumOverChunks } from '../../eval/chunks.ts';
 import { UserError } from '../../errors.ts';
 import { logMeanExp } from '../../math/distributions.ts';
-import { natsToBitsPerDim } from '../../math/units.ts';
+import { likelihoodFigure, PerImageNats, withPerImage, type EvalResult } from '../../eval/result.ts';
 import { ParamStore } from '../../nn/params.ts';
 import type { LossOutput } from '../../train/trainer.ts';
 import { Rng, mixSeed } from '../../tensor/rng.ts';
@@ -207,9 +207,11 @@ export class FlowModel implements GenerativeModel, FlowMaps {
    * nll / (D ln 2), roundTripMaxAbs = max |f^-1(f(x)) - x| in [0,1] units }. Conditional models use each batch's labels
    * or captions (without them, the null embedding).
    */
-  evaluate(batches: Iterable<EvalBatch>, opts: EvalOptions): Record<string, number> {
+  evaluate(batches: Iterable<EvalBatch>, opts: EvalOptions): EvalResult {
     let roundTripMaxAbs = 0, iwSum = 0;
     const K = opts.iwaeK;
+    // per image: the dequantization bound, or the importance-weighted one when computed (the likelihood figure)
+    const per = new PerImageNats(opts.perImage);
     const { n, sum } = sumOverChunks(
       batches,
       EVAL_ROWS,
@@ -219,15 +221,22 @@ export class FlowModel implements GenerativeModel, FlowMaps {
         const err = tf.max(tf.abs(tf.sub(roundTrip(this, b.x, c), b.x)));
         const [s, e] = tf.stack([tf.sum(nll), err]).dataSync();
         roundTripMaxAbs = Math.max(roundTripMaxAbs, e);
-        if (K > 0) iwSum += tf.tidy(() => tf.sum(this.importanceWeightedNll(b.x, c, K, mixSeed(opts.seed, index, 6))).dataSync()[0]);
+        if (K <= 0) per.push(per.wanted ? nll.dataSync() : []);
+        if (K > 0) iwSum += tf.tidy(() => {
+          const iw = this.importanceWeightedNll(b.x, c, K, mixSeed(opts.seed, index, 6));
+          per.push(per.wanted ? iw.dataSync() : []);
+          return tf.sum(iw).dataSync()[0];
+        });
         return s;
       },
       opts.onBatch,
     );
-    const nll = sum / Math.max(1, n);
-    const out: Record<string, number> = { n, nll, bitsPerDim: natsToBitsPerDim(nll, this.dims), roundTripMaxAbs };
-    if (K > 0) Object.assign(out, { iwaeK: K, iwaeNll: iwSum / Math.max(1, n), iwaeBitsPerDim: natsToBitsPerDim(iwSum / Math.max(1, n), this.dims) });
-    return out;
+    // the exact density of the dequantized data: an upper bound on -log P(x) of the 8-bit data (Theis et al. 2016)
+    const plain = likelihoodFigure(sum / Math.max(1, n), this.dims, 'bound', 'dequantization');
+    const terms = { roundTripMaxAbs };
+    if (K <= 0) return withPerImage({ n, likelihood: plain, terms }, per);
+    const iw = likelihoodFigure(iwSum / Math.max(1, n), this.dims, 'bound', `IWAE k=${K}`, { samples: K });
+    return withPerImage({ n, likelihood: iw, bounds: [plain], terms }, per);
   }
 
   /**

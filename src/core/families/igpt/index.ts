@@ -6,6 +6,7 @@ import type { LossOutput } from '../../train/trainer.ts';
 import type { DataInfo, EvalBatch, EvalOptions, Family, GenerativeModel, Picture, SampleOptions } from '../../family.ts';
 import { Conditioner, sampleCondInput } from '../../conditioning/conditioner.ts';
 import { sumOverChunks } from '../../eval/chunks.ts';
+import { likelihoodFigure, PerImageNats, withPerImage, type EvalResult } from '../../eval/result.ts';
 import { UserError } from '../../errors.ts';
 import { ParamStore } from '../../nn/params.ts';
 import { Rng } from '../../tensor/rng.ts';
@@ -195,16 +196,19 @@ export class IgptModel implements GenerativeModel {
    * Exact test negative log-likelihood of the 8-bit images (see loss.ts): nll = -log p(t) + sum_i log |bin(t_i)|
    * nats per image, bitsPerDim = nll / (H W C ln 2). Batches are split so one attention map stays near 32M floats.
    */
-  evaluate(batches: Iterable<EvalBatch>, opts: EvalOptions): Record<string, number> {
+  evaluate(batches: Iterable<EvalBatch>, opts: EvalOptions): EvalResult {
     const N = this.seqLen;
     const chunk = Math.max(1, Math.min(256, Math.floor(3.2e7 / (this.cfg.heads * N * N))));
+    const per = new PerImageNats(opts.perImage);
     const { n, sum } = sumOverChunks(batches, chunk, ({ x, y, captions }, k) => {
       const c = this.cond ? this.cond.evalEmbed({ labels: y, prompts: captions }, k) : null;
       const t = this.tokens(x);
-      return tf.sum(tf.add(tokenNll(this.logits(t, c), t), logBinSum(this.palette, t))).dataSync()[0];
+      const nll = tf.add(tokenNll(this.logits(t, c), t), logBinSum(this.palette, t));
+      per.push(per.wanted ? nll.dataSync() : []);
+      return tf.sum(nll).dataSync()[0];
     }, opts.onBatch);
-    const nll = sum / Math.max(1, n);
-    return { n, nll, bitsPerDim: nll / (this.dims * Math.LN2) };
+    // palette tokens with each colour's 8-bit bin spread uniformly: the exact -log P(x) of the 8-bit values
+    return withPerImage({ n, likelihood: likelihoodFigure(sum / Math.max(1, n), this.dims, 'exact', 'exact'), terms: {} }, per);
   }
 
   dispose(): void {

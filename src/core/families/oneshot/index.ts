@@ -5,6 +5,7 @@ import type { DataInfo, EvalBatch, EvalOptions, Family, GenerativeModel, Picture
 import { embedCycled, embedOrNull, sampleConds, type CondValue } from '../../conditioning/conditioner.ts';
 import { words } from '../../conditioning/tokenizer.ts';
 import { UserError } from '../../errors.ts';
+import type { EvalResult } from '../../eval/result.ts';
 import type { LossOutput } from '../../train/trainer.ts';
 import { mixSeed } from '../../tensor/rng.ts';
 import { oneshotModelSchema, type OneshotModelConfig } from './config.ts';
@@ -58,7 +59,7 @@ export class OneshotModel implements GenerativeModel {
    * bce (nats per image) when the model trains on it. Conditional models use each batch's labels or captions;
    * without them, the null embedding (the error of the unconditional mean).
    */
-  evaluate(batches: Iterable<EvalBatch>, opts: EvalOptions): Record<string, number> {
+  evaluate(batches: Iterable<EvalBatch>, opts: EvalOptions): EvalResult {
     let n = 0, se = 0, ce = 0;
     for (const { x, y, captions } of batches) {
       const B = x.shape[0];
@@ -73,9 +74,10 @@ export class OneshotModel implements GenerativeModel {
       opts.onBatch?.(n);
     }
     const N = Math.max(1, n);
-    const r: Record<string, number> = { n, mse: se / N, msePerPixel: se / N / this.net.D };
-    if (this.cfg.loss === 'bce') r.bce = ce / N;
-    return r;
+    // a deterministic regression x = f(y): errors, no likelihood
+    const terms: Record<string, number> = { mse: se / N, msePerPixel: se / N / this.net.D };
+    if (this.cfg.loss === 'bce') terms.bce = ce / N;
+    return { n, terms };
   }
 
   /**

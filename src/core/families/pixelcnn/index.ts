@@ -6,7 +6,7 @@ import type { DataInfo, EvalBatch, EvalOptions, Family, GenerativeModel, Picture
 import { Conditioner, sampleCondInput } from '../../conditioning/conditioner.ts';
 import { sumOverChunks } from '../../eval/chunks.ts';
 import { UserError } from '../../errors.ts';
-import { natsToBitsPerDim } from '../../math/units.ts';
+import { likelihoodFigure, PerImageNats, withPerImage, type EvalResult } from '../../eval/result.ts';
 import { ParamStore } from '../../nn/params.ts';
 import { Rng } from '../../tensor/rng.ts';
 import { pixelcnnModelSchema, receptiveReach, type PixelCnnModelConfig } from './config.ts';
@@ -137,14 +137,17 @@ export class PixelCnnModel implements GenerativeModel {
    * labels or captions (a text model without captions: the null condition). Batches run in chunks so the logits
    * [chunk, H, W, C, K] stay small.
    */
-  evaluate(batches: Iterable<EvalBatch>, opts: EvalOptions): Record<string, number> {
+  evaluate(batches: Iterable<EvalBatch>, opts: EvalOptions): EvalResult {
     const chunk = Math.max(1, Math.floor(EVAL_FLOATS / (this.dims * this.net.K)));
+    const per = new PerImageNats(opts.perImage);
     const { n, sum } = sumOverChunks(batches, chunk, ({ x, y, captions }, k) => {
       const c = this.cond ? this.cond.evalEmbed({ labels: y, prompts: captions }, k) : null;
-      return tf.sum(this.nll(x, c)).dataSync()[0];
+      const nll = this.nll(x, c);
+      per.push(per.wanted ? nll.dataSync() : []);
+      return tf.sum(nll).dataSync()[0];
     }, opts.onBatch);
-    const nll = sum / Math.max(1, n);
-    return { n, nll, bitsPerDim: natsToBitsPerDim(nll, this.dims) };
+    // autoregressive over the 8-bit values: the exact -log P(x)
+    return withPerImage({ n, likelihood: likelihoodFigure(sum / Math.max(1, n), this.dims, 'exact', 'exact'), terms: {} }, per);
   }
 
   dispose(): void {

@@ -2,27 +2,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { DataInfo, EvalBatch, EvalOptions, Family, GenerativeModel, LatentSpace, Picture, SampleOptions } from '../../family.ts';
 import { natsToBitsPerDim } from '../../math/units.ts';
+import { likelihoodFigure, PerImageNats, withPerImage, type EvalResult } from '../../eval/result.ts';
 import { mixSeed } from '../../tensor/rng.ts';
 import { vaeModelSchema, type VaeModelConfig } from './config.ts';
 import { aeLoss, elboTerms, iwaeBound, vaeLoss } from './loss.ts';
 import { VaeNetworks } from './model.ts';
 import { decodeMean, drawPrior, encodeMean, interpolate, manifold2d, reconstruct, traverse } from './sample.ts';
 import { embedOrNull, givenConds, sampleConds } from '../../conditioning/conditioner.ts';
-
-export interface VaeEvalResult extends Record<string, number | undefined> {
-  n: number;
-  /** Mean -log p(x|z) (nats/image). */
-  recon: number;
-  /** Mean KL(q(z|x) || p(z)) (nats/image), VAE only. */
-  kl: number;
-  /** Mean -ELBO (nats/image) and in bits/dim. */
-  nelbo: number;
-  nelboBitsPerDim: number;
-  /** Mean -L_k, the importance-weighted bound on -log p(x), when k > 0. */
-  iwaeK: number;
-  iwaeNll?: number;
-  iwaeBitsPerDim?: number;
-}
 
 export class VaeModel implements GenerativeModel {
   readonly nets: VaeNetworks;
@@ -118,12 +104,14 @@ export class VaeModel implements GenerativeModel {
    * For the AE only the reconstruction term is defined. Conditional models use each batch's labels or captions;
    * without them, the null embedding (the bounds of the model's unconditional mode).
    */
-  evaluate(batches: Iterable<EvalBatch>, opts: EvalOptions): Record<string, number> {
+  evaluate(batches: Iterable<EvalBatch>, opts: EvalOptions): EvalResult {
     let n = 0;
     let recon = 0;
     let kl = 0;
     let iwae = 0;
     let bi = 0;
+    // per image: -ELBO = recon + kl, or -L_k when the IWAE bound is computed (the likelihood figure below)
+    const per = new PerImageNats(opts.perImage);
     for (const { x, y, captions } of batches) {
       const B = x.shape[0];
       const c = this.batchCond(B, y, captions);
@@ -132,10 +120,12 @@ export class VaeModel implements GenerativeModel {
         const t = elboTerms(this.nets, x, c, seed);
         recon += tf.tidy(() => tf.sum(t.recon).arraySync() as number);
         kl += tf.tidy(() => tf.sum(t.kl).arraySync() as number);
+        if (opts.iwaeK <= 0 && per.wanted) per.push(tf.tidy(() => tf.add(t.recon, t.kl).dataSync()));
         tf.dispose([t.recon, t.kl]);
         if (opts.iwaeK > 0) {
           const lk = iwaeBound(this.nets, x, c, opts.iwaeK, seed);
           iwae -= tf.tidy(() => tf.sum(lk).arraySync() as number);
+          if (per.wanted) per.push(tf.tidy(() => tf.neg(lk).dataSync()));
           lk.dispose();
         }
       } else {
@@ -147,13 +137,17 @@ export class VaeModel implements GenerativeModel {
       opts.onBatch?.(n);
     }
     const D = this.nets.D;
-    if (!this.variational) return { n, recon: recon / n, reconBitsPerDim: natsToBitsPerDim(recon / n, D) };
-    const r: VaeEvalResult = { n, recon: recon / n, kl: kl / n, nelbo: (recon + kl) / n, nelboBitsPerDim: natsToBitsPerDim((recon + kl) / n, D), iwaeK: opts.iwaeK };
-    if (opts.iwaeK > 0) {
-      r.iwaeNll = iwae / n;
-      r.iwaeBitsPerDim = natsToBitsPerDim(iwae / n, D);
-    }
-    return r as Record<string, number>;
+    const N = Math.max(1, n);
+    // the AE's reconstruction term is no likelihood: its code is a point, not a distribution over x
+    if (!this.variational) return { n, terms: { recon: recon / N, reconBitsPerDim: natsToBitsPerDim(recon / N, D) } };
+    // a bound on -log P(x) of the 8-bit values only with the discretized (logistic) decoder; bernoulli and gaussian
+    // decoders give densities of binarized or continuous values
+    const discrete = this.nets.cfg.likelihood === 'logistic';
+    const nelbo = likelihoodFigure((recon + kl) / N, D, 'bound', '-ELBO', { discrete });
+    const terms = { recon: recon / N, kl: kl / N };
+    if (opts.iwaeK <= 0) return withPerImage({ n, likelihood: nelbo, terms }, per);
+    const iw = likelihoodFigure(iwae / N, D, 'bound', `IWAE k=${opts.iwaeK}`, { discrete, samples: opts.iwaeK });
+    return withPerImage({ n, likelihood: iw, bounds: [nelbo], terms }, per);
   }
 
   /**
