@@ -269,15 +269,15 @@ export class Model {
     checkImages(images, this.info);
     const c = this.conditions(opts, false);
     const x = this.preprocess(images, mixSeed(this.config.data.testSeed, 7));
-    const self = this;
+    const rows = <T>(all: T[] | undefined, first: number, k: number) => this.rows(all, first, k);
     function* batches(): Generator<EvalBatch> {
       for (let first = 0; first < images.n; first += EVAL_BATCH) {
         const k = Math.min(EVAL_BATCH, images.n - first);
         const xb = tf.slice(x, first, k);
-        const labels = self.rows(c.labels, first, k);
+        const labels = rows(c.labels, first, k);
         const y = labels ? tf.tensor1d(labels, 'int32') : null;
         try {
-          yield { x: xb, y, captions: self.rows(c.prompts, first, k) ?? null };
+          yield { x: xb, y, captions: rows(c.prompts, first, k) ?? null };
         } finally {
           tf.dispose([xb, ...(y ? [y] : [])]);
         }
