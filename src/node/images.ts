@@ -1,4 +1,6 @@
 // PNG files of the API's pixel arrays: a set of Images as one grid picture (or a single ImageU8 as it is).
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
 import type { Images } from '../core/api/images.ts';
 import { imageGrid } from '../core/api/images.ts';
 import { upscale, type GridOptions, type ImageU8 } from '../core/viz/grid.ts';
@@ -20,7 +22,10 @@ export function encodePng(images: Images | ImageU8, opts: PictureOptions = {}): 
   return encodePngImage(picture(images, opts));
 }
 
-/** Writes Images (one image as it is, several as a grid) or one ImageU8 as a PNG file, atomically. */
+/** Writes Images (one image as it is, several as a grid) or one ImageU8 as a PNG file, atomically; creates the
+ *  file's folder when it does not exist. */
 export function writePng(file: string, images: Images | ImageU8, opts: PictureOptions = {}): void {
-  writePngImage(file, picture(images, opts));
+  const pic = picture(images, opts);
+  mkdirSync(path.dirname(file), { recursive: true });
+  writePngImage(file, pic);
 }
