@@ -2,6 +2,12 @@
 // sampling, conditioning, encoding and likelihoods on pixel arrays, metrics maths and safetensors. Imports only
 // src/core; files, datasets, training and the native backend are in deepgen/node (src/node/index.ts).
 
+/**
+ * The platform-free entry, for Node and the browser: load a trained model from a URL or bytes, sample (labels, prompts, guidance), encode and decode, log-probabilities, pixel arrays and grids, configs and families, metrics maths, safetensors.
+ *
+ * @module deepgen
+ */
+
 // Models: load one, sample, encode/decode, log-probabilities
 export { loadModel, modelFromFiles, fetchModelFiles, type ModelFiles, type LoadModelOptions } from './core/api/load.ts';
 export { Model, type ModelCapabilities, type Conditioning, type SampleRequest, type ConditionOptions, type LogProb, type ModelParts } from './core/api/model.ts';

@@ -1,5 +1,11 @@
 // deepgen/node: everything of deepgen (src/index.ts) plus what needs Node: models from run folders on disk, test-set
 // evaluation of runs, datasets, the native backend, checkpoint folders, PNG and GIF files.
+
+/**
+ * Everything of `deepgen`, plus what needs Node: train() runs into folders, loadModel from a run folder, evaluate(), datasets, the native backend, checkpoints on disk, PNG and GIF files.
+ *
+ * @module deepgen/node
+ */
 export * from '../index.ts';
 
 // the Node loadModel (a run folder or a URL, on a chosen backend) wins over the star export's core one
