@@ -3,7 +3,7 @@
 // a fresh temporary project with no loader and no compiler step, and checks there:
 //   1. the install's size (node_modules, deepgen and its dependencies only; target <= 120 MB) and that the native
 //      backend loads from the prebuild (no install script ran);
-//   2. the Node examples (examples/node/*.mjs) under plain `node`;
+//   2. the Node examples (examples/node/*.mjs) and README.md's library example under plain `node`;
 //   3. `tsc --noEmit` over the examples, NodeNext + strict, then + noUncheckedIndexedAccess, exactOptionalPropertyTypes
 //      and skipLibCheck false: 0 errors each;
 //   4. the browser example (examples/browser) bundled by the project's own Vite and run in headless Chromium: the same
@@ -88,6 +88,20 @@ try {
   console.log(sh('node', ['examples/node/load-and-sample.mjs', 'runs/vae', 'out/loaded.png']).trim().split('\n').slice(-2).join('\n'));
   if (!existsSync(path.join(app, 'out/loaded.png'))) fail('load-and-sample.mjs wrote no out/loaded.png');
 
+  // the README's library examples, as written: the Node one runs, both are type-checked below
+  const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Use it as a library'));
+  const blocks = [...section.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]);
+  const nodeBlock = blocks.find((b) => b.includes("from 'deepgen/node'"));
+  const browserBlock = blocks.find((b) => b.includes("from 'deepgen'"));
+  if (!nodeBlock || !browserBlock) fail("README.md's library section has no deepgen/node or deepgen example in a ```ts block");
+  mkdirSync(path.join(app, 'examples/readme'), { recursive: true });
+  writeFileSync(path.join(app, 'examples/readme/node.mts'), nodeBlock);
+  writeFileSync(path.join(app, 'examples/readme/node.mjs'), '// @ts-check\n' + nodeBlock);
+  writeFileSync(path.join(app, 'examples/readme/browser.mts'), 'export {};\n' + browserBlock);
+  step("README.md's Node example");
+  console.log(sh('node', ['examples/readme/node.mjs']).trim().split('\n').slice(-2).join('\n'));
+
   // 3. tsc over the examples, two settings
   const base = { module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', lib: ['ES2022', 'DOM', 'DOM.Iterable'], strict: true, allowJs: true, checkJs: true, noEmit: true };
   const settings = {
@@ -97,7 +111,7 @@ try {
   let i = 0;
   for (const [name, compilerOptions] of Object.entries(settings)) {
     const file = `tsconfig.check${i++}.json`;
-    writeFileSync(path.join(app, file), JSON.stringify({ compilerOptions, include: ['examples/**/*.mjs', 'examples/**/*.js', 'examples/**/*.ts'], exclude: ['examples/browser/dist'] }, null, 2));
+    writeFileSync(path.join(app, file), JSON.stringify({ compilerOptions, include: ['examples/**/*.mjs', 'examples/**/*.js', 'examples/**/*.mts'], exclude: ['examples/readme/node.mjs'] }, null, 2));
     const r = spawnSync(path.join(app, 'node_modules/.bin/tsc'), ['-p', file], { cwd: app, encoding: 'utf8' });
     const errors = (r.stdout.match(/error TS\d+/g) ?? []).length;
     console.log(`consumer: tsc --noEmit (${name}): ${errors} errors`);
