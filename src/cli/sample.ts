@@ -3,6 +3,7 @@ import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { UserError } from '../core/errors.ts';
 import { getFamily, registry } from '../core/registry.ts';
+import { samplerNames } from '../core/diffusion/samplers/index.ts';
 import { loadRun } from '../node/run.ts';
 import type * as tf from '@tensorflow/tfjs-core';
 import { MAX_GRID_SAMPLES, sampleFileName, writeSampleFiles } from '../node/sample-files.ts';
@@ -41,7 +42,7 @@ export function registerSample(program: Command): void {
     .option('--prompt <text>', 'prompt for text-conditional models (repeatable: cycled over the samples); default: unconditional', collect, [])
     .option('--guidance <w>', 'classifier-free guidance weight w: eps_uncond + w (eps_cond - eps_uncond); 0 = unconditional, 1 = plain conditional (diffusion, igpt, pixelcnn; default: the model\'s)', floatOpt('--guidance', 0))
     .option('--steps <n>', 'sampler steps (diffusion DDIM; default: the model\'s)', intOpt('--steps', 1))
-    .option('--sampler <name>', 'ddim or ddpm (diffusion)', choiceOpt('--sampler', ['ddim', 'ddpm'] as const))
+    .option('--sampler <name>', `${samplerNames().join(' or ')} (diffusion)`, choiceOpt('--sampler', samplerNames()))
     .option('--eta <eta>', 'DDIM eta: 0 deterministic, 1 like DDPM (diffusion)', floatOpt('--eta', 0))
     .option('--temperature <t>', 'sampling temperature T, z ~ N(0, T^2 I): below 1 cleaner, less varied images (flow; default: the model\'s)', floatOpt('--temperature', 0))
     .option('--animate <file.gif>', 'also write a GIF of the sampling as it happens (the first --batch-size samples): diffusion from noise to image step by step, autoregressive models row by row')

@@ -31,7 +31,7 @@ export interface SampleOptions {
   guidance?: number;
   /** Sampler steps (iterative samplers, e.g. diffusion's DDIM). */
   steps?: number;
-  /** Sampler name, e.g. 'ddim' or 'ddpm' (diffusion). */
+  /** Sampler name, a key of src/core/diffusion/samplers (diffusion), e.g. 'ddim' or 'ddpm'. */
   sampler?: string;
   /** DDIM's eta (0 = deterministic). */
   eta?: number;

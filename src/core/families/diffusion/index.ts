@@ -8,6 +8,7 @@ import { Conditioner, disposeCondSeq, sampleCondInput, type CondSeq } from '../.
 import { UserError } from '../../errors.ts';
 import { qSample } from '../../diffusion/forward.ts';
 import { makeSchedule, type Schedule } from '../../diffusion/schedules.ts';
+import { getSampler } from '../../diffusion/samplers/index.ts';
 import { ParamStore } from '../../nn/params.ts';
 import { Rng } from '../../tensor/rng.ts';
 import { diffusionModelSchema, type DiffusionModelConfig } from './config.ts';
@@ -59,8 +60,7 @@ export class DiffusionModel implements GenerativeModel {
   sampleRaw(n: number, seed: number, opts: SampleOptions = {}): tf.Tensor4D {
     const { cond, nullCond } = this.conditions(n, opts);
     try {
-      const sampler = (opts.sampler ?? this.cfg.sampler) as 'ddim' | 'ddpm';
-      if (sampler !== 'ddim' && sampler !== 'ddpm') throw new UserError(`unknown sampler "${sampler}"; use ddim or ddpm`);
+      const sampler = getSampler(opts.sampler ?? this.cfg.sampler);
       const guidance = opts.guidance ?? this.cfg.guidance;
       if (!(guidance >= 0)) throw new UserError(`--guidance must be a number >= 0, got ${guidance}`);
       const { height: H, width: W, channels: C } = this.info;
