@@ -13,6 +13,7 @@ import type { SampleOptions } from '../core/family.ts';
 import { writeGif } from '../node/gif.ts';
 import { floatsToUint8, makeGrid, upscale, type ImageU8 } from '../core/viz/grid.ts';
 import { action, choiceOpt, collect, floatOpt, intOpt, seedOpt } from './common.ts';
+import { condKindOf } from '../core/conditioning/config.ts';
 
 /** One animation frame: the current images [n,H,W,C] in [0,1] as a grid. */
 function gridToImage(x: tf.Tensor4D, cols: number, scale: number): ImageU8 {
@@ -60,7 +61,7 @@ export function registerSample(program: Command): void {
         if (f.animate !== undefined && !f.animate.toLowerCase().endsWith('.gif')) throw new UserError(`--animate ${f.animate} must end in .gif`);
         if (f.out !== undefined && f.files !== undefined) throw new UserError('--out (one grid) and --files (numbered PNGs) are two ways to write the samples; pass one of them');
         const r = await loadRun(run, { backend: f.backend, useEma: f.ema });
-        const kind = (r.cfg.model as { cond?: { kind?: string } }).cond?.kind ?? 'none';
+        const kind = condKindOf(r.cfg);
         let labels: number[] | undefined;
         if (f.label !== undefined) {
           if (kind !== 'label') throw new UserError(`This ${r.family} is not label-conditional, so --label does not apply; train with --conditional to use labels`);

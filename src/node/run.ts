@@ -28,6 +28,7 @@ import { appendMetrics, truncateMetrics } from './metrics-file.ts';
 import { restoreTrainerState, type ResetOptions } from './resume-state.ts';
 import { writeSampleAnimation } from './sample-animation.ts';
 import { evalBatches, evaluateRun, preprocessedSet, writeFamilyPictures } from './family-tools.ts';
+import { condKindOf } from '../core/conditioning/config.ts';
 
 export function dataInfoOf(ds: ImageDataset): DataInfo {
   const info: DataInfo = { height: ds.height, width: ds.width, channels: ds.channels, numClasses: ds.classNames?.length ?? 0, classNames: ds.classNames };
@@ -271,7 +272,7 @@ async function withSamplingWeights<T>(st: { model: GenerativeModel; trainer?: Tr
 async function writeSamples(st: RunState, file: string, n: number, seed: number): Promise<string> {
   return withSamplingWeights(st, async () => {
     // label-conditional: one column per class; text-conditional: the class names that are prompts in the vocabulary
-    const kind = (st.cfg.model as { cond?: { kind?: string } }).cond?.kind ?? 'none';
+    const kind = condKindOf(st.cfg);
     const labels = kind === 'label' && st.info.numClasses > 0 ? Array.from({ length: n }, (_, i) => i % st.info.numClasses) : undefined;
     const vocab = new Set((st.info.vocabulary ?? []).flatMap(words));
     const prompts = kind === 'text' ? (st.info.classNames ?? []).filter((c) => words(c).length > 0 && words(c).every((w) => vocab.has(w))) : [];
