@@ -18,6 +18,10 @@ export { checkImages, checkCodes, imageGrid, imagesToTensor, tensorToImages, typ
 export { makeGrid, concatHorizontal, floatsToUint8, upscale, toChannels, type ImageU8, type GridOptions } from './core/viz/grid.ts';
 
 // Families and configs
+// Samplers (diffusion): the registry behind the sampler option, the CLI's --sampler and the playground's menu
+export { samplers, samplerNames, getSampler, type Sampler, type SamplerName } from './core/diffusion/samplers/index.ts';
+export { condKindOf, type CondKind } from './core/conditioning/config.ts';
+
 export { registry, getFamily, familyList, type FamilyName, type FamilySummary } from './core/registry.ts';
 export type { Family, DataInfo, SamplingOption } from './core/family.ts';
 export { resolveRunConfig, type ResolvedRunConfig } from './core/config/run-config.ts';

@@ -12,6 +12,7 @@ import { writeImageGrid } from '../node/pictures.ts';
 import { loadRun, loadSplit } from '../node/run.ts';
 import { withDataDir } from '../node/run-config.ts';
 import { action, intOpt, IMAGE_LIMIT_HELP } from './common.ts';
+import { condKindOf } from '../core/conditioning/config.ts';
 
 export function registerPictures(program: Command): void {
   program
@@ -56,7 +57,7 @@ export function registerPictures(program: Command): void {
         for (const i of [f.a, f.b]) if (i >= test.n) throw new UserError(`Test image index ${i} is out of range: the test set has ${test.n} images (0..${test.n - 1})`);
         const pair = select(test, [f.a, f.b]);
         const { x, labels } = preprocessedSet(pair, cfg);
-        const conditional = (cfg.model as { cond?: { kind?: string } }).cond?.kind === 'label';
+        const conditional = condKindOf(cfg) === 'label';
         const imgs = tf.tidy(() =>
           interpolate(nets, tf.slice(x, 0, 1), tf.slice(x, 1, 1), f.steps, conditional && labels ? [labels[0], labels[1]] : undefined),
         );

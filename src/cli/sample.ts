@@ -4,6 +4,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { UserError } from '../core/errors.ts';
 import { labelIndex } from '../core/api/labels.ts';
 import { getFamily, registry } from '../core/registry.ts';
+import { samplerNames } from '../core/diffusion/samplers/index.ts';
 import { loadRun } from '../node/run.ts';
 import type * as tf from '@tensorflow/tfjs-core';
 import { MAX_GRID_SAMPLES, sampleFileName, writeSampleFiles } from '../node/sample-files.ts';
@@ -13,6 +14,7 @@ import type { SampleOptions } from '../core/family.ts';
 import { writeGif } from '../node/gif.ts';
 import { floatsToUint8, makeGrid, upscale, type ImageU8 } from '../core/viz/grid.ts';
 import { action, choiceOpt, collect, floatOpt, intOpt, seedOpt } from './common.ts';
+import { condKindOf } from '../core/conditioning/config.ts';
 
 /** One animation frame: the current images [n,H,W,C] in [0,1] as a grid. */
 function gridToImage(x: tf.Tensor4D, cols: number, scale: number): ImageU8 {
@@ -30,7 +32,7 @@ export function registerSample(program: Command): void {
     .option('--prompt <text>', 'prompt for text-conditional models (repeatable: cycled over the samples); default: unconditional', collect, [])
     .option('--guidance <w>', 'classifier-free guidance weight w: eps_uncond + w (eps_cond - eps_uncond); 0 = unconditional, 1 = plain conditional (diffusion, igpt, pixelcnn; default: the model\'s)', floatOpt('--guidance', 0))
     .option('--steps <n>', 'sampler steps (diffusion DDIM; default: the model\'s)', intOpt('--steps', 1))
-    .option('--sampler <name>', 'ddim or ddpm (diffusion)', choiceOpt('--sampler', ['ddim', 'ddpm'] as const))
+    .option('--sampler <name>', `${samplerNames().join(' or ')} (diffusion)`, choiceOpt('--sampler', samplerNames()))
     .option('--eta <eta>', 'DDIM eta: 0 deterministic, 1 like DDPM (diffusion)', floatOpt('--eta', 0))
     .option('--temperature <t>', 'sampling temperature T, z ~ N(0, T^2 I): below 1 cleaner, less varied images (flow; default: the model\'s)', floatOpt('--temperature', 0))
     .option('--animate <file.gif>', 'also write a GIF of the sampling as it happens (the first --batch-size samples): diffusion from noise to image step by step, autoregressive models row by row')
@@ -48,7 +50,7 @@ export function registerSample(program: Command): void {
         if (f.animate !== undefined && !f.animate.toLowerCase().endsWith('.gif')) throw new UserError(`--animate ${f.animate} must end in .gif`);
         if (f.out !== undefined && f.files !== undefined) throw new UserError('--out (one grid) and --files (numbered PNGs) are two ways to write the samples; pass one of them');
         const r = await loadRun(run, { backend: f.backend, useEma: f.ema });
-        const kind = (r.cfg.model as { cond?: { kind?: string } }).cond?.kind ?? 'none';
+        const kind = condKindOf(r.cfg);
         let labels: number[] | undefined;
         if (f.label !== undefined) {
           if (kind !== 'label') throw new UserError(`This ${r.family} is not label-conditional, so --label does not apply; train with --conditional to use labels`);

@@ -5,6 +5,7 @@ import type { DataConfig, TrainConfig } from './config/schema.ts';
 import type { EvalResult } from './eval/result.ts';
 import type { PlainObject } from './config/overrides.ts';
 import type { ParamStore } from './nn/params.ts';
+import { condKindOfModel } from './conditioning/config.ts';
 import type { LossOutput, OptimizerGroup, StepContext, StepResult } from './train/trainer.ts';
 
 /** What a model needs to know about its data. */
@@ -32,7 +33,7 @@ export interface SampleOptions {
   guidance?: number;
   /** Sampler steps (iterative samplers, e.g. diffusion's DDIM). */
   steps?: number;
-  /** Sampler name, e.g. 'ddim' or 'ddpm' (diffusion). */
+  /** Sampler name, a key of src/core/diffusion/samplers (diffusion), e.g. 'ddim' or 'ddpm'. */
   sampler?: string;
   /** DDIM's eta (0 = deterministic). */
   eta?: number;
@@ -167,4 +168,27 @@ export interface Family<M = unknown> {
 /** The preprocessing a family's model config requires, or undefined when any is accepted. */
 export function requiredPreprocessOf<M>(fam: Family<M>, model: M): DataConfig['preprocess'] | undefined {
   return typeof fam.requiredPreprocess === 'function' ? fam.requiredPreprocess(model) : fam.requiredPreprocess;
+}
+
+/** What a family states in defineFamily(): a Family without what is derived (the model defaults, needsLabels/Captions). */
+export interface FamilySpec<M> extends Omit<Family<M>, 'defaults' | 'needsLabels' | 'needsCaptions'> {
+  /** Defaults for the data and train sections (partial); the model section's are modelSchema.parse({}). */
+  defaults: { data: Partial<DataConfig>; train: Partial<TrainConfig> };
+  /** Default: the model config's cond.kind is 'label'. */
+  needsLabels?(model: M): boolean;
+  /** Default: the model config's cond.kind is 'text'. */
+  needsCaptions?(model: M): boolean;
+}
+
+/**
+ * A Family from what differs between families: the model defaults come from the model schema, and a model needs
+ * labels (captions) when its `cond.kind` is 'label' ('text'), the shared conditioning section every family has.
+ */
+export function defineFamily<M>(spec: FamilySpec<M>): Family<M> {
+  return {
+    needsLabels: (m) => condKindOfModel(m) === 'label',
+    needsCaptions: (m) => condKindOfModel(m) === 'text',
+    ...spec,
+    defaults: { model: spec.modelSchema.parse({}) as PlainObject, ...spec.defaults },
+  };
 }

@@ -16,6 +16,7 @@ import { mixSeed } from '../core/tensor/rng.ts';
 import { floatsToUint8, makeGrid, type ImageU8 } from '../core/viz/grid.ts';
 import { getClassifier, parseClassifierDataset, type GetClassifierOptions } from './classifier-store.ts';
 import type { LoadedRun } from './run.ts';
+import { condKindOf } from '../core/conditioning/config.ts';
 
 /** One condition: a class label (label models) or a prompt (text models), with a name for tables. */
 export interface Condition {
@@ -75,7 +76,7 @@ export interface CompareResult {
 
 /** The kind of conditioning every run shares (label or text); one-line errors when they differ or are unconditional. */
 export function sharedConditioning(runs: readonly LoadedRun[]): 'label' | 'text' {
-  const kinds = runs.map((r) => (r.cfg.model as { cond?: { kind?: string } }).cond?.kind ?? 'none');
+  const kinds = runs.map((r) => condKindOf(r.cfg));
   const bad = runs.findIndex((_, i) => kinds[i] !== 'label' && kinds[i] !== 'text');
   if (bad >= 0) throw new UserError(`${runs[bad].dir} is not conditional (model.cond.kind is ${kinds[bad]}); compare needs label- or text-conditional runs`);
   if (new Set(kinds).size > 1) throw new UserError(`the runs mix label- and text-conditional models (${runs.map((r, i) => `${r.dir}: ${kinds[i]}`).join(', ')}); compare runs of one kind`);

@@ -10,6 +10,7 @@ import { Rng } from '../core/tensor/rng.ts';
 import { DEFAULT_SAMPLE_CHUNK, sampleChunks } from '../core/sample-chunks.ts';
 import { getClassifier, parseClassifierDataset, type GetClassifierOptions } from './classifier-store.ts';
 import type { LoadedRun } from './run.ts';
+import { condKindOf } from '../core/conditioning/config.ts';
 
 export interface CondEvalOptions {
   /** Samples per set (the held-out pairs get a second set of this size). */
@@ -59,7 +60,7 @@ export function shapePrompt(p: ShapePair, rng: Rng): string {
 }
 
 export async function conditionalEval(run: LoadedRun, o: CondEvalOptions): Promise<CondEvalResult> {
-  const cond = (run.cfg.model as { cond?: { kind?: string } }).cond?.kind ?? 'none';
+  const cond = condKindOf(run.cfg);
   if (cond !== 'label' && cond !== 'text') throw new UserError(`${run.dir} is not a conditional model (model.cond.kind is ${cond}); conditional evaluation needs --cond label or text`);
   const dataset = run.cfg.data.dataset;
   if (dataset !== 'fashion-mnist' && dataset !== 'shapes') throw new UserError(`conditional evaluation has classifiers for fashion-mnist and shapes only; ${run.dir} was trained on ${dataset}`);

@@ -9,6 +9,7 @@ import type { EvalResult } from '../core/eval/result.ts';
 import type { ResolvedRunConfig } from './run-config.ts';
 import { writeImageGrid } from './pictures.ts';
 import { mixSeed } from '../core/tensor/rng.ts';
+import { condKindOf } from '../core/conditioning/config.ts';
 
 /**
  * A dataset (the test set, usually) preprocessed once with a fixed seed (data.testSeed), so binarization/dequantization noise is
@@ -47,9 +48,9 @@ export async function evaluateRun(
   if (!model.evaluate) return null;
   const { x, labels } = preprocessedSet(test, cfg);
   try {
-    const useLabels = (cfg.model as { cond?: { kind?: string } }).cond?.kind === 'label';
+    const useLabels = condKindOf(cfg) === 'label';
     const bs = opts.batchSize ?? (opts.iwaeK > 0 ? 100 : 500);
-    const useCaptions = (cfg.model as { cond?: { kind?: string } }).cond?.kind === 'text';
+    const useCaptions = condKindOf(cfg) === 'text';
     return model.evaluate(evalBatches(x, labels, useLabels, bs, useCaptions ? test.captions : undefined), { iwaeK: opts.iwaeK, seed: opts.seed, onBatch: opts.onBatch, perImage: opts.perImage });
   } finally {
     x.dispose();
@@ -62,7 +63,7 @@ export async function writeFamilyPictures(model: GenerativeModel, cfg: ResolvedR
   const files: string[] = [];
   const { x, labels } = preprocessedSet(subset(test, 0, Math.min(32, test.n)), cfg);
   const x01 = cfg.data.preprocess === 'symmetric' ? tf.tidy(() => tf.div(tf.add(x, 1), 2) as tf.Tensor4D) : x;
-  const kind = (cfg.model as { cond?: { kind?: string } }).cond?.kind;
+  const kind = condKindOf(cfg);
   const useLabels = kind === 'label';
   // text models get the captions of the same images (e.g. the one-shot output beside the real images of its caption)
   const captions = kind === 'text' ? test.captions?.slice(0, x.shape[0]) : undefined;

@@ -12,6 +12,7 @@ import { mixSeed } from '../core/tensor/rng.ts';
 import { sampleChunks } from '../core/sample-chunks.ts';
 import { getClassifier, parseClassifierDataset, type GetClassifierOptions } from './classifier-store.ts';
 import type { LoadedRun } from './run.ts';
+import { condKindOf } from '../core/conditioning/config.ts';
 
 export const SAMPLE_METRICS = ['fid', 'kid', 'pr'] as const;
 export type SampleMetric = (typeof SAMPLE_METRICS)[number];
@@ -84,7 +85,7 @@ export async function sampleQuality(run: LoadedRun, test: ImageDataset, train: I
   if (n < 10) throw new UserError(`--n ${o.n} is too few images for FID/KID (use at least 10; 10000 is the usual figure)`);
   const clf = await getClassifier(parseClassifierDataset(dataset), { size: run.info.height, dataDir: run.cfg.data.dataDir, ...o.classifier });
   const t0 = performance.now();
-  const cond = (run.cfg.model as { cond?: { kind?: string } }).cond?.kind ?? 'none';
+  const cond = condKindOf(run.cfg);
   const testN = subset(test, 0, n);
   const trainN = subset(train, 0, n);
   const parts: tf.Tensor2D[] = [];

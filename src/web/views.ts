@@ -9,6 +9,7 @@ import type { Images, SampleSettings } from './protocol.ts';
 import { DrawingPad, drawDistribution, el, figure, gridOf, paint } from './widgets.ts';
 import { pixelVariance, sharpness } from '../core/eval/sample-stats.ts';
 import { floatsToUint8 } from '../core/viz/grid.ts';
+import { samplers } from '../core/diffusion/samplers/index.ts';
 
 const AUTOREGRESSIVE = new Set(['pixelcnn', 'igpt']);
 
@@ -91,7 +92,7 @@ function samplesPanel(ctx: ViewContext): () => Images | null {
   const extra: HTMLElement[] = [];
   let sampler: HTMLSelectElement | null = null, steps: HTMLInputElement | null = null, temperature: HTMLInputElement | null = null;
   if (opts.includes('sampler')) {
-    sampler = el('select', { id: 'sampler' }, el('option', { value: 'ddim' }, 'DDIM'), el('option', { value: 'ddpm' }, 'DDPM'));
+    sampler = el('select', { id: 'sampler' }, ...Object.entries(samplers).map(([name, smp]) => el('option', { value: name }, smp.label)));
     sampler.value = String(info.model.sampler ?? 'ddim');
     extra.push(el('label', {}, 'sampler ', sampler));
   }

@@ -17,6 +17,7 @@ import { getFamily } from '../core/registry.ts';
 import { sampleChunks } from '../core/sample-chunks.ts';
 import { floatsToUint8 } from '../core/viz/grid.ts';
 import type { Envelope, Images, ModelInfo, Reply, Request } from './protocol.ts';
+import { condKindOf } from '../core/conditioning/config.ts';
 
 setWasmPaths({ 'tfjs-backend-wasm.wasm': wasmPlain, 'tfjs-backend-wasm-simd.wasm': wasmSimd, 'tfjs-backend-wasm-threaded-simd.wasm': wasmThreaded });
 
@@ -77,7 +78,7 @@ async function load(run: string, files: string[], backend: string): Promise<Mode
   loaded.set(run, m);
   const fam = getFamily(m.cfg.family);
   const ls = m.model.latentSpace?.();
-  const cond = ((m.cfg.model as { cond?: { kind?: string } }).cond?.kind ?? 'none') as ModelInfo['cond'];
+  const cond = condKindOf(m.cfg);
   return {
     run,
     family: m.cfg.family,

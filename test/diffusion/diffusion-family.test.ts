@@ -14,6 +14,7 @@ import { registry } from '../../src/core/registry.ts';
 import { DiffusionModel } from '../../src/core/families/diffusion/index.ts';
 import { sampleLoop } from '../../src/core/families/diffusion/sample.ts';
 import { makeSchedule } from '../../src/core/diffusion/schedules.ts';
+import { samplers } from '../../src/core/diffusion/samplers/index.ts';
 import { generateShapes } from '../../src/core/data/shapes.ts';
 import { loadRun } from '../../src/node/run.ts';
 import { conditionalEval, shapePrompt } from '../../src/node/cond-eval.ts';
@@ -35,7 +36,7 @@ for (const kind of ['label', 'text'] as const) test(`guidance (${kind}): w = 0 s
   const net = (xt: tf.Tensor4D, t: ArrayLike<number>, c: CondSeq | null) => m.unet.forward(xt, t, c);
   const y = kind === 'label' ? { labels: [0, 1, 2, 3] } : { prompts: ['a red circle', 'a blue square', 'a small green cross', 'a large white diamond at the top left'] };
   const cond = m.cond!.embedSeq(y, 4), nul = m.cond!.nullEmbedSeq(4);
-  const run = (w: number, c: CondSeq | null, n: CondSeq | null) => sampleLoop(s, 'eps', net, [4, 8, 8, 3], 5, { sampler: 'ddim', steps: 4, eta: 0, guidance: w, cond: c, nullCond: n });
+  const run = (w: number, c: CondSeq | null, n: CondSeq | null) => sampleLoop(s, 'eps', net, [4, 8, 8, 3], 5, { sampler: samplers.ddim, steps: 4, eta: 0, guidance: w, cond: c, nullCond: n });
   const w0 = run(0, cond, nul), uncond = run(1, nul, null), w1 = run(1, cond, nul), condOnly = run(1, cond, null), w3 = run(3, cond, nul);
   assert.ok(maxAbs(w0, uncond) < 1e-4, `w=0 vs unconditional: ${maxAbs(w0, uncond)}`);
   assert.ok(maxAbs(w1, condOnly) < 1e-4, `w=1 vs conditional: ${maxAbs(w1, condOnly)}`);

@@ -7,8 +7,8 @@ import '../helpers/backend.ts';
 import { initBackend } from '../../src/node/backend.ts';
 import { makeSchedule, linearBetas, cosineBetas } from '../../src/core/diffusion/schedules.ts';
 import { qSample, vTarget, epsFromV, x0FromEps } from '../../src/core/diffusion/forward.ts';
-import { ddimStep, ddimTimesteps } from '../../src/core/diffusion/schedulers/ddim.ts';
-import { ddpmStep } from '../../src/core/diffusion/schedulers/ddpm.ts';
+import { ddimStep, ddimTimesteps } from '../../src/core/diffusion/samplers/ddim.ts';
+import { ddpmStep } from '../../src/core/diffusion/samplers/ddpm.ts';
 import { lossWeights } from '../../src/core/families/diffusion/loss.ts';
 
 const maxAbs = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);

@@ -1,6 +1,8 @@
 // Model: the public face of a trained model. Sampling, encoding, decoding and likelihoods on plain pixel arrays, with
 // what a model can do (conditioning, latent space, likelihood, sampler options) read from its capabilities, never
 // from its family's name. Memory stays one chunk's whatever n: sampling goes through sampleChunks.
+import { getSampler, samplerNames } from '../diffusion/samplers/index.ts';
+import { condKindOf, type CondKind } from '../conditioning/config.ts';
 import * as tf from '@tensorflow/tfjs-core';
 import type { ResolvedRunConfig } from '../config/run-config.ts';
 import { preprocessBatch, type Preprocess } from '../data/preprocess.ts';
@@ -14,7 +16,7 @@ import { checkCodes, checkImages, imagesToTensor255, sliceImages, tensorToImages
 import { labelIndex } from './labels.ts';
 
 /** How a model is conditioned: not at all, on a class label, or on a text prompt. */
-export type Conditioning = 'none' | 'label' | 'text';
+export type Conditioning = CondKind;
 
 /** What a model can do; each Model method and option that depends on it is present or accepted only when it is. */
 export interface ModelCapabilities {
@@ -117,7 +119,7 @@ export class Model {
     this.usedEma = parts.usedEma;
     this.model = parts.model;
     this.latentSpace = parts.model.latentSpace?.();
-    const cond = ((parts.cfg.model as { cond?: { kind?: string } }).cond?.kind ?? 'none') as Conditioning;
+    const cond: Conditioning = condKindOf(parts.cfg);
     const likelihood = evalCapabilities(parts.model).likelihood !== null;
     this.capabilities = {
       conditioning: cond,
@@ -195,7 +197,8 @@ export class Model {
       }
       const bad = (want: string) => new UserError(`${key} must be ${want}, got ${JSON.stringify(v)}`);
       if (key === 'sampler') {
-        if (typeof v !== 'string' || v === '') throw bad('a sampler name such as "ddim"');
+        if (typeof v !== 'string' || v === '') throw bad(`a sampler name: ${samplerNames().join(', ')}`);
+        getSampler(v); // an unknown name: one line listing the registry's samplers
       } else if (typeof v !== 'number' || !Number.isFinite(v)) throw bad('a finite number');
       else if (key === 'steps' && !(Number.isSafeInteger(v) && v > 0)) throw bad('a positive integer');
       else if ((key === 'guidance' || key === 'eta') && v < 0) throw bad('at least 0');

@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { checkConfigKeys, isPlainObject } from '../config/overrides.ts';
 import { oneLine, UserError } from '../errors.ts';
 import type { RngState } from '../tensor/rng.ts';
-import { numel, recordToFloat32, typedData, type TensorRecord } from './safetensors.ts';
+import { recordToFloat32, typedData, type TensorRecord } from './safetensors.ts';
 
 export const CHECKPOINT_FORMAT_VERSION = 1;
 
@@ -250,11 +250,4 @@ export function checkFileStep(metadata: Record<string, string>, state: Checkpoin
       `Checkpoint in ${dir} is inconsistent: ${file} is from step ${step} but state.json is from step ${state.step} (a save was interrupted); restore the folder from a backup or train again`,
     );
   }
-}
-
-/** Total number of elements over a record set, e.g. for "loaded 1.2M parameters". */
-export function countElements(recs: Record<string, TensorRecord>): number {
-  let n = 0;
-  for (const r of Object.values(recs)) n += numel(r.shape);
-  return n;
 }

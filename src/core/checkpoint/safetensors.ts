@@ -74,10 +74,6 @@ export function isDtype(s: unknown): s is Dtype {
   return typeof s === 'string' && Object.prototype.hasOwnProperty.call(DTYPES, s);
 }
 
-export function dtypeSize(dtype: Dtype): number {
-  return DTYPES[dtype].size;
-}
-
 /** Number of elements of a shape; 1 for a scalar. */
 export function numel(shape: readonly number[]): number {
   let n = 1;

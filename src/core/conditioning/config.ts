@@ -21,3 +21,17 @@ export const condSchema = z
   .refine((c) => c.kind !== 'text' || c.dim % c.textHeads === 0, { message: 'cond.dim must be divisible by cond.textHeads', path: ['dim'] });
 
 export type CondConfig = z.infer<typeof condSchema>;
+
+/** What a model is conditioned on: nothing, a class label or a text prompt. */
+export type CondKind = CondConfig['kind'];
+
+/** The conditioning kind of a model config section: its cond.kind, or 'none' for a model with no `cond` section. */
+export function condKindOfModel(model: unknown): CondKind {
+  const kind = (model as { cond?: { kind?: unknown } } | null | undefined)?.cond?.kind;
+  return kind === 'label' || kind === 'text' ? kind : 'none';
+}
+
+/** The conditioning kind of a run config ({ family, model, ... }, e.g. a loaded run's cfg): 'none' | 'label' | 'text'. */
+export function condKindOf(config: { model: unknown }): CondKind {
+  return condKindOfModel(config.model);
+}

@@ -1,9 +1,7 @@
-// The run config: shared data/train sections plus a family's model section, validated strictly with zod.
-// Unknown keys are errors; every error is one line naming the key and what is expected.
+// The run config's shared data/train sections, validated strictly with zod (run-config.ts adds the family's model
+// section). Unknown keys are errors; every error is one line naming the key and what is expected.
 import { z } from 'zod';
 import { shapePairProblem } from '../data/shapes.ts';
-import { UserError } from '../errors.ts';
-import { applySets, deepMerge, type PlainObject } from './overrides.ts';
 
 /** Seeds are uint32: the RNG keeps 32 bits, so a larger seed would silently repeat a smaller one's images. */
 export const MAX_SEED = 0xffffffff;
@@ -68,24 +66,6 @@ export const trainSchema = z
 export type DataConfig = z.infer<typeof dataSchema>;
 export type TrainConfig = z.infer<typeof trainSchema>;
 
-export interface RunConfig<M> {
-  family: string;
-  model: M;
-  data: DataConfig;
-  train: TrainConfig;
-}
-
-export function runSchema<M extends z.ZodTypeAny>(family: string, model: M) {
-  return z
-    .object({
-      family: z.literal(family),
-      model,
-      data: dataSchema,
-      train: trainSchema,
-    })
-    .strict();
-}
-
 /** One line per zod issue, joined: "model.latent: expected number, got string". */
 export function formatZodError(err: z.ZodError, source: string): string {
   const parts = err.issues.map((i) => {
@@ -94,12 +74,4 @@ export function formatZodError(err: z.ZodError, source: string): string {
     return `${path}: ${i.message}`;
   });
   return `Invalid config (${source}): ${parts.join('; ')}`;
-}
-
-/** Resolve defaults + user object + --set overrides through a strict schema. */
-export function resolveConfig<T>(schema: z.ZodType<T>, defaults: PlainObject, user: PlainObject, sets: string[], source: string): T {
-  const merged = applySets(deepMerge(defaults, user), sets);
-  const r = schema.safeParse(merged);
-  if (!r.success) throw new UserError(formatZodError(r.error, source));
-  return r.data;
 }

@@ -1,5 +1,6 @@
 // A training run being driven: the model, trainer, config and data of one run folder, and what every phase does with
 // them (save a checkpoint, sample with the EMA weights, write a grid). prepare.ts builds it; loop.ts and finish.ts use it.
+import { condKindOf } from '../../core/conditioning/config.ts';
 import path from 'node:path';
 import type { ImageDataset } from '../../core/data/types.ts';
 import type { DataInfo, Family, GenerativeModel } from '../../core/family.ts';
@@ -74,7 +75,7 @@ export async function withSamplingWeights<T>(st: { model: GenerativeModel; train
 export async function writeSamples(st: RunState, file: string, n: number, seed: number): Promise<string> {
   return withSamplingWeights(st, async () => {
     // label-conditional: one column per class; text-conditional: the class names that are prompts in the vocabulary
-    const kind = (st.cfg.model as { cond?: { kind?: string } }).cond?.kind ?? 'none';
+    const kind = condKindOf(st.cfg);
     const labels = kind === 'label' && st.info.numClasses > 0 ? Array.from({ length: n }, (_, i) => i % st.info.numClasses) : undefined;
     const vocab = new Set((st.info.vocabulary ?? []).flatMap(words));
     const prompts = kind === 'text' ? (st.info.classNames ?? []).filter((c) => words(c).length > 0 && words(c).every((w) => vocab.has(w))) : [];

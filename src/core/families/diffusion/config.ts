@@ -2,6 +2,7 @@
 // network predicts, and the conditioning (none, class label or text prompt, with classifier-free guidance).
 import { z } from 'zod';
 import { condSchema } from '../../conditioning/config.ts';
+import { samplerNames } from '../../diffusion/samplers/index.ts';
 
 export const diffusionModelSchema = z
   .object({
@@ -37,7 +38,8 @@ export const diffusionModelSchema = z
     /** Conditioning y: kind none | label | text, embedding size, drop probability for classifier-free guidance. */
     cond: condSchema.prefault({}),
     /** Default sampler settings (overridable with sample --steps/--sampler/--eta/--guidance). */
-    sampler: z.enum(['ddim', 'ddpm']).default('ddim'),
+    /** A key of the sampler registry (src/core/diffusion/samplers/index.ts). */
+    sampler: z.enum(samplerNames()).default('ddim'),
     steps: z.number().int().positive().default(50),
     eta: z.number().min(0).default(0),
     guidance: z.number().min(0).default(3),

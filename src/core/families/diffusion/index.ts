@@ -4,10 +4,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LossOutput } from '../../train/trainer.ts';
 import type { DataInfo, EvalBatch, EvalOptions, Family, GenerativeModel, Picture, SampleOptions } from '../../family.ts';
+import { defineFamily } from '../../family.ts';
 import { Conditioner, disposeCondSeq, sampleCondInput, type CondSeq } from '../../conditioning/conditioner.ts';
 import { UserError } from '../../errors.ts';
 import { qSample } from '../../diffusion/forward.ts';
 import { makeSchedule, type Schedule } from '../../diffusion/schedules.ts';
+import { getSampler } from '../../diffusion/samplers/index.ts';
 import { ParamStore } from '../../nn/params.ts';
 import { Rng } from '../../tensor/rng.ts';
 import { diffusionModelSchema, type DiffusionModelConfig } from './config.ts';
@@ -59,8 +61,7 @@ export class DiffusionModel implements GenerativeModel {
   sampleRaw(n: number, seed: number, opts: SampleOptions = {}): tf.Tensor4D {
     const { cond, nullCond } = this.conditions(n, opts);
     try {
-      const sampler = (opts.sampler ?? this.cfg.sampler) as 'ddim' | 'ddpm';
-      if (sampler !== 'ddim' && sampler !== 'ddpm') throw new UserError(`unknown sampler "${sampler}"; use ddim or ddpm`);
+      const sampler = getSampler(opts.sampler ?? this.cfg.sampler);
       const guidance = opts.guidance ?? this.cfg.guidance;
       if (!(guidance >= 0)) throw new UserError(`--guidance must be a number >= 0, got ${guidance}`);
       const { height: H, width: W, channels: C } = this.info;
@@ -166,20 +167,17 @@ export class DiffusionModel implements GenerativeModel {
   }
 }
 
-export const diffusionFamily: Family<DiffusionModelConfig> = {
+export const diffusionFamily: Family<DiffusionModelConfig> = defineFamily({
   name: 'diffusion',
   summary: 'Denoising diffusion: a UNet learns to predict the noise eps in x_t = sqrt(alphaBar_t) x0 + sqrt(1 - alphaBar_t) eps; DDIM/DDPM sampling, label or text conditioning with classifier-free guidance',
   modelSchema: diffusionModelSchema,
   defaults: {
-    model: diffusionModelSchema.parse({}) as unknown as Record<string, unknown>,
     data: { dataset: 'fashion-mnist', preprocess: 'symmetric' },
     train: { epochs: 10, batchSize: 128, lr: 2e-4, ema: 0.999, warmupSteps: 200, clipNorm: 1, sampleEvery: 1000, checkpointEvery: 1000 },
   },
   tinyPreset: { channels: [8, 16], groups: 4, embedDim: 16, T: 40, steps: 4, cond: { dim: 16 } },
   lossUnit: 'mean squared error of the noise',
-  needsLabels: (m) => m.cond.kind === 'label',
-  needsCaptions: (m) => m.cond.kind === 'text',
   requiredPreprocess: 'symmetric',
   samplingOptions: ['guidance', 'steps', 'sampler', 'eta', 'animate'],
   create: (m, info, seed) => new DiffusionModel(m, info, seed),
-};
+});

@@ -1,19 +1,19 @@
-// The sampling loop: start from x_T ~ N(0, I) and apply a scheduler step (DDIM or DDPM, from src/core/diffusion/
-// schedulers) per timestep, with classifier-free guidance: f = f_uncond + w (f_cond - f_uncond), both halves in one batch.
+// The sampling loop: start from x_T ~ N(0, I) and apply a sampler's step (any entry of src/core/diffusion/samplers)
+// per timestep, with classifier-free guidance: f = f_uncond + w (f_cond - f_uncond), both halves in one batch.
 import * as tf from '@tensorflow/tfjs-core';
 import { concatCondSeq, disposeCondSeq, type CondSeq } from '../../conditioning/conditioner.ts';
 import { guide } from '../../conditioning/guidance.ts';
 import { epsFromV } from '../../diffusion/forward.ts';
 import type { Schedule } from '../../diffusion/schedules.ts';
-import { ddimStep, ddimTimesteps } from '../../diffusion/schedulers/ddim.ts';
-import { ddpmStep, ddpmTimesteps } from '../../diffusion/schedulers/ddpm.ts';
+import type { Sampler, SamplerState } from '../../diffusion/samplers/index.ts';
 import { SampleStreams } from '../../tensor/sample-streams.ts';
 
 export type Net = (xt: tf.Tensor4D, t: ArrayLike<number>, cond: CondSeq | null) => tf.Tensor4D;
 
 export interface LoopOptions {
-  sampler: 'ddim' | 'ddpm';
-  /** DDIM steps (DDPM always takes T). */
+  /** The update rule, e.g. samplers.ddim (getSampler(name) checks a user's name). */
+  sampler: Sampler;
+  /** Sampler steps (DDIM; DDPM always takes T). */
   steps: number;
   eta: number;
   /** Guidance weight w; used when cond and nullCond are given. */
@@ -30,10 +30,11 @@ export interface LoopOptions {
 export function sampleLoop(s: Schedule, prediction: 'eps' | 'v', net: Net, shape: [number, number, number, number], seed: number, o: LoopOptions): tf.Tensor4D {
   const [n, ...image] = shape;
   const streams = new SampleStreams(seed, o.first ?? 0, n);
-  const ts = o.sampler === 'ddpm' ? ddpmTimesteps(s) : ddimTimesteps(s, o.steps);
+  const ts = o.sampler.timesteps(s, o.steps);
   const guided = o.cond !== null && o.nullCond !== null && o.guidance !== 1;
   const both = guided ? concatCondSeq(o.cond!, o.nullCond!) : null;
   let x = streams.normal(image) as tf.Tensor4D; // x_T ~ N(0, I)
+  let state: SamplerState = o.sampler.init();
   try {
     for (let i = 0; i < ts.length; i++) {
       const t = ts[i];
@@ -47,19 +48,39 @@ export function sampleLoop(s: Schedule, prediction: 'eps' | 'v', net: Net, shape
           out = net(x, new Array(n).fill(t), o.cond);
         }
         const eps = prediction === 'v' ? epsFromV(s, x, out, t) : out;
-        const noise = o.sampler === 'ddpm' || o.eta > 0 ? streams.normal(image) as tf.Tensor4D : null;
-        return o.sampler === 'ddpm' ? ddpmStep(s, t, x, eps, noise!) : ddimStep(s, t, i + 1 < ts.length ? ts[i + 1] : -1, x, eps, o.eta, noise);
-      });
-      x.dispose();
-      x = next;
+        const tPrev = i + 1 < ts.length ? ts[i + 1] : -1;
+        const r = o.sampler.step(state, { schedule: s, t, tPrev, index: i, xt: x, eps, eta: o.eta, noise: () => streams.normal(image) as tf.Tensor4D });
+        return { x: r.xPrev, state: r.state } as unknown as tf.TensorContainer; // tidy keeps the state's tensors
+      }) as unknown as { x: tf.Tensor4D; state: SamplerState };
+      disposeDropped([x, state], next.state); // the new state may keep x_t (a solver's history)
+      x = next.x;
+      state = next.state;
       if (o.onFrame) {
         const frame = tf.tidy(() => tf.clipByValue(tf.div(tf.add(x, 1), 2), 0, 1) as tf.Tensor4D);
         o.onFrame(frame, i + 1, ts.length);
         frame.dispose();
       }
     }
+    disposeDropped(state, null);
     return x;
+  } catch (e) {
+    x.dispose();
+    disposeDropped(state, null);
+    throw e;
   } finally {
     disposeCondSeq(both);
   }
+}
+
+/** Dispose the tensors of a sampler's old state that its new state does not keep. */
+function disposeDropped(old: unknown, kept: SamplerState): void {
+  const keep = new Set(tensorsIn(kept));
+  for (const t of tensorsIn(old)) if (!keep.has(t)) t.dispose();
+}
+
+function tensorsIn(c: unknown, out: tf.Tensor[] = []): tf.Tensor[] {
+  if (c instanceof tf.Tensor) out.push(c);
+  else if (Array.isArray(c)) for (const v of c) tensorsIn(v, out);
+  else if (c !== null && typeof c === 'object') for (const v of Object.values(c)) tensorsIn(v, out);
+  return out;
 }

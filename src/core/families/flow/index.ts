@@ -2,6 +2,7 @@
 // dequantization, sampling with a temperature, label or text conditioning of every coupling network. Used via the registry.
 import * as tf from '@tensorflow/tfjs-core';
 import type { DataInfo, EvalBatch, EvalOptions, Family, GenerativeModel, LatentSpace, Picture, SampleOptions } from '../../family.ts';
+import { defineFamily } from '../../family.ts';
 import { Conditioner, sampleCondInput } from '../../conditioning/conditioner.ts';
 import { sumOverChunks } from '../../eval/chunks.ts';
 import { UserError } from '../../errors.ts';
@@ -255,21 +256,18 @@ export class FlowModel implements GenerativeModel, FlowMaps {
   }
 }
 
-export const flowFamily: Family<FlowModelConfig> = {
+export const flowFamily: Family<FlowModelConfig> = defineFamily({
   name: 'flow',
   summary: 'Normalizing flow (RealNVP / Glow): invertible z = f(x), exact log p(x) = log N(f(x)) + log|det df/dx|; multi-scale squeeze/split, actnorm, 1x1 convs, affine couplings; sampled by f^-1 at a temperature; label or text conditioning',
   modelSchema: flowModelSchema,
   defaults: {
-    model: flowModelSchema.parse({}) as unknown as Record<string, unknown>,
     data: { dataset: 'fashion-mnist', preprocess: 'dequantize' },
     // no clipping: the gradient norm of the per-image NLL is 1e3..1e4 early on and clipping it slowed learning
     train: { epochs: 5, batchSize: 64, lr: 1e-3, sampleEvery: 0, checkpointEvery: 500 },
   },
   // an MLP coupling flow: the contract suite's default variant then trains on wasm too, and its 'conv' variant covers arch=conv
   tinyPreset: { arch: 'mlp', scales: 2, steps: 2, hidden: 16, dequant: { steps: 2, hidden: 8 }, cond: { dim: 16 } },
-  needsLabels: (m) => m.cond.kind === 'label',
-  needsCaptions: (m) => m.cond.kind === 'text',
   requiredPreprocess: 'dequantize',
   samplingOptions: ['temperature'],
   create: (m, info, seed) => new FlowModel(m, info, seed),
-};
+});

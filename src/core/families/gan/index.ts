@@ -2,6 +2,7 @@
 // optimisers (non-saturating, hinge or WGAN-GP loss); label or text conditioning; slerp in z. Used via the registry.
 import * as tf from '@tensorflow/tfjs-core';
 import type { DataInfo, Family, GenerativeModel, LatentSpace, Picture, SampleOptions } from '../../family.ts';
+import { defineFamily } from '../../family.ts';
 import { Conditioner, sampleCondInput, type CondInput } from '../../conditioning/conditioner.ts';
 import { UserError } from '../../errors.ts';
 import { ParamStore } from '../../nn/params.ts';
@@ -197,12 +198,11 @@ export class GanModel implements GenerativeModel, GanPlayers {
   }
 }
 
-export const ganFamily: Family<GanModelConfig> = {
+export const ganFamily: Family<GanModelConfig> = defineFamily({
   name: 'gan',
   summary: 'GAN: a generator G(z, y) against a discriminator D(x, y) (DCGAN conv or MLP); non-saturating, hinge or WGAN-GP loss; two optimisers; EMA of G; label or text conditioning (projection D); slerp in z',
   modelSchema: ganModelSchema,
   defaults: {
-    model: ganModelSchema.parse({}) as unknown as Record<string, unknown>,
     data: { dataset: 'fashion-mnist', preprocess: 'symmetric' },
     // DCGAN's Adam (lr 2e-4, beta1 0.5); EMA of G for sampling; the fixed-noise grid every 200 steps
     train: { epochs: 5, batchSize: 64, lr: 2e-4, beta1: 0.5, beta2: 0.999, ema: 0.999, sampleEvery: 200, checkpointEvery: 500, logEvery: 10 },
@@ -210,8 +210,6 @@ export const ganFamily: Family<GanModelConfig> = {
   // an MLP GAN: the contract suite's default variant then trains on wasm too, and its 'conv' variant covers arch=conv
   tinyPreset: { arch: 'mlp', latent: 8, hidden: 16, channels: 4, stages: 2, statsBatch: 16, cond: { dim: 16 } },
   lossUnit: 'D loss + G loss',
-  needsLabels: (m) => m.cond.kind === 'label',
-  needsCaptions: (m) => m.cond.kind === 'text',
   requiredPreprocess: 'symmetric',
   create: (m, info, seed) => new GanModel(m, info, seed),
-};
+});

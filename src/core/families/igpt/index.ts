@@ -4,6 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LossOutput } from '../../train/trainer.ts';
 import type { DataInfo, EvalBatch, EvalOptions, Family, GenerativeModel, Picture, SampleOptions } from '../../family.ts';
+import { defineFamily } from '../../family.ts';
 import { Conditioner, sampleCondInput } from '../../conditioning/conditioner.ts';
 import { sumOverChunks } from '../../eval/chunks.ts';
 import { likelihoodFigure, PerImageNats, withPerImage, type EvalResult } from '../../eval/result.ts';
@@ -216,19 +217,16 @@ export class IgptModel implements GenerativeModel {
   }
 }
 
-export const igptFamily: Family<IgptModelConfig> = {
+export const igptFamily: Family<IgptModelConfig> = defineFamily({
   name: 'igpt',
   summary: 'Image GPT: pixels quantised to palette tokens, a causal transformer predicts each token from the ones before it (condition as the prefix); pixel-by-pixel sampling with a key/value cache, exact log-likelihood',
   modelSchema: igptModelSchema,
   defaults: {
-    model: igptModelSchema.parse({}) as unknown as Record<string, unknown>,
     data: { dataset: 'fashion-mnist', preprocess: 'scale01' },
     train: { epochs: 1, batchSize: 16, lr: 1e-3, lrSchedule: 'cosine', warmupSteps: 200, clipNorm: 1, sampleEvery: 1000, checkpointEvery: 500 },
   },
   tinyPreset: { dim: 16, layers: 1, heads: 2, cond: { dim: 16 } },
-  needsLabels: (m) => m.cond.kind === 'label',
-  needsCaptions: (m) => m.cond.kind === 'text',
   requiredPreprocess: 'scale01',
   samplingOptions: ['guidance', 'animate'],
   create: (m, info, seed) => new IgptModel(m, info, seed),
-};
+});

@@ -2,6 +2,7 @@
 // why generative models need noise (it learns the conditional mean E[x|y], a blurry average). Used via the registry.
 import * as tf from '@tensorflow/tfjs-core';
 import type { DataInfo, EvalBatch, EvalOptions, Family, GenerativeModel, Picture, SampleOptions } from '../../family.ts';
+import { defineFamily } from '../../family.ts';
 import { embedCycled, embedOrNull, sampleConds, type CondValue } from '../../conditioning/conditioner.ts';
 import { words } from '../../conditioning/tokenizer.ts';
 import { UserError } from '../../errors.ts';
@@ -141,20 +142,17 @@ export class OneshotModel implements GenerativeModel {
   }
 }
 
-export const oneshotFamily: Family<OneshotModelConfig> = {
+export const oneshotFamily: Family<OneshotModelConfig> = defineFamily({
   name: 'oneshot',
   summary: 'One-shot baseline, not a generative model: a deterministic network x = f(y) from the label or prompt alone, trained with a pixel loss (MSE or cross-entropy); it learns the conditional mean E[x|y], a blurry average of the plausible images, which is why generative models need noise',
   modelSchema: oneshotModelSchema,
   defaults: {
-    model: oneshotModelSchema.parse({}) as unknown as Record<string, unknown>,
     data: { dataset: 'fashion-mnist', preprocess: 'scale01' },
     train: { epochs: 5, batchSize: 128, lr: 1e-3 },
   },
   tinyPreset: { hidden: [32], convChannels: [4, 8], convHidden: 16, cond: { dim: 16, textHeads: 2 } },
-  needsLabels: (m) => m.cond.kind === 'label',
-  needsCaptions: (m) => m.cond.kind === 'text',
   requiredPreprocess: 'scale01',
   deterministic: true,
   lossUnit: 'loss per image: sum of squared errors (mse) or nats (bce)',
   create: (m, info, seed) => new OneshotModel(m, info, seed),
-};
+});

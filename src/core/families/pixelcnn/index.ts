@@ -3,6 +3,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LossOutput } from '../../train/trainer.ts';
 import type { DataInfo, EvalBatch, EvalOptions, Family, GenerativeModel, Picture, SampleOptions } from '../../family.ts';
+import { defineFamily } from '../../family.ts';
 import { Conditioner, sampleCondInput } from '../../conditioning/conditioner.ts';
 import { sumOverChunks } from '../../eval/chunks.ts';
 import { UserError } from '../../errors.ts';
@@ -156,19 +157,16 @@ export class PixelCnnModel implements GenerativeModel {
   }
 }
 
-export const pixelcnnFamily: Family<PixelCnnModelConfig> = {
+export const pixelcnnFamily: Family<PixelCnnModelConfig> = defineFamily({
   name: 'pixelcnn',
   summary: 'Gated PixelCNN: an exact likelihood p(x) = prod_i p(x_i | x_<i) from masked vertical and horizontal conv stacks (no blind spot), 256-way softmax per channel, sampled pixel by pixel; label or text conditioning',
   modelSchema: pixelcnnModelSchema,
   defaults: {
-    model: pixelcnnModelSchema.parse({}) as unknown as Record<string, unknown>,
     data: { dataset: 'fashion-mnist', preprocess: 'scale01' },
     train: { epochs: 2, batchSize: 32, lr: 1e-3, clipNorm: 1, sampleEvery: 0, checkpointEvery: 500 },
   },
   tinyPreset: { channels: 12, layers: 3, firstKernel: 3, kernel: 3, cond: { dim: 16 } },
-  needsLabels: (m) => m.cond.kind === 'label',
-  needsCaptions: (m) => m.cond.kind === 'text',
   requiredPreprocess: 'scale01',
   samplingOptions: ['guidance', 'animate'],
   create: (m, info, seed) => new PixelCnnModel(m, info, seed),
-};
+});

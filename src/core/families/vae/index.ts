@@ -1,6 +1,7 @@
 // The VAE and AE families: model objects for the trainer and CLI, plus their registry entries.
 import * as tf from '@tensorflow/tfjs-core';
 import type { DataInfo, EvalBatch, EvalOptions, Family, GenerativeModel, LatentSpace, Picture, SampleOptions } from '../../family.ts';
+import { defineFamily } from '../../family.ts';
 import { natsToBitsPerDim } from '../../math/units.ts';
 import { likelihoodFigure, PerImageNats, withPerImage, type EvalResult } from '../../eval/result.ts';
 import { mixSeed } from '../../tensor/rng.ts';
@@ -197,26 +198,23 @@ export class VaeModel implements GenerativeModel {
 const common = {
   modelSchema: vaeModelSchema,
   tinyPreset: { hidden: [32], latent: 4, convChannels: [4, 8], convHidden: 16, cond: { dim: 16, textHeads: 2 } },
-  needsLabels: (m: VaeModelConfig) => m.cond.kind === 'label',
-  needsCaptions: (m: VaeModelConfig) => m.cond.kind === 'text',
   requiredPreprocess: (m: VaeModelConfig) => (m.likelihood === 'logistic' ? ('scale01' as const) : undefined),
   defaults: {
-    model: vaeModelSchema.parse({}) as unknown as Record<string, unknown>,
     data: { dataset: 'fashion-mnist', preprocess: 'binarize-dynamic' as const },
     train: { epochs: 10, batchSize: 128, lr: 1e-3 },
   },
 };
 
-export const vaeFamily: Family<VaeModelConfig> = {
+export const vaeFamily: Family<VaeModelConfig> = defineFamily({
   ...common,
   name: 'vae',
   summary: 'Variational autoencoder: encoder q(z|x) = N(mu, sigma^2), reparameterised z, decoder p(x|z); loss = recon + beta * KL',
   create: (m, info, seed) => new VaeModel(m, info, true, seed),
-};
+});
 
-export const aeFamily: Family<VaeModelConfig> = {
+export const aeFamily: Family<VaeModelConfig> = defineFamily({
   ...common,
   name: 'ae',
   summary: 'Autoencoder: deterministic code z = enc(x), reconstruction loss only (samples from a Gaussian fitted to codes)',
   create: (m, info, seed) => new VaeModel(m, info, false, seed),
-};
+});

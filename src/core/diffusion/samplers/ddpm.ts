@@ -3,6 +3,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Schedule } from '../schedules.ts';
 import { x0FromEps } from '../forward.ts';
+import type { Sampler } from './sampler.ts';
 
 /** Timesteps visited: T-1, T-2, ..., 0 (DDPM uses every step). */
 export function ddpmTimesteps(s: Schedule): number[] {
@@ -18,3 +19,12 @@ export function ddpmStep(s: Schedule, t: number, xt: tf.Tensor4D, eps: tf.Tensor
     return (t > 0 ? tf.add(mean, tf.mul(Math.sqrt(s.posteriorVariance[t]), noise)) : mean) as tf.Tensor4D;
   });
 }
+
+/** DDPM as a registry entry: stateless; every step draws noise (the last one ignores it); `steps` does not apply. */
+export const ddpm: Sampler<null> = {
+  label: 'DDPM',
+  summary: 'DDPM ancestral sampling (Ho et al. 2020): all T steps, stochastic',
+  timesteps: (schedule) => ddpmTimesteps(schedule),
+  init: () => null,
+  step: (state, { schedule, t, xt, eps, noise }) => ({ xPrev: ddpmStep(schedule, t, xt, eps, noise()), state }),
+};

@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../../errors.ts';
 import type { Schedule } from '../schedules.ts';
 import { x0FromEps } from '../forward.ts';
+import type { Sampler } from './sampler.ts';
 
 /** `steps` timesteps spread evenly over 0..T-1, descending and ending at 0 (e.g. T = 1000, 50 steps: 980, 960, ..., 0). */
 export function ddimTimesteps(s: Schedule, steps: number): number[] {
@@ -31,3 +32,12 @@ export function ddimStep(s: Schedule, t: number, tPrev: number, xt: tf.Tensor4D,
     return out as tf.Tensor4D;
   });
 }
+
+/** DDIM as a registry entry: stateless; draws noise at every step when eta > 0. */
+export const ddim: Sampler<null> = {
+  label: 'DDIM',
+  summary: 'DDIM (Song et al. 2021): any number of steps; eta 0 deterministic, 1 like DDPM',
+  timesteps: ddimTimesteps,
+  init: () => null,
+  step: (state, { schedule, t, tPrev, xt, eps, eta, noise }) => ({ xPrev: ddimStep(schedule, t, tPrev, xt, eps, eta, eta > 0 ? noise() : null), state }),
+};
