@@ -16,7 +16,9 @@ const N_SAMPLES = 16;
 function igptSample(kvCache: boolean, rows: (backend: string) => number | null): BenchEntry['run'] {
   return (backend, time) => {
     const model = igptFamily.create(igptFamily.modelSchema.parse(igptFamily.defaults.model), info, 1) as IgptModel;
-    const N = model.seqLen, r = rows(backend), limit = r === null ? N : r * info.width;
+    const N = model.seqLen,
+      r = rows(backend),
+      limit = r === null ? N : r * info.width;
     let check = 0;
     const t = time(() => {
       const tokens = model.sampleTokens(N_SAMPLES, 5, { kvCache }, { limit });
@@ -26,8 +28,13 @@ function igptSample(kvCache: boolean, rows: (backend: string) => number | null):
     if (!Number.isFinite(check)) throw new Error('bad samples');
     const perRun = (t.perRun * N) / limit;
     return {
-      value: N_SAMPLES / perRun, runs: t.runs, seconds: t.seconds,
-      note: limit < N ? `timed the first ${r} of ${info.height} rows and extrapolated linearly (an upper bound: later steps re-run a longer prefix)` : undefined,
+      value: N_SAMPLES / perRun,
+      runs: t.runs,
+      seconds: t.seconds,
+      note:
+        limit < N
+          ? `timed the first ${r} of ${info.height} rows and extrapolated linearly (an upper bound: later steps re-run a longer prefix)`
+          : undefined,
     };
   };
 }

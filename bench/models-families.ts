@@ -9,11 +9,18 @@ import type { BenchEntry } from './run.ts';
 import { generateShapes } from '../src/core/data/shapes.ts';
 import { words } from '../src/core/conditioning/tokenizer.ts';
 
-const info: DataInfo = { height: 28, width: 28, channels: 1, numClasses: 10, classNames: Array.from({ length: 10 }, (_, i) => `class ${i}`) };
+const info: DataInfo = {
+  height: 28,
+  width: 28,
+  channels: 1,
+  numClasses: 10,
+  classNames: Array.from({ length: 10 }, (_, i) => `class ${i}`),
+};
 
 function familyDdim(guidance: number): BenchEntry['run'] {
   return (backend, time) => {
-    const n = 64, steps = 50;
+    const n = 64,
+      steps = 50;
     const timedSteps = backend === 'cpu' ? 1 : backend === 'wasm' ? 3 : steps;
     const cfg = diffusionFamily.modelSchema.parse({ ...diffusionFamily.defaults.model, cond: { kind: 'label' } });
     const model = diffusionFamily.create(cfg, info, 1);
@@ -27,7 +34,9 @@ function familyDdim(guidance: number): BenchEntry['run'] {
     if (!Number.isFinite(check)) throw new Error('non-finite samples');
     const perRun = (t.perRun * steps) / timedSteps;
     return {
-      value: n / perRun, runs: t.runs, seconds: t.seconds,
+      value: n / perRun,
+      runs: t.runs,
+      seconds: t.seconds,
       note: timedSteps < steps ? `timed ${timedSteps} of ${steps} DDIM steps, extrapolated to ${steps}` : undefined,
     };
   };
@@ -37,13 +46,23 @@ function familyTrainText(): BenchEntry['run'] {
   return (backend, time) => {
     const B = 64;
     const data = generateShapes({ n: B, seed: 3, size: 32 });
-    const textInfo: DataInfo = { height: 32, width: 32, channels: 3, numClasses: 5, classNames: data.classNames, vocabulary: [...new Set(data.captions!.flatMap((c) => words(c)))].sort() };
+    const textInfo: DataInfo = {
+      height: 32,
+      width: 32,
+      channels: 3,
+      numClasses: 5,
+      classNames: data.classNames,
+      vocabulary: [...new Set(data.captions!.flatMap((c) => words(c)))].sort(),
+    };
     const cfg = diffusionFamily.modelSchema.parse({ ...diffusionFamily.defaults.model, cond: { kind: 'text' } });
     const model = diffusionFamily.create(cfg, textInfo, 1);
-    const x = tf.tidy(() => tf.sub(tf.div(tf.tensor4d(data.images, [B, 32, 32, 3], 'float32'), 127.5), 1)) as tf.Tensor4D;
+    const x = tf.tidy(() =>
+      tf.sub(tf.div(tf.tensor4d(data.images, [B, 32, 32, 3], 'float32'), 127.5), 1),
+    ) as tf.Tensor4D;
     const opt = tf.train.adam(2e-4);
     const vars = Object.values(model.params.vars);
-    let step = 0, check = 0;
+    let step = 0,
+      check = 0;
     const t = time(() => {
       const loss = opt.minimize(() => model.loss(x, null, step++, data.captions!).loss as tf.Scalar, true, vars);
       check = loss!.dataSync()[0];

@@ -65,7 +65,11 @@ export const batchNorm = tf.customGrad(((x: tf.Tensor, gamma: tf.Tensor, beta: t
       return [dx, dGamma, dBeta];
     },
   };
-}) as unknown as Parameters<typeof tf.customGrad>[0]) as (x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor) => tf.Tensor4D;
+}) as unknown as Parameters<typeof tf.customGrad>[0]) as (
+  x: tf.Tensor4D,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+) => tf.Tensor4D;
 
 /**
  * leakyRelu(x, 0.2) as x * slope with slope = step(x, 0.2) (1 where x > 0, else 0.2), and dx = dy * slope: three fast
@@ -80,15 +84,21 @@ export const leaky = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
 export function dcgan(): Trainer {
   const g = {
     dense: normal([100, 7 * 7 * 128], 0.02),
-    bn1g: constant(128, 1), bn1b: constant(128, 0),
+    bn1g: constant(128, 1),
+    bn1b: constant(128, 0),
     t1: normal([4, 4, 64, 128], 0.02), // convT 7 -> 14, filter [h, w, out, in]
-    bn2g: constant(64, 1), bn2b: constant(64, 0),
-    t2: normal([4, 4, 1, 64], 0.02), t2b: constant(1, 0), // convT 14 -> 28
+    bn2g: constant(64, 1),
+    bn2b: constant(64, 0),
+    t2: normal([4, 4, 1, 64], 0.02),
+    t2b: constant(1, 0), // convT 14 -> 28
   };
   const d = {
-    c1: normal([4, 4, 1, 64], 0.02), c1b: constant(64, 0), // 28 -> 14
-    c2: normal([4, 4, 64, 128], 0.02), c2b: constant(128, 0), // 14 -> 7
-    dense: normal([7 * 7 * 128, 1], 0.02), denseB: constant(1, 0),
+    c1: normal([4, 4, 1, 64], 0.02),
+    c1b: constant(64, 0), // 28 -> 14
+    c2: normal([4, 4, 64, 128], 0.02),
+    c2b: constant(128, 0), // 14 -> 7
+    dense: normal([7 * 7 * 128, 1], 0.02),
+    denseB: constant(1, 0),
   };
   const generate = (z: tf.Tensor2D): tf.Tensor4D => {
     const B = z.shape[0];
@@ -102,28 +112,49 @@ export function dcgan(): Trainer {
     const B = x.shape[0];
     let h = leaky(tf.fused.conv2d({ x, filter: d.c1 as tf.Tensor4D, strides: 2, pad: 'same', bias: d.c1b }));
     h = leaky(tf.fused.conv2d({ x: h, filter: d.c2 as tf.Tensor4D, strides: 2, pad: 'same', bias: d.c2b }));
-    return tf.fused.matMul({ a: tf.reshape(h, [B, 7 * 7 * 128]) as tf.Tensor2D, b: d.dense as tf.Tensor2D, bias: d.denseB }) as tf.Tensor2D;
+    return tf.fused.matMul({
+      a: tf.reshape(h, [B, 7 * 7 * 128]) as tf.Tensor2D,
+      b: d.dense as tf.Tensor2D,
+      bias: d.denseB,
+    }) as tf.Tensor2D;
   };
-  const gVars = Object.values(g), dVars = Object.values(d);
-  const optG = tf.train.adam(2e-4, 0.5, 0.999), optD = tf.train.adam(2e-4, 0.5, 0.999);
+  const gVars = Object.values(g),
+    dVars = Object.values(d);
+  const optG = tf.train.adam(2e-4, 0.5, 0.999),
+    optD = tf.train.adam(2e-4, 0.5, 0.999);
   // "real" images in [-1, 1] (the throughput does not depend on the data)
-  const real = tf.tidy(() => tf.sub(tf.mul(tf.randomUniform([BATCH, 28, 28, 1], 0, 1, 'float32', 11), 2), 1)) as tf.Tensor4D;
+  const real = tf.tidy(() =>
+    tf.sub(tf.mul(tf.randomUniform([BATCH, 28, 28, 1], 0, 1, 'float32', 11), 2), 1),
+  ) as tf.Tensor4D;
   let zSeed = 5000;
   const noise = () => tf.randomNormal([BATCH, 100], 0, 1, 'float32', zSeed++) as tf.Tensor2D;
   return {
     step() {
       const fake = tf.tidy(() => generate(noise())); // detached: computed outside the gradient scope
-      const lossD = scalarOf(optD.minimize(() => {
-        const logits = discriminate(tf.concat([real, fake], 0));
-        const lr = tf.slice(logits, [0, 0], [BATCH, 1]), lf = tf.slice(logits, [BATCH, 0], [BATCH, 1]);
-        // -log sigmoid(l_real) - log(1 - sigmoid(l_fake))
-        return tf.add(tf.mean(tf.softplus(tf.neg(lr))), tf.mean(tf.softplus(lf))) as tf.Scalar;
-      }, true, dVars));
+      const lossD = scalarOf(
+        optD.minimize(
+          () => {
+            const logits = discriminate(tf.concat([real, fake], 0));
+            const lr = tf.slice(logits, [0, 0], [BATCH, 1]),
+              lf = tf.slice(logits, [BATCH, 0], [BATCH, 1]);
+            // -log sigmoid(l_real) - log(1 - sigmoid(l_fake))
+            return tf.add(tf.mean(tf.softplus(tf.neg(lr))), tf.mean(tf.softplus(lf))) as tf.Scalar;
+          },
+          true,
+          dVars,
+        ),
+      );
       fake.dispose();
-      const lossG = scalarOf(optG.minimize(() => {
-        const z = noise();
-        return tf.mean(tf.softplus(tf.neg(discriminate(generate(z))))) as tf.Scalar; // non-saturating: -log sigmoid(D(G(z)))
-      }, true, gVars));
+      const lossG = scalarOf(
+        optG.minimize(
+          () => {
+            const z = noise();
+            return tf.mean(tf.softplus(tf.neg(discriminate(generate(z))))) as tf.Scalar; // non-saturating: -log sigmoid(D(G(z)))
+          },
+          true,
+          gVars,
+        ),
+      );
       return lossD + lossG;
     },
     dispose() {
@@ -135,14 +166,21 @@ export function dcgan(): Trainer {
 }
 
 export function realNvp(): Trainer {
-  const D = 784, H = 512, L = 4;
+  const D = 784,
+    H = 512,
+    L = 4;
   const nets = Array.from({ length: L }, () => ({
-    w1: normal([D, H], Math.sqrt(2 / D)), b1: constant(H, 0),
-    w2: normal([H, H], Math.sqrt(2 / H)), b2: constant(H, 0),
-    w3: normal([H, 2 * D], 0.01), b3: constant(2 * D, 0), // [scale | shift]
+    w1: normal([D, H], Math.sqrt(2 / D)),
+    b1: constant(H, 0),
+    w2: normal([H, H], Math.sqrt(2 / H)),
+    b2: constant(H, 0),
+    w3: normal([H, 2 * D], 0.01),
+    b3: constant(2 * D, 0), // [scale | shift]
   }));
   // mask i keeps (conditions on) the first half for even i, the second half for odd i
-  const masks = Array.from({ length: L }, (_, i) => tf.tensor2d([Array.from({ length: D }, (_, j) => Number((j < D / 2) === (i % 2 === 0)))]));
+  const masks = Array.from({ length: L }, (_, i) =>
+    tf.tensor2d([Array.from({ length: D }, (_, j) => Number(j < D / 2 === (i % 2 === 0)))]),
+  );
   const inverse = masks.map((m) => tf.sub(1, m));
   const vars = nets.flatMap((n) => Object.values(n));
   const opt = tf.train.adam(1e-3);
@@ -150,23 +188,31 @@ export function realNvp(): Trainer {
   const logZ = 0.5 * D * Math.log(2 * Math.PI);
   return {
     step() {
-      return scalarOf(opt.minimize(() => {
-        let x = x0, logDet: tf.Tensor1D | null = null;
-        for (let i = 0; i < L; i++) {
-          const n = nets[i];
-          const xm = tf.mul(x, masks[i]) as tf.Tensor2D;
-          let h = tf.fused.matMul({ a: xm, b: n.w1 as tf.Tensor2D, bias: n.b1, activation: 'relu' });
-          h = tf.fused.matMul({ a: h, b: n.w2 as tf.Tensor2D, bias: n.b2, activation: 'relu' });
-          const o = tf.fused.matMul({ a: h, b: n.w3 as tf.Tensor2D, bias: n.b3 });
-          const [sRaw, tRaw] = tf.split(o, 2, 1);
-          const s = tf.mul(tf.tanh(sRaw), inverse[i]), t = tf.mul(tRaw, inverse[i]);
-          x = tf.add(tf.mul(x, tf.exp(s)), t) as tf.Tensor2D; // masked dims: s = t = 0, unchanged
-          const ld = tf.sum(s, 1) as tf.Tensor1D;
-          logDet = logDet ? tf.add(logDet, ld) as tf.Tensor1D : ld;
-        }
-        // -log p(x) = 1/2 |z|^2 + D/2 log(2 pi) - sum log|scale|
-        return tf.mean(tf.sub(tf.add(tf.mul(0.5, tf.sum(tf.square(x), 1)), logZ), logDet!)) as tf.Scalar;
-      }, true, vars));
+      return scalarOf(
+        opt.minimize(
+          () => {
+            let x = x0,
+              logDet: tf.Tensor1D | null = null;
+            for (let i = 0; i < L; i++) {
+              const n = nets[i];
+              const xm = tf.mul(x, masks[i]) as tf.Tensor2D;
+              let h = tf.fused.matMul({ a: xm, b: n.w1 as tf.Tensor2D, bias: n.b1, activation: 'relu' });
+              h = tf.fused.matMul({ a: h, b: n.w2 as tf.Tensor2D, bias: n.b2, activation: 'relu' });
+              const o = tf.fused.matMul({ a: h, b: n.w3 as tf.Tensor2D, bias: n.b3 });
+              const [sRaw, tRaw] = tf.split(o, 2, 1);
+              const s = tf.mul(tf.tanh(sRaw), inverse[i]),
+                t = tf.mul(tRaw, inverse[i]);
+              x = tf.add(tf.mul(x, tf.exp(s)), t) as tf.Tensor2D; // masked dims: s = t = 0, unchanged
+              const ld = tf.sum(s, 1) as tf.Tensor1D;
+              logDet = logDet ? (tf.add(logDet, ld) as tf.Tensor1D) : ld;
+            }
+            // -log p(x) = 1/2 |z|^2 + D/2 log(2 pi) - sum log|scale|
+            return tf.mean(tf.sub(tf.add(tf.mul(0.5, tf.sum(tf.square(x), 1)), logZ), logDet!)) as tf.Scalar;
+          },
+          true,
+          vars,
+        ),
+      );
     },
     dispose() {
       tf.dispose([...vars, ...masks, ...inverse, x0]);
@@ -179,7 +225,9 @@ function train(make: () => Trainer, time: Timer) {
   const before = tf.memory().numTensors;
   const m = make();
   let loss = NaN;
-  const t = time(() => { loss = m.step(); });
+  const t = time(() => {
+    loss = m.step();
+  });
   m.dispose();
   const leaked = tf.memory().numTensors - before;
   if (!Number.isFinite(loss)) throw new Error(`non-finite loss ${loss}`);
@@ -192,11 +240,17 @@ export const entries: BenchEntry[] = [
     name: 'train dcgan b128',
     unit: 'images/s',
     run: (backend, time) => {
-      if (!tf.getKernel('Conv2DBackpropFilter', backend)) return { value: null, runs: 0, seconds: 0, note: 'cannot train conv nets (no Conv2DBackpropFilter)' };
+      if (!tf.getKernel('Conv2DBackpropFilter', backend))
+        return { value: null, runs: 0, seconds: 0, note: 'cannot train conv nets (no Conv2DBackpropFilter)' };
       // The pure-JS cpu backend's conv weight gradient runs at ~0.02 GFLOPS: one step took 465 s (2026-11-25, while
       // another job shared the machine), i.e. ~0.3 images/s. Opt in to measure it.
       if (backend === 'cpu' && process.env.DEEPGEN_BENCH_CPU_DCGAN !== '1') {
-        return { value: null, runs: 0, seconds: 0, note: 'skipped on cpu: one step takes ~5-8 minutes (~0.3 images/s); DEEPGEN_BENCH_CPU_DCGAN=1 measures it' };
+        return {
+          value: null,
+          runs: 0,
+          seconds: 0,
+          note: 'skipped on cpu: one step takes ~5-8 minutes (~0.3 images/s); DEEPGEN_BENCH_CPU_DCGAN=1 measures it',
+        };
       }
       return train(dcgan, time);
     },

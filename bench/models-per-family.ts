@@ -30,19 +30,31 @@ const DEFAULT_SAMPLE_N = 64;
 /** diffusion on the slow backends: DDIM steps timed out of the default 50 (each step is one UNet pass on n images). */
 const DIFFUSION_TIMED_STEPS: Record<string, number> = { cpu: 1, wasm: 3 };
 
-const info: DataInfo = { height: H, width: W, channels: C, numClasses: CLASSES, classNames: Array.from({ length: CLASSES }, (_, i) => `class ${i}`) };
+const info: DataInfo = {
+  height: H,
+  width: W,
+  channels: C,
+  numClasses: CLASSES,
+  classNames: Array.from({ length: CLASSES }, (_, i) => `class ${i}`),
+};
 
 /** What `deepgen train <family> --dataset fashion-mnist --batch-size B` resolves: default model, data and train config. */
 function runConfig(family: FamilyName): ResolvedRunConfig {
   // the figures are unconditional: a family that is conditional by default (oneshot: labels) runs with cond.kind none
   const kind = (registry[family].defaults.model.cond as { kind?: string } | undefined)?.kind ?? 'none';
   const model = kind === 'none' ? {} : { model: { cond: { kind: 'none' } } };
-  return resolveRunConfig(family, [{ data: { dataset: 'fashion-mnist' }, train: { batchSize: trainBatch(family) }, ...model }], [], 'bench');
+  return resolveRunConfig(
+    family,
+    [{ data: { dataset: 'fashion-mnist' }, train: { batchSize: trainBatch(family) }, ...model }],
+    [],
+    'bench',
+  );
 }
 
 /** Seeded random 8-bit images [n,H,W,C] as the float32 0..255 values the data pipeline's batchToTensor gives. */
 function randomImages(n: number, seed: number): Float32Array {
-  const rng = new Rng(seed), out = new Float32Array(n * H * W * C);
+  const rng = new Rng(seed),
+    out = new Float32Array(n * H * W * C);
   for (let i = 0; i < out.length; i++) out[i] = rng.int(256);
   return out;
 }
@@ -58,7 +70,11 @@ function create(family: FamilyName, cfg: ResolvedRunConfig): GenerativeModel {
 
 /** A trainer exactly as `deepgen train` builds it (the step count lays out lr schedules over the default epochs). */
 function makeTrainer(cfg: ResolvedRunConfig, model: GenerativeModel): Trainer {
-  return trainerFor(model, cfg.train, Math.max(1, Math.ceil(cfg.train.epochs * Math.ceil(TRAIN_IMAGES / cfg.train.batchSize))));
+  return trainerFor(
+    model,
+    cfg.train,
+    Math.max(1, Math.ceil(cfg.train.epochs * Math.ceil(TRAIN_IMAGES / cfg.train.batchSize))),
+  );
 }
 
 function tensorsLeft(fn: () => void): number {
@@ -86,10 +102,17 @@ function trainFigure(family: FamilyName): BenchEntry['run'] {
   return (backend: string, time: Timer) => {
     const cfg = runConfig(family);
     return withModel(family, cfg, (model) => {
-      if (hasConv(model) && !tf.getKernel('Conv2DBackpropFilter', backend)) return skip('cannot train conv nets (no Conv2DBackpropFilter)');
+      if (hasConv(model) && !tf.getKernel('Conv2DBackpropFilter', backend))
+        return skip('cannot train conv nets (no Conv2DBackpropFilter)');
       if (backend === 'cpu' && !CPU_SLOW) {
-        if (hasConv(model)) return skip('skipped on cpu: its conv filter gradient (~0.02 GFLOPS) makes one step take minutes; DEEPGEN_BENCH_CPU_SLOW=1 measures it');
-        if (family === 'igpt') return skip('skipped on cpu: ~45 GFLOP a step (full 784x784 attention) at ~1 GFLOPS takes about a minute; DEEPGEN_BENCH_CPU_SLOW=1 measures it');
+        if (hasConv(model))
+          return skip(
+            'skipped on cpu: its conv filter gradient (~0.02 GFLOPS) makes one step take minutes; DEEPGEN_BENCH_CPU_SLOW=1 measures it',
+          );
+        if (family === 'igpt')
+          return skip(
+            'skipped on cpu: ~45 GFLOP a step (full 784x784 attention) at ~1 GFLOPS takes about a minute; DEEPGEN_BENCH_CPU_SLOW=1 measures it',
+          );
       }
       const B = cfg.train.batchSize;
       const trainer = makeTrainer(cfg, model);
@@ -99,12 +122,17 @@ function trainFigure(family: FamilyName): BenchEntry['run'] {
       // as src/node/run.ts: the batch's tensors are made (and freed) inside the step; seeds from (train.seed, step)
       const step = () => {
         const s = trainer.step;
-        loss = trainModelStep(trainer, model, () => {
-          const xU8 = tf.tensor4d(images, [B, H, W, C], 'float32');
-          const x = preprocessBatch(xU8, mode, mixSeed(cfg.train.seed, s, 2));
-          xU8.dispose();
-          return { x, y: null, captions: null };
-        }, mixSeed(cfg.train.seed, s, 3)).loss;
+        loss = trainModelStep(
+          trainer,
+          model,
+          () => {
+            const xU8 = tf.tensor4d(images, [B, H, W, C], 'float32');
+            const x = preprocessBatch(xU8, mode, mixSeed(cfg.train.seed, s, 2));
+            xU8.dispose();
+            return { x, y: null, captions: null };
+          },
+          mixSeed(cfg.train.seed, s, 3),
+        ).loss;
       };
       try {
         step(); // warm-up: first-use costs and data-dependent init (the flow's actnorm) stay out of the figure
@@ -120,16 +148,21 @@ function trainFigure(family: FamilyName): BenchEntry['run'] {
 
 function sampleFigure(family: FamilyName): BenchEntry['run'] {
   return (backend: string, time: Timer) => {
-    const cfg = runConfig(family), n = SAMPLE_N[family] ?? DEFAULT_SAMPLE_N;
+    const cfg = runConfig(family),
+      n = SAMPLE_N[family] ?? DEFAULT_SAMPLE_N;
     // DDIM's cost is linear in its steps: every step is one UNet pass on the n images and an elementwise update
-    const steps = family === 'diffusion' ? Math.min((cfg.model as { steps: number }).steps, (cfg.model as { T: number }).T) : 0;
+    const steps =
+      family === 'diffusion' ? Math.min((cfg.model as { steps: number }).steps, (cfg.model as { T: number }).T) : 0;
     const timedSteps = family === 'diffusion' ? Math.min(steps, DIFFUSION_TIMED_STEPS[backend] ?? steps) : 0;
     if (family === 'pixelcnn' && backend === 'cpu' && !CPU_SLOW) {
       // its cropped sampler's per-pixel cost varies with the crop (smaller near the top and left), so no extrapolation
-      return skip('skipped on cpu: 784 sequential network passes take about an hour for 16 images (the standalone \'pixelcnn sample 16\' ran at 0.003 images/s); DEEPGEN_BENCH_CPU_SLOW=1 measures it');
+      return skip(
+        "skipped on cpu: 784 sequential network passes take about an hour for 16 images (the standalone 'pixelcnn sample 16' ran at 0.003 images/s); DEEPGEN_BENCH_CPU_SLOW=1 measures it",
+      );
     }
     return withModel(family, cfg, (model) => {
-      let seed = 5, check = 0;
+      let seed = 5,
+        check = 0;
       const t = time(() => {
         const x = model.sample(n, seed++, timedSteps < steps ? { steps: timedSteps } : {});
         check = tf.tidy(() => tf.sum(x).dataSync()[0]);
@@ -138,8 +171,13 @@ function sampleFigure(family: FamilyName): BenchEntry['run'] {
       if (!Number.isFinite(check)) throw new Error('non-finite samples');
       const perRun = timedSteps < steps ? (t.perRun * steps) / timedSteps : t.perRun;
       return {
-        value: n / perRun, runs: t.runs, seconds: t.seconds,
-        note: timedSteps < steps ? `timed ${timedSteps} of ${steps} DDIM steps (one UNet pass each), extrapolated linearly to ${steps}` : undefined,
+        value: n / perRun,
+        runs: t.runs,
+        seconds: t.seconds,
+        note:
+          timedSteps < steps
+            ? `timed ${timedSteps} of ${steps} DDIM steps (one UNet pass each), extrapolated linearly to ${steps}`
+            : undefined,
       };
     });
   };
@@ -148,13 +186,23 @@ function sampleFigure(family: FamilyName): BenchEntry['run'] {
 /** The fixed configuration, for the JSON report. */
 export const perFamilySettings = {
   data: `random 8-bit images ${H}x${W}x${C} (seeded), ${CLASSES} classes, unconditional, the family's data.preprocess`,
-  config: 'each family\'s defaults, as `deepgen train <family> --dataset fashion-mnist --batch-size 64` resolves them',
-  train: `batch ${TRAIN_BATCH} (${Object.entries(TRAIN_BATCH_OF).map(([f, b]) => `${f} ${b}`).join(', ')}), one trainModelStep per run after a warm-up step (the default train config: Adam, schedule, clipping, EMA)`,
-  sample: `model.sample(n) with the default options; n = ${DEFAULT_SAMPLE_N} (${Object.entries(SAMPLE_N).map(([f, k]) => `${f} ${k}`).join(', ')}: full raster sampling)`,
+  config: "each family's defaults, as `deepgen train <family> --dataset fashion-mnist --batch-size 64` resolves them",
+  train: `batch ${TRAIN_BATCH} (${Object.entries(TRAIN_BATCH_OF)
+    .map(([f, b]) => `${f} ${b}`)
+    .join(
+      ', ',
+    )}), one trainModelStep per run after a warm-up step (the default train config: Adam, schedule, clipping, EMA)`,
+  sample: `model.sample(n) with the default options; n = ${DEFAULT_SAMPLE_N} (${Object.entries(SAMPLE_N)
+    .map(([f, k]) => `${f} ${k}`)
+    .join(', ')}: full raster sampling)`,
   preprocess: Object.fromEntries(Object.keys(registry).map((f) => [f, runConfig(f as FamilyName).data.preprocess])),
 };
 
 export const entries: BenchEntry[] = (Object.keys(registry) as FamilyName[]).flatMap((family) => [
   { name: `family ${family} train b${trainBatch(family)}`, unit: 'images/s', run: trainFigure(family) },
-  { name: `family ${family} sample n${SAMPLE_N[family] ?? DEFAULT_SAMPLE_N}`, unit: 'images/s', run: sampleFigure(family) },
+  {
+    name: `family ${family} sample n${SAMPLE_N[family] ?? DEFAULT_SAMPLE_N}`,
+    unit: 'images/s',
+    run: sampleFigure(family),
+  },
 ]);

@@ -20,11 +20,13 @@ type V = tf.Variable;
 
 let seed = 101;
 // tf.tidy disposes the initial values (a variable keeps its own reference to the data).
-const weight = (shape: number[], fanIn: number): V => tf.tidy(() => tf.variable(tf.randomNormal(shape, 0, Math.sqrt(1 / fanIn), 'float32', seed++)));
+const weight = (shape: number[], fanIn: number): V =>
+  tf.tidy(() => tf.variable(tf.randomNormal(shape, 0, Math.sqrt(1 / fanIn), 'float32', seed++)));
 const zeros = (n: number): V => tf.tidy(() => tf.variable(tf.zeros([n])));
 const ones = (n: number): V => tf.tidy(() => tf.variable(tf.ones([n])));
 const canTrainConv = (backend: string) => !!tf.getKernel('Conv2DBackpropFilter', backend);
-const CPU_TRAIN_NOTE = 'skipped: the pure-JS cpu conv filter gradient (~0.02 GFLOPS) makes one step take tens of minutes';
+const CPU_TRAIN_NOTE =
+  'skipped: the pure-JS cpu conv filter gradient (~0.02 GFLOPS) makes one step take tens of minutes';
 
 // ---------------------------------------------------------------- UNet / DDPM
 
@@ -32,17 +34,42 @@ const T = 1000;
 const GROUPS = 8;
 const silu = (x: tf.Tensor) => tf.mul(x, tf.sigmoid(x));
 
-interface Conv { w: V; b: V }
-const conv = (k: number, cin: number, cout: number): Conv => ({ w: weight([k, k, cin, cout], k * k * cin), b: zeros(cout) });
+interface Conv {
+  w: V;
+  b: V;
+}
+const conv = (k: number, cin: number, cout: number): Conv => ({
+  w: weight([k, k, cin, cout], k * k * cin),
+  b: zeros(cout),
+});
 const applyConv = (c: Conv, x: tf.Tensor4D, strides = 1) =>
   tf.fused.conv2d({ x, filter: c.w as tf.Tensor4D, strides, pad: 'same', bias: c.b });
-interface Dense { w: V; b: V }
+interface Dense {
+  w: V;
+  b: V;
+}
 const dense = (cin: number, cout: number): Dense => ({ w: weight([cin, cout], cin), b: zeros(cout) });
-const applyDense = (d: Dense, x: tf.Tensor2D) => tf.fused.matMul({ a: x, b: d.w as tf.Tensor2D, bias: d.b }) as tf.Tensor2D;
+const applyDense = (d: Dense, x: tf.Tensor2D) =>
+  tf.fused.matMul({ a: x, b: d.w as tf.Tensor2D, bias: d.b }) as tf.Tensor2D;
 
-interface Res { g1: V; b1: V; c1: Conv; t: Dense; g2: V; b2: V; c2: Conv; skip?: Conv }
+interface Res {
+  g1: V;
+  b1: V;
+  c1: Conv;
+  t: Dense;
+  g2: V;
+  b2: V;
+  c2: Conv;
+  skip?: Conv;
+}
 const res = (cin: number, cout: number): Res => ({
-  g1: ones(cin), b1: zeros(cin), c1: conv(3, cin, cout), t: dense(128, cout), g2: ones(cout), b2: zeros(cout), c2: conv(3, cout, cout),
+  g1: ones(cin),
+  b1: zeros(cin),
+  c1: conv(3, cin, cout),
+  t: dense(128, cout),
+  g2: ones(cout),
+  b2: zeros(cout),
+  c2: conv(3, cout, cout),
   skip: cin !== cout ? conv(1, cin, cout) : undefined,
 });
 function applyRes(r: Res, x: tf.Tensor4D, temb: tf.Tensor2D): tf.Tensor4D {
@@ -62,10 +89,21 @@ function timeEmbedding(t: tf.Tensor1D, dim = 32): tf.Tensor2D {
 
 function makeUnet() {
   const p = {
-    t1: dense(32, 128), t2: dense(128, 128), inc: conv(3, 1, 32),
-    r1: res(32, 32), d1: conv(3, 32, 64), r2: res(64, 64), d2: conv(3, 64, 128), r3: res(128, 128),
-    u2: conv(3, 128, 64), r4: res(128, 64), u1: conv(3, 64, 32), r5: res(64, 32),
-    gout: ones(32), bout: zeros(32), out: conv(3, 32, 1),
+    t1: dense(32, 128),
+    t2: dense(128, 128),
+    inc: conv(3, 1, 32),
+    r1: res(32, 32),
+    d1: conv(3, 32, 64),
+    r2: res(64, 64),
+    d2: conv(3, 64, 128),
+    r3: res(128, 128),
+    u2: conv(3, 128, 64),
+    r4: res(128, 64),
+    u1: conv(3, 64, 32),
+    r5: res(64, 32),
+    gout: ones(32),
+    bout: zeros(32),
+    out: conv(3, 32, 1),
   };
   const up = (x: tf.Tensor4D) => tf.image.resizeNearestNeighbor(x, [x.shape[1] * 2, x.shape[2] * 2]);
   const forward = (x: tf.Tensor4D, t: tf.Tensor1D): tf.Tensor4D => {
@@ -103,23 +141,31 @@ function alphaBars(): Float32Array {
 }
 
 function trainUnet(backend: string, time: TimeFn) {
-  if (!canTrainConv(backend)) return { value: null, runs: 0, seconds: 0, note: 'cannot train conv nets (no Conv2DBackpropFilter)' };
+  if (!canTrainConv(backend))
+    return { value: null, runs: 0, seconds: 0, note: 'cannot train conv nets (no Conv2DBackpropFilter)' };
   if (backend === 'cpu') return { value: null, runs: 0, seconds: 0, note: CPU_TRAIN_NOTE };
   const batch = 128;
   const unet = makeUnet();
   const ab = tf.tensor1d(alphaBars());
-  const x0 = tf.tidy(() => tf.sub(tf.mul(tf.cast(tf.greater(tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', 7), 0.7), 'float32'), 2), 1)) as tf.Tensor4D;
+  const x0 = tf.tidy(() =>
+    tf.sub(tf.mul(tf.cast(tf.greater(tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', 7), 0.7), 'float32'), 2), 1),
+  ) as tf.Tensor4D;
   const optimizer = tf.train.adam(2e-4);
-  let step = 0, loss = NaN;
+  let step = 0,
+    loss = NaN;
   const t = time(() => {
     step++;
-    const cost = optimizer.minimize(() => {
-      const ts = tf.randomUniform([batch], 0, T, 'int32', 1000 + step) as tf.Tensor1D;
-      const eps = tf.randomNormal([batch, 28, 28, 1], 0, 1, 'float32', 2000 + step);
-      const a = tf.reshape(tf.gather(ab, ts), [batch, 1, 1, 1]);
-      const xt = tf.add(tf.mul(tf.sqrt(a), x0), tf.mul(tf.sqrt(tf.sub(1, a)), eps)) as tf.Tensor4D;
-      return tf.mean(tf.squaredDifference(unet.forward(xt, ts), eps)) as tf.Scalar;
-    }, true, unet.variables())!;
+    const cost = optimizer.minimize(
+      () => {
+        const ts = tf.randomUniform([batch], 0, T, 'int32', 1000 + step) as tf.Tensor1D;
+        const eps = tf.randomNormal([batch, 28, 28, 1], 0, 1, 'float32', 2000 + step);
+        const a = tf.reshape(tf.gather(ab, ts), [batch, 1, 1, 1]);
+        const xt = tf.add(tf.mul(tf.sqrt(a), x0), tf.mul(tf.sqrt(tf.sub(1, a)), eps)) as tf.Tensor4D;
+        return tf.mean(tf.squaredDifference(unet.forward(xt, ts), eps)) as tf.Scalar;
+      },
+      true,
+      unet.variables(),
+    )!;
     loss = cost.dataSync()[0];
     cost.dispose();
   });
@@ -130,7 +176,8 @@ function trainUnet(backend: string, time: TimeFn) {
 }
 
 function ddimSample(backend: string, time: TimeFn) {
-  const n = 64, steps = 50;
+  const n = 64,
+    steps = 50;
   // The pure-JS and wasm conv kernels are slow: time the first few steps and extrapolate to 50.
   const timedSteps = backend === 'cpu' ? 1 : backend === 'wasm' ? 5 : steps;
   const unet = makeUnet();
@@ -140,7 +187,8 @@ function ddimSample(backend: string, time: TimeFn) {
   const t = time(() => {
     let x = tf.randomNormal([n, 28, 28, 1], 0, 1, 'float32', 5) as tf.Tensor4D;
     for (let i = 0; i < timedSteps; i++) {
-      const a = ab[ts[i]], aPrev = i + 1 < steps ? ab[ts[i + 1]] : 1;
+      const a = ab[ts[i]],
+        aPrev = i + 1 < steps ? ab[ts[i + 1]] : 1;
       const next = tf.tidy(() => {
         const eps = unet.forward(x, tf.fill([n], ts[i], 'int32') as tf.Tensor1D);
         const x0 = tf.div(tf.sub(x, tf.mul(Math.sqrt(1 - a), eps)), Math.sqrt(a));
@@ -157,8 +205,13 @@ function ddimSample(backend: string, time: TimeFn) {
   if (!Number.isFinite(check)) throw new Error('non-finite samples');
   const perRun = (t.perRun * steps) / timedSteps;
   return {
-    value: n / perRun, runs: t.runs, seconds: t.seconds,
-    note: timedSteps < steps ? `timed ${timedSteps} of ${steps} DDIM steps (untrained net), extrapolated to ${steps}` : undefined,
+    value: n / perRun,
+    runs: t.runs,
+    seconds: t.seconds,
+    note:
+      timedSteps < steps
+        ? `timed ${timedSteps} of ${steps} DDIM steps (untrained net), extrapolated to ${steps}`
+        : undefined,
   };
 }
 
@@ -168,17 +221,28 @@ function ddimSample(backend: string, time: TimeFn) {
 function mask(k: number, type: 'A' | 'B'): tf.Tensor4D {
   const m = new Float32Array(k * k);
   const c = Math.floor(k / 2);
-  for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) m[i * k + j] = i < c || (i === c && (j < c || (type === 'B' && j === c))) ? 1 : 0;
+  for (let i = 0; i < k; i++)
+    for (let j = 0; j < k; j++) m[i * k + j] = i < c || (i === c && (j < c || (type === 'B' && j === c))) ? 1 : 0;
   return tf.tensor4d(m, [k, k, 1, 1]);
 }
 
 function makePixelCnn() {
-  const mA = mask(7, 'A'), mB = mask(3, 'B');
-  const a = conv(7, 1, 64), bs = Array.from({ length: 5 }, () => conv(3, 64, 64)), out = conv(1, 64, 256);
+  const mA = mask(7, 'A'),
+    mB = mask(3, 'B');
+  const a = conv(7, 1, 64),
+    bs = Array.from({ length: 5 }, () => conv(3, 64, 64)),
+    out = conv(1, 64, 256);
   // Training: ReLU outside the fused conv (under a gradient tape tfjs un-fuses conv + bias + relu into a broadcast Add,
   // while conv + bias alone stays one FusedConv2D). Sampling (no tape): the ReLU fused in, applied in place.
   const masked = (c: Conv, m: tf.Tensor4D, x: tf.Tensor4D, activation: 'relu' | 'linear', fuse: boolean) => {
-    const y = tf.fused.conv2d({ x, filter: tf.mul(c.w, m) as tf.Tensor4D, strides: 1, pad: 'same', bias: c.b, activation: fuse ? activation : 'linear' });
+    const y = tf.fused.conv2d({
+      x,
+      filter: tf.mul(c.w, m) as tf.Tensor4D,
+      strides: 1,
+      pad: 'same',
+      bias: c.b,
+      activation: fuse ? activation : 'linear',
+    });
     return activation === 'relu' && !fuse ? tf.relu(y) : y;
   };
   /** x: [B, 28, 28, 1] in [-1, 1] -> logits [B, 28, 28, 256]; sampling = no gradient needed */
@@ -215,7 +279,8 @@ function softmaxCrossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scala
 }
 
 function trainPixelCnn(backend: string, time: TimeFn) {
-  if (!canTrainConv(backend)) return { value: null, runs: 0, seconds: 0, note: 'cannot train conv nets (no Conv2DBackpropFilter)' };
+  if (!canTrainConv(backend))
+    return { value: null, runs: 0, seconds: 0, note: 'cannot train conv nets (no Conv2DBackpropFilter)' };
   if (backend === 'cpu') return { value: null, runs: 0, seconds: 0, note: CPU_TRAIN_NOTE };
   const batch = 128;
   const net = makePixelCnn();
@@ -225,10 +290,14 @@ function trainPixelCnn(backend: string, time: TimeFn) {
   const optimizer = tf.train.adam(1e-3);
   let loss = NaN;
   const t = time(() => {
-    const cost = optimizer.minimize(() => {
-      const logits = tf.reshape(net.forward(x), [batch * 784, 256]) as tf.Tensor2D;
-      return softmaxCrossEntropy(logits, labels as tf.Tensor1D);
-    }, true, net.variables())!;
+    const cost = optimizer.minimize(
+      () => {
+        const logits = tf.reshape(net.forward(x), [batch * 784, 256]) as tf.Tensor2D;
+        return softmaxCrossEntropy(logits, labels as tf.Tensor1D);
+      },
+      true,
+      net.variables(),
+    )!;
     loss = cost.dataSync()[0];
     cost.dispose();
   });
@@ -240,7 +309,8 @@ function trainPixelCnn(backend: string, time: TimeFn) {
 }
 
 function samplePixelCnn(backend: string, time: TimeFn) {
-  const n = 16, pixels = 784;
+  const n = 16,
+    pixels = 784;
   const timedPixels = backend === 'cpu' ? 2 : backend === 'wasm' ? 16 : pixels;
   const net = makePixelCnn();
   let check = 0;
@@ -249,7 +319,10 @@ function samplePixelCnn(backend: string, time: TimeFn) {
     for (let p = 0; p < timedPixels; p++) {
       const draw = tf.tidy(() => {
         const x = tf.sub(tf.div(tf.tensor4d(img, [n, 28, 28, 1]), 127.5), 1) as tf.Tensor4D;
-        const logits = tf.reshape(tf.slice(net.forward(x, true), [0, Math.floor(p / 28), p % 28, 0], [n, 1, 1, 256]), [n, 256]) as tf.Tensor2D;
+        const logits = tf.reshape(tf.slice(net.forward(x, true), [0, Math.floor(p / 28), p % 28, 0], [n, 1, 1, 256]), [
+          n,
+          256,
+        ]) as tf.Tensor2D;
         return tf.multinomial(logits, 1, 1000 + p);
       });
       const v = draw.dataSync();
@@ -262,8 +335,13 @@ function samplePixelCnn(backend: string, time: TimeFn) {
   if (!Number.isFinite(check)) throw new Error('non-finite samples');
   const perRun = (t.perRun * pixels) / timedPixels;
   return {
-    value: n / perRun, runs: t.runs, seconds: t.seconds,
-    note: timedPixels < pixels ? `timed ${timedPixels} of ${pixels} pixels (forward passes), extrapolated to ${pixels}` : undefined,
+    value: n / perRun,
+    runs: t.runs,
+    seconds: t.seconds,
+    note:
+      timedPixels < pixels
+        ? `timed ${timedPixels} of ${pixels} pixels (forward passes), extrapolated to ${pixels}`
+        : undefined,
   };
 }
 

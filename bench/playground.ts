@@ -17,8 +17,19 @@ const { values: opts, positionals } = parseArgs({
     backend: { type: 'string', default: 'auto' },
   },
 });
-const DEFAULT_RUNS = ['vae-fmnist-logistic', 'ae-fmnist', 'pixelcnn-fmnist', 'igpt-fmnist-256', 'flow-fmnist-big', 'gan-fmnist', 'diffusion-fmnist-label', 'diffusion-shapes-text'].map((r) => path.join('runs', r));
-const runs = (positionals.length ? positionals : DEFAULT_RUNS).filter((r) => fs.existsSync(path.join(r, 'config.json')));
+const DEFAULT_RUNS = [
+  'vae-fmnist-logistic',
+  'ae-fmnist',
+  'pixelcnn-fmnist',
+  'igpt-fmnist-256',
+  'flow-fmnist-big',
+  'gan-fmnist',
+  'diffusion-fmnist-label',
+  'diffusion-shapes-text',
+].map((r) => path.join('runs', r));
+const runs = (positionals.length ? positionals : DEFAULT_RUNS).filter((r) =>
+  fs.existsSync(path.join(r, 'config.json')),
+);
 if (runs.length === 0) {
   console.error('bench:playground: no run folders with a checkpoint; pass RUN folders written by `deepgen train`');
   process.exit(2);
@@ -50,10 +61,16 @@ async function tour(page: Page, family: string, into: Timing[], shot: string): P
   if (family === 'pixelcnn' || family === 'igpt' || family === 'diffusion') {
     // sampling in steps: a screenshot halfway (the image filling in, or half denoised)
     await page.click('#generate');
-    await page.waitForFunction(() => {
-      const p = document.getElementById('progress') as HTMLProgressElement;
-      return (!p.hidden && p.max > 1 && p.value >= p.max / 2) || document.getElementById('view')!.dataset.status !== 'busy';
-    }, null, { timeout: 600_000 });
+    await page.waitForFunction(
+      () => {
+        const p = document.getElementById('progress') as HTMLProgressElement;
+        return (
+          (!p.hidden && p.max > 1 && p.value >= p.max / 2) || document.getElementById('view')!.dataset.status !== 'busy'
+        );
+      },
+      null,
+      { timeout: 600_000 },
+    );
     await page.screenshot({ path: shot, fullPage: true });
     const st = await settled(page);
     if (st.status !== 'done') throw new Error(`generate: ${await errorText(page)}`);
@@ -69,9 +86,18 @@ async function tour(page: Page, family: string, into: Timing[], shot: string): P
     await time(page, 'interpolate', '#interpolate', into);
     // a slider move: decode one code (the page redraws as the slider moves)
     const t0 = performance.now();
-    await page.evaluate(() => ((window as unknown as { before: string }).before = (document.getElementById('latent-image') as HTMLCanvasElement).toDataURL()));
+    await page.evaluate(
+      () =>
+        ((window as unknown as { before: string }).before = (
+          document.getElementById('latent-image') as HTMLCanvasElement
+        ).toDataURL()),
+    );
     await page.locator('#slider-0').fill('2.5');
-    await page.waitForFunction(() => (document.getElementById('latent-image') as HTMLCanvasElement).toDataURL() !== (window as unknown as { before: string }).before);
+    await page.waitForFunction(
+      () =>
+        (document.getElementById('latent-image') as HTMLCanvasElement).toDataURL() !==
+        (window as unknown as { before: string }).before,
+    );
     const ms = performance.now() - t0;
     into.push({ action: 'slider move (round trip through the page)', firstMs: ms, totalMs: ms });
   } else if (family === 'flow') {
@@ -93,8 +119,19 @@ try {
   for (const run of runs) {
     const id = path.basename(path.resolve(run));
     const family = readCheckpointConfig(run).family;
-    const { page, errors } = await openView(browser, base, id, opts.backend === 'auto' ? '' : `?backend=${opts.backend}`);
-    const r: ViewResult = { run, family, backend: ((await page.textContent('#backend')) ?? '').replace('backend: ', ''), loadMs: Number(/loaded in (\d+) ms/.exec((await page.textContent('#about')) ?? '')?.[1] ?? NaN), actions: [] };
+    const { page, errors } = await openView(
+      browser,
+      base,
+      id,
+      opts.backend === 'auto' ? '' : `?backend=${opts.backend}`,
+    );
+    const r: ViewResult = {
+      run,
+      family,
+      backend: ((await page.textContent('#backend')) ?? '').replace('backend: ', ''),
+      loadMs: Number(/loaded in (\d+) ms/.exec((await page.textContent('#about')) ?? '')?.[1] ?? NaN),
+      actions: [],
+    };
     try {
       if ((await settledState(page)) === 'error') throw new Error(await errorText(page));
       await tour(page, family, r.actions, path.join(opts.shots!, `${family}-${id}-midway.png`));
@@ -104,14 +141,19 @@ try {
     if (errors.length) r.error = `${r.error ?? ''} page errors: ${errors.join('; ')}`;
     await page.screenshot({ path: path.join(opts.shots!, `${family}-${id}.png`), fullPage: true });
     results.push(r);
-    console.log(`${id} (${family}, ${r.backend}): load ${r.loadMs} ms; ${r.actions.map((a) => `${a.action} first ${a.firstMs.toFixed(0)} ms / done ${a.totalMs.toFixed(0)} ms`).join('; ')}${r.error ? `; ERROR ${r.error}` : ''}`);
+    console.log(
+      `${id} (${family}, ${r.backend}): load ${r.loadMs} ms; ${r.actions.map((a) => `${a.action} first ${a.firstMs.toFixed(0)} ms / done ${a.totalMs.toFixed(0)} ms`).join('; ')}${r.error ? `; ERROR ${r.error}` : ''}`,
+    );
     await page.close();
   }
 } finally {
   await browser.close();
   server.kill();
 }
-fs.writeFileSync(opts.out!, `${JSON.stringify({ date: new Date().toISOString(), browser: 'chromium (headless, --disable-gpu)', results }, null, 2)}\n`);
+fs.writeFileSync(
+  opts.out!,
+  `${JSON.stringify({ date: new Date().toISOString(), browser: 'chromium (headless, --disable-gpu)', results }, null, 2)}\n`,
+);
 console.log(`wrote ${opts.out} and screenshots in ${opts.shots}\n`);
 console.log(markdown(results));
 if (results.some((r) => r.error)) process.exit(1);
@@ -124,6 +166,9 @@ async function settledState(page: Page): Promise<string> {
 function markdown(rs: ViewResult[]): string {
   const ms = (v: number) => (v >= 10_000 ? `${(v / 1000).toFixed(1)} s` : `${v.toFixed(0)} ms`);
   const lines = ['| view (run) | load | action: first image / done |', '| --- | ---: | --- |'];
-  for (const r of rs) lines.push(`| ${r.family} (${path.basename(r.run)}) | ${ms(r.loadMs)} | ${r.error ? `error: ${r.error}` : r.actions.map((a) => `${a.action}: ${a.firstMs === a.totalMs ? ms(a.totalMs) : `${ms(a.firstMs)} / ${ms(a.totalMs)}`}`).join('; ')} |`);
+  for (const r of rs)
+    lines.push(
+      `| ${r.family} (${path.basename(r.run)}) | ${ms(r.loadMs)} | ${r.error ? `error: ${r.error}` : r.actions.map((a) => `${a.action}: ${a.firstMs === a.totalMs ? ms(a.totalMs) : `${ms(a.firstMs)} / ${ms(a.totalMs)}`}`).join('; ')} |`,
+    );
   return lines.join('\n');
 }

@@ -12,9 +12,12 @@ import type { BenchEntry } from './run.ts';
 
 const [name = 'train unet-ddpm b128', runsArg = '3', backend = 'native'] = process.argv.slice(2);
 const modelEntry = (label: string, make: () => BenchModel): BenchEntry => ({
-  name: label, unit: 'images/s',
+  name: label,
+  unit: 'images/s',
   run: (_b, time) => {
-    const x = tf.tidy(() => tf.cast(tf.greater(tf.randomUniform([128, 28, 28, 1], 0, 1, 'float32', 7), 0.7), 'float32')) as tf.Tensor4D;
+    const x = tf.tidy(() =>
+      tf.cast(tf.greater(tf.randomUniform([128, 28, 28, 1], 0, 1, 'float32', 7), 0.7), 'float32'),
+    ) as tf.Tensor4D;
     const m = make();
     const t = time(() => m.step(x));
     m.dispose();
@@ -22,7 +25,14 @@ const modelEntry = (label: string, make: () => BenchModel): BenchEntry => ({
     return { value: 128 / t.perRun, runs: t.runs, seconds: t.seconds };
   },
 });
-const all = [modelEntry('train mlp-vae b128', mlpVae), modelEntry('train conv-vae b128', convVae), ...ganFlowEntries, ...unetPixelEntries, ...familyEntries, ...autoregressiveEntries];
+const all = [
+  modelEntry('train mlp-vae b128', mlpVae),
+  modelEntry('train conv-vae b128', convVae),
+  ...ganFlowEntries,
+  ...unetPixelEntries,
+  ...familyEntries,
+  ...autoregressiveEntries,
+];
 const entry = all.find((e) => e.name === name);
 if (!entry) {
   console.error(`profile: unknown figure "${name}"; one of: ${all.map((e) => `"${e.name}"`).join(', ')}`);
@@ -30,10 +40,15 @@ if (!entry) {
 }
 
 await initBackend(backend);
-const ms = new Map<string, number>(), calls = new Map<string, number>();
-const shapeKey = (kernel: string, a: { inputs: Record<string, { shape: number[] } | undefined>; attrs: Record<string, unknown> }) => {
+const ms = new Map<string, number>(),
+  calls = new Map<string, number>();
+const shapeKey = (
+  kernel: string,
+  a: { inputs: Record<string, { shape: number[] } | undefined>; attrs: Record<string, unknown> },
+) => {
   if (!/^(Conv2D|FusedConv2D|Conv2DBackpropInput|Conv2DBackpropFilter)$/.test(kernel)) return kernel;
-  const x = a.inputs.x ?? a.inputs.dy, f = a.inputs.filter?.shape ?? a.attrs.filterShape;
+  const x = a.inputs.x ?? a.inputs.dy,
+    f = a.inputs.filter?.shape ?? a.attrs.filterShape;
   return `${kernel} ${JSON.stringify(x?.shape)} * ${JSON.stringify(f)} s${a.attrs.strides}`;
 };
 for (const k of tf.getKernelsForBackend(backend)) {
@@ -65,7 +80,9 @@ entry.run(backend, (fn) => {
   return { perRun: total / runs / 1000, runs, seconds: total / 1000 };
 });
 const kernels = [...ms.values()].reduce((a, b) => a + b, 0);
-console.log(`${name} on ${backend}: ${(total / runs).toFixed(1)} ms per run, ${(kernels / runs).toFixed(1)} in kernels`);
+console.log(
+  `${name} on ${backend}: ${(total / runs).toFixed(1)} ms per run, ${(kernels / runs).toFixed(1)} in kernels`,
+);
 console.log('   ms/run  calls  kernel');
 for (const [k, v] of [...ms.entries()].sort((a, b) => b[1] - a[1]).slice(0, 30)) {
   console.log(`${(v / runs).toFixed(2).padStart(9)} ${String(calls.get(k)! / runs).padStart(6)}  ${k}`);

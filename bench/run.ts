@@ -26,9 +26,18 @@ export interface BenchEntry {
   name: string;
   unit: string;
   /** Returns the figure, or null with a note when the backend cannot run it. */
-  run: (backend: string, time: (fn: () => void) => { perRun: number; runs: number; seconds: number }) => { value: number | null; runs: number; seconds: number; note?: string };
+  run: (
+    backend: string,
+    time: (fn: () => void) => { perRun: number; runs: number; seconds: number },
+  ) => { value: number | null; runs: number; seconds: number; note?: string };
 }
-const EXTRA: BenchEntry[] = [...ganFlowEntries, ...unetPixelEntries, ...familyEntries, ...autoregressiveEntries, ...perFamilyEntries];
+const EXTRA: BenchEntry[] = [
+  ...ganFlowEntries,
+  ...unetPixelEntries,
+  ...familyEntries,
+  ...autoregressiveEntries,
+  ...perFamilyEntries,
+];
 
 const { values: opts } = parseArgs({
   options: {
@@ -44,9 +53,13 @@ const minSeconds = Number(opts.seconds);
  * --only a,b: run just the figures whose names contain one of these (kernel figures: 'sgemm', 'conv2d'); a group name
  * ('family': the per-family figures) matches only the names it starts, not e.g. 'diffusion family ddim 64x50'.
  */
-const only = opts.only?.split(',').map((s) => s.trim()).filter(Boolean);
+const only = opts.only
+  ?.split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
 const GROUPS = ['family'];
-const want = (figure: string) => !only || only.some((o) => (GROUPS.includes(o) ? figure.startsWith(`${o} `) : figure.includes(o)));
+const want = (figure: string) =>
+  !only || only.some((o) => (GROUPS.includes(o) ? figure.startsWith(`${o} `) : figure.includes(o)));
 /** Above this the pure-JS cpu backend is measured on one run only (its conv gradients take ~a minute each at full size). */
 const SLOW_SECONDS = 4;
 
@@ -74,41 +87,65 @@ function gflops(flops: number, fn: () => void): Figure {
 }
 
 function kernel(name: string, inputs: Record<string, tf.Tensor>, attrs: Record<string, unknown>): () => void {
-  return () => tf.dispose(tf.engine().runKernel(name, inputs as tf.NamedTensorMap, attrs as tf.NamedAttrMap) as tf.Tensor);
+  return () =>
+    tf.dispose(tf.engine().runKernel(name, inputs as tf.NamedTensorMap, attrs as tf.NamedAttrMap) as tf.Tensor);
 }
 
 function benchKernels(backend: string): Record<string, Figure> {
   const r: Record<string, Figure> = {};
   const [M, K, N] = [512, 1024, 1024];
-  const a = tf.randomNormal([M, K], 0, 1, 'float32', 1), b = tf.randomNormal([K, N], 0, 1, 'float32', 2);
+  const a = tf.randomNormal([M, K], 0, 1, 'float32', 1),
+    b = tf.randomNormal([K, N], 0, 1, 'float32', 2);
   r['sgemm 512x1024x1024'] = gflops(2 * M * N * K, () => tf.dispose(tf.matMul(a, b)));
   tf.dispose([a, b]);
 
   const [B, H, W, C, OC] = [64, 28, 28, 32, 64];
-  const x = tf.randomNormal([B, H, W, C], 0, 1, 'float32', 3), f = tf.randomNormal([3, 3, C, OC], 0, 1, 'float32', 4);
+  const x = tf.randomNormal([B, H, W, C], 0, 1, 'float32', 3),
+    f = tf.randomNormal([3, 3, C, OC], 0, 1, 'float32', 4);
   const dy = tf.randomNormal([B, H, W, OC], 0, 1, 'float32', 5);
   const flops = 2 * B * H * W * OC * 9 * C;
   const conv = { strides: 1, pad: 'same', dataFormat: 'NHWC', dilations: 1, dimRoundingMode: undefined };
   r['conv2d fwd'] = gflops(flops, kernel('Conv2D', { x, filter: f }, conv));
-  const dx = tf.getKernel('Conv2DBackpropInput', backend) ? gflops(flops, kernel('Conv2DBackpropInput', { dy, filter: f }, { ...conv, inputShape: x.shape })) : null;
-  const dw = tf.getKernel('Conv2DBackpropFilter', backend) ? gflops(flops, kernel('Conv2DBackpropFilter', { x, dy }, { ...conv, filterShape: f.shape })) : null;
+  const dx = tf.getKernel('Conv2DBackpropInput', backend)
+    ? gflops(flops, kernel('Conv2DBackpropInput', { dy, filter: f }, { ...conv, inputShape: x.shape }))
+    : null;
+  const dw = tf.getKernel('Conv2DBackpropFilter', backend)
+    ? gflops(flops, kernel('Conv2DBackpropFilter', { x, dy }, { ...conv, filterShape: f.shape }))
+    : null;
   const none: Figure = { value: null, unit: 'GFLOPS', runs: 0, seconds: 0, note: 'no kernel on this backend' };
   r['conv2d bwd input'] = dx ?? none;
   r['conv2d bwd filter'] = dw ?? none;
-  r['conv2d bwd (input+filter)'] = dx && dw
-    ? { value: 2 / (1 / dx.value! + 1 / dw.value!), unit: 'GFLOPS', runs: Math.min(dx.runs, dw.runs), seconds: dx.seconds + dw.seconds }
-    : none;
+  r['conv2d bwd (input+filter)'] =
+    dx && dw
+      ? {
+          value: 2 / (1 / dx.value! + 1 / dw.value!),
+          unit: 'GFLOPS',
+          runs: Math.min(dx.runs, dw.runs),
+          seconds: dx.seconds + dw.seconds,
+        }
+      : none;
   tf.dispose([x, f, dy]);
   return r;
 }
 
 function benchTraining(backend: string, make: () => BenchModel): Figure {
-  if (make === convVae && !tf.getKernel('Conv2DBackpropFilter', backend)) return { value: null, unit: 'images/s', runs: 0, seconds: 0, note: 'cannot train conv nets (no Conv2DBackpropFilter)' };
+  if (make === convVae && !tf.getKernel('Conv2DBackpropFilter', backend))
+    return {
+      value: null,
+      unit: 'images/s',
+      runs: 0,
+      seconds: 0,
+      note: 'cannot train conv nets (no Conv2DBackpropFilter)',
+    };
   const batch = 128;
-  const x = tf.tidy(() => tf.cast(tf.greater(tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', 7), 0.7), 'float32')) as tf.Tensor4D;
+  const x = tf.tidy(() =>
+    tf.cast(tf.greater(tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', 7), 0.7), 'float32'),
+  ) as tf.Tensor4D;
   const model = make();
   let loss = NaN;
-  const t = time(() => { loss = model.step(x); });
+  const t = time(() => {
+    loss = model.step(x);
+  });
   model.dispose();
   x.dispose();
   if (!Number.isFinite(loss)) throw new Error(`${backend}: non-finite loss ${loss}`);
@@ -135,7 +172,13 @@ for (const name of opts.backends!.split(',')) {
     try {
       figures[e.name] = { unit: e.unit, ...e.run(name, time) };
     } catch (err) {
-      figures[e.name] = { value: null, unit: e.unit, runs: 0, seconds: 0, note: `failed: ${(err as Error).message.split('\n')[0]}` };
+      figures[e.name] = {
+        value: null,
+        unit: e.unit,
+        runs: 0,
+        seconds: 0,
+        note: `failed: ${(err as Error).message.split('\n')[0]}`,
+      };
     }
   }
   results[name] = figures;
@@ -158,21 +201,28 @@ if (opts['compare-torch']) {
 }
 /** native / torch for every figure both have. */
 const ratios: Record<string, number> = {};
-const nat = results.native as Record<string, Figure> | undefined, tor = results.torch as Record<string, Figure> | undefined;
+const nat = results.native as Record<string, Figure> | undefined,
+  tor = results.torch as Record<string, Figure> | undefined;
 if (nat && tor && !('unavailable' in nat) && !('unavailable' in tor)) {
-  for (const k of Object.keys(nat)) if (nat[k]?.value && tor[k]?.value) ratios[k] = Number((nat[k].value! / tor[k].value!).toFixed(3));
+  for (const k of Object.keys(nat))
+    if (nat[k]?.value && tor[k]?.value) ratios[k] = Number((nat[k].value! / tor[k].value!).toFixed(3));
 }
 
 /** igpt: images/s with the key/value cache over images/s re-running the prefix, per backend (issue target: >= 10). */
 const kvCacheSpeedup: Record<string, number> = {};
 for (const [b, r] of Object.entries(results)) {
   if ('unavailable' in r) continue;
-  const f = r as Record<string, Figure>, on = f['igpt sample kv-cache']?.value, off = f['igpt sample no-cache']?.value;
+  const f = r as Record<string, Figure>,
+    on = f['igpt sample kv-cache']?.value,
+    off = f['igpt sample no-cache']?.value;
   if (on && off) kvCacheSpeedup[b] = Number((on / off).toFixed(2));
 }
 
 /** Per-family figures by family and backend: 'family vae train b64' -> perFamily.vae.native.train. */
-const perFamily: Record<string, Record<string, Record<string, { figure: string; value: number | null; note?: string }>>> = {};
+const perFamily: Record<
+  string,
+  Record<string, Record<string, { figure: string; value: number | null; note?: string }>>
+> = {};
 for (const [b, r] of Object.entries(results)) {
   if ('unavailable' in r) continue;
   for (const [k, f] of Object.entries(r as Record<string, Figure>)) {
@@ -191,9 +241,21 @@ if (want('startup')) {
 
 const report = {
   started,
-  machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, node: process.version, loadAvg1AtStart: Number(loadAvg1.toFixed(2)), loadAvg1AtEnd: Number(os.loadavg()[0].toFixed(2)) },
+  machine: {
+    cpu: os.cpus()[0]?.model,
+    cores: os.cpus().length,
+    node: process.version,
+    loadAvg1AtStart: Number(loadAvg1.toFixed(2)),
+    loadAvg1AtEnd: Number(os.loadavg()[0].toFixed(2)),
+  },
   native: native.addon ? native.addon.info() : { unavailable: native.reason },
-  settings: { minSecondsPerFigure: minSeconds, batch: 128, sgemm: [512, 1024, 1024], conv: { x: [64, 28, 28, 32], filter: [3, 3, 32, 64], strides: 1, pad: 'same' }, perFamily: perFamilySettings },
+  settings: {
+    minSecondsPerFigure: minSeconds,
+    batch: 128,
+    sgemm: [512, 1024, 1024],
+    conv: { x: [64, 28, 28, 32], filter: [3, 3, 32, 64], strides: 1, pad: 'same' },
+    perFamily: perFamilySettings,
+  },
   torch,
   results,
   nativeOverTorch: ratios,
@@ -215,7 +277,13 @@ const cell = (b: string, k: string) => {
   return f?.value == null ? 'n/a' : `${f.value.toFixed(f.value < 10 ? 2 : 1)}${f.runs === 1 ? '*' : ''}`;
 };
 const head = ['figure', ...backends];
-const lines = [head, ...[...rows].map((k) => [`${k} (${(Object.values(results).find((r) => !('unavailable' in r)) as Record<string, Figure>)[k]?.unit ?? ''})`, ...backends.map((b) => cell(b, k))])];
+const lines = [
+  head,
+  ...[...rows].map((k) => [
+    `${k} (${(Object.values(results).find((r) => !('unavailable' in r)) as Record<string, Figure>)[k]?.unit ?? ''})`,
+    ...backends.map((b) => cell(b, k)),
+  ]),
+];
 /** Rows of cells as aligned text: the first column left-aligned, the others right-aligned, two spaces apart. */
 const formatTable = (t: string[][]) => {
   const w = t[0].map((_, i) => Math.max(...t.map((l) => l[i].length)));
@@ -226,10 +294,23 @@ console.log(formatTable(lines));
 const famRows = Object.keys(perFamily);
 if (famRows.length) {
   const live = backends.filter((b) => !('unavailable' in results[b]));
-  const size = (fam: string, kind: string) => Object.values(perFamily[fam]).find((x) => x[kind])?.[kind].figure.split(' ').pop() ?? '';
-  const fmtV = (b: string, x?: { figure: string; value: number | null; note?: string }) => (x ? `${cell(b, x.figure)}${x.value != null && x.note ? '~' : ''}` : '');
-  const t = [['family (images/s)', ...live.flatMap((b) => [`${b} train`, `${b} sample`])],
-    ...famRows.map((f) => [`${f} (${['train', 'sample'].filter((k) => size(f, k)).map((k) => `${k} ${size(f, k)}`).join(', ')})`, ...live.flatMap((b) => [fmtV(b, perFamily[f][b]?.train), fmtV(b, perFamily[f][b]?.sample)])])];
+  const size = (fam: string, kind: string) =>
+    Object.values(perFamily[fam])
+      .find((x) => x[kind])
+      ?.[kind].figure.split(' ')
+      .pop() ?? '';
+  const fmtV = (b: string, x?: { figure: string; value: number | null; note?: string }) =>
+    x ? `${cell(b, x.figure)}${x.value != null && x.note ? '~' : ''}` : '';
+  const t = [
+    ['family (images/s)', ...live.flatMap((b) => [`${b} train`, `${b} sample`])],
+    ...famRows.map((f) => [
+      `${f} (${['train', 'sample']
+        .filter((k) => size(f, k))
+        .map((k) => `${k} ${size(f, k)}`)
+        .join(', ')})`,
+      ...live.flatMap((b) => [fmtV(b, perFamily[f][b]?.train), fmtV(b, perFamily[f][b]?.sample)]),
+    ]),
+  ];
   console.log('\n' + formatTable(t));
   for (const f of famRows) {
     for (const kind of ['train', 'sample']) {
@@ -239,7 +320,22 @@ if (famRows.length) {
   }
   console.log('  n/a: not run (see the note); ~: extrapolated (see the note); *: one run only');
 }
-if (startup) console.log(`\nCLI start-up (median wall time of ${Object.values(startup)[0].runs} processes each):\n${startupTable(startup)}`);
-if (Object.keys(ratios).length) console.log(`native / torch: ${Object.entries(ratios).map(([k, v]) => `${k} ${v.toFixed(2)}`).join('; ')}`);
-if (Object.keys(kvCacheSpeedup).length) console.log(`igpt sampling, kv-cache / no-cache (same model, same seed): ${Object.entries(kvCacheSpeedup).map(([b, v]) => `${b} ${v.toFixed(1)}x`).join('; ')}`);
-console.log(`* one run only (slow). load average at start ${loadAvg1.toFixed(2)} on ${os.cpus().length} cores${loadAvg1 > 0.5 ? ' (the machine was not idle: figures may be disturbed)' : ''}. BLAS: ${native.addon ? `${native.addon.info().blas} ${native.addon.info().blasPath}` : 'none'}`);
+if (startup)
+  console.log(
+    `\nCLI start-up (median wall time of ${Object.values(startup)[0].runs} processes each):\n${startupTable(startup)}`,
+  );
+if (Object.keys(ratios).length)
+  console.log(
+    `native / torch: ${Object.entries(ratios)
+      .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+      .join('; ')}`,
+  );
+if (Object.keys(kvCacheSpeedup).length)
+  console.log(
+    `igpt sampling, kv-cache / no-cache (same model, same seed): ${Object.entries(kvCacheSpeedup)
+      .map(([b, v]) => `${b} ${v.toFixed(1)}x`)
+      .join('; ')}`,
+  );
+console.log(
+  `* one run only (slow). load average at start ${loadAvg1.toFixed(2)} on ${os.cpus().length} cores${loadAvg1 > 0.5 ? ' (the machine was not idle: figures may be disturbed)' : ''}. BLAS: ${native.addon ? `${native.addon.info().blas} ${native.addon.info().blasPath}` : 'none'}`,
+);

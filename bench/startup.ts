@@ -22,7 +22,8 @@ function wall(args: string[], env: NodeJS.ProcessEnv): number {
   const t0 = performance.now();
   const r = spawnSync(process.execPath, args, { env, encoding: 'utf8' });
   const s = (performance.now() - t0) / 1000;
-  if (r.status !== 0) throw new Error(`bench: \`node ${args.join(' ')}\` failed: ${(r.stderr || '').trim().split('\n').pop()}`);
+  if (r.status !== 0)
+    throw new Error(`bench: \`node ${args.join(' ')}\` failed: ${(r.stderr || '').trim().split('\n').pop()}`);
   return s;
 }
 
@@ -30,24 +31,56 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 /** The start-up figures; trains a 200-step MLP VAE on shapes (16x16) into a temporary folder first. */
 export function startupFigures(runs = 7): Record<string, StartupFigure> {
-  if (!existsSync(path.join(ROOT, 'dist/cli/main.js'))) throw new Error('bench: dist/ is not built; run `npm run build` first');
+  if (!existsSync(path.join(ROOT, 'dist/cli/main.js')))
+    throw new Error('bench: dist/ is not built; run `npm run build` first');
   const env = { ...process.env };
   delete env.NODE_OPTIONS; // plain node, as a user runs it: no tsx loader
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'deepgen-startup-'));
   try {
     const run = path.join(tmp, 'vae');
-    wall([BIN, 'train', 'vae', '--dataset', 'shapes', '--size', '16', '--train-n', '2000', '--test-n', '64', '--steps', '200', '--batch-size', '64', '--quiet', '--out', run], env);
+    wall(
+      [
+        BIN,
+        'train',
+        'vae',
+        '--dataset',
+        'shapes',
+        '--size',
+        '16',
+        '--train-n',
+        '2000',
+        '--test-n',
+        '64',
+        '--steps',
+        '200',
+        '--batch-size',
+        '64',
+        '--quiet',
+        '--out',
+        run,
+      ],
+      env,
+    );
     const cases: Array<[string, string[], number | undefined]> = [
       ['node -e 0', ['-e', '0'], undefined],
       ['deepgen --version', [BIN, '--version'], 0.3],
       ['deepgen --help', [BIN, '--help'], 0.3],
-      ['deepgen sample (64 images, small VAE)', [BIN, 'sample', run, '--n', '64', '--out', path.join(tmp, 's.png')], 1.5],
+      [
+        'deepgen sample (64 images, small VAE)',
+        [BIN, 'sample', run, '--n', '64', '--out', path.join(tmp, 's.png')],
+        1.5,
+      ],
     ];
     const out: Record<string, StartupFigure> = {};
     for (const [name, args, target] of cases) {
       wall(args, env); // warm the file cache
       const times = Array.from({ length: runs }, () => wall(args, env));
-      out[name] = { seconds: Number(median(times).toFixed(3)), runs, ...(target ? { target } : {}), command: `node ${args.map((a) => a.replace(tmp, '$TMP').replace(ROOT + path.sep, '')).join(' ')}` };
+      out[name] = {
+        seconds: Number(median(times).toFixed(3)),
+        runs,
+        ...(target ? { target } : {}),
+        command: `node ${args.map((a) => a.replace(tmp, '$TMP').replace(ROOT + path.sep, '')).join(' ')}`,
+      };
     }
     return out;
   } finally {
@@ -59,7 +92,10 @@ export function startupFigures(runs = 7): Record<string, StartupFigure> {
 export function startupTable(f: Record<string, StartupFigure>): string {
   const w = Math.max(...Object.keys(f).map((k) => k.length));
   return Object.entries(f)
-    .map(([k, v]) => `${k.padEnd(w)}  ${v.seconds.toFixed(3)} s${v.target ? `  (target <= ${v.target} s: ${v.seconds <= v.target ? 'met' : 'NOT met'})` : ''}`)
+    .map(
+      ([k, v]) =>
+        `${k.padEnd(w)}  ${v.seconds.toFixed(3)} s${v.target ? `  (target <= ${v.target} s: ${v.seconds <= v.target ? 'met' : 'NOT met'})` : ''}`,
+    )
     .join('\n');
 }
 

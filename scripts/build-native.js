@@ -18,7 +18,8 @@ function notice(msg) {
   process.exit(0);
 }
 
-if (process.env.DEEPGEN_SKIP_NATIVE_BUILD === '1') notice('native addon build skipped (DEEPGEN_SKIP_NATIVE_BUILD=1); using the wasm/cpu backends');
+if (process.env.DEEPGEN_SKIP_NATIVE_BUILD === '1')
+  notice('native addon build skipped (DEEPGEN_SKIP_NATIVE_BUILD=1); using the wasm/cpu backends');
 if (!existsSync(join(nativeDir, 'binding.gyp'))) notice('native/binding.gyp not found; native addon not built');
 
 // The prebuild, when node-gyp-build picks it (no local build) and it loads (e.g. this glibc is recent enough).
@@ -33,18 +34,28 @@ function workingPrebuild() {
     return null;
   }
 }
-const force = process.env.DEEPGEN_FORCE_NATIVE_BUILD === '1' || process.argv.includes('--force') || process.env.npm_lifecycle_event === 'build:native';
+const force =
+  process.env.DEEPGEN_FORCE_NATIVE_BUILD === '1' ||
+  process.argv.includes('--force') ||
+  process.env.npm_lifecycle_event === 'build:native';
 const prebuild = force ? null : workingPrebuild();
 if (prebuild) {
-  console.log(`deepgen: using the prebuilt native addon (${relative(root, prebuild)}); DEEPGEN_FORCE_NATIVE_BUILD=1 compiles it instead`);
+  console.log(
+    `deepgen: using the prebuilt native addon (${relative(root, prebuild)}); DEEPGEN_FORCE_NATIVE_BUILD=1 compiles it instead`,
+  );
   process.exit(0);
 }
 
 function findNodeGyp() {
-  const candidates = [process.env.npm_config_node_gyp, join(dirname(process.execPath), '../lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js')];
+  const candidates = [
+    process.env.npm_config_node_gyp,
+    join(dirname(process.execPath), '../lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js'),
+  ];
   try {
     candidates.push(createRequire(import.meta.url).resolve('node-gyp/bin/node-gyp.js'));
-  } catch { /* not installed locally */ }
+  } catch {
+    /* not installed locally */
+  }
   return candidates.find((p) => p && existsSync(p));
 }
 
@@ -52,13 +63,16 @@ const gyp = findNodeGyp();
 if (!gyp) notice('node-gyp not found; native addon not built, using the wasm/cpu backends');
 const args = [gyp, 'rebuild'];
 const prefix = join(dirname(process.execPath), '..');
-if (!process.env.npm_config_nodedir && existsSync(join(prefix, 'include/node/node_api.h'))) args.push(`--nodedir=${prefix}`);
+if (!process.env.npm_config_nodedir && existsSync(join(prefix, 'include/node/node_api.h')))
+  args.push(`--nodedir=${prefix}`);
 const t0 = Date.now();
 const r = spawnSync(process.execPath, args, { cwd: nativeDir, encoding: 'utf8', env: process.env });
 mkdirSync(dirname(logFile), { recursive: true });
 writeFileSync(logFile, `${r.stdout ?? ''}\n${r.stderr ?? ''}\n${r.error ? String(r.error) : ''}`);
 if (r.status !== 0) {
-  const why = /not found: (make|g\+\+|c\+\+|python)/i.exec(r.stderr ?? '')?.[0] ?? (r.error ? String(r.error) : `node-gyp exited with ${r.status}`);
+  const why =
+    /not found: (make|g\+\+|c\+\+|python)/i.exec(r.stderr ?? '')?.[0] ??
+    (r.error ? String(r.error) : `node-gyp exited with ${r.status}`);
   notice(`native addon not built (${why}; see native/build/build.log); using the wasm/cpu backends`);
 }
 console.log(`deepgen: native addon built in ${((Date.now() - t0) / 1000).toFixed(1)} s`);

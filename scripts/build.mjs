@@ -11,7 +11,9 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(root, 'dist');
 const t0 = Date.now();
 // the previous build's output, not the playground (dist/web, built by vite)
-for (const name of readdirSync(dist, { withFileTypes: true }).map((d) => d.name).filter((n) => n !== 'web')) {
+for (const name of readdirSync(dist, { withFileTypes: true })
+  .map((d) => d.name)
+  .filter((n) => n !== 'web')) {
   rmSync(join(dist, name), { recursive: true, force: true });
 }
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');

@@ -134,7 +134,10 @@ for (const file of files) {
   }
 }
 
-const note = skipped > 0 ? ` (${skipped} into generated ${GENERATED.join(', ')} not built yet: run npm run docs, or --strict)` : '';
+const note =
+  skipped > 0
+    ? ` (${skipped} into generated ${GENERATED.join(', ')} not built yet: run npm run docs, or --strict)`
+    : '';
 if (problems.length > 0) {
   console.error(problems.join('\n'));
   console.error(`check-links: ${problems.length} broken of ${checked} relative links in ${files.length} files${note}`);

@@ -9,7 +9,10 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'deepgen-docs-'));
-const list = (dir, base = dir) => readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? list(path.join(dir, e.name), base) : [path.relative(base, path.join(dir, e.name))]));
+const list = (dir, base = dir) =>
+  readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? list(path.join(dir, e.name), base) : [path.relative(base, path.join(dir, e.name))],
+  );
 try {
   const typedoc = path.join(root, 'node_modules/typedoc/bin/typedoc');
   const r = spawnSync(process.execPath, [typedoc, '--out', tmp, '--logLevel', 'Warn'], { cwd: root, encoding: 'utf8' });
@@ -33,7 +36,9 @@ try {
     }
   });
   if (differ.length) {
-    console.error(`docs:check: docs/api is out of date (${differ.length} files: ${differ.slice(0, 5).join(', ')}${differ.length > 5 ? ', ...' : ''}); run npm run docs`);
+    console.error(
+      `docs:check: docs/api is out of date (${differ.length} files: ${differ.slice(0, 5).join(', ')}${differ.length > 5 ? ', ...' : ''}); run npm run docs`,
+    );
     process.exit(1);
   }
   console.log(`docs:check: docs/api is up to date (${want.length} files)`);

@@ -14,22 +14,30 @@ const nativeDir = join(root, 'native');
 const require = createRequire(import.meta.url);
 
 if (process.env.DEEPGEN_SKIP_PREBUILD === '1') {
-  console.log('deepgen: native prebuild skipped (DEEPGEN_SKIP_PREBUILD=1); the package carries whatever native/prebuilds holds');
+  console.log(
+    'deepgen: native prebuild skipped (DEEPGEN_SKIP_PREBUILD=1); the package carries whatever native/prebuilds holds',
+  );
   process.exit(0);
 }
 
 // node-gyp: the one npm puts on PATH for scripts, else npm's bundled copy or a local one (as scripts/build-native.js).
 function findNodeGyp() {
-  const candidates = [process.env.npm_config_node_gyp, join(dirname(process.execPath), '../lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js')];
+  const candidates = [
+    process.env.npm_config_node_gyp,
+    join(dirname(process.execPath), '../lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js'),
+  ];
   try {
     candidates.push(require.resolve('node-gyp/bin/node-gyp.js'));
-  } catch { /* not installed locally */ }
+  } catch {
+    /* not installed locally */
+  }
   return candidates.find((p) => p && existsSync(p));
 }
 
 // prebuildify hands process.env to node-gyp, which reads npm_config_nodedir.
 const prefix = join(dirname(process.execPath), '..');
-if (!process.env.npm_config_nodedir && existsSync(join(prefix, 'include/node/node_api.h'))) process.env.npm_config_nodedir = prefix;
+if (!process.env.npm_config_nodedir && existsSync(join(prefix, 'include/node/node_api.h')))
+  process.env.npm_config_nodedir = prefix;
 const nodeGyp = findNodeGyp();
 if (!nodeGyp) {
   console.error('deepgen: node-gyp not found; install it (npm i -g node-gyp) to build the native prebuild');
@@ -38,7 +46,7 @@ if (!nodeGyp) {
 const arch = process.env.PREBUILD_ARCH || process.arch;
 // The previous prebuild of this platform goes first, so a failed build cannot leave a stale binary to be packed.
 rmSync(join(nativeDir, 'prebuilds', `${process.platform}-${arch}`), { recursive: true, force: true });
-const scratch = mkdtempSync(join(nativeDir, '.prebuild-'));  // inside the package, so node-addon-api resolves
+const scratch = mkdtempSync(join(nativeDir, '.prebuild-')); // inside the package, so node-addon-api resolves
 cpSync(join(nativeDir, 'binding.gyp'), join(scratch, 'binding.gyp'));
 cpSync(join(nativeDir, 'src'), join(scratch, 'src'), { recursive: true });
 const t0 = Date.now();
@@ -49,5 +57,7 @@ prebuildify({ cwd: scratch, out: nativeDir, napi: true, strip: true, name: 'deep
     console.error(`deepgen: native prebuild failed (${err.message})`);
     process.exit(1);
   }
-  console.log(`deepgen: native prebuild for ${process.platform}-${arch} built in ${((Date.now() - t0) / 1000).toFixed(1)} s (native/prebuilds)`);
+  console.log(
+    `deepgen: native prebuild for ${process.platform}-${arch} built in ${((Date.now() - t0) / 1000).toFixed(1)} s (native/prebuilds)`,
+  );
 });

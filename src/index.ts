@@ -10,12 +10,36 @@
 
 // Models: load one, sample, encode/decode, log-probabilities
 export { loadModel, modelFromFiles, fetchModelFiles, type ModelFiles, type LoadModelOptions } from './core/api/load.ts';
-export { Model, type ModelCapabilities, type Conditioning, type SampleRequest, type ConditionOptions, type LogProb, type ModelParts } from './core/api/model.ts';
+export {
+  Model,
+  type ModelCapabilities,
+  type Conditioning,
+  type SampleRequest,
+  type ConditionOptions,
+  type LogProb,
+  type ModelParts,
+} from './core/api/model.ts';
 export { labelIndex } from './core/api/labels.ts';
 
 // Pictures as pixel arrays
-export { checkImages, checkCodes, imageGrid, imagesToTensor, tensorToImages, type Images, type Codes } from './core/api/images.ts';
-export { makeGrid, concatHorizontal, floatsToUint8, upscale, toChannels, type ImageU8, type GridOptions } from './core/viz/grid.ts';
+export {
+  checkImages,
+  checkCodes,
+  imageGrid,
+  imagesToTensor,
+  tensorToImages,
+  type Images,
+  type Codes,
+} from './core/api/images.ts';
+export {
+  makeGrid,
+  concatHorizontal,
+  floatsToUint8,
+  upscale,
+  toChannels,
+  type ImageU8,
+  type GridOptions,
+} from './core/viz/grid.ts';
 
 // Families and configs
 // Samplers (diffusion): the registry behind the sampler option, the CLI's --sampler and the playground's menu
@@ -28,11 +52,30 @@ export { resolveRunConfig, type ResolvedRunConfig } from './core/config/run-conf
 export type { DataConfig, TrainConfig } from './core/config/schema.ts';
 
 // Evaluation results and metrics maths
-export { evalCapabilities, type EvalResult, type LikelihoodFigure, type LikelihoodKind, type EvalCapabilities } from './core/eval/result.ts';
-export { gaussianStats, frechetDistance, kernelDistance, precisionRecall, type GaussianStats, type KidResult } from './core/eval/fid.ts';
+export {
+  evalCapabilities,
+  type EvalResult,
+  type LikelihoodFigure,
+  type LikelihoodKind,
+  type EvalCapabilities,
+} from './core/eval/result.ts';
+export {
+  gaussianStats,
+  frechetDistance,
+  kernelDistance,
+  precisionRecall,
+  type GaussianStats,
+  type KidResult,
+} from './core/eval/fid.ts';
 export { natsToBitsPerDim, bitsPerDimToNats } from './core/math/units.ts';
 
 // Checkpoint files
-export { encodeSafetensors, decodeSafetensors, type TensorRecord, type SafetensorsContents, type Dtype } from './core/checkpoint/safetensors.ts';
+export {
+  encodeSafetensors,
+  decodeSafetensors,
+  type TensorRecord,
+  type SafetensorsContents,
+  type Dtype,
+} from './core/checkpoint/safetensors.ts';
 
 export { UserError } from './core/errors.ts';

@@ -12,8 +12,13 @@ const canvas = /** @type {HTMLCanvasElement} */ (document.getElementById('grid')
 async function main() {
   await tf.setBackend('cpu'); // the same arithmetic as `deepgen sample --backend cpu`: the same pixels
   const model = await loadModel(new URL(params.get('model') ?? './model/', location.href));
-  const n = Number(params.get('n') ?? 16), seed = Number(params.get('seed') ?? 0);
-  const { images } = await model.sample({ n, seed, onStep: (p) => (status.textContent = `sampling ${p.done}/${p.total}`) });
+  const n = Number(params.get('n') ?? 16),
+    seed = Number(params.get('seed') ?? 0);
+  const { images } = await model.sample({
+    n,
+    seed,
+    onStep: (p) => (status.textContent = `sampling ${p.done}/${p.total}`),
+  });
   // one row of images, each 8-bit value drawn into RGBA
   const { height: h, width: w, channels: c, data } = images;
   canvas.width = n * w;
@@ -22,7 +27,8 @@ async function main() {
   for (let k = 0; k < n; k++) {
     for (let y = 0; y < h; y++) {
       for (let x = 0; x < w; x++) {
-        const src = ((k * h + y) * w + x) * c, dst = (y * n * w + k * w + x) * 4;
+        const src = ((k * h + y) * w + x) * c,
+          dst = (y * n * w + k * w + x) * 4;
         for (let j = 0; j < 3; j++) rgba.data[dst + j] = data[src + (c === 1 ? 0 : j)] ?? 0;
         rgba.data[dst + 3] = 255;
       }

@@ -12,13 +12,17 @@ if (!run) {
 }
 const model = await loadModel(run);
 const caps = model.capabilities;
-console.log(`${model.family}: ${model.info.height}x${model.info.width}x${model.info.channels}, conditioning ${caps.conditioning}`);
+console.log(
+  `${model.family}: ${model.info.height}x${model.info.width}x${model.info.channels}, conditioning ${caps.conditioning}`,
+);
 
 const request = { n: 16, seed: 7 };
 const { images } =
-  caps.conditioning === 'label' ? await model.sample({ ...request, label: caps.classNames?.[0] ?? 0 })
-  : caps.conditioning === 'text' ? await model.sample({ ...request, prompt: 'a red circle' })
-  : await model.sample(request);
+  caps.conditioning === 'label'
+    ? await model.sample({ ...request, label: caps.classNames?.[0] ?? 0 })
+    : caps.conditioning === 'text'
+      ? await model.sample({ ...request, prompt: 'a red circle' })
+      : await model.sample(request);
 writePng(file, images, { cols: 8, scale: 2 });
 console.log(`wrote ${file}`);
 
@@ -27,7 +31,9 @@ if (model.encode && model.decode) {
   const back = await model.decode(codes);
   let diff = 0;
   for (let i = 0; i < images.data.length; i++) diff += Math.abs((images.data[i] ?? 0) - (back.images.data[i] ?? 0));
-  console.log(`latent round trip: ${codes.dim} dimensions, mean |x - decode(encode(x))| = ${(diff / images.data.length).toFixed(1)} of 255`);
+  console.log(
+    `latent round trip: ${codes.dim} dimensions, mean |x - decode(encode(x))| = ${(diff / images.data.length).toFixed(1)} of 255`,
+  );
 }
 if (model.logProb) {
   const lp = await model.logProb(images);

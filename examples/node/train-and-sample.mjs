@@ -8,12 +8,17 @@ const controller = new AbortController();
 process.on('SIGINT', () => controller.abort()); // Ctrl-C: stop after this step with a checkpoint (resume: true goes on)
 
 const result = await train(
-  { family: 'vae', data: { dataset: 'shapes', size: 16, trainN: 2000, testN: 200 }, train: { steps: 300, batchSize: 64 } },
+  {
+    family: 'vae',
+    data: { dataset: 'shapes', size: 16, trainN: 2000, testN: 200 },
+    train: { steps: 300, batchSize: 64 },
+  },
   {
     out,
     signal: controller.signal,
     onStep: (s) => {
-      if (s.step % 100 === 0) console.log(`step ${s.step}/${s.total}  loss ${s.loss.toFixed(1)}  ${s.imagesPerSecond.toFixed(0)} images/s`);
+      if (s.step % 100 === 0)
+        console.log(`step ${s.step}/${s.total}  loss ${s.loss.toFixed(1)}  ${s.imagesPerSecond.toFixed(0)} images/s`);
     },
   },
 );

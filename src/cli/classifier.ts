@@ -3,7 +3,15 @@
 import type { Command } from 'commander';
 import { UserError } from '../core/errors.ts';
 import { BACKENDS } from '../node/backend.ts';
-import { CLASSIFIER_DATASETS, CLASSIFIER_RECIPES, classifierDir, formatAccuracy, getClassifier, parseClassifierDataset, readClassifierInfo } from '../node/classifier-store.ts';
+import {
+  CLASSIFIER_DATASETS,
+  CLASSIFIER_RECIPES,
+  classifierDir,
+  formatAccuracy,
+  getClassifier,
+  parseClassifierDataset,
+  readClassifierInfo,
+} from '../node/classifier-store.ts';
 import { action, choiceOpt, floatOpt, intOpt, seedOpt } from './common.ts';
 
 export interface ClassifierFlags {
@@ -22,7 +30,10 @@ function datasetOf(f: ClassifierFlags): ReturnType<typeof parseClassifierDataset
   return parseClassifierDataset(f.dataset);
 }
 
-const recipes = CLASSIFIER_DATASETS.map((d) => `${d}: ${CLASSIFIER_RECIPES[d].size}x${CLASSIFIER_RECIPES[d].size}, ${CLASSIFIER_RECIPES[d].epochs} epochs on ${CLASSIFIER_RECIPES[d].trainN} images`).join('; ');
+const recipes = CLASSIFIER_DATASETS.map(
+  (d) =>
+    `${d}: ${CLASSIFIER_RECIPES[d].size}x${CLASSIFIER_RECIPES[d].size}, ${CLASSIFIER_RECIPES[d].epochs} epochs on ${CLASSIFIER_RECIPES[d].trainN} images`,
+).join('; ');
 
 /** `deepgen classifier train` (also `deepgen train classifier`): train a dataset's classifier and cache it. */
 export async function trainClassifier(f: ClassifierFlags): Promise<void> {
@@ -30,7 +41,9 @@ export async function trainClassifier(f: ClassifierFlags): Promise<void> {
   const dir = classifierDir(dataset, f.size);
   const cached = f.force ? null : readClassifierInfo(dir);
   if (cached) {
-    process.stdout.write(`${dataset} classifier already cached in ${dir}: test accuracy ${formatAccuracy(cached.testAccuracy)} (use --force to train again)\n`);
+    process.stdout.write(
+      `${dataset} classifier already cached in ${dir}: test accuracy ${formatAccuracy(cached.testAccuracy)} (use --force to train again)\n`,
+    );
     return;
   }
   const r = await getClassifier(dataset, {
@@ -42,14 +55,18 @@ export async function trainClassifier(f: ClassifierFlags): Promise<void> {
     backend: f.backend,
     log: f.quiet ? () => {} : undefined,
   });
-  process.stdout.write(`${dataset} classifier: test accuracy ${formatAccuracy(r.info.testAccuracy)} on ${r.info.testN} images, trained in ${r.info.trainSeconds.toFixed(0)} s on ${r.info.backend}; cached in ${r.dir}\n`);
+  process.stdout.write(
+    `${dataset} classifier: test accuracy ${formatAccuracy(r.info.testAccuracy)} on ${r.info.testN} images, trained in ${r.info.trainSeconds.toFixed(0)} s on ${r.info.backend}; cached in ${r.dir}\n`,
+  );
   r.classifier.dispose();
 }
 
 export function registerClassifier(program: Command): void {
   const cmd = program
     .command('classifier')
-    .description('train or inspect the cached evaluation classifiers (they judge conditional samples and give FID features)');
+    .description(
+      'train or inspect the cached evaluation classifiers (they judge conditional samples and give FID features)',
+    );
   cmd.addHelpText(
     'after',
     `
@@ -64,8 +81,12 @@ Examples:
 
   cmd
     .command('train')
-    .description('train a dataset\'s classifier and cache it (does nothing when cached, unless --force)')
-    .option('--dataset <name>', `dataset: ${CLASSIFIER_DATASETS.join(', ')}`, choiceOpt('--dataset', CLASSIFIER_DATASETS))
+    .description("train a dataset's classifier and cache it (does nothing when cached, unless --force)")
+    .option(
+      '--dataset <name>',
+      `dataset: ${CLASSIFIER_DATASETS.join(', ')}`,
+      choiceOpt('--dataset', CLASSIFIER_DATASETS),
+    )
     .option('--size <px>', 'square image side (default 28 for fashion-mnist, 32 for shapes)', intOpt('--size', 8))
     .option('--epochs <n>', 'training epochs (default: the dataset recipe)', floatOpt('--epochs', 0.001))
     .option('--seed <n>', 'random seed (default 0)', seedOpt())
@@ -77,8 +98,12 @@ Examples:
 
   cmd
     .command('show')
-    .description('print a cached classifier\'s test accuracy and folder')
-    .option('--dataset <name>', `dataset: ${CLASSIFIER_DATASETS.join(', ')}`, choiceOpt('--dataset', CLASSIFIER_DATASETS))
+    .description("print a cached classifier's test accuracy and folder")
+    .option(
+      '--dataset <name>',
+      `dataset: ${CLASSIFIER_DATASETS.join(', ')}`,
+      choiceOpt('--dataset', CLASSIFIER_DATASETS),
+    )
     .option('--size <px>', 'square image side (default 28 for fashion-mnist, 32 for shapes)', intOpt('--size', 8))
     .option('--json', 'print the stored info as JSON')
     .action(
@@ -86,7 +111,10 @@ Examples:
         const dataset = datasetOf(f);
         const dir = classifierDir(dataset, f.size);
         const info = readClassifierInfo(dir);
-        if (!info) throw new UserError(`No ${dataset} classifier cached in ${dir}; train it with \`deepgen classifier train --dataset ${dataset}${f.size ? ` --size ${f.size}` : ''}\``);
+        if (!info)
+          throw new UserError(
+            `No ${dataset} classifier cached in ${dir}; train it with \`deepgen classifier train --dataset ${dataset}${f.size ? ` --size ${f.size}` : ''}\``,
+          );
         if (f.json) {
           process.stdout.write(JSON.stringify({ dir, ...info }, null, 2) + '\n');
           return;

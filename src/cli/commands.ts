@@ -12,19 +12,87 @@ export interface CommandEntry {
 }
 
 export const COMMANDS: readonly CommandEntry[] = [
-  { name: 'demo', args: '', summary: 'train a small VAE on the built-in shapes dataset (a few minutes on 2 cores) and write pictures to runs/demo/', load: async () => (await import('./demo.ts')).registerDemo },
-  { name: 'train', args: '[family]', summary: 'train a model (or continue one with --resume) and write a run folder', load: async () => (await import('./train.ts')).registerTrain },
-  { name: 'sample', args: '<run>', summary: 'write a grid of samples from a trained model', load: async () => (await import('./sample.ts')).registerSample },
-  { name: 'eval', args: '<run>', summary: 'test-set bits/dim (exact or a bound) and sample quality (FID, KID, precision/recall) of a trained model', load: async () => (await import('./eval.ts')).registerEval },
-  { name: 'pictures', args: '<run>', summary: 'write the family pictures (reconstructions, interpolation, latent traversal, 2-d manifold) from test images', load: async () => (await import('./pictures.ts')).registerPictures },
-  { name: 'interpolate', args: '<run>', summary: 'decode a straight line in latent space between two encoded test images', load: async () => (await import('./pictures.ts')).registerPictures },
-  { name: 'datasets', args: '', summary: 'list the datasets deepgen can train on, whether each is available here, and where', load: async () => (await import('./datasets.ts')).registerDatasets },
-  { name: 'info', args: '', summary: 'show the compute backend deepgen uses, the BLAS library found, threads and a quick GFLOPS check', load: async () => (await import('./info.ts')).registerInfo },
-  { name: 'classifier', args: '', summary: 'train or inspect the cached evaluation classifiers (they judge conditional samples and give FID features)', load: async () => (await import('./classifier.ts')).registerClassifier },
-  { name: 'cond-eval', args: '<run>', summary: 'how often the project\'s classifier recognises the class (or colour+shape prompt) asked for', load: async () => (await import('./cond-eval.ts')).registerCondEval },
-  { name: 'leaderboard', args: '[runs...]', summary: 'one table of every run: size, training time, bits/dim, FID/KID/precision/recall, conditional accuracy', load: async () => (await import('./leaderboard.ts')).registerLeaderboard },
-  { name: 'serve', args: '[runs...]', summary: 'open the playground in the browser: watch the models in the given run folders generate, on localhost', load: async () => (await import('./serve.ts')).registerServe },
-  { name: 'compare', args: '<runs...>', summary: 'the one-shot baseline beside generative models: samples side by side, variance, sharpness, FID, accuracy', load: async () => (await import('./compare.ts')).registerCompare },
+  {
+    name: 'demo',
+    args: '',
+    summary:
+      'train a small VAE on the built-in shapes dataset (a few minutes on 2 cores) and write pictures to runs/demo/',
+    load: async () => (await import('./demo.ts')).registerDemo,
+  },
+  {
+    name: 'train',
+    args: '[family]',
+    summary: 'train a model (or continue one with --resume) and write a run folder',
+    load: async () => (await import('./train.ts')).registerTrain,
+  },
+  {
+    name: 'sample',
+    args: '<run>',
+    summary: 'write a grid of samples from a trained model',
+    load: async () => (await import('./sample.ts')).registerSample,
+  },
+  {
+    name: 'eval',
+    args: '<run>',
+    summary: 'test-set bits/dim (exact or a bound) and sample quality (FID, KID, precision/recall) of a trained model',
+    load: async () => (await import('./eval.ts')).registerEval,
+  },
+  {
+    name: 'pictures',
+    args: '<run>',
+    summary:
+      'write the family pictures (reconstructions, interpolation, latent traversal, 2-d manifold) from test images',
+    load: async () => (await import('./pictures.ts')).registerPictures,
+  },
+  {
+    name: 'interpolate',
+    args: '<run>',
+    summary: 'decode a straight line in latent space between two encoded test images',
+    load: async () => (await import('./pictures.ts')).registerPictures,
+  },
+  {
+    name: 'datasets',
+    args: '',
+    summary: 'list the datasets deepgen can train on, whether each is available here, and where',
+    load: async () => (await import('./datasets.ts')).registerDatasets,
+  },
+  {
+    name: 'info',
+    args: '',
+    summary: 'show the compute backend deepgen uses, the BLAS library found, threads and a quick GFLOPS check',
+    load: async () => (await import('./info.ts')).registerInfo,
+  },
+  {
+    name: 'classifier',
+    args: '',
+    summary:
+      'train or inspect the cached evaluation classifiers (they judge conditional samples and give FID features)',
+    load: async () => (await import('./classifier.ts')).registerClassifier,
+  },
+  {
+    name: 'cond-eval',
+    args: '<run>',
+    summary: "how often the project's classifier recognises the class (or colour+shape prompt) asked for",
+    load: async () => (await import('./cond-eval.ts')).registerCondEval,
+  },
+  {
+    name: 'leaderboard',
+    args: '[runs...]',
+    summary: 'one table of every run: size, training time, bits/dim, FID/KID/precision/recall, conditional accuracy',
+    load: async () => (await import('./leaderboard.ts')).registerLeaderboard,
+  },
+  {
+    name: 'serve',
+    args: '[runs...]',
+    summary: 'open the playground in the browser: watch the models in the given run folders generate, on localhost',
+    load: async () => (await import('./serve.ts')).registerServe,
+  },
+  {
+    name: 'compare',
+    args: '<runs...>',
+    summary: 'the one-shot baseline beside generative models: samples side by side, variance, sharpness, FID, accuracy',
+    load: async () => (await import('./compare.ts')).registerCompare,
+  },
 ];
 
 /** The command a command line runs (`deepgen help NAME` counts as NAME), or undefined (top-level help, a typo). */

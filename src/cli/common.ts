@@ -12,7 +12,8 @@ else ${DEFAULT_MAX_IMAGE_PIXELS}) is refused before decoding, as a guard against
 export function intOpt(name: string, min = 0) {
   return (v: string): number => {
     const n = Number(v);
-    if (!/^-?\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}, got ${JSON.stringify(v)}.`);
+    if (!/^-?\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min)
+      throw new InvalidArgumentError(`${name} must be an integer >= ${min}, got ${JSON.stringify(v)}.`);
     return n;
   };
 }
@@ -21,7 +22,8 @@ export function intOpt(name: string, min = 0) {
 export function seedOpt(name = '--seed') {
   return (v: string): number => {
     const n = Number(v);
-    if (!/^\d+$/.test(v.trim()) || n > MAX_SEED) throw new InvalidArgumentError(`${name} must be an integer from 0 to ${MAX_SEED}, got ${JSON.stringify(v)}.`);
+    if (!/^\d+$/.test(v.trim()) || n > MAX_SEED)
+      throw new InvalidArgumentError(`${name} must be an integer from 0 to ${MAX_SEED}, got ${JSON.stringify(v)}.`);
     return n;
   };
 }
@@ -31,7 +33,9 @@ export function floatOpt(name: string, min = -Infinity, exclusive = false) {
   return (v: string): number => {
     const n = Number(v);
     if (v.trim() === '' || !Number.isFinite(n) || n < min || (exclusive && n === min)) {
-      throw new InvalidArgumentError(`${name} must be a number${min > -Infinity ? ` ${exclusive ? '>' : '>='} ${min}` : ''}, got ${JSON.stringify(v)}.`);
+      throw new InvalidArgumentError(
+        `${name} must be a number${min > -Infinity ? ` ${exclusive ? '>' : '>='} ${min}` : ''}, got ${JSON.stringify(v)}.`,
+      );
     }
     return n;
   };
@@ -40,14 +44,18 @@ export function floatOpt(name: string, min = -Infinity, exclusive = false) {
 export function intListOpt(name: string) {
   return (v: string): number[] => {
     const parts = v.split(',').map((s) => s.trim());
-    if (!parts.length || parts.some((p) => !/^\d+$/.test(p) || Number(p) < 1)) throw new InvalidArgumentError(`${name} must be a comma-separated list of positive integers like 512,256, got ${JSON.stringify(v)}.`);
+    if (!parts.length || parts.some((p) => !/^\d+$/.test(p) || Number(p) < 1))
+      throw new InvalidArgumentError(
+        `${name} must be a comma-separated list of positive integers like 512,256, got ${JSON.stringify(v)}.`,
+      );
     return parts.map(Number);
   };
 }
 
 export function choiceOpt<T extends string>(name: string, choices: readonly T[]) {
   return (v: string): T => {
-    if (!(choices as readonly string[]).includes(v)) throw new InvalidArgumentError(`${name} must be one of ${choices.join(', ')}, got ${JSON.stringify(v)}.`);
+    if (!(choices as readonly string[]).includes(v))
+      throw new InvalidArgumentError(`${name} must be one of ${choices.join(', ')}, got ${JSON.stringify(v)}.`);
     return v as T;
   };
 }
@@ -68,7 +76,8 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void> | 
 }
 
 /** Said on the first Ctrl-C of a training command. */
-export const INTERRUPT_NOTE = 'Interrupted: saving a checkpoint after this step (press Ctrl-C again to quit without saving)...';
+export const INTERRUPT_NOTE =
+  'Interrupted: saving a checkpoint after this step (press Ctrl-C again to quit without saving)...';
 
 /**
  * Runs a training call under Ctrl-C handling, the CLI's alone (the library installs no handler): the first Ctrl-C
@@ -96,12 +105,20 @@ export async function withCtrlC<T>(fn: (signal: AbortSignal) => Promise<T>): Pro
 }
 
 /** Config keys that `deepgen train` sets with a flag of their own (others take --set key=value). */
-const SETTING_FLAGS: Record<string, string> = { 'data.size': '--size', 'data.preprocess': '--preprocess', 'train.batchSize': '--batch-size', 'train.lr': '--lr', 'model.latent': '--latent', 'model.arch': '--arch' };
+const SETTING_FLAGS: Record<string, string> = {
+  'data.size': '--size',
+  'data.preprocess': '--preprocess',
+  'train.batchSize': '--batch-size',
+  'train.lr': '--lr',
+  'model.latent': '--latent',
+  'model.arch': '--arch',
+};
 
 /** A core error's hint worded with the CLI's flags (the web page and library callers get wordHint's plain words). */
 export function cliHint(h: ErrorHint): string {
   if (h.kind === 'setting') {
-    if (h.key === 'model.cond.kind') return `train with ${h.value === 'label' ? '--conditional' : `--cond ${String(h.value)}`}`;
+    if (h.key === 'model.cond.kind')
+      return `train with ${h.value === 'label' ? '--conditional' : `--cond ${String(h.value)}`}`;
     const flag = SETTING_FLAGS[h.key];
     return `train with ${flag ? `${flag} ${String(h.value)}` : `--set ${h.key}=${String(h.value)}`}`;
   }
@@ -119,6 +136,9 @@ export function fail(e: unknown): never {
   }
   const err = e as Error;
   if (process.env.DEEPGEN_DEBUG) process.stderr.write(`${err?.stack ?? String(e)}\n`);
-  else process.stderr.write(`deepgen: internal error: ${err?.message ?? String(e)} (set DEEPGEN_DEBUG=1 for the stack trace, and please report it)\n`);
+  else
+    process.stderr.write(
+      `deepgen: internal error: ${err?.message ?? String(e)} (set DEEPGEN_DEBUG=1 for the stack trace, and please report it)\n`,
+    );
   process.exit(1);
 }

@@ -16,60 +16,113 @@ import { labelIndex } from '../core/api/labels.ts';
 const SHAPES_TEST_N = 20000;
 
 /** Prompts used when a text-conditional comparison is given none: four colour + shape pairs of the shapes data. */
-export const DEFAULT_PROMPTS = ['a large green circle in the center', 'a large red square at the top left', 'a medium blue triangle at the bottom', 'a large yellow diamond at the right'];
+export const DEFAULT_PROMPTS = [
+  'a large green circle in the center',
+  'a large red square at the top left',
+  'a medium blue triangle at the bottom',
+  'a large yellow diamond at the right',
+];
 
 export function registerCompare(program: Command): void {
   program
     .command('compare')
-    .argument('<runs...>', 'run folders of label- or text-conditional models on the same data (e.g. a oneshot run and generative runs)')
-    .description('the one-shot baseline beside generative models: for each class or prompt, samples side by side and per run the per-pixel variance across samples, sharpness, distance to the class-mean image, FID/KID against the real images of that class and classifier accuracy')
-    .option('--label <class>', 'class to compare (index or name; repeatable); default: every class (label models)', collect, [])
-    .option('--prompt <text>', `prompt to compare (repeatable; must name a colour and a shape); default: ${DEFAULT_PROMPTS.map((p) => `"${p}"`).join(', ')} (text models)`, collect, [])
+    .argument(
+      '<runs...>',
+      'run folders of label- or text-conditional models on the same data (e.g. a oneshot run and generative runs)',
+    )
+    .description(
+      'the one-shot baseline beside generative models: for each class or prompt, samples side by side and per run the per-pixel variance across samples, sharpness, distance to the class-mean image, FID/KID against the real images of that class and classifier accuracy',
+    )
+    .option(
+      '--label <class>',
+      'class to compare (index or name; repeatable); default: every class (label models)',
+      collect,
+      [],
+    )
+    .option(
+      '--prompt <text>',
+      `prompt to compare (repeatable; must name a colour and a shape); default: ${DEFAULT_PROMPTS.map((p) => `"${p}"`).join(', ')} (text models)`,
+      collect,
+      [],
+    )
     .option('--n <count>', 'samples per run and condition (and real test images of it)', intOpt('--n', 4), 64)
     .option('--show <count>', 'samples per run and condition in the picture', intOpt('--show', 1), 8)
-    .option('--guidance <w>', 'classifier-free guidance weight for the runs that take it (default: each model\'s)', floatOpt('--guidance', 0))
-    .option('--steps <n>', 'sampler steps for the runs that take them (default: each model\'s)', intOpt('--steps', 1))
+    .option(
+      '--guidance <w>',
+      "classifier-free guidance weight for the runs that take it (default: each model's)",
+      floatOpt('--guidance', 0),
+    )
+    .option('--steps <n>', "sampler steps for the runs that take them (default: each model's)", intOpt('--steps', 1))
     .option('--seed <n>', 'random seed', seedOpt(), 0)
     .option('--out <file.png>', 'the picture; the tables go beside it as .md and .json', 'compare.png')
     .option('--scale <k>', 'enlarge the picture k times', intOpt('--scale', 1), 2)
     .option('--backend <name>', 'compute backend', 'auto')
     .addHelpText('after', IMAGE_LIMIT_HELP)
     .action(
-      action(async (dirs: string[], f: { label: string[]; prompt: string[]; n: number; show: number; guidance?: number; steps?: number; seed: number; out: string; scale: number; backend: string }) => {
-        if (!f.out.toLowerCase().endsWith('.png')) throw new UserError(`--out ${f.out} must end in .png`);
-        if (f.scale > 8) throw new UserError(`--scale must be at most 8, got ${f.scale}`);
-        const runs: LoadedRun[] = [];
-        try {
-          for (const d of dirs) runs.push(await loadRun(d, { backend: f.backend }));
-          const kind = sharedConditioning(runs);
-          const first = runs[0];
-          let conditions: Condition[];
-          if (kind === 'label') {
-            if (f.prompt.length) throw new UserError('these runs are label-conditional: use --label, not --prompt');
-            const names = first.info.classNames ?? [];
-            const labels = f.label.length ? f.label.map((l) => labelIndex(l, names, first.info.numClasses)) : Array.from({ length: first.info.numClasses }, (_, i) => i);
-            conditions = labels.map((l) => ({ name: names[l] ?? `class ${l}`, label: l }));
-          } else {
-            if (f.label.length) throw new UserError('these runs are text-conditional: use --prompt, not --label');
-            conditions = (f.prompt.length ? f.prompt : DEFAULT_PROMPTS).map((p) => ({ name: `"${p}"`, prompt: p }));
+      action(
+        async (
+          dirs: string[],
+          f: {
+            label: string[];
+            prompt: string[];
+            n: number;
+            show: number;
+            guidance?: number;
+            steps?: number;
+            seed: number;
+            out: string;
+            scale: number;
+            backend: string;
+          },
+        ) => {
+          if (!f.out.toLowerCase().endsWith('.png')) throw new UserError(`--out ${f.out} must end in .png`);
+          if (f.scale > 8) throw new UserError(`--scale must be at most 8, got ${f.scale}`);
+          const runs: LoadedRun[] = [];
+          try {
+            for (const d of dirs) runs.push(await loadRun(d, { backend: f.backend }));
+            const kind = sharedConditioning(runs);
+            const first = runs[0];
+            let conditions: Condition[];
+            if (kind === 'label') {
+              if (f.prompt.length) throw new UserError('these runs are label-conditional: use --label, not --prompt');
+              const names = first.info.classNames ?? [];
+              const labels = f.label.length
+                ? f.label.map((l) => labelIndex(l, names, first.info.numClasses))
+                : Array.from({ length: first.info.numClasses }, (_, i) => i);
+              conditions = labels.map((l) => ({ name: names[l] ?? `class ${l}`, label: l }));
+            } else {
+              if (f.label.length) throw new UserError('these runs are text-conditional: use --prompt, not --label');
+              conditions = (f.prompt.length ? f.prompt : DEFAULT_PROMPTS).map((p) => ({ name: `"${p}"`, prompt: p }));
+            }
+            // shapes are generated: a large test set finds enough real images of even a fully specified prompt
+            const test = loadSplit(
+              first.cfg.data.dataset === 'shapes'
+                ? { ...first.cfg, data: { ...first.cfg.data, testN: Math.max(first.cfg.data.testN, SHAPES_TEST_N) } }
+                : first.cfg,
+              'test',
+            );
+            const res = await compareRuns(runs, conditions, test, {
+              n: f.n,
+              seed: f.seed,
+              show: f.show,
+              sampling: { guidance: f.guidance, steps: f.steps },
+              onProgress: (l) => process.stderr.write(`${l}\n`),
+            });
+            const md = `Rows of ${f.out}, per condition: real test images, then ${runs.map((r) => r.dir).join(', ')}; the last column is the mean image.\n\n${compareMarkdown(res)}`;
+            fs.mkdirSync(path.dirname(path.resolve(f.out)), { recursive: true });
+            writeFileAtomic(f.out, encodePng(upscale(res.picture, f.scale)));
+            const stem = f.out.replace(/\.png$/i, '');
+            writeFileAtomic(`${stem}.md`, md);
+            const { picture: _p, ...json } = res;
+            writeFileAtomic(
+              `${stem}.json`,
+              `${JSON.stringify({ runs: dirs, seed: f.seed, guidance: f.guidance, steps: f.steps, ...json }, null, 2)}\n`,
+            );
+            process.stdout.write(`${md}\nWrote ${f.out}, ${stem}.md and ${stem}.json\n`);
+          } finally {
+            for (const r of runs) r.model.dispose();
           }
-          // shapes are generated: a large test set finds enough real images of even a fully specified prompt
-          const test = loadSplit(first.cfg.data.dataset === 'shapes' ? { ...first.cfg, data: { ...first.cfg.data, testN: Math.max(first.cfg.data.testN, SHAPES_TEST_N) } } : first.cfg, 'test');
-          const res = await compareRuns(runs, conditions, test, {
-            n: f.n, seed: f.seed, show: f.show, sampling: { guidance: f.guidance, steps: f.steps },
-            onProgress: (l) => process.stderr.write(`${l}\n`),
-          });
-          const md = `Rows of ${f.out}, per condition: real test images, then ${runs.map((r) => r.dir).join(', ')}; the last column is the mean image.\n\n${compareMarkdown(res)}`;
-          fs.mkdirSync(path.dirname(path.resolve(f.out)), { recursive: true });
-          writeFileAtomic(f.out, encodePng(upscale(res.picture, f.scale)));
-          const stem = f.out.replace(/\.png$/i, '');
-          writeFileAtomic(`${stem}.md`, md);
-          const { picture: _p, ...json } = res;
-          writeFileAtomic(`${stem}.json`, `${JSON.stringify({ runs: dirs, seed: f.seed, guidance: f.guidance, steps: f.steps, ...json }, null, 2)}\n`);
-          process.stdout.write(`${md}\nWrote ${f.out}, ${stem}.md and ${stem}.json\n`);
-        } finally {
-          for (const r of runs) r.model.dispose();
-        }
-      }),
+        },
+      ),
     );
 }

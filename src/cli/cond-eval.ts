@@ -15,47 +15,97 @@ export function registerCondEval(program: Command): void {
   program
     .command('cond-eval')
     .argument('<run>', 'run folder of a label- or text-conditional model (fashion-mnist or shapes)')
-    .description('generate samples for every class (or colour+shape prompts) and measure how often the project\'s classifier recognises what was asked for')
-    .option('--n <count>', 'samples per set (text models on shapes also get a set of this size for held-out pairs)', intOpt('--n', 1), 1000)
-    .option('--guidance <w>', 'classifier-free guidance weight (default: the model\'s)', floatOpt('--guidance', 0))
-    .option('--steps <n>', 'sampler steps (default: the model\'s)', intOpt('--steps', 1))
+    .description(
+      "generate samples for every class (or colour+shape prompts) and measure how often the project's classifier recognises what was asked for",
+    )
+    .option(
+      '--n <count>',
+      'samples per set (text models on shapes also get a set of this size for held-out pairs)',
+      intOpt('--n', 1),
+      1000,
+    )
+    .option('--guidance <w>', "classifier-free guidance weight (default: the model's)", floatOpt('--guidance', 0))
+    .option('--steps <n>', "sampler steps (default: the model's)", intOpt('--steps', 1))
     .option('--seed <n>', 'random seed', seedOpt(), 0)
     .option('--batch-size <n>', 'samples generated at once', intOpt('--batch-size', 1), 100)
     .option('--no-ema', 'use the raw weights even when the run kept an EMA')
     .option('--backend <name>', 'compute backend', 'auto')
     .option('--json', 'print the result as JSON')
     .action(
-      action(async (run: string, f: { n: number; guidance?: number; steps?: number; seed: number; batchSize: number; ema: boolean; backend: string; json?: boolean }) => {
-        const r = await loadRun(run, { backend: f.backend, useEma: f.ema });
-        // the total is known once generation starts (text models on shapes add a held-out set)
-        let progress: ReturnType<typeof createProgress> | undefined;
-        const res = await conditionalEval(r, {
-          n: f.n, seed: f.seed, guidance: f.guidance, steps: f.steps, batchSize: f.batchSize,
-          onProgress: (d, total) => (progress ??= createProgress('cond-eval', total, { every: Math.max(1, Math.floor(total / 10)) })).update(d, `${d}/${total} samples`),
-        });
-        progress?.stop();
-        const { preview, ...rest } = res;
-        const full = { run, family: r.family, step: r.step, weights: r.usedEma ? 'ema' : 'raw', backend: r.backend, ...rest, seconds: Math.round(res.seconds * 10) / 10 };
-        writeFileAtomic(path.join(run, 'cond-eval.json'), JSON.stringify(full, null, 2) + '\n');
-        const pic = path.join(run, 'cond-eval.png');
-        await writeImageGrid(pic, preview, { cols: res.kind === 'label' || res.labels ? Math.min(10, r.info.numClasses) : 8 });
-        preview.dispose();
-        r.model.dispose();
-        if (f.json) {
-          process.stdout.write(JSON.stringify(full, null, 2) + '\n');
-          return;
-        }
-        const clfAcc = Object.entries(res.classifier.testAccuracy).map(([k, v]) => `${k} ${(100 * v).toFixed(1)}%`).join(', ');
-        const lines = [`${r.family} (${res.kind}-conditional) at step ${r.step}, guidance ${f.guidance ?? 'default'}, ${formatDuration(res.seconds)}; judged by the ${res.classifier.dataset} classifier (its test accuracy on real images: ${clfAcc})`];
-        if (res.labels) {
-          lines.push(`  recognised as the intended class: ${pct(res.labels.overall)} of ${res.labels.n}`);
-          res.labels.classNames.forEach((c, i) => lines.push(`    ${c.padEnd(14)} ${pct(res.labels!.perClass[i])} of ${res.labels!.counts[i]}`));
-        }
-        for (const [name, a] of [['pairs seen in training', res.seen], [`held-out pairs (${res.heldOut?.pairs.join(', ')})`, res.heldOut]] as const) {
-          if (!a) continue;
-          lines.push(`  ${name}: colour and shape both right ${pct(a.both)} of ${a.n} (shape ${pct(a.kind)}, colour ${pct(a.color)})`);
-        }
-        process.stdout.write(lines.join('\n') + `\nWrote ${path.join(run, 'cond-eval.json')} and ${pic}\n`);
-      }),
+      action(
+        async (
+          run: string,
+          f: {
+            n: number;
+            guidance?: number;
+            steps?: number;
+            seed: number;
+            batchSize: number;
+            ema: boolean;
+            backend: string;
+            json?: boolean;
+          },
+        ) => {
+          const r = await loadRun(run, { backend: f.backend, useEma: f.ema });
+          // the total is known once generation starts (text models on shapes add a held-out set)
+          let progress: ReturnType<typeof createProgress> | undefined;
+          const res = await conditionalEval(r, {
+            n: f.n,
+            seed: f.seed,
+            guidance: f.guidance,
+            steps: f.steps,
+            batchSize: f.batchSize,
+            onProgress: (d, total) =>
+              (progress ??= createProgress('cond-eval', total, { every: Math.max(1, Math.floor(total / 10)) })).update(
+                d,
+                `${d}/${total} samples`,
+              ),
+          });
+          progress?.stop();
+          const { preview, ...rest } = res;
+          const full = {
+            run,
+            family: r.family,
+            step: r.step,
+            weights: r.usedEma ? 'ema' : 'raw',
+            backend: r.backend,
+            ...rest,
+            seconds: Math.round(res.seconds * 10) / 10,
+          };
+          writeFileAtomic(path.join(run, 'cond-eval.json'), JSON.stringify(full, null, 2) + '\n');
+          const pic = path.join(run, 'cond-eval.png');
+          await writeImageGrid(pic, preview, {
+            cols: res.kind === 'label' || res.labels ? Math.min(10, r.info.numClasses) : 8,
+          });
+          preview.dispose();
+          r.model.dispose();
+          if (f.json) {
+            process.stdout.write(JSON.stringify(full, null, 2) + '\n');
+            return;
+          }
+          const clfAcc = Object.entries(res.classifier.testAccuracy)
+            .map(([k, v]) => `${k} ${(100 * v).toFixed(1)}%`)
+            .join(', ');
+          const lines = [
+            `${r.family} (${res.kind}-conditional) at step ${r.step}, guidance ${f.guidance ?? 'default'}, ${formatDuration(res.seconds)}; judged by the ${res.classifier.dataset} classifier (its test accuracy on real images: ${clfAcc})`,
+          ];
+          if (res.labels) {
+            lines.push(`  recognised as the intended class: ${pct(res.labels.overall)} of ${res.labels.n}`);
+            res.labels.classNames.forEach((c, i) =>
+              lines.push(`    ${c.padEnd(14)} ${pct(res.labels!.perClass[i])} of ${res.labels!.counts[i]}`),
+            );
+          }
+          for (const [name, a] of [
+            ['pairs seen in training', res.seen],
+            [`held-out pairs (${res.heldOut?.pairs.join(', ')})`, res.heldOut],
+          ] as const) {
+            if (!a) continue;
+            lines.push(
+              `  ${name}: colour and shape both right ${pct(a.both)} of ${a.n} (shape ${pct(a.kind)}, colour ${pct(a.color)})`,
+            );
+          }
+          process.stdout.write(lines.join('\n') + `\nWrote ${path.join(run, 'cond-eval.json')} and ${pic}\n`);
+        },
+      ),
     );
 }

@@ -20,7 +20,9 @@ export const DEMO_CONV_MODEL = { arch: 'conv', latent: 32, likelihood: 'gaussian
 export function registerDemo(program: Command): void {
   program
     .command('demo')
-    .description('train a small VAE on the built-in shapes dataset (a few minutes on 2 cores) and write pictures to runs/demo/')
+    .description(
+      'train a small VAE on the built-in shapes dataset (a few minutes on 2 cores) and write pictures to runs/demo/',
+    )
     .option('--out <dir>', 'run folder', 'runs/demo')
     .option('--epochs <n>', 'passes over the 20,000 shapes', floatOpt('--epochs', 0, true))
     .option('--backend <name>', 'compute backend', 'auto')
@@ -29,9 +31,16 @@ export function registerDemo(program: Command): void {
         if (hasCheckpoint(f.out)) fs.rmSync(f.out, { recursive: true, force: true });
         const backend = await initBackend(f.backend);
         const conv = backend === 'native' ? { model: DEMO_CONV_MODEL } : {};
-        const cfg = resolveRunConfig('vae', [DEMO_CONFIG, conv, f.epochs !== undefined ? { train: { epochs: f.epochs } } : {}], [], 'demo');
+        const cfg = resolveRunConfig(
+          'vae',
+          [DEMO_CONFIG, conv, f.epochs !== undefined ? { train: { epochs: f.epochs } } : {}],
+          [],
+          'demo',
+        );
         process.stderr.write(`deepgen demo: a VAE learns 32x32 coloured shapes; pictures go to ${f.out}/\n`);
-        const r = await withCtrlC((signal) => trainRun({ config: cfg, out: f.out, backend: f.backend, signal, abortNote: INTERRUPT_NOTE }));
+        const r = await withCtrlC((signal) =>
+          trainRun({ config: cfg, out: f.out, backend: f.backend, signal, abortNote: INTERRUPT_NOTE }),
+        );
         if (r.aborted) return; // stopped by Ctrl-C: trainRun said how to resume, and the pictures are not written
         process.stdout.write(
           [

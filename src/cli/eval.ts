@@ -17,10 +17,14 @@ import { action, intOpt, seedOpt, IMAGE_LIMIT_HELP } from './common.ts';
 
 /** The metrics of --metrics: nll and/or the sample metrics, in a fixed order. */
 export function parseMetrics(text: string): { nll: boolean; sample: SampleMetric[] } {
-  const items = text.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean);
+  const items = text
+    .split(',')
+    .map((t) => t.trim().toLowerCase())
+    .filter(Boolean);
   const known = ['nll', ...SAMPLE_METRICS];
   const bad = items.filter((t) => !known.includes(t));
-  if (bad.length || items.length === 0) throw new UserError(`--metrics must be a comma-separated list of ${known.join(', ')}, got "${text}"`);
+  if (bad.length || items.length === 0)
+    throw new UserError(`--metrics must be a comma-separated list of ${known.join(', ')}, got "${text}"`);
   return { nll: items.includes('nll'), sample: SAMPLE_METRICS.filter((m) => items.includes(m)) };
 }
 
@@ -29,13 +33,31 @@ export function registerEval(program: Command): void {
     .command('eval')
     .argument('<run>', 'run folder written by `deepgen train`')
     .description(
-      'evaluate a trained model on the test set: -log p(x) in nats/image and bits/dim (exact for pixelcnn and igpt; upper bounds for the VAE, the flow and diffusion, whose figure is the DDPM variational bound), and sample quality (FID, KID, precision/recall) on the features of deepgen\'s own classifier for the dataset',
+      "evaluate a trained model on the test set: -log p(x) in nats/image and bits/dim (exact for pixelcnn and igpt; upper bounds for the VAE, the flow and diffusion, whose figure is the DDPM variational bound), and sample quality (FID, KID, precision/recall) on the features of deepgen's own classifier for the dataset",
     )
-    .option('--metrics <list>', 'comma-separated: nll, fid, kid, pr (default nll, or fid,kid,pr for a family without a likelihood)')
-    .option('--iwae <k>', 'importance samples for the IWAE bound (VAE) or the importance-weighted dequantization bound (flow); 0 = skip', intOpt('--iwae'), 0)
-    .option('--n <count>', 'test images for nll (0 = all); samples and test images for fid/kid/pr (0 = 10000)', intOpt('--n'), 0)
+    .option(
+      '--metrics <list>',
+      'comma-separated: nll, fid, kid, pr (default nll, or fid,kid,pr for a family without a likelihood)',
+    )
+    .option(
+      '--iwae <k>',
+      'importance samples for the IWAE bound (VAE) or the importance-weighted dequantization bound (flow); 0 = skip',
+      intOpt('--iwae'),
+      0,
+    )
+    .option(
+      '--n <count>',
+      'test images for nll (0 = all); samples and test images for fid/kid/pr (0 = 10000)',
+      intOpt('--n'),
+      0,
+    )
     .option('--batch-size <n>', 'test images (or samples) per batch', intOpt('--batch-size', 1))
-    .option('--seed <n>', 'seed of the random draws (the VAE\'s and flow\'s z samples, diffusion\'s t and noise)', seedOpt(), 0)
+    .option(
+      '--seed <n>',
+      "seed of the random draws (the VAE's and flow's z samples, diffusion's t and noise)",
+      seedOpt(),
+      0,
+    )
     .option('--data-dir <dir>', 'folder with the dataset files, if not where training found them')
     .option('--backend <name>', 'compute backend', 'auto')
     .option('--json', 'print the result as JSON')
@@ -55,57 +77,93 @@ Examples:
   deepgen eval runs/diffusion --metrics fid,kid,pr --n 2000`,
     )
     .action(
-      action(async (run: string, f: { metrics?: string; iwae: number; n: number; batchSize?: number; seed: number; dataDir?: string; backend: string; json?: boolean }) => {
-        const r = await loadRun(run, { backend: f.backend });
-        const can = evalCapabilities(r.model);
-        const metrics = parseMetrics(f.metrics ?? (can.evaluates ? 'nll' : SAMPLE_METRICS.join(',')));
-        if (metrics.nll && !can.evaluates) throw new UserError(`The ${r.family} family has no likelihood; use --metrics ${SAMPLE_METRICS.join(',')}`);
-        if (f.iwae > 0 && !can.importanceSamples) throw new UserError(`--iwae applies to importance-weighted bounds (vae, flow); the ${r.family} family's ${can.likelihood ? `${can.likelihood.kind === 'exact' ? 'exact ' : ''}-log p(x)` : 'evaluation'} takes no importance samples (drop --iwae)`);
-        const cfg = withDataDir(r.cfg, f.dataDir);
-        const fullTest = loadSplit(cfg, 'test');
-        const t0 = performance.now();
-        let res: EvalResult | null = null;
-        let nllN = 0;
-        if (metrics.nll) {
-          const test = f.n > 0 ? subset(fullTest, 0, Math.min(f.n, fullTest.n)) : fullTest;
-          nllN = test.n;
-          const progress = createProgress('eval', test.n, { every: Math.max(1, Math.floor(test.n / 10)) });
-          res = await evaluateRun(r.model, cfg, test, { iwaeK: f.iwae, seed: f.seed, batchSize: f.batchSize, onBatch: (d) => progress.update(d, `${d} images`) });
-          progress.stop();
-        }
-        let quality: SampleQualityResult | undefined;
-        if (metrics.sample.length) {
-          const n = f.n > 0 ? f.n : 10000;
-          const progress = createProgress('samples', Math.min(n, fullTest.n), { every: Math.max(1, Math.floor(Math.min(n, fullTest.n) / 10)) });
-          quality = await sampleQuality(r, fullTest, loadSplit(cfg, 'train'), { n, seed: f.seed, metrics: metrics.sample, batchSize: f.batchSize, onProgress: (d) => progress.update(d, `${d} samples`) });
-          progress.stop();
-        }
-        const seconds = (performance.now() - t0) / 1000;
-        const full = {
-          run,
-          family: r.family,
-          step: r.step,
-          dataset: `${cfg.data.dataset} test (${cfg.data.preprocess}, fixed seed ${cfg.data.testSeed})`,
-          weights: r.usedEma ? 'ema' : 'raw',
-          backend: r.backend,
-          seconds: Math.round(seconds * 10) / 10,
-          // figures of an earlier eval of the same weights that this one did not recompute are kept
-          ...keptFromEarlierEval(path.join(run, 'eval.json'), r.step, r.usedEma ? 'ema' : 'raw', { nll: metrics.nll, sample: quality !== undefined }),
-          ...res,
-          ...(quality ? { sampleQuality: quality } : {}),
-        };
-        writeFileAtomic(path.join(run, 'eval.json'), JSON.stringify(full, null, 2) + '\n');
-        r.model.dispose();
-        if (f.json) {
-          process.stdout.write(JSON.stringify(full, null, 2) + '\n');
-          return;
-        }
-        const D = r.info.height * r.info.width * r.info.channels;
-        const lines = [`${r.family} at step ${r.step} on ${cfg.data.dataset} (${cfg.data.preprocess}), ${D} dims, ${formatDuration(seconds)}`];
-        if (res) lines.push(...likelihoodLines(res, nllN, D));
-        if (quality) lines.push(...qualityLines(quality));
-        process.stdout.write(lines.filter(Boolean).join('\n') + `\nWrote ${path.join(run, 'eval.json')}\n`);
-      }),
+      action(
+        async (
+          run: string,
+          f: {
+            metrics?: string;
+            iwae: number;
+            n: number;
+            batchSize?: number;
+            seed: number;
+            dataDir?: string;
+            backend: string;
+            json?: boolean;
+          },
+        ) => {
+          const r = await loadRun(run, { backend: f.backend });
+          const can = evalCapabilities(r.model);
+          const metrics = parseMetrics(f.metrics ?? (can.evaluates ? 'nll' : SAMPLE_METRICS.join(',')));
+          if (metrics.nll && !can.evaluates)
+            throw new UserError(`The ${r.family} family has no likelihood; use --metrics ${SAMPLE_METRICS.join(',')}`);
+          if (f.iwae > 0 && !can.importanceSamples)
+            throw new UserError(
+              `--iwae applies to importance-weighted bounds (vae, flow); the ${r.family} family's ${can.likelihood ? `${can.likelihood.kind === 'exact' ? 'exact ' : ''}-log p(x)` : 'evaluation'} takes no importance samples (drop --iwae)`,
+            );
+          const cfg = withDataDir(r.cfg, f.dataDir);
+          const fullTest = loadSplit(cfg, 'test');
+          const t0 = performance.now();
+          let res: EvalResult | null = null;
+          let nllN = 0;
+          if (metrics.nll) {
+            const test = f.n > 0 ? subset(fullTest, 0, Math.min(f.n, fullTest.n)) : fullTest;
+            nllN = test.n;
+            const progress = createProgress('eval', test.n, { every: Math.max(1, Math.floor(test.n / 10)) });
+            res = await evaluateRun(r.model, cfg, test, {
+              iwaeK: f.iwae,
+              seed: f.seed,
+              batchSize: f.batchSize,
+              onBatch: (d) => progress.update(d, `${d} images`),
+            });
+            progress.stop();
+          }
+          let quality: SampleQualityResult | undefined;
+          if (metrics.sample.length) {
+            const n = f.n > 0 ? f.n : 10000;
+            const progress = createProgress('samples', Math.min(n, fullTest.n), {
+              every: Math.max(1, Math.floor(Math.min(n, fullTest.n) / 10)),
+            });
+            quality = await sampleQuality(r, fullTest, loadSplit(cfg, 'train'), {
+              n,
+              seed: f.seed,
+              metrics: metrics.sample,
+              batchSize: f.batchSize,
+              onProgress: (d) => progress.update(d, `${d} samples`),
+            });
+            progress.stop();
+          }
+          const seconds = (performance.now() - t0) / 1000;
+          const full = {
+            run,
+            family: r.family,
+            step: r.step,
+            dataset: `${cfg.data.dataset} test (${cfg.data.preprocess}, fixed seed ${cfg.data.testSeed})`,
+            weights: r.usedEma ? 'ema' : 'raw',
+            backend: r.backend,
+            seconds: Math.round(seconds * 10) / 10,
+            // figures of an earlier eval of the same weights that this one did not recompute are kept
+            ...keptFromEarlierEval(path.join(run, 'eval.json'), r.step, r.usedEma ? 'ema' : 'raw', {
+              nll: metrics.nll,
+              sample: quality !== undefined,
+            }),
+            ...res,
+            ...(quality ? { sampleQuality: quality } : {}),
+          };
+          writeFileAtomic(path.join(run, 'eval.json'), JSON.stringify(full, null, 2) + '\n');
+          r.model.dispose();
+          if (f.json) {
+            process.stdout.write(JSON.stringify(full, null, 2) + '\n');
+            return;
+          }
+          const D = r.info.height * r.info.width * r.info.channels;
+          const lines = [
+            `${r.family} at step ${r.step} on ${cfg.data.dataset} (${cfg.data.preprocess}), ${D} dims, ${formatDuration(seconds)}`,
+          ];
+          if (res) lines.push(...likelihoodLines(res, nllN, D));
+          if (quality) lines.push(...qualityLines(quality));
+          process.stdout.write(lines.filter(Boolean).join('\n') + `\nWrote ${path.join(run, 'eval.json')}\n`);
+        },
+      ),
     );
 }
 
@@ -116,7 +174,12 @@ const EVAL_META = ['run', 'family', 'step', 'dataset', 'weights', 'backend', 'se
  * likelihood figures when nll is not measured now, its sampleQuality when no sample metric is. So `eval --metrics
  * fid,kid,pr` after `eval` keeps the bits/dim, and the reverse. Another step, other weights or an unreadable file: {}.
  */
-export function keptFromEarlierEval(file: string, step: number, weights: string, now: { nll: boolean; sample: boolean }): Record<string, unknown> {
+export function keptFromEarlierEval(
+  file: string,
+  step: number,
+  weights: string,
+  now: { nll: boolean; sample: boolean },
+): Record<string, unknown> {
   let prev: Record<string, unknown>;
   try {
     prev = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
@@ -143,10 +206,12 @@ const TERM_NAMES: Record<string, string> = {
  *  model's other terms (those in nats also in bits/dim). */
 function likelihoodLines(m: EvalResult, n: number, dims: number): string[] {
   const lines = [`  ${n} test images`, `  metric                          nats/image   bits/dim`];
-  const row = (name: string, nats: number, bpd: number | undefined) => `  ${name.padEnd(32)}${nats.toFixed(2).padStart(10)}${bpd === undefined ? '' : bpd.toFixed(4).padStart(11)}`;
+  const row = (name: string, nats: number, bpd: number | undefined) =>
+    `  ${name.padEnd(32)}${nats.toFixed(2).padStart(10)}${bpd === undefined ? '' : bpd.toFixed(4).padStart(11)}`;
   const what = (f: { kind: string; name: string; discrete: boolean }) =>
     `-log p(x), ${f.kind === 'exact' ? 'exact' : `${f.name} bound`}${f.discrete ? '' : ' (density)'}`;
-  for (const f of [...(m.likelihood ? [m.likelihood] : []), ...(m.bounds ?? [])]) lines.push(row(what(f), f.nats, f.bitsPerDim));
+  for (const f of [...(m.likelihood ? [m.likelihood] : []), ...(m.bounds ?? [])])
+    lines.push(row(what(f), f.nats, f.bitsPerDim));
   const fmt = (v: number) => (v !== 0 && Math.abs(v) < 1e-3 ? v.toExponential(2) : v.toFixed(4));
   for (const [k, v] of Object.entries(m.terms)) {
     if (k.endsWith('BitsPerDim')) continue;
@@ -155,17 +220,25 @@ function likelihoodLines(m: EvalResult, n: number, dims: number): string[] {
     const name = `  ${TERM_NAMES[k] ?? k}`;
     lines.push(nats ? row(name, v, natsToBitsPerDim(v, dims)) : `  ${name.padEnd(32)}${fmt(v).padStart(10)}`);
   }
-  if (m.terms.vlbTimesteps !== undefined) lines.push(`  (the VLB sums over t from ${m.terms.vlbTimesteps} stratified draws of t per image, unbiased)`);
+  if (m.terms.vlbTimesteps !== undefined)
+    lines.push(`  (the VLB sums over t from ${m.terms.vlbTimesteps} stratified draws of t per image, unbiased)`);
   return lines;
 }
 
 /** The sample-quality table: the model's figures beside real training images against the same test images. */
 function qualityLines(q: SampleQualityResult): string[] {
-  const lines = [`  sample quality: ${q.n} samples against ${q.n} test images (${(q.sampleSecondsPerImage * 1000).toFixed(1)} ms per sample)`, `  features: ${q.features}`, `  metric                 model   real train images`];
+  const lines = [
+    `  sample quality: ${q.n} samples against ${q.n} test images (${(q.sampleSecondsPerImage * 1000).toFixed(1)} ms per sample)`,
+    `  features: ${q.features}`,
+    `  metric                 model   real train images`,
+  ];
   const fmt = (v: number | undefined, d = 4) => (v === undefined ? '' : v.toFixed(d));
   const row = (name: string, a: string, b: string) => `  ${name.padEnd(16)}${a.padStart(14)}${b.padStart(20)}`;
   if (q.fid !== undefined) lines.push(row('FID', fmt(q.fid, 3), fmt(q.reference.fid, 3)));
-  if (q.kid !== undefined) lines.push(row('KID', `${fmt(q.kid)} +- ${fmt(q.kidStd)}`, `${fmt(q.reference.kid)} +- ${fmt(q.reference.kidStd)}`));
+  if (q.kid !== undefined)
+    lines.push(
+      row('KID', `${fmt(q.kid)} +- ${fmt(q.kidStd)}`, `${fmt(q.reference.kid)} +- ${fmt(q.reference.kidStd)}`),
+    );
   if (q.precision !== undefined) lines.push(row('precision', fmt(q.precision, 3), fmt(q.reference.precision, 3)));
   if (q.recall !== undefined) lines.push(row('recall', fmt(q.recall, 3), fmt(q.reference.recall, 3)));
   return lines;

@@ -10,7 +10,9 @@ export function registerLeaderboard(program: Command): void {
   program
     .command('leaderboard')
     .argument('[runs...]', 'run folders written by `deepgen train` (default: runs/*)')
-    .description('one table of every run: parameters, training time and speed, test bits/dim (exact or bound), FID/KID/precision/recall and conditional accuracy, read from the run folders')
+    .description(
+      'one table of every run: parameters, training time and speed, test bits/dim (exact or bound), FID/KID/precision/recall and conditional accuracy, read from the run folders',
+    )
     .option('--json', 'print JSON instead of the markdown table')
     .option('--out <file.md>', 'also write the markdown to FILE.md and the JSON beside it as FILE.json')
     .addHelpText(
@@ -50,7 +52,8 @@ Examples:
     )
     .action(
       action((runs: string[], f: { json?: boolean; out?: string }) => {
-        if (f.out !== undefined && !/\.md$/i.test(f.out)) throw new UserError(`--out must name a .md file (the JSON is written beside it as .json), got "${f.out}"`);
+        if (f.out !== undefined && !/\.md$/i.test(f.out))
+          throw new UserError(`--out must name a .md file (the JSON is written beside it as .json), got "${f.out}"`);
         const board = leaderboardOf(runs);
         const md = leaderboardMarkdown(board);
         const json = leaderboardJson(board);

@@ -18,7 +18,9 @@ export function registerPictures(program: Command): void {
   program
     .command('pictures')
     .argument('<run>', 'run folder')
-    .description('write the family pictures (reconstructions, interpolation, latent traversal, 2-d manifold) from test images')
+    .description(
+      'write the family pictures (reconstructions, interpolation, latent traversal, 2-d manifold) from test images',
+    )
     .option('--out <dir>', 'output folder (default RUN)')
     .option('--data-dir <dir>', 'folder with the dataset files')
     .option('--backend <name>', 'compute backend', 'auto')
@@ -31,7 +33,8 @@ export function registerPictures(program: Command): void {
         fs.mkdirSync(out, { recursive: true });
         const files = await writeFamilyPictures(r.model, cfg, loadSplit(cfg, 'test'), out);
         r.model.dispose();
-        if (!files.length) throw new UserError(`The ${r.family} family has no pictures besides samples; use \`deepgen sample\``);
+        if (!files.length)
+          throw new UserError(`The ${r.family} family has no pictures besides samples; use \`deepgen sample\``);
         process.stdout.write(`Wrote ${files.join(', ')}\n`);
       }),
     );
@@ -48,24 +51,40 @@ export function registerPictures(program: Command): void {
     .option('--backend <name>', 'compute backend', 'auto')
     .addHelpText('after', IMAGE_LIMIT_HELP)
     .action(
-      action(async (run: string, f: { a: number; b: number; steps: number; out?: string; dataDir?: string; backend: string }) => {
-        const r = await loadRun(run, { backend: f.backend });
-        if (!(r.model instanceof VaeModel)) throw new UserError(`interpolate needs an encoder (ae or vae); ${run} is a ${r.family}`);
-        const nets = r.model.nets;
-        const cfg = withDataDir(r.cfg, f.dataDir);
-        const test = loadSplit(cfg, 'test');
-        for (const i of [f.a, f.b]) if (i >= test.n) throw new UserError(`Test image index ${i} is out of range: the test set has ${test.n} images (0..${test.n - 1})`);
-        const pair = select(test, [f.a, f.b]);
-        const { x, labels } = preprocessedSet(pair, cfg);
-        const conditional = condKindOf(cfg) === 'label';
-        const imgs = tf.tidy(() =>
-          interpolate(nets, tf.slice(x, 0, 1), tf.slice(x, 1, 1), f.steps, conditional && labels ? [labels[0], labels[1]] : undefined),
-        );
-        const out = f.out ?? path.join(run, `interpolate-${f.a}-${f.b}.png`);
-        await writeImageGrid(out, imgs, { cols: f.steps });
-        tf.dispose([x, imgs]);
-        r.model.dispose();
-        process.stdout.write(`Wrote ${out}\n`);
-      }),
+      action(
+        async (
+          run: string,
+          f: { a: number; b: number; steps: number; out?: string; dataDir?: string; backend: string },
+        ) => {
+          const r = await loadRun(run, { backend: f.backend });
+          if (!(r.model instanceof VaeModel))
+            throw new UserError(`interpolate needs an encoder (ae or vae); ${run} is a ${r.family}`);
+          const nets = r.model.nets;
+          const cfg = withDataDir(r.cfg, f.dataDir);
+          const test = loadSplit(cfg, 'test');
+          for (const i of [f.a, f.b])
+            if (i >= test.n)
+              throw new UserError(
+                `Test image index ${i} is out of range: the test set has ${test.n} images (0..${test.n - 1})`,
+              );
+          const pair = select(test, [f.a, f.b]);
+          const { x, labels } = preprocessedSet(pair, cfg);
+          const conditional = condKindOf(cfg) === 'label';
+          const imgs = tf.tidy(() =>
+            interpolate(
+              nets,
+              tf.slice(x, 0, 1),
+              tf.slice(x, 1, 1),
+              f.steps,
+              conditional && labels ? [labels[0], labels[1]] : undefined,
+            ),
+          );
+          const out = f.out ?? path.join(run, `interpolate-${f.a}-${f.b}.png`);
+          await writeImageGrid(out, imgs, { cols: f.steps });
+          tf.dispose([x, imgs]);
+          r.model.dispose();
+          process.stdout.write(`Wrote ${out}\n`);
+        },
+      ),
     );
 }

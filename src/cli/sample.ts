@@ -27,75 +27,189 @@ export function registerSample(program: Command): void {
     .command('sample')
     .argument('<run>', 'run folder written by `deepgen train`')
     .description('write a grid of samples from a trained model')
-    .option('--n <count>', 'number of samples (drawn --batch-size at a time and written as they finish)', intOpt('--n', 1), 64)
-    .option('--label <class>', 'class to generate (index or name) for label-conditional models; default: every class in turn')
-    .option('--prompt <text>', 'prompt for text-conditional models (repeatable: cycled over the samples); default: unconditional', collect, [])
-    .option('--guidance <w>', 'classifier-free guidance weight w: eps_uncond + w (eps_cond - eps_uncond); 0 = unconditional, 1 = plain conditional (diffusion, igpt, pixelcnn; default: the model\'s)', floatOpt('--guidance', 0))
-    .option('--steps <n>', 'sampler steps (diffusion DDIM; default: the model\'s)', intOpt('--steps', 1))
+    .option(
+      '--n <count>',
+      'number of samples (drawn --batch-size at a time and written as they finish)',
+      intOpt('--n', 1),
+      64,
+    )
+    .option(
+      '--label <class>',
+      'class to generate (index or name) for label-conditional models; default: every class in turn',
+    )
+    .option(
+      '--prompt <text>',
+      'prompt for text-conditional models (repeatable: cycled over the samples); default: unconditional',
+      collect,
+      [],
+    )
+    .option(
+      '--guidance <w>',
+      "classifier-free guidance weight w: eps_uncond + w (eps_cond - eps_uncond); 0 = unconditional, 1 = plain conditional (diffusion, igpt, pixelcnn; default: the model's)",
+      floatOpt('--guidance', 0),
+    )
+    .option('--steps <n>', "sampler steps (diffusion DDIM; default: the model's)", intOpt('--steps', 1))
     .option('--sampler <name>', `${samplerNames().join(' or ')} (diffusion)`, choiceOpt('--sampler', samplerNames()))
     .option('--eta <eta>', 'DDIM eta: 0 deterministic, 1 like DDPM (diffusion)', floatOpt('--eta', 0))
-    .option('--temperature <t>', 'sampling temperature T, z ~ N(0, T^2 I): below 1 cleaner, less varied images (flow; default: the model\'s)', floatOpt('--temperature', 0))
-    .option('--animate <file.gif>', 'also write a GIF of the sampling as it happens (the first --batch-size samples): diffusion from noise to image step by step, autoregressive models row by row')
+    .option(
+      '--temperature <t>',
+      "sampling temperature T, z ~ N(0, T^2 I): below 1 cleaner, less varied images (flow; default: the model's)",
+      floatOpt('--temperature', 0),
+    )
+    .option(
+      '--animate <file.gif>',
+      'also write a GIF of the sampling as it happens (the first --batch-size samples): diffusion from noise to image step by step, autoregressive models row by row',
+    )
     .option('--seed <n>', 'random seed (same seed, same images)', seedOpt(), 0)
     .option('--cols <n>', 'grid columns', intOpt('--cols', 1))
-    .option('--scale <k>', 'enlarge the grid (and the animation) k times, each pixel a k x k block (small images)', (v: string) => { const k = intOpt('--scale', 1)(v); if (k > 16) throw new InvalidArgumentError(`--scale must be at most 16, got "${v}".`); return k; }, 1)
+    .option(
+      '--scale <k>',
+      'enlarge the grid (and the animation) k times, each pixel a k x k block (small images)',
+      (v: string) => {
+        const k = intOpt('--scale', 1)(v);
+        if (k > 16) throw new InvalidArgumentError(`--scale must be at most 16, got "${v}".`);
+        return k;
+      },
+      1,
+    )
     .option('--out <file>', `output grid PNG (default RUN/samples-seed<seed>.png; up to ${MAX_GRID_SAMPLES} samples)`)
-    .option('--files <dir>', `write each sample as a numbered PNG (0000.png, 0001.png, ...) in DIR instead of one grid (default RUN/samples-seed<seed>/ above ${MAX_GRID_SAMPLES} samples)`)
-    .option('--batch-size <k>', 'samples drawn per forward pass: memory grows with it, not with --n; the images of a seed are the same for any value', intOpt('--batch-size', 1), DEFAULT_SAMPLE_CHUNK)
+    .option(
+      '--files <dir>',
+      `write each sample as a numbered PNG (0000.png, 0001.png, ...) in DIR instead of one grid (default RUN/samples-seed<seed>/ above ${MAX_GRID_SAMPLES} samples)`,
+    )
+    .option(
+      '--batch-size <k>',
+      'samples drawn per forward pass: memory grows with it, not with --n; the images of a seed are the same for any value',
+      intOpt('--batch-size', 1),
+      DEFAULT_SAMPLE_CHUNK,
+    )
     .option('--no-ema', 'use the raw weights even when the run kept an EMA')
     .option('--backend <name>', 'compute backend', 'auto')
     .action(
-      action(async (run: string, f: { n: number; files?: string; batchSize: number; label?: string; prompt: string[]; guidance?: number; steps?: number; sampler?: string; eta?: number; temperature?: number; animate?: string; seed: number; cols?: number; scale: number; out?: string; ema: boolean; backend: string }) => {
-        if (f.out !== undefined && !f.out.toLowerCase().endsWith('.png')) throw new UserError(`--out ${f.out} must end in .png`);
-        if (f.animate !== undefined && !f.animate.toLowerCase().endsWith('.gif')) throw new UserError(`--animate ${f.animate} must end in .gif`);
-        if (f.out !== undefined && f.files !== undefined) throw new UserError('--out (one grid) and --files (numbered PNGs) are two ways to write the samples; pass one of them');
-        const r = await loadRun(run, { backend: f.backend, useEma: f.ema });
-        const kind = condKindOf(r.cfg);
-        let labels: number[] | undefined;
-        if (f.label !== undefined) {
-          if (kind !== 'label') throw new UserError(`This ${r.family} is not label-conditional, so --label does not apply; train with --conditional to use labels`);
-          labels = [labelIndex(f.label, r.info.classNames, r.info.numClasses)];
-        } else if (kind === 'label') {
-          labels = Array.from({ length: r.info.numClasses }, (_, i) => i);
-        }
-        const prompts = f.prompt.length ? f.prompt : undefined;
-        if (prompts && kind !== 'text') throw new UserError(`This ${r.family} is not text-conditional, so --prompt does not apply; train with --set model.cond.kind=text to use prompts`);
-        const applies = getFamily(r.family).samplingOptions ?? [];
-        for (const [opt, v] of [['guidance', f.guidance], ['steps', f.steps], ['sampler', f.sampler], ['eta', f.eta], ['temperature', f.temperature], ['animate', f.animate]] as const) {
-          if (v === undefined || applies.includes(opt)) continue;
-          const which = Object.entries(registry).filter(([, fam]) => (fam as { samplingOptions?: readonly string[] }).samplingOptions?.includes(opt)).map(([n]) => n);
-          throw new UserError(`--${opt} applies to ${which.join(' and ') || 'no'} models; ${run} is a ${r.family}`);
-        }
-        const cols = f.cols ?? ((labels?.length ?? prompts?.length ?? 0) > 1 ? (labels?.length ?? prompts!.length) : Math.ceil(Math.sqrt(f.n)));
-        // above MAX_GRID_SAMPLES, numbered files by default (one grid of 100,000 images is a 262 MB picture)
-        const dir = f.files ?? (f.out === undefined && f.n > MAX_GRID_SAMPLES ? path.join(run, `samples-seed${f.seed}`) : undefined);
-        const out = dir === undefined ? f.out ?? path.join(run, `samples-seed${f.seed}.png`) : undefined;
-        const frames: ImageU8[] = [];
-        const animated = Math.min(f.n, f.batchSize);
-        const animCols = Math.min(cols, animated);
-        const base: SampleOptions = { labels, prompts, guidance: f.guidance, steps: f.steps, sampler: f.sampler, eta: f.eta, temperature: f.temperature };
-        // the animation follows the first chunk: its frames are all in memory until the GIF is written
-        const onFrame = f.animate ? (img: tf.Tensor4D) => { frames.push(gridToImage(img, animCols, f.scale)); } : undefined;
-        const progress = createProgress('sample', f.n, { quiet: f.n <= f.batchSize });
-        const t0 = performance.now();
-        try {
-          await writeSampleFiles(r.model, {
-            n: f.n, seed: f.seed, image: r.info, chunk: f.batchSize, scale: f.scale,
-            opts: (first) => (first === 0 ? { ...base, onFrame } : base),
-            grid: out === undefined ? undefined : { file: out, cols }, dir,
-            onChunk: (done) => progress.update(done, `${(done / ((performance.now() - t0) / 1000)).toFixed(1)} samples/s`),
-          });
-        } finally {
-          progress.stop();
-          r.model.dispose();
-        }
-        if (f.animate) {
-          const last = frames[frames.length - 1];
-          for (let i = 0; i < 15 && last; i++) frames.push(last); // hold the final image for 1.2 s
-          writeGif(f.animate, frames, { delayMs: 80 });
-          process.stdout.write(`Wrote the sampling (${frames.length - 15} steps${animated < f.n ? `, the first ${animated} samples` : ''}) to ${f.animate}\n`);
-        }
-        process.stdout.write(dir === undefined ? `Wrote ${f.n} samples to ${out}\n` : `Wrote ${f.n} samples to ${dir}/ (${sampleFileName(0, f.n)} to ${sampleFileName(f.n - 1, f.n)})\n`);
-      }),
+      action(
+        async (
+          run: string,
+          f: {
+            n: number;
+            files?: string;
+            batchSize: number;
+            label?: string;
+            prompt: string[];
+            guidance?: number;
+            steps?: number;
+            sampler?: string;
+            eta?: number;
+            temperature?: number;
+            animate?: string;
+            seed: number;
+            cols?: number;
+            scale: number;
+            out?: string;
+            ema: boolean;
+            backend: string;
+          },
+        ) => {
+          if (f.out !== undefined && !f.out.toLowerCase().endsWith('.png'))
+            throw new UserError(`--out ${f.out} must end in .png`);
+          if (f.animate !== undefined && !f.animate.toLowerCase().endsWith('.gif'))
+            throw new UserError(`--animate ${f.animate} must end in .gif`);
+          if (f.out !== undefined && f.files !== undefined)
+            throw new UserError(
+              '--out (one grid) and --files (numbered PNGs) are two ways to write the samples; pass one of them',
+            );
+          const r = await loadRun(run, { backend: f.backend, useEma: f.ema });
+          const kind = condKindOf(r.cfg);
+          let labels: number[] | undefined;
+          if (f.label !== undefined) {
+            if (kind !== 'label')
+              throw new UserError(
+                `This ${r.family} is not label-conditional, so --label does not apply; train with --conditional to use labels`,
+              );
+            labels = [labelIndex(f.label, r.info.classNames, r.info.numClasses)];
+          } else if (kind === 'label') {
+            labels = Array.from({ length: r.info.numClasses }, (_, i) => i);
+          }
+          const prompts = f.prompt.length ? f.prompt : undefined;
+          if (prompts && kind !== 'text')
+            throw new UserError(
+              `This ${r.family} is not text-conditional, so --prompt does not apply; train with --set model.cond.kind=text to use prompts`,
+            );
+          const applies = getFamily(r.family).samplingOptions ?? [];
+          for (const [opt, v] of [
+            ['guidance', f.guidance],
+            ['steps', f.steps],
+            ['sampler', f.sampler],
+            ['eta', f.eta],
+            ['temperature', f.temperature],
+            ['animate', f.animate],
+          ] as const) {
+            if (v === undefined || applies.includes(opt)) continue;
+            const which = Object.entries(registry)
+              .filter(([, fam]) => (fam as { samplingOptions?: readonly string[] }).samplingOptions?.includes(opt))
+              .map(([n]) => n);
+            throw new UserError(`--${opt} applies to ${which.join(' and ') || 'no'} models; ${run} is a ${r.family}`);
+          }
+          const cols =
+            f.cols ??
+            ((labels?.length ?? prompts?.length ?? 0) > 1
+              ? (labels?.length ?? prompts!.length)
+              : Math.ceil(Math.sqrt(f.n)));
+          // above MAX_GRID_SAMPLES, numbered files by default (one grid of 100,000 images is a 262 MB picture)
+          const dir =
+            f.files ??
+            (f.out === undefined && f.n > MAX_GRID_SAMPLES ? path.join(run, `samples-seed${f.seed}`) : undefined);
+          const out = dir === undefined ? (f.out ?? path.join(run, `samples-seed${f.seed}.png`)) : undefined;
+          const frames: ImageU8[] = [];
+          const animated = Math.min(f.n, f.batchSize);
+          const animCols = Math.min(cols, animated);
+          const base: SampleOptions = {
+            labels,
+            prompts,
+            guidance: f.guidance,
+            steps: f.steps,
+            sampler: f.sampler,
+            eta: f.eta,
+            temperature: f.temperature,
+          };
+          // the animation follows the first chunk: its frames are all in memory until the GIF is written
+          const onFrame = f.animate
+            ? (img: tf.Tensor4D) => {
+                frames.push(gridToImage(img, animCols, f.scale));
+              }
+            : undefined;
+          const progress = createProgress('sample', f.n, { quiet: f.n <= f.batchSize });
+          const t0 = performance.now();
+          try {
+            await writeSampleFiles(r.model, {
+              n: f.n,
+              seed: f.seed,
+              image: r.info,
+              chunk: f.batchSize,
+              scale: f.scale,
+              opts: (first) => (first === 0 ? { ...base, onFrame } : base),
+              grid: out === undefined ? undefined : { file: out, cols },
+              dir,
+              onChunk: (done) =>
+                progress.update(done, `${(done / ((performance.now() - t0) / 1000)).toFixed(1)} samples/s`),
+            });
+          } finally {
+            progress.stop();
+            r.model.dispose();
+          }
+          if (f.animate) {
+            const last = frames[frames.length - 1];
+            for (let i = 0; i < 15 && last; i++) frames.push(last); // hold the final image for 1.2 s
+            writeGif(f.animate, frames, { delayMs: 80 });
+            process.stdout.write(
+              `Wrote the sampling (${frames.length - 15} steps${animated < f.n ? `, the first ${animated} samples` : ''}) to ${f.animate}\n`,
+            );
+          }
+          process.stdout.write(
+            dir === undefined
+              ? `Wrote ${f.n} samples to ${out}\n`
+              : `Wrote ${f.n} samples to ${dir}/ (${sampleFileName(0, f.n)} to ${sampleFileName(f.n - 1, f.n)})\n`,
+          );
+        },
+      ),
     );
 }

@@ -38,7 +38,10 @@ export const PLAYGROUND_DIR = path.join(import.meta.dirname, '..', '..', 'dist',
 /** A host name for --allow-host: letters, digits, dots and dashes (no port, no scheme). */
 function hostName(v: string, prev: string[] = []): string[] {
   const name = v.trim().toLowerCase();
-  if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*\.?$/.test(name)) throw new InvalidArgumentError(`--allow-host takes a host name such as mybox.local (no port or scheme), got "${v}".`);
+  if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*\.?$/.test(name))
+    throw new InvalidArgumentError(
+      `--allow-host takes a host name such as mybox.local (no port or scheme), got "${v}".`,
+    );
   return collect(name.replace(/\.$/, ''), prev);
 }
 
@@ -46,10 +49,21 @@ export function registerServe(program: Command): void {
   program
     .command('serve')
     .argument('[runs...]', 'run folders written by `deepgen train` (default runs/*)')
-    .description('open the playground in the browser: watch the models in the given run folders generate (pixel by pixel, step by step, latent sliders), on localhost; also /api/runs (family, dataset, eval figures) and /runs/ID/FILE (config and safetensors weights)')
+    .description(
+      'open the playground in the browser: watch the models in the given run folders generate (pixel by pixel, step by step, latent sliders), on localhost; also /api/runs (family, dataset, eval figures) and /runs/ID/FILE (config and safetensors weights)',
+    )
     .option('--port <n>', 'TCP port (0 = any free port)', intOpt('--port', 0), 8080)
-    .option('--host <addr>', 'address to listen on (127.0.0.1 = this machine only; 0.0.0.0 = every network of this machine)', '127.0.0.1')
-    .option('--allow-host <name>', 'also answer requests that name the server by this host name (repeatable); IP addresses and localhost are always answered', hostName, [])
+    .option(
+      '--host <addr>',
+      'address to listen on (127.0.0.1 = this machine only; 0.0.0.0 = every network of this machine)',
+      '127.0.0.1',
+    )
+    .option(
+      '--allow-host <name>',
+      'also answer requests that name the server by this host name (repeatable); IP addresses and localhost are always answered',
+      hostName,
+      [],
+    )
     .addHelpText(
       'after',
       `
@@ -73,21 +87,37 @@ Examples:
         const warn = (l: string) => process.stderr.write(l + '\n');
         const runs = servedRuns(readRuns(args, warn));
         const built = builtPlayground(PLAYGROUND_DIR);
-        const unbuilt = 'The interactive playground is not built: run `npm run build:web` in the deepgen folder, then restart `deepgen serve`.';
+        const unbuilt =
+          'The interactive playground is not built: run `npm run build:web` in the deepgen folder, then restart `deepgen serve`.';
         if (!built) warn(`deepgen: warning: ${unbuilt}`);
         // a host name given to --host names the server too
         const allowedHosts = new Set([...f.allowHost, ...(net.isIP(f.host) ? [] : [f.host.toLowerCase()])]);
-        const server = playgroundServer(runs, built ?? { indexHtml: () => indexPage(runs, unbuilt), assetsDir: null }, { allowedHosts, log: warn });
+        const server = playgroundServer(runs, built ?? { indexHtml: () => indexPage(runs, unbuilt), assetsDir: null }, {
+          allowedHosts,
+          log: warn,
+        });
         await new Promise<void>((resolve, reject) => {
           server.once('error', (e: NodeJS.ErrnoException) =>
-            reject(e.code === 'EADDRINUSE' ? new UserError(`port ${f.port} is in use; pass another --port (or --port 0 for any free one)`) : e.code === 'EACCES' ? new UserError(`no permission to listen on port ${f.port}; use a port above 1023`) : e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND' ? new UserError(`cannot listen on ${f.host}: not an address of this machine; pass --host 127.0.0.1 or one of its addresses`) : e),
+            reject(
+              e.code === 'EADDRINUSE'
+                ? new UserError(`port ${f.port} is in use; pass another --port (or --port 0 for any free one)`)
+                : e.code === 'EACCES'
+                  ? new UserError(`no permission to listen on port ${f.port}; use a port above 1023`)
+                  : e.code === 'EADDRNOTAVAIL' || e.code === 'ENOTFOUND'
+                    ? new UserError(
+                        `cannot listen on ${f.host}: not an address of this machine; pass --host 127.0.0.1 or one of its addresses`,
+                      )
+                    : e,
+            ),
           );
           server.listen(f.port, f.host, () => resolve());
         });
         const addr = server.address();
         const port = typeof addr === 'object' && addr ? addr.port : f.port;
         const host = net.isIPv6(f.host) ? `[${f.host}]` : f.host;
-        process.stdout.write(`Serving ${runs.length} model${runs.length === 1 ? '' : 's'} (${runs.map((r) => `${r.id}: ${r.row.family}`).join(', ')}) at http://${host}:${port}/ (Ctrl-C to stop)\n`);
+        process.stdout.write(
+          `Serving ${runs.length} model${runs.length === 1 ? '' : 's'} (${runs.map((r) => `${r.id}: ${r.row.family}`).join(', ')}) at http://${host}:${port}/ (Ctrl-C to stop)\n`,
+        );
         await new Promise<void>((resolve) => process.once('SIGINT', () => server.close(() => resolve())));
       }),
     );

@@ -96,7 +96,13 @@ export interface GenerativeModel {
    * ctx.update(group, lossFn) for each optimiser update it wants, e.g. n_critic discriminator updates and then one
    * generator update. Returns plain numbers.
    */
-  trainStep?(x: tf.Tensor4D, y: tf.Tensor1D | null, seed: number, captions: string[] | null, ctx: StepContext): StepResult;
+  trainStep?(
+    x: tf.Tensor4D,
+    y: tf.Tensor1D | null,
+    seed: number,
+    captions: string[] | null,
+    ctx: StepContext,
+  ): StepResult;
   /** The variables the EMA averages and sampling swaps in (default params.vars), e.g. only a GAN's generator. */
   emaVars?(): Record<string, tf.Variable>;
   /** Called once after training with preprocessed training batches (e.g. the AE fits its code distribution). */

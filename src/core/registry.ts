@@ -27,7 +27,8 @@ export type FamilyName = keyof typeof registry;
 /** The family of a name; a one-line UserError listing the families for an unknown one. */
 export function getFamily(name: string): Family<unknown> {
   // own keys only: "toString" or "__proto__" are in every object, not families
-  if (!Object.hasOwn(registry, name)) throw new UserError(`Unknown model family ${JSON.stringify(name)}; available: ${Object.keys(registry).join(', ')}`);
+  if (!Object.hasOwn(registry, name))
+    throw new UserError(`Unknown model family ${JSON.stringify(name)}; available: ${Object.keys(registry).join(', ')}`);
   return registry[name as FamilyName] as unknown as Family<unknown>;
 }
 

@@ -20,9 +20,17 @@ export interface SampleChunk {
  * `opts` may be a function of the chunk (e.g. callbacks for the first chunk only). Labels and prompts in opts are
  * cycled over the whole request, as one sample(n) call cycles them.
  */
-export function* sampleChunks(model: GenerativeModel, n: number, seed: number, opts: SampleOptions | ((first: number, k: number) => SampleOptions) = {}, chunk = DEFAULT_SAMPLE_CHUNK): Generator<SampleChunk, void, undefined> {
-  if (!(Number.isSafeInteger(n) && n > 0)) throw new UserError(`the number of samples must be a positive integer, got ${n}`);
-  if (!(Number.isSafeInteger(chunk) && chunk > 0)) throw new UserError(`the sampling batch size must be a positive integer, got ${chunk}`);
+export function* sampleChunks(
+  model: GenerativeModel,
+  n: number,
+  seed: number,
+  opts: SampleOptions | ((first: number, k: number) => SampleOptions) = {},
+  chunk = DEFAULT_SAMPLE_CHUNK,
+): Generator<SampleChunk, void, undefined> {
+  if (!(Number.isSafeInteger(n) && n > 0))
+    throw new UserError(`the number of samples must be a positive integer, got ${n}`);
+  if (!(Number.isSafeInteger(chunk) && chunk > 0))
+    throw new UserError(`the sampling batch size must be a positive integer, got ${chunk}`);
   for (let first = 0; first < n; first += chunk) {
     const k = Math.min(chunk, n - first);
     const images = model.sample(k, seed, { ...(typeof opts === 'function' ? opts(first, k) : opts), first });

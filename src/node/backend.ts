@@ -25,16 +25,21 @@ function canRun(name: string, needs: BackendNeeds): boolean {
 
 /** Initialise a backend and return its name; prints nothing. */
 export async function initBackend(requested: string = 'auto', needs: BackendNeeds = {}): Promise<string> {
-  if (!(BACKENDS as readonly string[]).includes(requested)) throw new UserError(`Unknown --backend "${requested}"; use one of ${BACKENDS.join(', ')}`);
+  if (!(BACKENDS as readonly string[]).includes(requested))
+    throw new UserError(`Unknown --backend "${requested}"; use one of ${BACKENDS.join(', ')}`);
   if (requested === 'native') {
     const native = registerNativeBackend();
-    if (!native.ok) throw new UserError(`The native backend is unavailable (${native.reason}); use --backend wasm or cpu (or auto)`);
+    if (!native.ok)
+      throw new UserError(`The native backend is unavailable (${native.reason}); use --backend wasm or cpu (or auto)`);
   }
   const order = requested === 'auto' ? ['native', 'wasm', 'cpu'] : [requested];
   for (const name of order) {
     if (name === 'native' && !registerNativeBackend().ok) continue;
     if (requested === 'auto' && !canRun(name, needs)) continue;
-    if (requested !== 'auto' && !canRun(name, needs)) throw new UserError(`The ${name} backend cannot train this model (no Conv2DBackpropFilter kernel); use --backend cpu or auto`);
+    if (requested !== 'auto' && !canRun(name, needs))
+      throw new UserError(
+        `The ${name} backend cannot train this model (no Conv2DBackpropFilter kernel); use --backend cpu or auto`,
+      );
     try {
       if (tf.getBackend() !== name) {
         const ok = await tf.setBackend(name);
@@ -44,7 +49,8 @@ export async function initBackend(requested: string = 'auto', needs: BackendNeed
       silenceNodeHint();
       return name;
     } catch (e) {
-      if (requested !== 'auto') throw new UserError(`Could not start the ${name} backend: ${(e as Error).message}; try --backend cpu`);
+      if (requested !== 'auto')
+        throw new UserError(`Could not start the ${name} backend: ${(e as Error).message}; try --backend cpu`);
     }
   }
   await tf.setBackend('cpu');

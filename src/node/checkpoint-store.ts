@@ -6,7 +6,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { UserError } from '../core/errors.ts';
-import { MAX_HEADER_BYTES, decodeSafetensors, encodeSafetensors, safetensorsHeader, type TensorRecord } from '../core/checkpoint/safetensors.ts';
+import {
+  MAX_HEADER_BYTES,
+  decodeSafetensors,
+  encodeSafetensors,
+  safetensorsHeader,
+  type TensorRecord,
+} from '../core/checkpoint/safetensors.ts';
 import {
   CHECKPOINT_FILES,
   checkFileStep,
@@ -17,7 +23,14 @@ import {
   type CheckpointConfigFile,
   type CheckpointState,
 } from '../core/checkpoint/format.ts';
-import { fsyncDir, readFileOrUserError, readTextOrUserError, removeFolder, removeStaleTemps, writeDurableTemp } from './fs-atomic.ts';
+import {
+  fsyncDir,
+  readFileOrUserError,
+  readTextOrUserError,
+  removeFolder,
+  removeStaleTemps,
+  writeDurableTemp,
+} from './fs-atomic.ts';
 
 const OPTIONAL = ['optimizer', 'ema'] as const;
 
@@ -44,11 +57,14 @@ const SAVE_ID = 'saveId';
  */
 export function saveCheckpoint(dir: string, ck: Checkpoint): void {
   const { step } = ck.state;
-  if (!Number.isSafeInteger(step) || step < 0) throw new Error(`checkpoint step must be a non-negative integer, got ${step}`);
+  if (!Number.isSafeInteger(step) || step < 0)
+    throw new Error(`checkpoint step must be a non-negative integer, got ${step}`);
   try {
     fs.mkdirSync(dir, { recursive: true });
   } catch (e) {
-    throw new UserError(`Cannot create checkpoint folder ${dir}: ${(e as Error).message}; choose another output folder`);
+    throw new UserError(
+      `Cannot create checkpoint folder ${dir}: ${(e as Error).message}; choose another output folder`,
+    );
   }
   removeStaleTemps(dir); // files and staged backups of killed saves
   const saveId = randomBytes(8).toString('hex');
@@ -56,7 +72,10 @@ export function saveCheckpoint(dir: string, ck: Checkpoint): void {
   const json = (v: object) => `${JSON.stringify({ ...v, [SAVE_ID]: saveId }, null, 2)}\n`;
   const contents: [string, Uint8Array | string | null][] = [
     [CHECKPOINT_FILES.model, encodeSafetensors(ck.weights, meta)],
-    ...OPTIONAL.map((key): [string, Uint8Array | null] => [CHECKPOINT_FILES[key], ck[key] ? encodeSafetensors(ck[key]!, meta) : null]),
+    ...OPTIONAL.map((key): [string, Uint8Array | null] => [
+      CHECKPOINT_FILES[key],
+      ck[key] ? encodeSafetensors(ck[key]!, meta) : null,
+    ]),
     [CHECKPOINT_FILES.state, json(ck.state)],
     [CHECKPOINT_FILES.config, json(ck.config)],
   ];
@@ -67,7 +86,9 @@ export function saveCheckpoint(dir: string, ck: Checkpoint): void {
     for (const [name, data] of contents) if (data !== null) temps.set(name, writeDurableTemp(file(name), data));
   } catch (e) {
     for (const t of temps.values()) fs.rmSync(t, { force: true });
-    throw new UserError(`Cannot write checkpoint in ${dir}: ${(e as Error).message}; free disk space or choose another --out (the previous checkpoint is intact)`);
+    throw new UserError(
+      `Cannot write checkpoint in ${dir}: ${(e as Error).message}; free disk space or choose another --out (the previous checkpoint is intact)`,
+    );
   }
   // 2. a complete copy outside the top level
   if (isWholeSave(dir)) backUpTopLevel(dir);
@@ -104,7 +125,10 @@ function isWholeSave(dir: string): boolean {
     const config = readConfigFile(dir);
     const state = readStateFile(dir);
     if (config[SAVE_ID] !== state[SAVE_ID]) return false;
-    const names = [CHECKPOINT_FILES.model, ...OPTIONAL.map((k) => CHECKPOINT_FILES[k]).filter((n) => fs.existsSync(path.join(dir, n)))];
+    const names = [
+      CHECKPOINT_FILES.model,
+      ...OPTIONAL.map((k) => CHECKPOINT_FILES[k]).filter((n) => fs.existsSync(path.join(dir, n))),
+    ];
     for (const name of names) checkSameSave(safetensorsMetadata(path.join(dir, name)), state, name, dir);
     return true;
   } catch {
@@ -144,7 +168,9 @@ function checkSameSave(metadata: Record<string, string>, state: CheckpointState,
 }
 
 function mixedSaves(name: string, dir: string): UserError {
-  return new UserError(`Checkpoint in ${dir} is inconsistent: ${name} and state.json are from different saves (a save was interrupted); restore the folder from a backup or train again`);
+  return new UserError(
+    `Checkpoint in ${dir} is inconsistent: ${name} and state.json are from different saves (a save was interrupted); restore the folder from a backup or train again`,
+  );
 }
 
 /** True when `dir` holds a checkpoint, complete or not (loadCheckpoint explains what is wrong). */
@@ -168,7 +194,9 @@ export function loadCheckpoint(dir: string, opts: { warn?: (line: string) => voi
     } catch {
       return loadCheckpointFiles(dir); // a save running meanwhile may have completed and dropped its backup
     }
-    (opts.warn ?? ((l: string) => process.stderr.write(l + '\n')))(`deepgen: warning: ${e.message.split(';')[0]}; loaded the previous checkpoint (step ${ck.state.step}) from ${prev}`);
+    (opts.warn ?? ((l: string) => process.stderr.write(l + '\n')))(
+      `deepgen: warning: ${e.message.split(';')[0]}; loaded the previous checkpoint (step ${ck.state.step}) from ${prev}`,
+    );
     return ck;
   }
 }
@@ -198,13 +226,19 @@ function loadCheckpointFiles(dir: string): Checkpoint {
   const file = (name: string) => path.join(dir, name);
   if (!fs.existsSync(file(CHECKPOINT_FILES.config))) {
     if (fs.existsSync(dir) && fs.statSync(dir).isFile()) {
-      throw new UserError(`No checkpoint at ${dir}: it is a file, not a run folder; pass the folder that contains config.json`);
+      throw new UserError(
+        `No checkpoint at ${dir}: it is a file, not a run folder; pass the folder that contains config.json`,
+      );
     }
-    throw new UserError(`No checkpoint at ${dir}: config.json not found; train one with \`deepgen train ...\` or pass a run folder`);
+    throw new UserError(
+      `No checkpoint at ${dir}: config.json not found; train one with \`deepgen train ...\` or pass a run folder`,
+    );
   }
   const config = readConfigFile(dir);
   const incomplete = (name: string) =>
-    new UserError(`Checkpoint in ${dir} is incomplete: ${name} not found (a save was interrupted?); restore the folder from a backup or train again`);
+    new UserError(
+      `Checkpoint in ${dir} is incomplete: ${name} not found (a save was interrupted?); restore the folder from a backup or train again`,
+    );
 
   if (!fs.existsSync(file(CHECKPOINT_FILES.state))) throw incomplete(CHECKPOINT_FILES.state);
   const state = readStateFile(dir);

@@ -32,7 +32,10 @@ export type ClassifierDataset = (typeof CLASSIFIER_DATASETS)[number];
 export const CLASSIFIER_FAMILY = 'classifier';
 
 /** Training recipe per dataset: Fashion-MNIST reaches ~92% test accuracy, shapes >99% on kind and color. */
-export const CLASSIFIER_RECIPES: Record<ClassifierDataset, { size: number; epochs: number; trainN: number; testN: number; batchSize: number; lr: number }> = {
+export const CLASSIFIER_RECIPES: Record<
+  ClassifierDataset,
+  { size: number; epochs: number; trainN: number; testN: number; batchSize: number; lr: number }
+> = {
   'fashion-mnist': { size: 28, epochs: 3, trainN: 60000, testN: 10000, batchSize: 128, lr: 2e-3 },
   shapes: { size: 32, epochs: 4, trainN: 20000, testN: 5000, batchSize: 128, lr: 2e-3 },
 };
@@ -99,7 +102,8 @@ export function parseClassifierDataset(name: string): ClassifierDataset {
 
 function sizeOf(dataset: ClassifierDataset, size: number | undefined): number {
   const s = size ?? CLASSIFIER_RECIPES[dataset].size;
-  if (!Number.isInteger(s) || s < 8 || s > 256) throw new UserError(`Invalid classifier image size ${s}: it must be an integer from 8 to 256 (e.g. --size 32).`);
+  if (!Number.isInteger(s) || s < 8 || s > 256)
+    throw new UserError(`Invalid classifier image size ${s}: it must be an integer from 8 to 256 (e.g. --size 32).`);
   return s;
 }
 
@@ -113,16 +117,23 @@ export function classifierDir(dataset: ClassifierDataset, size?: number, root = 
 export function readClassifierInfo(dir: string): ClassifierInfo | null {
   if (!hasCheckpoint(dir)) return null;
   const cfg = readCheckpointConfig(dir);
-  if (cfg.family !== CLASSIFIER_FAMILY) throw new UserError(`${dir} holds a ${cfg.family} checkpoint, not a classifier; remove it or set DEEPGEN_CACHE to another folder`);
+  if (cfg.family !== CLASSIFIER_FAMILY)
+    throw new UserError(
+      `${dir} holds a ${cfg.family} checkpoint, not a classifier; remove it or set DEEPGEN_CACHE to another folder`,
+    );
   return cfg.info as ClassifierInfo;
 }
 
 /** Loads a classifier folder written by saveClassifier; every problem is a one-line UserError. */
 export function loadClassifier(dir: string): { classifier: Classifier; info: ClassifierInfo } {
   const ck = loadCheckpoint(dir);
-  if (ck.config.family !== CLASSIFIER_FAMILY) throw new UserError(`${dir} holds a ${ck.config.family} checkpoint, not a classifier; pass a classifier folder`);
+  if (ck.config.family !== CLASSIFIER_FAMILY)
+    throw new UserError(`${dir} holds a ${ck.config.family} checkpoint, not a classifier; pass a classifier folder`);
   const parsed = classifierConfigSchema.safeParse(ck.config.config);
-  if (!parsed.success) throw new UserError(`config.json in ${dir} is not a valid classifier config (${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}); train it again with --force`);
+  if (!parsed.success)
+    throw new UserError(
+      `config.json in ${dir} is not a valid classifier config (${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}); train it again with --force`,
+    );
   const classifier = new Classifier(parsed.data as ClassifierConfig, 1);
   try {
     assignRecords(classifier.params.all(), ck.weights, `model.safetensors in ${dir}`);
@@ -134,15 +145,33 @@ export function loadClassifier(dir: string): { classifier: Classifier; info: Cla
 }
 
 /** Writes config.json (network config + info), model.safetensors and state.json atomically into `dir`. */
-export async function saveClassifier(dir: string, classifier: Classifier, info: ClassifierInfo, steps: number): Promise<void> {
+export async function saveClassifier(
+  dir: string,
+  classifier: Classifier,
+  info: ClassifierInfo,
+  steps: number,
+): Promise<void> {
   saveCheckpoint(dir, {
-    config: { family: CLASSIFIER_FAMILY, formatVersion: CHECKPOINT_FORMAT_VERSION, createdBy: 'deepgen', config: classifier.config, info },
+    config: {
+      family: CLASSIFIER_FAMILY,
+      formatVersion: CHECKPOINT_FORMAT_VERSION,
+      createdBy: 'deepgen',
+      config: classifier.config,
+      info,
+    },
     weights: await variablesToRecords(classifier.params.all()),
     state: { step: steps, epoch: info.epochs, rng: new Rng(info.seed).getState() },
   });
 }
 
-function splitWithLabels(dataset: ClassifierDataset, split: 'train' | 'test', size: number, n: number, seed: number, dataDir?: string): { ds: ImageDataset; labels: HeadLabels } {
+function splitWithLabels(
+  dataset: ClassifierDataset,
+  split: 'train' | 'test',
+  size: number,
+  n: number,
+  seed: number,
+  dataDir?: string,
+): { ds: ImageDataset; labels: HeadLabels } {
   if (dataset === 'shapes') {
     const ds = loadDataset('shapes', { split, size, n, seed }) as ShapesDataset;
     return { ds, labels: shapesLabels(ds) };
@@ -152,23 +181,31 @@ function splitWithLabels(dataset: ClassifierDataset, split: 'train' | 'test', si
 }
 
 /** Trains the dataset's classifier, measures its test accuracy and saves it into the cache. */
-export async function trainAndSaveClassifier(dataset: ClassifierDataset, opts: GetClassifierOptions = {}): Promise<LoadedClassifier> {
+export async function trainAndSaveClassifier(
+  dataset: ClassifierDataset,
+  opts: GetClassifierOptions = {},
+): Promise<LoadedClassifier> {
   const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
   const size = sizeOf(dataset, opts.size);
   const recipe = CLASSIFIER_RECIPES[dataset];
   const dir = classifierDir(dataset, size, opts.cacheRoot ?? cacheRoot());
   const seed = opts.seed ?? 0;
   const epochs = opts.epochs ?? recipe.epochs;
-  if (!(epochs > 0)) throw new UserError(`Invalid classifier epochs ${epochs}: it must be a positive number (e.g. --epochs 3).`);
+  if (!(epochs > 0))
+    throw new UserError(`Invalid classifier epochs ${epochs}: it must be a positive number (e.g. --epochs 3).`);
   const backend = opts.backend ? await initBackend(opts.backend, { convTraining: true }) : tf.getBackend();
   if (!tf.getKernel('Conv2DBackpropFilter', backend)) {
-    throw new UserError(`The ${backend} backend cannot train the classifier (no Conv2DBackpropFilter kernel); use --backend native, cpu or auto`);
+    throw new UserError(
+      `The ${backend} backend cannot train the classifier (no Conv2DBackpropFilter kernel); use --backend native, cpu or auto`,
+    );
   }
   const train = splitWithLabels(dataset, 'train', size, opts.trainN ?? recipe.trainN, seed, opts.dataDir);
   const test = splitWithLabels(dataset, 'test', size, opts.testN ?? recipe.testN, seed, opts.dataDir);
   const heads = dataset === 'shapes' ? SHAPES_HEADS : [{ name: 'class', classes: train.ds.classNames ?? [] }];
   const classifier = new Classifier(classifierConfig(train.ds, heads, opts.net), classifierInitSeed(seed));
-  log(`Training the ${dataset} classifier (${(classifier.params.numParams() / 1e6).toFixed(2)}M params) on ${train.ds.n} images ${size}x${size}x${train.ds.channels}, ${epochs} epochs, backend ${backend}`);
+  log(
+    `Training the ${dataset} classifier (${(classifier.params.numParams() / 1e6).toFixed(2)}M params) on ${train.ds.n} images ${size}x${size}x${train.ds.channels}, ${epochs} epochs, backend ${backend}`,
+  );
   const t0 = performance.now();
   let steps: number;
   try {
@@ -179,7 +216,13 @@ export async function trainAndSaveClassifier(dataset: ClassifierDataset, opts: G
       lr: opts.lr ?? recipe.lr,
       logEvery: 100,
       onProgress: (p) =>
-        log(`  step ${p.step}/${p.totalSteps} epoch ${p.epoch.toFixed(2)} loss ${p.loss.toFixed(4)} (${Object.entries(p.terms).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}) ${formatDuration((performance.now() - t0) / 1000)}`),
+        log(
+          `  step ${p.step}/${p.totalSteps} epoch ${p.epoch.toFixed(2)} loss ${p.loss.toFixed(4)} (${Object.entries(
+            p.terms,
+          )
+            .map(([k, v]) => `${k} ${v.toFixed(4)}`)
+            .join(', ')}) ${formatDuration((performance.now() - t0) / 1000)}`,
+        ),
     });
     steps = r.steps;
   } catch (e) {
@@ -200,12 +243,17 @@ export async function trainAndSaveClassifier(dataset: ClassifierDataset, opts: G
     createdAt: new Date().toISOString(),
   };
   await saveClassifier(dir, classifier, info, steps);
-  log(`Trained in ${formatDuration(trainSeconds)}; test accuracy ${formatAccuracy(testAccuracy)} on ${test.ds.n} images; saved to ${dir}`);
+  log(
+    `Trained in ${formatDuration(trainSeconds)}; test accuracy ${formatAccuracy(testAccuracy)} on ${test.ds.n} images; saved to ${dir}`,
+  );
   return { classifier, info, dir, trained: true };
 }
 
 /** The dataset's classifier from the cache, training and caching it first when absent (or when force). */
-export async function getClassifier(dataset: ClassifierDataset, opts: GetClassifierOptions = {}): Promise<LoadedClassifier> {
+export async function getClassifier(
+  dataset: ClassifierDataset,
+  opts: GetClassifierOptions = {},
+): Promise<LoadedClassifier> {
   const dir = classifierDir(dataset, opts.size, opts.cacheRoot ?? cacheRoot());
   if (!opts.force && hasCheckpoint(dir)) {
     const { classifier, info } = loadClassifier(dir);

@@ -3,10 +3,23 @@
 // across samples, the sharpness against the real images', the distance to the real class-mean image, FID/KID against
 // the real images on the project's classifier features, and how often that classifier sees the asked-for condition.
 import * as tf from '@tensorflow/tfjs-core';
-import { COLORS, POSITIONS, SHAPE_KINDS, SIZES, type ShapePair, type ShapePosition, type ShapeSize, type ShapesDataset } from '../core/data/shapes.ts';
+import {
+  COLORS,
+  POSITIONS,
+  SHAPE_KINDS,
+  SIZES,
+  type ShapePair,
+  type ShapePosition,
+  type ShapeSize,
+  type ShapesDataset,
+} from '../core/data/shapes.ts';
 import type { ImageDataset } from '../core/data/types.ts';
 import { UserError } from '../core/errors.ts';
-import { classConditionalAccuracy, parseShapePrompt, textConditionalAccuracy } from '../core/eval/conditional-accuracy.ts';
+import {
+  classConditionalAccuracy,
+  parseShapePrompt,
+  textConditionalAccuracy,
+} from '../core/eval/conditional-accuracy.ts';
 import { frechetDistance, gaussianStats, kernelDistance } from '../core/eval/fid.ts';
 import { meanImage, pixelVariance, rmsDistance, sharpness } from '../core/eval/sample-stats.ts';
 import type { SampleOptions } from '../core/family.ts';
@@ -78,12 +91,25 @@ export interface CompareResult {
 export function sharedConditioning(runs: readonly LoadedRun[]): 'label' | 'text' {
   const kinds = runs.map((r) => condKindOf(r.cfg));
   const bad = runs.findIndex((_, i) => kinds[i] !== 'label' && kinds[i] !== 'text');
-  if (bad >= 0) throw new UserError(`${runs[bad].dir} is not conditional (model.cond.kind is ${kinds[bad]}); compare needs label- or text-conditional runs`);
-  if (new Set(kinds).size > 1) throw new UserError(`the runs mix label- and text-conditional models (${runs.map((r, i) => `${r.dir}: ${kinds[i]}`).join(', ')}); compare runs of one kind`);
+  if (bad >= 0)
+    throw new UserError(
+      `${runs[bad].dir} is not conditional (model.cond.kind is ${kinds[bad]}); compare needs label- or text-conditional runs`,
+    );
+  if (new Set(kinds).size > 1)
+    throw new UserError(
+      `the runs mix label- and text-conditional models (${runs.map((r, i) => `${r.dir}: ${kinds[i]}`).join(', ')}); compare runs of one kind`,
+    );
   const first = runs[0];
   for (const r of runs) {
-    if (r.cfg.data.dataset !== first.cfg.data.dataset || r.info.height !== first.info.height || r.info.width !== first.info.width || r.info.channels !== first.info.channels)
-      throw new UserError(`${r.dir} was trained on ${r.cfg.data.dataset} ${r.info.height}x${r.info.width}x${r.info.channels}, ${first.dir} on ${first.cfg.data.dataset} ${first.info.height}x${first.info.width}x${first.info.channels}; compare runs of the same data`);
+    if (
+      r.cfg.data.dataset !== first.cfg.data.dataset ||
+      r.info.height !== first.info.height ||
+      r.info.width !== first.info.width ||
+      r.info.channels !== first.info.channels
+    )
+      throw new UserError(
+        `${r.dir} was trained on ${r.cfg.data.dataset} ${r.info.height}x${r.info.width}x${r.info.channels}, ${first.dir} on ${first.cfg.data.dataset} ${first.info.height}x${first.info.width}x${first.info.channels}; compare runs of the same data`,
+      );
   }
   return kinds[0] as 'label' | 'text';
 }
@@ -93,24 +119,37 @@ export function sharedConditioning(runs: readonly LoadedRun[]): 'label' | 'text'
 export function realIndices(test: ImageDataset, c: Condition): number[] {
   const out: number[] = [];
   if (c.label !== undefined) {
-    if (!test.labels) throw new UserError(`the test images of ${test.name} have no labels to compare class ${c.name} against`);
+    if (!test.labels)
+      throw new UserError(`the test images of ${test.name} have no labels to compare class ${c.name} against`);
     for (let i = 0; i < test.n; i++) if (test.labels[i] === c.label) out.push(i);
     return out;
   }
   const pair = promptPair(c.prompt!);
   const fields = (test as ShapesDataset).fields;
-  if (!fields) throw new UserError(`real images for the prompt "${c.prompt}" are found by colour and shape, which only the shapes dataset records; ${test.name} does not`);
+  if (!fields)
+    throw new UserError(
+      `real images for the prompt "${c.prompt}" are found by colour and shape, which only the shapes dataset records; ${test.name} does not`,
+    );
   const { size, position } = promptPlacement(c.prompt!);
   for (let i = 0; i < test.n; i++) {
     const f = fields[i];
-    if (f.color === pair.color && f.shape === pair.kind && (size === null || f.size === size) && (position === null || f.position === position)) out.push(i);
+    if (
+      f.color === pair.color &&
+      f.shape === pair.kind &&
+      (size === null || f.size === size) &&
+      (position === null || f.position === position)
+    )
+      out.push(i);
   }
   return out;
 }
 
 /** The size and position a shapes prompt names, if any ("a large red circle at the top left" -> large, top left). */
 export function promptPlacement(prompt: string): { size: ShapeSize | null; position: ShapePosition | null } {
-  const words = prompt.toLowerCase().split(/[^a-z]+/).filter(Boolean);
+  const words = prompt
+    .toLowerCase()
+    .split(/[^a-z]+/)
+    .filter(Boolean);
   const text = ` ${words.join(' ')} `;
   const size = SIZES.find((s) => words.includes(s)) ?? null;
   // the longest position phrase the prompt contains ("top left" before "top" and "left")
@@ -120,7 +159,10 @@ export function promptPlacement(prompt: string): { size: ShapeSize | null; posit
 
 function promptPair(prompt: string): ShapePair {
   const a = parseShapePrompt(prompt);
-  if (!a?.kind || !a.color) throw new UserError(`the prompt "${prompt}" must name a colour (${COLORS.join(', ')}) and a shape (${SHAPE_KINDS.join(', ')}) so its real images can be found`);
+  if (!a?.kind || !a.color)
+    throw new UserError(
+      `the prompt "${prompt}" must name a colour (${COLORS.join(', ')}) and a shape (${SHAPE_KINDS.join(', ')}) so its real images can be found`,
+    );
   return { color: a.color, kind: a.kind };
 }
 
@@ -134,33 +176,60 @@ function imagesAt(test: ImageDataset, idx: number[]): Float32Array {
   return out;
 }
 
-export async function compareRuns(runs: LoadedRun[], conditions: Condition[], test: ImageDataset, o: CompareOptions): Promise<CompareResult> {
+export async function compareRuns(
+  runs: LoadedRun[],
+  conditions: Condition[],
+  test: ImageDataset,
+  o: CompareOptions,
+): Promise<CompareResult> {
   if (runs.length === 0) throw new UserError('compare needs at least one run folder');
   const kind = sharedConditioning(runs);
   const dataset = runs[0].cfg.data.dataset;
-  if (dataset !== 'fashion-mnist' && dataset !== 'shapes') throw new UserError(`compare judges samples with the project's classifiers, which exist for fashion-mnist and shapes only; the runs were trained on ${dataset}`);
-  if (!(Number.isInteger(o.n) && o.n >= 4)) throw new UserError(`--n must be a whole number >= 4 (samples per run and condition), got ${o.n}`);
+  if (dataset !== 'fashion-mnist' && dataset !== 'shapes')
+    throw new UserError(
+      `compare judges samples with the project's classifiers, which exist for fashion-mnist and shapes only; the runs were trained on ${dataset}`,
+    );
+  if (!(Number.isInteger(o.n) && o.n >= 4))
+    throw new UserError(`--n must be a whole number >= 4 (samples per run and condition), got ${o.n}`);
   const { height: H, width: W, channels: C } = runs[0].info;
   const D = H * W * C;
   const show = Math.min(o.show ?? 8, o.n);
   // every condition is checked before the classifier loads (or trains, the first time)
   const realIdx = conditions.map((c) => {
-    if ((kind === 'label') !== (c.label !== undefined)) throw new UserError(`condition ${c.name} is a ${c.label !== undefined ? 'label' : 'prompt'} but the runs are ${kind}-conditional; use ${kind === 'label' ? '--label' : '--prompt'}`);
+    if ((kind === 'label') !== (c.label !== undefined))
+      throw new UserError(
+        `condition ${c.name} is a ${c.label !== undefined ? 'label' : 'prompt'} but the runs are ${kind}-conditional; use ${kind === 'label' ? '--label' : '--prompt'}`,
+      );
     const idx = realIndices(test, c).slice(0, o.n);
-    if (idx.length < 4) throw new UserError(`the test set has ${idx.length} images of ${c.name}; compare needs at least 4 (pick another condition or a larger --test-n)`);
+    if (idx.length < 4)
+      throw new UserError(
+        `the test set has ${idx.length} images of ${c.name}; compare needs at least 4 (pick another condition or a larger --test-n)`,
+      );
     return idx;
   });
-  o.onProgress?.(`Comparing ${runs.length} runs on ${conditions.length} conditions, ${o.n} samples each, on the features of the project's ${dataset} classifier`);
-  const clf = await getClassifier(parseClassifierDataset(dataset), { size: H, dataDir: runs[0].cfg.data.dataDir, ...o.classifier });
+  o.onProgress?.(
+    `Comparing ${runs.length} runs on ${conditions.length} conditions, ${o.n} samples each, on the features of the project's ${dataset} classifier`,
+  );
+  const clf = await getClassifier(parseClassifierDataset(dataset), {
+    size: H,
+    dataDir: runs[0].cfg.data.dataDir,
+    ...o.classifier,
+  });
   const cells: Float32Array[] = [];
   const out: ConditionFigures[] = [];
   /** Images x [k, H, W, C] through the classifier: their features, and how often it sees condition c in them. */
   const judge = (x: Float32Array, k: number, c: Condition): { features: tf.Tensor2D; accuracy: number } => {
     const t = tf.tensor4d(x, [k, H, W, C]);
     try {
-      const accuracy = c.label !== undefined
-        ? classConditionalAccuracy(clf.classifier, t, new Array<number>(k).fill(c.label), dataset === 'shapes' ? 'kind' : undefined).overall
-        : textConditionalAccuracy(clf.classifier, t, new Array<ShapePair>(k).fill(promptPair(c.prompt!))).both;
+      const accuracy =
+        c.label !== undefined
+          ? classConditionalAccuracy(
+              clf.classifier,
+              t,
+              new Array<number>(k).fill(c.label),
+              dataset === 'shapes' ? 'kind' : undefined,
+            ).overall
+          : textConditionalAccuracy(clf.classifier, t, new Array<ShapePair>(k).fill(promptPair(c.prompt!))).both;
       return { features: clf.classifier.featuresBatched(t, 500), accuracy };
     } finally {
       t.dispose();
@@ -176,18 +245,31 @@ export async function compareRuns(runs: LoadedRun[], conditions: Condition[], te
       const row: ConditionFigures = {
         condition: c,
         nReal: idx.length,
-        real: { pixelVariance: pixelVariance(real, idx.length), sharpness: sharpness(real, idx.length, H, W, C), distanceToClassMean: rmsDistance(real, idx.length, classMean), accuracy: realAccuracy },
+        real: {
+          pixelVariance: pixelVariance(real, idx.length),
+          sharpness: sharpness(real, idx.length, H, W, C),
+          distanceToClassMean: rmsDistance(real, idx.length, classMean),
+          accuracy: realAccuracy,
+        },
         runs: [],
       };
-      cells.push(real.subarray(0, Math.min(show, idx.length) * D), ...Array.from({ length: show - Math.min(show, idx.length) }, () => new Float32Array(D).fill(1)), classMean);
+      cells.push(
+        real.subarray(0, Math.min(show, idx.length) * D),
+        ...Array.from({ length: show - Math.min(show, idx.length) }, () => new Float32Array(D).fill(1)),
+        classMean,
+      );
       for (const r of runs) {
         const t0 = performance.now();
-        const opts: SampleOptions = { ...o.sampling, ...(c.label !== undefined ? { labels: [c.label] } : { prompts: [c.prompt!] }) };
+        const opts: SampleOptions = {
+          ...o.sampling,
+          ...(c.label !== undefined ? { labels: [c.label] } : { prompts: [c.prompt!] }),
+        };
         const applies = getFamily(r.family).samplingOptions ?? [];
         if (!applies.includes('guidance')) delete opts.guidance;
         if (!applies.includes('steps')) delete opts.steps;
         const x = new Float32Array(o.n * D); // the samples' pixels, drawn a chunk at a time
-        for (const { first, images } of sampleChunks(r.model, o.n, mixSeed(o.seed, ci), opts)) x.set((await images.data()) as Float32Array, first * D);
+        for (const { first, images } of sampleChunks(r.model, o.n, mixSeed(o.seed, ci), opts))
+          x.set((await images.data()) as Float32Array, first * D);
         const { features: f, accuracy } = judge(x, o.n, c);
         const fid = frechetDistance(gaussianStats(f), realStats);
         const kid = kernelDistance(realF, f, { subsets: 100, seed: o.seed });
@@ -230,13 +312,27 @@ export function compareMarkdown(r: CompareResult): string {
   const f = (v: number, d: number) => (Number.isFinite(v) ? v.toFixed(d) : 'n/a');
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   type Stats = Pick<RunFigures, 'pixelVariance' | 'sharpness' | 'distanceToClassMean' | 'accuracy'>;
-  const header = ['| images | per-pixel variance | edge sharpness | distance to class mean | FID | KID | recognised |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: |'];
-  const row = (name: string, s: Stats, fid: string, kid: string) => `| ${name} | ${f(s.pixelVariance, 4)} | ${f(s.sharpness, 4)} | ${f(s.distanceToClassMean, 3)} | ${fid} | ${kid} | ${(s.accuracy * 100).toFixed(0)}% |`;
+  const header = [
+    '| images | per-pixel variance | edge sharpness | distance to class mean | FID | KID | recognised |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  const row = (name: string, s: Stats, fid: string, kid: string) =>
+    `| ${name} | ${f(s.pixelVariance, 4)} | ${f(s.sharpness, 4)} | ${f(s.distanceToClassMean, 3)} | ${fid} | ${kid} | ${(s.accuracy * 100).toFixed(0)}% |`;
   const runName = (x: RunFigures) => `${x.run} (${x.family}${x.deterministic ? ', one-shot' : ''})`;
   /** Each numeric field averaged over the rows. */
-  const means = <T extends object>(rows: T[]): T => Object.fromEntries(Object.entries(rows[0]).map(([k, v]) => [k, typeof v === 'number' ? mean(rows.map((x) => (x as Record<string, number>)[k])) : v])) as T;
+  const means = <T extends object>(rows: T[]): T =>
+    Object.fromEntries(
+      Object.entries(rows[0]).map(([k, v]) => [
+        k,
+        typeof v === 'number' ? mean(rows.map((x) => (x as Record<string, number>)[k])) : v,
+      ]),
+    ) as T;
   const C = r.conditions;
-  const lines: string[] = [`**Mean over the ${C.length} conditions** (${r.n} samples per run and condition)`, '', ...header];
+  const lines: string[] = [
+    `**Mean over the ${C.length} conditions** (${r.n} samples per run and condition)`,
+    '',
+    ...header,
+  ];
   lines.push(row('real test images', means(C.map((c) => c.real)), '-', '-'));
   (C[0]?.runs ?? []).forEach((_, i) => {
     const m = means(C.map((c) => c.runs[i]));

@@ -4,7 +4,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { COLORS, POSITIONS, SHAPE_KINDS, SIZES, parseShapePairs, type ShapePair } from '../core/data/shapes.ts';
 import { UserError } from '../core/errors.ts';
-import { labelAccuracy, shapeAccuracy, type LabelAccuracy, type ShapeAccuracy } from '../core/eval/conditional-accuracy.ts';
+import {
+  labelAccuracy,
+  shapeAccuracy,
+  type LabelAccuracy,
+  type ShapeAccuracy,
+} from '../core/eval/conditional-accuracy.ts';
 import type { SampleOptions } from '../core/family.ts';
 import { Rng } from '../core/tensor/rng.ts';
 import { DEFAULT_SAMPLE_CHUNK, sampleChunks } from '../core/sample-chunks.ts';
@@ -41,7 +46,16 @@ export interface CondEvalResult {
 
 /** `total` samples with the given options (labels or prompts: one per sample) drawn in chunks of `batch`; predictions
  *  of the given classifier heads. The first chunk's first 40 images are kept in `keep` for a preview. */
-function generateAndClassify(run: LoadedRun, total: number, seed: number, opts: SampleOptions, classify: (x: tf.Tensor4D) => Record<string, Int32Array>, batch: number, keep: tf.Tensor4D[], onDone: (k: number) => void): Record<string, number[]> {
+function generateAndClassify(
+  run: LoadedRun,
+  total: number,
+  seed: number,
+  opts: SampleOptions,
+  classify: (x: tf.Tensor4D) => Record<string, Int32Array>,
+  batch: number,
+  keep: tf.Tensor4D[],
+  onDone: (k: number) => void,
+): Record<string, number[]> {
   const preds: Record<string, number[]> = {};
   for (const { first, images } of sampleChunks(run.model, total, seed, opts, batch)) {
     const k = images.shape[0];
@@ -61,17 +75,29 @@ export function shapePrompt(p: ShapePair, rng: Rng): string {
 
 export async function conditionalEval(run: LoadedRun, o: CondEvalOptions): Promise<CondEvalResult> {
   const cond = condKindOf(run.cfg);
-  if (cond !== 'label' && cond !== 'text') throw new UserError(`${run.dir} is not a conditional model (model.cond.kind is ${cond}); conditional evaluation needs --cond label or text`);
+  if (cond !== 'label' && cond !== 'text')
+    throw new UserError(
+      `${run.dir} is not a conditional model (model.cond.kind is ${cond}); conditional evaluation needs --cond label or text`,
+    );
   const dataset = run.cfg.data.dataset;
-  if (dataset !== 'fashion-mnist' && dataset !== 'shapes') throw new UserError(`conditional evaluation has classifiers for fashion-mnist and shapes only; ${run.dir} was trained on ${dataset}`);
-  const clf = await getClassifier(parseClassifierDataset(dataset), { size: run.info.height, dataDir: run.cfg.data.dataDir, ...o.classifier });
+  if (dataset !== 'fashion-mnist' && dataset !== 'shapes')
+    throw new UserError(
+      `conditional evaluation has classifiers for fashion-mnist and shapes only; ${run.dir} was trained on ${dataset}`,
+    );
+  const clf = await getClassifier(parseClassifierDataset(dataset), {
+    size: run.info.height,
+    dataDir: run.cfg.data.dataDir,
+    ...o.classifier,
+  });
   const batch = o.batchSize ?? DEFAULT_SAMPLE_CHUNK;
   const t0 = performance.now();
   const keep: tf.Tensor4D[] = [];
   const base = { guidance: o.guidance, steps: o.steps };
   const classify = (x: tf.Tensor4D) => clf.classifier.predict(x);
   const result: Omit<CondEvalResult, 'seconds' | 'preview'> = {
-    kind: cond, guidance: o.guidance, steps: o.steps,
+    kind: cond,
+    guidance: o.guidance,
+    steps: o.steps,
     classifier: { dataset, testAccuracy: clf.info.testAccuracy as unknown as Record<string, number>, dir: clf.dir },
   };
   try {
@@ -82,7 +108,8 @@ export async function conditionalEval(run: LoadedRun, o: CondEvalOptions): Promi
       const intended = Int32Array.from({ length: o.n }, (_, i) => i % C);
       const head = dataset === 'shapes' ? 'kind' : clf.classifier.config.heads[0].name;
       const ys = Array.from(intended);
-      const opts = cond === 'label' ? { ...base, labels: ys } : { ...base, prompts: ys.map((y) => names[y].toLowerCase()) };
+      const opts =
+        cond === 'label' ? { ...base, labels: ys } : { ...base, prompts: ys.map((y) => names[y].toLowerCase()) };
       const preds = generateAndClassify(run, o.n, o.seed, opts, classify, batch, keep, (d) => o.onProgress?.(d, o.n));
       result.labels = { ...labelAccuracy(preds[head], intended, C), classNames: names };
     } else {
@@ -91,15 +118,21 @@ export async function conditionalEval(run: LoadedRun, o: CondEvalOptions): Promi
       const key = (p: ShapePair) => `${p.color} ${p.kind}`;
       const held = new Set(heldOut.map(key));
       const seenPairs: ShapePair[] = [];
-      for (const color of COLORS) for (const kind of SHAPE_KINDS) if (!held.has(`${color} ${kind}`)) seenPairs.push({ color, kind });
-      const sets: [string, ShapePair[]][] = [['seen', seenPairs], ...(heldOut.length ? [['heldOut', heldOut] as [string, ShapePair[]]] : [])];
+      for (const color of COLORS)
+        for (const kind of SHAPE_KINDS) if (!held.has(`${color} ${kind}`)) seenPairs.push({ color, kind });
+      const sets: [string, ShapePair[]][] = [
+        ['seen', seenPairs],
+        ...(heldOut.length ? [['heldOut', heldOut] as [string, ShapePair[]]] : []),
+      ];
       const total = o.n * sets.length;
       let offset = 0;
       for (const [name, pairs] of sets) {
         const rng = new Rng(o.seed + (name === 'seen' ? 1 : 2));
         const intended = Array.from({ length: o.n }, (_, i) => pairs[i % pairs.length]);
         const prompts = intended.map((p) => shapePrompt(p, rng));
-        const preds = generateAndClassify(run, o.n, o.seed + offset, { ...base, prompts }, classify, batch, keep, (d) => o.onProgress?.(offset + d, total));
+        const preds = generateAndClassify(run, o.n, o.seed + offset, { ...base, prompts }, classify, batch, keep, (d) =>
+          o.onProgress?.(offset + d, total),
+        );
         const acc = shapeAccuracy({ kind: preds.kind, color: preds.color }, intended);
         if (name === 'seen') result.seen = acc;
         else result.heldOut = { ...acc, pairs: heldOut.map(key) };

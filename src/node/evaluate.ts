@@ -51,22 +51,38 @@ export async function evaluate(run: string, opts: EvaluateOptions = {}): Promise
     const can = evalCapabilities(r.model);
     const metrics = opts.metrics ?? (can.evaluates ? ['nll'] : SAMPLE_METRICS);
     const bad = metrics.filter((m) => m !== 'nll' && !(SAMPLE_METRICS as readonly string[]).includes(m));
-    if (bad.length || metrics.length === 0) throw new UserError(`metrics must be a non-empty list of nll, ${SAMPLE_METRICS.join(', ')}, got ${JSON.stringify(metrics)}`);
-    if (metrics.includes('nll') && !can.evaluates) throw new UserError(`the ${r.family} model has no test-set likelihood; ask for ${SAMPLE_METRICS.join(', ')}`);
+    if (bad.length || metrics.length === 0)
+      throw new UserError(
+        `metrics must be a non-empty list of nll, ${SAMPLE_METRICS.join(', ')}, got ${JSON.stringify(metrics)}`,
+      );
+    if (metrics.includes('nll') && !can.evaluates)
+      throw new UserError(`the ${r.family} model has no test-set likelihood; ask for ${SAMPLE_METRICS.join(', ')}`);
     const iwae = opts.iwae ?? 0;
-    if (iwae > 0 && !can.importanceSamples) throw new UserError(`iwae applies to importance-weighted bounds; this ${r.family} model takes no importance samples`);
+    if (iwae > 0 && !can.importanceSamples)
+      throw new UserError(
+        `iwae applies to importance-weighted bounds; this ${r.family} model takes no importance samples`,
+      );
     const seed = opts.seed ?? 0;
     const test = loadSplit(r.cfg, 'test');
     const report: EvalReport = { run, family: r.family, step: r.step, weights: r.usedEma ? 'ema' : 'raw' };
     if (metrics.includes('nll')) {
       const part = opts.n ? subset(test, 0, Math.min(opts.n, test.n)) : test;
-      const res = await evaluateRun(r.model, r.cfg, part, { iwaeK: iwae, seed, batchSize: opts.batchSize, onBatch: (done) => opts.onProgress?.({ phase: 'nll', done, total: part.n }) });
+      const res = await evaluateRun(r.model, r.cfg, part, {
+        iwaeK: iwae,
+        seed,
+        batchSize: opts.batchSize,
+        onBatch: (done) => opts.onProgress?.({ phase: 'nll', done, total: part.n }),
+      });
       if (res) Object.assign(report, res);
     }
     const sample = SAMPLE_METRICS.filter((m) => metrics.includes(m));
     if (sample.length) {
       report.sampleQuality = await sampleQuality(r, test, loadSplit(r.cfg, 'train'), {
-        n: opts.n ?? 10000, seed, metrics: sample, batchSize: opts.batchSize, onProgress: (done, total) => opts.onProgress?.({ phase: 'samples', done, total }),
+        n: opts.n ?? 10000,
+        seed,
+        metrics: sample,
+        batchSize: opts.batchSize,
+        onProgress: (done, total) => opts.onProgress?.({ phase: 'samples', done, total }),
       });
     }
     return report;

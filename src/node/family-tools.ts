@@ -17,12 +17,20 @@ import { condKindOf } from '../core/conditioning/config.ts';
  */
 export function preprocessedSet(test: ImageDataset, cfg: ResolvedRunConfig): { x: tf.Tensor4D; labels?: Int32Array } {
   const [batch] = batches(test, { batchSize: test.n });
-  const x = tf.tidy(() => preprocessBatch(batchToTensor(batch, test), cfg.data.preprocess as Preprocess, mixSeed(cfg.data.testSeed, 7)));
+  const x = tf.tidy(() =>
+    preprocessBatch(batchToTensor(batch, test), cfg.data.preprocess as Preprocess, mixSeed(cfg.data.testSeed, 7)),
+  );
   return { x, labels: batch.labels };
 }
 
 /** Iterate fixed test batches as tensors (each disposed after the consumer moves on). */
-export function* evalBatches(x: tf.Tensor4D, labels: Int32Array | undefined, useLabels: boolean, batchSize: number, captions?: string[]): Generator<EvalBatch> {
+export function* evalBatches(
+  x: tf.Tensor4D,
+  labels: Int32Array | undefined,
+  useLabels: boolean,
+  batchSize: number,
+  captions?: string[],
+): Generator<EvalBatch> {
   const N = x.shape[0];
   for (let i = 0; i < N; i += batchSize) {
     const b = Math.min(batchSize, N - i);
@@ -51,14 +59,25 @@ export async function evaluateRun(
     const useLabels = condKindOf(cfg) === 'label';
     const bs = opts.batchSize ?? (opts.iwaeK > 0 ? 100 : 500);
     const useCaptions = condKindOf(cfg) === 'text';
-    return model.evaluate(evalBatches(x, labels, useLabels, bs, useCaptions ? test.captions : undefined), { iwaeK: opts.iwaeK, seed: opts.seed, onBatch: opts.onBatch, perImage: opts.perImage });
+    return model.evaluate(evalBatches(x, labels, useLabels, bs, useCaptions ? test.captions : undefined), {
+      iwaeK: opts.iwaeK,
+      seed: opts.seed,
+      onBatch: opts.onBatch,
+      perImage: opts.perImage,
+    });
   } finally {
     x.dispose();
   }
 }
 
 /** Write the family's teaching pictures (from the first 32 test images) into `out`; returns the files. */
-export async function writeFamilyPictures(model: GenerativeModel, cfg: ResolvedRunConfig, test: ImageDataset, out: string, seed = 0): Promise<string[]> {
+export async function writeFamilyPictures(
+  model: GenerativeModel,
+  cfg: ResolvedRunConfig,
+  test: ImageDataset,
+  out: string,
+  seed = 0,
+): Promise<string[]> {
   if (!model.pictures) return [];
   const files: string[] = [];
   const { x, labels } = preprocessedSet(subset(test, 0, Math.min(32, test.n)), cfg);

@@ -71,7 +71,11 @@ export function writeDurableTemp(file: string, data: Uint8Array | string): strin
 }
 
 /** A UserError for the errno codes the user can fix ("<what>: <reason> (<code>); <hint>"), else `e` itself. */
-export function userFsError(e: unknown, what: string, hint = 'choose another output folder or fix its permissions'): unknown {
+export function userFsError(
+  e: unknown,
+  what: string,
+  hint = 'choose another output folder or fix its permissions',
+): unknown {
   const code = errno(e);
   return code && USER_FS_ERRORS[code] ? new UserError(`${what}: ${USER_FS_ERRORS[code]} (${code}); ${hint}`) : e;
 }

@@ -7,7 +7,12 @@ import { writeFileAtomic } from './fs-atomic.ts';
 
 type Palette = number[][];
 interface GifEncoderStream {
-  writeFrame(index: Uint8Array, width: number, height: number, opts: { palette?: Palette; delay?: number; repeat?: number }): void;
+  writeFrame(
+    index: Uint8Array,
+    width: number,
+    height: number,
+    opts: { palette?: Palette; delay?: number; repeat?: number },
+  ): void;
   finish(): void;
   bytes(): Uint8Array;
 }
@@ -39,12 +44,17 @@ export function encodeGif(frames: ImageU8[], opts: GifOptions = {}): Uint8Array 
   const { height, width, channels } = frames[0];
   for (const [i, f] of frames.entries()) {
     if (f.height !== height || f.width !== width || f.channels !== channels) {
-      throw new Error(`GIF frame ${i} is ${f.width}x${f.height}x${f.channels}, frame 0 is ${width}x${height}x${channels}; all frames must match`);
+      throw new Error(
+        `GIF frame ${i} is ${f.width}x${f.height}x${f.channels}, frame 0 is ${width}x${height}x${channels}; all frames must match`,
+      );
     }
-    if (f.channels !== 1 && f.channels !== 3 && f.channels !== 4) throw new Error(`GIF frames need 1, 3 or 4 channels, got ${f.channels}`);
-    if (f.data.length !== f.height * f.width * f.channels) throw new Error(`GIF frame ${i} data has ${f.data.length} bytes, expected ${f.height * f.width * f.channels}`);
+    if (f.channels !== 1 && f.channels !== 3 && f.channels !== 4)
+      throw new Error(`GIF frames need 1, 3 or 4 channels, got ${f.channels}`);
+    if (f.data.length !== f.height * f.width * f.channels)
+      throw new Error(`GIF frame ${i} data has ${f.data.length} bytes, expected ${f.height * f.width * f.channels}`);
   }
-  if (width < 1 || height < 1 || width > 65535 || height > 65535) throw new Error(`GIF size must be 1..65535 pixels per side, got ${width}x${height}`);
+  if (width < 1 || height < 1 || width > 65535 || height > 65535)
+    throw new Error(`GIF size must be 1..65535 pixels per side, got ${width}x${height}`);
 
   const delay = opts.delayMs ?? 100;
   const loop = opts.loop ?? true;

@@ -29,7 +29,13 @@ const OPEN_FLAGS = fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0) | (fs.
  * (memory per download stays at the stream's buffer, whatever the file size); HEAD sends the headers and reads
  * nothing. Refusals throw HttpError 404; a read that fails or comes up short after the headers closes the socket.
  */
-export async function sendFile(req: http.IncomingMessage, res: http.ServerResponse, dir: string, name: string, type: string): Promise<void> {
+export async function sendFile(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  dir: string,
+  name: string,
+  type: string,
+): Promise<void> {
   const real = fileInside(dir, name);
   if (!real) throw new HttpError(404, 'not found');
   const fh = await fs.promises.open(real, OPEN_FLAGS);

@@ -6,7 +6,10 @@ import net from 'node:net';
 
 /** A refusal with its status; the message is the one-line body. */
 export class HttpError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
     super(message);
     this.name = 'HttpError';
   }
@@ -42,7 +45,11 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
  * it under that address, so it is cross-origin), `localhost`, or a name in `names`, with the port the request came in
  * on (80 when absent). A missing Host (HTTP/1.0) is refused too: every browser sends one.
  */
-export function hostAllowed(host: string | undefined, localPort: number | undefined, names: ReadonlySet<string> = new Set()): boolean {
+export function hostAllowed(
+  host: string | undefined,
+  localPort: number | undefined,
+  names: ReadonlySet<string> = new Set(),
+): boolean {
   const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]]+))(?::(\d{1,5}))?$/.exec(host ?? '');
   if (!m) return false;
   const port = m[3] === undefined ? 80 : Number(m[3]);
@@ -65,10 +72,22 @@ export function requestPath(req: http.IncomingMessage): string {
 }
 
 /** Writes a short text answer (headers only for HEAD), unless a response is already under way. */
-export function sendText(req: http.IncomingMessage, res: http.ServerResponse, status: number, body: string | Buffer, type = 'text/plain; charset=utf-8', extra: Record<string, string> = {}): void {
+export function sendText(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  status: number,
+  body: string | Buffer,
+  type = 'text/plain; charset=utf-8',
+  extra: Record<string, string> = {},
+): void {
   if (res.headersSent) return void res.destroy();
   const bytes = typeof body === 'string' ? Buffer.from(body) : body;
-  res.writeHead(status, { ...SECURITY_HEADERS, 'content-type': type, 'content-length': String(bytes.length), ...extra });
+  res.writeHead(status, {
+    ...SECURITY_HEADERS,
+    'content-type': type,
+    'content-length': String(bytes.length),
+    ...extra,
+  });
   res.end(req.method === 'HEAD' ? undefined : bytes);
 }
 
@@ -77,12 +96,19 @@ const NOT_FOUND = new Set(['ENOENT', 'ENOTDIR', 'EISDIR', 'ELOOP', 'ENAMETOOLONG
 
 /** The answer to a thrown error: its own status, 404 for a file that vanished or is out of reach, 400 for a bad
  *  escape, else 500 (logged as one line, never with a stack). After the headers went out, the socket is closed. */
-function answerError(req: http.IncomingMessage, res: http.ServerResponse, e: unknown, log: (line: string) => void): void {
+function answerError(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  e: unknown,
+  log: (line: string) => void,
+): void {
   const code = (e as NodeJS.ErrnoException | null)?.code;
   if (e instanceof HttpError) return sendText(req, res, e.status, `${e.message}\n`);
   if (e instanceof URIError) return sendText(req, res, 400, 'malformed URL\n');
   if (code && NOT_FOUND.has(code)) return sendText(req, res, 404, 'not found\n');
-  log(`deepgen: warning: serve: ${req.method} ${JSON.stringify(req.url)} failed: ${(e as Error)?.message ?? String(e)}`);
+  log(
+    `deepgen: warning: serve: ${req.method} ${JSON.stringify(req.url)} failed: ${(e as Error)?.message ?? String(e)}`,
+  );
   sendText(req, res, 500, 'internal error\n');
 }
 
@@ -94,7 +120,10 @@ export interface GuardOptions {
 }
 
 /** Wraps a route handler: Host check, GET/HEAD only, and the error boundary around everything it does. */
-export function guard(route: (req: http.IncomingMessage, res: http.ServerResponse) => void | Promise<void>, o: GuardOptions = {}): http.RequestListener {
+export function guard(
+  route: (req: http.IncomingMessage, res: http.ServerResponse) => void | Promise<void>,
+  o: GuardOptions = {},
+): http.RequestListener {
   const log = o.log ?? ((l) => process.stderr.write(l + '\n'));
   return (req, res) => {
     // a client that goes away mid-request or mid-response must not become an unhandled 'error' event
@@ -109,9 +138,13 @@ export function guard(route: (req: http.IncomingMessage, res: http.ServerRespons
     };
     try {
       if (!hostAllowed(req.headers.host, req.socket.localPort, o.allowedHosts)) {
-        throw new HttpError(421, 'this server answers only to its IP address or localhost (the Host header names another host; deepgen serve --allow-host NAME admits a name)');
+        throw new HttpError(
+          421,
+          'this server answers only to its IP address or localhost (the Host header names another host; deepgen serve --allow-host NAME admits a name)',
+        );
       }
-      if (req.method !== 'GET' && req.method !== 'HEAD') return sendText(req, res, 405, 'only GET and HEAD\n', undefined, { allow: 'GET, HEAD' });
+      if (req.method !== 'GET' && req.method !== 'HEAD')
+        return sendText(req, res, 405, 'only GET and HEAD\n', undefined, { allow: 'GET, HEAD' });
       Promise.resolve(route(req, res)).catch(fail);
     } catch (e) {
       fail(e);
@@ -127,7 +160,12 @@ export interface ServerLimits {
   maxConnections: number;
 }
 
-export const DEFAULT_LIMITS: ServerLimits = { headersTimeoutMs: 20_000, requestTimeoutMs: 60_000, idleTimeoutMs: 120_000, maxConnections: 512 };
+export const DEFAULT_LIMITS: ServerLimits = {
+  headersTimeoutMs: 20_000,
+  requestTimeoutMs: 60_000,
+  idleTimeoutMs: 120_000,
+  maxConnections: 512,
+};
 
 /** An HTTP server for `listener` with the limits, answering unparseable requests with 400 and closing the socket. */
 export function guardedServer(listener: http.RequestListener, limits: Partial<ServerLimits> = {}): http.Server {
@@ -145,9 +183,21 @@ export function guardedServer(listener: http.RequestListener, limits: Partial<Se
   server.maxConnections = l.maxConnections;
   server.on('clientError', (err: NodeJS.ErrnoException, socket: net.Socket) => {
     // a response already under way cannot take a status line: only closing the socket is left
-    if (err.code === 'ECONNRESET' || !socket.writable || (socket as net.Socket & { _httpMessage?: unknown })._httpMessage) return void socket.destroy();
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
-    socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\nx-content-type-options: nosniff\r\n\r\n`);
+    if (
+      err.code === 'ECONNRESET' ||
+      !socket.writable ||
+      (socket as net.Socket & { _httpMessage?: unknown })._httpMessage
+    )
+      return void socket.destroy();
+    const status =
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? '431 Request Header Fields Too Large'
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? '408 Request Timeout'
+          : '400 Bad Request';
+    socket.end(
+      `HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\nx-content-type-options: nosniff\r\n\r\n`,
+    );
   });
   return server;
 }

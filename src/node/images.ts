@@ -13,7 +13,12 @@ export interface PictureOptions extends GridOptions {
 }
 
 function picture(images: Images | ImageU8, opts: PictureOptions): ImageU8 {
-  const one = 'n' in images ? (images.n === 1 && opts.cols === undefined && opts.pad === undefined ? { ...images } : imageGrid(images, opts)) : images;
+  const one =
+    'n' in images
+      ? images.n === 1 && opts.cols === undefined && opts.pad === undefined
+        ? { ...images }
+        : imageGrid(images, opts)
+      : images;
   return opts.scale && opts.scale > 1 ? upscale(one, opts.scale) : one;
 }
 

@@ -11,12 +11,25 @@ export * from '../index.ts';
 // the Node loadModel (a run folder or a URL, on a chosen backend) wins over the star export's core one
 export { loadModel, type NodeLoadModelOptions } from './load-model.ts';
 // training runs: resumable, with progress callbacks and an AbortSignal; no signal handlers, silent unless given a log
-export { train, type RunConfigInput, type TrainOptions, type TrainResult, type TrainStepInfo, type CheckpointInfo } from './train.ts';
+export {
+  train,
+  type RunConfigInput,
+  type TrainOptions,
+  type TrainResult,
+  type TrainStepInfo,
+  type CheckpointInfo,
+} from './train.ts';
 export { evaluate, type EvaluateOptions, type EvalReport, type EvalMetric } from './evaluate.ts';
 export type { SampleQualityResult, QualityFigures } from './sample-quality.ts';
 
 export { initBackend, BACKENDS, type BackendName } from './backend.ts';
-export { loadDataset, listDatasets, DATASET_NAMES, type LoadDatasetOptions, type DatasetInfo } from './data/datasets.ts';
+export {
+  loadDataset,
+  listDatasets,
+  DATASET_NAMES,
+  type LoadDatasetOptions,
+  type DatasetInfo,
+} from './data/datasets.ts';
 export type { ImageDataset } from '../core/data/types.ts';
 export { loadCheckpoint, saveCheckpoint, hasCheckpoint } from './checkpoint-store.ts';
 export type { Checkpoint, CheckpointConfigFile, CheckpointState } from '../core/checkpoint/format.ts';

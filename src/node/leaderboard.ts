@@ -93,11 +93,11 @@ export interface RunFiles {
 }
 
 export const TABLE_NOTES: readonly string[] = [
-  'bits/dim: -log2 P(x) per dimension of the 8-bit test images, lower is better. exact: the model\'s own likelihood (pixelcnn, igpt); ' +
+  "bits/dim: -log2 P(x) per dimension of the 8-bit test images, lower is better. exact: the model's own likelihood (pixelcnn, igpt); " +
     'bound: an upper bound on it (flow: dequantization, IWAE when evaluated with --iwae; vae with a discretized decoder: IWAE if evaluated with --iwae, else -ELBO; diffusion: the variational bound); ' +
     'n/a: no probability of 8-bit data (gan, ae, vae with a bernoulli or gaussian decoder) or not evaluated.',
-  'train time: state.json elapsedSeconds (all sessions of a resumed run); img/s = steps x batch size / train time, the whole run\'s average including checkpoint saves (not the windowed rate of metrics.jsonl). gan: a step is one generator update.',
-  'FID, KID (+- its standard deviation over 100 subsets), precision and recall (k-NN, k = 3) compare n samples with n test images on the features of deepgen\'s own classifier for the dataset, not Inception: comparable between runs of one dataset at the same n, not with published figures. ms/sample: sampling time per image.',
+  "train time: state.json elapsedSeconds (all sessions of a resumed run); img/s = steps x batch size / train time, the whole run's average including checkpoint saves (not the windowed rate of metrics.jsonl). gan: a step is one generator update.",
+  "FID, KID (+- its standard deviation over 100 subsets), precision and recall (k-NN, k = 3) compare n samples with n test images on the features of deepgen's own classifier for the dataset, not Inception: comparable between runs of one dataset at the same n, not with published figures. ms/sample: sampling time per image.",
   'cond acc: label models, the share of samples the classifier puts in the class asked for; text models on shapes, the share with both colour and shape right, on pairs seen in training (and on held-out pairs).',
 ];
 
@@ -105,14 +105,20 @@ const num = (o: Json | null | undefined, key: string): number | null => {
   const v = o?.[key];
   return typeof v === 'number' && Number.isFinite(v) ? v : null;
 };
-const obj = (v: unknown): Json | null => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : null);
+const obj = (v: unknown): Json | null =>
+  v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : null;
 
 /** A likelihood figure as eval.json holds it: EvalResult.likelihood (core/eval/result.ts), checked field by field. */
 function figureOf(v: unknown): { bitsPerDim: number; kind: 'exact' | 'bound'; name: string; discrete: boolean } | null {
   const f = obj(v);
   const bitsPerDim = num(f, 'bitsPerDim');
   if (!f || bitsPerDim === null || (f.kind !== 'exact' && f.kind !== 'bound')) return null;
-  return { bitsPerDim, kind: f.kind, name: typeof f.name === 'string' ? f.name : f.kind, discrete: f.discrete !== false };
+  return {
+    bitsPerDim,
+    kind: f.kind,
+    name: typeof f.name === 'string' ? f.name : f.kind,
+    discrete: f.discrete !== false,
+  };
 }
 
 /**
@@ -125,7 +131,13 @@ function legacyFigure(e: Json, model: Json | null): ReturnType<typeof figureOf> 
   const vae = num(e, 'nelboBitsPerDim') !== null;
   const discrete = !vae || model?.likelihood === 'logistic';
   const iwae = num(e, 'iwaeBitsPerDim');
-  if (iwae !== null) return { bitsPerDim: iwae, kind: 'bound', name: `IWAE${num(e, 'iwaeK') !== null ? ` k=${num(e, 'iwaeK')}` : ''}`, discrete };
+  if (iwae !== null)
+    return {
+      bitsPerDim: iwae,
+      kind: 'bound',
+      name: `IWAE${num(e, 'iwaeK') !== null ? ` k=${num(e, 'iwaeK')}` : ''}`,
+      discrete,
+    };
   if (vae) return { bitsPerDim: num(e, 'nelboBitsPerDim')!, kind: 'bound', name: '-ELBO', discrete };
   const bpd = num(e, 'bitsPerDim');
   if (bpd === null) return null;
@@ -166,7 +178,9 @@ export function paramsFromSafetensorsHeader(bytes: Uint8Array, source: string): 
     if (name === '__metadata__') continue;
     const t = obj(v);
     if (!t || !isDtype(t.dtype) || !isShape(t.shape)) {
-      throw new UserError(`${source} is not a valid safetensors file: tensor ${JSON.stringify(name)} has no valid dtype and shape; re-save it or point to the right file`);
+      throw new UserError(
+        `${source} is not a valid safetensors file: tensor ${JSON.stringify(name)} has no valid dtype and shape; re-save it or point to the right file`,
+      );
     }
     total += numel(t.shape);
   }
@@ -186,7 +200,10 @@ export function leaderboardRow(f: RunFiles): LeaderboardRow {
   const steps = num(f.state, 'step');
   const trainSeconds = num(f.state, 'elapsedSeconds');
   const batchSize = num(train, 'batchSize');
-  const imagesPerSec = steps !== null && batchSize !== null && trainSeconds !== null && trainSeconds > 0 ? (steps * batchSize) / trainSeconds : null;
+  const imagesPerSec =
+    steps !== null && batchSize !== null && trainSeconds !== null && trainSeconds > 0
+      ? (steps * batchSize) / trainSeconds
+      : null;
   const likelihood = likelihoodOf(model, f.evalJson, f.run);
   const notEvaluated = likelihood.reason.startsWith('not evaluated');
   if (likelihood.kind === 'n/a' && !notEvaluated) notes.push(`bits/dim: ${likelihood.reason}`);
@@ -194,19 +211,35 @@ export function leaderboardRow(f: RunFiles): LeaderboardRow {
   else {
     if (likelihood.kind === 'n/a' && notEvaluated) notes.push(`bits/dim ${likelihood.reason}`);
     const evalStep = num(f.evalJson, 'step');
-    if (evalStep !== null && steps !== null && evalStep !== steps) notes.push(`eval.json is from step ${evalStep}, the weights from step ${steps} (run deepgen eval ${f.run} again)`);
-    if (likelihood.n !== null && typeof f.evalJson.note === 'string' && f.evalJson.run === undefined) notes.push(`bits/dim from the end-of-training quick eval on ${likelihood.n} test images`);
+    if (evalStep !== null && steps !== null && evalStep !== steps)
+      notes.push(
+        `eval.json is from step ${evalStep}, the weights from step ${steps} (run deepgen eval ${f.run} again)`,
+      );
+    if (likelihood.n !== null && typeof f.evalJson.note === 'string' && f.evalJson.run === undefined)
+      notes.push(`bits/dim from the end-of-training quick eval on ${likelihood.n} test images`);
   }
   const q = obj(f.evalJson?.sampleQuality);
   const sampleQuality: SampleQualityCells | null = q
-    ? { fid: num(q, 'fid'), kid: num(q, 'kid'), kidStd: num(q, 'kidStd'), precision: num(q, 'precision'), recall: num(q, 'recall'), n: num(q, 'n'), sampleSecondsPerImage: num(q, 'sampleSecondsPerImage') }
+    ? {
+        fid: num(q, 'fid'),
+        kid: num(q, 'kid'),
+        kidStd: num(q, 'kidStd'),
+        precision: num(q, 'precision'),
+        recall: num(q, 'recall'),
+        n: num(q, 'n'),
+        sampleSecondsPerImage: num(q, 'sampleSecondsPerImage'),
+      }
     : null;
   if (f.evalJson && !q) notes.push(`no FID/KID yet (deepgen eval ${f.run} --metrics fid,kid,pr)`);
   const condAccuracy = condAccuracyOf(f.condEval);
   if (f.condEval) {
     const s = num(f.condEval, 'step');
-    if (s !== null && steps !== null && s !== steps) notes.push(`cond-eval.json is from step ${s}, the weights from step ${steps} (run deepgen cond-eval ${f.run} again)`);
-  } else if (conditioning === 'label' || conditioning === 'text') notes.push(`no cond acc yet (deepgen cond-eval ${f.run})`);
+    if (s !== null && steps !== null && s !== steps)
+      notes.push(
+        `cond-eval.json is from step ${s}, the weights from step ${steps} (run deepgen cond-eval ${f.run} again)`,
+      );
+  } else if (conditioning === 'label' || conditioning === 'text')
+    notes.push(`no cond acc yet (deepgen cond-eval ${f.run})`);
   return {
     run: f.run,
     family,
@@ -227,10 +260,20 @@ export function leaderboardRow(f: RunFiles): LeaderboardRow {
 /** Class (or colour+shape) accuracy from cond-eval.json: labels.overall, or seen.both and heldOut.both. */
 export function condAccuracyOf(c: Json | null): CondAccuracy | null {
   if (!c) return null;
-  const labels = obj(c.labels), seen = obj(c.seen), held = obj(c.heldOut);
+  const labels = obj(c.labels),
+    seen = obj(c.seen),
+    held = obj(c.heldOut);
   const guidance = num(c, 'guidance');
-  if (labels && num(labels, 'overall') !== null) return { kind: c.kind === 'text' ? 'text' : 'label', overall: num(labels, 'overall')!, heldOut: null, n: num(labels, 'n'), guidance };
-  if (seen && num(seen, 'both') !== null) return { kind: 'text', overall: num(seen, 'both')!, heldOut: num(held, 'both'), n: num(seen, 'n'), guidance };
+  if (labels && num(labels, 'overall') !== null)
+    return {
+      kind: c.kind === 'text' ? 'text' : 'label',
+      overall: num(labels, 'overall')!,
+      heldOut: null,
+      n: num(labels, 'n'),
+      guidance,
+    };
+  if (seen && num(seen, 'both') !== null)
+    return { kind: 'text', overall: num(seen, 'both')!, heldOut: num(held, 'both'), n: num(seen, 'n'), guidance };
   return null;
 }
 
@@ -243,7 +286,16 @@ function floorsOf(files: RunFiles[], rows: LeaderboardRow[]): Floor[] {
     const n = num(q, 'n');
     if (!ref || n === null) return;
     const key = `${r.dataset} ${r.size} ${n}`;
-    const f = seen.get(key) ?? { dataset: r.dataset, size: r.size, n, fid: null, kid: null, kidStd: null, precision: null, recall: null };
+    const f = seen.get(key) ?? {
+      dataset: r.dataset,
+      size: r.size,
+      n,
+      fid: null,
+      kid: null,
+      kidStd: null,
+      precision: null,
+      recall: null,
+    };
     for (const k of ['fid', 'kid', 'kidStd', 'precision', 'recall'] as const) f[k] ??= num(ref, k);
     seen.set(key, f);
   });
@@ -294,11 +346,23 @@ export const COLUMNS: readonly { title: string; right: boolean; cell: (r: Leader
   { title: 'bits/dim', right: true, cell: (r) => fix(r.likelihood.bitsPerDim, 4) },
   { title: 'kind', right: false, cell: (r) => kindCell(r.likelihood) },
   { title: 'FID', right: true, cell: (r) => fix(r.sampleQuality?.fid ?? null, 2) },
-  { title: 'KID', right: true, cell: (r) => (r.sampleQuality?.kid == null ? NA : `${r.sampleQuality.kid.toFixed(3)}${r.sampleQuality.kidStd !== null ? ` ± ${r.sampleQuality.kidStd.toFixed(3)}` : ''}`) },
+  {
+    title: 'KID',
+    right: true,
+    cell: (r) =>
+      r.sampleQuality?.kid == null
+        ? NA
+        : `${r.sampleQuality.kid.toFixed(3)}${r.sampleQuality.kidStd !== null ? ` ± ${r.sampleQuality.kidStd.toFixed(3)}` : ''}`,
+  },
   { title: 'precision', right: true, cell: (r) => fix(r.sampleQuality?.precision ?? null, 3) },
   { title: 'recall', right: true, cell: (r) => fix(r.sampleQuality?.recall ?? null, 3) },
   { title: 'n', right: true, cell: (r) => (r.sampleQuality?.n == null ? NA : String(r.sampleQuality.n)) },
-  { title: 'ms/sample', right: true, cell: (r) => (r.sampleQuality?.sampleSecondsPerImage == null ? NA : (r.sampleQuality.sampleSecondsPerImage * 1000).toFixed(2)) },
+  {
+    title: 'ms/sample',
+    right: true,
+    cell: (r) =>
+      r.sampleQuality?.sampleSecondsPerImage == null ? NA : (r.sampleQuality.sampleSecondsPerImage * 1000).toFixed(2),
+  },
   { title: 'cond acc', right: true, cell: (r) => condCell(r.condAccuracy) },
   { title: 'notes', right: false, cell: (r) => r.notes.join('; ') },
 ];
@@ -315,7 +379,11 @@ export function floorLine(f: Floor): string {
 /** The markdown table, then the floors of each dataset, then the table notes. */
 export function leaderboardMarkdown(b: Leaderboard): string {
   const line = (cells: string[]) => `| ${cells.map(escapeCell).join(' | ')} |`;
-  const out = [line(COLUMNS.map((c) => c.title)), `|${COLUMNS.map((c) => (c.right ? '---:' : ':---')).join('|')}|`, ...b.rows.map((r) => line(COLUMNS.map((c) => c.cell(r))))];
+  const out = [
+    line(COLUMNS.map((c) => c.title)),
+    `|${COLUMNS.map((c) => (c.right ? '---:' : ':---')).join('|')}|`,
+    ...b.rows.map((r) => line(COLUMNS.map((c) => c.cell(r)))),
+  ];
   if (b.floors.length) out.push('', ...b.floors.map((f) => `${floorLine(f)}  `));
   out.push('', ...b.notes.map((n) => `- ${n}`));
   return out.join('\n') + '\n';
@@ -382,9 +450,18 @@ export function readRunFiles(dir: string): RunFiles {
 
 /** A path with * or ? in its last part that the shell left unexpanded (quoted, or no match): its matches, sorted. */
 function expandPattern(arg: string): string[] {
-  const dir = path.dirname(arg), base = path.basename(arg);
-  if (/[*?]/.test(dir)) throw new UserError(`Only the last part of a run pattern may hold * or ?, got "${arg}"; let the shell expand it (runs/*)`);
-  const re = new RegExp(`^${base.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+  const dir = path.dirname(arg),
+    base = path.basename(arg);
+  if (/[*?]/.test(dir))
+    throw new UserError(
+      `Only the last part of a run pattern may hold * or ?, got "${arg}"; let the shell expand it (runs/*)`,
+    );
+  const re = new RegExp(
+    `^${base
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+  );
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) return [];
   return fs
     .readdirSync(dir)
@@ -404,10 +481,14 @@ function runCandidates(args: readonly string[], warn: (line: string) => void): {
     if (/[*?]/.test(arg) && !fs.existsSync(arg)) {
       paths = expandPattern(arg);
       globbed = true;
-      if (!paths.length) throw new UserError(`No files match ${arg}; train a run with \`deepgen train FAMILY --out runs/NAME\` or pass run folders`);
+      if (!paths.length)
+        throw new UserError(
+          `No files match ${arg}; train a run with \`deepgen train FAMILY --out runs/NAME\` or pass run folders`,
+        );
     }
     for (const p of paths) {
-      if (!fs.existsSync(p)) throw new UserError(`${p} does not exist; pass run folders written by deepgen train (e.g. runs/*)`);
+      if (!fs.existsSync(p))
+        throw new UserError(`${p} does not exist; pass run folders written by deepgen train (e.g. runs/*)`);
       if (isRunFolder(p)) {
         if (!out.some((c) => c.dir === p)) out.push({ dir: p, globbed });
         continue;
@@ -417,7 +498,10 @@ function runCandidates(args: readonly string[], warn: (line: string) => void): {
       warn(`deepgen: warning: skipped ${p}: ${what}`);
     }
   }
-  if (!out.length) throw new UserError(`No run folders among ${list.join(' ')}; pass folders written by deepgen train (they hold config.json)`);
+  if (!out.length)
+    throw new UserError(
+      `No run folders among ${list.join(' ')}; pass folders written by deepgen train (they hold config.json)`,
+    );
   return out;
 }
 
@@ -445,11 +529,17 @@ export function readRuns(args: readonly string[], warn: (line: string) => void):
       warn(`deepgen: warning: skipped ${dir}: ${String((e as Error)?.message ?? e).split('\n')[0]}`);
     }
   }
-  if (!out.length) throw new UserError(`No readable run folders among ${list.join(' ')}; the warnings above say what is wrong with each`);
+  if (!out.length)
+    throw new UserError(
+      `No readable run folders among ${list.join(' ')}; the warnings above say what is wrong with each`,
+    );
   return out;
 }
 
 /** The leaderboard of the command line's run folders. */
-export function leaderboardOf(args: readonly string[], warn: (line: string) => void = (l) => process.stderr.write(l + '\n')): Leaderboard {
+export function leaderboardOf(
+  args: readonly string[],
+  warn: (line: string) => void = (l) => process.stderr.write(l + '\n'),
+): Leaderboard {
   return buildLeaderboard(readRuns(args, warn));
 }

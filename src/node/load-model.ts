@@ -32,7 +32,8 @@ export async function loadModel(pathOrUrl: string | URL, opts: NodeLoadModelOpti
   const text = String(pathOrUrl);
   if (/^https?:\/\//i.test(text)) return loadModelFromUrl(text, { useEma: opts.useEma });
   const dir = pathOrUrl instanceof URL || /^file:/i.test(text) ? fileURLToPath(pathOrUrl) : text;
-  if (!hasCheckpoint(dir)) throw new UserError(`No checkpoint at ${dir}: config.json not found; pass a run folder written by deepgen train`);
+  if (!hasCheckpoint(dir))
+    throw new UserError(`No checkpoint at ${dir}: config.json not found; pass a run folder written by deepgen train`);
   const ck = loadCheckpoint(dir, { warn: opts.warn ?? (() => {}) });
   return new Model(modelFromCheckpoint(ck.config, ck.weights, ck.ema, dir, opts.useEma ?? true));
 }

@@ -18,7 +18,8 @@ export function parseMetricsLog(text: string, file: string, warn?: (line: string
     if (!line.trim()) return;
     const row = parseRow(line);
     if (row) rows.push(row);
-    else if (i === lines.length - 1) warn?.(`deepgen: warning: dropped the incomplete last line of ${file} (a write was cut off): ${preview(line)}`);
+    else if (i === lines.length - 1)
+      warn?.(`deepgen: warning: dropped the incomplete last line of ${file} (a write was cut off): ${preview(line)}`);
     else {
       throw new UserError(
         `${file} line ${i + 1} is not a metrics record (${preview(line)}), so the log is damaged; delete that line (or the whole file, losing the log) and run again`,

@@ -6,7 +6,11 @@ import { writePng } from './png.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 
-export async function writeImageGrid(file: string, x: tf.Tensor4D, opts: { cols?: number; scale?: number } = {}): Promise<string> {
+export async function writeImageGrid(
+  file: string,
+  x: tf.Tensor4D,
+  opts: { cols?: number; scale?: number } = {},
+): Promise<string> {
   const [n, h, w, c] = x.shape;
   const data = await toUint8ImagesAsync(x);
   fs.mkdirSync(path.dirname(file), { recursive: true });

@@ -17,14 +17,25 @@ export interface Progress {
 }
 
 /** A progress reporter over `total` units; `every` controls how often plain lines are printed. */
-export function createProgress(label: string, total: number, opts: { quiet?: boolean; every?: number; stream?: NodeJS.WriteStream; start?: number } = {}): Progress {
+export function createProgress(
+  label: string,
+  total: number,
+  opts: { quiet?: boolean; every?: number; stream?: NodeJS.WriteStream; start?: number } = {},
+): Progress {
   const stream = opts.stream ?? process.stderr;
   const t0 = performance.now();
   const every = Math.max(1, opts.every ?? Math.ceil(total / 20));
   if (opts.quiet) return { update() {}, log: (l) => stream.write(l + '\n'), stop() {} };
   if (stream.isTTY) {
     const bar = new cliProgress.SingleBar(
-      { format: `${label} [{bar}] {value}/{total} | {info} | ETA {eta_formatted}`, barsize: 24, hideCursor: true, etaBuffer: 50, stream, fps: 5 },
+      {
+        format: `${label} [{bar}] {value}/{total} | {info} | ETA {eta_formatted}`,
+        barsize: 24,
+        hideCursor: true,
+        etaBuffer: 50,
+        stream,
+        fps: 5,
+      },
       cliProgress.Presets.shades_classic,
     );
     bar.start(total, 0, { info: '' });
@@ -48,7 +59,9 @@ export function createProgress(label: string, total: number, opts: { quiet?: boo
         const el = (performance.now() - t0) / 1000;
         const rate = Math.max(done - first, 1e-9) / Math.max(el, 1e-9);
         const eta = (total - done) / rate;
-        stream.write(`${label} ${done}/${total} | ${info} | ${formatDuration(el)} elapsed, ETA ${formatDuration(eta)}\n`);
+        stream.write(
+          `${label} ${done}/${total} | ${info} | ${formatDuration(el)} elapsed, ETA ${formatDuration(eta)}\n`,
+        );
       }
     },
     log: (line) => stream.write(line + '\n'),

@@ -39,13 +39,22 @@ export function acquireRunLock(dir: string, opts: { warn: (line: string) => void
     throw new UserError(`Cannot create run folder ${dir}: ${(e as Error).message}; choose another --out`);
   }
   const file = path.join(path.resolve(dir), LOCK_FILE);
-  const me: LockOwner = { pid: process.pid, host: os.hostname(), since: new Date().toISOString(), startTicks: processStartTicks(process.pid), command: opts.command ?? 'deepgen train' };
+  const me: LockOwner = {
+    pid: process.pid,
+    host: os.hostname(),
+    since: new Date().toISOString(),
+    startTicks: processStartTicks(process.pid),
+    command: opts.command ?? 'deepgen train',
+  };
   for (let attempt = 0; !tryCreate(file, me); attempt++) {
     const text = readText(file);
     if (text === null) continue; // released meanwhile: try again
     const owner = parseOwner(text);
     if (owner && ownerAlive(owner, file)) throw inUse(dir, file, owner);
-    if (attempt >= 3) throw new UserError(`Cannot lock run folder ${dir}: ${file} keeps changing (another deepgen starting?); try again`);
+    if (attempt >= 3)
+      throw new UserError(
+        `Cannot lock run folder ${dir}: ${file} keeps changing (another deepgen starting?); try again`,
+      );
     opts.warn(
       owner
         ? `deepgen: warning: run folder ${dir} was locked by pid ${owner.pid} (${owner.command} since ${owner.since}), which is no longer running; taking over the lock`
@@ -61,7 +70,8 @@ export function acquireRunLock(dir: string, opts: { warn: (line: string) => void
     process.off('exit', release);
     held.delete(file);
     const owner = parseOwner(readText(file) ?? '');
-    if (owner && owner.pid === me.pid && owner.host === me.host && owner.since === me.since) fs.rmSync(file, { force: true });
+    if (owner && owner.pid === me.pid && owner.host === me.host && owner.since === me.since)
+      fs.rmSync(file, { force: true });
     if (created) {
       try {
         fs.rmdirSync(dir); // a run that failed before writing anything leaves no empty folder
@@ -117,6 +127,8 @@ function ownerAlive(o: LockOwner, file: string): boolean {
 
 function inUse(dir: string, file: string, o: LockOwner): UserError {
   const where = o.host === os.hostname() ? '' : ` on host ${o.host}`;
-  const fix = where ? `; wait for it to finish, or delete ${file} if it is no longer running` : '; wait for it to finish or stop it, or choose another --out';
+  const fix = where
+    ? `; wait for it to finish, or delete ${file} if it is no longer running`
+    : '; wait for it to finish or stop it, or choose another --out';
   return new UserError(`run folder ${dir} in use by pid ${o.pid}${where} (${o.command} since ${o.since})${fix}`);
 }

@@ -60,9 +60,25 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
       opts.signal?.throwIfAborted(); // aborted while preparing: no step was done, nothing to save
       const stopAt = Math.min(st.totalSteps, opts.stopAtStep ?? st.totalSteps);
       const resumeCommand = opts.resumeCommand ?? `deepgen train --resume --out ${opts.out}`;
-      const progress = opts.progress ?? createProgress('train', stopAt, { quiet: opts.quiet, every: st.cfg.train.logEvery, start: st.trainer.step });
-      const loop = await trainLoop(st, { stopAt, progress, signal: opts.signal, abortNote: opts.abortNote, onStep: opts.onStep, onCheckpoint: opts.onCheckpoint, resumeCommand });
-      return await finishTraining(st, loop, { finish: opts.finish, animate: opts.animate, resumeCommand, onCheckpoint: opts.onCheckpoint, log });
+      const progress =
+        opts.progress ??
+        createProgress('train', stopAt, { quiet: opts.quiet, every: st.cfg.train.logEvery, start: st.trainer.step });
+      const loop = await trainLoop(st, {
+        stopAt,
+        progress,
+        signal: opts.signal,
+        abortNote: opts.abortNote,
+        onStep: opts.onStep,
+        onCheckpoint: opts.onCheckpoint,
+        resumeCommand,
+      });
+      return await finishTraining(st, loop, {
+        finish: opts.finish,
+        animate: opts.animate,
+        resumeCommand,
+        onCheckpoint: opts.onCheckpoint,
+        log,
+      });
     } finally {
       st.trainer.dispose();
       st.model.dispose();
@@ -85,10 +101,12 @@ export interface LoadedRun {
 
 /** Load a run folder for sampling/evaluation (EMA weights when the run kept them, unless useEma=false). */
 export async function loadRun(dir: string, opts: { backend?: string; useEma?: boolean } = {}): Promise<LoadedRun> {
-  if (!hasCheckpoint(dir)) throw new UserError(`No checkpoint at ${dir}: config.json not found; train one with \`deepgen train vae --out ${dir}\` or pass a run folder`);
+  if (!hasCheckpoint(dir))
+    throw new UserError(
+      `No checkpoint at ${dir}: config.json not found; train one with \`deepgen train vae --out ${dir}\` or pass a run folder`,
+    );
   const ck = loadCheckpoint(dir);
   const backend = await initBackend(opts.backend ?? 'auto', {});
   const { cfg, info, model, usedEma } = modelFromCheckpoint(ck.config, ck.weights, ck.ema, dir, opts.useEma ?? true);
   return { dir, family: cfg.family, cfg, info, model, step: ck.state.step, backend, usedEma };
 }
-

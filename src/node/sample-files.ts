@@ -45,14 +45,20 @@ export function sampleFileName(i: number, n: number): string {
 
 /** Draws o.n samples chunk by chunk and writes each chunk as it finishes; memory does not grow with n past the grid. */
 export async function writeSampleFiles(model: GenerativeModel, o: SampleFilesOptions): Promise<void> {
-  if (o.grid && o.n > MAX_GRID_SAMPLES) throw new UserError(`a grid holds at most ${MAX_GRID_SAMPLES} samples, not ${o.n}; write them as numbered files with --files DIR (the default above ${MAX_GRID_SAMPLES}), or lower --n`);
+  if (o.grid && o.n > MAX_GRID_SAMPLES)
+    throw new UserError(
+      `a grid holds at most ${MAX_GRID_SAMPLES} samples, not ${o.n}; write them as numbered files with --files DIR (the default above ${MAX_GRID_SAMPLES}), or lower --n`,
+    );
   if (!o.grid && !o.dir) throw new Error('writeSampleFiles: give a grid file, a folder, or both');
   const scale = o.scale ?? 1;
   const { height: h, width: w, channels: c } = o.image;
   if (o.grid) {
     const { height, width } = Grid.layout(o.n, h, w, { cols: o.grid.cols });
     const bytes = height * width * c * scale * scale;
-    if (bytes > MAX_GRID_BYTES) throw new UserError(`a grid of ${o.n} samples at --scale ${scale} would be a ${(bytes / 2 ** 20).toFixed(0)} MB picture (at most ${MAX_GRID_BYTES / 2 ** 20} MB); lower --scale or --n, or write numbered files with --files DIR`);
+    if (bytes > MAX_GRID_BYTES)
+      throw new UserError(
+        `a grid of ${o.n} samples at --scale ${scale} would be a ${(bytes / 2 ** 20).toFixed(0)} MB picture (at most ${MAX_GRID_BYTES / 2 ** 20} MB); lower --scale or --n, or write numbered files with --files DIR`,
+      );
   }
   if (o.grid) fs.mkdirSync(path.dirname(o.grid.file), { recursive: true });
   if (o.dir) {
@@ -75,7 +81,11 @@ export async function writeSampleFiles(model: GenerativeModel, o: SampleFilesOpt
     }
     if (o.dir) {
       const per = h * w * c;
-      for (let j = 0; j < k; j++) writeSampleFile(path.join(o.dir, sampleFileName(first + j, o.n)), upscale({ data: data.subarray(j * per, (j + 1) * per), height: h, width: w, channels: c }, scale));
+      for (let j = 0; j < k; j++)
+        writeSampleFile(
+          path.join(o.dir, sampleFileName(first + j, o.n)),
+          upscale({ data: data.subarray(j * per, (j + 1) * per), height: h, width: w, channels: c }, scale),
+        );
     }
     o.onChunk?.(first + k);
   }

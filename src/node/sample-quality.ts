@@ -6,7 +6,13 @@ import { subset } from '../core/data/batches.ts';
 import type { ImageDataset } from '../core/data/types.ts';
 import { UserError } from '../core/errors.ts';
 import { datasetTo01 } from '../core/eval/classifier.ts';
-import { frechetDistance, gaussianStats, kernelDistance, precisionRecall, type GaussianStats } from '../core/eval/fid.ts';
+import {
+  frechetDistance,
+  gaussianStats,
+  kernelDistance,
+  precisionRecall,
+  type GaussianStats,
+} from '../core/eval/fid.ts';
 import type { SampleOptions } from '../core/family.ts';
 import { mixSeed } from '../core/tensor/rng.ts';
 import { sampleChunks } from '../core/sample-chunks.ts';
@@ -57,7 +63,12 @@ interface RealFeatures {
 }
 
 /** The requested figures for generated (or reference) features against the real test features. */
-function figures(real: RealFeatures, other: tf.Tensor2D, metrics: readonly SampleMetric[], seed: number): QualityFigures {
+function figures(
+  real: RealFeatures,
+  other: tf.Tensor2D,
+  metrics: readonly SampleMetric[],
+  seed: number,
+): QualityFigures {
   const out: QualityFigures = {};
   if (real.stats) out.fid = frechetDistance(real.stats, gaussianStats(other));
   if (metrics.includes('kid')) {
@@ -78,12 +89,25 @@ function figures(real: RealFeatures, other: tf.Tensor2D, metrics: readonly Sampl
  * n samples with the seed (label models: the labels of the first n test images; text models: their captions), their
  * classifier features against those of the first n test images, and the real-vs-real reference.
  */
-export async function sampleQuality(run: LoadedRun, test: ImageDataset, train: ImageDataset, o: SampleQualityOptions): Promise<SampleQualityResult> {
+export async function sampleQuality(
+  run: LoadedRun,
+  test: ImageDataset,
+  train: ImageDataset,
+  o: SampleQualityOptions,
+): Promise<SampleQualityResult> {
   const dataset = run.cfg.data.dataset;
-  if (dataset !== 'fashion-mnist' && dataset !== 'shapes') throw new UserError(`FID/KID/precision/recall use the project's own feature network, which exists for fashion-mnist and shapes only; ${run.dir} was trained on ${dataset} (use --metrics nll)`);
+  if (dataset !== 'fashion-mnist' && dataset !== 'shapes')
+    throw new UserError(
+      `FID/KID/precision/recall use the project's own feature network, which exists for fashion-mnist and shapes only; ${run.dir} was trained on ${dataset} (use --metrics nll)`,
+    );
   const n = Math.min(o.n, test.n, train.n);
-  if (n < 10) throw new UserError(`--n ${o.n} is too few images for FID/KID (use at least 10; 10000 is the usual figure)`);
-  const clf = await getClassifier(parseClassifierDataset(dataset), { size: run.info.height, dataDir: run.cfg.data.dataDir, ...o.classifier });
+  if (n < 10)
+    throw new UserError(`--n ${o.n} is too few images for FID/KID (use at least 10; 10000 is the usual figure)`);
+  const clf = await getClassifier(parseClassifierDataset(dataset), {
+    size: run.info.height,
+    dataDir: run.cfg.data.dataDir,
+    ...o.classifier,
+  });
   const t0 = performance.now();
   const cond = condKindOf(run.cfg);
   const testN = subset(test, 0, n);
@@ -103,8 +127,10 @@ export async function sampleQuality(run: LoadedRun, test: ImageDataset, train: I
     }
     const fake = tf.concat(parts) as tf.Tensor2D;
     tf.dispose(parts);
-    const realX = datasetTo01(testN), refX = datasetTo01(trainN);
-    const real = clf.classifier.featuresBatched(realX, 500), ref = clf.classifier.featuresBatched(refX, 500);
+    const realX = datasetTo01(testN),
+      refX = datasetTo01(trainN);
+    const real = clf.classifier.featuresBatched(realX, 500),
+      ref = clf.classifier.featuresBatched(refX, 500);
     tf.dispose([realX, refX]);
     try {
       const realF: RealFeatures = { f: real, stats: o.metrics.includes('fid') ? gaussianStats(real) : null };
@@ -112,7 +138,11 @@ export async function sampleQuality(run: LoadedRun, test: ImageDataset, train: I
       const reference = figures(realF, ref, o.metrics, o.seed);
       return {
         n,
-        features: `the ${clf.classifier.config.features}-d feature layer of deepgen's own ${dataset} classifier (test accuracy ${Object.values(clf.info.testAccuracy).map((a) => (a * 100).toFixed(1) + '%').join(', ')}); not Inception features, so not comparable to published FIDs`,
+        features: `the ${clf.classifier.config.features}-d feature layer of deepgen's own ${dataset} classifier (test accuracy ${Object.values(
+          clf.info.testAccuracy,
+        )
+          .map((a) => (a * 100).toFixed(1) + '%')
+          .join(', ')}); not Inception features, so not comparable to published FIDs`,
         classifier: { dataset, testAccuracy: clf.info.testAccuracy as unknown as Record<string, number>, dir: clf.dir },
         ...gen,
         reference,

@@ -11,7 +11,13 @@ import { guard, guardedServer, requestPath, sendText, type GuardOptions, type Se
 import { leaderboardRow, type LeaderboardRow, type RunFiles } from './leaderboard.ts';
 
 /** The files of a run a browser may fetch: the checkpoint (config and weights) and the evaluation results. */
-export const SERVED_RUN_FILES = [CHECKPOINT_FILES.config, CHECKPOINT_FILES.model, 'ema.safetensors', 'eval.json', 'cond-eval.json'] as const;
+export const SERVED_RUN_FILES = [
+  CHECKPOINT_FILES.config,
+  CHECKPOINT_FILES.model,
+  'ema.safetensors',
+  'eval.json',
+  'cond-eval.json',
+] as const;
 
 export interface ServedRun {
   /** URL-safe id: the folder's base name, made unique. */
@@ -42,7 +48,13 @@ export function servedRuns(runs: readonly RunFiles[], cwd = process.cwd()): Serv
     const shownDir = shownRunDir(f.run, cwd);
     // the row's notes name the run; they name it as shown
     const row = leaderboardRow({ ...f, run: shownDir });
-    return { id, dir: f.run, shownDir, row, files: SERVED_RUN_FILES.filter((name) => fileInside(f.run, name) !== null) };
+    return {
+      id,
+      dir: f.run,
+      shownDir,
+      row,
+      files: SERVED_RUN_FILES.filter((name) => fileInside(f.run, name) !== null),
+    };
   });
 }
 
@@ -50,7 +62,19 @@ const JSON_TYPE = 'application/json';
 
 /** /api/runs: what the page needs of each run (protocol.ts RunListing). */
 export function runListing(runs: readonly ServedRun[]): string {
-  const list = runs.map((r) => ({ id: r.id, dir: r.shownDir, family: r.row.family, dataset: r.row.dataset, conditioning: r.row.conditioning, params: r.row.params, steps: r.row.steps, likelihood: r.row.likelihood, sampleQuality: r.row.sampleQuality, condAccuracy: r.row.condAccuracy, files: r.files.map((f) => `/runs/${r.id}/${f}`) }));
+  const list = runs.map((r) => ({
+    id: r.id,
+    dir: r.shownDir,
+    family: r.row.family,
+    dataset: r.row.dataset,
+    conditioning: r.row.conditioning,
+    params: r.row.params,
+    steps: r.row.steps,
+    likelihood: r.row.likelihood,
+    sampleQuality: r.row.sampleQuality,
+    condAccuracy: r.row.condAccuracy,
+    files: r.files.map((f) => `/runs/${r.id}/${f}`),
+  }));
   return JSON.stringify({ runs: list });
 }
 
@@ -83,7 +107,11 @@ export function builtPlayground(dir: string): PlaygroundPage | null {
  * /index.html and its assets at /assets/NAME when given. Anything else is 404; methods other than GET and HEAD are 405;
  * a Host other than an IP address, localhost or an allowed name is 421; bad %-escapes are 400.
  */
-export function playgroundHandler(runs: readonly ServedRun[], page: PlaygroundPage | null, o: GuardOptions = {}): http.RequestListener {
+export function playgroundHandler(
+  runs: readonly ServedRun[],
+  page: PlaygroundPage | null,
+  o: GuardOptions = {},
+): http.RequestListener {
   const listing = runListing(runs);
   return guard(async (req, res) => {
     const p = requestPath(req);
@@ -94,7 +122,8 @@ export function playgroundHandler(runs: readonly ServedRun[], page: PlaygroundPa
       if (!run || !run.files.includes(m[2])) return sendText(req, res, 404, 'no such run file\n');
       return sendFile(req, res, run.dir, m[2], m[2].endsWith('.json') ? JSON_TYPE : 'application/octet-stream');
     }
-    if (page && (p === '/' || p === '/index.html')) return sendText(req, res, 200, page.indexHtml(), 'text/html; charset=utf-8');
+    if (page && (p === '/' || p === '/index.html'))
+      return sendText(req, res, 200, page.indexHtml(), 'text/html; charset=utf-8');
     const a = /^\/assets\/([A-Za-z0-9_][A-Za-z0-9._-]*)$/.exec(p);
     const type = a && ASSET_TYPES[path.extname(a[1])];
     if (a && type && page?.assetsDir) return sendFile(req, res, page.assetsDir, a[1], type);
@@ -103,6 +132,10 @@ export function playgroundHandler(runs: readonly ServedRun[], page: PlaygroundPa
 }
 
 /** The playground's server: the handler behind the guarded server's limits (slow or unparseable clients). */
-export function playgroundServer(runs: readonly ServedRun[], page: PlaygroundPage | null, o: GuardOptions & { limits?: Partial<ServerLimits> } = {}): http.Server {
+export function playgroundServer(
+  runs: readonly ServedRun[],
+  page: PlaygroundPage | null,
+  o: GuardOptions & { limits?: Partial<ServerLimits> } = {},
+): http.Server {
   return guardedServer(playgroundHandler(runs, page, o), o.limits);
 }

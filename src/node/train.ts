@@ -93,14 +93,16 @@ function resolveTrainConfig(config: RunConfigInput, opts: TrainOptions): Resolve
   if (typeof config !== 'object' || config === null || typeof config.family !== 'string') {
     throw new UserError('train(config): config must be an object with a family, e.g. { family: "vae" }');
   }
-  if (typeof opts?.out !== 'string' || opts.out === '') throw new UserError('train(config, opts): opts.out must name the run folder, e.g. "runs/vae"');
+  if (typeof opts?.out !== 'string' || opts.out === '')
+    throw new UserError('train(config, opts): opts.out must name the run folder, e.g. "runs/vae"');
   const family = config.family;
   const fam = getFamily(family);
   const input = config as unknown as PlainObject;
   const layers: PlainObject[] = [];
   if (opts.resume && hasCheckpoint(opts.out)) {
     const saved = readCheckpointConfig(opts.out);
-    if (saved.family !== family) throw new UserError(`Cannot resume: ${opts.out} holds a ${saved.family} run, not ${family}`);
+    if (saved.family !== family)
+      throw new UserError(`Cannot resume: ${opts.out} holds a ${saved.family} run, not ${family}`);
     layers.push(saved.config as PlainObject);
   } else if (!choosesPreprocess([input], []) && (fam.defaults.data.preprocess ?? '').startsWith('binarize')) {
     // as the CLI does: binarization (the family default, right for MNIST-like data) would wreck colour images

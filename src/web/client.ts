@@ -34,7 +34,8 @@ export class ModelWorker {
       if (r.type === 'error') p.reject(new PlaygroundError(r.message));
       else p.resolve(r);
     };
-    this.worker.onerror = (e) => this.failAll(`the model worker crashed (${e.message || 'no message'}); reload the page`);
+    this.worker.onerror = (e) =>
+      this.failAll(`the model worker crashed (${e.message || 'no message'}); reload the page`);
   }
 
   private failAll(message: string): void {
@@ -42,11 +43,18 @@ export class ModelWorker {
     this.pending.clear();
   }
 
-  request<T extends Final['type']>(req: Request, expect: T, onLive?: (r: Live) => void): Promise<Extract<Final, { type: T }>> {
+  request<T extends Final['type']>(
+    req: Request,
+    expect: T,
+    onLive?: (r: Live) => void,
+  ): Promise<Extract<Final, { type: T }>> {
     const id = this.next++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, {
-        resolve: (r) => (r.type === expect ? resolve(r as Extract<Final, { type: T }>) : reject(new Error(`expected ${expect}, got ${r.type}`))),
+        resolve: (r) =>
+          r.type === expect
+            ? resolve(r as Extract<Final, { type: T }>)
+            : reject(new Error(`expected ${expect}, got ${r.type}`)),
         reject,
         onLive,
       });

@@ -24,7 +24,9 @@ function showError(message: string): void {
 
 /** The one line to show for an error: the worker's message as it is, anything else marked unexpected. */
 function messageOf(e: unknown): string {
-  return e instanceof PlaygroundError ? e.message : `unexpected error in the page: ${(e as Error)?.message ?? String(e)}`;
+  return e instanceof PlaygroundError
+    ? e.message
+    : `unexpected error in the page: ${(e as Error)?.message ?? String(e)}`;
 }
 
 function clearError(): void {
@@ -56,14 +58,20 @@ export interface ViewContext {
    * Runs one action with the page's busy state: buttons disabled, progress shown, errors in the page, and the time to
    * the first image (`first()` when one appears; else the end) in the status line and in data-first-ms.
    */
-  act(name: string, fn: (first: () => void, progress: (done: number, total: number) => void) => Promise<void>): Promise<void>;
+  act(
+    name: string,
+    fn: (first: () => void, progress: (done: number, total: number) => void) => Promise<void>,
+  ): Promise<void>;
   /** Show the error of work done outside act() (e.g. a slider's decode) in the page. */
   fail(e: unknown): void;
 }
 
 let busy = false;
 
-async function act(name: string, fn: (first: () => void, progress: (done: number, total: number) => void) => Promise<void>): Promise<void> {
+async function act(
+  name: string,
+  fn: (first: () => void, progress: (done: number, total: number) => void) => Promise<void>,
+): Promise<void> {
   if (busy) return;
   busy = true;
   clearError();
@@ -119,17 +127,43 @@ function fmt(v: number | null | undefined, d: number): string {
 
 function commonControls(info: ModelInfo, controls: HTMLElement, run: string): Common {
   const defaultN = info.family === 'pixelcnn' || info.family === 'igpt' ? 4 : info.family === 'diffusion' ? 16 : 64;
-  const seed = el('input', { id: 'seed', type: 'number', value: '0', min: '0', step: '1', title: 'same seed, same images as `deepgen sample --seed`' });
-  const n = el('input', { id: 'n', type: 'number', value: String(defaultN), min: '1', max: '256', step: '1', title: 'number of samples (`deepgen sample --n`)' });
+  const seed = el('input', {
+    id: 'seed',
+    type: 'number',
+    value: '0',
+    min: '0',
+    step: '1',
+    title: 'same seed, same images as `deepgen sample --seed`',
+  });
+  const n = el('input', {
+    id: 'n',
+    type: 'number',
+    value: String(defaultN),
+    min: '1',
+    max: '256',
+    step: '1',
+    title: 'number of samples (`deepgen sample --n`)',
+  });
   controls.append(el('label', {}, 'seed ', seed), el('label', {}, 'samples ', n));
   let label: HTMLSelectElement | null = null;
   let prompt: HTMLInputElement | null = null;
   let guidance: HTMLInputElement | null = null;
   if (info.cond === 'label') {
-    label = el('select', { id: 'label' }, el('option', { value: '' }, 'every class in turn'), ...info.classNames.map((c, i) => el('option', { value: String(i) }, `${i}: ${c}`)));
+    label = el(
+      'select',
+      { id: 'label' },
+      el('option', { value: '' }, 'every class in turn'),
+      ...info.classNames.map((c, i) => el('option', { value: String(i) }, `${i}: ${c}`)),
+    );
     controls.append(el('label', {}, 'class ', label));
   } else if (info.cond === 'text') {
-    prompt = el('input', { id: 'prompt', type: 'text', placeholder: 'a prompt, e.g. ' + info.vocabulary.slice(0, 3).join(' '), size: '28', title: `words this model knows: ${info.vocabulary.join(' ')}` });
+    prompt = el('input', {
+      id: 'prompt',
+      type: 'text',
+      placeholder: 'a prompt, e.g. ' + info.vocabulary.slice(0, 3).join(' '),
+      size: '28',
+      title: `words this model knows: ${info.vocabulary.join(' ')}`,
+    });
     controls.append(el('label', {}, 'prompt ', prompt));
   }
   if (info.cond !== 'none' && info.samplingOptions.includes('guidance')) {
@@ -137,11 +171,23 @@ function commonControls(info: ModelInfo, controls: HTMLElement, run: string): Co
     guidance = el('input', { id: 'guidance', type: 'range', min: '0', max: '8', step: '0.5', value: String(w0) });
     const shown = el('span', { class: 'value' }, String(w0));
     guidance.addEventListener('input', () => (shown.textContent = guidance!.value));
-    controls.append(el('label', { title: 'classifier-free guidance w: eps_uncond + w (eps_cond - eps_uncond); 0 = unconditional, 1 = plain conditional' }, 'guidance ', guidance, shown));
+    controls.append(
+      el(
+        'label',
+        {
+          title:
+            'classifier-free guidance w: eps_uncond + w (eps_cond - eps_uncond); 0 = unconditional, 1 = plain conditional',
+        },
+        'guidance ',
+        guidance,
+        shown,
+      ),
+    );
   }
   const int = (e: HTMLInputElement, name: string, lo: number, hi: number) => {
     const v = Number(e.value);
-    if (!Number.isInteger(v) || v < lo || v > hi) throw new PlaygroundError(`${name} must be a whole number from ${lo} to ${hi}, got "${e.value}"`);
+    if (!Number.isInteger(v) || v < lo || v > hi)
+      throw new PlaygroundError(`${name} must be a whole number from ${lo} to ${hi}, got "${e.value}"`);
     return v;
   };
   const settings = (): SampleSettings => {
@@ -165,9 +211,11 @@ function commonControls(info: ModelInfo, controls: HTMLElement, run: string): Co
 }
 
 async function select(listing: RunListing): Promise<void> {
-  for (const tr of document.querySelectorAll('#models tr[data-run]')) tr.classList.toggle('selected', (tr as HTMLElement).dataset.run === listing.id);
+  for (const tr of document.querySelectorAll('#models tr[data-run]'))
+    tr.classList.toggle('selected', (tr as HTMLElement).dataset.run === listing.id);
   clearError();
-  const controls = $('controls'), stage = $('stage');
+  const controls = $('controls'),
+    stage = $('stage');
   controls.replaceChildren();
   stage.replaceChildren();
   $('title').textContent = `${listing.id}: ${listing.family}`;
@@ -178,7 +226,10 @@ async function select(listing: RunListing): Promise<void> {
   progress.hidden = false;
   progress.removeAttribute('value');
   try {
-    const { model: info } = await worker.request({ type: 'load', run: listing.id, files: listing.files, backend }, 'loaded');
+    const { model: info } = await worker.request(
+      { type: 'load', run: listing.id, files: listing.files, backend },
+      'loaded',
+    );
     currentBackend = info.backend;
     $('backend').textContent = `backend: ${info.backend}`;
     const L = listing.likelihood;
@@ -210,7 +261,9 @@ async function main(): Promise<void> {
     if (!r.ok) throw new Error(`HTTP ${r.status}`);
     runs = ((await r.json()) as { runs: RunListing[] }).runs;
   } catch (e) {
-    return showError(`cannot read the model list from /api/runs (${(e as Error).message}); is \`deepgen serve\` running?`);
+    return showError(
+      `cannot read the model list from /api/runs (${(e as Error).message}); is \`deepgen serve\` running?`,
+    );
   }
   const body = $('models').querySelector('tbody')!;
   if (runs.length === 0) {
@@ -218,10 +271,19 @@ async function main(): Promise<void> {
     return;
   }
   for (const r of runs) {
-    const tr = el('tr', { 'data-run': r.id, tabindex: '0' },
-      el('td', {}, r.id), el('td', {}, r.family), el('td', {}, r.dataset ?? ''), el('td', {}, r.conditioning ?? 'none'),
-      el('td', {}, r.likelihood.bitsPerDim === null ? 'n/a' : fmt(r.likelihood.bitsPerDim, 3)), el('td', {}, fmt(r.sampleQuality?.fid, 1)));
-    tr.addEventListener('click', () => { location.hash = `run=${encodeURIComponent(r.id)}`; });
+    const tr = el(
+      'tr',
+      { 'data-run': r.id, tabindex: '0' },
+      el('td', {}, r.id),
+      el('td', {}, r.family),
+      el('td', {}, r.dataset ?? ''),
+      el('td', {}, r.conditioning ?? 'none'),
+      el('td', {}, r.likelihood.bitsPerDim === null ? 'n/a' : fmt(r.likelihood.bitsPerDim, 3)),
+      el('td', {}, fmt(r.sampleQuality?.fid, 1)),
+    );
+    tr.addEventListener('click', () => {
+      location.hash = `run=${encodeURIComponent(r.id)}`;
+    });
     body.append(tr);
   }
   const fromHash = () => {

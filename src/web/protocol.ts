@@ -20,7 +20,10 @@ export interface RunListing {
 }
 
 /** Conditions and sampler settings, as `deepgen sample` takes them (SampleOptions without the callbacks). */
-export type SampleSettings = Pick<SampleOptions, 'labels' | 'prompts' | 'guidance' | 'steps' | 'sampler' | 'eta' | 'temperature'>;
+export type SampleSettings = Pick<
+  SampleOptions,
+  'labels' | 'prompts' | 'guidance' | 'steps' | 'sampler' | 'eta' | 'temperature'
+>;
 
 export type Request =
   | { type: 'load'; run: string; files: string[]; backend: string }
@@ -66,6 +69,15 @@ export type Reply =
   | ({ id: number; type: 'images'; ms: number } & Images)
   /** Sampling step `step` of `total` of the chunk of samples first .. first + count - 1 (the others as drawn so far). */
   | ({ id: number; type: 'frame'; step: number; total: number; first: number; count: number } & Images)
-  | ({ id: number; type: 'pixel'; row: number; col: number; channel: number; probs: Float32Array; colors: Float32Array; drawn: number } & Images)
+  | ({
+      id: number;
+      type: 'pixel';
+      row: number;
+      col: number;
+      channel: number;
+      probs: Float32Array;
+      colors: Float32Array;
+      drawn: number;
+    } & Images)
   | { id: number; type: 'codes'; z: Float32Array; n: number; dim: number }
   | { id: number; type: 'error'; message: string };

@@ -29,7 +29,9 @@ export function buildView(ctx: ViewContext): void {
  */
 function sideBySidePanel(ctx: ViewContext): void {
   const { info, listing, common, worker, stage } = ctx;
-  const others = ctx.runs.filter((r) => r.id !== listing.id && r.dataset === listing.dataset && r.conditioning === listing.conditioning);
+  const others = ctx.runs.filter(
+    (r) => r.id !== listing.id && r.dataset === listing.dataset && r.conditioning === listing.conditioning,
+  );
   if (others.length === 0) return;
   const boxes = others.map((r) => el('input', { type: 'checkbox', id: `with-${r.id}`, value: r.id, checked: '' }));
   const go = button('side-by-side', 'side by side', 'the same condition and seed through each checked model');
@@ -37,7 +39,8 @@ function sideBySidePanel(ctx: ViewContext): void {
   const table = el('table', { id: 'side-by-side-table', class: 'figures' });
   go.addEventListener('click', () =>
     ctx.act('side by side', async (first) => {
-      const k = Math.min(common.n(), 16), seed = common.seed();
+      const k = Math.min(common.n(), 16),
+        seed = common.seed();
       const s = common.settings();
       // one condition for every row: the chosen class or prompt
       const settings = { ...s, labels: s.labels ? [s.labels[0]] : undefined };
@@ -45,34 +48,79 @@ function sideBySidePanel(ctx: ViewContext): void {
       const rows: { id: string; family: string; deterministic: boolean; images: Uint8Array }[] = [];
       for (const id of ids) {
         const other = ctx.runs.find((r) => r.id === id)!;
-        const m = id === listing.id ? info : (await worker.request({ type: 'load', run: id, files: other.files, backend: info.backend.split(' ')[0] }, 'loaded')).model;
+        const m =
+          id === listing.id
+            ? info
+            : (
+                await worker.request(
+                  { type: 'load', run: id, files: other.files, backend: info.backend.split(' ')[0] },
+                  'loaded',
+                )
+              ).model;
         const applies = (o: string) => m.samplingOptions.includes(o);
-        const r = await worker.request({ type: 'sample', run: id, n: k, seed, settings: { ...settings, guidance: applies('guidance') ? settings.guidance : undefined }, live: false }, 'images');
+        const r = await worker.request(
+          {
+            type: 'sample',
+            run: id,
+            n: k,
+            seed,
+            settings: { ...settings, guidance: applies('guidance') ? settings.guidance : undefined },
+            live: false,
+          },
+          'images',
+        );
         rows.push({ id, family: m.family, deterministic: m.deterministic, images: r.images });
         first();
       }
       const per = info.height * info.width * info.channels;
       const all = new Uint8Array(rows.length * k * per);
       rows.forEach((r, i) => all.set(r.images, i * k * per));
-      paint(fig.canvas, gridOf({ images: all, shape: [rows.length * k, info.height, info.width, info.channels] }, k), 70 * k);
+      paint(
+        fig.canvas,
+        gridOf({ images: all, shape: [rows.length * k, info.height, info.width, info.channels] }, k),
+        70 * k,
+      );
       const what = s.prompts?.[0] ? `"${s.prompts[0]}"` : s.labels ? info.classNames[s.labels[0]] : 'no condition';
       fig.caption.textContent = `${what}, seed ${seed}: one row per model (${rows.map((r) => r.id).join(', ')})`;
       const f01 = (x: Uint8Array) => Float32Array.from(x, (v) => v / 255);
       table.replaceChildren(
-        el('tr', {}, el('th', {}, 'row'), el('th', {}, 'model'), el('th', {}, 'per-pixel variance'), el('th', {}, 'edge sharpness')),
+        el(
+          'tr',
+          {},
+          el('th', {}, 'row'),
+          el('th', {}, 'model'),
+          el('th', {}, 'per-pixel variance'),
+          el('th', {}, 'edge sharpness'),
+        ),
         ...rows.map((r, i) => {
           const x = f01(r.images);
-          return el('tr', { 'data-run': r.id }, el('td', {}, String(i + 1)), el('td', {}, `${r.id} (${r.family}${r.deterministic ? ', one-shot' : ''})`), el('td', { class: 'variance' }, pixelVariance(x, k).toFixed(4)), el('td', {}, sharpness(x, k, info.height, info.width, info.channels).toFixed(4)));
+          return el(
+            'tr',
+            { 'data-run': r.id },
+            el('td', {}, String(i + 1)),
+            el('td', {}, `${r.id} (${r.family}${r.deterministic ? ', one-shot' : ''})`),
+            el('td', { class: 'variance' }, pixelVariance(x, k).toFixed(4)),
+            el('td', {}, sharpness(x, k, info.height, info.width, info.channels).toFixed(4)),
+          );
         }),
       );
     }),
   );
   stage.append(
-    el('section', { class: 'panel' },
+    el(
+      'section',
+      { class: 'panel' },
       el('h3', {}, 'Side by side: the same condition through other models'),
-      el('p', {}, 'A one-shot model maps the condition straight to pixels with a pixel loss, so it draws the average of every image that fits it: one blurry image, whatever the seed. A generative model samples one of them. `deepgen compare` measures the same on many samples.'),
+      el(
+        'p',
+        {},
+        'A one-shot model maps the condition straight to pixels with a pixel loss, so it draws the average of every image that fits it: one blurry image, whatever the seed. A generative model samples one of them. `deepgen compare` measures the same on many samples.',
+      ),
       el('div', {}, ...others.map((r, i) => el('label', {}, boxes[i], ` ${r.id} (${r.family}) `))),
-      go, fig.root, table),
+      go,
+      fig.root,
+      table,
+    ),
   );
 }
 
@@ -81,8 +129,23 @@ function button(id: string, text: string, title: string): HTMLButtonElement {
   return el('button', { id, class: 'action', title }, text);
 }
 
-function numberInput(id: string, value: number, min: number, max: number, step: number, title: string): HTMLInputElement {
-  return el('input', { id, type: 'number', value: String(value), min: String(min), max: String(max), step: String(step), title });
+function numberInput(
+  id: string,
+  value: number,
+  min: number,
+  max: number,
+  step: number,
+  title: string,
+): HTMLInputElement {
+  return el('input', {
+    id,
+    type: 'number',
+    value: String(value),
+    min: String(min),
+    max: String(max),
+    step: String(step),
+    title,
+  });
 }
 
 /** Samples as a grid (seeded like `deepgen sample`), live where the family samples in steps; returns the last grid. */
@@ -90,38 +153,75 @@ function samplesPanel(ctx: ViewContext): () => Images | null {
   const { info, common, controls, stage } = ctx;
   const opts = info.samplingOptions;
   const extra: HTMLElement[] = [];
-  let sampler: HTMLSelectElement | null = null, steps: HTMLInputElement | null = null, temperature: HTMLInputElement | null = null;
+  let sampler: HTMLSelectElement | null = null,
+    steps: HTMLInputElement | null = null,
+    temperature: HTMLInputElement | null = null;
   if (opts.includes('sampler')) {
-    sampler = el('select', { id: 'sampler' }, ...Object.entries(samplers).map(([name, smp]) => el('option', { value: name }, smp.label)));
+    sampler = el(
+      'select',
+      { id: 'sampler' },
+      ...Object.entries(samplers).map(([name, smp]) => el('option', { value: name }, smp.label)),
+    );
     sampler.value = String(info.model.sampler ?? 'ddim');
     extra.push(el('label', {}, 'sampler ', sampler));
   }
   if (opts.includes('steps')) {
-    steps = numberInput('steps', Number(info.model.steps ?? 50), 1, Number(info.model.T ?? 1000), 1, 'sampler steps (`deepgen sample --steps`; DDPM always takes every step)');
+    steps = numberInput(
+      'steps',
+      Number(info.model.steps ?? 50),
+      1,
+      Number(info.model.T ?? 1000),
+      1,
+      'sampler steps (`deepgen sample --steps`; DDPM always takes every step)',
+    );
     extra.push(el('label', {}, 'steps ', steps));
   }
   if (opts.includes('temperature')) {
     const t0 = Number(info.model.temperature ?? 1);
-    temperature = el('input', { id: 'temperature', type: 'range', min: '0', max: '1.2', step: '0.05', value: String(t0) });
+    temperature = el('input', {
+      id: 'temperature',
+      type: 'range',
+      min: '0',
+      max: '1.2',
+      step: '0.05',
+      value: String(t0),
+    });
     const shown = el('span', { class: 'value' }, String(t0));
     temperature.addEventListener('input', () => (shown.textContent = temperature!.value));
-    extra.push(el('label', { title: 'z ~ N(0, T^2 I): below 1 cleaner, less varied images' }, 'temperature ', temperature, shown));
+    extra.push(
+      el(
+        'label',
+        { title: 'z ~ N(0, T^2 I): below 1 cleaner, less varied images' },
+        'temperature ',
+        temperature,
+        shown,
+      ),
+    );
   }
   const go = button('generate', 'generate', 'sample a grid with this seed, as `deepgen sample` does');
   controls.append(...extra, go);
   const fig = figure('samples', () => common.fileName('samples'), 'samples');
   const panel = el('section', { class: 'panel' }, el('h3', {}, 'Samples'), fig.root);
   const ar = AUTOREGRESSIVE.has(info.family);
-  let chart: HTMLCanvasElement | null = null, chartCaption: HTMLElement | null = null;
+  let chart: HTMLCanvasElement | null = null,
+    chartCaption: HTMLElement | null = null;
   if (ar) {
     chart = el('canvas', { id: 'distribution', class: 'chart' });
-    chartCaption = el('figcaption', { id: 'distribution-caption' }, 'the predicted distribution of the current pixel appears here while sampling');
+    chartCaption = el(
+      'figcaption',
+      { id: 'distribution-caption' },
+      'the predicted distribution of the current pixel appears here while sampling',
+    );
     panel.append(el('figure', {}, chart, chartCaption));
   }
   // diffusion: sample 1 at a few steps from x_T to x_0, shown as a strip when done
   let strip: ReturnType<typeof figure> | null = null;
   if (opts.includes('sampler')) {
-    strip = figure('sample 1 from noise x_T (left) to the image x_0 (right)', () => common.fileName('denoising'), 'denoising');
+    strip = figure(
+      'sample 1 from noise x_T (left) to the image x_0 (right)',
+      () => common.fileName('denoising'),
+      'denoising',
+    );
     strip.root.hidden = true; // shown once drawn
     panel.append(strip.root);
   }
@@ -130,41 +230,59 @@ function samplesPanel(ctx: ViewContext): () => Images | null {
   let updates = 0;
   go.addEventListener('click', () =>
     ctx.act('generate', async (first, progress) => {
-      const n = common.n(), seed = common.seed(), cols = common.cols(n);
+      const n = common.n(),
+        seed = common.seed(),
+        cols = common.cols(n);
       const s: SampleSettings = common.settings();
       if (sampler && sampler.value !== String(info.model.sampler ?? 'ddim')) s.sampler = sampler.value;
       if (steps && Number(steps.value) !== Number(info.model.steps)) s.steps = Number(steps.value);
-      if (temperature && Number(temperature.value) !== Number(info.model.temperature ?? 1)) s.temperature = Number(temperature.value);
+      if (temperature && Number(temperature.value) !== Number(info.model.temperature ?? 1))
+        s.temperature = Number(temperature.value);
       const live = ar || opts.includes('animate');
       updates = 0;
       const per = info.height * info.width * info.channels;
       const kept: Uint8Array[] = [];
-      const r = await ctx.worker.request({ type: 'sample', run: ctx.listing.id, n, seed, settings: s, live }, 'images', (u) => {
-        first();
-        fig.canvas.dataset.updates = String(++updates); // live updates shown (the e2e test counts them)
-        paint(fig.canvas, gridOf(u, cols));
-        if (u.type === 'frame') {
-          progress(u.first * u.total + u.count * u.step, n * u.total); // steps done, weighted by the chunk's samples
-          fig.caption.textContent = `denoising: step ${u.step} of ${u.total}${u.count < n ? `, samples ${u.first + 1}-${u.first + u.count} of ${n}` : ''}`;
-          // sample 1's path: 8 evenly spaced steps, the first and the last included
-          if (u.first === 0 && (u.step === 1 || Math.floor(((u.step - 1) * 7) / Math.max(1, u.total - 1)) > Math.floor(((u.step - 2) * 7) / Math.max(1, u.total - 1)) || u.step === u.total))
-            kept.push(u.images.slice(0, per));
-        } else {
-          const H = info.height, W = info.width;
-          progress(u.row * W + u.col + 1, H * W);
-          drawDistribution(chart!, u.probs, u.colors, u.drawn);
-          const ch = u.channel < 0 ? '' : info.channels === 3 ? ` (${'RGB'[u.channel]})` : '';
-          fig.caption.textContent = `row ${u.row + 1} of ${H}, column ${u.col + 1} of ${W}`;
-          chartCaption!.textContent = `sample 1, pixel (${u.row}, ${u.col})${ch}: p(x_i | x_<i) over ${u.probs.length} values; drawn ${u.drawn} (red), p = ${u.probs[u.drawn].toFixed(3)}`;
-        }
-      });
+      const r = await ctx.worker.request(
+        { type: 'sample', run: ctx.listing.id, n, seed, settings: s, live },
+        'images',
+        (u) => {
+          first();
+          fig.canvas.dataset.updates = String(++updates); // live updates shown (the e2e test counts them)
+          paint(fig.canvas, gridOf(u, cols));
+          if (u.type === 'frame') {
+            progress(u.first * u.total + u.count * u.step, n * u.total); // steps done, weighted by the chunk's samples
+            fig.caption.textContent = `denoising: step ${u.step} of ${u.total}${u.count < n ? `, samples ${u.first + 1}-${u.first + u.count} of ${n}` : ''}`;
+            // sample 1's path: 8 evenly spaced steps, the first and the last included
+            if (
+              u.first === 0 &&
+              (u.step === 1 ||
+                Math.floor(((u.step - 1) * 7) / Math.max(1, u.total - 1)) >
+                  Math.floor(((u.step - 2) * 7) / Math.max(1, u.total - 1)) ||
+                u.step === u.total)
+            )
+              kept.push(u.images.slice(0, per));
+          } else {
+            const H = info.height,
+              W = info.width;
+            progress(u.row * W + u.col + 1, H * W);
+            drawDistribution(chart!, u.probs, u.colors, u.drawn);
+            const ch = u.channel < 0 ? '' : info.channels === 3 ? ` (${'RGB'[u.channel]})` : '';
+            fig.caption.textContent = `row ${u.row + 1} of ${H}, column ${u.col + 1} of ${W}`;
+            chartCaption!.textContent = `sample 1, pixel (${u.row}, ${u.col})${ch}: p(x_i | x_<i) over ${u.probs.length} values; drawn ${u.drawn} (red), p = ${u.probs[u.drawn].toFixed(3)}`;
+          }
+        },
+      );
       latest = r;
       paint(fig.canvas, gridOf(r, cols));
       fig.caption.textContent = `${n} samples in ${r.ms.toFixed(0)} ms; the same images as \`${cliCommand(ctx.listing.dir, n, seed, s)}\``;
       if (strip && kept.length) {
         const all = new Uint8Array(kept.length * per);
         kept.forEach((k, i) => all.set(k, i * per));
-        paint(strip.canvas, gridOf({ images: all, shape: [kept.length, info.height, info.width, info.channels] }, kept.length), 70 * kept.length);
+        paint(
+          strip.canvas,
+          gridOf({ images: all, shape: [kept.length, info.height, info.width, info.channels] }, kept.length),
+          70 * kept.length,
+        );
       }
     }),
   );
@@ -185,13 +303,18 @@ function cliCommand(dir: string, n: number, seed: number, s: SampleSettings): st
 }
 
 /** VAE/AE (sliders, reconstruction, interpolation), flow (round trip, interpolation) and GAN (noise interpolation). */
-function latentPanel(ctx: ViewContext, lastSamples: () => Images | null, o: { sliders: boolean; roundTrip: boolean; spherical: boolean }): void {
+function latentPanel(
+  ctx: ViewContext,
+  lastSamples: () => Images | null,
+  o: { sliders: boolean; roundTrip: boolean; spherical: boolean },
+): void {
   const { info, common, stage, worker } = ctx;
   const latent = info.latent;
   if (!latent) return;
   const { height: H, width: W, channels: C } = info;
   const per = H * W * C;
-  const decode = async (z: Float32Array, n: number, settings: SampleSettings = common.settings()) => worker.request({ type: 'decode', run: ctx.listing.id, z, n, settings }, 'images');
+  const decode = async (z: Float32Array, n: number, settings: SampleSettings = common.settings()) =>
+    worker.request({ type: 'decode', run: ctx.listing.id, z, n, settings }, 'images');
   const settingsFor = (n: number): SampleSettings => {
     // one condition for the whole strip: the chosen class (the first when "every class" is chosen)
     const s = common.settings();
@@ -201,7 +324,12 @@ function latentPanel(ctx: ViewContext, lastSamples: () => Images | null, o: { sl
   const encode = async (pixels: Uint8Array[]) => {
     const images = new Uint8Array(pixels.length * per);
     pixels.forEach((p, i) => images.set(p, i * per));
-    return (await worker.request({ type: 'encode', run: ctx.listing.id, images, n: pixels.length, settings: settingsFor(pixels.length) }, 'codes')).z;
+    return (
+      await worker.request(
+        { type: 'encode', run: ctx.listing.id, images, n: pixels.length, settings: settingsFor(pixels.length) },
+        'codes',
+      )
+    ).z;
   };
 
   /** Image A, its code z and the image z decodes to. */
@@ -220,21 +348,48 @@ function latentPanel(ctx: ViewContext, lastSamples: () => Images | null, o: { sl
   // the input images: pads to draw on, load a file into, or fill from the samples
   if (latent.encode) {
     pads = [new DrawingPad(H, W, C, 'pad-a', 'image A'), new DrawingPad(H, W, C, 'pad-b', 'image B')];
-    const fromSamples = button('pads-from-samples', 'A, B = samples 1, 2', 'copy the first two samples of the grid into the pads');
+    const fromSamples = button(
+      'pads-from-samples',
+      'A, B = samples 1, 2',
+      'copy the first two samples of the grid into the pads',
+    );
     fromSamples.addEventListener('click', () => {
       const s = lastSamples();
-      if (!s) return ctx.act('copy samples', async () => { throw new PlaygroundError('generate samples first, then copy them into the pads'); });
+      if (!s)
+        return ctx.act('copy samples', async () => {
+          throw new PlaygroundError('generate samples first, then copy them into the pads');
+        });
       pads.forEach((p, i) => p.set(s.images.slice((i % s.shape[0]) * per, ((i % s.shape[0]) + 1) * per)));
     });
-    stage.append(el('section', { class: 'panel' }, el('h3', {}, 'Input images'), el('p', {}, 'Draw with the mouse, load an image file (resized to the model size), or copy two samples.'), el('div', { class: 'row' }, ...pads.map((p) => p.root)), fromSamples));
+    stage.append(
+      el(
+        'section',
+        { class: 'panel' },
+        el('h3', {}, 'Input images'),
+        el('p', {}, 'Draw with the mouse, load an image file (resized to the model size), or copy two samples.'),
+        el('div', { class: 'row' }, ...pads.map((p) => p.root)),
+        fromSamples,
+      ),
+    );
   }
 
   if (o.sliders) {
     const k = Math.min(latent.dim, 16);
     let z: Float32Array = new Float32Array(latent.dim);
     const fig = figure('the image the code decodes to', () => common.fileName('latent'), 'latent-image');
-    const sliders = Array.from({ length: k }, (_, i) => el('input', { id: `slider-${i}`, type: 'range', min: '-4', max: '4', step: '0.05', value: '0', title: `z[${i}]` }));
-    let pending = false, again = false;
+    const sliders = Array.from({ length: k }, (_, i) =>
+      el('input', {
+        id: `slider-${i}`,
+        type: 'range',
+        min: '-4',
+        max: '4',
+        step: '0.05',
+        value: '0',
+        title: `z[${i}]`,
+      }),
+    );
+    let pending = false,
+      again = false;
     let onZ = (_z: Float32Array) => {};
     const redraw = async () => {
       if (pending) return void (again = true);
@@ -251,7 +406,12 @@ function latentPanel(ctx: ViewContext, lastSamples: () => Images | null, o: { sl
         pending = false;
       }
     };
-    sliders.forEach((s, i) => s.addEventListener('input', () => { z[i] = Number(s.value); void redraw(); }));
+    sliders.forEach((s, i) =>
+      s.addEventListener('input', () => {
+        z[i] = Number(s.value);
+        void redraw();
+      }),
+    );
     const setZ = (nz: Float32Array) => {
       z = nz;
       sliders.forEach((s, i) => (s.value = String(z[i])));
@@ -259,12 +419,25 @@ function latentPanel(ctx: ViewContext, lastSamples: () => Images | null, o: { sl
     };
     const fromSeed = button('latent-from-seed', 'code of the seed', 'start from z of sample 1 of this seed');
     fromSeed.addEventListener('click', () =>
-      ctx.act('latent', async () => setZ((await worker.request({ type: 'prior', run: ctx.listing.id, n: 1, seed: common.seed() }, 'codes')).z.slice(0, latent.dim))),
+      ctx.act('latent', async () =>
+        setZ(
+          (await worker.request({ type: 'prior', run: ctx.listing.id, n: 1, seed: common.seed() }, 'codes')).z.slice(
+            0,
+            latent.dim,
+          ),
+        ),
+      ),
     );
     const box = el('div', { class: 'sliders' }, ...sliders.map((s, i) => el('label', {}, `z${i} `, s)));
     const parts: HTMLElement[] = [box];
     if (latent.dim === 2) {
-      const map = el('canvas', { id: 'latent-2d', class: 'map', width: '160', height: '160', title: 'pick (z0, z1) in [-4, 4]^2' });
+      const map = el('canvas', {
+        id: 'latent-2d',
+        class: 'map',
+        width: '160',
+        height: '160',
+        title: 'pick (z0, z1) in [-4, 4]^2',
+      });
       const g = map.getContext('2d')!;
       // the plane [-4, 4]^2 with its axes, and the current code as a red dot
       onZ = (c) => {
@@ -288,7 +461,11 @@ function latentPanel(ctx: ViewContext, lastSamples: () => Images | null, o: { sl
       map.addEventListener('pointermove', pick);
       parts.unshift(el('div', {}, 'drag in the plane of the 2-d code:', map));
     }
-    const reconstruct = button('reconstruct', 'reconstruct image A', 'encode image A, decode its code; the sliders then move from its code');
+    const reconstruct = button(
+      'reconstruct',
+      'reconstruct image A',
+      'encode image A, decode its code; the sliders then move from its code',
+    );
     const recon = figure('image A and its reconstruction', () => common.fileName('reconstruction'), 'reconstruction');
     reconstruct.addEventListener('click', () =>
       ctx.act('reconstruct', async (first) => {
@@ -298,12 +475,32 @@ function latentPanel(ctx: ViewContext, lastSamples: () => Images | null, o: { sl
         setZ(z);
       }),
     );
-    stage.append(el('section', { class: 'panel' }, el('h3', {}, `Latent code: ${latent.description}`), el('p', {}, `Sliders move the first ${k} of ${latent.dim} dimensions of z; the decoder draws the result as you move them.`), fromSeed, ...parts, fig.root, reconstruct, recon.root));
+    stage.append(
+      el(
+        'section',
+        { class: 'panel' },
+        el('h3', {}, `Latent code: ${latent.description}`),
+        el(
+          'p',
+          {},
+          `Sliders move the first ${k} of ${latent.dim} dimensions of z; the decoder draws the result as you move them.`,
+        ),
+        fromSeed,
+        ...parts,
+        fig.root,
+        reconstruct,
+        recon.root,
+      ),
+    );
   }
 
   if (o.roundTrip) {
     const go = button('roundtrip', 'image A -> latent -> image', 'z = f(x), then x = f^-1(z): the flow is invertible');
-    const fig = figure('image A, its latent z (grey = 0, white = +3), and f^-1(z)', () => common.fileName('roundtrip'), 'roundtrip-image');
+    const fig = figure(
+      'image A, its latent z (grey = 0, white = +3), and f^-1(z)',
+      () => common.fileName('roundtrip'),
+      'roundtrip-image',
+    );
     go.addEventListener('click', () =>
       ctx.act('round trip', async (first) => {
         const { a, z, back } = await throughCode();
@@ -315,18 +512,35 @@ function latentPanel(ctx: ViewContext, lastSamples: () => Images | null, o: { sl
         fig.caption.textContent = `image A, z = f(A) (${latent.dim} numbers), and f^-1(z): largest pixel difference ${worst} of 255`;
       }),
     );
-    stage.append(el('section', { class: 'panel' }, el('h3', {}, 'Image to latent and back'), el('p', {}, latent.description), go, fig.root));
+    stage.append(
+      el(
+        'section',
+        { class: 'panel' },
+        el('h3', {}, 'Image to latent and back'),
+        el('p', {}, latent.description),
+        go,
+        fig.root,
+      ),
+    );
   }
 
   // interpolation: between the codes of images A and B (models with an encoder) or of two seeds (GAN)
   const steps = numberInput('interp-steps', 8, 2, 32, 1, 'images along the path, ends included');
-  const seedA = numberInput('seed-a', 1, 0, 2 ** 31 - 1, 1, 'seed of z_a'), seedB = numberInput('seed-b', 2, 0, 2 ** 31 - 1, 1, 'seed of z_b');
-  const go = button('interpolate', o.spherical ? 'interpolate z_a -> z_b' : 'interpolate A -> B', o.spherical ? 'spherical interpolation between two noise vectors' : 'linear interpolation between the codes of images A and B');
+  const seedA = numberInput('seed-a', 1, 0, 2 ** 31 - 1, 1, 'seed of z_a'),
+    seedB = numberInput('seed-b', 2, 0, 2 ** 31 - 1, 1, 'seed of z_b');
+  const go = button(
+    'interpolate',
+    o.spherical ? 'interpolate z_a -> z_b' : 'interpolate A -> B',
+    o.spherical
+      ? 'spherical interpolation between two noise vectors'
+      : 'linear interpolation between the codes of images A and B',
+  );
   const fig = figure('interpolation', () => common.fileName('interpolation'), 'interpolation');
   go.addEventListener('click', () =>
     ctx.act('interpolate', async (first) => {
       const m = Number(steps.value);
-      if (!Number.isInteger(m) || m < 2 || m > 32) throw new PlaygroundError(`steps must be a whole number from 2 to 32, got "${steps.value}"`);
+      if (!Number.isInteger(m) || m < 2 || m > 32)
+        throw new PlaygroundError(`steps must be a whole number from 2 to 32, got "${steps.value}"`);
       let a: Float32Array, b: Float32Array;
       if (o.spherical) {
         a = (await worker.request({ type: 'prior', run: ctx.listing.id, n: 1, seed: Number(seedA.value) }, 'codes')).z;
@@ -345,8 +559,21 @@ function latentPanel(ctx: ViewContext, lastSamples: () => Images | null, o: { sl
       const r = await decode(path, m, settingsFor(m));
       first();
       paint(fig.canvas, gridOf(r, m), 80 * m);
-      fig.caption.textContent = o.spherical ? `G(slerp(z_a, z_b, t)), t = 0 .. 1 in ${m} steps` : `decode((1 - t) z_A + t z_B), t = 0 .. 1 in ${m} steps`;
+      fig.caption.textContent = o.spherical
+        ? `G(slerp(z_a, z_b, t)), t = 0 .. 1 in ${m} steps`
+        : `decode((1 - t) z_A + t z_B), t = 0 .. 1 in ${m} steps`;
     }),
   );
-  stage.append(el('section', { class: 'panel' }, el('h3', {}, o.spherical ? 'Noise interpolation' : 'Interpolation'), o.spherical ? el('span', {}, el('label', {}, 'seed a ', seedA), el('label', {}, ' seed b ', seedB)) : '', el('label', {}, ' steps ', steps), ' ', go, fig.root));
+  stage.append(
+    el(
+      'section',
+      { class: 'panel' },
+      el('h3', {}, o.spherical ? 'Noise interpolation' : 'Interpolation'),
+      o.spherical ? el('span', {}, el('label', {}, 'seed a ', seedA), el('label', {}, ' seed b ', seedB)) : '',
+      el('label', {}, ' steps ', steps),
+      ' ',
+      go,
+      fig.root,
+    ),
+  );
 }

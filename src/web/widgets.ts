@@ -3,7 +3,11 @@
 import { makeGrid, type ImageU8 } from '../core/viz/grid.ts';
 import type { Images } from './protocol.ts';
 
-export function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, ...children: (Node | string)[]): HTMLElementTagNameMap[K] {
+export function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Record<string, string> = {},
+  ...children: (Node | string)[]
+): HTMLElementTagNameMap[K] {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
   e.append(...children);
@@ -34,10 +38,18 @@ export function paint(canvas: HTMLCanvasElement, im: ImageU8, display = 560): vo
 }
 
 /** A titled canvas with a download button that saves it as PNG under `file`. */
-export function figure(title: string, file: () => string, id: string): { root: HTMLElement; canvas: HTMLCanvasElement; caption: HTMLElement } {
+export function figure(
+  title: string,
+  file: () => string,
+  id: string,
+): { root: HTMLElement; canvas: HTMLCanvasElement; caption: HTMLElement } {
   const canvas = el('canvas', { id, class: 'pixels' });
   const caption = el('figcaption', {}, title);
-  const button = el('button', { class: 'download', id: `${id}-download`, title: 'save this image as PNG' }, 'download PNG');
+  const button = el(
+    'button',
+    { class: 'download', id: `${id}-download`, title: 'save this image as PNG' },
+    'download PNG',
+  );
   button.addEventListener('click', () => {
     canvas.toBlob((blob) => {
       if (!blob) return;
@@ -55,8 +67,20 @@ export class DrawingPad {
   readonly canvas: HTMLCanvasElement;
   private drawing = false;
 
-  constructor(readonly h: number, readonly w: number, readonly c: number, id: string, label: string) {
-    this.canvas = el('canvas', { id, class: 'pad pixels', width: String(w), height: String(h), title: 'draw here with the mouse' });
+  constructor(
+    readonly h: number,
+    readonly w: number,
+    readonly c: number,
+    id: string,
+    label: string,
+  ) {
+    this.canvas = el('canvas', {
+      id,
+      class: 'pad pixels',
+      width: String(w),
+      height: String(h),
+      title: 'draw here with the mouse',
+    });
     const k = Math.max(4, Math.floor(160 / Math.max(h, w)));
     this.canvas.style.width = `${w * k}px`;
     this.canvas.style.height = `${h * k}px`;
@@ -73,17 +97,35 @@ export class DrawingPad {
       ctx.arc(x, y, Math.max(1, w / 14), 0, 2 * Math.PI);
       ctx.fill();
     };
-    this.canvas.addEventListener('pointerdown', (e) => { this.drawing = true; dot(e); });
-    this.canvas.addEventListener('pointermove', (e) => { if (this.drawing) dot(e); });
-    window.addEventListener('pointerup', () => { this.drawing = false; });
-    const file = el('input', { type: 'file', accept: 'image/*', id: `${id}-file`, title: 'load an image (resized to the model size)' });
+    this.canvas.addEventListener('pointerdown', (e) => {
+      this.drawing = true;
+      dot(e);
+    });
+    this.canvas.addEventListener('pointermove', (e) => {
+      if (this.drawing) dot(e);
+    });
+    window.addEventListener('pointerup', () => {
+      this.drawing = false;
+    });
+    const file = el('input', {
+      type: 'file',
+      accept: 'image/*',
+      id: `${id}-file`,
+      title: 'load an image (resized to the model size)',
+    });
     file.addEventListener('change', async () => {
       const f = file.files?.[0];
       if (f) ctx.drawImage(await createImageBitmap(f), 0, 0, w, h);
     });
     const clear = el('button', { id: `${id}-clear` }, 'clear');
     clear.addEventListener('click', () => this.clear());
-    this.root = el('div', { class: 'pad-box' }, el('div', { class: 'label' }, label), this.canvas, el('div', {}, clear, ' ', file));
+    this.root = el(
+      'div',
+      { class: 'pad-box' },
+      el('div', { class: 'label' }, label),
+      this.canvas,
+      el('div', {}, clear, ' ', file),
+    );
   }
 
   clear(): void {
@@ -113,9 +155,18 @@ export class DrawingPad {
 }
 
 /** Bars of p(x_i = k | x_<i) over the K values above a key of each value's colour; the drawn value outlined in red. */
-export function drawDistribution(canvas: HTMLCanvasElement, probs: Float32Array, colors: Float32Array, drawn: number): void {
-  const K = probs.length, c = colors.length / K;
-  const W = 512, H = 140, KEY = 12, TOP = 14;
+export function drawDistribution(
+  canvas: HTMLCanvasElement,
+  probs: Float32Array,
+  colors: Float32Array,
+  drawn: number,
+): void {
+  const K = probs.length,
+    c = colors.length / K;
+  const W = 512,
+    H = 140,
+    KEY = 12,
+    TOP = 14;
   const barH = H - KEY - TOP - 2;
   canvas.width = W;
   canvas.height = H;

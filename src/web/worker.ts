@@ -19,9 +19,16 @@ import { floatsToUint8 } from '../core/viz/grid.ts';
 import type { Envelope, Images, ModelInfo, Reply, Request } from './protocol.ts';
 import { condKindOf } from '../core/conditioning/config.ts';
 
-setWasmPaths({ 'tfjs-backend-wasm.wasm': wasmPlain, 'tfjs-backend-wasm-simd.wasm': wasmSimd, 'tfjs-backend-wasm-threaded-simd.wasm': wasmThreaded });
+setWasmPaths({
+  'tfjs-backend-wasm.wasm': wasmPlain,
+  'tfjs-backend-wasm-simd.wasm': wasmSimd,
+  'tfjs-backend-wasm-threaded-simd.wasm': wasmThreaded,
+});
 
-const scope = self as unknown as { postMessage(m: Reply, transfer?: Transferable[]): void; onmessage: ((e: MessageEvent<Envelope>) => void) | null };
+const scope = self as unknown as {
+  postMessage(m: Reply, transfer?: Transferable[]): void;
+  onmessage: ((e: MessageEvent<Envelope>) => void) | null;
+};
 /** The loaded models by run id (the compare view holds several). */
 const loaded = new Map<string, ModelFromCheckpoint>();
 
@@ -68,10 +75,20 @@ async function load(run: string, files: string[], backend: string): Promise<Mode
   const t0 = performance.now();
   const used = await useBackend(backend);
   const url = (name: string) => files.find((f) => f.endsWith(`/${name}`));
-  const cfgUrl = url('config.json'), modelUrl = url('model.safetensors'), emaUrl = url('ema.safetensors');
-  if (!cfgUrl || !modelUrl) throw new UserError(`run ${run} has no ${cfgUrl ? 'model.safetensors' : 'config.json'}; it is not a complete checkpoint, train it again`);
-  const bytes = async (u: string, name: string) => new Uint8Array(await (await fetchFile(u, `${name} of ${run}`)).arrayBuffer());
-  const contents = { config: await bytes(cfgUrl, 'config.json'), model: await bytes(modelUrl, 'model.safetensors'), ...(emaUrl ? { ema: await bytes(emaUrl, 'ema.safetensors') } : {}) };
+  const cfgUrl = url('config.json'),
+    modelUrl = url('model.safetensors'),
+    emaUrl = url('ema.safetensors');
+  if (!cfgUrl || !modelUrl)
+    throw new UserError(
+      `run ${run} has no ${cfgUrl ? 'model.safetensors' : 'config.json'}; it is not a complete checkpoint, train it again`,
+    );
+  const bytes = async (u: string, name: string) =>
+    new Uint8Array(await (await fetchFile(u, `${name} of ${run}`)).arrayBuffer());
+  const contents = {
+    config: await bytes(cfgUrl, 'config.json'),
+    model: await bytes(modelUrl, 'model.safetensors'),
+    ...(emaUrl ? { ema: await bytes(emaUrl, 'ema.safetensors') } : {}),
+  };
   loaded.get(run)?.model.dispose();
   loaded.delete(run);
   const m = modelFromFiles(contents, run);
@@ -165,15 +182,30 @@ async function handle(id: number, r: Request): Promise<void> {
         if (first === 0) {
           opts.onPixel = (p: PixelStep) => {
             pixels = true;
-            const last = p.row === info.height - 1 && p.col === info.width - 1 && (p.channel === -1 || p.channel === info.channels - 1);
+            const last =
+              p.row === info.height - 1 &&
+              p.col === info.width - 1 &&
+              (p.channel === -1 || p.channel === info.channels - 1);
             if (!due(last)) return;
             all.set(floatsToUint8(p.images), 0);
-            post({ id, type: 'pixel', row: p.row, col: p.col, channel: p.channel, probs: p.probs.slice(), colors: p.colors.slice(), drawn: p.drawn, images: all.slice(), shape });
+            post({
+              id,
+              type: 'pixel',
+              row: p.row,
+              col: p.col,
+              channel: p.channel,
+              probs: p.probs.slice(),
+              colors: p.colors.slice(),
+              drawn: p.drawn,
+              images: all.slice(),
+              shape,
+            });
           };
         }
         return opts;
       };
-      for (const { first, images } of sampleChunks(model, r.n, r.seed, live)) all.set(await toUint8ImagesAsync(images), first * per);
+      for (const { first, images } of sampleChunks(model, r.n, r.seed, live))
+        all.set(await toUint8ImagesAsync(images), first * per);
       return post({ id, type: 'images', ms: performance.now() - t0, images: all, shape });
     }
     case 'prior':
@@ -181,16 +213,30 @@ async function handle(id: number, r: Request): Promise<void> {
     case 'decode': {
       const ls = latent(r.run);
       const t0 = performance.now();
-      if (r.z.length !== r.n * ls.dim) throw new UserError(`decode needs ${r.n} codes of ${ls.dim} numbers, got ${r.z.length} numbers`);
-      return postImages(id, tf.tidy(() => ls.decode(tf.tensor2d(r.z, [r.n, ls.dim]), r.settings)), t0);
+      if (r.z.length !== r.n * ls.dim)
+        throw new UserError(`decode needs ${r.n} codes of ${ls.dim} numbers, got ${r.z.length} numbers`);
+      return postImages(
+        id,
+        tf.tidy(() => ls.decode(tf.tensor2d(r.z, [r.n, ls.dim]), r.settings)),
+        t0,
+      );
     }
     case 'encode': {
       const { cfg, info } = need(r.run);
       const ls = latent(r.run);
       if (!ls.encode) throw new UserError(`a ${cfg.family} has no encoder: it cannot map an image to its code`);
       const { height: H, width: W, channels: C } = info;
-      if (r.images.length !== r.n * H * W * C) throw new UserError(`encode needs ${r.n} images of ${H}x${W}x${C}, got ${r.images.length} values`);
-      return postCodes(id, tf.tidy(() => ls.encode!(preprocessBatch(tf.tensor4d(r.images, [r.n, H, W, C], 'int32'), cfg.data.preprocess as Preprocess, 0), r.settings)));
+      if (r.images.length !== r.n * H * W * C)
+        throw new UserError(`encode needs ${r.n} images of ${H}x${W}x${C}, got ${r.images.length} values`);
+      return postCodes(
+        id,
+        tf.tidy(() =>
+          ls.encode!(
+            preprocessBatch(tf.tensor4d(r.images, [r.n, H, W, C], 'int32'), cfg.data.preprocess as Preprocess, 0),
+            r.settings,
+          ),
+        ),
+      );
     }
   }
 }
@@ -201,7 +247,10 @@ scope.onmessage = (e) => {
   const { id } = e.data;
   queue = queue.then(() =>
     handle(id, e.data).catch((err: unknown) => {
-      const message = err instanceof UserError ? err.message : `unexpected error in the model worker: ${(err as Error)?.message ?? String(err)}`;
+      const message =
+        err instanceof UserError
+          ? err.message
+          : `unexpected error in the model worker: ${(err as Error)?.message ?? String(err)}`;
       post({ id, type: 'error', message });
     }),
   );

@@ -14,12 +14,16 @@ test('src/index.ts imports nothing from node: or src/node (walking its relative 
     if (seen.has(file)) return;
     seen.add(file);
     const text = fs.readFileSync(file, 'utf8');
-    for (const m of text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g)) {
+    for (const m of text.matchAll(
+      /(?:^|\n)\s*(?:import|export)\b[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g,
+    )) {
       const spec = m[1] ?? m[2];
-      if (spec.startsWith('node:') || ['fs', 'path', 'os', 'child_process'].includes(spec)) bad.push(`${path.relative(SRC, file)} imports ${spec}`);
+      if (spec.startsWith('node:') || ['fs', 'path', 'os', 'child_process'].includes(spec))
+        bad.push(`${path.relative(SRC, file)} imports ${spec}`);
       if (!spec.startsWith('.')) continue;
       const target = path.resolve(path.dirname(file), spec);
-      if (!target.startsWith(path.join(SRC, 'core') + path.sep)) bad.push(`${path.relative(SRC, file)} imports ${path.relative(SRC, target)}`);
+      if (!target.startsWith(path.join(SRC, 'core') + path.sep))
+        bad.push(`${path.relative(SRC, file)} imports ${path.relative(SRC, target)}`);
       else walk(target);
     }
   };
@@ -31,7 +35,8 @@ test('src/index.ts imports nothing from node: or src/node (walking its relative 
 test('deepgen/node re-exports the root entry with its own loadModel', async () => {
   const root = await import('../../src/index.ts');
   const node = await import('../../src/node/index.ts');
-  for (const k of Object.keys(root)) if (k !== 'loadModel') assert.equal((node as Record<string, unknown>)[k], (root as Record<string, unknown>)[k], k);
+  for (const k of Object.keys(root))
+    if (k !== 'loadModel') assert.equal((node as Record<string, unknown>)[k], (root as Record<string, unknown>)[k], k);
   assert.notEqual(node.loadModel, root.loadModel);
   assert.equal(typeof node.evaluate, 'function');
 });

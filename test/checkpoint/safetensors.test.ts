@@ -103,7 +103,10 @@ test('tensors are laid out by descending alignment then name, so every tensor is
   const header = JSON.parse(text);
   // Written order, read from the raw text (JSON.parse moves integer-like keys such as "10" first).
   const order = ['z_f64', '10', 'c_f32', 'a_u8', 'b_u8'].map((k) => text.indexOf(`"${k}"`));
-  assert.deepEqual(order, [...order].sort((a, b) => a - b));
+  assert.deepEqual(
+    order,
+    [...order].sort((a, b) => a - b),
+  );
   assert.deepEqual(header.z_f64.data_offsets, [0, 8]);
   assert.deepEqual(header['10'].data_offsets, [8, 12]);
   assert.deepEqual(header.c_f32.data_offsets, [12, 16]);
@@ -119,13 +122,17 @@ test('byte-exact output for hand-built files', () => {
   expected[0] = 64;
   expected.set(new TextEncoder().encode(header), 8);
   expected.set([0, 0, 0, 0, 0, 0, 128, 63, 0, 0, 0, 64, 0, 0, 64, 64, 0, 0, 128, 64, 0, 0, 160, 64], 72);
-  const got = encodeSafetensors({ 'attn.0': { dtype: 'F32', shape: [1, 2, 3], data: new Float32Array([0, 1, 2, 3, 4, 5]) } });
+  const got = encodeSafetensors({
+    'attn.0': { dtype: 'F32', shape: [1, 2, 3], data: new Float32Array([0, 1, 2, 3, 4, 5]) },
+  });
   assert.deepEqual(got, expected);
 
   // "attn0" of shape [1,1,2,3]: 65 JSON bytes, padded with 7 spaces to 72.
   const h2 = '{"attn0":{"dtype":"F32","shape":[1,1,2,3],"data_offsets":[0,24]}}';
   assert.equal(h2.length, 65);
-  const got2 = encodeSafetensors({ attn0: { dtype: 'F32', shape: [1, 1, 2, 3], data: new Float32Array([0, 1, 2, 3, 4, 5]) } });
+  const got2 = encodeSafetensors({
+    attn0: { dtype: 'F32', shape: [1, 1, 2, 3], data: new Float32Array([0, 1, 2, 3, 4, 5]) },
+  });
   assert.equal(got2[0], 72);
   assert.equal(new TextDecoder().decode(got2.subarray(8, 80)), `${h2}       `);
   assert.deepEqual(got2.subarray(80), f32Bytes([0, 1, 2, 3, 4, 5]));
@@ -190,33 +197,69 @@ test('validation: every malformed file is a one-line UserError naming the source
   rejects(latin1, /not valid UTF-8/);
   rejects(fileFrom('{"a": nope}'), /not valid JSON/);
   rejects(fileFrom('[1,2]'), /not a JSON object/);
-  rejects(fileFrom('{"a":{"dtype":"F8_E4M3","shape":[2],"data_offsets":[0,2]}}', new Uint8Array(2)), /tensor "a" has unknown dtype "F8_E4M3"/);
-  rejects(fileFrom('{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,0]}}'), /shape \[-1\]; dimensions must be non-negative integers/);
+  rejects(
+    fileFrom('{"a":{"dtype":"F8_E4M3","shape":[2],"data_offsets":[0,2]}}', new Uint8Array(2)),
+    /tensor "a" has unknown dtype "F8_E4M3"/,
+  );
+  rejects(
+    fileFrom('{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,0]}}'),
+    /shape \[-1\]; dimensions must be non-negative integers/,
+  );
   rejects(fileFrom('{"a":{"dtype":"F32","shape":[1.5],"data_offsets":[0,0]}}'), /shape \[1.5\]/);
   rejects(fileFrom('{"a":{"dtype":"F32","shape":"2","data_offsets":[0,8]}}', data8), /shape "2"/);
-  rejects(fileFrom('{"a":{"dtype":"F32","shape":[2],"data_offsets":[0]}}', data8), /data_offsets \[0\]; expected \[begin, end\]/);
+  rejects(
+    fileFrom('{"a":{"dtype":"F32","shape":[2],"data_offsets":[0]}}', data8),
+    /data_offsets \[0\]; expected \[begin, end\]/,
+  );
   rejects(fileFrom('{"a":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}}', data8), /end before they begin/);
   rejects(fileFrom('{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,16]}}', data8), /beyond the 8-byte data section/);
-  rejects(fileFrom('{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}', data8), /has 8 bytes of data but shape \[3\] of F32 needs 12/);
-  rejects(fileFrom('{"a":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}', f32Bytes([1, 2, 3])), /gap in the data section: bytes \[0,4\]/);
   rejects(
-    fileFrom('{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}', f32Bytes([1, 2, 3])),
+    fileFrom('{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}', data8),
+    /has 8 bytes of data but shape \[3\] of F32 needs 12/,
+  );
+  rejects(
+    fileFrom('{"a":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}', f32Bytes([1, 2, 3])),
+    /gap in the data section: bytes \[0,4\]/,
+  );
+  rejects(
+    fileFrom(
+      '{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}',
+      f32Bytes([1, 2, 3]),
+    ),
     /tensor "b" at bytes \[4,12\] overlaps the previous tensor, which ends at 8/,
   );
   rejects(fileFrom(ok, f32Bytes([1, 2, 3])), /the tensors cover 8 bytes but the data section has 12/);
-  rejects(fileFrom('{"__metadata__":{"step":3},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}', data8), /metadata value "step" is 3, not a string/);
+  rejects(
+    fileFrom('{"__metadata__":{"step":3},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}', data8),
+    /metadata value "step" is 3, not a string/,
+  );
   rejects(fileFrom('{"__metadata__":[1]}'), /"__metadata__" is not an object/);
   rejects(fileFrom('{"a":[1]}'), /tensor "a" has no \{dtype, shape, data_offsets\} entry/);
-  rejects(fileFrom('{"bad\\nname":{"dtype":"X","shape":[],"data_offsets":[0,0]}}'), /tensor "bad\\nname" has unknown dtype/);
+  rejects(
+    fileFrom('{"bad\\nname":{"dtype":"X","shape":[],"data_offsets":[0,0]}}'),
+    /tensor "bad\\nname" has unknown dtype/,
+  );
   // Sanity: the valid one passes.
   assert.deepEqual(Array.from(decodeSafetensors(fileFrom(ok, data8)).tensors.a.data as Float32Array), [1, 2]);
 });
 
 test('encoder rejects inconsistent records with plain Errors', () => {
-  assert.throws(() => encodeSafetensors({ a: { dtype: 'F32', shape: [3], data: new Float32Array(2) } }), /needs 12 bytes, data has 8/);
-  assert.throws(() => encodeSafetensors({ a: { dtype: 'F32', shape: [2], data: new Int32Array(2) } }), /needs a Float32Array/);
-  assert.throws(() => encodeSafetensors({ __metadata__: { dtype: 'U8', shape: [0], data: new Uint8Array(0) } }), /reserved/);
-  assert.throws(() => encodeSafetensors({ a: { dtype: 'Q8' as 'U8', shape: [0], data: new Uint8Array(0) } }), /unsupported dtype Q8/);
+  assert.throws(
+    () => encodeSafetensors({ a: { dtype: 'F32', shape: [3], data: new Float32Array(2) } }),
+    /needs 12 bytes, data has 8/,
+  );
+  assert.throws(
+    () => encodeSafetensors({ a: { dtype: 'F32', shape: [2], data: new Int32Array(2) } }),
+    /needs a Float32Array/,
+  );
+  assert.throws(
+    () => encodeSafetensors({ __metadata__: { dtype: 'U8', shape: [0], data: new Uint8Array(0) } }),
+    /reserved/,
+  );
+  assert.throws(
+    () => encodeSafetensors({ a: { dtype: 'Q8' as 'U8', shape: [0], data: new Uint8Array(0) } }),
+    /unsupported dtype Q8/,
+  );
   assert.throws(() => encodeSafetensors({}, { step: 3 as unknown as string }), /must be a string/);
   // Raw bytes are accepted for any dtype.
   const raw = encodeSafetensors({ a: { dtype: 'F32', shape: [1], data: f32Bytes([2.5]) } });

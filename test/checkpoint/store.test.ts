@@ -15,15 +15,25 @@ function tmpDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'deepgen-ck-'));
 }
 
-
 function sample(step: number, withExtras = true): Checkpoint {
   return {
-    config: { family: 'vae', formatVersion: 1, config: { latent: 2, hidden: [8] }, createdBy: 'deepgen', dataInfo: { height: 28 } },
+    config: {
+      family: 'vae',
+      formatVersion: 1,
+      config: { latent: 2, hidden: [8] },
+      createdBy: 'deepgen',
+      dataInfo: { height: 28 },
+    },
     weights: {
       'enc.w': { dtype: 'F32', shape: [2, 3], data: new Float32Array([1, 2, 3, 4, 5, step]) },
       'enc.b': { dtype: 'F32', shape: [3], data: new Float32Array([0.5, -0.5, 0]) },
     },
-    optimizer: withExtras ? { 'm.enc.w': { dtype: 'F32', shape: [2, 3], data: new Float32Array(6).fill(0.25) }, t: { dtype: 'I32', shape: [], data: new Int32Array([step]) } } : undefined,
+    optimizer: withExtras
+      ? {
+          'm.enc.w': { dtype: 'F32', shape: [2, 3], data: new Float32Array(6).fill(0.25) },
+          t: { dtype: 'I32', shape: [], data: new Int32Array([step]) },
+        }
+      : undefined,
     ema: withExtras ? { 'enc.w': { dtype: 'F32', shape: [2, 3], data: new Float32Array(6).fill(1) } } : undefined,
     state: { step, epoch: 2, rng: [1, 2, 3, 4000000000], bestLoss: 0.5 },
   };
@@ -35,7 +45,13 @@ test('save then load round-trips every part', () => {
   const ck = sample(120);
   saveCheckpoint(dir, ck);
   assert.equal(hasCheckpoint(dir), true);
-  assert.deepEqual(fs.readdirSync(dir).sort(), ['config.json', 'ema.safetensors', 'model.safetensors', 'optimizer.safetensors', 'state.json']);
+  assert.deepEqual(fs.readdirSync(dir).sort(), [
+    'config.json',
+    'ema.safetensors',
+    'model.safetensors',
+    'optimizer.safetensors',
+    'state.json',
+  ]);
   const back = loadCheckpoint(dir);
   assert.deepEqual(back, ck);
   const meta = decodeSafetensors(fs.readFileSync(path.join(dir, 'model.safetensors'))).metadata;
@@ -57,7 +73,12 @@ test('saving again without optimizer/ema removes the stale files; load returns w
 test('missing folder, file instead of folder, bad config, unknown formatVersion', () => {
   const root = tmpDir();
   const missing = path.join(root, 'nope');
-  userError(() => loadCheckpoint(missing), new RegExp(`^No checkpoint at ${missing}: config\\.json not found; train one with \`deepgen train \\.\\.\\.\` or pass a run folder$`));
+  userError(
+    () => loadCheckpoint(missing),
+    new RegExp(
+      `^No checkpoint at ${missing}: config\\.json not found; train one with \`deepgen train \\.\\.\\.\` or pass a run folder$`,
+    ),
+  );
   const file = path.join(root, 'model.safetensors');
   fs.writeFileSync(file, 'x');
   userError(() => loadCheckpoint(file), /it is a file, not a run folder/);
@@ -75,7 +96,10 @@ test('interrupted saves are detected: files from another step, or state.json mis
   saveCheckpoint(dir, sample(100));
   // Simulate a save of step 200 that died after writing the model but before state.json.
   fs.writeFileSync(path.join(dir, 'model.safetensors'), encodeSafetensors(sample(200).weights, { step: '200' }));
-  userError(() => loadCheckpoint(dir), /^Checkpoint in .* is inconsistent: model\.safetensors is from step 200 but state\.json is from step 100 \(a save was interrupted\)/);
+  userError(
+    () => loadCheckpoint(dir),
+    /^Checkpoint in .* is inconsistent: model\.safetensors is from step 200 but state\.json is from step 100 \(a save was interrupted\)/,
+  );
 
   saveCheckpoint(dir, sample(300));
   fs.writeFileSync(path.join(dir, 'ema.safetensors'), encodeSafetensors(sample(300).ema!, { step: '299' }));
@@ -89,7 +113,10 @@ test('interrupted saves are detected: files from another step, or state.json mis
 
   saveCheckpoint(first, sample(1));
   fs.writeFileSync(path.join(first, 'model.safetensors'), new Uint8Array(3));
-  userError(() => loadCheckpoint(first), /^model\.safetensors in .* is not a valid safetensors file: it is 3 bytes long/);
+  userError(
+    () => loadCheckpoint(first),
+    /^model\.safetensors in .* is not a valid safetensors file: it is 3 bytes long/,
+  );
 });
 
 test('a save that dies while replacing files leaves .previous, and loading falls back to it', () => {
@@ -97,7 +124,9 @@ test('a save that dies while replacing files leaves .previous, and loading falls
   saveCheckpoint(dir, sample(100));
   // Simulate phase 2 of a save of step 200 dying after the model was renamed into place.
   fs.mkdirSync(path.join(dir, '.previous'));
-  for (const f of fs.readdirSync(dir)) if (f.endsWith('.json') || f.endsWith('.safetensors')) fs.linkSync(path.join(dir, f), path.join(dir, '.previous', f));
+  for (const f of fs.readdirSync(dir))
+    if (f.endsWith('.json') || f.endsWith('.safetensors'))
+      fs.linkSync(path.join(dir, f), path.join(dir, '.previous', f));
   // (renamed into place as the real save does: writing through the hard link would change the backup too)
   fs.writeFileSync(path.join(dir, 'model.tmp'), encodeSafetensors(sample(200).weights, { step: '200' }));
   fs.renameSync(path.join(dir, 'model.tmp'), path.join(dir, 'model.safetensors'));
@@ -145,8 +174,14 @@ test('writeFileAtomic keeps the old file intact and cleans up when writing fails
 
 test('writeFileAtomic and readFileOrUserError turn path problems into UserErrors', () => {
   const dir = tmpDir();
-  userError(() => writeFileAtomic(path.join(dir, 'no', 'such', 'f.txt'), 'x'), /^Cannot write .*f\.txt: no such file or folder \(ENOENT\); choose another output folder/);
-  userError(() => readFileOrUserError(path.join(dir, 'gone.png'), 'image'), /^Cannot read image at .*gone\.png: no such file or folder; check the path$/);
+  userError(
+    () => writeFileAtomic(path.join(dir, 'no', 'such', 'f.txt'), 'x'),
+    /^Cannot write .*f\.txt: no such file or folder \(ENOENT\); choose another output folder/,
+  );
+  userError(
+    () => readFileOrUserError(path.join(dir, 'gone.png'), 'image'),
+    /^Cannot read image at .*gone\.png: no such file or folder; check the path$/,
+  );
   userError(() => readFileOrUserError(dir, 'image', 'pass a file'), /it is a folder; pass a file$/);
   const f = path.join(dir, 'ok.bin');
   fs.writeFileSync(f, new Uint8Array([1, 2, 3]));
@@ -155,7 +190,7 @@ test('writeFileAtomic and readFileOrUserError turn path problems into UserErrors
   assert.deepEqual(Array.from(bytes), [1, 2, 3]);
 });
 
-test('temp files of killed writers are removed by the next save; a live writer\'s are kept', () => {
+test("temp files of killed writers are removed by the next save; a live writer's are kept", () => {
   const dir = tmpDir();
   const dead = 2 ** 30; // above any pid_max: no such process
   fs.writeFileSync(path.join(dir, `model.safetensors.tmp-${dead}-abcdef`), 'junk');
@@ -166,7 +201,10 @@ test('temp files of killed writers are removed by the next save; a live writer\'
   fs.writeFileSync(path.join(dir, live), 'in progress');
   fs.writeFileSync(path.join(dir, 'notes.txt.tmp'), 'not a temp name');
   saveCheckpoint(dir, sample(1, false));
-  assert.deepEqual(fs.readdirSync(dir).sort(), ['config.json', 'model.safetensors', 'notes.txt.tmp', 'state.json', live].sort());
+  assert.deepEqual(
+    fs.readdirSync(dir).sort(),
+    ['config.json', 'model.safetensors', 'notes.txt.tmp', 'state.json', live].sort(),
+  );
 });
 
 test('files of two saves of the same step are told apart by their save id', () => {
@@ -178,7 +216,10 @@ test('files of two saves of the same step are told apart by their save id', () =
   saveCheckpoint(b, other);
   // a save of b's folder that died after renaming its model: same step, another save
   fs.copyFileSync(path.join(a, 'model.safetensors'), path.join(b, 'model.safetensors'));
-  userError(() => loadCheckpoint(b), /^Checkpoint in .* is inconsistent: model\.safetensors and state\.json are from different saves \(a save was interrupted\)/);
+  userError(
+    () => loadCheckpoint(b),
+    /^Checkpoint in .* is inconsistent: model\.safetensors and state\.json are from different saves \(a save was interrupted\)/,
+  );
   fs.copyFileSync(path.join(a, 'config.json'), path.join(a, 'config.copy'));
   saveCheckpoint(a, sample(5));
   fs.copyFileSync(path.join(a, 'config.copy'), path.join(a, 'config.json'));

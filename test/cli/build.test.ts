@@ -43,7 +43,9 @@ test('each table entry loads a module that defines that command', async () => {
     const names = program.commands.map((x) => x.name());
     assert.ok(names.includes(c.name), `${c.name}'s module registers ${names.join(', ')}`);
     const cmd = program.commands.find((x) => x.name() === c.name)!;
-    const args = cmd.registeredArguments.map((a) => (a.required ? `<${a.name()}${a.variadic ? '...' : ''}>` : `[${a.name()}${a.variadic ? '...' : ''}]`)).join(' ');
+    const args = cmd.registeredArguments
+      .map((a) => (a.required ? `<${a.name()}${a.variadic ? '...' : ''}>` : `[${a.name()}${a.variadic ? '...' : ''}]`))
+      .join(' ');
     assert.equal(args, c.args, `${c.name}: the table says "${c.args}", the module "${args}"`);
   }
   assert.equal(commandOf(['sample', 'runs/x', '--seed', '1'])?.name, 'sample');

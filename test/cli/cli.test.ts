@@ -21,7 +21,27 @@ const HINT = '(run with --help for usage)';
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 /** A tiny shapes config: a VAE trains in ~1-2 s. */
-const TINY = ['--dataset', 'shapes', '--size', '16', '--train-n', '256', '--test-n', '64', '--steps', '20', '--batch-size', '32', '--hidden', '64', '--latent', '4', '--backend', 'auto', '--quiet'];
+const TINY = [
+  '--dataset',
+  'shapes',
+  '--size',
+  '16',
+  '--train-n',
+  '256',
+  '--test-n',
+  '64',
+  '--steps',
+  '20',
+  '--batch-size',
+  '32',
+  '--hidden',
+  '64',
+  '--latent',
+  '4',
+  '--backend',
+  'auto',
+  '--quiet',
+];
 
 after(() => fs.rmSync(TMP, { recursive: true, force: true }));
 
@@ -39,10 +59,19 @@ delete childEnv.NODE_TEST_CONTEXT;
 /** Run `deepgen ...args` with cwd = the temp folder; never rejects. */
 function cli(args: string[], opts: { cwd?: string; timeout?: number } = {}): Promise<CliResult> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? TMP, env: childEnv, timeout: opts.timeout ?? 120_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : -1) : 0;
-      resolve({ code, stdout: String(stdout), stderr: String(stderr) });
-    });
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { cwd: opts.cwd ?? TMP, env: childEnv, timeout: opts.timeout ?? 120_000, maxBuffer: 16 << 20 },
+      (err, stdout, stderr) => {
+        const code = err
+          ? typeof (err as { code?: unknown }).code === 'number'
+            ? (err as { code: number }).code
+            : -1
+          : 0;
+        resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+      },
+    );
   });
 }
 
@@ -99,7 +128,9 @@ async function trainInto(name: string, args: string[]): Promise<TrainedRun> {
 const vaeRun = once(() => trainInto('vae', ['train', 'vae', ...TINY, '--log-every', '5']));
 const condRun = once(() => trainInto('cond', ['train', 'vae', ...TINY, '--conditional']));
 const aeRun = once(() => trainInto('ae', ['train', 'ae', ...TINY, '--latent', '2']));
-const textRun = once(() => trainInto('text', ['train', 'vae', ...TINY, '--set', 'model.cond.kind=text', '--set', 'model.cond.dim=16']));
+const textRun = once(() =>
+  trainInto('text', ['train', 'vae', ...TINY, '--set', 'model.cond.kind=text', '--set', 'model.cond.dim=16']),
+);
 
 function floatTensors(file: string): Record<string, { shape: number[]; data: Float32Array }> {
   const { tensors } = decodeSafetensors(new Uint8Array(fs.readFileSync(file)), file);
@@ -128,7 +159,23 @@ describe('deepgen CLI', { concurrency: 3 }, () => {
   const HELP: [string[], string[]][] = [
     [[], ['demo', 'train', 'sample', 'eval', 'pictures', 'interpolate', 'datasets']],
     [['demo'], ['--out', '--epochs', '--backend']],
-    [['train'], ['--latent', '--beta', '--likelihood', '--resume', '--backend', '--out', '--dataset', '--steps', '--stop-at', '--set', '--conditional', 'Examples:']],
+    [
+      ['train'],
+      [
+        '--latent',
+        '--beta',
+        '--likelihood',
+        '--resume',
+        '--backend',
+        '--out',
+        '--dataset',
+        '--steps',
+        '--stop-at',
+        '--set',
+        '--conditional',
+        'Examples:',
+      ],
+    ],
     [['sample'], ['--n', '--seed', '--label', '--prompt', '--out', '--backend']],
     [['eval'], ['--iwae', '--n', '--json', '--data-dir', '--backend']],
     [['pictures'], ['--out', '--data-dir', '--backend']],
@@ -139,7 +186,8 @@ describe('deepgen CLI', { concurrency: 3 }, () => {
     test(`help: deepgen ${[...sub, '--help'].join(' ')} exits 0 and lists ${flags.join(' ')}`, async () => {
       const r = await ok([...sub, '--help']);
       assert.match(r.stdout, new RegExp(`^Usage: deepgen${sub.length ? ' ' + sub[0] : ''} `));
-      for (const f of flags) assert.ok(r.stdout.includes(f), `help of "${sub.join(' ') || 'deepgen'}" should mention ${f}:\n${r.stdout}`);
+      for (const f of flags)
+        assert.ok(r.stdout.includes(f), `help of "${sub.join(' ') || 'deepgen'}" should mention ${f}:\n${r.stdout}`);
       assert.equal(r.stderr, '');
     });
   }
@@ -150,8 +198,27 @@ describe('deepgen CLI', { concurrency: 3 }, () => {
   fs.mkdirSync(emptyDir);
   fs.mkdirSync(corruptDir);
   // only the raw (non-.gz) train images file, full of garbage: it is the first file a load reads
-  fs.writeFileSync(path.join(corruptDir, 'train-images-idx3-ubyte'), Buffer.from('this is not an idx file, just garbage bytes\n'.repeat(20)));
-  const FASHION_TINY = ['--dataset', 'fashion-mnist', '--train-n', '512', '--test-n', '100', '--steps', '10', '--batch-size', '32', '--hidden', '64', '--latent', '4', '--quiet'];
+  fs.writeFileSync(
+    path.join(corruptDir, 'train-images-idx3-ubyte'),
+    Buffer.from('this is not an idx file, just garbage bytes\n'.repeat(20)),
+  );
+  const FASHION_TINY = [
+    '--dataset',
+    'fashion-mnist',
+    '--train-n',
+    '512',
+    '--test-n',
+    '100',
+    '--steps',
+    '10',
+    '--batch-size',
+    '32',
+    '--hidden',
+    '64',
+    '--latent',
+    '4',
+    '--quiet',
+  ];
 
   const BAD: { name: string; args: string[]; mentions?: RegExp; out?: string }[] = [
     { name: 'unknown flag', args: ['train', 'vae', '--bogus-flag'], mentions: /--bogus-flag/ },
@@ -160,17 +227,56 @@ describe('deepgen CLI', { concurrency: 3 }, () => {
     { name: '--latent abc', args: ['train', 'vae', '--latent', 'abc'], mentions: /--latent/ },
     { name: '--lr -1', args: ['train', 'vae', '--lr', '-1'], mentions: /--lr/ },
     { name: '--steps 0', args: ['train', 'vae', '--steps', '0'], mentions: /--steps/ },
-    { name: 'unknown family', args: ['train', 'vqvae', ...TINY], mentions: /Unknown model family "vqvae"; available: .*gan/, out: 'bad-family' },
+    {
+      name: 'unknown family',
+      args: ['train', 'vqvae', ...TINY],
+      mentions: /Unknown model family "vqvae"; available: .*gan/,
+      out: 'bad-family',
+    },
     { name: 'no family and no --resume', args: ['train'], mentions: /family/ },
-    { name: 'unknown dataset', args: ['train', 'vae', ...TINY, '--dataset', 'nope'], mentions: /nope/, out: 'bad-dataset' },
+    {
+      name: 'unknown dataset',
+      args: ['train', 'vae', ...TINY, '--dataset', 'nope'],
+      mentions: /nope/,
+      out: 'bad-dataset',
+    },
     { name: 'sample of a missing run folder', args: ['sample', '/nonexistent'], mentions: /\/nonexistent/ },
     { name: 'eval of a missing run folder', args: ['eval', '/nonexistent'], mentions: /\/nonexistent/ },
-    { name: 'resume without a checkpoint', args: ['train', '--resume', '--out', path.join(TMP, 'no-such-run')], mentions: /resume/i },
-    { name: '--set model.nope=1', args: ['train', 'vae', ...TINY, '--set', 'model.nope=1'], mentions: /model\.nope/, out: 'bad-set-key' },
-    { name: '--set train.lr=abc', args: ['train', 'vae', ...TINY, '--set', 'train.lr=abc'], mentions: /train\.lr/, out: 'bad-set-value' },
-    { name: '--config missing file', args: ['train', 'vae', ...TINY, '--config', path.join(TMP, 'nope.json')], mentions: /nope\.json/, out: 'bad-config' },
-    { name: 'fashion-mnist with an empty --data-dir', args: ['train', 'vae', ...FASHION_TINY, '--data-dir', emptyDir], mentions: /empty-data/, out: 'bad-empty-dir' },
-    { name: 'fashion-mnist with a corrupt idx file', args: ['train', 'vae', ...FASHION_TINY, '--data-dir', corruptDir], mentions: /train-images-idx3-ubyte/, out: 'bad-corrupt' },
+    {
+      name: 'resume without a checkpoint',
+      args: ['train', '--resume', '--out', path.join(TMP, 'no-such-run')],
+      mentions: /resume/i,
+    },
+    {
+      name: '--set model.nope=1',
+      args: ['train', 'vae', ...TINY, '--set', 'model.nope=1'],
+      mentions: /model\.nope/,
+      out: 'bad-set-key',
+    },
+    {
+      name: '--set train.lr=abc',
+      args: ['train', 'vae', ...TINY, '--set', 'train.lr=abc'],
+      mentions: /train\.lr/,
+      out: 'bad-set-value',
+    },
+    {
+      name: '--config missing file',
+      args: ['train', 'vae', ...TINY, '--config', path.join(TMP, 'nope.json')],
+      mentions: /nope\.json/,
+      out: 'bad-config',
+    },
+    {
+      name: 'fashion-mnist with an empty --data-dir',
+      args: ['train', 'vae', ...FASHION_TINY, '--data-dir', emptyDir],
+      mentions: /empty-data/,
+      out: 'bad-empty-dir',
+    },
+    {
+      name: 'fashion-mnist with a corrupt idx file',
+      args: ['train', 'vae', ...FASHION_TINY, '--data-dir', corruptDir],
+      mentions: /train-images-idx3-ubyte/,
+      out: 'bad-corrupt',
+    },
     { name: '--backend gpu', args: ['train', 'vae', ...TINY, '--backend', 'gpu'], mentions: /gpu/, out: 'bad-backend' },
   ];
   for (const c of BAD) {
@@ -185,7 +291,11 @@ describe('deepgen CLI', { concurrency: 3 }, () => {
 
   test('e2e: bad input on a trained run: --label or --prompt on an unconditional model, --out x.jpg', async () => {
     const { dir } = await vaeRun();
-    const [label, prompt, jpg] = await Promise.all([cli(['sample', dir, '--label', '3']), cli(['sample', dir, '--prompt', 'a red circle']), cli(['sample', dir, '--out', path.join(TMP, 'x.jpg')])]);
+    const [label, prompt, jpg] = await Promise.all([
+      cli(['sample', dir, '--label', '3']),
+      cli(['sample', dir, '--prompt', 'a red circle']),
+      cli(['sample', dir, '--out', path.join(TMP, 'x.jpg')]),
+    ]);
     assertUserError(label, '--label 3 on an unconditional model', /not label-conditional/);
     assertUserError(prompt, '--prompt on an unconditional model', /not text-conditional/);
     assertUserError(jpg, '--out x.jpg', /\.png/);
@@ -195,13 +305,21 @@ describe('deepgen CLI', { concurrency: 3 }, () => {
   test('e2e: sample --scale 3 writes the same grid with every pixel as a 3x3 block; --scale 17 is a user error', async () => {
     const { dir } = await vaeRun();
     const [one, three] = [path.join(TMP, 'scale-1.png'), path.join(TMP, 'scale-3.png')];
-    await Promise.all([ok(['sample', dir, '--n', '4', '--seed', '5', '--out', one]), ok(['sample', dir, '--n', '4', '--seed', '5', '--scale', '3', '--out', three])]);
-    const a = decodePng(fs.readFileSync(one)), b = decodePng(fs.readFileSync(three));
+    await Promise.all([
+      ok(['sample', dir, '--n', '4', '--seed', '5', '--out', one]),
+      ok(['sample', dir, '--n', '4', '--seed', '5', '--scale', '3', '--out', three]),
+    ]);
+    const a = decodePng(fs.readFileSync(one)),
+      b = decodePng(fs.readFileSync(three));
     assert.equal(b.width, 3 * a.width);
     assert.equal(b.height, 3 * a.height);
     for (let y = 0; y < b.height; y += 5) {
       for (let x = 0; x < b.width; x += 7) {
-        for (let c = 0; c < a.channels; c++) assert.equal(b.data[(y * b.width + x) * b.channels + c], a.data[(Math.floor(y / 3) * a.width + Math.floor(x / 3)) * a.channels + c]);
+        for (let c = 0; c < a.channels; c++)
+          assert.equal(
+            b.data[(y * b.width + x) * b.channels + c],
+            a.data[(Math.floor(y / 3) * a.width + Math.floor(x / 3)) * a.channels + c],
+          );
       }
     }
     assertUserError(await cli(['sample', dir, '--scale', '17']), '--scale 17', /--scale must be at most 16/);
@@ -209,10 +327,17 @@ describe('deepgen CLI', { concurrency: 3 }, () => {
 
   test('e2e: bad input on a conditional run: --label 99 and an unknown class name', async () => {
     const { dir } = await condRun();
-    const [n99, name] = await Promise.all([cli(['sample', dir, '--label', '99']), cli(['sample', dir, '--label', 'hexagon'])]);
+    const [n99, name] = await Promise.all([
+      cli(['sample', dir, '--label', '99']),
+      cli(['sample', dir, '--label', 'hexagon']),
+    ]);
     assertUserError(n99, '--label 99', /99/);
     assertUserError(name, '--label hexagon', /hexagon/);
-    assertUserError(await cli(['sample', dir, '--prompt', 'a red circle']), '--prompt on a label-conditional model', /not text-conditional/);
+    assertUserError(
+      await cli(['sample', dir, '--prompt', 'a red circle']),
+      '--prompt on a label-conditional model',
+      /not text-conditional/,
+    );
   });
 
   test('e2e: text-conditional VAE samples by --prompt; unknown words and --label are user errors', async () => {
@@ -226,18 +351,36 @@ describe('deepgen CLI', { concurrency: 3 }, () => {
       ok(['sample', dir, '--prompt', 'a large blue square', '--prompt', 'a green triangle', '--n', '4', '--out', two]),
     ]);
     assert.ok(isPng(one) && isPng(two));
-    const [pink, label] = await Promise.all([cli(['sample', dir, '--prompt', 'a pink circle']), cli(['sample', dir, '--label', '0'])]);
-    assertUserError(pink, '--prompt with an unknown word', /"pink" is not in this model's vocabulary; known words: a, /);
+    const [pink, label] = await Promise.all([
+      cli(['sample', dir, '--prompt', 'a pink circle']),
+      cli(['sample', dir, '--label', '0']),
+    ]);
+    assertUserError(
+      pink,
+      '--prompt with an unknown word',
+      /"pink" is not in this model's vocabulary; known words: a, /,
+    );
     assertUserError(label, '--label on a text-conditional model', /not label-conditional/);
   });
 
   // ---------------------------------------------------------------- 3. train writes a complete run folder
   test('e2e: train vae on shapes writes a complete run folder', async () => {
     const { dir, files, result } = await vaeRun();
-    for (const f of ['config.json', 'model.safetensors', 'optimizer.safetensors', 'state.json', 'metrics.jsonl', 'samples.png', 'reconstructions.png', 'loss-curve.svg', 'eval.json']) {
+    for (const f of [
+      'config.json',
+      'model.safetensors',
+      'optimizer.safetensors',
+      'state.json',
+      'metrics.jsonl',
+      'samples.png',
+      'reconstructions.png',
+      'loss-curve.svg',
+      'eval.json',
+    ]) {
       assert.ok(files.has(f), `${f} missing from ${dir} (has ${[...files.keys()].join(', ')})`);
     }
-    for (const [f, b] of files) if (f.endsWith('.png')) assert.ok(b.subarray(0, 8).equals(PNG_SIGNATURE), `${f}: PNG signature`);
+    for (const [f, b] of files)
+      if (f.endsWith('.png')) assert.ok(b.subarray(0, 8).equals(PNG_SIGNATURE), `${f}: PNG signature`);
 
     const config = JSON.parse(files.get('config.json')!.toString('utf8'));
     assert.equal(config.family, 'vae');
@@ -249,7 +392,11 @@ describe('deepgen CLI', { concurrency: 3 }, () => {
     const state = JSON.parse(files.get('state.json')!.toString('utf8'));
     assert.equal(state.step, 20);
 
-    const lines = files.get('metrics.jsonl')!.toString('utf8').split('\n').filter((l) => l.trim());
+    const lines = files
+      .get('metrics.jsonl')!
+      .toString('utf8')
+      .split('\n')
+      .filter((l) => l.trim());
     const rows = lines.map((l, i) => {
       try {
         return JSON.parse(l);
@@ -257,22 +404,34 @@ describe('deepgen CLI', { concurrency: 3 }, () => {
         assert.fail(`metrics.jsonl line ${i + 1} is not JSON: ${l}`);
       }
     });
-    assert.deepEqual(rows.map((r) => r.step), [5, 10, 15, 20], 'one metrics line every 5 steps (--log-every 5)');
-    for (const r of rows) for (const k of ['loss', 'recon', 'kl']) assert.ok(Number.isFinite(r[k]), `metrics step ${r.step}: ${k}=${r[k]}`);
+    assert.deepEqual(
+      rows.map((r) => r.step),
+      [5, 10, 15, 20],
+      'one metrics line every 5 steps (--log-every 5)',
+    );
+    for (const r of rows)
+      for (const k of ['loss', 'recon', 'kl']) assert.ok(Number.isFinite(r[k]), `metrics step ${r.step}: ${k}=${r[k]}`);
 
     assert.match(files.get('loss-curve.svg')!.toString('utf8'), /<svg[\s>]/);
     const ev = JSON.parse(files.get('eval.json')!.toString('utf8'));
     assert.equal(ev.likelihood.name, '-ELBO');
-    for (const v of [ev.likelihood.nats, ev.terms.recon, ev.terms.kl]) assert.ok(Number.isFinite(v), `eval.json ${JSON.stringify(ev)}`);
+    for (const v of [ev.likelihood.nats, ev.terms.recon, ev.terms.kl])
+      assert.ok(Number.isFinite(v), `eval.json ${JSON.stringify(ev)}`);
     assert.ok(!result.stderr.includes('    at '));
-    assert.ok(floatTensors(path.join(dir, 'model.safetensors'))['encoder.fc1.weight'], 'model.safetensors decodes and holds the encoder');
+    assert.ok(
+      floatTensors(path.join(dir, 'model.safetensors'))['encoder.fc1.weight'],
+      'model.safetensors decodes and holds the encoder',
+    );
   });
 
   test('e2e: training again into the same --out without --resume exits 2 and mentions --resume', async () => {
     const { dir, files } = await vaeRun();
     const r = await cli(['train', 'vae', ...TINY, '--out', dir]);
     assertUserError(r, 'train into an existing run', /--resume/);
-    assert.ok(fs.readFileSync(path.join(dir, 'model.safetensors')).equals(files.get('model.safetensors')!), 'the existing checkpoint is untouched');
+    assert.ok(
+      fs.readFileSync(path.join(dir, 'model.safetensors')).equals(files.get('model.safetensors')!),
+      'the existing checkpoint is untouched',
+    );
   });
 
   // ---------------------------------------------------------------- 4. sampling is seeded
@@ -301,8 +460,11 @@ describe('deepgen CLI', { concurrency: 3 }, () => {
       assert.fail(`eval --json stdout is not JSON:\n${r.stdout}`);
     }
     type Fig = { nats: number; bitsPerDim: number; name: string; samples?: number };
-    const iw = res.likelihood as Fig, [nelbo] = res.bounds as Fig[], terms = res.terms as Record<string, number>;
-    for (const v of [iw.nats, nelbo.nats, nelbo.bitsPerDim, terms.recon, terms.kl]) assert.ok(Number.isFinite(v), JSON.stringify(res));
+    const iw = res.likelihood as Fig,
+      [nelbo] = res.bounds as Fig[],
+      terms = res.terms as Record<string, number>;
+    for (const v of [iw.nats, nelbo.nats, nelbo.bitsPerDim, terms.recon, terms.kl])
+      assert.ok(Number.isFinite(v), JSON.stringify(res));
     assert.equal(res.n, 32);
     assert.deepEqual([iw.name, iw.samples, nelbo.name], ['IWAE k=5', 5, '-ELBO']);
     assert.ok(Math.abs(nelbo.nats - (terms.recon + terms.kl)) < 1e-3 * Math.abs(nelbo.nats), 'nelbo = recon + kl');
@@ -327,10 +489,19 @@ describe('deepgen CLI', { concurrency: 3 }, () => {
       ok([...common, '--out', straight]),
     ]);
     assert.ok(s);
-    for (const dir of [resumed, straight]) assert.equal(JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')).step, 20, `${dir}: state.json step`);
+    for (const dir of [resumed, straight])
+      assert.equal(
+        JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')).step,
+        20,
+        `${dir}: state.json step`,
+      );
     assertTensorsClose(path.join(resumed, 'model.safetensors'), path.join(straight, 'model.safetensors'), 1e-5);
     assertTensorsClose(path.join(resumed, 'optimizer.safetensors'), path.join(straight, 'optimizer.safetensors'), 1e-5);
-    const steps = fs.readFileSync(path.join(resumed, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l).step);
+    const steps = fs
+      .readFileSync(path.join(resumed, 'metrics.jsonl'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l).step);
     assert.deepEqual(steps, [5, 10, 15, 20], 'resumed metrics.jsonl has each step once');
     assert.ok(isPng(path.join(resumed, 'samples.png')), 'final pictures after the resumed run');
   });
@@ -339,7 +510,10 @@ describe('deepgen CLI', { concurrency: 3 }, () => {
   test('e2e: conditional VAE samples by class name or index, identically', async () => {
     const { dir } = await condRun();
     const [byName, byIndex] = [path.join(TMP, 'cond-circle.png'), path.join(TMP, 'cond-0.png')];
-    await Promise.all([ok(['sample', dir, '--label', 'circle', '--seed', '5', '--n', '8', '--out', byName]), ok(['sample', dir, '--label', '0', '--seed', '5', '--n', '8', '--out', byIndex])]);
+    await Promise.all([
+      ok(['sample', dir, '--label', 'circle', '--seed', '5', '--n', '8', '--out', byName]),
+      ok(['sample', dir, '--label', '0', '--seed', '5', '--n', '8', '--out', byIndex]),
+    ]);
     assert.ok(isPng(byName));
     assert.ok(fs.readFileSync(byName).equals(fs.readFileSync(byIndex)), '--label circle == --label 0');
     const all = path.join(TMP, 'cond-all.png');
@@ -393,7 +567,10 @@ describe('deepgen CLI', { concurrency: 3 }, () => {
     const t = floatTensors(path.join(dir, 'model.safetensors'));
     const mean = Array.from(t['codeStats.mean'].data);
     const std = Array.from(t['codeStats.std'].data);
-    assert.ok(!(mean.every((v) => v === 0) && std.every((v) => v === 1)), `codeStats never fitted: mean ${mean}, std ${std}`);
+    assert.ok(
+      !(mean.every((v) => v === 0) && std.every((v) => v === 1)),
+      `codeStats never fitted: mean ${mean}, std ${std}`,
+    );
   });
 
   // ---------------------------------------------------------------- fashion-mnist (installed here and in CI)

@@ -27,14 +27,18 @@ function makeRun(name: string, family: string, evalJson?: Record<string, unknown
 }
 
 const pix = makeRun('pix', 'pixelcnn', { n: 100, nll: 1700, bitsPerDim: 3.1 });
-const gan = makeRun('gan', 'gan', { sampleQuality: { fid: 200.5, kid: 10, kidStd: 1, precision: 0.5, recall: 0.4, n: 2000, sampleSecondsPerImage: 0.001 } });
+const gan = makeRun('gan', 'gan', {
+  sampleQuality: { fid: 200.5, kid: 10, kidStd: 1, precision: 0.5, recall: 0.4, n: 2000, sampleSecondsPerImage: 0.001 },
+});
 
 async function get(port: number, p: string, method = 'GET'): Promise<{ status: number; type: string; body: Buffer }> {
   return new Promise((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port, path: p, method }, (res) => {
       const parts: Buffer[] = [];
       res.on('data', (d) => parts.push(d));
-      res.on('end', () => resolve({ status: res.statusCode!, type: String(res.headers['content-type']), body: Buffer.concat(parts) }));
+      res.on('end', () =>
+        resolve({ status: res.statusCode!, type: String(res.headers['content-type']), body: Buffer.concat(parts) }),
+      );
     });
     req.on('error', reject);
     req.end();
@@ -48,7 +52,13 @@ test('the handler lists the runs with their figures, serves checkpoint files byt
   const port = (server.address() as AddressInfo).port;
   try {
     const list = JSON.parse((await get(port, '/api/runs')).body.toString()).runs;
-    assert.deepEqual(list.map((r: { id: string; family: string }) => [r.id, r.family]), [['pix', 'pixelcnn'], ['gan', 'gan']]);
+    assert.deepEqual(
+      list.map((r: { id: string; family: string }) => [r.id, r.family]),
+      [
+        ['pix', 'pixelcnn'],
+        ['gan', 'gan'],
+      ],
+    );
     assert.equal(list[0].likelihood.bitsPerDim, 3.1);
     assert.equal(list[0].likelihood.kind, 'exact');
     assert.equal(list[1].sampleQuality.fid, 200.5);
@@ -57,7 +67,14 @@ test('the handler lists the runs with their figures, serves checkpoint files byt
     assert.equal(w.status, 200);
     assert.ok(w.body.equals(Buffer.from(WEIGHTS)), 'weights byte for byte');
     assert.equal(JSON.parse((await get(port, '/runs/gan/config.json')).body.toString()).family, 'gan');
-    for (const bad of ['/runs/pix/optimizer.safetensors', '/runs/pix/state.json', '/runs/nope/config.json', '/runs/pix/..%2F..%2Fgan%2Fconfig.json', '/etc/passwd', '/'])
+    for (const bad of [
+      '/runs/pix/optimizer.safetensors',
+      '/runs/pix/state.json',
+      '/runs/nope/config.json',
+      '/runs/pix/..%2F..%2Fgan%2Fconfig.json',
+      '/etc/passwd',
+      '/',
+    ])
       assert.equal((await get(port, bad)).status, 404, bad);
     assert.equal((await get(port, '/api/runs', 'POST')).status, 405);
   } finally {
@@ -87,7 +104,15 @@ test('the built playground: its page at / and its assets by type under /assets/,
     const wasm = await get(port, '/assets/k.wasm');
     assert.equal(wasm.type, 'application/wasm', 'wasm needs its type for streaming compilation');
     assert.ok(wasm.body.equals(Buffer.from([0, 97, 115, 109])));
-    for (const bad of ['/assets/notes.txt', '/assets/../secret.js', '/assets/..%2Fsecret.js', '/assets/', '/assets/missing.js', '/secret.js', '/index.html/x'])
+    for (const bad of [
+      '/assets/notes.txt',
+      '/assets/../secret.js',
+      '/assets/..%2Fsecret.js',
+      '/assets/',
+      '/assets/missing.js',
+      '/secret.js',
+      '/index.html/x',
+    ])
       assert.equal((await get(port, bad)).status, 404, bad);
   } finally {
     server.close();
@@ -95,7 +120,10 @@ test('the built playground: its page at / and its assets by type under /assets/,
 });
 
 test('without a build, the page lists the models with their figures and says how to build the playground', () => {
-  const html = indexPage(servedRuns([pix, gan].map(readRunFiles)), 'The interactive playground is not built: run `npm run build:web`');
+  const html = indexPage(
+    servedRuns([pix, gan].map(readRunFiles)),
+    'The interactive playground is not built: run `npm run build:web`',
+  );
   assert.match(html, /<td>pix<\/td><td>pixelcnn<\/td><td>fashion-mnist<\/td><td>none<\/td><td>3\.100 \(exact\)<\/td>/);
   assert.match(html, /<td>gan<\/td><td>gan<\/td>.*<td>200\.5<\/td>/);
   assert.match(html, /not built: run `npm run build:web`/);
@@ -105,14 +133,20 @@ test('two runs with the same folder name get distinct ids', () => {
   const other = path.join(TMP, 'elsewhere', 'pix');
   fs.mkdirSync(path.dirname(other), { recursive: true });
   fs.cpSync(pix, other, { recursive: true });
-  assert.deepEqual(servedRuns([pix, other].map(readRunFiles)).map((r) => r.id), ['pix', 'pix-2']);
+  assert.deepEqual(
+    servedRuns([pix, other].map(readRunFiles)).map((r) => r.id),
+    ['pix', 'pix-2'],
+  );
 });
 
 test('e2e: deepgen serve on a free port serves the playground and its assets; a busy port is a one-line error', async () => {
   const env = { ...process.env };
   delete env.NODE_OPTIONS;
   delete env.NODE_TEST_CONTEXT;
-  const child = spawn(process.execPath, [BIN, 'serve', pix, gan, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  const child = spawn(process.execPath, [BIN, 'serve', pix, gan, '--port', '0'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env,
+  });
   let timer: NodeJS.Timeout | undefined;
   try {
     const line = await new Promise<string>((resolve, reject) => {
@@ -133,7 +167,10 @@ test('e2e: deepgen serve on a free port serves the playground and its assets; a 
     const html = page.body.toString();
     assert.match(html, /<title>deepgen playground<\/title>/);
     const assets = [...html.matchAll(/(?:src|href)="\.?(\/assets\/[^"]+)"/g)].map((m) => m[1]);
-    assert.ok(assets.some((a) => a.endsWith('.js')), `no script in the page: ${html}`);
+    assert.ok(
+      assets.some((a) => a.endsWith('.js')),
+      `no script in the page: ${html}`,
+    );
     for (const a of assets) assert.equal((await get(port, a)).status, 200, a);
     const busy = await runCli(['serve', pix, '--port', String(port)], { cwd: TMP, env: process.env });
     assert.equal(busy.code, 2);

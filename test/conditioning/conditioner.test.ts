@@ -15,7 +15,22 @@ import type { DataInfo } from '../../src/core/family.ts';
 import { userError } from '../helpers/assert.ts';
 
 const CLASSES = ['circle', 'square', 'triangle'];
-const VOCAB = ['a', 'at', 'blue', 'bottom', 'circle', 'large', 'left', 'red', 'right', 'small', 'square', 'the', 'top', 'triangle'];
+const VOCAB = [
+  'a',
+  'at',
+  'blue',
+  'bottom',
+  'circle',
+  'large',
+  'left',
+  'red',
+  'right',
+  'small',
+  'square',
+  'the',
+  'top',
+  'triangle',
+];
 const INFO: DataInfo = { height: 8, width: 8, channels: 3, numClasses: 3, classNames: CLASSES, vocabulary: VOCAB };
 
 function make(over: Record<string, unknown>, info: DataInfo = INFO, seed = 1) {
@@ -28,11 +43,19 @@ const close = (a: tf.Tensor, b: tf.Tensor, tol = 1e-5) => {
   const x = a.dataSync();
   const y = b.dataSync();
   assert.equal(x.length, y.length);
-  for (let i = 0; i < x.length; i++) assert.ok(Math.abs(x[i] - y[i]) <= tol * (1 + Math.abs(y[i])), `at ${i}: ${x[i]} vs ${y[i]}`);
+  for (let i = 0; i < x.length; i++)
+    assert.ok(Math.abs(x[i] - y[i]) <= tol * (1 + Math.abs(y[i])), `at ${i}: ${x[i]} vs ${y[i]}`);
 };
 
 test('condSchema: defaults, unknown keys rejected, dim divisible by heads', () => {
-  assert.deepEqual(condSchema.parse({}), { kind: 'none', dim: 128, dropProb: 0.1, textLayers: 1, textHeads: 4, maxTokens: 16 });
+  assert.deepEqual(condSchema.parse({}), {
+    kind: 'none',
+    dim: 128,
+    dropProb: 0.1,
+    textLayers: 1,
+    textHeads: 4,
+    maxTokens: 16,
+  });
   assert.equal(condSchema.safeParse({ kindd: 'text' }).success, false);
   assert.equal(condSchema.safeParse({ kind: 'text', dim: 10, textHeads: 4 }).success, false);
   assert.equal(condSchema.safeParse({ kind: 'label', dim: 10, textHeads: 4 }).success, true);
@@ -50,21 +73,37 @@ test('dropMask is seeded and drops about dropProb of the rows', () => {
 });
 
 test('user errors: no classes, no vocabulary, missing y, label out of range, kind mismatch', () => {
-  userError(() => make({ kind: 'label' }, { ...INFO, numClasses: 0, classNames: undefined }), /cond\.kind=label needs a labelled dataset/);
-  userError(() => make({ kind: 'text' }, { ...INFO, vocabulary: undefined }), /cond\.kind=text needs a dataset with captions/);
+  userError(
+    () => make({ kind: 'label' }, { ...INFO, numClasses: 0, classNames: undefined }),
+    /cond\.kind=label needs a labelled dataset/,
+  );
+  userError(
+    () => make({ kind: 'text' }, { ...INFO, vocabulary: undefined }),
+    /cond\.kind=text needs a dataset with captions/,
+  );
   const { cond: lab } = make({ kind: 'label' });
   userError(() => lab.embed({}, 2), /label-conditional; pass a class label/);
-  userError(() => lab.embed({ labels: [0, 3] }, 2), /label 3 is out of range: this model has 3 classes \(0\.\.2\): 0 circle, 1 square, 2 triangle/);
+  userError(
+    () => lab.embed({ labels: [0, 3] }, 2),
+    /label 3 is out of range: this model has 3 classes \(0\.\.2\): 0 circle, 1 square, 2 triangle/,
+  );
   userError(() => lab.embed({ labels: tf.tensor1d([-1, 0], 'int32') }, 2), /label -1 is out of range/);
   userError(() => lab.checkPrompts(['a circle']), /not text-conditional/);
   const { cond: txt } = make({ kind: 'text' });
   userError(() => txt.embed({ labels: [0] }, 1), /text-conditional; pass a prompt/);
-  userError(() => txt.checkPrompts(['a pink circle']), /"pink" is not in this model's vocabulary; known words: a, at, blue/);
+  userError(
+    () => txt.checkPrompts(['a pink circle']),
+    /"pink" is not in this model's vocabulary; known words: a, at, blue/,
+  );
   userError(() => txt.checkLabels([0]), /not label-conditional/);
   assert.throws(() => make({ kind: 'none' }).cond.embed({ labels: [0] }, 1));
 });
 
-const BACKENDS = ['cpu', 'wasm', ...(registerNativeBackend().ok || process.env.DEEPGEN_REQUIRE_NATIVE ? ['native'] : [])];
+const BACKENDS = [
+  'cpu',
+  'wasm',
+  ...(registerNativeBackend().ok || process.env.DEEPGEN_REQUIRE_NATIVE ? ['native'] : []),
+];
 
 for (const backend of BACKENDS) {
   describe(`conditioning on ${backend}`, () => {
@@ -95,15 +134,23 @@ for (const backend of BACKENDS) {
     test('sequence form: vec equals embed, a label is one row, text rows are words + padding, dropped rows are the null sequence', () => {
       for (const kind of ['label', 'text'] as const) {
         const { cond, params } = make({ kind });
-        const y = kind === 'label' ? { labels: [0, 2, 1] } : { prompts: ['a small red circle', 'blue square', 'the triangle at the bottom right'] };
+        const y =
+          kind === 'label'
+            ? { labels: [0, 2, 1] }
+            : { prompts: ['a small red circle', 'blue square', 'the triangle at the bottom right'] };
         const S = kind === 'label' ? 1 : 8;
         assert.equal(cond.seqLen, S);
-        const e = cond.embed(y, 3), q = cond.embedSeq(y, 3);
+        const e = cond.embed(y, 3),
+          q = cond.embedSeq(y, 3);
         assert.deepEqual(q.seq.shape, [3, S, 8]);
         assert.deepEqual(q.mask.shape, [3, S]);
         close(q.vec, e);
         if (kind === 'label') close(tf.reshape(q.seq, [3, 8]), e);
-        else assert.deepEqual(Array.from(q.mask.dataSync()), [1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0]);
+        else
+          assert.deepEqual(
+            Array.from(q.mask.dataSync()),
+            [1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0],
+          );
         // the null sequence: the null vector in row 0, padding after it
         const n = cond.nullEmbedSeq(3);
         const nullRow = params.vars['cond.null'].dataSync();
@@ -112,21 +159,30 @@ for (const backend of BACKENDS) {
           ns[b][0].forEach((v, j) => assert.ok(Math.abs(v - nullRow[j]) < 1e-6));
           for (let t = 1; t < S; t++) assert.ok(ns[b][t].every((v) => v === 0));
         }
-        assert.deepEqual(Array.from(n.mask.dataSync()), Array.from({ length: 3 * S }, (_, i) => (i % S === 0 ? 1 : 0)));
+        assert.deepEqual(
+          Array.from(n.mask.dataSync()),
+          Array.from({ length: 3 * S }, (_, i) => (i % S === 0 ? 1 : 0)),
+        );
         // dropping rows 0 and 2 gives the null sequence there and the condition in row 1
         const d = cond.embedSeq(y, 3, [true, false, true]);
-        for (const [a, b, c] of [[d.seq, n.seq, q.seq], [d.mask, n.mask, q.mask], [d.vec, n.vec, q.vec]] as tf.Tensor[][]) {
+        for (const [a, b, c] of [
+          [d.seq, n.seq, q.seq],
+          [d.mask, n.mask, q.mask],
+          [d.vec, n.vec, q.vec],
+        ] as tf.Tensor[][]) {
           const row = (x: tf.Tensor, i: number) => tf.slice(x, [i], [1]);
           close(row(a, 0), row(b, 0));
           close(row(a, 2), row(b, 2));
           close(row(a, 1), row(c, 1));
         }
         // a test batch: the condition when it carries one; a text batch without captions is evaluated unconditionally
-        const ev = cond.evalEmbed(y, 3), evq = cond.evalEmbedSeq(y, 3);
+        const ev = cond.evalEmbed(y, 3),
+          evq = cond.evalEmbedSeq(y, 3);
         close(ev, e);
         close(evq.seq, q.seq);
         if (kind === 'text') {
-          const none = cond.evalEmbed({ labels: null, prompts: null }, 3), noneSeq = cond.evalEmbedSeq({ prompts: null }, 3);
+          const none = cond.evalEmbed({ labels: null, prompts: null }, 3),
+            noneSeq = cond.evalEmbedSeq({ prompts: null }, 3);
           close(none, n.vec);
           close(noneSeq.seq, n.seq);
           close(noneSeq.mask, n.mask);
@@ -142,12 +198,18 @@ for (const backend of BACKENDS) {
     for (const textLayers of [1, 2, 0]) {
       test(`text encoder (${textLayers} layers): shape, padding invariance, different prompts differ`, () => {
         const { cond, params } = make({ kind: 'text', textLayers });
-        const e = cond.embed({ prompts: ['a small red circle', 'a large blue square at the top left', 'a small red circle'] }, 3);
+        const e = cond.embed(
+          { prompts: ['a small red circle', 'a large blue square at the top left', 'a small red circle'] },
+          3,
+        );
         assert.deepEqual(e.shape, [3, 8]);
         const r = e.arraySync() as number[][];
         assert.ok(r.flat().every(Number.isFinite));
         close(tf.tensor(r[0]), tf.tensor(r[2]));
-        assert.ok(r[0].some((v, j) => Math.abs(v - r[1][j]) > 1e-4), 'different prompts, different embeddings');
+        assert.ok(
+          r[0].some((v, j) => Math.abs(v - r[1][j]) > 1e-4),
+          'different prompts, different embeddings',
+        );
         // the same prompt padded to T = 4 (no padding) or T = 8, alone or batched with a longer one
         const tok = cond.tokenizer!;
         const enc = cond.textEncoder!;
@@ -160,7 +222,10 @@ for (const backend of BACKENDS) {
         // word order matters once there is attention over positions
         if (textLayers > 0) {
           const s = cond.embed({ prompts: ['red circle', 'circle red'] }, 2).arraySync() as number[][];
-          assert.ok(s[0].some((v, j) => Math.abs(v - s[1][j]) > 1e-4), 'word order changes the embedding');
+          assert.ok(
+            s[0].some((v, j) => Math.abs(v - s[1][j]) > 1e-4),
+            'word order changes the embedding',
+          );
         }
         tf.dispose([e, a, b]);
         params.dispose();
@@ -170,16 +235,22 @@ for (const backend of BACKENDS) {
         const { cond, params } = make({ kind: 'text', textLayers });
         const prompts = ['a small red circle', 'blue square', 'the triangle at the bottom right'];
         const target = tf.randomNormal([3, 8], 0, 1, 'float32', 3);
-        const { value, grads } = tf.variableGrads(() => tf.sum(tf.square(tf.sub(cond.embed({ prompts }, 3, [false, true, false]), target))) as tf.Scalar);
+        const { value, grads } = tf.variableGrads(
+          () => tf.sum(tf.square(tf.sub(cond.embed({ prompts }, 3, [false, true, false]), target))) as tf.Scalar,
+        );
         const names = Object.keys(params.vars);
         assert.ok(names.includes('cond.text.tok') && names.includes('cond.null'));
-        if (textLayers > 0) assert.ok(names.includes('cond.text.block0.attn.q.weight') && names.includes('cond.text.pos'));
+        if (textLayers > 0)
+          assert.ok(names.includes('cond.text.block0.attn.q.weight') && names.includes('cond.text.pos'));
         for (const [name, v] of Object.entries(params.vars)) {
           const g = grads[v.name];
           assert.ok(g, `no gradient for ${name}`);
           const gd = g.dataSync();
           assert.ok(gd.every(Number.isFinite), `non-finite gradient for ${name}`);
-          assert.ok(gd.some((x) => x !== 0), `zero gradient for ${name}`);
+          assert.ok(
+            gd.some((x) => x !== 0),
+            `zero gradient for ${name}`,
+          );
         }
         tf.dispose([value, target, ...Object.values(grads)]);
         params.dispose();
@@ -189,7 +260,10 @@ for (const backend of BACKENDS) {
     test('no tensor leak across repeated embed calls', () => {
       for (const kind of ['label', 'text']) {
         const { cond, params } = make({ kind });
-        const y = kind === 'label' ? { labels: [0, 1, 2, 1] } : { prompts: ['a red circle', 'blue square', 'the top left', 'a triangle'] };
+        const y =
+          kind === 'label'
+            ? { labels: [0, 1, 2, 1] }
+            : { prompts: ['a red circle', 'blue square', 'the top left', 'a triangle'] };
         const run = (i: number) => tf.tidy(() => tf.add(cond.embed(y, 4, cond.dropMask(4, i)), cond.nullEmbed(4)));
         tf.dispose(run(0));
         const before = tf.memory().numTensors;

@@ -6,8 +6,14 @@ import '../helpers/backend.ts';
 import { guide } from '../../src/core/conditioning/guidance.ts';
 
 test('guide: w=0 -> uncond, w=1 -> cond, w=3 -> uncond + 3 (cond - uncond)', () => {
-  const u = tf.tensor2d([[1, 2], [3, 4]]);
-  const c = tf.tensor2d([[2, 0], [3, 8]]);
+  const u = tf.tensor2d([
+    [1, 2],
+    [3, 4],
+  ]);
+  const c = tf.tensor2d([
+    [2, 0],
+    [3, 8],
+  ]);
   const before = tf.memory().numTensors;
   const g0 = guide(u, c, 0);
   const g1 = guide(u, c, 1);

@@ -14,7 +14,20 @@ test('words: lower-case, punctuation separates words', () => {
 
 test('ids: 0 pad, 1 unk, sorted words from 2; vocabulary entries are normalised like prompts', () => {
   const tok = new Tokenizer(VOCAB);
-  assert.deepEqual(tok.words, ['a', 'ankle', 'at', 'blue', 'circle', 'left', 'red', 'shirt', 'small', 't', 'the', 'top']);
+  assert.deepEqual(tok.words, [
+    'a',
+    'ankle',
+    'at',
+    'blue',
+    'circle',
+    'left',
+    'red',
+    'shirt',
+    'small',
+    't',
+    'the',
+    'top',
+  ]);
   assert.equal(tok.size, tok.words.length + 2);
   assert.deepEqual(tok.tokenize('a blue circle', 8), [2, 5, 6]);
 });
@@ -37,13 +50,19 @@ test('encode pads to maxTokens with a 0/1 mask, and decode round-trips', () => {
 
 test('an unknown word names the word and lists the vocabulary', () => {
   const tok = new Tokenizer(VOCAB);
-  userError(() => tok.encode(['a pink circle'], 8), /prompt word "pink" is not in this model's vocabulary; known words: a, ankle, at, blue, circle/);
+  userError(
+    () => tok.encode(['a pink circle'], 8),
+    /prompt word "pink" is not in this model's vocabulary; known words: a, ankle, at, blue, circle/,
+  );
 });
 
 test('empty and over-long prompts are clear user errors', () => {
   const tok = new Tokenizer(VOCAB);
   userError(() => tok.encode([''], 8), /has no words/);
   userError(() => tok.encode(['!?'], 8), /has no words/);
-  userError(() => tok.encode(['a small red circle at the top left'], 4), /8 words; this model reads at most 4 \(model\.cond\.maxTokens\)/);
+  userError(
+    () => tok.encode(['a small red circle at the top left'], 4),
+    /8 words; this model reads at most 4 \(model\.cond\.maxTokens\)/,
+  );
   assert.doesNotThrow(() => tok.encode(['a small red circle'], 4), 'exactly maxTokens is fine');
 });

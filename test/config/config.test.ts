@@ -20,7 +20,11 @@ test('defaults resolve to the issue reference VAE', () => {
 });
 
 test('--set overrides nested keys with parsed values', () => {
-  const c = resolveRunConfig('vae', [], ['model.latent=2', 'train.lr=5e-4', 'model.hidden=[64,32]', 'data.dataset=shapes']);
+  const c = resolveRunConfig(
+    'vae',
+    [],
+    ['model.latent=2', 'train.lr=5e-4', 'model.hidden=[64,32]', 'data.dataset=shapes'],
+  );
   assert.equal(c.model.latent, 2);
   assert.equal(c.train.lr, 5e-4);
   assert.deepEqual(c.model.hidden, [64, 32]);

@@ -19,7 +19,14 @@ import { sampleChunks } from '../../src/core/sample-chunks.ts';
 const H = 8;
 const shapes = generateShapes({ n: 16, seed: 1, size: H });
 const vocabulary = [...new Set(shapes.captions!.flatMap((c) => c.toLowerCase().split(/\s+/).filter(Boolean)))].sort();
-const info: DataInfo = { height: H, width: H, channels: 3, numClasses: shapes.classNames!.length, classNames: shapes.classNames, vocabulary };
+const info: DataInfo = {
+  height: H,
+  width: H,
+  channels: 3,
+  numClasses: shapes.classNames!.length,
+  classNames: shapes.classNames,
+  vocabulary,
+};
 const CAPTIONS = shapes.captions!;
 const X = tf.tidy(() => tf.div(tf.tensor4d(Float32Array.from(shapes.images), [16, H, H, 3]), 255)) as tf.Tensor4D;
 const Y = tf.tensor1d(shapes.labels!, 'int32');
@@ -38,7 +45,13 @@ const VARIANTS: Variant[] = [
 
 type Plain = Record<string, unknown>;
 const isPlain = (v: unknown): v is Plain => typeof v === 'object' && v !== null && !Array.isArray(v);
-const merge = (a: Plain, b: Plain): Plain => Object.fromEntries([...new Set([...Object.keys(a), ...Object.keys(b)])].map((k) => [k, isPlain(a[k]) && isPlain(b[k]) ? merge(a[k] as Plain, b[k] as Plain) : k in b ? b[k] : a[k]]));
+const merge = (a: Plain, b: Plain): Plain =>
+  Object.fromEntries(
+    [...new Set([...Object.keys(a), ...Object.keys(b)])].map((k) => [
+      k,
+      isPlain(a[k]) && isPlain(b[k]) ? merge(a[k] as Plain, b[k] as Plain) : k in b ? b[k] : a[k],
+    ]),
+  );
 const modelConfig = (fam: Family<unknown>, over: Plain) => merge(merge(fam.defaults.model, fam.tinyPreset), over);
 
 function make(fam: Family<unknown>, over: Plain, seed = 3): GenerativeModel {
@@ -46,12 +59,22 @@ function make(fam: Family<unknown>, over: Plain, seed = 3): GenerativeModel {
 }
 
 /** The variant's cond.kind, after the family's defaults (oneshot is label-conditional unless told otherwise). */
-const kindOf = (fam: Family<unknown>, over: Plain) => (modelConfig(fam, over).cond as { kind?: string } | undefined)?.kind ?? 'none';
+const kindOf = (fam: Family<unknown>, over: Plain) =>
+  (modelConfig(fam, over).cond as { kind?: string } | undefined)?.kind ?? 'none';
 /** Sampling options for a variant: labels, prompts or nothing. */
-const condOpts = (fam: Family<unknown>, over: Plain) => (kindOf(fam, over) === 'label' ? { labels: [0, 1, 2, 3] } : kindOf(fam, over) === 'text' ? { prompts: CAPTIONS.slice(0, 3) } : {});
+const condOpts = (fam: Family<unknown>, over: Plain) =>
+  kindOf(fam, over) === 'label'
+    ? { labels: [0, 1, 2, 3] }
+    : kindOf(fam, over) === 'text'
+      ? { prompts: CAPTIONS.slice(0, 3) }
+      : {};
 
 // native is required in CI (DEEPGEN_REQUIRE_NATIVE=1); without the addon it is left out, which test/native reports
-const BACKENDS_UNDER_TEST = ['cpu', 'wasm', ...(registerNativeBackend().ok || process.env.DEEPGEN_REQUIRE_NATIVE ? ['native'] : [])];
+const BACKENDS_UNDER_TEST = [
+  'cpu',
+  'wasm',
+  ...(registerNativeBackend().ok || process.env.DEEPGEN_REQUIRE_NATIVE ? ['native'] : []),
+];
 
 for (const backend of BACKENDS_UNDER_TEST) {
   describe(`contract on ${backend}`, () => {
@@ -60,7 +83,8 @@ for (const backend of BACKENDS_UNDER_TEST) {
     });
     for (const [name, famAny] of Object.entries(registry)) {
       // DEEPGEN_CONTRACT_FAMILIES=diffusion,vae narrows the suite while developing one family
-      if (process.env.DEEPGEN_CONTRACT_FAMILIES && !process.env.DEEPGEN_CONTRACT_FAMILIES.split(',').includes(name)) continue;
+      if (process.env.DEEPGEN_CONTRACT_FAMILIES && !process.env.DEEPGEN_CONTRACT_FAMILIES.split(',').includes(name))
+        continue;
       const fam = famAny as unknown as Family<unknown>;
       for (const v of VARIANTS) {
         // a family without a `cond` section has no conditional variants
@@ -70,7 +94,9 @@ for (const backend of BACKENDS_UNDER_TEST) {
         // the diffusion UNet's, the PixelCNN's and the image GPT's training steps take ~1 s each on the pure-JS cpu
         // backend (the contract's 150 overfitting steps took 2-4 minutes per variant): their training contract runs on
         // native (required in CI) instead, and each family's own tests train it on the other backends
-        const canTrain = !(usesConv && !tf.getKernel('Conv2DBackpropFilter', backend)) && !(SLOW_ON_CPU.includes(name) && backend === 'cpu');
+        const canTrain =
+          !(usesConv && !tf.getKernel('Conv2DBackpropFilter', backend)) &&
+          !(SLOW_ON_CPU.includes(name) && backend === 'cpu');
         describe(`${name} (${v.name})`, () => {
           test('samples have shape [n,H,W,C] and values in [0,1]', () => {
             const m = make(fam, v.over);
@@ -82,28 +108,43 @@ for (const backend of BACKENDS_UNDER_TEST) {
             m.dispose();
           });
 
-          test(fam.deterministic ? 'same seed, same samples; another seed, the same samples (deterministic)' : 'same seed, same samples; another seed, other samples', () => {
-            const m = make(fam, v.over);
-            const a = m.sample(4, 7, condOpts(fam, v.over));
-            const b = m.sample(4, 7, condOpts(fam, v.over));
-            const c = m.sample(4, 8, condOpts(fam, v.over));
-            assert.deepEqual(Array.from(a.dataSync()), Array.from(b.dataSync()));
-            // a deterministic family (oneshot) ignores the seed: the same condition, the same image
-            if (fam.deterministic) assert.deepEqual(Array.from(a.dataSync()), Array.from(c.dataSync()), 'a deterministic family must ignore the seed');
-            else assert.notDeepEqual(Array.from(a.dataSync()), Array.from(c.dataSync()));
-            // seed 0, the CLI's default (tf.random* ops take a raw 0 as "unseeded")
-            const z1 = m.sample(4, 0, condOpts(fam, v.over));
-            const z2 = m.sample(4, 0, condOpts(fam, v.over));
-            assert.deepEqual(Array.from(z1.dataSync()), Array.from(z2.dataSync()), 'seed 0 must be as reproducible as any other seed');
-            tf.dispose([a, b, c, z1, z2]);
-            m.dispose();
-            // same init seed, same weights
-            const m1 = make(fam, v.over, 5);
-            const m2 = make(fam, v.over, 5);
-            for (const k of Object.keys(m1.params.vars)) assert.deepEqual(Array.from(m1.params.vars[k].dataSync()), Array.from(m2.params.vars[k].dataSync()), k);
-            m1.dispose();
-            m2.dispose();
-          });
+          test(
+            fam.deterministic
+              ? 'same seed, same samples; another seed, the same samples (deterministic)'
+              : 'same seed, same samples; another seed, other samples',
+            () => {
+              const m = make(fam, v.over);
+              const a = m.sample(4, 7, condOpts(fam, v.over));
+              const b = m.sample(4, 7, condOpts(fam, v.over));
+              const c = m.sample(4, 8, condOpts(fam, v.over));
+              assert.deepEqual(Array.from(a.dataSync()), Array.from(b.dataSync()));
+              // a deterministic family (oneshot) ignores the seed: the same condition, the same image
+              if (fam.deterministic)
+                assert.deepEqual(
+                  Array.from(a.dataSync()),
+                  Array.from(c.dataSync()),
+                  'a deterministic family must ignore the seed',
+                );
+              else assert.notDeepEqual(Array.from(a.dataSync()), Array.from(c.dataSync()));
+              // seed 0, the CLI's default (tf.random* ops take a raw 0 as "unseeded")
+              const z1 = m.sample(4, 0, condOpts(fam, v.over));
+              const z2 = m.sample(4, 0, condOpts(fam, v.over));
+              assert.deepEqual(
+                Array.from(z1.dataSync()),
+                Array.from(z2.dataSync()),
+                'seed 0 must be as reproducible as any other seed',
+              );
+              tf.dispose([a, b, c, z1, z2]);
+              m.dispose();
+              // same init seed, same weights
+              const m1 = make(fam, v.over, 5);
+              const m2 = make(fam, v.over, 5);
+              for (const k of Object.keys(m1.params.vars))
+                assert.deepEqual(Array.from(m1.params.vars[k].dataSync()), Array.from(m2.params.vars[k].dataSync()), k);
+              m1.dispose();
+              m2.dispose();
+            },
+          );
 
           test('the same samples whatever the chunk size: sample i depends on (seed, i) alone', () => {
             const m = make(fam, v.over);
@@ -150,12 +191,14 @@ for (const backend of BACKENDS_UNDER_TEST) {
               const tr = trainerFor(m, trainSchema.parse({ ema: 0.9, clipNorm: 5 }), 100);
               const y = kindOf(fam, v.over) === 'label' ? Y : null;
               const captions = kindOf(fam, v.over) === 'text' ? CAPTIONS : null;
-              const step = (i: number) => trainModelStep(tr, m, () => ({ x: tf.clone(X), y: y && tf.clone(y), captions }), i + 1);
+              const step = (i: number) =>
+                trainModelStep(tr, m, () => ({ x: tf.clone(X), y: y && tf.clone(y), captions }), i + 1);
               const roundTrip = (i: number) => {
                 step(i);
                 tf.dispose(m.sample(2, i, condOpts(fam, v.over)));
                 if (m.evaluate) m.evaluate([{ x: X, y, captions }], { iwaeK: 3, seed: i });
-                if (m.pictures) for (const p of m.pictures(X, y ? Array.from(Y.dataSync()) : undefined, 0)) p.images.dispose();
+                if (m.pictures)
+                  for (const p of m.pictures(X, y ? Array.from(Y.dataSync()) : undefined, 0)) p.images.dispose();
               };
               roundTrip(0);
               roundTrip(1);
@@ -171,7 +214,8 @@ for (const backend of BACKENDS_UNDER_TEST) {
               const tr = trainerFor(m, trainSchema.parse({ lr: 3e-3 }), 200);
               const y = kindOf(fam, v.over) === 'label' ? Y : null;
               const captions = kindOf(fam, v.over) === 'text' ? CAPTIONS : null;
-              const step = (i: number) => trainModelStep(tr, m, () => ({ x: tf.clone(X), y: y && tf.clone(y), captions }), i).loss;
+              const step = (i: number) =>
+                trainModelStep(tr, m, () => ({ x: tf.clone(X), y: y && tf.clone(y), captions }), i).loss;
               if (m.trainStep) {
                 // an adversarial model's losses need not fall; its samples must move towards the batch: the RMS distance
                 // between the mean sample, in the model's pixel space (sample() maps [-1, 1] to [0, 1] for 'symmetric'
@@ -179,8 +223,21 @@ for (const backend of BACKENDS_UNDER_TEST) {
                 // averaged over the last 50 of 150 steps; the family's own Adam beta1 (0.5 for GANs) is used.
                 tr.dispose();
                 const adv = trainerFor(m, trainSchema.parse({ lr: 1e-3, beta1: fam.defaults.train.beta1 ?? 0.9 }), 200);
-                const toModel = (s: tf.Tensor4D) => (fam.requiredPreprocess === 'symmetric' ? tf.sub(tf.mul(s, 2), 1) : s);
-                const gap = () => tf.tidy(() => tf.sqrt(tf.mean(tf.square(tf.sub(tf.mean(toModel(m.sample(32, 5, condOpts(fam, v.over))), 0), tf.mean(X, 0))))).dataSync()[0]);
+                const toModel = (s: tf.Tensor4D) =>
+                  fam.requiredPreprocess === 'symmetric' ? tf.sub(tf.mul(s, 2), 1) : s;
+                const gap = () =>
+                  tf.tidy(
+                    () =>
+                      tf
+                        .sqrt(
+                          tf.mean(
+                            tf.square(
+                              tf.sub(tf.mean(toModel(m.sample(32, 5, condOpts(fam, v.over))), 0), tf.mean(X, 0)),
+                            ),
+                          ),
+                        )
+                        .dataSync()[0],
+                  );
                 const first = gap();
                 const late: number[] = [];
                 for (let i = 1; i <= 150; i++) {

@@ -4,7 +4,16 @@ import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { batches, batchToTensor, epochOrder, epochRng, numBatches, select, subset, take } from '../../src/core/data/batches.ts';
+import {
+  batches,
+  batchToTensor,
+  epochOrder,
+  epochRng,
+  numBatches,
+  select,
+  subset,
+  take,
+} from '../../src/core/data/batches.ts';
 import type { ImageDataset } from '../../src/core/data/types.ts';
 import { UserError } from '../../src/core/errors.ts';
 import { Rng } from '../../src/core/tensor/rng.ts';
@@ -16,7 +25,12 @@ function toy(n: number): ImageDataset {
   const images = new Uint8Array(n * 4);
   for (let i = 0; i < n; i++) images.fill(i % 256, i * 4, i * 4 + 4);
   return {
-    name: 'toy', height: 2, width: 2, channels: 1, n, images,
+    name: 'toy',
+    height: 2,
+    width: 2,
+    channels: 1,
+    n,
+    images,
     labels: Int32Array.from({ length: n }, (_, i) => i % 10),
     classNames: Array.from({ length: 10 }, (_, i) => String(i)),
     captions: Array.from({ length: n }, (_, i) => `img ${i}`),
@@ -31,8 +45,14 @@ test('batches: every index exactly once per epoch, with matching payload', () =>
   assert.equal(got.length, 11);
   assert.equal(got.at(-1)!.size, 3);
   const idx = got.flatMap((b) => [...b.indices]);
-  assert.deepEqual([...idx].sort((a, b) => a - b), Array.from({ length: 103 }, (_, i) => i));
-  assert.notDeepEqual(idx, Array.from({ length: 103 }, (_, i) => i));
+  assert.deepEqual(
+    [...idx].sort((a, b) => a - b),
+    Array.from({ length: 103 }, (_, i) => i),
+  );
+  assert.notDeepEqual(
+    idx,
+    Array.from({ length: 103 }, (_, i) => i),
+  );
   for (const b of got) {
     for (let k = 0; k < b.size; k++) {
       const j = b.indices[k];
@@ -44,7 +64,10 @@ test('batches: every index exactly once per epoch, with matching payload', () =>
   const dropped = [...batches(ds, { batchSize: 10, dropLast: true })];
   assert.equal(dropped.length, 10);
   assert.equal(numBatches(103, 10, true), 10);
-  assert.deepEqual(allIndices(batches(ds, { batchSize: 7 })), Array.from({ length: 103 }, (_, i) => i));
+  assert.deepEqual(
+    allIndices(batches(ds, { batchSize: 7 })),
+    Array.from({ length: 103 }, (_, i) => i),
+  );
 });
 
 test('batches: order is a pure function of (seed, epoch)', () => {
@@ -58,7 +81,10 @@ test('batches: order is a pure function of (seed, epoch)', () => {
   assert.deepEqual(order(5, 2), [...epochOrder(50, 5, 2)]);
   assert.deepEqual(allIndices(batches(ds, { batchSize: 8, order: epochOrder(50, 5, 2) })), order(5, 2));
   // A plain Rng shuffles too, reproducibly.
-  assert.deepEqual(allIndices(batches(ds, { batchSize: 8, rng: new Rng(9) })), allIndices(batches(ds, { batchSize: 8, rng: new Rng(9) })));
+  assert.deepEqual(
+    allIndices(batches(ds, { batchSize: 8, rng: new Rng(9) })),
+    allIndices(batches(ds, { batchSize: 8, rng: new Rng(9) })),
+  );
 });
 
 test('batches: start=k equals skipping the first k batches', () => {

@@ -34,15 +34,24 @@ test('datasets: folder spec and errors', () => {
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
-  assert.throws(() => loadDataset('cifar', { split: 'train' }), (e: unknown) => e instanceof UserError && /fashion-mnist, mnist, shapes, folder:PATH/.test(e.message));
+  assert.throws(
+    () => loadDataset('cifar', { split: 'train' }),
+    (e: unknown) => e instanceof UserError && /fashion-mnist, mnist, shapes, folder:PATH/.test(e.message),
+  );
   assert.throws(() => loadDataset('folder:', { split: 'train' }), UserError);
   assert.throws(() => loadDataset('shapes', { split: 'train', n: 0 }), UserError);
-  assert.throws(() => loadDataset('fashion-mnist', { split: 'train', dataDir: '/nonexistent/fm' }), (e: unknown) => e instanceof UserError && e.message.includes('/nonexistent/fm'));
+  assert.throws(
+    () => loadDataset('fashion-mnist', { split: 'train', dataDir: '/nonexistent/fm' }),
+    (e: unknown) => e instanceof UserError && e.message.includes('/nonexistent/fm'),
+  );
 });
 
 test('datasets: listDatasets describes every dataset', () => {
   const list = listDatasets();
-  assert.deepEqual(list.map((d) => d.name), ['fashion-mnist', 'mnist', 'shapes', 'folder:PATH']);
+  assert.deepEqual(
+    list.map((d) => d.name),
+    ['fashion-mnist', 'mnist', 'shapes', 'folder:PATH'],
+  );
   assert.equal(list.find((d) => d.name === 'shapes')!.available, true);
   assert.equal(list[0].available, fs.existsSync(path.join(FASHION_MNIST_DIR, 't10k-images-idx3-ubyte.gz')));
 });

@@ -57,7 +57,11 @@ test('idx: wrong magic number', () => {
   const bad = encodeIdx(pixels, [N, H, W]);
   bad.writeUInt32BE(0, 0);
   const p = write('bad-magic', bad);
-  throwsNaming(() => readIdxImages(p), p, /wrong magic number 0x00000000 \(expected 0x00000803 for idx3 uint8 images\)/);
+  throwsNaming(
+    () => readIdxImages(p),
+    p,
+    /wrong magic number 0x00000000 \(expected 0x00000803 for idx3 uint8 images\)/,
+  );
   // A label file is not an image file.
   const l = write('labels-as-images', encodeIdx(labelValues, [N]));
   throwsNaming(() => readIdxImages(l), l, /0x00000801.*expected 0x00000803/);
@@ -105,11 +109,18 @@ test('idx: loadIdxDataset finds split files and checks counts', () => {
 
   const imgs = path.join(dir, 't10k-images-idx3-ubyte');
   const labs = path.join(dir, 't10k-labels-idx1-ubyte.gz');
-  assert.throws(() => loadIdxDataset(dir, 'test'), (e: unknown) => {
-    assert.ok(e instanceof UserError);
-    assert.ok(e.message.includes(imgs) && e.message.includes(labs), e.message);
-    assert.match(e.message, /2 images.*6 labels/);
-    return true;
-  });
-  throwsNaming(() => loadIdxDataset(path.join(tmp, 'missing-dir'), 'train'), path.join(tmp, 'missing-dir'), /--data-dir/);
+  assert.throws(
+    () => loadIdxDataset(dir, 'test'),
+    (e: unknown) => {
+      assert.ok(e instanceof UserError);
+      assert.ok(e.message.includes(imgs) && e.message.includes(labs), e.message);
+      assert.match(e.message, /2 images.*6 labels/);
+      return true;
+    },
+  );
+  throwsNaming(
+    () => loadIdxDataset(path.join(tmp, 'missing-dir'), 'train'),
+    path.join(tmp, 'missing-dir'),
+    /--data-dir/,
+  );
 });

@@ -24,7 +24,12 @@ function rgba(w: number, h: number, f: (x: number, y: number) => [number, number
   return data;
 }
 
-function writePng(file: string, w: number, h: number, f: (x: number, y: number) => [number, number, number, number?]): void {
+function writePng(
+  file: string,
+  w: number,
+  h: number,
+  f: (x: number, y: number) => [number, number, number, number?],
+): void {
   const png = new PNG({ width: w, height: h });
   png.data = rgba(w, h, f);
   fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -46,7 +51,9 @@ test('image folder: flat folder, crop and resize to size x size', () => {
   const ds = loadImageFolder(dir, { size: 4, channels: 3 });
   assert.deepEqual([ds.n, ds.height, ds.width, ds.channels], [3, 4, 4, 3]);
   assert.equal(ds.labels, undefined);
-  const px = (i: number, x: number, y: number) => [...ds.images.subarray((i * 16 + y * 4 + x) * 3, (i * 16 + y * 4 + x) * 3 + 3)];
+  const px = (i: number, x: number, y: number) => [
+    ...ds.images.subarray((i * 16 + y * 4 + x) * 3, (i * 16 + y * 4 + x) * 3 + 3),
+  ];
   assert.deepEqual(px(0, 0, 0), [255, 0, 0]);
   assert.deepEqual(px(0, 3, 3), [0, 0, 255]);
   const g = px(1, 2, 2);
@@ -60,7 +67,7 @@ test('image folder: flat folder, crop and resize to size x size', () => {
 
 test('image folder: area averaging and bilinear upsampling', () => {
   // 4x4 checkerboard of 2x2 blocks averaged to 1x1.
-  const src = Uint8Array.from({ length: 16 }, (_, i) => ((Math.floor(i / 4) >> 1) + ((i % 4) >> 1)) % 2 ? 200 : 0);
+  const src = Uint8Array.from({ length: 16 }, (_, i) => (((Math.floor(i / 4) >> 1) + ((i % 4) >> 1)) % 2 ? 200 : 0));
   assert.deepEqual([...centerCropResize(src, 4, 4, 1, 2)], [0, 200, 200, 0]);
   assert.deepEqual([...centerCropResize(src, 4, 4, 1, 1)], [100]);
   const up = centerCropResize(Uint8Array.of(0, 100), 1, 2, 1, 2); // crops to 1x1
@@ -89,16 +96,28 @@ test('image folder: subfolders become classes; train/test split', () => {
 
 test('image folder: errors name the problem', () => {
   const missing = path.join(tmp, 'missing');
-  assert.throws(() => loadImageFolder(missing, { size: 8, channels: 3 }), (e: unknown) => e instanceof UserError && e.message.includes(missing));
+  assert.throws(
+    () => loadImageFolder(missing, { size: 8, channels: 3 }),
+    (e: unknown) => e instanceof UserError && e.message.includes(missing),
+  );
   const empty = path.join(tmp, 'empty-dir');
   fs.mkdirSync(empty);
-  assert.throws(() => loadImageFolder(empty, { size: 8, channels: 3 }), (e: unknown) => e instanceof UserError && /No images found/.test(e.message));
+  assert.throws(
+    () => loadImageFolder(empty, { size: 8, channels: 3 }),
+    (e: unknown) => e instanceof UserError && /No images found/.test(e.message),
+  );
   const bad = path.join(tmp, 'bad');
   writePng(path.join(bad, 'ok.png'), 2, 2, () => [1, 2, 3]);
   const badFile = path.join(bad, 'zz-broken.png');
   const good = fs.readFileSync(path.join(bad, 'ok.png'));
   fs.writeFileSync(badFile, good.subarray(0, 30));
-  assert.throws(() => loadImageFolder(bad, { size: 2, channels: 3 }), (e: unknown) => e instanceof UserError && e.message.includes(badFile) && !e.message.includes('\n'));
+  assert.throws(
+    () => loadImageFolder(bad, { size: 2, channels: 3 }),
+    (e: unknown) => e instanceof UserError && e.message.includes(badFile) && !e.message.includes('\n'),
+  );
   fs.writeFileSync(badFile, 'not an image at all');
-  assert.throws(() => loadImageFolder(bad, { size: 2, channels: 3 }), (e: unknown) => e instanceof UserError && e.message.includes(badFile));
+  assert.throws(
+    () => loadImageFolder(bad, { size: 2, channels: 3 }),
+    (e: unknown) => e instanceof UserError && e.message.includes(badFile),
+  );
 });

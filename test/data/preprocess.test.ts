@@ -20,7 +20,11 @@ import { UserError } from '../../src/core/errors.ts';
 
 await tf.setBackend('cpu');
 
-const allValues = () => tf.tensor4d(Float32Array.from({ length: 256 }, (_, i) => i), [1, 16, 16, 1]);
+const allValues = () =>
+  tf.tensor4d(
+    Float32Array.from({ length: 256 }, (_, i) => i),
+    [1, 16, 16, 1],
+  );
 
 test('preprocess: scaling round trips through uint8', () => {
   const x = allValues();
@@ -33,7 +37,10 @@ test('preprocess: scaling round trips through uint8', () => {
   assert.equal(sv[0], -1);
   assert.equal(sv[255], 1);
   const back = fromSymmetric(s);
-  assert.deepEqual(toUint8Images(back), Uint8Array.from({ length: 256 }, (_, i) => i));
+  assert.deepEqual(
+    toUint8Images(back),
+    Uint8Array.from({ length: 256 }, (_, i) => i),
+  );
   tf.dispose([x, x01, s, back]);
 });
 

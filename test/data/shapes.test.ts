@@ -2,7 +2,15 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { COLOR_RGB, COLORS, generateShapes, POSITIONS, SHAPE_KINDS, shapeCaption, SIZES } from '../../src/core/data/shapes.ts';
+import {
+  COLOR_RGB,
+  COLORS,
+  generateShapes,
+  POSITIONS,
+  SHAPE_KINDS,
+  shapeCaption,
+  SIZES,
+} from '../../src/core/data/shapes.ts';
 import { UserError } from '../../src/core/errors.ts';
 
 test('shapes: same seed gives the same bytes, a different seed differs', () => {
@@ -37,8 +45,14 @@ test('shapes: caption matches the fields', () => {
     assert.equal(cap, shapeCaption(f));
     assert.match(cap, new RegExp(`^a ${f.size} ${f.color} ${f.shape} (at|in|on) the ${f.position}$`));
   }
-  assert.equal(shapeCaption({ shape: 'circle', color: 'red', size: 'small', position: 'top left' }), 'a small red circle at the top left');
-  assert.equal(shapeCaption({ shape: 'square', color: 'blue', size: 'large', position: 'center' }), 'a large blue square in the center');
+  assert.equal(
+    shapeCaption({ shape: 'circle', color: 'red', size: 'small', position: 'top left' }),
+    'a small red circle at the top left',
+  );
+  assert.equal(
+    shapeCaption({ shape: 'square', color: 'blue', size: 'large', position: 'center' }),
+    'a large blue square in the center',
+  );
 });
 
 test('shapes: the pixel at the shape center has the named color; position matches the grid cell', () => {
@@ -47,7 +61,11 @@ test('shapes: the pixel at the shape center has the named color; position matche
     for (let i = 0; i < ds.n; i++) {
       const { cx, cy } = ds.geometry[i];
       const p = (i * size * size + Math.floor(cy) * size + Math.floor(cx)) * 3;
-      assert.deepEqual([...ds.images.subarray(p, p + 3)], [...COLOR_RGB[ds.fields[i].color]], `image ${i}: ${ds.captions![i]}`);
+      assert.deepEqual(
+        [...ds.images.subarray(p, p + 3)],
+        [...COLOR_RGB[ds.fields[i].color]],
+        `image ${i}: ${ds.captions![i]}`,
+      );
       const pos = POSITIONS.indexOf(ds.fields[i].position);
       assert.equal(Math.min(2, Math.floor((cx / size) * 3)), pos % 3, `column of image ${i}`);
       assert.equal(Math.min(2, Math.floor((cy / size) * 3)), Math.floor(pos / 3), `row of image ${i}`);

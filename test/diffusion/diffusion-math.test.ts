@@ -19,15 +19,21 @@ test('schedules: linear 1e-4..0.02 at T=1000; cosine alphaBar decreasing from ~1
   assert.ok(Math.abs(lin[0] - 1e-4) < 1e-12 && Math.abs(lin[999] - 0.02) < 1e-12);
   for (const name of ['linear', 'cosine'] as const) {
     const s = makeSchedule(name, 1000);
-    assert.ok(s.beta.every((b) => b > 0 && b < 1), name);
+    assert.ok(
+      s.beta.every((b) => b > 0 && b < 1),
+      name,
+    );
     for (let t = 1; t < s.T; t++) assert.ok(s.alphaBar[t] < s.alphaBar[t - 1], `${name} alphaBar decreasing at ${t}`);
-    assert.ok(s.alphaBar[0] > 0.99 && s.alphaBar[999] < 1e-3, `${name}: alphaBar from ${s.alphaBar[0]} to ${s.alphaBar[999]}`);
+    assert.ok(
+      s.alphaBar[0] > 0.99 && s.alphaBar[999] < 1e-3,
+      `${name}: alphaBar from ${s.alphaBar[0]} to ${s.alphaBar[999]}`,
+    );
   }
   assert.ok(cosineBetas(1000).every((b) => b <= 0.999));
   assert.throws(() => makeSchedule('linear', 0), /positive integer/);
 });
 
-test('q_sample: at t = 0 it is x_0 up to the first step\'s noise (sqrt(1 - alphaBar_0) = 0.01); matches the formula at any t', async () => {
+test("q_sample: at t = 0 it is x_0 up to the first step's noise (sqrt(1 - alphaBar_0) = 0.01); matches the formula at any t", async () => {
   await initBackend('cpu');
   const s = makeSchedule('linear', 1000);
   const x0 = tf.randomUniform([3, 4, 4, 1], -1, 1, 'float32', 1) as tf.Tensor4D;
@@ -38,10 +44,21 @@ test('q_sample: at t = 0 it is x_0 up to the first step\'s noise (sqrt(1 - alpha
   const z = qSample(s, x0, [0, 0, 0], tf.zerosLike(eps) as tf.Tensor4D);
   assert.ok(maxAbs(z, tf.mul(x0, Math.sqrt(s.alphaBar[0]))) < 1e-6);
   const t = [10, 500, 999];
-  const manual = tf.tidy(() => tf.concat(t.map((ti, i) => tf.add(tf.mul(Math.sqrt(s.alphaBar[ti]), tf.slice(x0, [i], [1])), tf.mul(Math.sqrt(1 - s.alphaBar[ti]), tf.slice(eps, [i], [1])))), 0));
+  const manual = tf.tidy(() =>
+    tf.concat(
+      t.map((ti, i) =>
+        tf.add(
+          tf.mul(Math.sqrt(s.alphaBar[ti]), tf.slice(x0, [i], [1])),
+          tf.mul(Math.sqrt(1 - s.alphaBar[ti]), tf.slice(eps, [i], [1])),
+        ),
+      ),
+      0,
+    ),
+  );
   assert.ok(maxAbs(qSample(s, x0, t, eps), manual) < 1e-5);
   // v <-> eps: eps recovered from v and x_t; x0 recovered from eps and x_t
-  const xt = qSample(s, x0, [500, 500, 500], eps), v = vTarget(s, x0, [500, 500, 500], eps);
+  const xt = qSample(s, x0, [500, 500, 500], eps),
+    v = vTarget(s, x0, [500, 500, 500], eps);
   assert.ok(maxAbs(epsFromV(s, xt, v, 500), eps) < 1e-4);
   assert.ok(maxAbs(x0FromEps(s, xt, eps, 500), x0) < 1e-4);
   tf.dispose([x0, eps, x, z, manual, xt, v]);
@@ -52,9 +69,12 @@ test('posterior q(x_{t-1} | x_t, x_0): coefficients equal Gaussian conditioning 
   for (const t of [1, 7, 100, 199]) {
     // x_{t-1} | x_0 ~ N(sqrt(ab') x0, 1 - ab');  x_t | x_{t-1} ~ N(sqrt(a_t) x_{t-1}, beta_t)
     // posterior precision = 1 / (1 - ab') + a_t / beta_t;  mean = var (sqrt(ab') x0 / (1 - ab') + sqrt(a_t) x_t / beta_t)
-    const abPrev = s.alphaBar[t - 1], a = 1 - s.beta[t], b = s.beta[t];
+    const abPrev = s.alphaBar[t - 1],
+      a = 1 - s.beta[t],
+      b = s.beta[t];
     const variance = 1 / (1 / (1 - abPrev) + a / b);
-    const c1 = (variance * Math.sqrt(abPrev)) / (1 - abPrev), c2 = (variance * Math.sqrt(a)) / b;
+    const c1 = (variance * Math.sqrt(abPrev)) / (1 - abPrev),
+      c2 = (variance * Math.sqrt(a)) / b;
     assert.ok(Math.abs(s.posteriorVariance[t] - variance) < 1e-10 * Math.max(1, variance), `variance t=${t}`);
     assert.ok(Math.abs(s.posteriorMeanCoef1[t] - c1) < 1e-9, `coef1 t=${t}`);
     assert.ok(Math.abs(s.posteriorMeanCoef2[t] - c2) < 1e-9, `coef2 t=${t}`);
@@ -77,7 +97,9 @@ test('DDIM (eta = 0) with an oracle eps recovers x_0 from x_t; DDPM with an orac
     // the oracle: the true eps, written in terms of the current x_t
     for (let i = 0; i < ts.length; i++) {
       const t = ts[i];
-      const oracle = tf.tidy(() => tf.div(tf.sub(x, tf.mul(Math.sqrt(s.alphaBar[t]), x0)), Math.sqrt(1 - s.alphaBar[t])) as tf.Tensor4D);
+      const oracle = tf.tidy(
+        () => tf.div(tf.sub(x, tf.mul(Math.sqrt(s.alphaBar[t]), x0)), Math.sqrt(1 - s.alphaBar[t])) as tf.Tensor4D,
+      );
       const next = ddimStep(s, t, i + 1 < ts.length ? ts[i + 1] : -1, x, oracle, 0, null);
       tf.dispose([x, oracle]);
       x = next;
@@ -88,7 +110,9 @@ test('DDIM (eta = 0) with an oracle eps recovers x_0 from x_t; DDPM with an orac
   assert.throws(() => ddimTimesteps(s, 0), /--steps must be/);
   // DDPM: at t = 0 the step returns the posterior mean = predicted x_0 (no noise)
   const x1 = qSample(s, x0, [0, 0], eps);
-  const oracle = tf.tidy(() => tf.div(tf.sub(x1, tf.mul(Math.sqrt(s.alphaBar[0]), x0)), Math.sqrt(1 - s.alphaBar[0])) as tf.Tensor4D);
+  const oracle = tf.tidy(
+    () => tf.div(tf.sub(x1, tf.mul(Math.sqrt(s.alphaBar[0]), x0)), Math.sqrt(1 - s.alphaBar[0])) as tf.Tensor4D,
+  );
   const out = ddpmStep(s, 0, x1, oracle, tf.onesLike(x1) as tf.Tensor4D);
   assert.ok(maxAbs(out, x0) < 1e-4, `ddpm final step error ${maxAbs(out, x0)}`);
   tf.dispose([x0, eps, x1, oracle, out]);
@@ -107,7 +131,10 @@ test('Min-SNR-gamma loss weights: min(SNR, gamma) / SNR for eps, / (SNR + 1) for
   });
   // low noise (t = 0: SNR ~ 1e4) is down-weighted to gamma / SNR; high noise (SNR < gamma) keeps weight 1
   assert.ok(eps[0] < 1e-3 && eps[5] === 1);
-  assert.deepEqual(Array.from(lossWeights(s, 'eps', { kind: 'uniform', gamma: 5 }, ts)), ts.map(() => 1));
+  assert.deepEqual(
+    Array.from(lossWeights(s, 'eps', { kind: 'uniform', gamma: 5 }, ts)),
+    ts.map(() => 1),
+  );
   const zero = { ...s, alphaBar: Float64Array.from([0]) };
   assert.equal(lossWeights(zero, 'eps', { kind: 'min-snr', gamma: 5 }, [0])[0], 1);
 });

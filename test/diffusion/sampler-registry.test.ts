@@ -16,7 +16,7 @@ const averaged: Sampler<{ eps: tf.Tensor4D; x: tf.Tensor4D } | null> = {
   timesteps: ddimTimesteps,
   init: () => null,
   step: (state, { schedule, t, tPrev, xt, eps }) => {
-    const e = state ? tf.div(tf.add(eps, state.eps), 2) as tf.Tensor4D : eps;
+    const e = state ? (tf.div(tf.add(eps, state.eps), 2) as tf.Tensor4D) : eps;
     return { xPrev: ddimStep(schedule, t, tPrev, xt, e, 0, null), state: { eps, x: xt } };
   },
 };
@@ -43,12 +43,17 @@ test('a sampler added to the registry is in the config enum, the CLI choices and
   assert.throws(() => getSampler('toString'), /unknown sampler "toString"; use one of: ddim, ddpm, averaged/);
   // the model samples with it (the config's default here); tensors kept in the state (x_t included) are disposed
   const m = new DiffusionModel(cfg, { height: 4, width: 4, channels: 1, numClasses: 0 }, 1);
-  for (const v of Object.values(m.params.vars)) v.assign(tf.tidy(() => tf.add(v, tf.randomNormal(v.shape, 0, 0.2, 'float32', 9))));
+  for (const v of Object.values(m.params.vars))
+    v.assign(tf.tidy(() => tf.add(v, tf.randomNormal(v.shape, 0, 0.2, 'float32', 9))));
   const before = tf.memory().numTensors;
-  const a = m.sample(2, 5), d = m.sample(2, 5, { sampler: 'ddim' });
+  const a = m.sample(2, 5),
+    d = m.sample(2, 5, { sampler: 'ddim' });
   assert.equal(tf.memory().numTensors, before + 2, 'the sampler state leaked tensors');
   const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(a, d))).dataSync()[0]);
-  assert.ok(diff > 1e-6 && a.dataSync().every(Number.isFinite), `the averaged sampler must differ from DDIM (max diff ${diff})`);
+  assert.ok(
+    diff > 1e-6 && a.dataSync().every(Number.isFinite),
+    `the averaged sampler must differ from DDIM (max diff ${diff})`,
+  );
   tf.dispose([a, d]);
   m.dispose();
 });
@@ -57,7 +62,9 @@ test('DDIM with eta = 1 over every step and DDPM both sample N(mu, s^2) given it
   await import('../helpers/backend.ts');
   const { makeSchedule } = await import('../../src/core/diffusion/schedules.ts');
   const { sampleLoop } = await import('../../src/core/families/diffusion/sample.ts');
-  const T = 500, mu = 0.2, sd = 0.3;
+  const T = 500,
+    mu = 0.2,
+    sd = 0.3;
   const s = makeSchedule('linear', T);
   // x_t = sqrt(ab) x0 + sqrt(1 - ab) eps with x0 ~ N(mu, sd^2): E[eps | x_t] = sqrt(1 - ab) (x_t - sqrt(ab) mu) / (ab sd^2 + 1 - ab)
   const net = (xt: tf.Tensor4D, t: ArrayLike<number>) => {
@@ -66,8 +73,18 @@ test('DDIM with eta = 1 over every step and DDPM both sample N(mu, s^2) given it
   };
   const before = tf.memory().numTensors;
   const draws: Float32Array[] = [];
-  for (const [name, eta] of [['ddim', 1], ['ddpm', 0]] as const) {
-    const x = sampleLoop(s, 'eps', net, [8, 32, 32, 1], 3, { sampler: samplers[name], steps: T, eta, guidance: 1, cond: null, nullCond: null });
+  for (const [name, eta] of [
+    ['ddim', 1],
+    ['ddpm', 0],
+  ] as const) {
+    const x = sampleLoop(s, 'eps', net, [8, 32, 32, 1], 3, {
+      sampler: samplers[name],
+      steps: T,
+      eta,
+      guidance: 1,
+      cond: null,
+      nullCond: null,
+    });
     const v = x.dataSync() as Float32Array;
     draws.push(v);
     x.dispose();

@@ -19,7 +19,11 @@ delete env.DEEPGEN_DEBUG;
 function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(process.execPath, [BIN, ...args], { cwd: CACHE, env, timeout: 60_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? Number((err as { code?: unknown }).code ?? -1) : 0, stdout: String(stdout), stderr: String(stderr) });
+      resolve({
+        code: err ? Number((err as { code?: unknown }).code ?? -1) : 0,
+        stdout: String(stdout),
+        stderr: String(stderr),
+      });
     });
   });
 }
@@ -32,8 +36,21 @@ test('classifier CLI: help, errors, show', async () => {
   // a fake cached classifier: `show` reads only config.json
   const dir = path.join(CACHE, 'classifiers', 'shapes-32x32');
   fs.mkdirSync(dir, { recursive: true });
-  const info = { dataset: 'shapes', testAccuracy: { kind: 0.995, color: 1 }, testN: 5000, trainN: 20000, epochs: 4, seed: 0, trainSeconds: 120, backend: 'native', createdAt: '2026-01-01T00:00:00.000Z' };
-  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ family: 'classifier', formatVersion: 1, createdBy: 'deepgen', config: {}, info }));
+  const info = {
+    dataset: 'shapes',
+    testAccuracy: { kind: 0.995, color: 1 },
+    testN: 5000,
+    trainN: 20000,
+    epochs: 4,
+    seed: 0,
+    trainSeconds: 120,
+    backend: 'native',
+    createdAt: '2026-01-01T00:00:00.000Z',
+  };
+  fs.writeFileSync(
+    path.join(dir, 'config.json'),
+    JSON.stringify({ family: 'classifier', formatVersion: 1, createdBy: 'deepgen', config: {}, info }),
+  );
   const [help, trainHelp, badDataset, noDataset, missing, show, trained] = await Promise.all([
     cli(['classifier', '--help']),
     cli(['classifier', 'train', '--help']),
@@ -47,7 +64,11 @@ test('classifier CLI: help, errors, show', async () => {
   assert.match(help.stdout, /DEEPGEN_CACHE/);
   assert.match(help.stdout, /classifier train --dataset fashion-mnist/);
   assert.match(trainHelp.stdout, /--force/);
-  for (const [r, re] of [[badDataset, /must be one of fashion-mnist, shapes/], [noDataset, /--dataset fashion-mnist\|shapes/], [missing, /No fashion-mnist classifier cached in .*fashion-mnist-28x28/]] as const) {
+  for (const [r, re] of [
+    [badDataset, /must be one of fashion-mnist, shapes/],
+    [noDataset, /--dataset fashion-mnist\|shapes/],
+    [missing, /No fashion-mnist classifier cached in .*fashion-mnist-28x28/],
+  ] as const) {
     assert.equal(r.code, 2, r.stderr);
     const lines = errorLines(r.stderr);
     assert.equal(lines.length, 1, r.stderr);

@@ -19,7 +19,16 @@ await initBackend('auto', { convTraining: true });
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'deepgen-clf-'));
 after(() => fs.rmSync(TMP, { recursive: true, force: true }));
 
-const TINY = { size: 16, trainN: 2000, testN: 300, epochs: 4, batchSize: 32, net: { widths: [16, 32, 32] as [number, number, number], features: 64 }, cacheRoot: TMP, log: () => {} };
+const TINY = {
+  size: 16,
+  trainN: 2000,
+  testN: 300,
+  epochs: 4,
+  batchSize: 32,
+  net: { widths: [16, 32, 32] as [number, number, number], features: 64 },
+  cacheRoot: TMP,
+  log: () => {},
+};
 
 test('classifier: learns shapes kind and color far above chance, then loads from the cache with identical predictions', async () => {
   const first = await getClassifier('shapes', TINY);
@@ -30,7 +39,8 @@ test('classifier: learns shapes kind and color far above chance, then loads from
   assert.ok(acc.kind > 0.4, `kind accuracy ${acc.kind}`);
   assert.ok(acc.color > 0.8, `color accuracy ${acc.color}`);
   assert.deepEqual(readClassifierInfo(first.dir)?.testAccuracy, acc);
-  for (const f of ['config.json', 'model.safetensors', 'state.json']) assert.ok(fs.existsSync(path.join(first.dir, f)), f);
+  for (const f of ['config.json', 'model.safetensors', 'state.json'])
+    assert.ok(fs.existsSync(path.join(first.dir, f)), f);
 
   const again = await getClassifier('shapes', TINY);
   assert.equal(again.trained, false);
@@ -48,7 +58,10 @@ test('classifier: learns shapes kind and color far above chance, then loads from
 });
 
 test('classifier: predict/features keep no tensors and reject wrong image sizes in one line', () => {
-  const clf = new Classifier(classifierConfig({ height: 16, width: 16, channels: 3 }, SHAPES_HEADS, { widths: [4, 8, 8], features: 16 }), 3);
+  const clf = new Classifier(
+    classifierConfig({ height: 16, width: 16, channels: 3 }, SHAPES_HEADS, { widths: [4, 8, 8], features: 16 }),
+    3,
+  );
   const x = tf.zeros([5, 16, 16, 3]) as tf.Tensor4D;
   const before = tf.memory().numTensors;
   const pred = clf.predict(x, 2);
@@ -69,7 +82,10 @@ test('classifier store: cache folder names, damaged and foreign folders', () => 
   userError(() => classifierDir('shapes', 3, '/c'), /size 3/);
   const dir = path.join(TMP, 'broken');
   fs.mkdirSync(dir);
-  fs.writeFileSync(path.join(dir, 'config.json'), '{"family":"vae","formatVersion":1,"createdBy":"deepgen","config":{}}');
+  fs.writeFileSync(
+    path.join(dir, 'config.json'),
+    '{"family":"vae","formatVersion":1,"createdBy":"deepgen","config":{}}',
+  );
   userError(() => readClassifierInfo(dir), /not a classifier/);
   userError(() => loadClassifier(path.join(TMP, 'none')), /No checkpoint/);
 });

@@ -21,7 +21,11 @@ const tiny = (id: string, family: 'oneshot' | 'diffusion' | 'vae', cond: 'text' 
   trainTinyRun(family, path.join(TMP, id), { model: { cond: { kind: cond } }, trainN: 200, testN: 400, steps: 6 });
 
 before(async () => {
-  for (const [id, fam] of [['oneshot', 'oneshot'], ['diffusion', 'diffusion']] as const) runs.push(await loadRun(await tiny(id, fam, 'text')));
+  for (const [id, fam] of [
+    ['oneshot', 'oneshot'],
+    ['diffusion', 'diffusion'],
+  ] as const)
+    runs.push(await loadRun(await tiny(id, fam, 'text')));
 });
 after(() => {
   for (const r of runs) r.model.dispose();
@@ -30,14 +34,27 @@ after(() => {
 
 test('compare: one-shot samples do not vary, generative ones do; figures, picture and tables per prompt', async () => {
   const test_ = loadSplit(runs[0].cfg, 'test');
-  const conditions = [{ name: '"green circle"', prompt: 'green circle' }, { name: '"red square"', prompt: 'red square' }];
+  const conditions = [
+    { name: '"green circle"', prompt: 'green circle' },
+    { name: '"red square"', prompt: 'red square' },
+  ];
   for (const c of conditions) {
     const idx = realIndices(test_, c);
     assert.ok(idx.length >= 4, `${c.name}: ${idx.length} real images`);
   }
   const res = await compareRuns(runs, conditions, test_, {
-    n: 8, seed: 1, show: 3, sampling: { steps: 2 },
-    classifier: { cacheRoot: path.join(TMP, 'cache'), trainN: 300, testN: 50, epochs: 1, net: { widths: [4, 8, 8], features: 16 }, log: () => {} },
+    n: 8,
+    seed: 1,
+    show: 3,
+    sampling: { steps: 2 },
+    classifier: {
+      cacheRoot: path.join(TMP, 'cache'),
+      trainN: 300,
+      testN: 50,
+      epochs: 1,
+      net: { widths: [4, 8, 8], features: 16 },
+      log: () => {},
+    },
   });
   assert.equal(res.conditions.length, 2);
   for (const c of res.conditions) {
@@ -48,7 +65,8 @@ test('compare: one-shot samples do not vary, generative ones do; figures, pictur
     assert.ok(gen.pixelVariance > 1e-4, `diffusion samples vary: ${gen.pixelVariance}`);
     assert.ok(c.real.pixelVariance > 1e-3, 'real images of a prompt vary (position, size)');
     for (const x of [one, gen]) {
-      for (const v of [x.sharpness, x.distanceToClassMean, x.fid, x.accuracy]) assert.ok(Number.isFinite(v) && v >= 0, `${x.family}: ${JSON.stringify(x)}`);
+      for (const v of [x.sharpness, x.distanceToClassMean, x.fid, x.accuracy])
+        assert.ok(Number.isFinite(v) && v >= 0, `${x.family}: ${JSON.stringify(x)}`);
       assert.ok(x.accuracy <= 1);
     }
     assert.ok(c.nReal >= 4 && c.nReal <= 8);
@@ -76,7 +94,14 @@ test('compare CLI: one-line errors for unconditional or mixed runs and for promp
     const r = await runCli(['compare', ...args], { cwd: TMP });
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, msg);
-    assert.equal(r.stderr.trim().split('\n').filter((l) => !l.includes('--help')).length, 1, r.stderr);
+    assert.equal(
+      r.stderr
+        .trim()
+        .split('\n')
+        .filter((l) => !l.includes('--help')).length,
+      1,
+      r.stderr,
+    );
   }
 });
 

@@ -2,7 +2,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { COLORS, SHAPE_KINDS, type ShapePair } from '../../src/core/data/shapes.ts';
-import { labelAccuracy, pairSubsetAccuracy, parseShapePrompt, promptPairs, shapeAccuracy } from '../../src/core/eval/conditional-accuracy.ts';
+import {
+  labelAccuracy,
+  pairSubsetAccuracy,
+  parseShapePrompt,
+  promptPairs,
+  shapeAccuracy,
+} from '../../src/core/eval/conditional-accuracy.ts';
 import { userError } from '../helpers/assert.ts';
 
 test('labelAccuracy: overall, per class, counts; NaN for classes never asked for', () => {
@@ -34,7 +40,13 @@ test('shapeAccuracy: both, per attribute and per pair', () => {
     'blue square': { n: 2, both: 0.5, kind: 0.5, color: 1 },
     'red circle': { n: 2, both: 0.5, kind: 1, color: 0.5 },
   });
-  assert.deepEqual(pairSubsetAccuracy(r, [{ color: 'red', kind: 'circle' }, { color: 'white', kind: 'cross' }]), { both: 0.5, kind: 1, color: 0.5, n: 2 });
+  assert.deepEqual(
+    pairSubsetAccuracy(r, [
+      { color: 'red', kind: 'circle' },
+      { color: 'white', kind: 'cross' },
+    ]),
+    { both: 0.5, kind: 1, color: 0.5, n: 2 },
+  );
   assert.equal(pairSubsetAccuracy(r, [{ color: 'white', kind: 'cross' }]).n, 0);
   assert.throws(() => shapeAccuracy({ kind, color: color.subarray(1) }, intended), /3 color predictions for 4/);
 });
@@ -49,6 +61,9 @@ test('parseShapePrompt: captions, bare pairs, plurals, missing attributes, ambig
   assert.equal(parseShapePrompt('a large thing on the left'), null);
   assert.equal(parseShapePrompt('a reddish circ'), null);
   userError(() => parseShapePrompt('a red and blue circle'), /names 2 colors \(red, blue\)/);
-  assert.deepEqual(promptPairs(['a green cross', 'yellow diamond']), [{ kind: 'cross', color: 'green' }, { kind: 'diamond', color: 'yellow' }]);
+  assert.deepEqual(promptPairs(['a green cross', 'yellow diamond']), [
+    { kind: 'cross', color: 'green' },
+    { kind: 'diamond', color: 'yellow' },
+  ]);
   userError(() => promptPairs(['a green cross', 'a circle']), /"a circle" must name a color/);
 });

@@ -13,7 +13,9 @@ const pairOf = (f: { color: string; shape: string }) => `${f.color} ${f.shape}`;
 
 test('hold-out: train loses exactly the held-out pairs, in order; test keeps them', () => {
   const full = loadDataset('shapes', { split: 'train', n: 600, seed: 4, size: 8 }) as ReturnType<typeof generateShapes>;
-  const train = loadDataset('shapes', { split: 'train', n: 600, seed: 4, size: 8, holdOut: HELD }) as ReturnType<typeof generateShapes>;
+  const train = loadDataset('shapes', { split: 'train', n: 600, seed: 4, size: 8, holdOut: HELD }) as ReturnType<
+    typeof generateShapes
+  >;
   const kept = full.fields.map((f, i) => [f, i] as const).filter(([f]) => !HELD.includes(pairOf(f)));
   assert.ok(full.n - kept.length > 10, 'the sample has held-out images to remove');
   assert.equal(train.n, kept.length);
@@ -24,10 +26,15 @@ test('hold-out: train loses exactly the held-out pairs, in order; test keeps the
     assert.equal(train.captions![j], full.captions![i]);
     assert.equal(train.labels![j], full.labels![i]);
     assert.deepEqual(train.geometry[j], full.geometry[i]);
-    assert.deepEqual(train.images.subarray(j * plane, (j + 1) * plane), full.images.subarray(i * plane, (i + 1) * plane));
+    assert.deepEqual(
+      train.images.subarray(j * plane, (j + 1) * plane),
+      full.images.subarray(i * plane, (i + 1) * plane),
+    );
   });
   assert.ok(!train.fields.some((f) => HELD.includes(pairOf(f))));
-  const test_ = loadDataset('shapes', { split: 'test', n: 600, seed: 4, size: 8, holdOut: HELD }) as ReturnType<typeof generateShapes>;
+  const test_ = loadDataset('shapes', { split: 'test', n: 600, seed: 4, size: 8, holdOut: HELD }) as ReturnType<
+    typeof generateShapes
+  >;
   assert.deepEqual(test_.images, loadDataset('shapes', { split: 'test', n: 600, seed: 4, size: 8 }).images);
   assert.ok(test_.fields.some((f) => HELD.includes(pairOf(f))));
   assert.equal(holdOutShapes(full, []), full);
@@ -35,10 +42,16 @@ test('hold-out: train loses exactly the held-out pairs, in order; test keeps the
 
 test('hold-out: parsing is forgiving about case and spaces, strict about names', () => {
   assert.deepEqual(parseShapePairs(['  Red   Circle ']), [{ color: 'red', kind: 'circle' }]);
-  userError(() => parseShapePairs(['circle red']), /"circle red" is not a "<color> <kind>" pair; colors: red, green, .*; kinds: circle, square/);
+  userError(
+    () => parseShapePairs(['circle red']),
+    /"circle red" is not a "<color> <kind>" pair; colors: red, green, .*; kinds: circle, square/,
+  );
   userError(() => parseShapePairs(['pink circle']), /pink circle/);
   userError(() => loadDataset('shapes', { split: 'train', n: 10, holdOut: ['red blob'] }), /red blob/);
-  userError(() => loadDataset('folder:/nonexistent', { split: 'train', holdOut: ['red circle'] }), /only apply to the shapes dataset/);
+  userError(
+    () => loadDataset('folder:/nonexistent', { split: 'train', holdOut: ['red circle'] }),
+    /only apply to the shapes dataset/,
+  );
 });
 
 test('hold-out: run config validates data.holdOut in one line', () => {
@@ -47,6 +60,12 @@ test('hold-out: run config validates data.holdOut in one line', () => {
   assert.equal(dataSchema.parse(base).holdOut, undefined);
   const cfg = resolveRunConfig('vae', [{ data: base }], ['data.holdOut=["red circle"]']);
   assert.deepEqual(cfg.data.holdOut, ['red circle']);
-  userError(() => resolveRunConfig('vae', [{ data: base }], ['data.holdOut=["red blob"]']), /data\.holdOut\.0: "red blob" is not a "<color> <kind>" pair; colors: red/);
-  userError(() => resolveRunConfig('vae', [{ data: { ...base, dataset: 'fashion-mnist' } }], ['data.holdOut=["red circle"]']), /data\.holdOut: hold-out pairs only apply to the shapes dataset/);
+  userError(
+    () => resolveRunConfig('vae', [{ data: base }], ['data.holdOut=["red blob"]']),
+    /data\.holdOut\.0: "red blob" is not a "<color> <kind>" pair; colors: red/,
+  );
+  userError(
+    () => resolveRunConfig('vae', [{ data: { ...base, dataset: 'fashion-mnist' } }], ['data.holdOut=["red circle"]']),
+    /data\.holdOut: hold-out pairs only apply to the shapes dataset/,
+  );
 });

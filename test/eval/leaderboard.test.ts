@@ -52,11 +52,19 @@ function makeRun(root: string, name: string, r: FakeRun): string {
     family: r.family,
     formatVersion: 1,
     createdBy: 'deepgen',
-    config: { family: r.family, model: r.model ?? {}, data: { dataset: r.dataset ?? 'fashion-mnist' }, train: { batchSize: r.batchSize ?? 32 } },
+    config: {
+      family: r.family,
+      model: r.model ?? {},
+      data: { dataset: r.dataset ?? 'fashion-mnist' },
+      train: { batchSize: r.batchSize ?? 32 },
+    },
     dataInfo: { height: 28, width: 28, channels: 1, numClasses: 10 },
   };
   fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config));
-  fs.writeFileSync(path.join(dir, 'state.json'), JSON.stringify({ step: r.step ?? 100, epoch: 1, rng: [1, 2, 3, 4], elapsedSeconds: r.elapsedSeconds ?? 50 }));
+  fs.writeFileSync(
+    path.join(dir, 'state.json'),
+    JSON.stringify({ step: r.step ?? 100, epoch: 1, rng: [1, 2, 3, 4], elapsedSeconds: r.elapsedSeconds ?? 50 }),
+  );
   fs.writeFileSync(path.join(dir, 'model.safetensors'), WEIGHTS);
   if (r.evalJson) fs.writeFileSync(path.join(dir, 'eval.json'), JSON.stringify(r.evalJson));
   if (r.condEval) fs.writeFileSync(path.join(dir, 'cond-eval.json'), JSON.stringify(r.condEval));
@@ -77,10 +85,29 @@ const quality = (fid: number, withKid: boolean) => ({
 
 const ROOT = path.join(TMP, 'runs');
 const RUNS = {
-  pixelcnn: makeRun(ROOT, 'pixelcnn-a', { family: 'pixelcnn', step: 200, batchSize: 32, elapsedSeconds: 64, evalJson: { family: 'pixelcnn', step: 200, n: 100, nll: 1600, bitsPerDim: 3.0278 } }),
+  pixelcnn: makeRun(ROOT, 'pixelcnn-a', {
+    family: 'pixelcnn',
+    step: 200,
+    batchSize: 32,
+    elapsedSeconds: 64,
+    evalJson: { family: 'pixelcnn', step: 200, n: 100, nll: 1600, bitsPerDim: 3.0278 },
+  }),
   // the typed shape (EvalResult); the pixelcnn and vae runs hold the older flat keys
-  flow: makeRun(ROOT, 'flow-a', { family: 'flow', evalJson: { step: 100, n: 100, likelihood: { nats: 1890, bitsPerDim: 3.4919, kind: 'bound', name: 'IWAE k=4', discrete: true, samples: 4 }, bounds: [{ nats: 1900, bitsPerDim: 3.5055, kind: 'bound', name: 'dequantization', discrete: true }], terms: { roundTripMaxAbs: 1e-6 } } }),
-  vae: makeRun(ROOT, 'vae-gauss', { family: 'vae', model: { likelihood: 'gaussian' }, evalJson: { step: 100, n: 100, nelbo: 100, nelboBitsPerDim: -1.5 } }),
+  flow: makeRun(ROOT, 'flow-a', {
+    family: 'flow',
+    evalJson: {
+      step: 100,
+      n: 100,
+      likelihood: { nats: 1890, bitsPerDim: 3.4919, kind: 'bound', name: 'IWAE k=4', discrete: true, samples: 4 },
+      bounds: [{ nats: 1900, bitsPerDim: 3.5055, kind: 'bound', name: 'dequantization', discrete: true }],
+      terms: { roundTripMaxAbs: 1e-6 },
+    },
+  }),
+  vae: makeRun(ROOT, 'vae-gauss', {
+    family: 'vae',
+    model: { likelihood: 'gaussian' },
+    evalJson: { step: 100, n: 100, nelbo: 100, nelboBitsPerDim: -1.5 },
+  }),
   gan: makeRun(ROOT, 'gan-a', {
     family: 'gan',
     model: { cond: { kind: 'label' } },
@@ -88,7 +115,11 @@ const RUNS = {
     condEval: { step: 100, kind: 'label', guidance: 3, labels: { overall: 0.937, n: 1000 } },
   }),
   gan2: makeRun(ROOT, 'gan-b', { family: 'gan', evalJson: { step: 100, sampleQuality: quality(300, false) } }),
-  diffusion: makeRun(ROOT, 'diffusion-a', { family: 'diffusion', dataset: 'shapes', model: { cond: { kind: 'text' } } }),
+  diffusion: makeRun(ROOT, 'diffusion-a', {
+    family: 'diffusion',
+    dataset: 'shapes',
+    model: { cond: { kind: 'text' } },
+  }),
 };
 const NOT_A_RUN = path.join(ROOT, 'scratch');
 fs.mkdirSync(NOT_A_RUN);
@@ -98,11 +129,20 @@ test('params: the sum of the shape products in the safetensors header, __metadat
   assert.equal(readSafetensorsParams(path.join(RUNS.pixelcnn, 'model.safetensors')), 18);
   const header = WEIGHTS.subarray(0, 8 + new DataView(WEIGHTS.buffer).getUint32(0, true));
   assert.equal(paramsFromSafetensorsHeader(header, 'w'), 18, 'the header alone is enough');
-  assert.throws(() => paramsFromSafetensorsHeader(new Uint8Array([200, 0, 0, 0, 0, 0, 0, 0, 123]), 'bad.safetensors'), (e: unknown) => e instanceof UserError && /bad.safetensors is not a valid safetensors file: header length 200 runs past the end/.test(e.message));
+  assert.throws(
+    () => paramsFromSafetensorsHeader(new Uint8Array([200, 0, 0, 0, 0, 0, 0, 0, 123]), 'bad.safetensors'),
+    (e: unknown) =>
+      e instanceof UserError &&
+      /bad.safetensors is not a valid safetensors file: header length 200 runs past the end/.test(e.message),
+  );
 });
 
 test('likelihoodOf: the figure eval.json names (exact or a bound), n/a for densities, models without one and runs not evaluated; older flat eval.json files by their keys', () => {
-  const fig = (kind: string, name: string, bitsPerDim = 3, discrete = true) => ({ n: 10, likelihood: { nats: 100, bitsPerDim, kind, name, discrete }, terms: {} });
+  const fig = (kind: string, name: string, bitsPerDim = 3, discrete = true) => ({
+    n: 10,
+    likelihood: { nats: 100, bitsPerDim, kind, name, discrete },
+    terms: {},
+  });
   const pick = (model: Record<string, unknown> | null, e: Record<string, unknown> | null) => {
     const l = likelihoodOf(model, e, 'runs/x');
     return [l.bitsPerDim, l.kind, l.name];
@@ -117,7 +157,11 @@ test('likelihoodOf: the figure eval.json names (exact or a bound), n/a for densi
   assert.deepEqual(pick({}, { n: 10, terms: { recon: 3 } }), [null, 'n/a', null]);
   assert.match(likelihoodOf({}, { n: 10, terms: { recon: 3 } }, 'r').reason, /^no likelihood/);
   assert.match(likelihoodOf({}, { step: 1, sampleQuality: {} }, 'r').reason, /^no likelihood figure in eval.json/);
-  assert.equal(likelihoodOf({}, { n: 10, likelihood: { bitsPerDim: Number.NaN, kind: 'exact' }, terms: {} }, 'r').kind, 'n/a', 'non-finite numbers are not figures');
+  assert.equal(
+    likelihoodOf({}, { n: 10, likelihood: { bitsPerDim: Number.NaN, kind: 'exact' }, terms: {} }, 'r').kind,
+    'n/a',
+    'non-finite numbers are not figures',
+  );
   // flat keys of older files
   const ev = { n: 10, bitsPerDim: 3, iwaeK: 8, iwaeBitsPerDim: 2.9 };
   assert.deepEqual(pick({}, { n: 10, bitsPerDim: 3 }), [3, 'exact', 'exact']);
@@ -130,20 +174,34 @@ test('likelihoodOf: the figure eval.json names (exact or a bound), n/a for densi
     const l = likelihoodOf({ likelihood: lik }, { ...ev, nelboBitsPerDim: 3.1 }, 'runs/x');
     assert.equal(l.kind, 'n/a');
     assert.equal(l.bitsPerDim, null);
-    assert.match(l.reason, new RegExp(`${lik} decoder: a density on continuous values, not a probability of 8-bit data`));
+    assert.match(
+      l.reason,
+      new RegExp(`${lik} decoder: a density on continuous values, not a probability of 8-bit data`),
+    );
   }
   assert.equal(likelihoodOf({}, { nelboBitsPerDim: 3.1 }, 'runs/x').kind, 'n/a', 'bernoulli is the default decoder');
   assert.deepEqual(pick({}, null), [null, 'n/a', null]);
   assert.equal(likelihoodOf({}, null, 'runs/x').reason, 'not evaluated (run deepgen eval runs/x)');
-  assert.equal(likelihoodOf({}, { denoisingMse: 0.1 }, 'runs/x').reason, 'not evaluated (run deepgen eval runs/x)', 'a missing key is not evaluated');
-  assert.equal(likelihoodOf({}, { bitsPerDim: Number.NaN as unknown as number }, 'r').kind, 'n/a', 'non-finite numbers are not figures');
+  assert.equal(
+    likelihoodOf({}, { denoisingMse: 0.1 }, 'runs/x').reason,
+    'not evaluated (run deepgen eval runs/x)',
+    'a missing key is not evaluated',
+  );
+  assert.equal(
+    likelihoodOf({}, { bitsPerDim: Number.NaN as unknown as number }, 'r').kind,
+    'n/a',
+    'non-finite numbers are not figures',
+  );
 });
 
 test('leaderboard: one markdown row per run with its numbers, sorted by dataset, family, run; runs without eval show n/a', () => {
   const warnings: string[] = [];
   const board = leaderboardOf(Object.values(RUNS).concat(NOT_A_RUN), (l) => warnings.push(l));
   assert.deepEqual(warnings, [`deepgen: warning: skipped ${NOT_A_RUN}: not a run folder (no config.json)`]);
-  assert.deepEqual(board.rows.map((r) => path.basename(r.run)), ['flow-a', 'gan-a', 'gan-b', 'pixelcnn-a', 'vae-gauss', 'diffusion-a']);
+  assert.deepEqual(
+    board.rows.map((r) => path.basename(r.run)),
+    ['flow-a', 'gan-a', 'gan-b', 'pixelcnn-a', 'vae-gauss', 'diffusion-a'],
+  );
   const row = (name: string) => board.rows.find((r) => path.basename(r.run) === name)!;
   assert.ok(board.rows.every((r) => r.params === 18));
   assert.equal(row('pixelcnn-a').imagesPerSec, (200 * 32) / 64);
@@ -182,7 +240,10 @@ test('leaderboard: one markdown row per run with its numbers, sorted by dataset,
   assert.match(col('diffusion-a', 'notes'), /not evaluated \(run deepgen eval .*diffusion-a\)/);
   // the floor once per dataset, its KID taken from the eval that measured it
   assert.equal(lines.filter((l) => l.startsWith('Floor for ')).length, 1);
-  assert.match(md, /Floor for fashion-mnist 28x28x1 \(n = 1000 real training images against the test images\): FID 3\.25, KID -0\.010 ± 0\.020, precision 0\.850, recall 0\.860/);
+  assert.match(
+    md,
+    /Floor for fashion-mnist 28x28x1 \(n = 1000 real training images against the test images\): FID 3\.25, KID -0\.010 ± 0\.020, precision 0\.850, recall 0\.860/,
+  );
   assert.match(md, /not Inception/);
 });
 
@@ -194,7 +255,12 @@ test('leaderboard JSON round-trips', () => {
 });
 
 test('a folder that is not a run is a one-line error alone, a warning among several or in a pattern', () => {
-  assert.throws(() => collectRunDirs([NOT_A_RUN], () => {}), (e: unknown) => e instanceof UserError && e.message === `${NOT_A_RUN} is not a run folder (no config.json); pass a folder written by deepgen train`);
+  assert.throws(
+    () => collectRunDirs([NOT_A_RUN], () => {}),
+    (e: unknown) =>
+      e instanceof UserError &&
+      e.message === `${NOT_A_RUN} is not a run folder (no config.json); pass a folder written by deepgen train`,
+  );
   assert.throws(() => collectRunDirs([path.join(TMP, 'nope')], () => {}), /nope does not exist; pass run folders/);
   const warnings: string[] = [];
   const dirs = collectRunDirs([path.join(ROOT, '*')], (l) => warnings.push(l));
@@ -216,5 +282,8 @@ test('e2e: deepgen leaderboard prints the table and writes FILE.md and FILE.json
   assert.equal(ok.stdout.split('\n').filter((l) => l.startsWith(`| ${ROOT}`)).length, 2);
   assert.equal(JSON.parse(fs.readFileSync(path.join(TMP, 'board.json'), 'utf8')).rows.length, 2);
   assert.equal(bad.code, 2);
-  assert.equal(bad.stderr, `deepgen: error: ${NOT_A_RUN} is not a run folder (no config.json); pass a folder written by deepgen train\n`);
+  assert.equal(
+    bad.stderr,
+    `deepgen: error: ${NOT_A_RUN} is not a run folder (no config.json); pass a folder written by deepgen train\n`,
+  );
 });

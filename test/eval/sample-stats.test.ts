@@ -6,7 +6,8 @@ import { meanImage, pixelVariance, rmsDistance, sharpness } from '../../src/core
 const close = (a: number, b: number, tol = 1e-6) => assert.ok(Math.abs(a - b) <= tol, `${a} != ${b}`);
 
 test('mean image and per-pixel variance: identical images have none; two opposite images 0.25', () => {
-  const a = [0, 1, 0, 1], b = [1, 0, 1, 0];
+  const a = [0, 1, 0, 1],
+    b = [1, 0, 1, 0];
   assert.deepEqual(Array.from(meanImage([...a, ...b], 2)), [0.5, 0.5, 0.5, 0.5]);
   close(pixelVariance([...a, ...a, ...a], 3), 0);
   close(pixelVariance([...a, ...b], 2), 0.25); // each pixel is 0 or 1 with equal weight
@@ -25,7 +26,10 @@ test('edge sharpness: flat images 0, a step 1, the step blurred over two pixels 
   // top = 1: the plain mean over positions, (0 + 1 + 0 + 1) / 4
   close(sharpness([0, 0, 1, 0, 0, 1, 0, 0, 1], 1, 3, 3, 1, 1), 0.5);
   // a 20x20 image with one sharp vertical edge and +-0.01 noise: the edge decides, not the noise
-  const im = Float32Array.from({ length: 400 }, (_, i) => (i % 20 >= 10 ? 0.8 : 0.1) + (((i * 7919) % 13) / 13 - 0.5) * 0.02);
+  const im = Float32Array.from(
+    { length: 400 },
+    (_, i) => (i % 20 >= 10 ? 0.8 : 0.1) + (((i * 7919) % 13) / 13 - 0.5) * 0.02,
+  );
   const s = sharpness(im, 1, 20, 20, 1);
   assert.ok(s > 0.6 && s < 0.8, `edge sharpness ${s}`);
   // images are averaged

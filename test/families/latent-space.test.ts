@@ -5,7 +5,14 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import '../helpers/backend.ts';
 import { registry } from '../../src/core/registry.ts';
-import type { DataInfo, Family, GenerativeModel, LatentSpace, PixelStep, SampleOptions } from '../../src/core/family.ts';
+import type {
+  DataInfo,
+  Family,
+  GenerativeModel,
+  LatentSpace,
+  PixelStep,
+  SampleOptions,
+} from '../../src/core/family.ts';
 import { generateShapes } from '../../src/core/data/shapes.ts';
 import { VaeModel } from '../../src/core/families/vae/index.ts';
 import { reconstruct } from '../../src/core/families/vae/sample.ts';
@@ -14,7 +21,14 @@ import { userError } from '../helpers/assert.ts';
 const H = 8;
 const shapes = generateShapes({ n: 16, seed: 1, size: H });
 const vocabulary = [...new Set(shapes.captions!.flatMap((c) => c.toLowerCase().split(/\s+/).filter(Boolean)))].sort();
-const info: DataInfo = { height: H, width: H, channels: 3, numClasses: shapes.classNames!.length, classNames: shapes.classNames, vocabulary };
+const info: DataInfo = {
+  height: H,
+  width: H,
+  channels: 3,
+  numClasses: shapes.classNames!.length,
+  classNames: shapes.classNames,
+  vocabulary,
+};
 const K8 = Float32Array.from(shapes.images); // 8-bit values [16, H, H, 3]
 /** Preprocessed test images for each family's pipeline: k / 255 (scale01), mid-bin (k + 1/2) / 256 (dequantize), 2 k / 255 - 1 (symmetric). */
 const X01 = tf.tidy(() => tf.div(tf.tensor4d(K8, [16, H, H, 3]), 255)) as tf.Tensor4D;
@@ -26,7 +40,13 @@ const PROMPTS = shapes.captions!.slice(0, 3);
 
 type Plain = Record<string, unknown>;
 const isPlain = (v: unknown): v is Plain => typeof v === 'object' && v !== null && !Array.isArray(v);
-const merge = (a: Plain, b: Plain): Plain => Object.fromEntries([...new Set([...Object.keys(a), ...Object.keys(b)])].map((k) => [k, isPlain(a[k]) && isPlain(b[k]) ? merge(a[k] as Plain, b[k] as Plain) : k in b ? b[k] : a[k]]));
+const merge = (a: Plain, b: Plain): Plain =>
+  Object.fromEntries(
+    [...new Set([...Object.keys(a), ...Object.keys(b)])].map((k) => [
+      k,
+      isPlain(a[k]) && isPlain(b[k]) ? merge(a[k] as Plain, b[k] as Plain) : k in b ? b[k] : a[k],
+    ]),
+  );
 
 function make(name: string, over: Plain = {}, seed = 3): GenerativeModel {
   const fam = registry[name as keyof typeof registry] as unknown as Family<unknown>;
@@ -35,7 +55,8 @@ function make(name: string, over: Plain = {}, seed = 3): GenerativeModel {
   if (name === 'flow') {
     let i = 0;
     for (const [k, v] of Object.entries(m.params.vars)) {
-      if (k.includes('.net.') && v.dataSync().every((x) => x === 0)) tf.tidy(() => v.assign(tf.randomNormal(v.shape, 0, 0.05, 'float32', 100 + i++)));
+      if (k.includes('.net.') && v.dataSync().every((x) => x === 0))
+        tf.tidy(() => v.assign(tf.randomNormal(v.shape, 0, 0.05, 'float32', 100 + i++)));
     }
   }
   return m;
@@ -83,17 +104,23 @@ describe('latent spaces', () => {
   test('flow: the temperature scales the prior and sample(T) = decode(prior(T)) at T = 0.5 and 0', () => {
     const m = make('flow');
     const ls = space(m);
-    const z1 = ls.prior(4, 5, 1), zh = ls.prior(4, 5, 0.5), z0 = ls.prior(4, 5, 0);
+    const z1 = ls.prior(4, 5, 1),
+      zh = ls.prior(4, 5, 0.5),
+      z0 = ls.prior(4, 5, 0);
     assert.ok(maxAbs(tf.mul(z1, 0.5), zh) < 1e-6, 'z(T) = T eps with the same eps');
     assert.equal(maxAbs(z0, tf.zerosLike(z0)), 0);
-    for (const [T, z] of [[0.5, zh], [0, z0]] as const) {
+    for (const [T, z] of [
+      [0.5, zh],
+      [0, z0],
+    ] as const) {
       const s = m.sample(4, 5, { temperature: T });
       const d = ls.decode(z, { temperature: T });
       assert.ok(maxAbs(s, d) < 1e-6, `T = ${T}: ${maxAbs(s, d)}`);
       tf.dispose([s, d]);
     }
     // the default temperature is the config's (1 here), as sample() takes it
-    const s1 = m.sample(4, 5), d1 = ls.decode(ls.prior(4, 5));
+    const s1 = m.sample(4, 5),
+      d1 = ls.decode(ls.prior(4, 5));
     assert.ok(maxAbs(s1, d1) < 1e-6);
     assert.ok(maxAbs(s1, m.sample(4, 5, { temperature: 0.5 })) > 0, 'the temperature changes the samples');
     tf.dispose([z1, zh, z0, s1, d1]);
@@ -104,12 +131,14 @@ describe('latent spaces', () => {
     const m = make('ae') as VaeModel;
     const ls = space(m);
     const eps = ls.prior(6, 9); // stats still N(0, I)
-    const mean = tf.tensor1d([1, -2, 0.5, 3]), std = tf.tensor1d([0.5, 2, 1, 0.1]);
+    const mean = tf.tensor1d([1, -2, 0.5, 3]),
+      std = tf.tensor1d([0.5, 2, 1, 0.1]);
     m.codeMean!.assign(mean);
     m.codeStd!.assign(std);
     const z = ls.prior(6, 9);
     assert.ok(maxAbs(z, tf.add(tf.mul(eps, std), mean)) < 1e-6);
-    const s = m.sample(6, 9), d = ls.decode(z);
+    const s = m.sample(6, 9),
+      d = ls.decode(z);
     assert.ok(maxAbs(s, d) < 1e-6);
     tf.dispose([eps, mean, std, z, s, d]);
     m.dispose();
@@ -225,27 +254,52 @@ describe('latent spaces', () => {
       });
     }
   }
-
 });
 
 /** Every onPixel call, with copies of what the callee may not keep. */
-function record(): { steps: (Omit<PixelStep, 'images'> & { ahead: number; at0: number[] })[]; last: Float32Array | null; onPixel: (p: PixelStep) => void } {
-  const rec = { steps: [] as (Omit<PixelStep, 'images'> & { ahead: number; at0: number[] })[], last: null as Float32Array | null, onPixel: (_: PixelStep) => {} };
+function record(): {
+  steps: (Omit<PixelStep, 'images'> & { ahead: number; at0: number[] })[];
+  last: Float32Array | null;
+  onPixel: (p: PixelStep) => void;
+} {
+  const rec = {
+    steps: [] as (Omit<PixelStep, 'images'> & { ahead: number; at0: number[] })[],
+    last: null as Float32Array | null,
+    onPixel: (_: PixelStep) => {},
+  };
   rec.onPixel = (p) => {
-    const C = 3, per = H * H * C;
-    const ch0 = p.channel < 0 ? 0 : p.channel, chs = p.channel < 0 ? C : 1;
+    const C = 3,
+      per = H * H * C;
+    const ch0 = p.channel < 0 ? 0 : p.channel,
+      chs = p.channel < 0 ? C : 1;
     const i = (p.row * H + p.col) * C + ch0; // sample 0's value just drawn
     // the values of every sample after the one just drawn are still 0
     let ahead = 0;
-    for (let b = 0; b < p.images.length / per; b++) for (let j = i + chs; j < per; j++) ahead += Math.abs(p.images[b * per + j]);
-    rec.steps.push({ row: p.row, col: p.col, channel: p.channel, probs: p.probs.slice(), colors: p.colors, drawn: p.drawn, ahead, at0: Array.from(p.images.subarray(i, i + chs)) });
+    for (let b = 0; b < p.images.length / per; b++)
+      for (let j = i + chs; j < per; j++) ahead += Math.abs(p.images[b * per + j]);
+    rec.steps.push({
+      row: p.row,
+      col: p.col,
+      channel: p.channel,
+      probs: p.probs.slice(),
+      colors: p.colors,
+      drawn: p.drawn,
+      ahead,
+      at0: Array.from(p.images.subarray(i, i + chs)),
+    });
     rec.last = p.images.slice();
   };
   return rec;
 }
 
 /** The checks common to both models: raster order, distributions, the drawn value's colour in the images. */
-function checkSteps(rec: ReturnType<typeof record>, order: [number, number, number][], K: number, c: number, final: tf.Tensor4D): void {
+function checkSteps(
+  rec: ReturnType<typeof record>,
+  order: [number, number, number][],
+  K: number,
+  c: number,
+  final: tf.Tensor4D,
+): void {
   assert.equal(rec.steps.length, order.length, 'one call per drawn value');
   rec.steps.forEach((s, t) => {
     assert.deepEqual([s.row, s.col, s.channel], order[t], `call ${t} in raster order`);
@@ -256,20 +310,35 @@ function checkSteps(rec: ReturnType<typeof record>, order: [number, number, numb
     assert.ok(s.probs.every((p) => p >= 0 && p <= 1));
     assert.ok(Number.isInteger(s.drawn) && s.drawn >= 0 && s.drawn < K);
     assert.ok(s.probs[s.drawn] > 0, `drawn ${s.drawn} has probability ${s.probs[s.drawn]}`);
-    assert.deepEqual(s.at0, Array.from(s.colors.subarray(s.drawn * c, (s.drawn + 1) * c)), 'images hold the drawn value\'s colour');
+    assert.deepEqual(
+      s.at0,
+      Array.from(s.colors.subarray(s.drawn * c, (s.drawn + 1) * c)),
+      "images hold the drawn value's colour",
+    );
     assert.equal(s.ahead, 0, 'values not yet drawn are 0');
   });
   assert.deepEqual(Array.from(rec.last!), Array.from(final.dataSync()), 'the last images are the samples');
 }
 
 describe('onPixel', () => {
-  const pixelOrder = Array.from({ length: H * H * 3 }, (_, i) => [Math.floor(i / (3 * H)), Math.floor(i / 3) % H, i % 3] as [number, number, number]);
-  const tokenOrder = Array.from({ length: H * H }, (_, p) => [Math.floor(p / H), p % H, -1] as [number, number, number]);
+  const pixelOrder = Array.from(
+    { length: H * H * 3 },
+    (_, i) => [Math.floor(i / (3 * H)), Math.floor(i / 3) % H, i % 3] as [number, number, number],
+  );
+  const tokenOrder = Array.from(
+    { length: H * H },
+    (_, p) => [Math.floor(p / H), p % H, -1] as [number, number, number],
+  );
 
   const pixelVariants: { name: string; over: Plain; opts: SampleOptions; K: number }[] = [
     { name: 'categorical', over: {}, opts: {}, K: 256 },
     { name: 'bernoulli', over: { output: 'bernoulli' }, opts: {}, K: 2 },
-    { name: 'label-conditional, guided', over: { cond: { kind: 'label' } }, opts: { labels: [1, 3], guidance: 2.5 }, K: 256 },
+    {
+      name: 'label-conditional, guided',
+      over: { cond: { kind: 'label' } },
+      opts: { labels: [1, 3], guidance: 2.5 },
+      K: 256,
+    },
   ];
   for (const v of pixelVariants) {
     test(`pixelcnn (${v.name}): one call per channel value in raster order, K values, the samples unchanged`, () => {
@@ -281,7 +350,10 @@ describe('onPixel', () => {
       assert.equal(tf.memory().numTensors, before + 1, 'only the samples are left');
       assert.deepEqual(Array.from(s.dataSync()), Array.from(plain.dataSync()), 'onPixel does not change the samples');
       checkSteps(rec, pixelOrder, v.K, 1, s);
-      assert.deepEqual(Array.from(rec.steps[0].colors), Array.from({ length: v.K }, (_, k) => Math.fround(k / (v.K - 1))));
+      assert.deepEqual(
+        Array.from(rec.steps[0].colors),
+        Array.from({ length: v.K }, (_, k) => Math.fround(k / (v.K - 1))),
+      );
       tf.dispose([plain, s]);
       m.dispose();
     });
@@ -290,8 +362,16 @@ describe('onPixel', () => {
   const tokenVariants: { name: string; over: Plain; opts: SampleOptions & { kvCache?: boolean } }[] = [
     { name: 'unconditional, cached', over: {}, opts: {} },
     { name: 'unconditional, uncached', over: {}, opts: { kvCache: false } },
-    { name: 'label-conditional, guided, cached', over: { cond: { kind: 'label' } }, opts: { labels: [2, 0], guidance: 3 } },
-    { name: 'label-conditional, guided, uncached', over: { cond: { kind: 'label' } }, opts: { labels: [2, 0], guidance: 3, kvCache: false } },
+    {
+      name: 'label-conditional, guided, cached',
+      over: { cond: { kind: 'label' } },
+      opts: { labels: [2, 0], guidance: 3 },
+    },
+    {
+      name: 'label-conditional, guided, uncached',
+      over: { cond: { kind: 'label' } },
+      opts: { labels: [2, 0], guidance: 3, kvCache: false },
+    },
   ];
   for (const v of tokenVariants) {
     test(`igpt (${v.name}): one call per pixel in raster order over the palette, the samples unchanged`, () => {
@@ -318,8 +398,12 @@ describe('onPixel', () => {
       tf.dispose(m.sample(1, 8, { labels: [2], guidance, onPixel: (p) => (first ??= p.probs.slice()) }));
       return first!;
     };
-    const a = probs(1), b = probs(4);
-    assert.ok(a.some((p, k) => Math.abs(p - b[k]) > 1e-4), 'w = 4 reports another distribution than w = 1');
+    const a = probs(1),
+      b = probs(4);
+    assert.ok(
+      a.some((p, k) => Math.abs(p - b[k]) > 1e-4),
+      'w = 4 reports another distribution than w = 1',
+    );
     m.dispose();
   });
 });

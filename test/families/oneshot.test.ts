@@ -23,17 +23,31 @@ const N = 256;
 const P = S * S;
 /** The two images of class k, as P pixel values. */
 const modes = (k: number): [number[], number[]] => {
-  const img = (on: (r: number, c: number) => boolean) => Array.from({ length: P }, (_, i) => (on(Math.floor(i / S), i % S) ? 1 : 0));
-  return k === 0 ? [img((_, c) => c === 0), img((_, c) => c === S - 1)] : [img((r) => r === 0), img((r) => r === S - 1)];
+  const img = (on: (r: number, c: number) => boolean) =>
+    Array.from({ length: P }, (_, i) => (on(Math.floor(i / S), i % S) ? 1 : 0));
+  return k === 0
+    ? [img((_, c) => c === 0), img((_, c) => c === S - 1)]
+    : [img((r) => r === 0), img((r) => r === S - 1)];
 };
 const MODES = [modes(0), modes(1)];
 const order = new Rng(1).shuffle(Array.from({ length: N }, (_, i) => i)) as number[];
 const labels = order.map((i) => i % 2);
-const X = tf.tensor4d(order.flatMap((i) => MODES[i % 2][Math.floor(i / 2) % 2]), [N, S, S, 1]);
+const X = tf.tensor4d(
+  order.flatMap((i) => MODES[i % 2][Math.floor(i / 2) % 2]),
+  [N, S, S, 1],
+);
 const Y = tf.tensor1d(labels, 'int32');
-const info: DataInfo = { height: S, width: S, channels: 1, numClasses: 2, classNames: ['vertical bar', 'horizontal bar'], vocabulary: ['bar', 'horizontal', 'vertical'] };
+const info: DataInfo = {
+  height: S,
+  width: S,
+  channels: 1,
+  numClasses: 2,
+  classNames: ['vertical bar', 'horizontal bar'],
+  vocabulary: ['bar', 'horizontal', 'vertical'],
+};
 
-const meanAbs = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((s, v, i) => s + Math.abs(v - b[i]), 0) / a.length;
+const meanAbs = (a: ArrayLike<number>, b: ArrayLike<number>) =>
+  Array.from(a).reduce((s, v, i) => s + Math.abs(v - b[i]), 0) / a.length;
 const average = (a: number[], b: number[]) => a.map((v, i) => (v + b[i]) / 2);
 /** Rows [n, P] of an image tensor [n, S, S, 1]. */
 const rowsOf = (t: tf.Tensor4D) => {
@@ -41,19 +55,31 @@ const rowsOf = (t: tf.Tensor4D) => {
   return Array.from({ length: t.shape[0] }, (_, i) => d.slice(i * P, (i + 1) * P));
 };
 
-function train(m: GenerativeModel, steps: number, batch: number, lr: number, over: Record<string, unknown> = {}): number {
+function train(
+  m: GenerativeModel,
+  steps: number,
+  batch: number,
+  lr: number,
+  over: Record<string, unknown> = {},
+): number {
   const tr = trainerFor(m, trainSchema.parse({ lr, ...over }), steps);
   let loss = NaN;
   for (let i = 1; i <= steps; i++) {
     const s = ((i - 1) * batch) % N;
-    loss = trainModelStep(tr, m, () => ({ x: tf.slice(X, s, batch), y: tf.slice(Y, s, batch), captions: null }), i).loss;
+    loss = trainModelStep(
+      tr,
+      m,
+      () => ({ x: tf.slice(X, s, batch), y: tf.slice(Y, s, batch), captions: null }),
+      i,
+    ).loss;
   }
   tr.dispose();
   return loss;
 }
 
 const oneshot = registry.oneshot as unknown as Family<unknown>;
-const oneshotCfg = (over: Record<string, unknown> = {}) => oneshotModelSchema.parse({ hidden: [32], ...over, cond: { dim: 8, dropProb: 0, ...((over.cond as object) ?? {}) } });
+const oneshotCfg = (over: Record<string, unknown> = {}) =>
+  oneshotModelSchema.parse({ hidden: [32], ...over, cond: { dim: 8, dropProb: 0, ...((over.cond as object) ?? {}) } });
 
 test('issue 10: a pixel loss gives the conditional mean (a blur of both modes); a generative model picks one mode', (t) => {
   // (a) oneshot with MSE: f(y) -> E[x|y], both bars at 0.5
@@ -64,21 +90,38 @@ test('issue 10: a pixel loss gives the conditional mean (a blur of both modes); 
   for (const k of [0, 1]) {
     const [a, b] = MODES[k];
     const avg = average(a, b);
-    for (let i = 0; i < P; i++) assert.ok(Math.abs(out[k][i] - avg[i]) < 0.15, `class ${k} pixel ${i}: f(y) = ${out[k][i].toFixed(3)}, E[x|y] = ${avg[i]}`);
+    for (let i = 0; i < P; i++)
+      assert.ok(
+        Math.abs(out[k][i] - avg[i]) < 0.15,
+        `class ${k} pixel ${i}: f(y) = ${out[k][i].toFixed(3)}, E[x|y] = ${avg[i]}`,
+      );
     const near = Math.min(meanAbs(out[k], a), meanAbs(out[k], b));
-    assert.ok(near > 0.15, `class ${k}: f(y) is ${near.toFixed(3)} from the nearer real image, it should be a blur of both`);
+    assert.ok(
+      near > 0.15,
+      `class ${k}: f(y) is ${near.toFixed(3)} from the nearer real image, it should be a blur of both`,
+    );
   }
   // the irreducible error: E||x - E[x|y]||^2 = sum_i Var[x_i|y] = 2 S pixels * 1/4
   const ev = os.evaluate!([{ x: X, y: Y }], { iwaeK: 0, seed: 0 });
   assert.equal(ev.likelihood, undefined, 'a regression has no likelihood');
   assert.ok(Math.abs(ev.terms.mse - S / 2) < 0.3, `test MSE ${ev.terms.mse} ~ sum of conditional variances ${S / 2}`);
   assert.ok(Math.abs(ev.terms.msePerPixel - ev.terms.mse / P) < 1e-6);
-  t.diagnostic(`oneshot: loss ${osLoss.toFixed(3)}, mse ${ev.terms.mse.toFixed(3)}, ${(performance.now() - t0).toFixed(0)} ms`);
+  t.diagnostic(
+    `oneshot: loss ${osLoss.toFixed(3)}, mse ${ev.terms.mse.toFixed(3)}, ${(performance.now() - t0).toFixed(0)} ms`,
+  );
   os.dispose();
 
   // (b) a label-conditional image GPT with a 2-level palette: each sample is one of the two images of its class
   const igpt = registry.igpt as unknown as Family<unknown>;
-  const cfg = igpt.modelSchema.parse({ ...igpt.defaults.model, dim: 32, layers: 1, heads: 2, mlpRatio: 2, levels: 2, cond: { kind: 'label', dim: 8, dropProb: 0 } });
+  const cfg = igpt.modelSchema.parse({
+    ...igpt.defaults.model,
+    dim: 32,
+    layers: 1,
+    heads: 2,
+    mlpRatio: 2,
+    levels: 2,
+    cond: { kind: 'label', dim: 8, dropProb: 0 },
+  });
   const gen = igpt.create(cfg, info, 1);
   const t1 = performance.now();
   const genLoss = train(gen, 80, 32, 1e-2, { lrSchedule: 'cosine', clipNorm: 1 });
@@ -93,12 +136,20 @@ test('issue 10: a pixel loss gives the conditional mean (a blur of both modes); 
     const clean = near.filter((d) => d < 0.15).length;
     const meanNear = near.reduce((x, y) => x + y, 0) / n;
     // sampling at temperature 1 can, rarely, draw an unlikely first pixel and go off the data: allow a few such samples
-    assert.ok(clean >= n - 4, `class ${k}: ${clean} of ${n} samples within 0.15 of a real image (distances ${near.map((d) => d.toFixed(2))})`);
+    assert.ok(
+      clean >= n - 4,
+      `class ${k}: ${clean} of ${n} samples within 0.15 of a real image (distances ${near.map((d) => d.toFixed(2))})`,
+    );
     assert.ok(meanNear < 0.05, `class ${k}: samples are ${meanNear.toFixed(3)} from the nearer real image on average`);
     const first = rows.filter((r, j) => near[j] < 0.15 && meanAbs(r, a) < meanAbs(r, b)).length;
-    assert.ok(first >= 4 && clean - first >= 4, `class ${k}: both modes appear (${first} and ${clean - first} of ${n})`);
+    assert.ok(
+      first >= 4 && clean - first >= 4,
+      `class ${k}: both modes appear (${first} and ${clean - first} of ${n})`,
+    );
   }
-  t.diagnostic(`igpt: loss ${genLoss.toFixed(3)} nats (optimum ln 2 = 0.693), ${(performance.now() - t1).toFixed(0)} ms`);
+  t.diagnostic(
+    `igpt: loss ${genLoss.toFixed(3)} nats (optimum ln 2 = 0.693), ${(performance.now() - t1).toFixed(0)} ms`,
+  );
   gen.dispose();
 });
 
@@ -108,7 +159,10 @@ test('the cross-entropy loss also gives E[x|y]; an unconditional oneshot learns 
   const out = rowsOf(bce.sample(2, 0));
   for (const k of [0, 1]) {
     const avg = average(...MODES[k]);
-    assert.ok(out[k].every((v, i) => Math.abs(v - avg[i]) < 0.15), `bce, class ${k}: ${out[k].map((v) => v.toFixed(2))}`);
+    assert.ok(
+      out[k].every((v, i) => Math.abs(v - avg[i]) < 0.15),
+      `bce, class ${k}: ${out[k].map((v) => v.toFixed(2))}`,
+    );
   }
   const ev = bce.evaluate!([{ x: X, y: Y }], { iwaeK: 0, seed: 0 });
   assert.ok(ev.terms.bce > 0 && Number.isFinite(ev.terms.mse), JSON.stringify(ev));
@@ -119,7 +173,10 @@ test('the cross-entropy loss also gives E[x|y]; an unconditional oneshot learns 
   train(none, 150, 128, 1e-2);
   const [img] = rowsOf(none.sample(1, 0));
   const all = average(average(...MODES[0]), average(...MODES[1])); // E[x]: every bar at 1/4
-  assert.ok(img.every((v, i) => Math.abs(v - all[i]) < 0.1), `mean image ${img.map((v) => v.toFixed(2))}`);
+  assert.ok(
+    img.every((v, i) => Math.abs(v - all[i]) < 0.1),
+    `mean image ${img.map((v) => v.toFixed(2))}`,
+  );
   none.dispose();
 });
 
@@ -128,7 +185,11 @@ test('config: label-conditional by default, strict keys, scale01 data; sample() 
   assert.equal(m.cond.kind, 'label');
   assert.deepEqual(m.hidden, [256, 512]);
   assert.equal(m.loss, 'mse');
-  assert.equal(oneshotModelSchema.parse({ cond: { dim: 8 } }).cond.kind, 'label', 'a partial cond section keeps the label default');
+  assert.equal(
+    oneshotModelSchema.parse({ cond: { dim: 8 } }).cond.kind,
+    'label',
+    'a partial cond section keeps the label default',
+  );
   assert.equal(oneshotModelSchema.safeParse({ latent: 4 }).success, false);
   assert.equal(oneshotModelSchema.safeParse({ loss: 'l1' }).success, false);
   assert.equal(oneshot.requiredPreprocess, 'scale01');
@@ -137,8 +198,13 @@ test('config: label-conditional by default, strict keys, scale01 data; sample() 
   assert.equal(oneshot.needsCaptions!(oneshotCfg({ cond: { kind: 'text', textHeads: 2 } })), true);
 
   const os = oneshot.create(oneshotCfg(), info, 4);
-  const a = os.sample(5, 1), b = os.sample(5, 12345);
-  assert.deepEqual(Array.from(a.dataSync()), Array.from(b.dataSync()), 'the same conditions, the same images, whatever the seed');
+  const a = os.sample(5, 1),
+    b = os.sample(5, 12345);
+  assert.deepEqual(
+    Array.from(a.dataSync()),
+    Array.from(b.dataSync()),
+    'the same conditions, the same images, whatever the seed',
+  );
   const rows = rowsOf(a);
   assert.deepEqual(rows[2], rows[0], 'labels cycle over the rows: 0, 1, 0, 1, 0');
   assert.notDeepEqual(rows[1], rows[0]);

@@ -26,7 +26,10 @@ test('IWAE k=1 equals log p(x|z) + log p(z) - log q(z|x) with the same z (the on
   const manual = tf.tidy(() => {
     const { mu, logVar } = m.nets.encode(x, null);
     const z = reparameterise(mu, logVar, seed); // same seed and shape [1*B, L] as the k=1 chunk
-    const logW = tf.sub(tf.add(logPxGivenZ(m.nets, x, m.nets.decode(z, null)), standardNormalLogPdf(z)), gaussianLogLik(z, mu, logVar));
+    const logW = tf.sub(
+      tf.add(logPxGivenZ(m.nets, x, m.nets.decode(z, null)), standardNormalLogPdf(z)),
+      gaussianLogLik(z, mu, logVar),
+    );
     return logW.dataSync();
   });
   for (let i = 0; i < 5; i++) assert.ok(Math.abs(l1[i] - manual[i]) < 1e-3, `${l1[i]} vs ${manual[i]}`);
@@ -55,7 +58,8 @@ test('the IWAE bound rises with k (L_1 <= L_10 <= L_100, averaged)', () => {
   const x = data(16);
   const L = (k: number) => {
     let s = 0;
-    for (let r = 0; r < 5; r++) s += tf.tidy(() => tf.mean(iwaeBound(m.nets, x, null, k, 77 + r * 13, 25)).dataSync()[0]);
+    for (let r = 0; r < 5; r++)
+      s += tf.tidy(() => tf.mean(iwaeBound(m.nets, x, null, k, 77 + r * 13, 25)).dataSync()[0]);
     return s / 5;
   };
   const l1 = L(1);
@@ -90,7 +94,12 @@ test('training loss = recon + beta * KL, with recon the hand-computed cross-entr
 });
 
 test('gaussian decoder: recon is the scaled MSE plus the normaliser', () => {
-  const m = new VaeModel(vaeModelSchema.parse({ hidden: [8], latent: 2, likelihood: 'gaussian', sigma: 0.5 }), info, false, 5);
+  const m = new VaeModel(
+    vaeModelSchema.parse({ hidden: [8], latent: 2, likelihood: 'gaussian', sigma: 0.5 }),
+    info,
+    false,
+    5,
+  );
   const x = tf.randomUniform([2, 4, 4, 1], 0, 1, 'float32', 8) as tf.Tensor4D;
   const rc = m.loss(x, null, 1).terms.recon.dataSync()[0];
   const mean = tf.tidy(() => m.nets.mean(m.nets.decode(m.nets.encode(x, null).mu, null)).dataSync());

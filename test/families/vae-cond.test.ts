@@ -16,10 +16,18 @@ const S = 8;
 const N = 32;
 const shapes = generateShapes({ n: N, seed: 4, size: S });
 const vocabulary = [...new Set(shapes.captions!.flatMap((c) => c.toLowerCase().split(/\s+/).filter(Boolean)))].sort();
-const info: DataInfo = { height: S, width: S, channels: 3, numClasses: shapes.classNames!.length, classNames: shapes.classNames, vocabulary };
+const info: DataInfo = {
+  height: S,
+  width: S,
+  channels: 3,
+  numClasses: shapes.classNames!.length,
+  classNames: shapes.classNames,
+  vocabulary,
+};
 const X = tf.tidy(() => tf.div(tf.tensor4d(Float32Array.from(shapes.images), [N, S, S, 3]), 255)) as tf.Tensor4D;
 
-const cfgOf = (cond: Record<string, unknown>) => vaeModelSchema.parse({ hidden: [64], latent: 4, likelihood: 'gaussian', cond: { dim: 16, textHeads: 2, ...cond } });
+const cfgOf = (cond: Record<string, unknown>) =>
+  vaeModelSchema.parse({ hidden: [64], latent: 4, likelihood: 'gaussian', cond: { dim: 16, textHeads: 2, ...cond } });
 
 test('model schema: cond section with defaults; the old conditional flag is an unknown key', () => {
   const m = vaeModelSchema.parse({});
@@ -52,7 +60,10 @@ test('text-conditional VAE: loss drops over a few steps on tiny shapes; samples 
   assert.ok(u.dataSync().every((v) => v >= 0 && v <= 1));
   tf.dispose([a, b, u]);
   assert.equal(tf.memory().numTensors, before, 'sampling leaks no tensors');
-  userError(() => m.sample(2, 1, { prompts: ['a pink circle'] }), /"pink" is not in this model's vocabulary; known words: a, /);
+  userError(
+    () => m.sample(2, 1, { prompts: ['a pink circle'] }),
+    /"pink" is not in this model's vocabulary; known words: a, /,
+  );
   userError(() => m.sample(2, 1, { labels: [1] }), /not label-conditional/);
   userError(() => m.loss(X, null, 1, null), /text-conditional; pass a prompt/);
   m.dispose();
@@ -64,13 +75,22 @@ test('label-conditional VAE: labels cycle, out-of-range label and prompts are us
   const s = m.sample(info.numClasses + 1, 1);
   assert.deepEqual(s.shape, [info.numClasses + 1, S, S, 3]);
   s.dispose();
-  userError(() => m.sample(2, 1, { labels: [info.numClasses] }), new RegExp(`out of range: this model has ${info.numClasses} classes`));
+  userError(
+    () => m.sample(2, 1, { labels: [info.numClasses] }),
+    new RegExp(`out of range: this model has ${info.numClasses} classes`),
+  );
   userError(() => m.sample(2, 1, { prompts: ['a circle'] }), /not text-conditional/);
   m.dispose();
   const plain = vaeFamily.create(cfgOf({ kind: 'none' }), info, 2);
   userError(() => plain.sample(2, 1, { labels: [0] }), /not label-conditional/);
   userError(() => plain.sample(2, 1, { prompts: ['a circle'] }), /not text-conditional/);
   plain.dispose();
-  userError(() => vaeFamily.create(cfgOf({ kind: 'label' }), { ...info, numClasses: 0, classNames: undefined }, 1), /needs a labelled dataset/);
-  userError(() => vaeFamily.create(cfgOf({ kind: 'text' }), { ...info, vocabulary: undefined }, 1), /needs a dataset with captions/);
+  userError(
+    () => vaeFamily.create(cfgOf({ kind: 'label' }), { ...info, numClasses: 0, classNames: undefined }, 1),
+    /needs a labelled dataset/,
+  );
+  userError(
+    () => vaeFamily.create(cfgOf({ kind: 'text' }), { ...info, vocabulary: undefined }, 1),
+    /needs a dataset with captions/,
+  );
 });

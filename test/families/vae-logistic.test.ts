@@ -14,7 +14,16 @@ const sigmoid = (a: number) => 1 / (1 + Math.exp(-a));
 
 test('the 256 bin probabilities of the discretized logistic sum to 1, for centred, edge, outside and sharp mu/s', () => {
   const ks = Array.from({ length: 256 }, (_, k) => k / 255);
-  for (const [mu, logS] of [[0.5, -3], [0, -4], [1, -2], [-0.2, -1], [1.3, -5], [0.37, -7], [0.37, -9], [0.6, 1]]) {
+  for (const [mu, logS] of [
+    [0.5, -3],
+    [0, -4],
+    [1, -2],
+    [-0.2, -1],
+    [1.3, -5],
+    [0.37, -7],
+    [0.37, -9],
+    [0.6, 1],
+  ]) {
     const x = tf.tensor2d(ks, [256, 1]);
     const lp = discretizedLogisticLogLik(x, tf.fill([256, 1], mu), tf.fill([256, 1], logS));
     const total = Array.from(lp.dataSync()).reduce((a, v) => a + Math.exp(v), 0);
@@ -24,12 +33,16 @@ test('the 256 bin probabilities of the discretized logistic sum to 1, for centre
 });
 
 test('a bin probability equals the logistic CDF difference computed by hand, edge bins take the tails', () => {
-  const mu = 0.42, s = Math.exp(-3), h = 1 / 510;
+  const mu = 0.42,
+    s = Math.exp(-3),
+    h = 1 / 510;
   const cdf = (v: number) => sigmoid((v - mu) / s);
   for (const k of [0, 1, 100, 107, 254, 255]) {
     const x = k / 255;
     const want = k === 0 ? cdf(x + h) : k === 255 ? 1 - cdf(x - h) : cdf(x + h) - cdf(x - h);
-    const got = Math.exp(discretizedLogisticLogLik(tf.tensor2d([[x]]), tf.tensor2d([[mu]]), tf.tensor2d([[-3]])).dataSync()[0]);
+    const got = Math.exp(
+      discretizedLogisticLogLik(tf.tensor2d([[x]]), tf.tensor2d([[mu]]), tf.tensor2d([[-3]])).dataSync()[0],
+    );
     assert.ok(Math.abs(got - want) < 1e-5 + 1e-3 * want, `k ${k}: ${got} vs ${want}`);
   }
 });
@@ -38,7 +51,20 @@ test('a logistic-decoder VAE trains on k/255 data: finite gradients, falling los
   const info = { height: 4, width: 4, channels: 1, numClasses: 0 };
   const m = new VaeModel(vaeModelSchema.parse({ hidden: [16], latent: 3, likelihood: 'logistic' }), info, true, 5);
   // two 8-bit patterns, as k/255
-  const x = tf.tidy(() => tf.div(tf.round(tf.mul(tf.tile(tf.tensor4d([0, 255, 128, 30, 255, 0, 64, 200, 12, 99, 250, 3, 77, 180, 0, 255], [1, 4, 4, 1]), [8, 1, 1, 1]), 1)), 255)) as tf.Tensor4D;
+  const x = tf.tidy(() =>
+    tf.div(
+      tf.round(
+        tf.mul(
+          tf.tile(
+            tf.tensor4d([0, 255, 128, 30, 255, 0, 64, 200, 12, 99, 250, 3, 77, 180, 0, 255], [1, 4, 4, 1]),
+            [8, 1, 1, 1],
+          ),
+          1,
+        ),
+      ),
+      255,
+    ),
+  ) as tf.Tensor4D;
   const opt = tf.train.adam(3e-3);
   const vars = Object.values(m.params.vars);
   const losses: number[] = [];
@@ -51,12 +77,16 @@ test('a logistic-decoder VAE trains on k/255 data: finite gradients, falling los
   }
   assert.equal(tf.memory().numTensors, after10, 'tensors grow across steps');
   assert.ok(losses.every(Number.isFinite), 'non-finite loss');
-  const first = losses.slice(0, 10).reduce((a, b) => a + b) / 10, last = losses.slice(-10).reduce((a, b) => a + b) / 10;
+  const first = losses.slice(0, 10).reduce((a, b) => a + b) / 10,
+    last = losses.slice(-10).reduce((a, b) => a + b) / 10;
   assert.ok(last < first - 10, `loss did not fall: ${first} -> ${last}`);
   const mean = m.sample(4, 1);
   const v = Array.from(mean.dataSync());
   assert.deepEqual(mean.shape, [4, 4, 4, 1]);
-  assert.ok(v.every((a) => a >= 0 && a <= 1), 'mean image outside [0, 1]');
+  assert.ok(
+    v.every((a) => a >= 0 && a <= 1),
+    'mean image outside [0, 1]',
+  );
   tf.dispose([mean, x]);
   opt.dispose();
   m.dispose();
@@ -66,5 +96,9 @@ test('--likelihood logistic sets data.preprocess=scale01 unless the user chose o
   assert.equal(resolveRunConfig('vae', [], []).data.preprocess, 'binarize-dynamic');
   assert.equal(resolveRunConfig('vae', [{ model: { likelihood: 'logistic' } }], []).data.preprocess, 'scale01');
   assert.equal(resolveRunConfig('vae', [], ['model.likelihood=logistic']).data.preprocess, 'scale01');
-  assert.equal(resolveRunConfig('vae', [{ model: { likelihood: 'logistic' }, data: { preprocess: 'dequantize' } }], []).data.preprocess, 'dequantize');
+  assert.equal(
+    resolveRunConfig('vae', [{ model: { likelihood: 'logistic' }, data: { preprocess: 'dequantize' } }], []).data
+      .preprocess,
+    'dequantize',
+  );
 });

@@ -12,8 +12,13 @@ import { slerp, slerpPath } from '../../src/core/families/gan/sample.ts';
 import { ganModelSchema } from '../../src/core/families/gan/config.ts';
 import { GanModel } from '../../src/core/families/gan/index.ts';
 
-const BACKENDS = ['cpu', 'wasm', ...(registerNativeBackend().ok || process.env.DEEPGEN_REQUIRE_NATIVE ? ['native'] : [])];
-const close = (a: number, b: number, tol: number, what: string) => assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${what}: ${a} vs ${b}`);
+const BACKENDS = [
+  'cpu',
+  'wasm',
+  ...(registerNativeBackend().ok || process.env.DEEPGEN_REQUIRE_NATIVE ? ['native'] : []),
+];
+const close = (a: number, b: number, tol: number, what: string) =>
+  assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${what}: ${a} vs ${b}`);
 const softplus = (v: number) => Math.log1p(Math.exp(v));
 const mean = (xs: number[]) => xs.reduce((s, v) => s + v, 0) / xs.length;
 
@@ -24,17 +29,30 @@ for (const backend of BACKENDS) {
     });
 
     test('losses: ns, hinge and wgan against their formulas', () => {
-      const r = [2, -0.5, 0.3], f = [-1, 0.8, 1.7];
-      const dR = tf.tensor1d(r), dF = tf.tensor1d(f);
+      const r = [2, -0.5, 0.3],
+        f = [-1, 0.8, 1.7];
+      const dR = tf.tensor1d(r),
+        dF = tf.tensor1d(f);
       const val = (t: tf.Scalar) => {
         const v = t.dataSync()[0];
         t.dispose();
         return v;
       };
       // ns: -log sigmoid(D(x)) - log(1 - sigmoid(D(G(z)))) = softplus(-D(x)) + softplus(D(G(z)))
-      close(val(discriminatorLoss('ns', dR, dF)), mean(r.map((v) => -Math.log(1 / (1 + Math.exp(-v))))) + mean(f.map((v) => -Math.log(1 - 1 / (1 + Math.exp(-v))))), 1e-5, 'ns L_D');
+      close(
+        val(discriminatorLoss('ns', dR, dF)),
+        mean(r.map((v) => -Math.log(1 / (1 + Math.exp(-v))))) +
+          mean(f.map((v) => -Math.log(1 - 1 / (1 + Math.exp(-v))))),
+        1e-5,
+        'ns L_D',
+      );
       close(val(generatorLoss('ns', dF)), mean(f.map((v) => softplus(-v))), 1e-5, 'ns L_G');
-      close(val(discriminatorLoss('hinge', dR, dF)), mean(r.map((v) => Math.max(0, 1 - v))) + mean(f.map((v) => Math.max(0, 1 + v))), 1e-6, 'hinge L_D');
+      close(
+        val(discriminatorLoss('hinge', dR, dF)),
+        mean(r.map((v) => Math.max(0, 1 - v))) + mean(f.map((v) => Math.max(0, 1 + v))),
+        1e-6,
+        'hinge L_D',
+      );
       close(val(generatorLoss('hinge', dF)), -mean(f), 1e-6, 'hinge L_G');
       close(val(discriminatorLoss('wgan-gp', dR, dF)), mean(f) - mean(r), 1e-6, 'wgan L_D');
       close(val(generatorLoss('wgan-gp', dF)), -mean(f), 1e-6, 'wgan L_G');
@@ -77,7 +95,8 @@ for (const backend of BACKENDS) {
       const critic = (x: tf.Tensor4D) => tf.mul(0.5, tf.sum(tf.square(x), [1, 2, 3])) as tf.Tensor1D;
       const { gp, gradNorm } = gradientPenalty(critic, real, fake, eps);
       // x^_0 = (0.5, 0, 0), ||.|| = 0.5; x^_1 = 0.25 (2, 2, 1) + 0.75 (0, 2, 1) = (0.5, 2, 1), ||.|| = sqrt(5.25)
-      const n0 = 0.5, n1 = Math.sqrt(5.25);
+      const n0 = 0.5,
+        n1 = Math.sqrt(5.25);
       close(gp.dataSync()[0], ((n0 - 1) ** 2 + (n1 - 1) ** 2) / 2, 1e-5, 'GP');
       close(gradNorm.dataSync()[0], (n0 + n1) / 2, 1e-5, 'mean norm');
       tf.dispose([gp, gradNorm, real, fake, eps]);
@@ -85,12 +104,24 @@ for (const backend of BACKENDS) {
 
     test('the penalty through the GAN critic has finite, non-zero gradients for every D weight and none for G', () => {
       const arch = backend === 'wasm' ? 'mlp' : 'conv'; // wasm has no Conv2DBackpropFilter
-      const cfg = ganModelSchema.parse({ arch, loss: 'wgan-gp', latent: 4, channels: 4, hidden: 8, cond: { kind: 'label', dim: 4 } });
+      const cfg = ganModelSchema.parse({
+        arch,
+        loss: 'wgan-gp',
+        latent: 4,
+        channels: 4,
+        hidden: 8,
+        cond: { kind: 'label', dim: 4 },
+      });
       const m = new GanModel(cfg, { height: 8, width: 8, channels: 1, numClasses: 3 }, 3);
       const x = tf.randomUniform([4, 8, 8, 1], -1, 1, 'float32', 5) as tf.Tensor4D;
-      const fake = tf.tidy(() => m.generate(tf.randomNormal([4, 4], 0, 1, 'float32', 6) as tf.Tensor2D, { labels: [0, 1, 2, 0] }, null));
+      const fake = tf.tidy(() =>
+        m.generate(tf.randomNormal([4, 4], 0, 1, 'float32', 6) as tf.Tensor2D, { labels: [0, 1, 2, 0] }, null),
+      );
       const dVars = m.discriminatorVars();
-      const { value, grads } = tf.variableGrads(() => m.discriminatorObjective(x, fake, { labels: [0, 1, 2, 0] }, null, 9).terms.gp, Object.values(dVars));
+      const { value, grads } = tf.variableGrads(
+        () => m.discriminatorObjective(x, fake, { labels: [0, 1, 2, 0] }, null, 9).terms.gp,
+        Object.values(dVars),
+      );
       assert.ok(Number.isFinite(value.dataSync()[0]) && value.dataSync()[0] > 0);
       for (const [k, v] of Object.entries(dVars)) {
         // biases only pick which leaky-ReLU slopes apply (piecewise constant), so grad_x D and GP do not depend on them;
@@ -118,20 +149,25 @@ test('the penalty gradient through the conv critic agrees between cpu and native
     const f = tf.randomUniform([4, 8, 8, 1], -1, 1, 'float32', 6) as tf.Tensor4D;
     const dVars = m.discriminatorVars();
     const r = tf.variableGrads(() => m.discriminatorObjective(x, f, {}, null, 9).loss, Object.values(dVars));
-    grads.push(Object.fromEntries(Object.entries(dVars).map(([k, v]) => [k, r.grads[v.name].dataSync() as Float32Array])));
+    grads.push(
+      Object.fromEntries(Object.entries(dVars).map(([k, v]) => [k, r.grads[v.name].dataSync() as Float32Array])),
+    );
     tf.dispose([r.value, ...Object.values(r.grads), x, f]);
     m.dispose();
   }
   for (const k of Object.keys(grads[0])) {
-    const a = grads[0][k], b = grads[1][k];
+    const a = grads[0][k],
+      b = grads[1][k];
     const scale = Math.max(...Array.from(a, Math.abs), 1e-6);
-    for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i] - b[i]) <= 1e-3 * scale, `${k}[${i}]: cpu ${a[i]} native ${b[i]}`);
+    for (let i = 0; i < a.length; i++)
+      assert.ok(Math.abs(a[i] - b[i]) <= 1e-3 * scale, `${k}[${i}]: cpu ${a[i]} native ${b[i]}`);
   }
   await initBackend('cpu');
 });
 
 test('slerp: the ends, the great circle between orthogonal unit vectors, norm kept, parallel vectors', () => {
-  const a = [1, 0, 0], b = [0, 1, 0];
+  const a = [1, 0, 0],
+    b = [0, 1, 0];
   assert.deepEqual(Array.from(slerp(a, b, 0)), [1, 0, 0]);
   const end = slerp(a, b, 1);
   assert.ok(Math.abs(end[0]) < 1e-7 && Math.abs(end[1] - 1) < 1e-7);
@@ -149,7 +185,14 @@ test('slerp: the ends, the great circle between orthogonal unit vectors, norm ke
   // (anti)parallel: the straight line, no NaN
   assert.deepEqual(Array.from(slerp([1, 2], [2, 4], 0.5)), [1.5, 3]);
   assert.ok(Array.from(slerp([1, 0], [-1, 0], 0.5)).every(Number.isFinite));
-  const A = tf.tensor2d([[1, 0], [0, 2]]), B = tf.tensor2d([[0, 1], [2, 0]]);
+  const A = tf.tensor2d([
+      [1, 0],
+      [0, 2],
+    ]),
+    B = tf.tensor2d([
+      [0, 1],
+      [2, 0],
+    ]);
   const path = slerpPath(A, B, 3);
   assert.deepEqual(path.shape, [6, 2]);
   const d = path.dataSync();

@@ -16,15 +16,31 @@ import { ganModelSchema, criticSteps, type GanModelConfig } from '../../src/core
 import { DivergenceWatch } from '../../src/core/families/gan/train-step.ts';
 
 const fam = registry.gan;
-const INFO: DataInfo = { height: 8, width: 8, channels: 1, numClasses: 3, classNames: ['a', 'b', 'c'], vocabulary: ['a', 'b', 'c', 'big', 'small'] };
+const INFO: DataInfo = {
+  height: 8,
+  width: 8,
+  channels: 1,
+  numClasses: 3,
+  classNames: ['a', 'b', 'c'],
+  vocabulary: ['a', 'b', 'c', 'big', 'small'],
+};
 const cfgOf = (over: Record<string, unknown> = {}): GanModelConfig =>
-  ganModelSchema.parse({ latent: 4, channels: 4, hidden: 8, statsBatch: 16, ...over, cond: { dim: 8, textHeads: 2, ...((over.cond as object) ?? {}) } });
+  ganModelSchema.parse({
+    latent: 4,
+    channels: 4,
+    hidden: 8,
+    statsBatch: 16,
+    ...over,
+    cond: { dim: 8, textHeads: 2, ...((over.cond as object) ?? {}) },
+  });
 const X = tf.keep(tf.randomUniform([6, 8, 8, 1], -1, 1, 'float32', 1) as tf.Tensor4D);
 const Y = tf.keep(tf.tensor1d([0, 1, 2, 0, 1, 2], 'int32'));
 const CAPTIONS = ['a big', 'b small', 'c big', 'a small', 'b big', 'c small'];
 
-const snapshot = (vars: Record<string, tf.Variable>) => Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, Array.from(v.dataSync())]));
-const changed = (a: Record<string, number[]>, b: Record<string, number[]>) => Object.keys(a).filter((k) => a[k].some((v, i) => v !== b[k][i]));
+const snapshot = (vars: Record<string, tf.Variable>) =>
+  Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, Array.from(v.dataSync())]));
+const changed = (a: Record<string, number[]>, b: Record<string, number[]>) =>
+  Object.keys(a).filter((k) => a[k].some((v, i) => v !== b[k][i]));
 
 test('defaults: a DCGAN for Fashion-MNIST 28x28x1 on [-1, 1] data, G z 64 -> 7x7x128 -> 14x14x64 -> 28x28x1, D its mirror', () => {
   const d = fam.modelSchema.parse(fam.defaults.model);
@@ -53,8 +69,14 @@ test('defaults: a DCGAN for Fashion-MNIST 28x28x1 on [-1, 1] data, G z 64 -> 7x7
 });
 
 test('config errors name the problem and the fix', () => {
-  userError(() => new GanModel(cfgOf({ arch: 'conv', stages: 3 }), { ...INFO, height: 28, width: 28 }, 1), /model\.stages=3 .*divisible by 8, got 28x28; use --set model\.stages=2/);
-  userError(() => new GanModel(cfgOf({ arch: 'conv', stages: 1 }), { ...INFO, height: 7, width: 7 }, 1), /divisible by 2, got 7x7; resize .* or use --arch mlp/);
+  userError(
+    () => new GanModel(cfgOf({ arch: 'conv', stages: 3 }), { ...INFO, height: 28, width: 28 }, 1),
+    /model\.stages=3 .*divisible by 8, got 28x28; use --set model\.stages=2/,
+  );
+  userError(
+    () => new GanModel(cfgOf({ arch: 'conv', stages: 1 }), { ...INFO, height: 7, width: 7 }, 1),
+    /divisible by 2, got 7x7; resize .* or use --arch mlp/,
+  );
   assert.equal(ganModelSchema.safeParse({ lambda: 3 }).success, false, 'unknown keys are rejected');
   assert.equal(ganModelSchema.safeParse({ loss: 'lsgan' }).success, false);
   assert.equal(ganModelSchema.safeParse({ divergence: { patience: 3 } }).success, false);
@@ -72,14 +94,25 @@ for (const arch of ['mlp', 'conv'] as const) {
     test(`${arch} ${loss}: a D update leaves G unchanged, a G update leaves D unchanged (two optimisers, explicit variable lists)`, () => {
       const m = new GanModel(cfgOf({ arch, loss, cond: { kind: 'label' } }), INFO, 2);
       const tr = trainerFor(m, trainSchema.parse({ lr: 1e-2, ema: 0.9 }), 10);
-      const G = m.generatorVars(), D = m.discriminatorVars();
-      assert.ok(Object.keys(G).includes('G.cond.label') && Object.keys(D).includes('D.cond.label'), 'each player has its own label embedding');
-      assert.equal(Object.keys(G).length + Object.keys(D).length, Object.keys(m.params.vars).length, 'the groups cover every variable');
-      const g0 = snapshot(G), d0 = snapshot(D);
+      const G = m.generatorVars(),
+        D = m.discriminatorVars();
+      assert.ok(
+        Object.keys(G).includes('G.cond.label') && Object.keys(D).includes('D.cond.label'),
+        'each player has its own label embedding',
+      );
+      assert.equal(
+        Object.keys(G).length + Object.keys(D).length,
+        Object.keys(m.params.vars).length,
+        'the groups cover every variable',
+      );
+      const g0 = snapshot(G),
+        d0 = snapshot(D);
       const labels = { labels: Y };
       // one D update only
       tr.customStep((ctx) => {
-        const fake = tf.tidy(() => m.generate(tf.randomNormal([6, 4], 0, 1, 'float32', 3) as tf.Tensor2D, labels, null));
+        const fake = tf.tidy(() =>
+          m.generate(tf.randomNormal([6, 4], 0, 1, 'float32', 3) as tf.Tensor2D, labels, null),
+        );
         const u = ctx.update('D', () => m.discriminatorObjective(X, fake, labels, null, 4));
         fake.dispose();
         assert.ok(u.gradNorm > 0);
@@ -89,7 +122,8 @@ for (const arch of ['mlp', 'conv'] as const) {
       const dMoved = changed(d0, snapshot(D));
       assert.ok(dMoved.includes('D.out.weight') && dMoved.includes('D.cond.label'), `D moved: ${dMoved}`);
       // one G update only
-      const g1 = snapshot(G), d1 = snapshot(D);
+      const g1 = snapshot(G),
+        d1 = snapshot(D);
       tr.customStep((ctx) => {
         const u = ctx.update('G', () => m.generatorObjective(6, labels, null, 5));
         return { loss: u.loss, terms: u.terms };
@@ -116,14 +150,25 @@ test('a full step: n_critic D updates then one G update, with the health terms, 
     const tr = trainerFor(m, trainSchema.parse({ lr: 1e-3, ema: 0.9 }), 10);
     const step = (i: number) => trainModelStep(tr, m, () => ({ x: tf.clone(X), y: null, captions: null }), i);
     const r = step(0);
-    const want = ['lossD', 'lossG', 'dReal', 'dFake', 'gradNormD', 'gradNormG', ...(loss === 'wgan-gp' ? ['gp', 'gpGradNorm'] : [])];
+    const want = [
+      'lossD',
+      'lossG',
+      'dReal',
+      'dFake',
+      'gradNormD',
+      'gradNormG',
+      ...(loss === 'wgan-gp' ? ['gp', 'gpGradNorm'] : []),
+    ];
     assert.deepEqual(Object.keys(r.terms).sort(), want.sort(), loss);
     for (const [k, v] of Object.entries(r.terms)) assert.ok(Number.isFinite(v), `${loss} ${k} = ${v}`);
     assert.ok(Math.abs(r.loss - (r.terms.lossD + r.terms.lossG)) < 1e-5);
     if (loss === 'ns') {
       // at the start D outputs ~0 logits: D(x) ~ 1/2 as probabilities, L_D ~ 2 ln 2, L_G ~ ln 2
       assert.ok(Math.abs(r.terms.dReal - 0.5) < 0.05 && Math.abs(r.terms.dFake - 0.5) < 0.05, JSON.stringify(r.terms));
-      assert.ok(Math.abs(r.terms.lossD - 2 * Math.LN2) < 0.1 && Math.abs(r.terms.lossG - Math.LN2) < 0.1, JSON.stringify(r.terms));
+      assert.ok(
+        Math.abs(r.terms.lossD - 2 * Math.LN2) < 0.1 && Math.abs(r.terms.lossG - Math.LN2) < 0.1,
+        JSON.stringify(r.terms),
+      );
     }
     assert.equal(tr.groupOptimizers.D.t, loss === 'wgan-gp' ? 3 : 1);
     assert.equal(tr.groupOptimizers.G.t, 1);
@@ -138,27 +183,38 @@ test('a full step: n_critic D updates then one G update, with the health terms, 
 
 test("loss() for a single-loss trainer: its gradient is grad_D L_D on D's variables and grad_G L_G on G's", () => {
   const m = new GanModel(cfgOf({ loss: 'hinge', gNorm: 'none' }), INFO, 4);
-  const G = m.generatorVars(), D = m.discriminatorVars();
+  const G = m.generatorVars(),
+    D = m.discriminatorVars();
   const all = tf.variableGrads(() => m.loss(X, null, 7).loss, Object.values(m.params.vars));
   assert.ok(Number.isFinite(all.value.dataSync()[0]));
   // the same noise as loss(seed 7) uses: the first and second seeds after the drop seed
   const terms = m.loss(X, null, 7).terms;
-  const lossD = terms.lossD.dataSync()[0], lossG = terms.lossG.dataSync()[0];
+  const lossD = terms.lossD.dataSync()[0],
+    lossG = terms.lossG.dataSync()[0];
   tf.dispose(Object.values(terms));
   assert.ok(Math.abs(all.value.dataSync()[0] - (lossD + lossG)) < 1e-5);
   // grad_D of L = L_D + L_G must equal grad_D of L_D alone: G's loss sends nothing into D's weights
   const onlyD = tf.variableGrads(() => m.loss(X, null, 7).terms.lossD, Object.values(D));
   for (const v of Object.values(D)) {
-    const a = all.grads[v.name].dataSync(), b = onlyD.grads[v.name].dataSync();
+    const a = all.grads[v.name].dataSync(),
+      b = onlyD.grads[v.name].dataSync();
     for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i] - b[i]) < 1e-6, `${v.name}`);
   }
   // grad_G of L must equal grad_G of L_G alone: D's loss sees G's samples through stopGradient
   const onlyG = tf.variableGrads(() => m.loss(X, null, 7).terms.lossG, Object.values(G));
   for (const v of Object.values(G)) {
-    const a = all.grads[v.name].dataSync(), b = onlyG.grads[v.name].dataSync();
+    const a = all.grads[v.name].dataSync(),
+      b = onlyG.grads[v.name].dataSync();
     for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i] - b[i]) < 1e-6, `${v.name}`);
   }
-  tf.dispose([all.value, ...Object.values(all.grads), onlyD.value, ...Object.values(onlyD.grads), onlyG.value, ...Object.values(onlyG.grads)]);
+  tf.dispose([
+    all.value,
+    ...Object.values(all.grads),
+    onlyD.value,
+    ...Object.values(onlyD.grads),
+    onlyG.value,
+    ...Object.values(onlyG.grads),
+  ]);
   m.dispose();
 });
 
@@ -173,7 +229,13 @@ test('divergence: D loss near 0 for `steps` steps in a row stops training with a
   w.observe(5, t(1e-4));
   assert.throws(
     () => w.observe(6, t(1e-4)),
-    (e: unknown) => e instanceof DivergenceError && /step 6: the discriminator has won: its loss stayed below 0\.001 for 3 steps/.test(e.message) && /model\.dLrScale=0\.25/.test(e.message) && /model\.loss=hinge/.test(e.message) && /wgan-gp/.test(e.message) && !e.message.includes('\n'),
+    (e: unknown) =>
+      e instanceof DivergenceError &&
+      /step 6: the discriminator has won: its loss stayed below 0\.001 for 3 steps/.test(e.message) &&
+      /model\.dLrScale=0\.25/.test(e.message) &&
+      /model\.loss=hinge/.test(e.message) &&
+      /wgan-gp/.test(e.message) &&
+      !e.message.includes('\n'),
   );
   // wgan-gp's critic loss is negative when it separates: no floor
   const c = new DivergenceWatch('wgan-gp', 1e-3, 1);
@@ -192,9 +254,13 @@ test('divergence: D loss near 0 for `steps` steps in a row stops training with a
 test('a non-finite loss stops the step with NonFiniteLossError naming the player, before its update', () => {
   const m = new GanModel(cfgOf(), INFO, 2);
   const tr = trainerFor(m, trainSchema.parse({}), 10);
-  const g0 = snapshot(m.generatorVars()), d0 = snapshot(m.discriminatorVars());
+  const g0 = snapshot(m.generatorVars()),
+    d0 = snapshot(m.discriminatorVars());
   const bad = tf.fill([6, 8, 8, 1], NaN) as tf.Tensor4D;
-  assert.throws(() => trainModelStep(tr, m, () => ({ x: bad, y: null, captions: null }), 0), (e: unknown) => e instanceof NonFiniteLossError && /D\.loss=NaN/.test(e.message));
+  assert.throws(
+    () => trainModelStep(tr, m, () => ({ x: bad, y: null, captions: null }), 0),
+    (e: unknown) => e instanceof NonFiniteLossError && /D\.loss=NaN/.test(e.message),
+  );
   assert.deepEqual(changed(d0, snapshot(m.discriminatorVars())), []);
   assert.deepEqual(changed(g0, snapshot(m.generatorVars())), []);
   tr.dispose();
@@ -205,10 +271,16 @@ test('sampling: fixed noise per seed, each sample independent of n and of the ot
   for (const arch of ['mlp', 'conv'] as const) {
     const m = new GanModel(cfgOf({ arch }), INFO, 5);
     // move the batch-norm parameters off their init so the statistics matter
-    for (const [k, v] of Object.entries(m.params.vars)) if (k.includes('.bn')) v.assign(tf.tidy(() => tf.add(v, tf.randomNormal(v.shape, 0, 0.3, 'float32', 9))));
-    const a = m.sample(5, 3), b = m.sample(2, 3), c = m.sample(5, 3), d = m.sample(5, 4);
-    const ad = a.dataSync(), bd = b.dataSync();
-    for (let i = 0; i < bd.length; i++) assert.ok(Math.abs(ad[i] - bd[i]) < 1e-6, `${arch}: the first samples change with n`);
+    for (const [k, v] of Object.entries(m.params.vars))
+      if (k.includes('.bn')) v.assign(tf.tidy(() => tf.add(v, tf.randomNormal(v.shape, 0, 0.3, 'float32', 9))));
+    const a = m.sample(5, 3),
+      b = m.sample(2, 3),
+      c = m.sample(5, 3),
+      d = m.sample(5, 4);
+    const ad = a.dataSync(),
+      bd = b.dataSync();
+    for (let i = 0; i < bd.length; i++)
+      assert.ok(Math.abs(ad[i] - bd[i]) < 1e-6, `${arch}: the first samples change with n`);
     assert.deepEqual(Array.from(ad), Array.from(c.dataSync()));
     assert.notDeepEqual(Array.from(ad), Array.from(d.dataSync()));
     assert.ok(ad.every((v) => v >= 0 && v <= 1));
@@ -225,7 +297,8 @@ test('conditioning: labels and prompts change the samples; projection and concat
     const m = new GanModel(cfgOf({ arch: 'conv', dCond, cond: { kind: 'label' } }), INFO, 6);
     const tr = trainerFor(m, trainSchema.parse({ lr: 1e-2 }), 10);
     for (let i = 0; i < 3; i++) trainModelStep(tr, m, () => ({ x: tf.clone(X), y: tf.clone(Y), captions: null }), i);
-    const a = m.sample(3, 1, { labels: [0] }), b = m.sample(3, 1, { labels: [1] });
+    const a = m.sample(3, 1, { labels: [0] }),
+      b = m.sample(3, 1, { labels: [1] });
     assert.notDeepEqual(Array.from(a.dataSync()), Array.from(b.dataSync()), dCond);
     tf.dispose([a, b]);
     tr.dispose();
@@ -234,7 +307,9 @@ test('conditioning: labels and prompts change the samples; projection and concat
   const t = new GanModel(cfgOf({ cond: { kind: 'text' } }), INFO, 6);
   const tr = trainerFor(t, trainSchema.parse({ lr: 1e-2 }), 10);
   for (let i = 0; i < 2; i++) trainModelStep(tr, t, () => ({ x: tf.clone(X), y: null, captions: CAPTIONS }), i);
-  const p = t.sample(2, 1, { prompts: ['a big'] }), q = t.sample(2, 1, { prompts: ['c small'] }), u = t.sample(2, 1);
+  const p = t.sample(2, 1, { prompts: ['a big'] }),
+    q = t.sample(2, 1, { prompts: ['c small'] }),
+    u = t.sample(2, 1);
   assert.notDeepEqual(Array.from(p.dataSync()), Array.from(q.dataSync()));
   assert.notDeepEqual(Array.from(p.dataSync()), Array.from(u.dataSync()), 'no prompt: the null embedding');
   userError(() => t.sample(2, 1, { prompts: ['a zebra'] }), /zebra/);
@@ -246,7 +321,10 @@ test('conditioning: labels and prompts change the samples; projection and concat
 test('pictures: a slerp interpolation grid, one class per row for label models', () => {
   const m = new GanModel(cfgOf({ cond: { kind: 'label' } }), INFO, 7);
   const pics = m.pictures(X, undefined, 0);
-  assert.deepEqual(pics.map((p) => p.name), ['interpolation']);
+  assert.deepEqual(
+    pics.map((p) => p.name),
+    ['interpolation'],
+  );
   assert.deepEqual(pics[0].images.shape, [60, 8, 8, 1]);
   assert.equal(pics[0].cols, 10);
   assert.match(pics[0].caption, /slerp.*one class per row/);

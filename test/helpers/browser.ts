@@ -9,16 +9,26 @@ import { BIN } from './cli.ts';
 export const CHROMIUM = '/usr/bin/chromium';
 
 export function launchChromium(): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
 }
 
 /** `deepgen serve RUN... --port 0` (in `cwd`, with `extra` flags); resolves with the server process, its base URL once
  *  it listens, and everything it has written so far (stdout and stderr). */
-export async function startServe(runs: string[], o: { cwd?: string; extra?: string[] } = {}): Promise<{ server: ChildProcess; base: string; output: () => string }> {
+export async function startServe(
+  runs: string[],
+  o: { cwd?: string; extra?: string[] } = {},
+): Promise<{ server: ChildProcess; base: string; output: () => string }> {
   const env = { ...process.env };
   delete env.NODE_OPTIONS;
   delete env.NODE_TEST_CONTEXT;
-  const server = spawn(process.execPath, [BIN, 'serve', ...runs, '--port', '0', ...(o.extra ?? [])], { env, cwd: o.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const server = spawn(process.execPath, [BIN, 'serve', ...runs, '--port', '0', ...(o.extra ?? [])], {
+    env,
+    cwd: o.cwd,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   const base = await new Promise<string>((resolve, reject) => {
     server.stdout!.on('data', (d) => {
@@ -33,18 +43,31 @@ export async function startServe(runs: string[], o: { cwd?: string; extra?: stri
 }
 
 /** A page on run `id` with its model loaded (or failed to load); page errors are collected. */
-export async function openView(browser: Browser, base: string, id: string, query = ''): Promise<{ page: Page; errors: string[] }> {
+export async function openView(
+  browser: Browser,
+  base: string,
+  id: string,
+  query = '',
+): Promise<{ page: Page; errors: string[] }> {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
   await page.goto(`${base}/${query}#run=${encodeURIComponent(id)}`);
-  await page.waitForFunction(() => ['ready', 'error'].includes(document.getElementById('view')!.dataset.status ?? ''), null, { timeout: 120_000 });
+  await page.waitForFunction(
+    () => ['ready', 'error'].includes(document.getElementById('view')!.dataset.status ?? ''),
+    null,
+    { timeout: 120_000 },
+  );
   return { page, errors };
 }
 
 /** Waits until the current action is done (or failed); returns the view's data-* state (status, firstMs, totalMs). */
 export async function settled(page: Page): Promise<Record<string, string>> {
-  await page.waitForFunction(() => ['done', 'error'].includes(document.getElementById('view')!.dataset.status ?? ''), null, { timeout: 600_000 });
+  await page.waitForFunction(
+    () => ['done', 'error'].includes(document.getElementById('view')!.dataset.status ?? ''),
+    null,
+    { timeout: 600_000 },
+  );
   return page.evaluate(() => ({ ...document.getElementById('view')!.dataset }) as Record<string, string>);
 }
 

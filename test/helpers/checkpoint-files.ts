@@ -2,7 +2,12 @@
 // only thing wrong with the folder is the change under test.
 import fs from 'node:fs';
 import path from 'node:path';
-import { decodeSafetensors, encodeSafetensors, recordToFloat32, type TensorRecord } from '../../src/core/checkpoint/safetensors.ts';
+import {
+  decodeSafetensors,
+  encodeSafetensors,
+  recordToFloat32,
+  type TensorRecord,
+} from '../../src/core/checkpoint/safetensors.ts';
 
 /** A safetensors file's tensors as float32. */
 export function readFloats(file: string): Record<string, { shape: number[]; data: Float32Array }> {

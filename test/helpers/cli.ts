@@ -19,15 +19,32 @@ export interface CliResult {
  * `deepgen ...args` in cwd; the test runner's NODE_OPTIONS / NODE_TEST_CONTEXT are kept out of the child. nodeArgs go
  * before the script, e.g. ['--import', preload] to make a file system call fail in the child.
  */
-export function runCli(args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; timeout?: number; nodeArgs?: string[] }): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  opts: { cwd: string; env?: NodeJS.ProcessEnv; timeout?: number; nodeArgs?: string[] },
+): Promise<CliResult> {
   const env = { ...(opts.env ?? process.env) };
   delete env.NODE_OPTIONS;
   delete env.NODE_TEST_CONTEXT;
   return new Promise((resolve) => {
-    execFile(process.execPath, [...(opts.nodeArgs ?? []), BIN, ...args], { cwd: opts.cwd, env, timeout: opts.timeout ?? 180_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
-      resolve({ code, signal: (err as { signal?: string } | null)?.signal ?? null, stdout: String(stdout), stderr: String(stderr) });
-    });
+    execFile(
+      process.execPath,
+      [...(opts.nodeArgs ?? []), BIN, ...args],
+      { cwd: opts.cwd, env, timeout: opts.timeout ?? 180_000, maxBuffer: 16 << 20 },
+      (err, stdout, stderr) => {
+        const code = err
+          ? typeof (err as { code?: unknown }).code === 'number'
+            ? (err as { code: number }).code
+            : -1
+          : 0;
+        resolve({
+          code,
+          signal: (err as { signal?: string } | null)?.signal ?? null,
+          stdout: String(stdout),
+          stderr: String(stderr),
+        });
+      },
+    );
   });
 }
 
@@ -43,7 +60,11 @@ export function assertUserError(r: CliResult, ...patterns: RegExp[]): string {
   assert.equal(r.code, 2, `expected exit 2\n${show}`);
   assert.ok(!/^\s+at /m.test(r.stderr), `stack trace in stderr\n${show}`);
   const lines = r.stderr.split('\n').filter((l) => l.trim() !== '' && l.trim() !== HELP_HINT);
-  assert.equal(lines.filter((l) => /^deepgen: (internal )?error/.test(l)).length, 1, `expected one error line\n${show}`);
+  assert.equal(
+    lines.filter((l) => /^deepgen: (internal )?error/.test(l)).length,
+    1,
+    `expected one error line\n${show}`,
+  );
   const line = lines.at(-1)!;
   assert.match(line, /^deepgen: error: \S/, show);
   for (const p of patterns) assert.match(line, p);

@@ -11,7 +11,16 @@ export type FsCallHook = (n: number, call: string) => void;
 
 // Only calls that change what a later process sees count: a crash before a read or an fsync leaves the same files as a
 // crash before the next change (fsync matters for power loss, which SIGKILL cannot show; see the fsync-order test).
-const SYNC_PATH = ['writeFileSync', 'appendFileSync', 'unlinkSync', 'rmSync', 'rmdirSync', 'mkdirSync', 'truncateSync', 'mkdtempSync'] as const;
+const SYNC_PATH = [
+  'writeFileSync',
+  'appendFileSync',
+  'unlinkSync',
+  'rmSync',
+  'rmdirSync',
+  'mkdirSync',
+  'truncateSync',
+  'mkdtempSync',
+] as const;
 const SYNC_TWO_PATHS = ['renameSync', 'linkSync', 'symlinkSync', 'copyFileSync', 'cpSync'] as const;
 const SYNC_FD = ['writeSync', 'ftruncateSync', 'writevSync'] as const;
 const PROMISE_PATH = ['writeFile', 'appendFile', 'unlink', 'rm', 'rmdir', 'mkdir', 'truncate', 'mkdtemp'] as const;
@@ -44,7 +53,12 @@ function report(name: string, paths: (string | null)[], fd?: number): void {
   }
 }
 
-function wrap(obj: Record<string, unknown>, key: string, before: (args: unknown[]) => void, after?: (ret: unknown, args: unknown[]) => void): void {
+function wrap(
+  obj: Record<string, unknown>,
+  key: string,
+  before: (args: unknown[]) => void,
+  after?: (ret: unknown, args: unknown[]) => void,
+): void {
   const orig = obj[key] as ((...a: unknown[]) => unknown) | undefined;
   if (typeof orig !== 'function') return;
   originals.set(`${obj === (fs as unknown) ? 'fs' : 'promises'}.${key}`, orig);
@@ -65,14 +79,25 @@ function install(): void {
   const f = fs as unknown as Record<string, unknown>;
   const p = fs.promises as unknown as Record<string, unknown>;
   // openSync creates or truncates unless the flags are read-only; the fd is tracked so later writes to it count
-  wrap(f, 'openSync', (a) => {
-    const flags = a[1] ?? 'r';
-    if (flags !== 'r' && flags !== fs.constants.O_RDONLY && flags !== 'rs') report('openSync', [asPath(a[0])]);
-  }, (fd, a) => {
-    if (under(asPath(a[0])) && typeof fd === 'number') fds.add(fd);
-  });
-  wrap(f, 'closeSync', () => {}, (_r, a) => fds.delete(a[0] as number));
-  for (const k of SYNC_PATH) wrap(f, k, (a) => (typeof a[0] === 'number' ? report(k, [], a[0]) : report(k, [asPath(a[0])])));
+  wrap(
+    f,
+    'openSync',
+    (a) => {
+      const flags = a[1] ?? 'r';
+      if (flags !== 'r' && flags !== fs.constants.O_RDONLY && flags !== 'rs') report('openSync', [asPath(a[0])]);
+    },
+    (fd, a) => {
+      if (under(asPath(a[0])) && typeof fd === 'number') fds.add(fd);
+    },
+  );
+  wrap(
+    f,
+    'closeSync',
+    () => {},
+    (_r, a) => fds.delete(a[0] as number),
+  );
+  for (const k of SYNC_PATH)
+    wrap(f, k, (a) => (typeof a[0] === 'number' ? report(k, [], a[0]) : report(k, [asPath(a[0])])));
   for (const k of SYNC_TWO_PATHS) wrap(f, k, (a) => report(k, [asPath(a[0]), asPath(a[1])]));
   for (const k of SYNC_FD) wrap(f, k, (a) => report(k, [], a[0] as number));
   for (const k of PROMISE_PATH) wrap(p, k, (a) => report(`promises.${k}`, [asPath(a[0])]));
@@ -128,7 +153,8 @@ export function copyTree(from: string, to: string): void {
   fs.mkdirSync(to, { recursive: true });
   if (!fs.existsSync(from)) return;
   for (const e of fs.readdirSync(from, { withFileTypes: true })) {
-    const src = path.join(from, e.name), dst = path.join(to, e.name);
+    const src = path.join(from, e.name),
+      dst = path.join(to, e.name);
     if (e.isDirectory()) copyTree(src, dst);
     else fs.copyFileSync(src, dst);
   }

@@ -28,7 +28,8 @@ export function loadsOrUserError<T>(fn: () => T, describe: () => string): T | un
   try {
     out = fn();
   } catch (e) {
-    if (!(e instanceof UserError)) throw new Error(`internal error ${(e as Error)?.name}: ${(e as Error)?.message} on ${describe()}`, { cause: e });
+    if (!(e instanceof UserError))
+      throw new Error(`internal error ${(e as Error)?.name}: ${(e as Error)?.message} on ${describe()}`, { cause: e });
     assert.ok(!/[\r\n]/.test(e.message), `multi-line message ${JSON.stringify(e.message)} on ${describe()}`);
     assert.ok(e.message.length > 0, 'empty message');
   }
@@ -73,7 +74,9 @@ function concat(...parts: Uint8Array[]): Uint8Array {
 }
 
 /** Mutated copies of one of the given valid inputs: 1 to 6 byte edits each. */
-export function mutatedBytes(bases: readonly Uint8Array[]): fc.Arbitrary<{ base: number; edits: Edit[]; bytes: Uint8Array }> {
+export function mutatedBytes(
+  bases: readonly Uint8Array[],
+): fc.Arbitrary<{ base: number; edits: Edit[]; bytes: Uint8Array }> {
   return fc
     .record({ base: fc.nat({ max: bases.length - 1 }), edits: fc.array(edit, { minLength: 1, maxLength: 6 }) })
     .map(({ base, edits }) => ({ base, edits, bytes: applyEdits(bases[base], edits) }));
@@ -82,7 +85,21 @@ export function mutatedBytes(bases: readonly Uint8Array[]): fc.Arbitrary<{ base:
 type JsonEdit = { at: number; op: 'replace' | 'delete' | 'add'; key: string; value: unknown };
 
 /** Keys that probe prototype handling and common typos, beside random ones. */
-const TRICKY_KEYS = ['__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'config', 'family', 'dataInfo', 'model', 'data', 'train', 'height', ''];
+const TRICKY_KEYS = [
+  '__proto__',
+  'constructor',
+  'prototype',
+  'toString',
+  'hasOwnProperty',
+  'config',
+  'family',
+  'dataInfo',
+  'model',
+  'data',
+  'train',
+  'height',
+  '',
+];
 
 const jsonEdit: fc.Arbitrary<JsonEdit> = fc.record({
   at: fc.nat(),
@@ -91,7 +108,23 @@ const jsonEdit: fc.Arbitrary<JsonEdit> = fc.record({
   value: fc.oneof(
     fc.jsonValue({ maxDepth: 2 }),
     // objects whose toString/valueOf are data, not functions: String(v) and `${v}` throw on them
-    fc.constantFrom(null, 0, -1, 1e9, 2 ** 32, 1e308, -0, 0.5, '', 'x', [], {}, [1e9], { toString: false }, { valueOf: 1, toString: null }),
+    fc.constantFrom(
+      null,
+      0,
+      -1,
+      1e9,
+      2 ** 32,
+      1e308,
+      -0,
+      0.5,
+      '',
+      'x',
+      [],
+      {},
+      [1e9],
+      { toString: false },
+      { valueOf: 1, toString: null },
+    ),
   ),
 });
 
@@ -123,8 +156,7 @@ export function applyJsonEdits(base: unknown, edits: readonly JsonEdit[]): unkno
     else if (e.op === 'delete') {
       if (Array.isArray(obj)) obj.splice(key as number, 1);
       else delete (obj as Record<string, unknown>)[key];
-    }
-    else {
+    } else {
       const target = (obj as Record<string, unknown>)[key];
       if (target !== null && typeof target === 'object' && !Array.isArray(target)) {
         Object.defineProperty(target, e.key, { value, enumerable: true, writable: true, configurable: true });

@@ -10,16 +10,23 @@ export interface Answer {
 }
 
 /** One request to 127.0.0.1:port; `host` replaces the Host header (null: none at all). */
-export function request(port: number, path: string, o: { method?: string; host?: string | null; agent?: http.Agent } = {}): Promise<Answer> {
+export function request(
+  port: number,
+  path: string,
+  o: { method?: string; host?: string | null; agent?: http.Agent } = {},
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = {};
     if (typeof o.host === 'string') headers.host = o.host;
-    const req = http.request({ host: '127.0.0.1', port, path, method: o.method ?? 'GET', headers, setHost: o.host !== null, agent: o.agent }, (res) => {
-      const parts: Buffer[] = [];
-      res.on('data', (d: Buffer) => parts.push(d));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(parts) }));
-      res.on('error', reject);
-    });
+    const req = http.request(
+      { host: '127.0.0.1', port, path, method: o.method ?? 'GET', headers, setHost: o.host !== null, agent: o.agent },
+      (res) => {
+        const parts: Buffer[] = [];
+        res.on('data', (d: Buffer) => parts.push(d));
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(parts) }));
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end();
   });
@@ -27,7 +34,11 @@ export function request(port: number, path: string, o: { method?: string; host?:
 
 /** Sends `bytes` on a new connection and collects what comes back until the server closes it (or `timeoutMs`
  *  passes: then `timedOut`); `status` is the status code of the first answer, or null when there was none. */
-export function rawExchange(port: number, bytes: Buffer | string, timeoutMs = 5000): Promise<{ status: number | null; text: string; timedOut: boolean }> {
+export function rawExchange(
+  port: number,
+  bytes: Buffer | string,
+  timeoutMs = 5000,
+): Promise<{ status: number | null; text: string; timedOut: boolean }> {
   return new Promise((resolve) => {
     const parts: Buffer[] = [];
     const socket = net.connect(port, '127.0.0.1');

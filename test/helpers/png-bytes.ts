@@ -12,7 +12,15 @@ export interface PngSpec {
 }
 
 const SAMPLES = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 } as const;
-const ADAM7 = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]];
+const ADAM7 = [
+  [0, 0, 8, 8],
+  [4, 0, 8, 8],
+  [0, 4, 4, 8],
+  [2, 0, 4, 4],
+  [0, 2, 2, 4],
+  [1, 0, 2, 2],
+  [0, 1, 1, 2],
+];
 
 export function pngChunk(type: string, body: Uint8Array): Buffer {
   const head = Buffer.alloc(8);
@@ -26,7 +34,9 @@ export function pngChunk(type: string, body: Uint8Array): Buffer {
 /** The uncompressed image data of a PNG: filter byte 0 and byte(i) for the i-th data byte of each row, per Adam7 pass when interlaced. */
 export function pngScanlines(s: PngSpec, byte: (i: number) => number = (i) => (i * 29) & 255): Uint8Array {
   const rowBytes = (w: number) => Math.ceil((w * SAMPLES[s.color] * s.depth) / 8);
-  const passes = s.interlace ? ADAM7.map(([x0, y0, dx, dy]) => [Math.ceil((s.width - x0) / dx), Math.ceil((s.height - y0) / dy)]) : [[s.width, s.height]];
+  const passes = s.interlace
+    ? ADAM7.map(([x0, y0, dx, dy]) => [Math.ceil((s.width - x0) / dx), Math.ceil((s.height - y0) / dy)])
+    : [[s.width, s.height]];
   const rows: number[] = [];
   let i = 0;
   for (const [w, h] of passes) {
@@ -47,7 +57,15 @@ export function pngFile(s: PngSpec, data: Uint8Array = pngScanlines(s)): Buffer 
   ihdr[8] = s.depth;
   ihdr[9] = s.color;
   ihdr[12] = s.interlace ?? 0;
-  const plte = s.color === 3 ? [pngChunk('PLTE', Uint8Array.from({ length: 768 }, (_, i) => (i * 7) & 255))] : [];
+  const plte =
+    s.color === 3
+      ? [
+          pngChunk(
+            'PLTE',
+            Uint8Array.from({ length: 768 }, (_, i) => (i * 7) & 255),
+          ),
+        ]
+      : [];
   return Buffer.concat([
     Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
     pngChunk('IHDR', ihdr),

@@ -9,5 +9,7 @@ server.listen(0, '127.0.0.1', () => {
   const addr = server.address();
   process.send!({ port: typeof addr === 'object' && addr ? addr.port : 0 });
 });
-process.on('message', () => process.send!({ rss: process.memoryUsage().rss, maxRss: process.resourceUsage().maxRSS * 1024 }));
+process.on('message', () =>
+  process.send!({ rss: process.memoryUsage().rss, maxRss: process.resourceUsage().maxRSS * 1024 }),
+);
 process.on('disconnect', () => process.exit(0));

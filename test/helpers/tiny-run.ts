@@ -14,11 +14,17 @@ export interface TinyRunOptions {
 
 /** Trains into `out` and returns it. */
 export async function trainTinyRun(family: FamilyName, out: string, o: TinyRunOptions = {}): Promise<string> {
-  const config = resolveRunConfig(family, [{
-    model: { ...registry[family].tinyPreset, ...o.model },
-    data: { dataset: 'shapes', size: 16, trainN: o.trainN ?? 64, testN: o.testN ?? 16 },
-    train: { steps: o.steps ?? 4, batchSize: 16, logEvery: 100, sampleEvery: 0, checkpointEvery: 0 },
-  }], []);
+  const config = resolveRunConfig(
+    family,
+    [
+      {
+        model: { ...registry[family].tinyPreset, ...o.model },
+        data: { dataset: 'shapes', size: 16, trainN: o.trainN ?? 64, testN: o.testN ?? 16 },
+        train: { steps: o.steps ?? 4, batchSize: 16, logEvery: 100, sampleEvery: 0, checkpointEvery: 0 },
+      },
+    ],
+    [],
+  );
   await trainRun({ config, out, backend: 'auto', quiet: true, finish: false, log: () => {} });
   return out;
 }

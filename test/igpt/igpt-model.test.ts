@@ -17,13 +17,27 @@ import { trainSchema } from '../../src/core/config/schema.ts';
 import type { DataInfo } from '../../src/core/family.ts';
 
 const grey: DataInfo = { height: 6, width: 5, channels: 1, numClasses: 0 };
-const labelled: DataInfo = { height: 6, width: 6, channels: 3, numClasses: 3, classNames: ['a', 'b', 'c'], vocabulary: ['a', 'blue', 'red', 'square'] };
+const labelled: DataInfo = {
+  height: 6,
+  width: 6,
+  channels: 3,
+  numClasses: 3,
+  classNames: ['a', 'b', 'c'],
+  vocabulary: ['a', 'blue', 'red', 'square'],
+};
 
 function model(info: DataInfo, over: Record<string, unknown> = {}, seed = 3, perturb = true): IgptModel {
-  const cfg = igptFamily.modelSchema.parse({ ...igptFamily.defaults.model, ...igptFamily.tinyPreset, layers: 2, ...over });
+  const cfg = igptFamily.modelSchema.parse({
+    ...igptFamily.defaults.model,
+    ...igptFamily.tinyPreset,
+    layers: 2,
+    ...over,
+  });
   const m = new IgptModel(cfg, info, seed);
   // larger random weights than the init so attention and the condition visibly matter
-  if (perturb) for (const v of Object.values(m.params.vars)) v.assign(tf.tidy(() => tf.add(v, tf.randomNormal(v.shape, 0, 0.3, 'float32', seed + 17))));
+  if (perturb)
+    for (const v of Object.values(m.params.vars))
+      v.assign(tf.tidy(() => tf.add(v, tf.randomNormal(v.shape, 0, 0.3, 'float32', seed + 17))));
   return m;
 }
 
@@ -42,7 +56,9 @@ for (const backend of BACKENDS) {
 
     test('causality: changing token j changes no prediction for tokens i <= j, and their gradient w.r.t. token j is exactly 0', () => {
       const m = model(grey);
-      const N = m.seqLen, V = m.palette.vocab, B = 2;
+      const N = m.seqLen,
+        V = m.palette.vocab,
+        B = 2;
       const rng = new Rng(1);
       const base = randomTokens(B, N, V, 2);
       const inputs = (t: Int32Array) => tf.tensor2d(t, [B, N], 'int32');
@@ -56,17 +72,29 @@ for (const backend of BACKENDS) {
         const out = m.logits(x1, null);
         const [a, c] = [ref.arraySync(), out.arraySync()];
         for (let b = 0; b < B; b++) {
-          for (let p = 0; p <= j; p++) assert.deepEqual(c[b][p], a[b][p], `token ${j} changed the prediction for token ${p}`);
+          for (let p = 0; p <= j; p++)
+            assert.deepEqual(c[b][p], a[b][p], `token ${j} changed the prediction for token ${p}`);
           if (j + 1 < N) assert.notDeepEqual(c[b][j + 1], a[b][j + 1], `token ${j} should matter for token ${j + 1}`);
         }
         tf.dispose([x1, out]);
       }
       // the Jacobian, through the hand-written attention gradient: d logits_i / d onehot(t_j) = 0 for every j >= i
       const s = m.net.startVector(null, B);
-      const oh = tf.tidy(() => tf.cast(tf.slice(tf.reshape(tf.oneHot(tf.tensor1d(base.subarray(0, B * N), 'int32'), V), [B, N, V]), [0, 0, 0], [B, N - 1, V]), 'float32')) as tf.Tensor3D;
+      const oh = tf.tidy(() =>
+        tf.cast(
+          tf.slice(
+            tf.reshape(tf.oneHot(tf.tensor1d(base.subarray(0, B * N), 'int32'), V), [B, N, V]),
+            [0, 0, 0],
+            [B, N - 1, V],
+          ),
+          'float32',
+        ),
+      ) as tf.Tensor3D;
       for (const i of [0, 3, Math.floor(N / 2), N - 2, N - 1]) {
         const w = tf.randomNormal([B, 1, V], 0, 1, 'float32', 5 + i);
-        const g = tf.grad((e: tf.Tensor) => tf.sum(tf.mul(tf.slice(m.net.forward(e as tf.Tensor3D, s), [0, i, 0], [B, 1, V]), w)))(oh); // [B, N-1, V]
+        const g = tf.grad((e: tf.Tensor) =>
+          tf.sum(tf.mul(tf.slice(m.net.forward(e as tf.Tensor3D, s), [0, i, 0], [B, 1, V]), w)),
+        )(oh); // [B, N-1, V]
         const gd = g.arraySync() as number[][][];
         // input row r carries token r + 1 (1-based t_{r+1}), which is token index r: rows r >= i must be exactly 0
         for (let b = 0; b < B; b++) {
@@ -86,19 +114,37 @@ for (const backend of BACKENDS) {
       test(`the cached step-by-step logits equal the full pass (${kind})`, () => {
         const info = kind === 'none' ? grey : labelled;
         const m = model(info, { cond: { kind, dim: 16, textHeads: 2 } });
-        const N = m.seqLen, V = m.palette.vocab, B = 3;
+        const N = m.seqLen,
+          V = m.palette.vocab,
+          B = 3;
         const toks = randomTokens(B, N, V, 7);
-        const c = !m.cond ? null : kind === 'label' ? m.cond.embed({ labels: [0, 2, 1] }, B) : m.cond.embed({ prompts: ['a red square', 'a blue square', 'blue'] }, B);
+        const c = !m.cond
+          ? null
+          : kind === 'label'
+            ? m.cond.embed({ labels: [0, 2, 1] }, B)
+            : m.cond.embed({ prompts: ['a red square', 'a blue square', 'blue'] }, B);
         const t = tf.tensor2d(toks, [B, N], 'int32');
         const full = m.logits(t, c); // [B, N, V]
         const s = m.net.startVector(c, B);
         let cache: LayerCache[] = [];
         let maxDiff = 0;
         for (let p = 0; p < N; p++) {
-          const x = m.net.stepInput(p, p === 0 ? null : Int32Array.from({ length: B }, (_, b) => toks[b * N + p - 1]), s);
+          const x = m.net.stepInput(
+            p,
+            p === 0 ? null : Int32Array.from({ length: B }, (_, b) => toks[b * N + p - 1]),
+            s,
+          );
           const out = m.net.step(x, cache);
           cache = out.cache;
-          maxDiff = Math.max(maxDiff, tf.tidy(() => tf.max(tf.abs(tf.sub(tf.reshape(tf.slice(full, [0, p, 0], [B, 1, V]), [B, V]), out.logits))).dataSync()[0]));
+          maxDiff = Math.max(
+            maxDiff,
+            tf.tidy(
+              () =>
+                tf
+                  .max(tf.abs(tf.sub(tf.reshape(tf.slice(full, [0, p, 0], [B, 1, V]), [B, V]), out.logits)))
+                  .dataSync()[0],
+            ),
+          );
           tf.dispose([x, out.logits]);
         }
         assert.ok(N > m.net.cacheBlock, 'the test crosses a cache block boundary');
@@ -111,9 +157,17 @@ for (const backend of BACKENDS) {
 
     if (backend !== 'cpu') {
       test('a training batch that cannot fit in the 4 GB wasm heap is refused with a batch size that fits', () => {
-        const m = new IgptModel(igptFamily.modelSchema.parse(igptFamily.defaults.model), { height: 28, width: 28, channels: 1, numClasses: 0 }, 1);
+        const m = new IgptModel(
+          igptFamily.modelSchema.parse(igptFamily.defaults.model),
+          { height: 28, width: 28, channels: 1, numClasses: 0 },
+          1,
+        );
         const x = tf.zeros([64, 28, 28, 1]) as tf.Tensor4D;
-        assert.throws(() => m.loss(x, null, 1), (e: Error) => e.name === 'UserError' && /--batch-size 21 or smaller/.test(e.message) && !e.message.includes('\n'));
+        assert.throws(
+          () => m.loss(x, null, 1),
+          (e: Error) =>
+            e.name === 'UserError' && /--batch-size 21 or smaller/.test(e.message) && !e.message.includes('\n'),
+        );
         x.dispose();
         m.dispose();
       });
@@ -176,9 +230,18 @@ describe('igpt (default backend)', () => {
     const rgb = new Palette(4, 3);
     assert.equal(rgb.vocab, 64);
     // the colour grid: token = r*16 + g*4 + b; bins of 64^3 colours
-    assert.deepEqual(Array.from(rgb.encodeValues([255, 0, 70, 64, 128, 192])), [3 * 16 + 0 * 4 + 1, 1 * 16 + 2 * 4 + 3]);
+    assert.deepEqual(Array.from(rgb.encodeValues([255, 0, 70, 64, 128, 192])), [
+      3 * 16 + 0 * 4 + 1,
+      1 * 16 + 2 * 4 + 3,
+    ]);
     assert.ok(Math.abs(rgb.logBin[5] - 3 * Math.log(64)) < 1e-5);
-    for (const [L, C] of [[16, 1], [7, 1], [256, 1], [4, 3], [5, 3]]) {
+    for (const [L, C] of [
+      [16, 1],
+      [7, 1],
+      [256, 1],
+      [4, 3],
+      [5, 3],
+    ]) {
       const p = new Palette(L, C);
       const v8 = Int32Array.from({ length: 2 * 3 * 4 * C }, (_, i) => (i * 97 + 13) % 256);
       const x = tf.div(tf.tensor4d(v8, [2, 3, 4, C], 'float32'), 255) as tf.Tensor4D;
@@ -207,10 +270,16 @@ describe('igpt (default backend)', () => {
       const r = m.evaluate([{ x, y: null }], { iwaeK: 0, seed: 0 });
       assert.equal(r.n, 3);
       assert.equal(r.likelihood!.kind, 'exact');
-      assert.ok(Math.abs(r.likelihood!.nats - D * Math.log(256)) < 1e-3 * D, `nll ${r.likelihood!.nats} vs ${D * Math.log(256)}`);
+      assert.ok(
+        Math.abs(r.likelihood!.nats - D * Math.log(256)) < 1e-3 * D,
+        `nll ${r.likelihood!.nats} vs ${D * Math.log(256)}`,
+      );
       assert.ok(Math.abs(r.likelihood!.bitsPerDim - 8) < 1e-4, `bits/dim ${r.likelihood!.bitsPerDim}`);
       const l = m.loss(x, null, 1);
-      assert.ok(Math.abs(l.loss.dataSync()[0] - m.seqLen * Math.log(m.palette.vocab)) < 1e-3 * m.seqLen, 'the loss is -log p(tokens)');
+      assert.ok(
+        Math.abs(l.loss.dataSync()[0] - m.seqLen * Math.log(m.palette.vocab)) < 1e-3 * m.seqLen,
+        'the loss is -log p(tokens)',
+      );
       assert.ok(Math.abs(l.terms.bitsPerDim.dataSync()[0] - 8) < 1e-4);
       tf.dispose([x, l.loss, l.terms.bitsPerDim]);
       m.dispose();
@@ -252,11 +321,15 @@ describe('igpt (default backend)', () => {
         steps.push([step, total]);
       },
     });
-    const b = m.sample(3, 9), c = m.sample(3, 10);
+    const b = m.sample(3, 9),
+      c = m.sample(3, 10);
     const ad = a.dataSync();
     assert.deepEqual(Array.from(ad), Array.from(b.dataSync()));
     assert.notDeepEqual(Array.from(ad), Array.from(c.dataSync()));
-    assert.deepEqual(steps, Array.from({ length: H }, (_, r) => [r + 1, H]));
+    assert.deepEqual(
+      steps,
+      Array.from({ length: H }, (_, r) => [r + 1, H]),
+    );
     // frame r: rows < r as in the final image, rows >= r still black
     frames.forEach((f, r) => {
       for (let i = 0; i < 3; i++) {
@@ -271,7 +344,11 @@ describe('igpt (default backend)', () => {
     // given tokens are kept and the rest is sampled from them
     const given = randomTokens(2, m.seqLen, m.palette.vocab, 4);
     const done = m.sampleTokens(2, 1, {}, { given: { tokens: given, count: 10 } });
-    for (let i = 0; i < 2; i++) assert.deepEqual(Array.from(done.subarray(i * m.seqLen, i * m.seqLen + 10)), Array.from(given.subarray(i * m.seqLen, i * m.seqLen + 10)));
+    for (let i = 0; i < 2; i++)
+      assert.deepEqual(
+        Array.from(done.subarray(i * m.seqLen, i * m.seqLen + 10)),
+        Array.from(given.subarray(i * m.seqLen, i * m.seqLen + 10)),
+      );
     tf.dispose([a, b, c]);
     m.dispose();
   });
@@ -279,8 +356,10 @@ describe('igpt (default backend)', () => {
   test('guidance: w = 0 samples the unconditional model, w = 1 the conditional one, cached = reference; errors are one line', () => {
     const m = model(labelled, { cond: { kind: 'text', dim: 16, textHeads: 2 } });
     const p = ['a red square', 'blue'];
-    const uncond = m.sampleTokens(2, 4), w0 = m.sampleTokens(2, 4, { prompts: p, guidance: 0 });
-    const w1 = m.sampleTokens(2, 4, { prompts: p, guidance: 1 }), w3 = m.sampleTokens(2, 4, { prompts: p, guidance: 3 });
+    const uncond = m.sampleTokens(2, 4),
+      w0 = m.sampleTokens(2, 4, { prompts: p, guidance: 0 });
+    const w1 = m.sampleTokens(2, 4, { prompts: p, guidance: 1 }),
+      w3 = m.sampleTokens(2, 4, { prompts: p, guidance: 3 });
     assert.deepEqual(Array.from(w0), Array.from(uncond));
     assert.notDeepEqual(Array.from(w1), Array.from(uncond));
     assert.notDeepEqual(Array.from(w3), Array.from(w1));
@@ -299,7 +378,10 @@ describe('igpt (default backend)', () => {
     const m = model(labelled, { cond: { kind: 'label', dim: 16 } });
     const x = tf.randomUniform([3, 6, 6, 3], 0, 1, 'float32', 2) as tf.Tensor4D;
     const pics = m.pictures(x, [0, 1, 2], 1);
-    assert.deepEqual(pics.map((p) => p.name), ['completions', 'classes']);
+    assert.deepEqual(
+      pics.map((p) => p.name),
+      ['completions', 'classes'],
+    );
     assert.deepEqual(pics[0].images.shape, [3 * 5, 6, 6, 3]);
     const img = pics[0].images.arraySync() as number[][][][];
     const t = m.tokens(x);
@@ -307,8 +389,13 @@ describe('igpt (default backend)', () => {
     t.dispose();
     for (let i = 0; i < 3; i++) {
       assert.deepEqual(img[i * 5 + 4], orig[i], 'last column: the original (quantised)');
-      for (let j = 0; j < 4; j++) assert.deepEqual(img[i * 5 + j].slice(0, 3), orig[i].slice(0, 3), 'the top half is given');
-      assert.deepEqual(img[i * 5][3], Array.from({ length: 6 }, () => [0, 0, 0]), 'the first column hides the bottom half');
+      for (let j = 0; j < 4; j++)
+        assert.deepEqual(img[i * 5 + j].slice(0, 3), orig[i].slice(0, 3), 'the top half is given');
+      assert.deepEqual(
+        img[i * 5][3],
+        Array.from({ length: 6 }, () => [0, 0, 0]),
+        'the first column hides the bottom half',
+      );
     }
     assert.deepEqual(pics[1].images.shape, [3 * 8, 6, 6, 3]);
     for (const p of pics) p.images.dispose();

@@ -3,11 +3,19 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import '../helpers/backend.ts';
-import { bernoulliLogLik, gaussianKlStandard, gaussianLogLik, logMeanExp, logSumExp, standardNormalLogPdf } from '../../src/core/math/distributions.ts';
+import {
+  bernoulliLogLik,
+  gaussianKlStandard,
+  gaussianLogLik,
+  logMeanExp,
+  logSumExp,
+  standardNormalLogPdf,
+} from '../../src/core/math/distributions.ts';
 import { bitsPerDimToNats, natsToBitsPerDim } from '../../src/core/math/units.ts';
 import { Rng } from '../../src/core/tensor/rng.ts';
 
-const close = (a: number, b: number, tol: number, msg = '') => assert.ok(Math.abs(a - b) <= tol, `${msg} ${a} vs ${b} (tol ${tol})`);
+const close = (a: number, b: number, tol: number, msg = '') =>
+  assert.ok(Math.abs(a - b) <= tol, `${msg} ${a} vs ${b} (tol ${tol})`);
 const arr = (t: tf.Tensor) => Array.from(t.dataSync());
 
 test('KL(N(0,1) || N(0,1)) = 0', () => {
@@ -44,14 +52,21 @@ test('bernoulli log-likelihood matches hand-computed cross-entropy', () => {
   // continuous targets: x log p + (1-x) log(1-p)
   const xc = 0.3;
   const l = 0.8;
-  close(arr(bernoulliLogLik(tf.tensor2d([[xc]]), tf.tensor2d([[l]])))[0], xc * Math.log(sig(l)) + (1 - xc) * Math.log(1 - sig(l)), 1e-5);
+  close(
+    arr(bernoulliLogLik(tf.tensor2d([[xc]]), tf.tensor2d([[l]])))[0],
+    xc * Math.log(sig(l)) + (1 - xc) * Math.log(1 - sig(l)),
+    1e-5,
+  );
 });
 
 test('gaussian log-likelihood is the MSE with its normaliser', () => {
   const x = [0.2, 0.9];
   const m = [0.5, 0.4];
   const sigma = 0.1;
-  const expect = x.reduce((s, xi, i) => s - 0.5 * (Math.log(2 * Math.PI) + Math.log(sigma * sigma) + (xi - m[i]) ** 2 / (sigma * sigma)), 0);
+  const expect = x.reduce(
+    (s, xi, i) => s - 0.5 * (Math.log(2 * Math.PI) + Math.log(sigma * sigma) + (xi - m[i]) ** 2 / (sigma * sigma)),
+    0,
+  );
   close(arr(gaussianLogLik(tf.tensor2d([x]), tf.tensor2d([m]), 2 * Math.log(sigma)))[0], expect, 1e-3);
 });
 
@@ -75,7 +90,10 @@ test('Rng: same seed same stream, split is independent, state round-trips', () =
   const a = new Rng(5);
   const b = new Rng(5);
   const xs = Array.from({ length: 5 }, () => a.nextUint32());
-  assert.deepEqual(xs, Array.from({ length: 5 }, () => b.nextUint32()));
+  assert.deepEqual(
+    xs,
+    Array.from({ length: 5 }, () => b.nextUint32()),
+  );
   const st = a.getState();
   const u = a.uniform();
   assert.equal(Rng.fromState(st).uniform(), u);

@@ -12,7 +12,10 @@ import { nativeLoadReason } from '../../src/node/native/addon.ts';
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 const platformDir = `${process.platform}-${process.arch}`;
 // A binary that loads here: the package's prebuild, else a local build.
-const realAddon = [join(repo, 'native/prebuilds', platformDir, 'deepgen_native.node'), join(repo, 'native/build/Release/deepgen_native.node')].find(existsSync);
+const realAddon = [
+  join(repo, 'native/prebuilds', platformDir, 'deepgen_native.node'),
+  join(repo, 'native/build/Release/deepgen_native.node'),
+].find(existsSync);
 
 /** Runs build-native.js in a scratch package (prebuild: a binary to place in native/prebuilds, or none) and reports
  *  what it printed and whether it called node-gyp. */
@@ -32,11 +35,19 @@ function runInstallHook(prebuild: 'real' | 'broken' | 'none', env: Record<string
     }
     const marker = join(dir, 'node-gyp-called');
     const fakeGyp = join(dir, 'fake-node-gyp.js');
-    writeFileSync(fakeGyp, `require('fs').writeFileSync(${JSON.stringify(marker)}, process.argv.slice(2).join(' '));\n`);
+    writeFileSync(
+      fakeGyp,
+      `require('fs').writeFileSync(${JSON.stringify(marker)}, process.argv.slice(2).join(' '));\n`,
+    );
     const childEnv: Record<string, string | undefined> = { ...process.env };
-    for (const k of ['DEEPGEN_SKIP_NATIVE_BUILD', 'DEEPGEN_FORCE_NATIVE_BUILD', 'npm_lifecycle_event']) delete childEnv[k];
+    for (const k of ['DEEPGEN_SKIP_NATIVE_BUILD', 'DEEPGEN_FORCE_NATIVE_BUILD', 'npm_lifecycle_event'])
+      delete childEnv[k];
     Object.assign(childEnv, { npm_config_node_gyp: fakeGyp }, env);
-    const r = spawnSync(process.execPath, [join(dir, 'scripts/build-native.js')], { cwd: dir, env: childEnv, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [join(dir, 'scripts/build-native.js')], {
+      cwd: dir,
+      env: childEnv,
+      encoding: 'utf8',
+    });
     return { status: r.status, stdout: r.stdout, stderr: r.stderr, compiled: existsSync(marker) };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -76,9 +87,17 @@ test('DEEPGEN_SKIP_NATIVE_BUILD=1 neither compiles nor fails', () => {
 });
 
 test('the missing-addon reason says to run npm rebuild deepgen, in one line', () => {
-  const missing = nativeLoadReason('No native build was found for platform=linux arch=x64 runtime=node abi=115\n    loaded from: /x\n');
-  assert.equal(missing, 'the native addon is not built for this platform; `npm rebuild deepgen` builds it when make, g++ and python3 are installed; inside a checkout, `npm run build:native`');
+  const missing = nativeLoadReason(
+    'No native build was found for platform=linux arch=x64 runtime=node abi=115\n    loaded from: /x\n',
+  );
+  assert.equal(
+    missing,
+    'the native addon is not built for this platform; `npm rebuild deepgen` builds it when make, g++ and python3 are installed; inside a checkout, `npm run build:native`',
+  );
   const broken = nativeLoadReason('/x/deepgen_native.node: invalid ELF header\nmore');
-  assert.match(broken, /^the native addon failed to load \(\/x\/deepgen_native\.node: invalid ELF header\); `npm rebuild deepgen`/);
+  assert.match(
+    broken,
+    /^the native addon failed to load \(\/x\/deepgen_native\.node: invalid ELF header\); `npm rebuild deepgen`/,
+  );
   assert.ok(!broken.includes('\n'));
 });

@@ -7,8 +7,15 @@ import { inputs, runOn } from './compare.ts';
 
 await initBackend('native');
 const ins = inputs({ a: [37, 300], b: [300, 45], x: [3, 9, 7, 5], f: [3, 3, 5, 6] });
-const f = (t: Record<string, tf.Tensor>) => [tf.matMul(t.a, t.b), tf.conv2d(t.x as tf.Tensor4D, t.f as tf.Tensor4D, 2, 'same')];
+const f = (t: Record<string, tf.Tensor>) => [
+  tf.matMul(t.a, t.b),
+  tf.conv2d(t.x as tf.Tensor4D, t.f as tf.Tensor4D, 2, 'same'),
+];
 const [n, c] = [await runOn('native', ins, f), await runOn('cpu', ins, f)];
 let maxErr = 0;
-n.forEach((o, i) => o.values.forEach((v, j) => { maxErr = Math.max(maxErr, Math.abs(v - c[i].values[j])); }));
+n.forEach((o, i) =>
+  o.values.forEach((v, j) => {
+    maxErr = Math.max(maxErr, Math.abs(v - c[i].values[j]));
+  }),
+);
 console.log(JSON.stringify({ info: loadNativeAddon().addon!.info(), maxErr }));

@@ -18,14 +18,20 @@ export type Inputs = Record<string, { shape: number[]; values: Float32Array }>;
 export function inputs(shapes: Record<string, number[]>, seed = 1): Inputs {
   const r: Inputs = {};
   let k = seed;
-  for (const [name, shape] of Object.entries(shapes)) r[name] = { shape, values: randomArray(tf.util.sizeFromShape(shape), k++) };
+  for (const [name, shape] of Object.entries(shapes))
+    r[name] = { shape, values: randomArray(tf.util.sizeFromShape(shape), k++) };
   return r;
 }
 
 /** Runs f on the given backend with fresh tensors made from `ins`; returns every output's values and shape. */
-export async function runOn(backend: string, ins: Inputs, f: (t: Record<string, tf.Tensor>) => tf.Tensor | tf.Tensor[]) {
+export async function runOn(
+  backend: string,
+  ins: Inputs,
+  f: (t: Record<string, tf.Tensor>) => tf.Tensor | tf.Tensor[],
+) {
   await tf.setBackend(backend);
-  const before = tf.memory().numTensors, beforeIds = tf.backend().numDataIds();
+  const before = tf.memory().numTensors,
+    beforeIds = tf.backend().numDataIds();
   const outs = tf.tidy(() => {
     const t: Record<string, tf.Tensor> = {};
     for (const [name, { shape, values }] of Object.entries(ins)) t[name] = tf.tensor(values, shape);
@@ -40,18 +46,27 @@ export async function runOn(backend: string, ins: Inputs, f: (t: Record<string, 
 }
 
 /** Max abs error relative to the reference's magnitude: |a - b| <= tol * max(1, max |b|). */
-export function assertClose(actual: { shape: number[]; values: Float32Array }[], expected: { shape: number[]; values: Float32Array }[], what: string, tol = 1e-4): void {
+export function assertClose(
+  actual: { shape: number[]; values: Float32Array }[],
+  expected: { shape: number[]; values: Float32Array }[],
+  what: string,
+  tol = 1e-4,
+): void {
   assert.equal(actual.length, expected.length, `${what}: output count`);
   actual.forEach((a, i) => {
     const e = expected[i];
     assert.deepEqual(a.shape, e.shape, `${what}: output ${i} shape`);
-    let maxErr = 0, maxRef = 1;
+    let maxErr = 0,
+      maxRef = 1;
     for (let j = 0; j < e.values.length; j++) {
       maxErr = Math.max(maxErr, Math.abs(a.values[j] - e.values[j]));
       maxRef = Math.max(maxRef, Math.abs(e.values[j]));
       if (Number.isNaN(a.values[j]) !== Number.isNaN(e.values[j])) assert.fail(`${what}: NaN mismatch at ${j}`);
     }
-    assert.ok(maxErr <= tol * maxRef, `${what}: output ${i} max abs error ${maxErr.toExponential(2)} > ${tol} * ${maxRef.toFixed(2)}`);
+    assert.ok(
+      maxErr <= tol * maxRef,
+      `${what}: output ${i} max abs error ${maxErr.toExponential(2)} > ${tol} * ${maxRef.toFixed(2)}`,
+    );
   });
 }
 

@@ -8,7 +8,8 @@ import { loadNativeAddon } from '../../src/node/native/addon.ts';
 import { compareWithCpu, inputs } from './compare.ts';
 
 const load = loadNativeAddon();
-if (!load.addon && process.env.DEEPGEN_REQUIRE_NATIVE === '1') throw new Error(`DEEPGEN_REQUIRE_NATIVE=1 but ${load.reason}`);
+if (!load.addon && process.env.DEEPGEN_REQUIRE_NATIVE === '1')
+  throw new Error(`DEEPGEN_REQUIRE_NATIVE=1 but ${load.reason}`);
 const skip = load.addon ? false : `native addon unavailable: ${load.reason}`;
 
 type Dtype = 'float32' | 'int32';
@@ -29,25 +30,109 @@ describe('native copy kernels vs cpu', { skip }, () => {
 
   const concatCases: [number[][], number][] = [
     [[[5], [3], [1]], 0],
-    [[[2, 3], [2, 4]], 1],
-    [[[2, 3], [1, 3], [4, 3]], 0],
-    [[[2, 3], [2, 3]], -1],
-    [[[3, 1, 4], [3, 2, 4], [3, 0, 4]], 1],
-    [[[2, 3, 4, 5], [2, 3, 4, 1]], 3],
-    [[[2, 3, 4, 5], [2, 1, 4, 5]], 1],
-    [[[1, 7, 1, 6], [1, 7, 1, 6], [1, 7, 1, 6]], 2],
-    [[[2, 2, 3, 2, 3], [2, 2, 1, 2, 3]], 2],
-    [[[0, 4], [0, 4]], 1],
-    [[[3, 0], [3, 5]], 1],
-    [[[4, 0], [4, 0]], 1],
+    [
+      [
+        [2, 3],
+        [2, 4],
+      ],
+      1,
+    ],
+    [
+      [
+        [2, 3],
+        [1, 3],
+        [4, 3],
+      ],
+      0,
+    ],
+    [
+      [
+        [2, 3],
+        [2, 3],
+      ],
+      -1,
+    ],
+    [
+      [
+        [3, 1, 4],
+        [3, 2, 4],
+        [3, 0, 4],
+      ],
+      1,
+    ],
+    [
+      [
+        [2, 3, 4, 5],
+        [2, 3, 4, 1],
+      ],
+      3,
+    ],
+    [
+      [
+        [2, 3, 4, 5],
+        [2, 1, 4, 5],
+      ],
+      1,
+    ],
+    [
+      [
+        [1, 7, 1, 6],
+        [1, 7, 1, 6],
+        [1, 7, 1, 6],
+      ],
+      2,
+    ],
+    [
+      [
+        [2, 2, 3, 2, 3],
+        [2, 2, 1, 2, 3],
+      ],
+      2,
+    ],
+    [
+      [
+        [0, 4],
+        [0, 4],
+      ],
+      1,
+    ],
+    [
+      [
+        [3, 0],
+        [3, 5],
+      ],
+      1,
+    ],
+    [
+      [
+        [4, 0],
+        [4, 0],
+      ],
+      1,
+    ],
     [[[6, 2]], 1],
-    [[[8, 512, 256], [8, 512, 256]], 2], // large enough for several threads
+    [
+      [
+        [8, 512, 256],
+        [8, 512, 256],
+      ],
+      2,
+    ], // large enough for several threads
   ];
   for (const dtype of ['float32', 'int32'] as Dtype[]) {
     for (const [shapes, axis] of concatCases) {
       test(`Concat ${dtype} ${shapes.map((s) => s.join('x')).join(' + ')} on axis ${axis}`, async () => {
         const ins = inputs(Object.fromEntries(shapes.map((s, i) => [`t${i}`, s])), 3);
-        await compareWithCpu('concat', ins, (t) => tf.concat(shapes.map((_, i) => as(t[`t${i}`], dtype)), axis), 0);
+        await compareWithCpu(
+          'concat',
+          ins,
+          (t) =>
+            tf.concat(
+              shapes.map((_, i) => as(t[`t${i}`], dtype)),
+              axis,
+            ),
+          0,
+        );
       });
     }
 
@@ -72,17 +157,61 @@ describe('native copy kernels vs cpu', { skip }, () => {
     const sliceCases: [number[], number[], number[]][] = [
       [[10], [2], [5]],
       [[10], [0], [-1]],
-      [[4, 6], [1, 2], [2, 3]],
-      [[4, 6], [1, 0], [2, 6]], // contiguous
-      [[4, 6], [0, 0], [4, 6]],
-      [[3, 5, 4], [1, 1, 1], [2, 3, 2]],
-      [[3, 5, 4], [0, 2, 0], [3, 0, 4]],
-      [[16, 28, 28, 16], [0, 13, 5, 0], [16, 1, 1, 16]], // the PixelCNN sampler's slice (fewer channels)
-      [[2, 3, 4, 5, 6], [1, 0, 2, 1, 3], [1, 3, 2, 3, 2]],
-      [[2, 3, 1, 4, 5, 2], [0, 1, 0, 1, 2, 0], [2, 2, 1, 3, 2, 2]],
-      [[2, 3, 1, 4, 5, 2], [1, 0, 0, 0, 0, 0], [1, -1, -1, -1, -1, -1]],
-      [[1, 1, 1], [0, 0, 0], [1, 1, 1]],
-      [[64, 128, 96], [3, 10, 7], [60, 100, 80]],
+      [
+        [4, 6],
+        [1, 2],
+        [2, 3],
+      ],
+      [
+        [4, 6],
+        [1, 0],
+        [2, 6],
+      ], // contiguous
+      [
+        [4, 6],
+        [0, 0],
+        [4, 6],
+      ],
+      [
+        [3, 5, 4],
+        [1, 1, 1],
+        [2, 3, 2],
+      ],
+      [
+        [3, 5, 4],
+        [0, 2, 0],
+        [3, 0, 4],
+      ],
+      [
+        [16, 28, 28, 16],
+        [0, 13, 5, 0],
+        [16, 1, 1, 16],
+      ], // the PixelCNN sampler's slice (fewer channels)
+      [
+        [2, 3, 4, 5, 6],
+        [1, 0, 2, 1, 3],
+        [1, 3, 2, 3, 2],
+      ],
+      [
+        [2, 3, 1, 4, 5, 2],
+        [0, 1, 0, 1, 2, 0],
+        [2, 2, 1, 3, 2, 2],
+      ],
+      [
+        [2, 3, 1, 4, 5, 2],
+        [1, 0, 0, 0, 0, 0],
+        [1, -1, -1, -1, -1, -1],
+      ],
+      [
+        [1, 1, 1],
+        [0, 0, 0],
+        [1, 1, 1],
+      ],
+      [
+        [64, 128, 96],
+        [3, 10, 7],
+        [60, 100, 80],
+      ],
     ];
     for (const [shape, begin, size] of sliceCases) {
       test(`Slice ${dtype} ${shape.join('x')} at [${begin}] size [${size}]`, async () => {
@@ -98,15 +227,27 @@ describe('native copy kernels vs cpu', { skip }, () => {
 
   for (const axis of [0, 1, 3]) {
     test(`gradient of tf.concat on axis ${axis} (SplitV of dy)`, async () => {
-      const ins = inputs({ a: [2, 3, 4, 5], b: [2, 3, 4, 5], dy: axis === 0 ? [4, 3, 4, 5] : axis === 1 ? [2, 6, 4, 5] : [2, 3, 4, 10] }, 11);
-      await compareWithCpu('concat grad', ins, (t) =>
-        tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.concat([tf.mul(a, a), b], axis), t.dy)))([t.a, t.b]), 1e-6);
+      const ins = inputs(
+        { a: [2, 3, 4, 5], b: [2, 3, 4, 5], dy: axis === 0 ? [4, 3, 4, 5] : axis === 1 ? [2, 6, 4, 5] : [2, 3, 4, 10] },
+        11,
+      );
+      await compareWithCpu(
+        'concat grad',
+        ins,
+        (t) =>
+          tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.concat([tf.mul(a, a), b], axis), t.dy)))([
+            t.a,
+            t.b,
+          ]),
+        1e-6,
+      );
     });
   }
 
   test('a Concat whose only non-empty input is shared stays valid after the input is disposed', async () => {
     await initBackend('native');
-    const a = tf.tensor2d([1, 2, 3, 4], [2, 2]), e = tf.zeros([2, 0]);
+    const a = tf.tensor2d([1, 2, 3, 4], [2, 2]),
+      e = tf.zeros([2, 0]);
     const c = tf.concat([e, a], 1);
     a.dispose();
     assert.deepEqual(Array.from(c.dataSync()), [1, 2, 3, 4]);
@@ -124,7 +265,8 @@ describe('native copy kernels vs cpu', { skip }, () => {
 
   test('copyStrided checks its arguments', () => {
     const a = load.addon!;
-    const src = new Float32Array([1, 2, 3, 4, 5, 6]), dst = new Float32Array(4);
+    const src = new Float32Array([1, 2, 3, 4, 5, 6]),
+      dst = new Float32Array(4);
     a.copyStrided(src, 1, dst, 0, [2, 2], [3, 1], [2, 1]);
     assert.deepEqual(Array.from(dst), [2, 3, 5, 6]);
     const ints = new Int32Array(4);
@@ -133,8 +275,14 @@ describe('native copy kernels vs cpu', { skip }, () => {
     assert.throws(() => a.copyStrided(src, 2, dst, 0, [2, 2], [3, 1], [2, 1]), /src is too small/);
     assert.throws(() => a.copyStrided(src, 0, dst, 1, [2, 2], [3, 1], [2, 1]), /dst is too small/);
     assert.throws(() => a.copyStrided(src, 0, dst, 0, [2, 2], [3], [2, 1]), /array/);
-    assert.throws(() => a.copyStrided(src, 0, dst, 0, [1, 1, 1, 1, 1, 1, 1, 1, 1], new Array(9).fill(1), new Array(9).fill(1)), /rank/);
-    assert.throws(() => a.copyStrided(src, 0, new Float64Array(4) as unknown as Float32Array, 0, [2], [1], [1]), /Float32Array/);
+    assert.throws(
+      () => a.copyStrided(src, 0, dst, 0, [1, 1, 1, 1, 1, 1, 1, 1, 1], new Array(9).fill(1), new Array(9).fill(1)),
+      /rank/,
+    );
+    assert.throws(
+      () => a.copyStrided(src, 0, new Float64Array(4) as unknown as Float32Array, 0, [2], [1], [1]),
+      /Float32Array/,
+    );
     assert.throws(() => a.copyStrided(src, -1, dst, 0, [2], [1], [1]), /non-negative/);
     a.copyStrided(src, 6, dst, 9, [0, 3], [1, 1], [1, 1]); // zero-size: nothing to check or copy
   });

@@ -8,7 +8,8 @@ import { loadNativeAddon } from '../../src/node/native/addon.ts';
 import { Adam, FUSED_ADAM_KERNEL } from '../../src/core/train/adam.ts';
 
 const load = loadNativeAddon();
-if (!load.addon && process.env.DEEPGEN_REQUIRE_NATIVE === '1') throw new Error(`DEEPGEN_REQUIRE_NATIVE=1 but ${load.reason}`);
+if (!load.addon && process.env.DEEPGEN_REQUIRE_NATIVE === '1')
+  throw new Error(`DEEPGEN_REQUIRE_NATIVE=1 but ${load.reason}`);
 
 /** Five Adam steps of a small least-squares problem on `backend`; returns the final weights. */
 async function run(backend: string): Promise<number[][]> {
@@ -18,25 +19,36 @@ async function run(backend: string): Promise<number[][]> {
   const x = tf.randomNormal([32, 17], 0, 1, 'float32', 4);
   const y = tf.randomNormal([32, 5], 0, 1, 'float32', 5);
   const opt = tf.train.adam(0.01, 0.8, 0.95, 1e-7);
-  for (let i = 0; i < 5; i++) tf.dispose(opt.minimize(() => tf.mean(tf.square(tf.sub(tf.add(tf.matMul(x, w), b), y))) as tf.Scalar, true, [w, b]) ?? []);
+  for (let i = 0; i < 5; i++)
+    tf.dispose(
+      opt.minimize(() => tf.mean(tf.square(tf.sub(tf.add(tf.matMul(x, w), b), y))) as tf.Scalar, true, [w, b]) ?? [],
+    );
   const out = [Array.from(w.dataSync()), Array.from(b.dataSync())];
   const before = tf.memory().numTensors;
-  tf.dispose(opt.minimize(() => tf.mean(tf.square(tf.sub(tf.add(tf.matMul(x, w), b), y))) as tf.Scalar, true, [w, b]) ?? []);
+  tf.dispose(
+    opt.minimize(() => tf.mean(tf.square(tf.sub(tf.add(tf.matMul(x, w), b), y))) as tf.Scalar, true, [w, b]) ?? [],
+  );
   assert.equal(tf.memory().numTensors, before, `${backend}: Adam step leaked tensors`);
   tf.dispose([w, b, x, y]);
   opt.dispose();
   return out;
 }
 
-test('tf.train.adam on native (fused kernel) equals cpu to float tolerance', { skip: load.addon ? false : `native addon unavailable: ${load.reason}` }, async () => {
-  const cpu = await run('cpu');
-  const nat = await run('native');
-  for (let k = 0; k < cpu.length; k++) for (let i = 0; i < cpu[k].length; i++) assert.ok(Math.abs(cpu[k][i] - nat[k][i]) < 1e-5, `param ${k}[${i}]: ${cpu[k][i]} vs ${nat[k][i]}`);
-  // the update did move the weights (the comparison can fail)
-  await initBackend('cpu');
-  const w0 = Array.from(tf.randomNormal([17, 5], 0, 1, 'float32', 3).dataSync());
-  assert.ok(cpu[0].some((v, i) => Math.abs(v - w0[i]) > 1e-3));
-});
+test(
+  'tf.train.adam on native (fused kernel) equals cpu to float tolerance',
+  { skip: load.addon ? false : `native addon unavailable: ${load.reason}` },
+  async () => {
+    const cpu = await run('cpu');
+    const nat = await run('native');
+    for (let k = 0; k < cpu.length; k++)
+      for (let i = 0; i < cpu[k].length; i++)
+        assert.ok(Math.abs(cpu[k][i] - nat[k][i]) < 1e-5, `param ${k}[${i}]: ${cpu[k][i]} vs ${nat[k][i]}`);
+    // the update did move the weights (the comparison can fail)
+    await initBackend('cpu');
+    const w0 = Array.from(tf.randomNormal([17, 5], 0, 1, 'float32', 3).dataSync());
+    assert.ok(cpu[0].some((v, i) => Math.abs(v - w0[i]) > 1e-3));
+  },
+);
 
 /** Five steps of the project's own Adam (with weight decay) on `backend`; the fused kernel serves on native. */
 async function runOwn(backend: string): Promise<number[]> {
@@ -57,13 +69,20 @@ async function runOwn(backend: string): Promise<number[]> {
   return out;
 }
 
-test('the trainer\'s Adam (weight decay) uses the fused kernel on native and equals cpu', { skip: load.addon ? false : `native addon unavailable: ${load.reason}` }, async () => {
-  await initBackend('native');
-  assert.ok(tf.getKernel(FUSED_ADAM_KERNEL, 'native'), 'fused kernel registered on native');
-  const cpu = await runOwn('cpu');
-  const nat = await runOwn('native');
-  for (let i = 0; i < cpu.length; i++) assert.ok(Math.abs(cpu[i] - nat[i]) < 1e-5, `w[${i}]: ${cpu[i]} vs ${nat[i]}`);
-  await initBackend('cpu');
-  const w0 = Array.from(tf.randomNormal([17, 5], 0, 1, 'float32', 3).dataSync());
-  assert.ok(cpu.some((v, i) => Math.abs(v - w0[i]) > 1e-3), 'the weights moved');
-});
+test(
+  "the trainer's Adam (weight decay) uses the fused kernel on native and equals cpu",
+  { skip: load.addon ? false : `native addon unavailable: ${load.reason}` },
+  async () => {
+    await initBackend('native');
+    assert.ok(tf.getKernel(FUSED_ADAM_KERNEL, 'native'), 'fused kernel registered on native');
+    const cpu = await runOwn('cpu');
+    const nat = await runOwn('native');
+    for (let i = 0; i < cpu.length; i++) assert.ok(Math.abs(cpu[i] - nat[i]) < 1e-5, `w[${i}]: ${cpu[i]} vs ${nat[i]}`);
+    await initBackend('cpu');
+    const w0 = Array.from(tf.randomNormal([17, 5], 0, 1, 'float32', 3).dataSync());
+    assert.ok(
+      cpu.some((v, i) => Math.abs(v - w0[i]) > 1e-3),
+      'the weights moved',
+    );
+  },
+);

@@ -23,13 +23,46 @@ before(() => {
 });
 after(() => fs.rmSync(TMP, { recursive: true, force: true }));
 
-const TRAIN = ['train', 'vae', '--dataset', 'shapes', '--size', '16', '--train-n', '64', '--test-n', '16', '--batch-size', '16', '--hidden', '16', '--latent', '2', '--steps', '12', '--checkpoint-every', '4', '--log-every', '4', '--seed', '7', '--backend', 'auto', '--quiet'];
+const TRAIN = [
+  'train',
+  'vae',
+  '--dataset',
+  'shapes',
+  '--size',
+  '16',
+  '--train-n',
+  '64',
+  '--test-n',
+  '16',
+  '--batch-size',
+  '16',
+  '--hidden',
+  '16',
+  '--latent',
+  '2',
+  '--steps',
+  '12',
+  '--checkpoint-every',
+  '4',
+  '--log-every',
+  '4',
+  '--seed',
+  '7',
+  '--backend',
+  'auto',
+  '--quiet',
+];
 const RESUME = ['train', '--resume', '--backend', 'auto', '--quiet'];
 
 /** `deepgen ARGS --out dir`, SIGKILLed just before its `nth` rename onto state.json (a save's rename phase: the model is
  *  already replaced, state.json and config.json not yet). */
 function killedInSave(args: string[], dir: string, nth: number): Promise<CliResult> {
-  const env = { ...process.env, DEEPGEN_CRASH_DIR: dir, DEEPGEN_CRASH_AT: String(nth), DEEPGEN_CRASH_MATCH: '^renameSync .* -> .*/state\\.json$' };
+  const env = {
+    ...process.env,
+    DEEPGEN_CRASH_DIR: dir,
+    DEEPGEN_CRASH_AT: String(nth),
+    DEEPGEN_CRASH_MATCH: '^renameSync .* -> .*/state\\.json$',
+  };
   return runCli([...args, '--out', dir], { cwd: TMP, env, nodeArgs: ['--import', INJECTOR] });
 }
 
@@ -38,7 +71,7 @@ function tensors(file: string): Record<string, Float32Array> {
   return Object.fromEntries(Object.entries(tensors).map(([k, r]) => [k, r.data as Float32Array]));
 }
 
-test('e2e: SIGKILL in a save, then in the resumed run\'s first save: the next resume continues from the last completed save', async () => {
+test("e2e: SIGKILL in a save, then in the resumed run's first save: the next resume continues from the last completed save", async () => {
   const run = path.join(TMP, 'run');
   const straight = path.join(TMP, 'straight');
   const reference = runCli([...TRAIN, '--out', straight], { cwd: TMP });
@@ -52,8 +85,15 @@ test('e2e: SIGKILL in a save, then in the resumed run\'s first save: the next re
   assert.match(second.stderr, /loaded the previous checkpoint \(step 4\)/);
   assert.match(second.stderr, /Resuming vae from step 4 /);
   const warned: string[] = [];
-  assert.equal(loadCheckpoint(run, { warn: (l) => warned.push(l) }).state.step, 4, 'after two crashes the folder still loads at step 4');
-  assert.ok(fs.readdirSync(run).some((f) => /\.tmp-\d+-[0-9a-f]+$/.test(f)), 'the killed save left temp files');
+  assert.equal(
+    loadCheckpoint(run, { warn: (l) => warned.push(l) }).state.step,
+    4,
+    'after two crashes the folder still loads at step 4',
+  );
+  assert.ok(
+    fs.readdirSync(run).some((f) => /\.tmp-\d+-[0-9a-f]+$/.test(f)),
+    'the killed save left temp files',
+  );
   assert.ok(fs.existsSync(path.join(run, LOCK_FILE)), 'the killed trainer left its lock');
 
   const third = await runCli([...RESUME, '--out', run], { cwd: TMP });
@@ -63,7 +103,11 @@ test('e2e: SIGKILL in a save, then in the resumed run\'s first save: the next re
   assert.equal(loadCheckpoint(run).state.step, 12);
   const left = fs.readdirSync(run).filter((f) => /\.tmp-|^\.previous|^\.deepgen\.lock$/.test(f));
   assert.deepEqual(left, [], 'no temp files, backup or lock left');
-  const steps = fs.readFileSync(path.join(run, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l).step);
+  const steps = fs
+    .readFileSync(path.join(run, 'metrics.jsonl'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l).step);
   assert.deepEqual(steps, [4, 8, 12], 'metrics.jsonl has each step once');
 
   const ref = await reference;
@@ -76,16 +120,25 @@ test('e2e: SIGKILL in a save, then in the resumed run\'s first save: the next re
   }
 });
 
-test('a run\'s start removes the temp files of killed writers (run folder and samples/), even if it fails before saving', async () => {
+test("a run's start removes the temp files of killed writers (run folder and samples/), even if it fails before saving", async () => {
   const run = await trainTinyRun('vae', path.join(TMP, 'tiny'), { steps: 2 });
   const dead = 2 ** 30; // above any pid_max: no such process
   fs.mkdirSync(path.join(run, 'samples'));
-  const planted = ['model.safetensors', 'eval.json', 'samples/step-0000002.png'].map((f) => path.join(run, `${f}.tmp-${dead}-ab12`));
+  const planted = ['model.safetensors', 'eval.json', 'samples/step-0000002.png'].map((f) =>
+    path.join(run, `${f}.tmp-${dead}-ab12`),
+  );
   const live = path.join(run, `metrics.jsonl.tmp-${process.ppid}-cd34`); // a live writer's: kept
   for (const f of [...planted, live]) fs.writeFileSync(f, 'partial');
   const config = resolveRunConfig('ae', [{ data: { dataset: 'shapes', size: 16, trainN: 64, testN: 16 } }], []);
-  await assert.rejects(trainRun({ config, out: run, resume: true, quiet: true, log: () => {} }), (e) => e instanceof UserError && /holds a vae run, not ae/.test(e.message));
-  assert.deepEqual(planted.filter((f) => fs.existsSync(f)), [], 'temp files of dead writers left');
-  assert.ok(fs.existsSync(live), 'a live writer\'s temp file was removed');
+  await assert.rejects(
+    trainRun({ config, out: run, resume: true, quiet: true, log: () => {} }),
+    (e) => e instanceof UserError && /holds a vae run, not ae/.test(e.message),
+  );
+  assert.deepEqual(
+    planted.filter((f) => fs.existsSync(f)),
+    [],
+    'temp files of dead writers left',
+  );
+  assert.ok(fs.existsSync(live), "a live writer's temp file was removed");
   assert.equal(fs.existsSync(path.join(run, LOCK_FILE)), false);
 });

@@ -14,7 +14,12 @@ import path from 'node:path';
 import { UserError } from '../../src/core/errors.ts';
 import { checkpointFileMetadata, type Checkpoint } from '../../src/core/checkpoint/format.ts';
 import { encodeSafetensors } from '../../src/core/checkpoint/safetensors.ts';
-import { hasCheckpoint, loadCheckpoint, readCheckpointConfig, saveCheckpoint } from '../../src/node/checkpoint-store.ts';
+import {
+  hasCheckpoint,
+  loadCheckpoint,
+  readCheckpointConfig,
+  saveCheckpoint,
+} from '../../src/node/checkpoint-store.ts';
 import { bundleForNode } from '../helpers/bundle.ts';
 import { copyTree, ramTmpDir, snapshotBeforeEachCall } from '../helpers/fs-crash.ts';
 import { tinyCheckpoint } from '../helpers/tiny-checkpoint.ts';
@@ -24,7 +29,10 @@ let INJECTOR = '';
 let DRIVER = '';
 before(() => {
   mock.method(fs, 'fsyncSync', () => {});
-  INJECTOR = bundleForNode(path.join(import.meta.dirname, '../helpers/fs-crash.ts'), path.join(TMP, 'bin', 'fs-crash.mjs'));
+  INJECTOR = bundleForNode(
+    path.join(import.meta.dirname, '../helpers/fs-crash.ts'),
+    path.join(TMP, 'bin', 'fs-crash.mjs'),
+  );
   DRIVER = bundleForNode(path.join(import.meta.dirname, 'crash-driver.ts'), path.join(TMP, 'bin', 'crash-driver.mjs'));
 });
 after(() => fs.rmSync(TMP, { recursive: true, force: true }));
@@ -47,7 +55,9 @@ function loadsWhole(dir: string, allowed: number[], where: string): number {
   try {
     got = loadCheckpoint(dir, { warn: () => {} });
   } catch (e) {
-    assert.fail(`${where}: the run folder does not load (${(e as Error).message}); expected step ${allowed.join(' or ')}`);
+    assert.fail(
+      `${where}: the run folder does not load (${(e as Error).message}); expected step ${allowed.join(' or ')}`,
+    );
   }
   const step = got.state.step;
   assert.ok(allowed.includes(step), `${where}: loaded step ${step}, expected ${allowed.join(' or ')}`);
@@ -58,7 +68,13 @@ function loadsWhole(dir: string, allowed: number[], where: string): number {
 
 /** What a folder holds after a completed save: the checkpoint files only (no temps, no backup). */
 function assertClean(dir: string, step: number, where: string): void {
-  const files = ['config.json', 'model.safetensors', 'optimizer.safetensors', 'state.json', ...(withEma(step) ? ['ema.safetensors'] : [])];
+  const files = [
+    'config.json',
+    'model.safetensors',
+    'optimizer.safetensors',
+    'state.json',
+    ...(withEma(step) ? ['ema.safetensors'] : []),
+  ];
   assert.deepEqual(fs.readdirSync(dir).sort(), files.sort(), `${where}: leftovers after a completed save`);
 }
 
@@ -73,13 +89,27 @@ function crashChild(dir: string, at: number, ops: string[]): Child {
   const env: NodeJS.ProcessEnv = { ...process.env, DEEPGEN_CRASH_DIR: dir, DEEPGEN_CRASH_AT: String(at) };
   delete env.NODE_OPTIONS;
   delete env.NODE_TEST_CONTEXT;
-  const r = spawnSync(process.execPath, ['--import', INJECTOR, DRIVER, dir, ...ops], { env, encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(process.execPath, ['--import', INJECTOR, DRIVER, dir, ...ops], {
+    env,
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   const killed = r.signal === 'SIGKILL';
-  assert.ok(killed || r.status === 0, `driver ${ops.join(' ')} at call ${at}: exit ${r.status} ${r.signal ?? ''}\n${r.stderr}`);
-  return { killed, lines: r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l)), stderr: r.stderr };
+  assert.ok(
+    killed || r.status === 0,
+    `driver ${ops.join(' ')} at call ${at}: exit ${r.status} ${r.signal ?? ''}\n${r.stderr}`,
+  );
+  return {
+    killed,
+    lines: r.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l)),
+    stderr: r.stderr,
+  };
 }
 
-test('SIGKILL at every call of a save, then at every call of the resumed run\'s first save: the folder always loads whole', () => {
+test("SIGKILL at every call of a save, then at every call of the resumed run's first save: the folder always loads whole", () => {
   const base = newDir();
   saveCheckpoint(base, ck(100));
   const afterFirstCrash: { k: number; dir: string; step: number; fellBack: boolean }[] = [];
@@ -136,7 +166,14 @@ test('every pair of crash points (save, resumed save), walked in-process from fo
   const snaps1 = newDir();
   const final1 = newDir(base);
   const calls1 = snapshotBeforeEachCall(final1, snaps1, () => saveCheckpoint(final1, ck(200)));
-  const states1 = [...calls1.map((c, i) => ({ dir: path.join(snaps1, String(i + 1)), where: `save 200 crashed at call ${i + 1} (${c})`, allowed: [100, 200] })), { dir: final1, where: 'save 200 completed', allowed: [200] }];
+  const states1 = [
+    ...calls1.map((c, i) => ({
+      dir: path.join(snaps1, String(i + 1)),
+      where: `save 200 crashed at call ${i + 1} (${c})`,
+      allowed: [100, 200],
+    })),
+    { dir: final1, where: 'save 200 completed', allowed: [200] },
+  ];
   let pairs = 0;
   for (const s1 of states1) {
     const resumed = loadsWhole(s1.dir, s1.allowed, s1.where);
@@ -167,7 +204,11 @@ test('a crash during the first save leaves a whole checkpoint or none, so a new 
     const where = `first save crashed at call ${k + 1} (${c})`;
     if (hasCheckpoint(snap)) loadsWhole(snap, [100], where);
     else {
-      assert.throws(() => loadCheckpoint(snap), (e) => e instanceof UserError && /^No checkpoint at .*config\.json not found/.test(e.message), where);
+      assert.throws(
+        () => loadCheckpoint(snap),
+        (e) => e instanceof UserError && /^No checkpoint at .*config\.json not found/.test(e.message),
+        where,
+      );
       saveCheckpoint(snap, ck(300));
       loadsWhole(snap, [300], `${where}, then a new run's save`);
       assertClean(snap, 300, `${where}, then a new run's save`);
@@ -191,11 +232,19 @@ test('a save makes its backup and its new files durable before it changes the to
     mock.method(fs, 'fsyncSync', (fd: number) => trace.push({ op: 'fsync', p: fdPath.get(fd)! })),
     ...(['renameSync', 'linkSync'] as const).map((k) => {
       const orig = fs[k] as (a: fs.PathLike, b: fs.PathLike) => void;
-      return mock.method(fs, k, (a: fs.PathLike, b: fs.PathLike) => (trace.push({ op: k, p: path.resolve(String(b)) }), orig(a, b)));
+      return mock.method(
+        fs,
+        k,
+        (a: fs.PathLike, b: fs.PathLike) => (trace.push({ op: k, p: path.resolve(String(b)) }), orig(a, b)),
+      );
     }),
     ...(['unlinkSync', 'rmSync', 'rmdirSync'] as const).map((k) => {
       const orig = fs[k] as (a: fs.PathLike, o?: unknown) => void;
-      return mock.method(fs, k, (a: fs.PathLike, o?: unknown) => (trace.push({ op: k, p: path.resolve(String(a)) }), orig(a, o)));
+      return mock.method(
+        fs,
+        k,
+        (a: fs.PathLike, o?: unknown) => (trace.push({ op: k, p: path.resolve(String(a)) }), orig(a, o)),
+      );
     }),
   ];
   try {
@@ -203,17 +252,31 @@ test('a save makes its backup and its new files durable before it changes the to
   } finally {
     for (const s of spies) s.mock.restore();
   }
-  const top = new Set(['config.json', 'model.safetensors', 'optimizer.safetensors', 'ema.safetensors', 'state.json'].map((f) => path.join(dir, f)));
+  const top = new Set(
+    ['config.json', 'model.safetensors', 'optimizer.safetensors', 'ema.safetensors', 'state.json'].map((f) =>
+      path.join(dir, f),
+    ),
+  );
   const firstTopChange = trace.findIndex((t) => top.has(t.p) && t.op !== 'linkSync');
   assert.ok(firstTopChange > 0, 'the save changes the top-level files');
   // every folder that got a link or a rename before the top level changed was fsynced after its last such change
-  const synced = (folder: string, from: number, to: number) => trace.slice(from, to).some((t) => t.op === 'fsync' && t.p === folder);
+  const synced = (folder: string, from: number, to: number) =>
+    trace.slice(from, to).some((t) => t.op === 'fsync' && t.p === folder);
   for (const [i, t] of trace.slice(0, firstTopChange).entries()) {
-    if (t.op === 'linkSync' || t.op === 'renameSync') assert.ok(synced(path.dirname(t.p), i + 1, firstTopChange), `${t.op} into ${t.p} not made durable (folder fsync) before the top level changed`);
+    if (t.op === 'linkSync' || t.op === 'renameSync')
+      assert.ok(
+        synced(path.dirname(t.p), i + 1, firstTopChange),
+        `${t.op} into ${t.p} not made durable (folder fsync) before the top level changed`,
+      );
   }
   // the renames into the top level are durable (run folder fsynced) before anything of the backup is removed
   const lastTopRename = trace.map((t) => top.has(t.p) && t.op === 'renameSync').lastIndexOf(true);
-  const firstBackupRemoval = trace.findIndex((t, i) => i > lastTopRename && t.op !== 'fsync' && t.op !== 'renameSync' && !top.has(t.p));
+  const firstBackupRemoval = trace.findIndex(
+    (t, i) => i > lastTopRename && t.op !== 'fsync' && t.op !== 'renameSync' && !top.has(t.p),
+  );
   assert.ok(firstBackupRemoval > lastTopRename, 'the backup is removed after the save');
-  assert.ok(synced(path.resolve(dir), lastTopRename + 1, firstBackupRemoval), 'the run folder is not fsynced between the last rename and the removal of the backup');
+  assert.ok(
+    synced(path.resolve(dir), lastTopRename + 1, firstBackupRemoval),
+    'the run folder is not fsynced between the last rename and the removal of the backup',
+  );
 });

@@ -33,8 +33,19 @@ const configFiles = families.map((family) => ({
   family,
   formatVersion: 1,
   createdBy: 'deepgen',
-  config: resolveRunConfig(family, [{ model: { ...registry[family].tinyPreset }, data: { dataset: 'shapes', size: 16 } }], []),
-  dataInfo: { height: 16, width: 16, channels: 3, numClasses: 2, classNames: ['red circle', 'blue square'], vocabulary: ['blue', 'circle', 'red', 'square'] },
+  config: resolveRunConfig(
+    family,
+    [{ model: { ...registry[family].tinyPreset }, data: { dataset: 'shapes', size: 16 } }],
+    [],
+  ),
+  dataInfo: {
+    height: 16,
+    width: 16,
+    channels: 3,
+    numClasses: 2,
+    classNames: ['red circle', 'blue square'],
+    vocabulary: ['blue', 'circle', 'red', 'square'],
+  },
   params: 1234,
 }));
 
@@ -43,11 +54,17 @@ test('fuzz: mutated checkpoint config.json resolves or gives one UserError line'
   const text = fc.nat({ max: configFiles.length - 1 }).chain((i) => mutatedJson(configFiles[i]));
   fuzz(text, 2500, (t) => {
     const describe = () => t.slice(0, 300);
-    const out = loadsOrUserError(() => resolveCheckpointConfig(parseCheckpointConfig(t, 'config.json in run'), 'run'), describe);
+    const out = loadsOrUserError(
+      () => resolveCheckpointConfig(parseCheckpointConfig(t, 'config.json in run'), 'run'),
+      describe,
+    );
     assertNoPollution(describe);
     if (!out) return;
     assert.ok(Object.hasOwn(registry, out.cfg.family), describe());
-    assert.ok(out.info.height >= 1 && out.info.height <= MAX_IMAGE_SIDE && [1, 3].includes(out.info.channels), describe());
+    assert.ok(
+      out.info.height >= 1 && out.info.height <= MAX_IMAGE_SIDE && [1, 3].includes(out.info.channels),
+      describe(),
+    );
   });
   assert.ok(peakRssMiB() - before < MEMORY_MIB, `peak memory grew by ${(peakRssMiB() - before).toFixed(0)} MiB`);
 });
@@ -55,7 +72,10 @@ test('fuzz: mutated checkpoint config.json resolves or gives one UserError line'
 test('regression (fuzz counterexample): a --config file whose family is an object with a data toString', () => {
   const file = path.join(tmp, 'family-object.json');
   fs.writeFileSync(file, JSON.stringify({ family: { toString: false }, model: {} }));
-  userError(() => resolveRunConfig('gan', [readConfigFile(file)], [], 'config file'), /^Config says family \{"toString":false\} but the command trains "gan"$/);
+  userError(
+    () => resolveRunConfig('gan', [readConfigFile(file)], [], 'config file'),
+    /^Config says family \{"toString":false\} but the command trains "gan"$/,
+  );
 });
 
 test('fuzz: mutated --config files resolve or give one UserError line', () => {
@@ -70,21 +90,61 @@ test('fuzz: mutated --config files resolve or give one UserError line', () => {
 });
 
 // --set key=value: dotted paths over real keys, prototype keys and junk; values as JSON or bare strings.
-const KEYS = ['model', 'data', 'train', 'latent', 'hidden', 'cond', 'kind', 'seed', 'epochs', 'dataset', 'size', 'testSeed', 'maxImagePixels', 'family', '__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'valueOf', ''];
+const KEYS = [
+  'model',
+  'data',
+  'train',
+  'latent',
+  'hidden',
+  'cond',
+  'kind',
+  'seed',
+  'epochs',
+  'dataset',
+  'size',
+  'testSeed',
+  'maxImagePixels',
+  'family',
+  '__proto__',
+  'constructor',
+  'prototype',
+  'toString',
+  'hasOwnProperty',
+  'valueOf',
+  '',
+];
 const setString = fc
   .record({
     keys: fc.array(fc.oneof(fc.constantFrom(...KEYS), fc.string({ maxLength: 5 })), { minLength: 1, maxLength: 4 }),
     eq: fc.constantFrom('=', '=', '', '=='),
-    value: fc.oneof(fc.jsonValue({ maxDepth: 2 }).map((v) => JSON.stringify(v) ?? ''), fc.string({ maxLength: 8 }), fc.constantFrom('1e9', '4294967296', '-1', 'NaN', '{"__proto__":{"x":1}}', '[1e9,1e9]', 'null')),
+    value: fc.oneof(
+      fc.jsonValue({ maxDepth: 2 }).map((v) => JSON.stringify(v) ?? ''),
+      fc.string({ maxLength: 8 }),
+      fc.constantFrom('1e9', '4294967296', '-1', 'NaN', '{"__proto__":{"x":1}}', '[1e9,1e9]', 'null'),
+    ),
   })
   .map(({ keys, eq, value }) => `${keys.join('.')}${eq}${value}`);
 
 test('fuzz: --set strings resolve or give one UserError line, and never touch Object.prototype', () => {
-  const family = fc.oneof(fc.constantFrom(...families), fc.constantFrom('__proto__', 'toString', 'constructor', 'VAE', ''));
-  fuzz(fc.record({ family, sets: fc.array(setString, { minLength: 1, maxLength: 4 }) }), 4000, ({ family: f, sets }) => {
-    const describe = () => `${f} --set ${sets.map((s) => JSON.stringify(s)).join(' --set ')}`;
-    const cfg = loadsOrUserError(() => resolveRunConfig(f, [], sets), describe);
-    assertNoPollution(describe);
-    if (cfg) assert.ok(Object.hasOwn(registry, cfg.family) && Number.isInteger(cfg.train.seed) && cfg.train.seed >= 0 && cfg.train.seed <= 0xffffffff, describe());
-  });
+  const family = fc.oneof(
+    fc.constantFrom(...families),
+    fc.constantFrom('__proto__', 'toString', 'constructor', 'VAE', ''),
+  );
+  fuzz(
+    fc.record({ family, sets: fc.array(setString, { minLength: 1, maxLength: 4 }) }),
+    4000,
+    ({ family: f, sets }) => {
+      const describe = () => `${f} --set ${sets.map((s) => JSON.stringify(s)).join(' --set ')}`;
+      const cfg = loadsOrUserError(() => resolveRunConfig(f, [], sets), describe);
+      assertNoPollution(describe);
+      if (cfg)
+        assert.ok(
+          Object.hasOwn(registry, cfg.family) &&
+            Number.isInteger(cfg.train.seed) &&
+            cfg.train.seed >= 0 &&
+            cfg.train.seed <= 0xffffffff,
+          describe(),
+        );
+    },
+  );
 });

@@ -14,7 +14,10 @@ const MEMORY_MIB = 128;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'deepgen-fuzz-idx-'));
 process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
 
-const images = encodeIdx(Uint8Array.from({ length: 3 * 4 * 5 }, (_, i) => (i * 37) & 255), [3, 4, 5]);
+const images = encodeIdx(
+  Uint8Array.from({ length: 3 * 4 * 5 }, (_, i) => (i * 37) & 255),
+  [3, 4, 5],
+);
 const labels = encodeIdx(Uint8Array.of(1, 9, 0), [3]);
 
 /** Writes the two train files into a fresh folder and loads it, checking what a successful load promises. */
@@ -22,25 +25,40 @@ function loadPair(imagesBytes: Uint8Array, labelsBytes: Uint8Array, gz: [boolean
   const dir = fs.mkdtempSync(path.join(tmp, 'case-'));
   fs.writeFileSync(path.join(dir, `train-images-idx3-ubyte${gz[0] ? '.gz' : ''}`), imagesBytes);
   fs.writeFileSync(path.join(dir, `train-labels-idx1-ubyte${gz[1] ? '.gz' : ''}`), labelsBytes);
-  const describe = () => `images ${Buffer.from(imagesBytes.subarray(0, 48)).toString('hex')} (${imagesBytes.length} bytes), labels ${Buffer.from(labelsBytes.subarray(0, 24)).toString('hex')}`;
+  const describe = () =>
+    `images ${Buffer.from(imagesBytes.subarray(0, 48)).toString('hex')} (${imagesBytes.length} bytes), labels ${Buffer.from(labelsBytes.subarray(0, 24)).toString('hex')}`;
   const ds = loadsOrUserError(() => loadIdxDataset(dir, 'train', { kind: 'mnist' }), describe);
   fs.rmSync(dir, { recursive: true, force: true });
   if (!ds) return;
   assert.ok(ds.n > 0 && ds.height > 0 && ds.width > 0, describe());
   assert.equal(ds.images.length, ds.n * ds.height * ds.width, describe());
   assert.equal(ds.labels!.length, ds.n, describe());
-  assert.ok(ds.labels!.every((l) => l >= 0 && l < 10), describe());
+  assert.ok(
+    ds.labels!.every((l) => l >= 0 && l < 10),
+    describe(),
+  );
 }
 
 const edits = fc.array(
-  fc.record({ at: fc.nat(), op: fc.constantFrom('flip', 'set', 'insert', 'delete', 'truncate', 'zero'), byte: fc.integer({ min: 0, max: 255 }), len: fc.integer({ min: 1, max: 64 }) }),
+  fc.record({
+    at: fc.nat(),
+    op: fc.constantFrom('flip', 'set', 'insert', 'delete', 'truncate', 'zero'),
+    byte: fc.integer({ min: 0, max: 255 }),
+    len: fc.integer({ min: 1, max: 64 }),
+  }),
   { minLength: 1, maxLength: 4 },
 ) as fc.Arbitrary<Parameters<typeof applyEdits>[1]>;
 
 // Gzip files whose idx header declares one size and whose contents hold another (up to 256 MiB of zeros in 256 KiB: a
 // decompression bomb); the reader must stop at the declared size, so peak memory stays far below the contents.
 const mib = zlib.gzipSync(Buffer.alloc(1 << 20), { level: 9 });
-const zeros = [Buffer.alloc(0), zlib.gzipSync(Buffer.alloc(1)), zlib.gzipSync(Buffer.alloc(1 << 10)), mib, Buffer.concat(new Array(256).fill(mib))];
+const zeros = [
+  Buffer.alloc(0),
+  zlib.gzipSync(Buffer.alloc(1)),
+  zlib.gzipSync(Buffer.alloc(1 << 10)),
+  mib,
+  Buffer.concat(new Array(256).fill(mib)),
+];
 
 function fuzzDisagreeing(): void {
   const dim = fc.oneof(fc.integer({ min: 0, max: 40 }), fc.constantFrom(2 ** 16, 2 ** 31, 2 ** 32 - 1));
@@ -77,5 +95,8 @@ test('fuzz: idx files, mutated (raw, gzip, gzip of mutated contents) and gzip wh
     loadPair(mutate(images, imgEdits, which !== 'labels'), mutate(labels, labEdits, which !== 'images'), [gz, gz]);
   });
   const grew = peakRssMiB() - before;
-  assert.ok(grew < MEMORY_MIB, `peak memory grew by ${grew.toFixed(0)} MiB (gzip contents reach 256 MiB, headers declare up to 2^96 bytes)`);
+  assert.ok(
+    grew < MEMORY_MIB,
+    `peak memory grew by ${grew.toFixed(0)} MiB (gzip contents reach 256 MiB, headers declare up to 2^96 bytes)`,
+  );
 });

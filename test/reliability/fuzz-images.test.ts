@@ -39,13 +39,22 @@ function decodeChecked(bytes: Uint8Array, name: string): void {
 // Mutated bytes mostly break a CRC, so structured PNGs (valid CRCs) reach the checks past the chunk layer: header fields
 // from valid and invalid values, image data cut or padded. Oracle: a valid header within the limit loads exactly when
 // the data has its length.
-const VALID_DEPTHS: Record<number, number[]> = { 0: [1, 2, 4, 8, 16], 2: [8, 16], 3: [1, 2, 4, 8], 4: [8, 16], 6: [8, 16] };
+const VALID_DEPTHS: Record<number, number[]> = {
+  0: [1, 2, 4, 8, 16],
+  2: [8, 16],
+  3: [1, 2, 4, 8],
+  4: [8, 16],
+  6: [8, 16],
+};
 
 test('fuzz: PNG files, mutated bytes and structured headers, decode or give one UserError line', () => {
   const before = peakRssMiB();
   for (const b of pngs) assert.ok(decodeImageBytes(b, 'seed.png', MAX_PIXELS).width > 0, 'the seeds are valid');
   fuzz(mutatedBytes(pngs), 4000, ({ bytes }) => decodeChecked(bytes, 'img.png'));
-  const side = fc.oneof(fc.integer({ min: 1, max: 40 }), fc.constantFrom(0, 1024, 1025, 4096, 20000, 2 ** 31 - 1, 2 ** 32 - 1));
+  const side = fc.oneof(
+    fc.integer({ min: 1, max: 40 }),
+    fc.constantFrom(0, 1024, 1025, 4096, 20000, 2 ** 31 - 1, 2 ** 32 - 1),
+  );
   const spec = fc.record({
     width: side,
     height: side,
@@ -55,15 +64,29 @@ test('fuzz: PNG files, mutated bytes and structured headers, decode or give one 
   });
   const cut = fc.constantFrom<number | 'full' | 'long'>(0, 1, 7, 100, -1, -5, 'full', 'full', 'long');
   fuzz(fc.record({ spec, cut }), 3000, ({ spec: s, cut }) => {
-    const valid = Boolean(VALID_DEPTHS[s.color]?.includes(s.depth)) && s.interlace <= 1 && s.width >= 1 && s.height >= 1;
+    const valid =
+      Boolean(VALID_DEPTHS[s.color]?.includes(s.depth)) && s.interlace <= 1 && s.width >= 1 && s.height >= 1;
     const small = s.width * s.height <= 4096; // only small images get real scanlines (the rest test the header checks)
     const full = valid && small ? pngScanlines(s as PngSpec) : new Uint8Array(64);
     const data =
-      cut === 'full' ? full : cut === 'long' ? Uint8Array.from([...full, 0, 0]) : cut >= 0 ? full.subarray(0, Math.min(full.length, cut)) : full.subarray(0, Math.max(0, full.length + cut));
+      cut === 'full'
+        ? full
+        : cut === 'long'
+          ? Uint8Array.from([...full, 0, 0])
+          : cut >= 0
+            ? full.subarray(0, Math.min(full.length, cut))
+            : full.subarray(0, Math.max(0, full.length + cut));
     const bytes = pngFile(s as PngSpec, data);
-    const img = loadsOrUserError(() => decodeImageBytes(bytes, 'img.png', MAX_PIXELS), () => `${JSON.stringify(s)} with ${data.length} of ${full.length} data bytes`);
+    const img = loadsOrUserError(
+      () => decodeImageBytes(bytes, 'img.png', MAX_PIXELS),
+      () => `${JSON.stringify(s)} with ${data.length} of ${full.length} data bytes`,
+    );
     const shouldLoad = valid && small && data.length === full.length;
-    assert.equal(img !== undefined, shouldLoad, `${JSON.stringify(s)} with ${data.length} of ${full.length} data bytes ${img ? 'loaded' : 'failed'}`);
+    assert.equal(
+      img !== undefined,
+      shouldLoad,
+      `${JSON.stringify(s)} with ${data.length} of ${full.length} data bytes ${img ? 'loaded' : 'failed'}`,
+    );
   });
   assert.ok(peakRssMiB() - before < MEMORY_MIB, `peak memory grew by ${(peakRssMiB() - before).toFixed(0)} MiB`);
 });
@@ -82,12 +105,16 @@ function withJpegSize(b: Uint8Array, width: number, height: number): Uint8Array 
 
 test('fuzz: JPEG files, mutated bytes and frame headers claiming other sizes, decode within the limit or give one UserError line', () => {
   const before = peakRssMiB();
-  for (const b of jpegs) assert.ok(decodeImageBytes(Buffer.from(b), 'seed.jpg', MAX_PIXELS).width > 0, 'the seeds are valid');
+  for (const b of jpegs)
+    assert.ok(decodeImageBytes(Buffer.from(b), 'seed.jpg', MAX_PIXELS).width > 0, 'the seeds are valid');
   fuzz(mutatedBytes(jpegs), 3000, ({ bytes }) => decodeChecked(bytes, 'img.jpg'));
   const side = fc.oneof(fc.integer({ min: 0, max: 64 }), fc.constantFrom(1024, 1025, 4096, 8192, 30000, 65535));
   fuzz(fc.record({ base: fc.nat({ max: jpegs.length - 1 }), w: side, h: side }), 300, ({ base, w, h }) => {
     const bytes = withJpegSize(jpegs[base], w, h);
-    const img = loadsOrUserError(() => decodeImageBytes(Buffer.from(bytes), 'img.jpg', MAX_PIXELS), () => `JPEG claiming ${w}x${h}`);
+    const img = loadsOrUserError(
+      () => decodeImageBytes(Buffer.from(bytes), 'img.jpg', MAX_PIXELS),
+      () => `JPEG claiming ${w}x${h}`,
+    );
     if (w * h > MAX_PIXELS) assert.equal(img, undefined, `a ${w}x${h} JPEG loaded past the ${MAX_PIXELS}-pixel limit`);
   });
   assert.ok(peakRssMiB() - before < MEMORY_MIB, `peak memory grew by ${(peakRssMiB() - before).toFixed(0)} MiB`);

@@ -3,7 +3,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { decodeSafetensors, encodeSafetensors, numel, SUPPORTED_DTYPES, type TensorRecord } from '../../src/core/checkpoint/safetensors.ts';
+import {
+  decodeSafetensors,
+  encodeSafetensors,
+  numel,
+  SUPPORTED_DTYPES,
+  type TensorRecord,
+} from '../../src/core/checkpoint/safetensors.ts';
 import { userError } from '../helpers/assert.ts';
 import { fuzz, loadsOrUserError, mutatedBytes, peakRssMiB } from '../helpers/fuzz.ts';
 
@@ -34,13 +40,19 @@ function consistent(recs: Record<string, TensorRecord>): void {
 }
 
 function decodeChecked(bytes: Uint8Array): void {
-  const out = loadsOrUserError(() => decodeSafetensors(bytes, 'model.safetensors'), () => describe(bytes));
+  const out = loadsOrUserError(
+    () => decodeSafetensors(bytes, 'model.safetensors'),
+    () => describe(bytes),
+  );
   if (out) consistent(out.tensors);
 }
 
 test('regression (fuzz counterexample): a header whose JSON error quotes a carriage return is still a one-line message', () => {
   const bytes = Uint8Array.from([8, 0, 0, 0, 0, 0, 0, 0, 13, 125, 32, 32, 32, 32, 32, 32]); // header "\\r}      "
-  userError(() => decodeSafetensors(bytes, 'model.safetensors'), /^model\.safetensors is not a valid safetensors file: the header is not valid JSON \(.*\\r.*\); re-save it/);
+  userError(
+    () => decodeSafetensors(bytes, 'model.safetensors'),
+    /^model\.safetensors is not a valid safetensors file: the header is not valid JSON \(.*\\r.*\); re-save it/,
+  );
 });
 
 // Headers built from parts, to reach the checks past JSON parsing: odd dtypes, shapes, offsets, names and metadata.
@@ -48,18 +60,30 @@ const dim = fc.oneof(fc.integer({ min: 0, max: 4 }), fc.constantFrom(-1, 0.5, 2 
 const entry = fc.record({
   dtype: fc.oneof(fc.constantFrom(...SUPPORTED_DTYPES), fc.constantFrom('F8', 'f32', '', 7, null)),
   shape: fc.oneof(fc.array(dim, { maxLength: 3 }), fc.constantFrom(null, 3, 'x')),
-  data_offsets: fc.oneof(fc.tuple(fc.integer({ min: 0, max: 40 }), fc.integer({ min: 0, max: 40 })), fc.constantFrom(null, [0], [-1, 4], [0, 2 ** 60], [1.5, 4])),
+  data_offsets: fc.oneof(
+    fc.tuple(fc.integer({ min: 0, max: 40 }), fc.integer({ min: 0, max: 40 })),
+    fc.constantFrom(null, [0], [-1, 4], [0, 2 ** 60], [1.5, 4]),
+  ),
 });
 const header = fc.dictionary(
   fc.oneof(fc.string({ maxLength: 6 }), fc.constantFrom('__proto__', 'constructor', '__metadata__', 'toString')),
-  fc.oneof(entry, fc.jsonValue({ maxDepth: 1 }), fc.dictionary(fc.string({ maxLength: 4 }), fc.oneof(fc.string({ maxLength: 4 }), fc.integer()))),
+  fc.oneof(
+    entry,
+    fc.jsonValue({ maxDepth: 1 }),
+    fc.dictionary(fc.string({ maxLength: 4 }), fc.oneof(fc.string({ maxLength: 4 }), fc.integer())),
+  ),
   { maxKeys: 4 },
 );
 
 test('fuzz: safetensors files, mutated and with generated headers, load or give one UserError line', () => {
   const before = peakRssMiB();
   fuzz(mutatedBytes(valid), 10000, ({ bytes }) => decodeChecked(bytes));
-  const file = fc.record({ header, data: fc.uint8Array({ maxLength: 48 }), pad: fc.boolean(), lenDelta: fc.constantFrom(0, 0, 0, 1, -1, 2 ** 20) });
+  const file = fc.record({
+    header,
+    data: fc.uint8Array({ maxLength: 48 }),
+    pad: fc.boolean(),
+    lenDelta: fc.constantFrom(0, 0, 0, 1, -1, 2 ** 20),
+  });
   fuzz(file, 10000, ({ header: h, data, pad, lenDelta }) => {
     let json = new TextEncoder().encode(JSON.stringify(h));
     if (pad) json = Uint8Array.from([...json, ...new Array((8 - (json.length % 8)) % 8).fill(0x20)]);

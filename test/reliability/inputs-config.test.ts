@@ -15,11 +15,21 @@ import { ParamStore } from '../../src/core/nn/params.ts';
 import { getFamily, registry } from '../../src/core/registry.ts';
 import { userError } from '../helpers/assert.ts';
 
-const polluted = () => Object.getOwnPropertyNames(Object.prototype).filter((k) => ['x', 'latent', 'polluted'].includes(k));
+const polluted = () =>
+  Object.getOwnPropertyNames(Object.prototype).filter((k) => ['x', 'latent', 'polluted'].includes(k));
 
 test('--set with a prototype key anywhere is an error and leaves Object.prototype alone', () => {
-  for (const set of ['__proto__.x=1', 'model.__proto__.latent=3', 'constructor.prototype.polluted=1', 'train.constructor=1', 'data.prototype=2']) {
-    userError(() => resolveRunConfig('vae', [], [set]), /Invalid config key "(__proto__|constructor|prototype)" in --set .*; remove it$/);
+  for (const set of [
+    '__proto__.x=1',
+    'model.__proto__.latent=3',
+    'constructor.prototype.polluted=1',
+    'train.constructor=1',
+    'data.prototype=2',
+  ]) {
+    userError(
+      () => resolveRunConfig('vae', [], [set]),
+      /Invalid config key "(__proto__|constructor|prototype)" in --set .*; remove it$/,
+    );
     assert.deepEqual(polluted(), [], `--set ${set} changed Object.prototype`);
   }
   userError(() => applySets({}, ['model={"__proto__":{"latent":3}}']), /Invalid config key "__proto__" in --set model/);
@@ -28,10 +38,22 @@ test('--set with a prototype key anywhere is an error and leaves Object.prototyp
 
 test('config layers (a --config file, a checkpoint) with a prototype key are an error, not a silently changed prototype', () => {
   // JSON.parse makes "__proto__" an own key; merging it would have set the model section's prototype (latent 3, unseen by zod)
-  userError(() => resolveRunConfig('vae', [JSON.parse('{"model":{"__proto__":{"latent":3}}}')], [], 'config.json'), /Invalid config key "__proto__" in config\.json/);
-  userError(() => resolveRunConfig('vae', [JSON.parse('{"train":{"constructor":{"prototype":1}}}')], [], 'x.json'), /"constructor"/);
-  const text = JSON.stringify({ family: 'vae', formatVersion: 1, createdBy: 'deepgen', config: {} }).replace('"config":{}', '"config":{"data":{"__proto__":{"x":1}}}');
-  userError(() => parseCheckpointConfig(text, 'config.json in run'), /^Invalid config key "__proto__" in config\.json in run/);
+  userError(
+    () => resolveRunConfig('vae', [JSON.parse('{"model":{"__proto__":{"latent":3}}}')], [], 'config.json'),
+    /Invalid config key "__proto__" in config\.json/,
+  );
+  userError(
+    () => resolveRunConfig('vae', [JSON.parse('{"train":{"constructor":{"prototype":1}}}')], [], 'x.json'),
+    /"constructor"/,
+  );
+  const text = JSON.stringify({ family: 'vae', formatVersion: 1, createdBy: 'deepgen', config: {} }).replace(
+    '"config":{}',
+    '"config":{"data":{"__proto__":{"x":1}}}',
+  );
+  userError(
+    () => parseCheckpointConfig(text, 'config.json in run'),
+    /^Invalid config key "__proto__" in config\.json in run/,
+  );
 });
 
 test('--set changes the resolved config only, never the family defaults or the given layers (found by the seed test)', () => {
@@ -52,15 +74,28 @@ test('family names are own registry keys: __proto__, toString and constructor ar
 test('a checkpoint config.json whose config section is null, an array or a string is damaged, not an internal error', () => {
   for (const bad of [null, [], 'vae', 3]) {
     const text = JSON.stringify({ family: 'vae', formatVersion: 1, createdBy: 'deepgen', config: bad });
-    userError(() => parseCheckpointConfig(text, 'config.json in runs/x'), /^config\.json in runs\/x has a "config" section that is .*, not an object; the checkpoint is damaged/);
+    userError(
+      () => parseCheckpointConfig(text, 'config.json in runs/x'),
+      /^config\.json in runs\/x has a "config" section that is .*, not an object; the checkpoint is damaged/,
+    );
   }
   userError(() => resolveRunConfig('vae', [null as never], [], 'config.json'), /expected a JSON object .* got null/);
 });
 
 /** A checkpoint's config.json for a tiny VAE on 16x16 RGB images, with dataInfo fields replaced. */
 function vaeCheckpoint(dataInfo: Record<string, unknown>) {
-  const config = resolveRunConfig('vae', [{ model: registry.vae.tinyPreset, data: { dataset: 'shapes', size: 16 } }], []);
-  return { family: 'vae', formatVersion: 1 as const, createdBy: 'deepgen' as const, config, dataInfo: { height: 16, width: 16, channels: 3, numClasses: 0, ...dataInfo } };
+  const config = resolveRunConfig(
+    'vae',
+    [{ model: registry.vae.tinyPreset, data: { dataset: 'shapes', size: 16 } }],
+    [],
+  );
+  return {
+    family: 'vae',
+    formatVersion: 1 as const,
+    createdBy: 'deepgen' as const,
+    config,
+    dataInfo: { height: 16, width: 16, channels: 3, numClasses: 0, ...dataInfo },
+  };
 }
 
 test('damaged dataInfo (height 100000, a string, channels 2, bad class names) is named before any model is built', () => {
@@ -76,9 +111,15 @@ test('damaged dataInfo (height 100000, a string, channels 2, bad class names) is
   ];
   const before = tf.memory().numTensors;
   for (const [info, pattern] of cases) {
-    userError(() => modelFromCheckpoint(vaeCheckpoint(info), {}, undefined, 'runs/x'), new RegExp(`^config\\.json in runs/x has ${pattern.source}.*the checkpoint is damaged`));
+    userError(
+      () => modelFromCheckpoint(vaeCheckpoint(info), {}, undefined, 'runs/x'),
+      new RegExp(`^config\\.json in runs/x has ${pattern.source}.*the checkpoint is damaged`),
+    );
   }
-  userError(() => modelFromCheckpoint({ ...vaeCheckpoint({}), dataInfo: undefined }, {}, undefined, 'runs/x'), /has no dataInfo/);
+  userError(
+    () => modelFromCheckpoint({ ...vaeCheckpoint({}), dataInfo: undefined }, {}, undefined, 'runs/x'),
+    /has no dataInfo/,
+  );
   assert.equal(tf.memory().numTensors, before, 'no model was built');
 });
 
@@ -91,7 +132,8 @@ test('seeds are integers 0..2^32-1 in the config and on the command line (2^32 u
   const parse = seedOpt();
   assert.equal(parse('4294967295'), 4294967295);
   assert.equal(parse('0'), 0);
-  for (const bad of ['4294967296', '-1', '1.5', '1e3', '', 'x']) assert.throws(() => parse(bad), InvalidArgumentError, `--seed ${bad}`);
+  for (const bad of ['4294967296', '-1', '1.5', '1e3', '', 'x'])
+    assert.throws(() => parse(bad), InvalidArgumentError, `--seed ${bad}`);
 });
 
 test('--epochs 0 is rejected (it used to train one step), in flags and in configs', () => {
@@ -102,13 +144,20 @@ test('--epochs 0 is rejected (it used to train one step), in flags and in config
 });
 
 test('NaN or infinite weights are reported at load, naming the tensors, and no variable is changed', () => {
-  const vars = { a: tf.variable(tf.tensor1d([1, 2, 3])), b: tf.variable(tf.tensor1d([4, 5])), n: tf.variable(tf.tensor1d([1], 'int32')) };
+  const vars = {
+    a: tf.variable(tf.tensor1d([1, 2, 3])),
+    b: tf.variable(tf.tensor1d([4, 5])),
+    n: tf.variable(tf.tensor1d([1], 'int32')),
+  };
   const recs = {
     a: { dtype: 'F32' as const, shape: [3], data: new Float32Array([0, 0, 0]) },
     b: { dtype: 'F32' as const, shape: [2], data: new Float32Array([NaN, Infinity]) },
     n: { dtype: 'I32' as const, shape: [1], data: new Int32Array([7]) },
   };
-  userError(() => assignRecords(vars, recs, 'model.safetensors in runs/x'), /^model\.safetensors in runs\/x has NaN or infinite values in b \(2 of 2\); the weights are damaged/);
+  userError(
+    () => assignRecords(vars, recs, 'model.safetensors in runs/x'),
+    /^model\.safetensors in runs\/x has NaN or infinite values in b \(2 of 2\); the weights are damaged/,
+  );
   assert.deepEqual(Array.from(vars.a.dataSync()), [1, 2, 3], 'a was not overwritten before the check');
   const f16 = { ...recs, b: { dtype: 'F16' as const, shape: [2], data: new Uint16Array([0x3c00, 0x7c00]) } }; // 1, +Inf
   userError(() => assignRecords(vars, f16, 'ema.safetensors'), /b \(1 of 2\)/);
@@ -119,11 +168,17 @@ test('a model too large to allocate is a UserError before the allocation, and fr
   const before = tf.memory().numTensors;
   const store = new ParamStore(0);
   store.param('small', [4, 4], 'zeros');
-  userError(() => store.param('huge', [2 ** 15, 2 ** 14 + 1], 'zeros'), /^The model is too large: huge \[32768,16385\] brings it to at least 5\.37e\+8 parameters \(2\.0 GiB of float32\), over the limit/);
+  userError(
+    () => store.param('huge', [2 ** 15, 2 ** 14 + 1], 'zeros'),
+    /^The model is too large: huge \[32768,16385\] brings it to at least 5\.37e\+8 parameters \(2\.0 GiB of float32\), over the limit/,
+  );
   assert.equal(tf.memory().numTensors, before, 'the store freed its variables');
   // the issue's case: --latent 100000000 on the VAE
   const vae = getFamily('vae');
   const model = vae.modelSchema.parse({ ...registry.vae.tinyPreset, latent: 100_000_000 });
-  userError(() => vae.create(model, { height: 16, width: 16, channels: 3, numClasses: 0 }, 1), /The model is too large: .*make it smaller \(model\.latent/);
+  userError(
+    () => vae.create(model, { height: 16, width: 16, channels: 3, numClasses: 0 }, 1),
+    /The model is too large: .*make it smaller \(model\.latent/,
+  );
   assert.equal(tf.memory().numTensors, before);
 });

@@ -34,7 +34,9 @@ function jpegClaiming(width: number, height: number): Uint8Array {
 
 test('a 20000x20000 PNG (a decompression bomb header) is refused from its header: fast, little memory, naming the limit and the option', () => {
   // the issue's second case: the header with 100 bytes of image data used to load as a black image, through gigabytes
-  const dir = folder('bomb', { 'a.png': pngFile({ width: 20000, height: 20000, color: 0, depth: 8 }, new Uint8Array(100)) });
+  const dir = folder('bomb', {
+    'a.png': pngFile({ width: 20000, height: 20000, color: 0, depth: 8 }, new Uint8Array(100)),
+  });
   const before = peakRssMiB();
   const t0 = performance.now();
   userError(
@@ -48,22 +50,41 @@ test('a 20000x20000 PNG (a decompression bomb header) is refused from its header
 test('a JPEG whose frame header claims 8000x8000 is refused before decoding', () => {
   const dir = folder('jpeg-bomb', { 'a.jpg': jpegClaiming(8000, 8000) });
   const before = peakRssMiB();
-  userError(() => loadImageFolder(dir, { size: 16, channels: 3 }), /a\.jpg: it is 8000x8000 \(64\.0 megapixels\), over the limit/);
+  userError(
+    () => loadImageFolder(dir, { size: 16, channels: 3 }),
+    /a\.jpg: it is 8000x8000 \(64\.0 megapixels\), over the limit/,
+  );
   assert.ok(peakRssMiB() - before < 64, `peak memory grew by ${(peakRssMiB() - before).toFixed(0)} MiB`);
 });
 
 test('the pixel limit is an option: maxPixels / data.maxImagePixels, else $DEEPGEN_MAX_IMAGE_PIXELS', () => {
-  const dir = folder('limit', { 'a.png': pngFile({ width: 40, height: 30, color: 2, depth: 8 }), 'b.jpg': jpeg.encode({ width: 30, height: 40, data: new Uint8Array(4800).fill(60) }, 80).data });
-  userError(() => loadImageFolder(dir, { size: 8, channels: 3, maxPixels: 1199 }), /a\.png: it is 40x30 .* over the limit of 1199 pixels/);
+  const dir = folder('limit', {
+    'a.png': pngFile({ width: 40, height: 30, color: 2, depth: 8 }),
+    'b.jpg': jpeg.encode({ width: 30, height: 40, data: new Uint8Array(4800).fill(60) }, 80).data,
+  });
+  userError(
+    () => loadImageFolder(dir, { size: 8, channels: 3, maxPixels: 1199 }),
+    /a\.png: it is 40x30 .* over the limit of 1199 pixels/,
+  );
   assert.equal(loadImageFolder(dir, { size: 8, channels: 3, maxPixels: 1200 }).n, 2);
-  userError(() => loadDataset(`folder:${dir}`, { split: 'train', size: 8, maxImagePixels: 1000 }), /over the limit of 1000 pixels/);
+  userError(
+    () => loadDataset(`folder:${dir}`, { split: 'train', size: 8, maxImagePixels: 1000 }),
+    /over the limit of 1000 pixels/,
+  );
   const saved = process.env.DEEPGEN_MAX_IMAGE_PIXELS;
   try {
     process.env.DEEPGEN_MAX_IMAGE_PIXELS = '1000';
     userError(() => loadImageFolder(dir, { size: 8, channels: 3 }), /over the limit of 1000 pixels/);
-    assert.equal(loadImageFolder(dir, { size: 8, channels: 3, maxPixels: 5000 }).n, 2, 'the option wins over the environment');
+    assert.equal(
+      loadImageFolder(dir, { size: 8, channels: 3, maxPixels: 5000 }).n,
+      2,
+      'the option wins over the environment',
+    );
     process.env.DEEPGEN_MAX_IMAGE_PIXELS = 'lots';
-    userError(() => loadImageFolder(dir, { size: 8, channels: 3 }), /^DEEPGEN_MAX_IMAGE_PIXELS="lots" is not a positive integer/);
+    userError(
+      () => loadImageFolder(dir, { size: 8, channels: 3 }),
+      /^DEEPGEN_MAX_IMAGE_PIXELS="lots" is not a positive integer/,
+    );
   } finally {
     if (saved === undefined) delete process.env.DEEPGEN_MAX_IMAGE_PIXELS;
     else process.env.DEEPGEN_MAX_IMAGE_PIXELS = saved;
@@ -81,27 +102,60 @@ test('truncated PNG image data is a one-line error naming the file; complete fil
   for (const [i, s] of layouts.entries()) {
     const full = pngScanlines(s);
     const dir = folder(`trunc-${i}`, { 'cut.png': pngFile(s, full.subarray(0, full.length - 1)) });
-    userError(() => loadImageFolder(dir, { size: 4, channels: 3 }), new RegExp(`^Cannot decode .*trunc-${i}/cut\\.png: its image data is truncated: a ${s.width}x${s.height} image needs ${full.length} bytes, the file holds ${full.length - 1}; is it a valid PNG image\\?$`));
+    userError(
+      () => loadImageFolder(dir, { size: 4, channels: 3 }),
+      new RegExp(
+        `^Cannot decode .*trunc-${i}/cut\\.png: its image data is truncated: a ${s.width}x${s.height} image needs ${full.length} bytes, the file holds ${full.length - 1}; is it a valid PNG image\\?$`,
+      ),
+    );
     const extra = folder(`extra-${i}`, { 'long.png': pngFile(s, Uint8Array.from([...full, 0])) });
-    userError(() => loadImageFolder(extra, { size: 4, channels: 3 }), new RegExp(`long\\.png: its image data is longer than a ${s.width}x${s.height} image needs \\(${full.length} bytes\\)`));
-    assert.equal(loadImageFolder(folder(`full-${i}`, { 'ok.png': pngFile(s, full) }), { size: 4, channels: 3 }).n, 1, `${JSON.stringify(s)} loads`);
+    userError(
+      () => loadImageFolder(extra, { size: 4, channels: 3 }),
+      new RegExp(
+        `long\\.png: its image data is longer than a ${s.width}x${s.height} image needs \\(${full.length} bytes\\)`,
+      ),
+    );
+    assert.equal(
+      loadImageFolder(folder(`full-${i}`, { 'ok.png': pngFile(s, full) }), { size: 4, channels: 3 }).n,
+      1,
+      `${JSON.stringify(s)} loads`,
+    );
   }
   // the issue's case: a 64x64 header with 100 bytes of data used to load as a black image
   const dir = folder('black', { 'a.png': pngFile({ width: 64, height: 64, color: 2, depth: 8 }, new Uint8Array(100)) });
-  userError(() => loadImageFolder(dir, { size: 16, channels: 3 }), /a\.png: its image data is truncated: a 64x64 image needs 12352 bytes, the file holds 100/);
+  userError(
+    () => loadImageFolder(dir, { size: 16, channels: 3 }),
+    /a\.png: its image data is truncated: a 64x64 image needs 12352 bytes, the file holds 100/,
+  );
 });
 
 test('PNG chunk-level damage (a cut file, a bad IHDR, an undefined bit depth) is named, not the decoder internals', () => {
   const good = pngFile({ width: 8, height: 8, color: 2, depth: 8 });
   const cut = folder('cut-file', { 'a.png': good.subarray(0, good.length - 20) });
-  userError(() => loadImageFolder(cut, { size: 4, channels: 3 }), /a\.png: the file is truncated \(it ends inside a chunk IDAT\)/);
-  const zero = folder('zero-size', { 'a.png': pngFile({ width: 0, height: 4, color: 6, depth: 8 }, new Uint8Array(8)) });
+  userError(
+    () => loadImageFolder(cut, { size: 4, channels: 3 }),
+    /a\.png: the file is truncated \(it ends inside a chunk IDAT\)/,
+  );
+  const zero = folder('zero-size', {
+    'a.png': pngFile({ width: 0, height: 4, color: 6, depth: 8 }, new Uint8Array(8)),
+  });
   userError(() => loadImageFolder(zero, { size: 4, channels: 3 }), /a\.png: the header declares an invalid size 0x4/);
-  const depth = folder('bad-depth', { 'a.png': pngFile({ width: 4, height: 4, color: 6, depth: 2 }, new Uint8Array(24)) });
-  userError(() => loadImageFolder(depth, { size: 4, channels: 3 }), /a\.png: the header declares color type 6 with bit depth 2, which PNG does not define/);
+  const depth = folder('bad-depth', {
+    'a.png': pngFile({ width: 4, height: 4, color: 6, depth: 2 }, new Uint8Array(24)),
+  });
+  userError(
+    () => loadImageFolder(depth, { size: 4, channels: 3 }),
+    /a\.png: the header declares color type 6 with bit depth 2, which PNG does not define/,
+  );
 });
 
 test('decodePng (sample grids read back for GIFs) applies the same checks', () => {
-  userError(() => decodePng(pngFile({ width: 20000, height: 20000, color: 0, depth: 8 }, new Uint8Array(100)), 'grid.png'), /grid\.png: it is 20000x20000/);
-  userError(() => decodePng(pngFile({ width: 8, height: 8, color: 0, depth: 8 }, new Uint8Array(10)), 'grid.png'), /grid\.png: its image data is truncated/);
+  userError(
+    () => decodePng(pngFile({ width: 20000, height: 20000, color: 0, depth: 8 }, new Uint8Array(100)), 'grid.png'),
+    /grid\.png: it is 20000x20000/,
+  );
+  userError(
+    () => decodePng(pngFile({ width: 8, height: 8, color: 0, depth: 8 }, new Uint8Array(10)), 'grid.png'),
+    /grid\.png: its image data is truncated/,
+  );
 });

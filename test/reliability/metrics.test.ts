@@ -18,12 +18,31 @@ const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'deepgen-metrics-'));
 after(() => fs.rmSync(TMP, { recursive: true, force: true }));
 
 const TINY = { model: { hidden: [16], latent: 2 }, data: { dataset: 'shapes', size: 8, trainN: 64, testN: 16 } };
-const TINY_FLAGS = ['--dataset', 'shapes', '--size', '8', '--train-n', '64', '--test-n', '16', '--hidden', '16', '--latent', '2', '--batch-size', '16'];
+const TINY_FLAGS = [
+  '--dataset',
+  'shapes',
+  '--size',
+  '8',
+  '--train-n',
+  '64',
+  '--test-n',
+  '16',
+  '--hidden',
+  '16',
+  '--latent',
+  '2',
+  '--batch-size',
+  '16',
+];
 
 /** A VAE run logging every step, stopped with a checkpoint at step `stop` of 12. */
 async function stoppedRun(name: string, stop: number): Promise<string> {
   const out = path.join(TMP, name);
-  const config = resolveRunConfig('vae', [{ ...TINY, train: { steps: 12, batchSize: 16, logEvery: 1, checkpointEvery: 0 } }], []);
+  const config = resolveRunConfig(
+    'vae',
+    [{ ...TINY, train: { steps: 12, batchSize: 16, logEvery: 1, checkpointEvery: 0 } }],
+    [],
+  );
   await trainRun({ config, out, backend: 'auto', quiet: true, finish: false, stopAtStep: stop, log: () => {} });
   return out;
 }
@@ -40,22 +59,40 @@ test('parseMetricsLog: only the text after the last newline may be torn; other b
   const good = '{"step":1,"loss":2}\n{"step":2,"loss":1.5}\n';
   const warnings: string[] = [];
   const warn = (l: string) => warnings.push(l);
-  assert.deepEqual(parseMetricsLog(good, 'm.jsonl', warn).map((r) => r.step), [1, 2]);
+  assert.deepEqual(
+    parseMetricsLog(good, 'm.jsonl', warn).map((r) => r.step),
+    [1, 2],
+  );
   assert.equal(warnings.length, 0);
   // cut off mid-record, or the NUL bytes a power loss can leave where an append was
   for (const torn of ['{"step":3,"lo', '{', '\0\0\0\0\0\0']) {
     warnings.length = 0;
-    assert.deepEqual(parseMetricsLog(good + torn, 'm.jsonl', warn).map((r) => r.step), [1, 2], JSON.stringify(torn));
+    assert.deepEqual(
+      parseMetricsLog(good + torn, 'm.jsonl', warn).map((r) => r.step),
+      [1, 2],
+      JSON.stringify(torn),
+    );
     assert.equal(warnings.length, 1);
     assert.match(warnings[0], /^deepgen: warning: dropped the incomplete last line of m\.jsonl/);
     assert.ok(!warnings[0].includes('\n') && !warnings[0].includes('\0'), 'the warning is one printable line');
   }
   // a whole record whose newline was not written yet is kept
-  assert.deepEqual(parseMetricsLog(good + '{"step":3,"loss":1}', 'm.jsonl').map((r) => r.step), [1, 2, 3]);
-  for (const bad of ['{"step":1,"lo\n{"step":2}\n', '{"step":1}\nnot json\n{"step":3}\n', '{"step":1}\n{"loss":2}\n', '{"step":1}\n[2]\n{"step":3}']) {
+  assert.deepEqual(
+    parseMetricsLog(good + '{"step":3,"loss":1}', 'm.jsonl').map((r) => r.step),
+    [1, 2, 3],
+  );
+  for (const bad of [
+    '{"step":1,"lo\n{"step":2}\n',
+    '{"step":1}\nnot json\n{"step":3}\n',
+    '{"step":1}\n{"loss":2}\n',
+    '{"step":1}\n[2]\n{"step":3}',
+  ]) {
     assert.throws(
       () => parseMetricsLog(bad, 'm.jsonl', warn),
-      (e) => e instanceof UserError && /^m\.jsonl line \d+ is not a metrics record .*delete that line/.test(e.message) && !e.message.includes('\n'),
+      (e) =>
+        e instanceof UserError &&
+        /^m\.jsonl line \d+ is not a metrics record .*delete that line/.test(e.message) &&
+        !e.message.includes('\n'),
       JSON.stringify(bad),
     );
   }
@@ -78,7 +115,11 @@ test('a bad line in the middle of metrics.jsonl stops resume with one line namin
   const lines = fs.readFileSync(file, 'utf8').split('\n');
   lines[1] = lines[1].slice(0, 12);
   fs.writeFileSync(file, lines.join('\n'));
-  assertUserError(await runCli(['train', '--resume', '--out', dir, '--stop-at', '6', '--quiet'], { cwd: TMP }), /metrics\.jsonl line 2 is not a metrics record/, /delete that line/);
+  assertUserError(
+    await runCli(['train', '--resume', '--out', dir, '--stop-at', '6', '--quiet'], { cwd: TMP }),
+    /metrics\.jsonl line 2 is not a metrics record/,
+    /delete that line/,
+  );
   assert.equal(fs.readFileSync(file, 'utf8'), lines.join('\n'), 'the damaged log is left for the user to look at');
 });
 
@@ -93,7 +134,9 @@ test('the loss curve is drawn from a metrics.jsonl with a torn last line', () =>
 test('appendMetrics on a full device (/dev/full) is a one-line UserError naming the file, the cause and the fix', () => {
   assert.throws(
     () => appendMetrics('/dev/full', { step: 1, loss: 1 }, () => 'free space, then resume'),
-    (e) => e instanceof UserError && e.message === 'Cannot write /dev/full: no space left on the device (ENOSPC); free space, then resume',
+    (e) =>
+      e instanceof UserError &&
+      e.message === 'Cannot write /dev/full: no space left on the device (ENOSPC); free space, then resume',
   );
 });
 
@@ -115,13 +158,39 @@ fs.appendFileSync = function (file, data, ...rest) {
 `,
   );
   const dir = path.join(TMP, 'full');
-  const train = ['train', 'vae', ...TINY_FLAGS, '--steps', '12', '--checkpoint-every', '2', '--log-every', '1', '--backend', 'auto', '--quiet', '--out', dir];
+  const train = [
+    'train',
+    'vae',
+    ...TINY_FLAGS,
+    '--steps',
+    '12',
+    '--checkpoint-every',
+    '2',
+    '--log-every',
+    '1',
+    '--backend',
+    'auto',
+    '--quiet',
+    '--out',
+    dir,
+  ];
   const r = await runCli(train, { cwd: TMP, nodeArgs: ['--import', preload] });
-  const line = assertUserError(r, /^deepgen: error: Cannot write \S+metrics\.jsonl: no space left on the device \(ENOSPC\); /);
-  assert.ok(line.endsWith(`the checkpoint of step 6 in ${dir} is intact: free space, then \`deepgen train --resume --out ${dir}\``), line);
+  const line = assertUserError(
+    r,
+    /^deepgen: error: Cannot write \S+metrics\.jsonl: no space left on the device \(ENOSPC\); /,
+  );
+  assert.ok(
+    line.endsWith(
+      `the checkpoint of step 6 in ${dir} is intact: free space, then \`deepgen train --resume --out ${dir}\``,
+    ),
+    line,
+  );
   // no save was attempted at step 7: the step-6 checkpoint is complete and nothing half-written is left
   assert.equal(loadCheckpoint(dir).state.step, 6);
-  assert.deepEqual(fs.readdirSync(dir).filter((f) => /\.tmp-|^\.previous$/.test(f)), []);
+  assert.deepEqual(
+    fs.readdirSync(dir).filter((f) => /\.tmp-|^\.previous$/.test(f)),
+    [],
+  );
   const resumed = await runCli(['train', '--resume', '--out', dir, '--stop-at', '8', '--quiet'], { cwd: TMP });
   assert.equal(resumed.code, 0, resumed.stderr);
   assert.match(resumed.stderr, /dropped the incomplete last line/);

@@ -31,19 +31,27 @@ function copyOf(base: string): string {
 
 /** One more step (4 -> 5) of the run in dir. */
 function resume(dir: string, ...flags: string[]): Promise<CliResult> {
-  return runCli(['train', '--resume', '--out', dir, '--steps', '8', '--stop-at', '5', '--quiet', ...flags], { cwd: TMP });
+  return runCli(['train', '--resume', '--out', dir, '--steps', '8', '--stop-at', '5', '--quiet', ...flags], {
+    cwd: TMP,
+  });
 }
 
 const file = (dir: string, name: string) => path.join(dir, name);
-const firstKey = (dir: string, name: string, prefix = '') => Object.keys(readFloats(file(dir, name))).find((k) => k.startsWith(prefix))!;
+const firstKey = (dir: string, name: string, prefix = '') =>
+  Object.keys(readFloats(file(dir, name))).find((k) => k.startsWith(prefix))!;
 
 describe('resume refuses a damaged GAN optimizer state or EMA with one line', { concurrency: 3 }, () => {
   const cases: [string, (dir: string) => RegExp[]][] = [
     [
       "group G's moments missing",
       (d) => {
-        editTensors(file(d, 'optimizer.safetensors'), (t) => Object.keys(t).forEach((k) => k.startsWith('G/') && delete t[k]));
-        return [/optimizer\.safetensors in \S+ has no Adam moments for optimizer group G, but state\.json in \S+ says Adam made D \d+, G 4 updates/, /--reset-optimizer/];
+        editTensors(file(d, 'optimizer.safetensors'), (t) =>
+          Object.keys(t).forEach((k) => k.startsWith('G/') && delete t[k]),
+        );
+        return [
+          /optimizer\.safetensors in \S+ has no Adam moments for optimizer group G, but state\.json in \S+ says Adam made D \d+, G 4 updates/,
+          /--reset-optimizer/,
+        ];
       },
     ],
     [
@@ -51,14 +59,20 @@ describe('resume refuses a damaged GAN optimizer state or EMA with one line', { 
       (d) => {
         const key = firstKey(d, 'optimizer.safetensors', 'D/');
         editTensors(file(d, 'optimizer.safetensors'), (t) => void (t[key].shape = [...t[key].shape, 1]));
-        return [new RegExp(`${key.replace(/[./]/g, '\\$&')} has shape \\[[\\d,]+,1\\] but the model expects`), /--reset-optimizer/];
+        return [
+          new RegExp(`${key.replace(/[./]/g, '\\$&')} has shape \\[[\\d,]+,1\\] but the model expects`),
+          /--reset-optimizer/,
+        ];
       },
     ],
     [
       'no step for group G in state.json',
       (d) => {
         editState(d, (s) => void (s.optimizerStep = { D: 4 }));
-        return [/state\.json in \S+ has optimizerStep \{"D":4\}, with no valid step for optimizer group G/, /--reset-optimizer/];
+        return [
+          /state\.json in \S+ has optimizerStep \{"D":4\}, with no valid step for optimizer group G/,
+          /--reset-optimizer/,
+        ];
       },
     ],
     [
@@ -72,7 +86,10 @@ describe('resume refuses a damaged GAN optimizer state or EMA with one line', { 
       'ema.safetensors missing',
       (d) => {
         fs.rmSync(file(d, 'ema.safetensors'));
-        return [/ema\.safetensors not found in \S+, but the run keeps an average of its weights \(train\.ema 0\.999\)/, /--reset-ema/];
+        return [
+          /ema\.safetensors not found in \S+, but the run keeps an average of its weights \(train\.ema 0\.999\)/,
+          /--reset-ema/,
+        ];
       },
     ],
     [
@@ -80,7 +97,10 @@ describe('resume refuses a damaged GAN optimizer state or EMA with one line', { 
       (d) => {
         const key = firstKey(d, 'ema.safetensors');
         editTensors(file(d, 'ema.safetensors'), (t) => void (t[key].shape = [...t[key].shape, 1]));
-        return [new RegExp(`ema\\.safetensors in \\S+ does not match the model: ${key.replace(/\./g, '\\.')} has shape`), /--reset-ema/];
+        return [
+          new RegExp(`ema\\.safetensors in \\S+ does not match the model: ${key.replace(/\./g, '\\.')} has shape`),
+          /--reset-ema/,
+        ];
       },
     ],
   ];

@@ -34,7 +34,9 @@ function copyOfBase(): string {
 
 /** One more step (4 -> 5) of the run in dir. */
 function resume(dir: string, ...flags: string[]): Promise<CliResult> {
-  return runCli(['train', '--resume', '--out', dir, '--steps', '8', '--stop-at', '5', '--quiet', ...flags], { cwd: TMP });
+  return runCli(['train', '--resume', '--out', dir, '--steps', '8', '--stop-at', '5', '--quiet', ...flags], {
+    cwd: TMP,
+  });
 }
 
 const optimizerFile = (dir: string) => path.join(dir, 'optimizer.safetensors');
@@ -42,7 +44,11 @@ const quote = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 
 describe('resume refuses damaged optimizer state with one line', { concurrency: 3 }, () => {
   const cases: [string, (dir: string) => void, () => RegExp[]][] = [
-    ['optimizer.safetensors missing', (d) => fs.rmSync(optimizerFile(d)), () => [/optimizer\.safetensors in \S+ not found/, /Adam made 4 updates/]],
+    [
+      'optimizer.safetensors missing',
+      (d) => fs.rmSync(optimizerFile(d)),
+      () => [/optimizer\.safetensors in \S+ not found/, /Adam made 4 updates/],
+    ],
     [
       'optimizer.safetensors with no tensors',
       (d) => editTensors(optimizerFile(d), (t) => Object.keys(t).forEach((k) => delete t[k])),
@@ -50,7 +56,8 @@ describe('resume refuses damaged optimizer state with one line', { concurrency: 
     ],
     [
       'renamed tensors',
-      (d) => editTensors(optimizerFile(d), (t) => Object.keys(t).forEach((k) => ((t[`model.${k}`] = t[k]), delete t[k]))),
+      (d) =>
+        editTensors(optimizerFile(d), (t) => Object.keys(t).forEach((k) => ((t[`model.${k}`] = t[k]), delete t[k]))),
       () => [new RegExp(`missing .*${quote(param)}\\.m`), new RegExp(`unexpected .*model\\.${quote(param)}\\.m`)],
     ],
     [
@@ -69,7 +76,11 @@ describe('resume refuses damaged optimizer state with one line', { concurrency: 
     ],
     [
       'an extra tensor',
-      (d) => editTensors(optimizerFile(d), (t) => void (t['ghost.weight.m'] = { dtype: 'F32', shape: [2], data: new Float32Array(2) } as TensorRecord)),
+      (d) =>
+        editTensors(
+          optimizerFile(d),
+          (t) => void (t['ghost.weight.m'] = { dtype: 'F32', shape: [2], data: new Float32Array(2) } as TensorRecord),
+        ),
       () => [/unexpected ghost\.weight\.m/],
     ],
     [
@@ -77,9 +88,21 @@ describe('resume refuses damaged optimizer state with one line', { concurrency: 
       (d) => editTensors(optimizerFile(d), (t) => void ((t[`${param}.v`].data as Float32Array)[0] = NaN)),
       () => [new RegExp(`${quote(param)}\\.v holds negative or non-finite values`)],
     ],
-    ['a negative optimizerStep', (d) => editState(d, (s) => void (s.optimizerStep = -3)), () => [/state\.json in \S+ has optimizerStep -3, not a non-negative integer/]],
-    ['a non-numeric optimizerStep', (d) => editState(d, (s) => void (s.optimizerStep = 'four')), () => [/state\.json in \S+ has optimizerStep "four"/]],
-    ['optimizerStep per group for a one-optimizer model', (d) => editState(d, (s) => void (s.optimizerStep = { D: 4, G: 4 })), () => [/optimizerStep \{"D":4,"G":4\}, but this model has one optimizer/]],
+    [
+      'a negative optimizerStep',
+      (d) => editState(d, (s) => void (s.optimizerStep = -3)),
+      () => [/state\.json in \S+ has optimizerStep -3, not a non-negative integer/],
+    ],
+    [
+      'a non-numeric optimizerStep',
+      (d) => editState(d, (s) => void (s.optimizerStep = 'four')),
+      () => [/state\.json in \S+ has optimizerStep "four"/],
+    ],
+    [
+      'optimizerStep per group for a one-optimizer model',
+      (d) => editState(d, (s) => void (s.optimizerStep = { D: 4, G: 4 })),
+      () => [/optimizerStep \{"D":4,"G":4\}, but this model has one optimizer/],
+    ],
   ];
   for (const [name, damage, patterns] of cases) {
     test(name, async () => {
@@ -88,7 +111,11 @@ describe('resume refuses damaged optimizer state with one line', { concurrency: 
       const line = assertUserError(await resume(dir), ...patterns());
       // every optimizer problem says how to go on; state.json damage found while parsing says to restore the folder
       assert.match(line, /--reset-optimizer|restore it/);
-      assert.equal(JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')).step, 4, 'the checkpoint is left as it was');
+      assert.equal(
+        JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')).step,
+        4,
+        'the checkpoint is left as it was',
+      );
     });
   }
 });
@@ -117,9 +144,15 @@ test('--reset-optimizer resumes with a warning: the weights continue from the ch
     const w5 = afterStep[name].data;
     for (let i = 0; i < w4.data.length; i++) {
       const expected = w4.data[i] - (lr * (m[i] / 0.1)) / (Math.sqrt(v[i] / 0.001) + 1e-8);
-      assert.ok(Math.abs(w5[i] - expected) <= 1e-6 + 1e-6 * Math.abs(expected), `${name}[${i}]: ${w5[i]} != ${expected}`);
+      assert.ok(
+        Math.abs(w5[i] - expected) <= 1e-6 + 1e-6 * Math.abs(expected),
+        `${name}[${i}]: ${w5[i]} != ${expected}`,
+      );
       if (v[i] > 1e-20) {
-        assert.ok(Math.abs((m[i] * m[i]) / v[i] - 10) < 1e-3, `${name}[${i}]: m^2/v = ${(m[i] * m[i]) / v[i]}, not a first step`);
+        assert.ok(
+          Math.abs((m[i] * m[i]) / v[i] - 10) < 1e-3,
+          `${name}[${i}]: m^2/v = ${(m[i] * m[i]) / v[i]}, not a first step`,
+        );
         checked++;
       }
     }
@@ -143,19 +176,34 @@ test('train --help documents --reset-optimizer and --reset-ema', async () => {
 });
 
 test('--reset-optimizer without --resume is refused', async () => {
-  assertUserError(await runCli(['train', 'vae', '--out', path.join(TMP, 'fresh'), '--reset-optimizer', '--dataset', 'shapes', '--quiet'], { cwd: TMP }), /--reset-optimizer .*--resume only/);
+  assertUserError(
+    await runCli(
+      ['train', 'vae', '--out', path.join(TMP, 'fresh'), '--reset-optimizer', '--dataset', 'shapes', '--quiet'],
+      { cwd: TMP },
+    ),
+    /--reset-optimizer .*--resume only/,
+  );
 });
 
 test('state.json: optimizerStep and elapsedSeconds are checked when the checkpoint is read', () => {
   const base = { step: 4, epoch: 1, rng: [1, 2, 3, 4] };
-  const parse = (extra: Record<string, unknown>) => parseCheckpointState(JSON.stringify({ ...base, ...extra }), 'state.json in x');
+  const parse = (extra: Record<string, unknown>) =>
+    parseCheckpointState(JSON.stringify({ ...base, ...extra }), 'state.json in x');
   assert.equal(parse({ optimizerStep: 4 }).optimizerStep, 4);
   assert.deepEqual(parse({ optimizerStep: { D: 8, G: 4 } }).optimizerStep, { D: 8, G: 4 });
   assert.equal(parse({}).optimizerStep, undefined, 'early checkpoints have none');
   for (const bad of [-1, 1.5, 'four', null, [], {}, { D: -1 }, { D: 'x' }]) {
-    assert.throws(() => parse({ optimizerStep: bad }), (e) => e instanceof UserError && /optimizerStep/.test(e.message), JSON.stringify(bad));
+    assert.throws(
+      () => parse({ optimizerStep: bad }),
+      (e) => e instanceof UserError && /optimizerStep/.test(e.message),
+      JSON.stringify(bad),
+    );
   }
   for (const bad of [-1, 'x', null]) {
-    assert.throws(() => parse({ elapsedSeconds: bad }), (e) => e instanceof UserError && /elapsedSeconds/.test(e.message), JSON.stringify(bad));
+    assert.throws(
+      () => parse({ elapsedSeconds: bad }),
+      (e) => e instanceof UserError && /elapsedSeconds/.test(e.message),
+      JSON.stringify(bad),
+    );
   }
 });

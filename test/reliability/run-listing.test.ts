@@ -27,9 +27,15 @@ const DAMAGED: Record<string, RegExp> = {
 for (const name of Object.keys(DAMAGED)) fs.mkdirSync(path.join(RUNS, name), { recursive: true });
 fs.writeFileSync(path.join(RUNS, 'badjson', 'config.json'), '{"family": "vae", ');
 fs.writeFileSync(path.join(RUNS, 'empty', 'config.json'), '');
-fs.writeFileSync(path.join(RUNS, 'foreign', 'config.json'), JSON.stringify({ family: 'vae', formatVersion: 1, createdBy: 'someone', config: {} }));
+fs.writeFileSync(
+  path.join(RUNS, 'foreign', 'config.json'),
+  JSON.stringify({ family: 'vae', formatVersion: 1, createdBy: 'someone', config: {} }),
+);
 fs.mkdirSync(path.join(RUNS, 'cfgdir', 'config.json'));
-fs.writeFileSync(path.join(RUNS, 'nofamily', 'config.json'), JSON.stringify({ formatVersion: 1, createdBy: 'deepgen', config: {} }));
+fs.writeFileSync(
+  path.join(RUNS, 'nofamily', 'config.json'),
+  JSON.stringify({ formatVersion: 1, createdBy: 'deepgen', config: {} }),
+);
 // readable config, every other file damaged: listed, with notes
 const odd = makeFakeRun(RUNS, 'odd', 'flow');
 fs.writeFileSync(path.join(odd, 'state.json'), 'garbage');
@@ -49,31 +55,51 @@ function assertWarnings(stderr: string): void {
 }
 
 test('leaderboard runs/*: damaged runs are skipped with a warning each, the others are listed', async () => {
-  for (const args of [['runs/*'], fs.readdirSync(RUNS).sort().map((n) => `runs/${n}`)]) {
+  for (const args of [
+    ['runs/*'],
+    fs
+      .readdirSync(RUNS)
+      .sort()
+      .map((n) => `runs/${n}`),
+  ]) {
     const r = await runCli(['leaderboard', ...args, '--json'], { cwd: TMP });
     assert.equal(r.code, 0, r.stderr);
     assertWarnings(r.stderr);
     const rows = JSON.parse(r.stdout).rows as { run: string; notes: string[] }[];
     assert.deepEqual(rows.map((x) => x.run).sort(), ['runs/gan', 'runs/odd', 'runs/pix']);
-    assert.match(rows.find((x) => x.run === 'runs/odd')!.notes.join('; '), /state\.json .*not valid JSON.*; .*safetensors/);
+    assert.match(
+      rows.find((x) => x.run === 'runs/odd')!.notes.join('; '),
+      /state\.json .*not valid JSON.*; .*safetensors/,
+    );
   }
 });
 
 test('a damaged run given alone is a one-line error; when none is readable, one line says so', async () => {
   const alone = await runCli(['leaderboard', 'runs/badjson'], { cwd: TMP });
   assert.equal(alone.code, 2);
-  assert.match(alone.stderr, /^deepgen: error: config\.json in runs\/badjson is not valid JSON .*restore it or train again\n$/);
+  assert.match(
+    alone.stderr,
+    /^deepgen: error: config\.json in runs\/badjson is not valid JSON .*restore it or train again\n$/,
+  );
   const none = await runCli(['leaderboard', 'runs/badjson', 'runs/cfgdir'], { cwd: TMP });
   assert.equal(none.code, 2);
-  assert.match(none.stderr.trim().split('\n').at(-1)!, /^deepgen: error: No readable run folders among runs\/badjson runs\/cfgdir; the warnings above say what is wrong with each$/);
+  assert.match(
+    none.stderr.trim().split('\n').at(-1)!,
+    /^deepgen: error: No readable run folders among runs\/badjson runs\/cfgdir; the warnings above say what is wrong with each$/,
+  );
 });
 
 test('serve runs/*: damaged runs are skipped with a warning each, the others are served', async () => {
   const { server, base, output } = await startServe(['runs/*'], { cwd: TMP });
   try {
-    const list = JSON.parse((await request(Number(new URL(base).port), '/api/runs')).body.toString()).runs as { id: string }[];
+    const list = JSON.parse((await request(Number(new URL(base).port), '/api/runs')).body.toString()).runs as {
+      id: string;
+    }[];
     assert.deepEqual(list.map((r) => r.id).sort(), ['gan', 'odd', 'pix']);
-    const stderr = output().split('\n').filter((l) => !l.startsWith('Serving ') && !l.includes('playground is not built')).join('\n');
+    const stderr = output()
+      .split('\n')
+      .filter((l) => !l.startsWith('Serving ') && !l.includes('playground is not built'))
+      .join('\n');
     assertWarnings(stderr);
     assert.match(output(), /Serving 3 models/);
   } finally {

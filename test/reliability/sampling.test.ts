@@ -25,7 +25,11 @@ after(() => fs.rmSync(TMP, { recursive: true, force: true }));
 const info: DataInfo = { height: 8, width: 8, channels: 3, numClasses: 4, classNames: ['a', 'b', 'c', 'd'] };
 function tiny(name: 'diffusion' | 'vae'): GenerativeModel {
   const fam = registry[name] as unknown as Family<unknown>;
-  const model = fam.modelSchema.parse({ ...fam.defaults.model, ...fam.tinyPreset, ...(name === 'diffusion' ? { cond: { kind: 'label' } } : {}) });
+  const model = fam.modelSchema.parse({
+    ...fam.defaults.model,
+    ...fam.tinyPreset,
+    ...(name === 'diffusion' ? { cond: { kind: 'label' } } : {}),
+  });
   return fam.create(model, info, 1);
 }
 
@@ -36,10 +40,20 @@ before(async () => {
 test('the peak tensor memory of writing n samples does not grow with n (a guided diffusion model, chunks of 8)', async () => {
   const m = tiny('diffusion');
   const peak = async (n: number, dir: string) =>
-    (await tf.profile(async () => {
-      await writeSampleFiles(m, { n, seed: 3, image: info, chunk: 8, opts: { steps: 2, guidance: 3 }, dir: path.join(TMP, dir) });
-    })).peakBytes;
-  const small = await peak(16, 'p16'), large = await peak(160, 'p160');
+    (
+      await tf.profile(async () => {
+        await writeSampleFiles(m, {
+          n,
+          seed: 3,
+          image: info,
+          chunk: 8,
+          opts: { steps: 2, guidance: 3 },
+          dir: path.join(TMP, dir),
+        });
+      })
+    ).peakBytes;
+  const small = await peak(16, 'p16'),
+    large = await peak(160, 'p160');
   assert.ok(large <= small * 1.05, `peak ${large} bytes for 160 samples vs ${small} for 16`);
   // the measure sees batch size: drawing the 160 in one batch (the reported crash's path) peaks ~10x higher
   const whole = (await tf.profile(() => m.sample(160, 3, { steps: 2, guidance: 3 }))).peakBytes;
@@ -60,7 +74,16 @@ test('writing 3,000 numbered sample files keeps the process memory flat (no per-
     return u.arrayBuffers + u.heapUsed;
   };
   let at500 = 0;
-  await writeSampleFiles(m, { n: 3000, seed: 1, image: info, chunk: 100, dir: path.join(TMP, 'many'), onChunk: (done) => { if (done === 500) at500 = used(); } });
+  await writeSampleFiles(m, {
+    n: 3000,
+    seed: 1,
+    image: info,
+    chunk: 100,
+    dir: path.join(TMP, 'many'),
+    onChunk: (done) => {
+      if (done === 500) at500 = used();
+    },
+  });
   const growth = used() - at500;
   // a pngjs PNG object per file kept ~33 KB each: ~80 MB over these 2,500 files
   assert.ok(growth < 8 * 2 ** 20, `memory grew ${(growth / 2 ** 20).toFixed(1)} MB over 2,500 files`);
@@ -83,9 +106,29 @@ test('sampleChunks leaves no tensor behind, also when the caller stops early', (
 test('sampleChunks and writeSampleFiles reject bad sizes in one line', async () => {
   const m = tiny('vae');
   assert.throws(() => [...sampleChunks(m, 0, 1)], { name: 'UserError', message: /positive integer, got 0/ });
-  assert.throws(() => [...sampleChunks(m, 5, 1, {}, 0)], { name: 'UserError', message: /batch size must be a positive integer/ });
-  await assert.rejects(writeSampleFiles(m, { n: MAX_GRID_SAMPLES + 1, seed: 0, image: info, grid: { file: path.join(TMP, 'big.png'), cols: 10 } }), { name: 'UserError', message: /at most 2048 samples.*--files DIR/ });
-  await assert.rejects(writeSampleFiles(m, { n: 2000, seed: 0, image: { height: 64, width: 64, channels: 3 }, scale: 16, grid: { file: path.join(TMP, 'huge.png'), cols: 45 } }), { name: 'UserError', message: /MB picture.*lower --scale/ });
+  assert.throws(() => [...sampleChunks(m, 5, 1, {}, 0)], {
+    name: 'UserError',
+    message: /batch size must be a positive integer/,
+  });
+  await assert.rejects(
+    writeSampleFiles(m, {
+      n: MAX_GRID_SAMPLES + 1,
+      seed: 0,
+      image: info,
+      grid: { file: path.join(TMP, 'big.png'), cols: 10 },
+    }),
+    { name: 'UserError', message: /at most 2048 samples.*--files DIR/ },
+  );
+  await assert.rejects(
+    writeSampleFiles(m, {
+      n: 2000,
+      seed: 0,
+      image: { height: 64, width: 64, channels: 3 },
+      scale: 16,
+      grid: { file: path.join(TMP, 'huge.png'), cols: 45 },
+    }),
+    { name: 'UserError', message: /MB picture.*lower --scale/ },
+  );
   assert.ok(!fs.existsSync(path.join(TMP, 'big.png')) && !fs.existsSync(path.join(TMP, 'huge.png')));
   m.dispose();
 });
@@ -96,7 +139,10 @@ test('deepgen sample: chunks as --batch-size says, the same grid for any batch s
   const a = await runCli(['sample', run, '--n', '20', '--batch-size', '7', '--out', 'a.png'], { cwd });
   assert.equal(a.code, 0, a.stderr);
   // progress lines at each chunk's end: the CLI drew 7, 7 and 6
-  assert.deepEqual([...a.stderr.matchAll(/^sample (\d+)\/20/gm)].map((x) => Number(x[1])), [7, 14, 20]);
+  assert.deepEqual(
+    [...a.stderr.matchAll(/^sample (\d+)\/20/gm)].map((x) => Number(x[1])),
+    [7, 14, 20],
+  );
   const b = await runCli(['sample', run, '--n', '20', '--out', 'b.png'], { cwd });
   assert.equal(b.code, 0, b.stderr);
   assert.deepEqual(fs.readFileSync(path.join(TMP, 'a.png')), fs.readFileSync(path.join(TMP, 'b.png')));
@@ -114,14 +160,21 @@ test('deepgen sample: chunks as --batch-size says, the same grid for any batch s
     for (let y = 0; y < 16; y++) {
       const row = one.data.subarray(y * 16 * 3, (y + 1) * 16 * 3);
       const x0 = 2 + i * 18;
-      assert.deepEqual(row, grid.data.subarray(((2 + y) * grid.width + x0) * 3, ((2 + y) * grid.width + x0 + 16) * 3), `sample ${i}, row ${y}`);
+      assert.deepEqual(
+        row,
+        grid.data.subarray(((2 + y) * grid.width + x0) * 3, ((2 + y) * grid.width + x0 + 16) * 3),
+        `sample ${i}, row ${y}`,
+      );
     }
   }
 
   // above the grid limit: numbered files in RUN/samples-seed<seed>/ by default, with progress
   const d = await runCli(['sample', run, '--n', String(MAX_GRID_SAMPLES + 1), '--batch-size', '512'], { cwd });
   assert.equal(d.code, 0, d.stderr);
-  assert.equal(fs.readdirSync(path.join(run, 'samples-seed0')).filter((f) => f.endsWith('.png')).length, MAX_GRID_SAMPLES + 1);
+  assert.equal(
+    fs.readdirSync(path.join(run, 'samples-seed0')).filter((f) => f.endsWith('.png')).length,
+    MAX_GRID_SAMPLES + 1,
+  );
   assert.ok(!fs.existsSync(path.join(run, 'samples-seed0.png')));
 
   for (const [args, msg] of [

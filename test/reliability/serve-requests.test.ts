@@ -40,7 +40,10 @@ before(async () => {
   fs.truncateSync(path.join(big, 'ema.safetensors'), BIG);
   // one run by absolute path: /api/runs must still show it relative to the server's folder
   const runs = ['runs/pix', 'runs/gone', 'runs/swap', 'runs/linkout', 'runs/linkin', path.join(RUNS, 'big')];
-  ({ server, port, output } = await startServe(runs, { cwd: TMP }).then((s) => ({ ...s, port: Number(new URL(s.base).port) })));
+  ({ server, port, output } = await startServe(runs, { cwd: TMP }).then((s) => ({
+    ...s,
+    port: Number(new URL(s.base).port),
+  })));
 });
 
 after(() => {
@@ -57,14 +60,26 @@ async function assertAlive(what: string): Promise<void> {
 }
 
 test('malformed %-escapes are 400 and never end the process', async () => {
-  for (const p of ['/%', '/runs/pix/%E0%A4%A', '/%ZZ', '/api/runs%', '/runs/pix/config.json%', '/assets/%C0%AF', '/runs/%FF/config.json']) {
+  for (const p of [
+    '/%',
+    '/runs/pix/%E0%A4%A',
+    '/%ZZ',
+    '/api/runs%',
+    '/runs/pix/config.json%',
+    '/assets/%C0%AF',
+    '/runs/%FF/config.json',
+  ]) {
     const r = await request(port, p).catch((e: Error) => ({ status: `no answer (${e.message})` }));
     assert.equal(r.status, 400, p);
     await assertAlive(p);
   }
   // the same on a raw socket, and a request target that is not a path
   assert.equal((await rawExchange(port, `GET /% HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`)).status, 400);
-  assert.equal((await rawExchange(port, `GET http://127.0.0.1:${port}/api/runs HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`)).status, 400);
+  assert.equal(
+    (await rawExchange(port, `GET http://127.0.0.1:${port}/api/runs HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`))
+      .status,
+    400,
+  );
   await assertAlive('raw malformed requests');
 });
 
@@ -74,7 +89,9 @@ test('a served file deleted after start-up is 404 (GET and HEAD), not a crash', 
   fs.rmSync(path.join(RUNS, 'gone', 'eval.json'));
   fs.rmSync(path.join(RUNS, 'gone', 'model.safetensors'));
   for (const method of ['HEAD', 'GET']) {
-    const r = await request(port, '/runs/gone/eval.json', { method }).catch((e: Error) => ({ status: `no answer (${e.message})` }));
+    const r = await request(port, '/runs/gone/eval.json', { method }).catch((e: Error) => ({
+      status: `no answer (${e.message})`,
+    }));
     assert.equal(r.status, 404, method);
     await assertAlive(`${method} of a deleted file`);
     assert.equal((await request(port, '/runs/gone/model.safetensors', { method })).status, 404);
@@ -84,14 +101,21 @@ test('a served file deleted after start-up is 404 (GET and HEAD), not a crash', 
 
 test('symlinks out of a run folder are neither listed nor served, also when swapped in after start-up; links inside it are', async () => {
   const list = JSON.parse((await request(port, '/api/runs')).body.toString()).runs as { id: string; files: string[] }[];
-  assert.deepEqual(list.find((r) => r.id === 'linkout')!.files, ['/runs/linkout/config.json', '/runs/linkout/model.safetensors']);
+  assert.deepEqual(list.find((r) => r.id === 'linkout')!.files, [
+    '/runs/linkout/config.json',
+    '/runs/linkout/model.safetensors',
+  ]);
   for (const f of ['eval.json', 'cond-eval.json']) {
     const r = await request(port, `/runs/linkout/${f}`);
     assert.equal(r.status, 404, f);
     assert.doesNotMatch(r.body.toString(), /secret|root:/);
   }
   // a link to a file of the same folder is fine
-  assert.deepEqual(list.find((r) => r.id === 'linkin')!.files, ['/runs/linkin/config.json', '/runs/linkin/model.safetensors', '/runs/linkin/ema.safetensors']);
+  assert.deepEqual(list.find((r) => r.id === 'linkin')!.files, [
+    '/runs/linkin/config.json',
+    '/runs/linkin/model.safetensors',
+    '/runs/linkin/ema.safetensors',
+  ]);
   const ema = await request(port, '/runs/linkin/ema.safetensors');
   assert.equal(ema.status, 200);
   assert.ok(ema.body.equals(Buffer.from(FAKE_WEIGHTS)));
@@ -106,8 +130,19 @@ test('symlinks out of a run folder are neither listed nor served, also when swap
 });
 
 test('only a Host naming the server by IP address or localhost with its port is answered (DNS rebinding): others are 421', async () => {
-  for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `LOCALHOST:${port}`, `[::1]:${port}`]) assert.equal((await request(port, '/api/runs', { host })).status, 200, host);
-  for (const host of [`evil.example:${port}`, 'evil.example', `127.0.0.1.nip.io:${port}`, `127.0.0.1:${port + 1}`, `localhost:${port}0`, 'localhost', `[evil]:${port}`, ' ', `a@127.0.0.1:${port}`]) {
+  for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `LOCALHOST:${port}`, `[::1]:${port}`])
+    assert.equal((await request(port, '/api/runs', { host })).status, 200, host);
+  for (const host of [
+    `evil.example:${port}`,
+    'evil.example',
+    `127.0.0.1.nip.io:${port}`,
+    `127.0.0.1:${port + 1}`,
+    `localhost:${port}0`,
+    'localhost',
+    `[evil]:${port}`,
+    ' ',
+    `a@127.0.0.1:${port}`,
+  ]) {
     const r = await request(port, '/api/runs', { host });
     assert.equal(r.status, 421, host);
     assert.doesNotMatch(r.body.toString(), /runs/, `${host}: no listing`);
@@ -131,18 +166,25 @@ test('every answer carries nosniff, the CSP (frame-ancestors none, wasm allowed)
   assert.ok(list.length > 0);
 });
 
-test('/api/runs names run folders relative to the server\'s folder, never by absolute path', async () => {
+test("/api/runs names run folders relative to the server's folder, never by absolute path", async () => {
   const r = await request(port, '/api/runs');
   const text = r.body.toString();
   assert.ok(!text.includes(TMP) && !text.includes(fs.realpathSync(TMP)), `absolute path in ${text}`);
   const list = JSON.parse(text).runs as { id: string; dir: string }[];
-  assert.deepEqual(list.map((x) => x.dir), ['pix', 'gone', 'swap', 'linkout', 'linkin', 'big'].map((n) => path.join('runs', n)));
+  assert.deepEqual(
+    list.map((x) => x.dir),
+    ['pix', 'gone', 'swap', 'linkout', 'linkin', 'big'].map((n) => path.join('runs', n)),
+  );
   assert.match(text, /not evaluated \(run deepgen eval runs\/big\)/, 'the notes name the run as listed');
 });
 
 test('HEAD reads nothing and a file past 2 GiB streams: its length at once, its first bytes before the rest', async () => {
   const t0 = Date.now();
-  const head = await request(port, '/runs/big/ema.safetensors', { method: 'HEAD' }).catch((e: Error) => ({ status: `no answer (${e.message})`, headers: {} as http.IncomingHttpHeaders, body: Buffer.alloc(0) }));
+  const head = await request(port, '/runs/big/ema.safetensors', { method: 'HEAD' }).catch((e: Error) => ({
+    status: `no answer (${e.message})`,
+    headers: {} as http.IncomingHttpHeaders,
+    body: Buffer.alloc(0),
+  }));
   assert.equal(head.status, 200);
   assert.equal(head.headers['content-length'], String(BIG));
   assert.equal(head.body.length, 0);
@@ -169,7 +211,9 @@ test('HEAD reads nothing and a file past 2 GiB streams: its length at once, its 
 });
 
 test('a client that never finishes its headers is cut off after the headers timeout (slow-loris)', async () => {
-  const srv = playgroundServer(servedRuns([readRunFiles(path.join(RUNS, 'pix'))]), null, { limits: { headersTimeoutMs: 500, requestTimeoutMs: 1000 } });
+  const srv = playgroundServer(servedRuns([readRunFiles(path.join(RUNS, 'pix'))]), null, {
+    limits: { headersTimeoutMs: 500, requestTimeoutMs: 1000 },
+  });
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   const p = (srv.address() as net.AddressInfo).port;
   try {

@@ -18,7 +18,8 @@ function caught(fn: () => unknown): UserError {
 
 /** What fail() writes to stderr and its exit code, with process.exit and stderr stubbed for the call. */
 function failOutput(e: unknown): { line: string; code: number } {
-  const write = process.stderr.write, exit = process.exit;
+  const write = process.stderr.write,
+    exit = process.exit;
   let line = '';
   let code = -1;
   process.stderr.write = ((s: string) => ((line += s), true)) as typeof process.stderr.write;
@@ -41,7 +42,10 @@ test('a core UserError carries its hint; its message words it plainly, without C
   const labels = caught(() => givenConds(null, { labels: [1] }, 'this vae'));
   assert.deepEqual(labels.hint, { kind: 'setting', key: 'model.cond.kind', value: 'label' });
   assert.equal(labels.problem, 'this vae is not label-conditional (cond.kind = none), so labels do not apply');
-  assert.equal(labels.message, 'this vae is not label-conditional (cond.kind = none), so labels do not apply; train with model.cond.kind=label');
+  assert.equal(
+    labels.message,
+    'this vae is not label-conditional (cond.kind = none), so labels do not apply; train with model.cond.kind=label',
+  );
   const drop = caught(() => sampleCondInput(null, 2, { prompts: ['a red circle'] }, 'this gan'));
   assert.deepEqual(drop.hint, { kind: 'option', option: 'prompt', action: 'drop' });
   for (const e of [labels, drop]) assert.doesNotMatch(e.message, /--/);
@@ -51,19 +55,42 @@ test('a core UserError carries its hint; its message words it plainly, without C
 
 test('the CLI words each hint with its flags, and fail() prints it in one line with exit 2', () => {
   const cases: [ErrorHint, string, string][] = [
-    [{ kind: 'setting', key: 'model.cond.kind', value: 'label' }, 'train with --conditional', 'train with model.cond.kind=label'],
-    [{ kind: 'setting', key: 'model.cond.kind', value: 'text' }, 'train with --cond text', 'train with model.cond.kind=text'],
-    [{ kind: 'setting', key: 'train.batchSize', value: 64 }, 'train with --batch-size 64', 'train with train.batchSize=64'],
+    [
+      { kind: 'setting', key: 'model.cond.kind', value: 'label' },
+      'train with --conditional',
+      'train with model.cond.kind=label',
+    ],
+    [
+      { kind: 'setting', key: 'model.cond.kind', value: 'text' },
+      'train with --cond text',
+      'train with model.cond.kind=text',
+    ],
+    [
+      { kind: 'setting', key: 'train.batchSize', value: 64 },
+      'train with --batch-size 64',
+      'train with train.batchSize=64',
+    ],
     [{ kind: 'setting', key: 'model.heads', value: 4 }, 'train with --set model.heads=4', 'train with model.heads=4'],
     [{ kind: 'option', option: 'label', action: 'drop' }, 'sample without --label', 'sample without a label'],
-    [{ kind: 'option', option: 'prompt', action: 'pass', instead: 'label' }, 'use --prompt instead of --label', 'pass a prompt instead of a label'],
-    [{ kind: 'option', option: 'label', action: 'pass' }, 'pass class labels (--label N or a class name)', 'pass a class label (its index or name)'],
+    [
+      { kind: 'option', option: 'prompt', action: 'pass', instead: 'label' },
+      'use --prompt instead of --label',
+      'pass a prompt instead of a label',
+    ],
+    [
+      { kind: 'option', option: 'label', action: 'pass' },
+      'pass class labels (--label N or a class name)',
+      'pass a class label (its index or name)',
+    ],
   ];
   for (const [hint, cli, plain] of cases) {
     assert.equal(cliHint(hint), cli);
     assert.equal(wordHint(hint), plain);
   }
   const e = caught(() => givenConds(null, { labels: [1] }, 'this vae'));
-  assert.deepEqual(failOutput(e), { line: 'deepgen: error: this vae is not label-conditional (cond.kind = none), so labels do not apply; train with --conditional\n', code: 2 });
+  assert.deepEqual(failOutput(e), {
+    line: 'deepgen: error: this vae is not label-conditional (cond.kind = none), so labels do not apply; train with --conditional\n',
+    code: 2,
+  });
   assert.deepEqual(failOutput(new UserError('no hint\nhere')), { line: 'deepgen: error: no hint here\n', code: 2 });
 });

@@ -26,7 +26,16 @@ function config(extra: Record<string, unknown> = {}) {
       {
         model: { hidden: [32], latent: 4 },
         data: { dataset: 'shapes', size: 8, trainN: 96, testN: 32, preprocess: 'binarize-dynamic' },
-        train: { steps: 14, batchSize: 32, ema: 0.9, lrSchedule: 'cosine', warmupSteps: 3, clipNorm: 50, seed: 4, logEvery: 1 },
+        train: {
+          steps: 14,
+          batchSize: 32,
+          ema: 0.9,
+          lrSchedule: 'cosine',
+          warmupSteps: 3,
+          clipNorm: 50,
+          seed: 4,
+          logEvery: 1,
+        },
       },
       extra,
     ],
@@ -61,8 +70,15 @@ test('a run stopped at step 5 (mid-epoch) and resumed equals an uninterrupted ru
   assert.ok(maxDiff(a.optimizer!, b.optimizer!) < 1e-6, 'optimizer state differs');
   assert.ok(maxDiff(a.ema!, b.ema!) < 1e-6, 'ema differs');
   // metrics.jsonl holds each step once
-  const steps = fs.readFileSync(path.join(split, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).step);
-  assert.deepEqual(steps, Array.from({ length: 14 }, (_, i) => i + 1));
+  const steps = fs
+    .readFileSync(path.join(split, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l).step);
+  assert.deepEqual(
+    steps,
+    Array.from({ length: 14 }, (_, i) => i + 1),
+  );
 });
 
 test('a different seed gives a different run (the comparison above can fail)', async () => {
@@ -76,24 +92,39 @@ test('a different seed gives a different run (the comparison above can fail)', a
 test('training into a folder that holds a checkpoint without --resume is refused', async () => {
   const dir = tmp();
   await trainRun({ config: config(), out: dir, stopAtStep: 2, finish: false, ...quiet });
-  await assert.rejects(trainRun({ config: config(), out: dir, finish: false, ...quiet }), (e: Error) => e instanceof UserError && /--resume/.test(e.message));
+  await assert.rejects(
+    trainRun({ config: config(), out: dir, finish: false, ...quiet }),
+    (e: Error) => e instanceof UserError && /--resume/.test(e.message),
+  );
 });
 
 test('a non-finite loss stops training with a clear message and keeps the last good checkpoint', async () => {
   const dir = tmp();
   // lr 1e30 makes the weights explode within a few steps
   await assert.rejects(
-    trainRun({ config: config({ train: { lr: 1e30, steps: 40, checkpointEvery: 1, clipNorm: 0, warmupSteps: 0, lrSchedule: 'constant' } }), out: dir, finish: false, ...quiet }),
-    (e: Error) => e instanceof UserError && /loss is not finite/.test(e.message) && /Last good checkpoint/.test(e.message),
+    trainRun({
+      config: config({
+        train: { lr: 1e30, steps: 40, checkpointEvery: 1, clipNorm: 0, warmupSteps: 0, lrSchedule: 'constant' },
+      }),
+      out: dir,
+      finish: false,
+      ...quiet,
+    }),
+    (e: Error) =>
+      e instanceof UserError && /loss is not finite/.test(e.message) && /Last good checkpoint/.test(e.message),
   );
   const ck = loadCheckpoint(dir);
-  for (const r of Object.values(ck.weights)) assert.ok(recordToFloat32(r).every(Number.isFinite), 'checkpoint has non-finite weights');
+  for (const r of Object.values(ck.weights))
+    assert.ok(recordToFloat32(r).every(Number.isFinite), 'checkpoint has non-finite weights');
 });
 
 test('the trainer refuses a NaN loss without touching the weights', () => {
   const w = tf.variable(tf.ones([3]), true, 'nan-test-w');
   const tr = new Trainer({ w }, trainSchema.parse({}), 10);
-  assert.throws(() => tr.trainStep(() => ({ loss: tf.sum(tf.mul(w, NaN)) as tf.Scalar, terms: {} })), /loss is not finite \(loss=NaN/);
+  assert.throws(
+    () => tr.trainStep(() => ({ loss: tf.sum(tf.mul(w, NaN)) as tf.Scalar, terms: {} })),
+    /loss is not finite \(loss=NaN/,
+  );
   assert.deepEqual(Array.from(w.dataSync()), [1, 1, 1]);
   tr.dispose();
   w.dispose();

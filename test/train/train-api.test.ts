@@ -23,7 +23,17 @@ const CONFIG: RunConfigInput = {
   family: 'vae',
   model: { hidden: [32], latent: 4 },
   data: { dataset: 'shapes', size: 8, trainN: 96, testN: 32, preprocess: 'binarize-dynamic' },
-  train: { steps: 14, batchSize: 32, ema: 0.9, lrSchedule: 'cosine', warmupSteps: 3, seed: 4, logEvery: 1, sampleEvery: 0, checkpointEvery: 0 },
+  train: {
+    steps: 14,
+    batchSize: 32,
+    ema: 0.9,
+    lrSchedule: 'cosine',
+    warmupSteps: 3,
+    seed: 4,
+    logEvery: 1,
+    sampleEvery: 0,
+    checkpointEvery: 0,
+  },
 };
 
 function maxDiff(a: Record<string, Parameters<typeof recordToFloat32>[0]>, b: typeof a): number {
@@ -50,10 +60,16 @@ test('train() from a partial config resolves with the step count, calls onStep e
   assert.equal(r.config.model.latent, 4);
   assert.equal(r.config.train.batchSize, 32);
   assert.equal(r.config.train.lr, 1e-3, 'a default filled in');
-  assert.deepEqual(steps.map((s) => s.step), Array.from({ length: 14 }, (_, i) => i + 1));
+  assert.deepEqual(
+    steps.map((s) => s.step),
+    Array.from({ length: 14 }, (_, i) => i + 1),
+  );
   for (const s of steps) {
     assert.equal(s.total, 14);
-    assert.ok(Number.isFinite(s.loss) && Number.isFinite(s.lr) && s.imagesPerSecond > 0 && s.seconds > 0, JSON.stringify(s));
+    assert.ok(
+      Number.isFinite(s.loss) && Number.isFinite(s.lr) && s.imagesPerSecond > 0 && s.seconds > 0,
+      JSON.stringify(s),
+    );
     assert.deepEqual(Object.keys(s.terms).sort(), ['kl', 'recon']);
   }
   assert.equal(steps[2]!.epoch, 1, '3 batches of 32 in 96 images');
@@ -66,13 +82,23 @@ test('an AbortSignal aborted in onStep at step 5 stops there with a checkpoint; 
   await train(CONFIG, { out: full, backend, finish: false });
   const ac = new AbortController();
   const saved: { step: number; dir: string }[] = [];
-  const stopped = await train(CONFIG, { out: split, backend, finish: false, signal: ac.signal, onStep: (s) => s.step === 5 && ac.abort(), onCheckpoint: (c) => saved.push(c) });
+  const stopped = await train(CONFIG, {
+    out: split,
+    backend,
+    finish: false,
+    signal: ac.signal,
+    onStep: (s) => s.step === 5 && ac.abort(),
+    onCheckpoint: (c) => saved.push(c),
+  });
   assert.equal(stopped.step, 5);
   assert.equal(stopped.aborted, true);
   assert.deepEqual(saved, [{ step: 5, dir: split }]);
   assert.equal(loadCheckpoint(split).state.step, 5);
   const steps: number[] = [];
-  const resumed = await train({ family: 'vae' }, { out: split, backend, finish: false, resume: true, onStep: (s) => steps.push(s.step) });
+  const resumed = await train(
+    { family: 'vae' },
+    { out: split, backend, finish: false, resume: true, onStep: (s) => steps.push(s.step) },
+  );
   assert.equal(resumed.step, 14);
   assert.equal(resumed.aborted, false);
   assert.deepEqual(steps, [6, 7, 8, 9, 10, 11, 12, 13, 14]);
@@ -100,7 +126,10 @@ test('train() rejects unknown config keys and a missing family in one line', asy
     [{}, /must be an object with a family/],
   ] as const;
   for (const [config, message] of bad) {
-    await assert.rejects(train(config as unknown as RunConfigInput, { out, backend }), (e: Error) => e instanceof UserError && message.test(e.message) && !e.message.includes('\n'));
+    await assert.rejects(
+      train(config as unknown as RunConfigInput, { out, backend }),
+      (e: Error) => e instanceof UserError && message.test(e.message) && !e.message.includes('\n'),
+    );
   }
   assert.deepEqual(fs.readdirSync(out), []);
 });
@@ -114,7 +143,12 @@ test('train() without log writes nothing to stdout or stderr and adds no SIGINT 
   delete env.NODE_TEST_CONTEXT;
   const child = path.join(import.meta.dirname, '../helpers/train-quietly.ts');
   const r = await new Promise<{ err: Error | null; stdout: string; stderr: string }>((resolve) =>
-    execFile(process.execPath, ['--import', 'tsx', child, resultFile, out], { env, timeout: 180_000 }, (err, stdout, stderr) => resolve({ err, stdout, stderr })),
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', child, resultFile, out],
+      { env, timeout: 180_000 },
+      (err, stdout, stderr) => resolve({ err, stdout, stderr }),
+    ),
   );
   assert.equal(r.err, null, r.stderr);
   assert.equal(r.stdout, '');
@@ -124,5 +158,6 @@ test('train() without log writes nothing to stdout or stderr and adds no SIGINT 
   assert.deepEqual(seen.sigintDuring, [seen.sigintBefore, seen.sigintBefore, seen.sigintBefore, seen.sigintBefore]);
   assert.equal(seen.sigintAfter, seen.sigintBefore);
   assert.deepEqual(seen.checkpoints, [2, 4], 'the periodic checkpoint and the last');
-  for (const f of ['samples/step-0000002.png', 'samples.png', 'eval.json', 'loss-curve.svg']) assert.ok(fs.existsSync(path.join(out, f)), `${f} written`);
+  for (const f of ['samples/step-0000002.png', 'samples.png', 'eval.json', 'loss-curve.svg'])
+    assert.ok(fs.existsSync(path.join(out, f)), `${f} written`);
 });

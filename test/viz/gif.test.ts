@@ -79,7 +79,8 @@ function readGif(b: Uint8Array): DecodedGif {
       const label = b[p++];
       const body = subBlocks();
       if (label === 0xf9) delayCs = body[1] | (body[2] << 8);
-      if (label === 0xff && new TextDecoder().decode(body.subarray(0, 11)) === 'NETSCAPE2.0') gif.loop = body[12] | (body[13] << 8);
+      if (label === 0xff && new TextDecoder().decode(body.subarray(0, 11)) === 'NETSCAPE2.0')
+        gif.loop = body[12] | (body[13] << 8);
     } else if (id === 0x2c) {
       const w = u16(p + 4);
       const h = u16(p + 6);
@@ -113,7 +114,10 @@ test('gray frames: GIF89a, right frame count, exact gray levels, delay and loop'
   assert.equal(gif.loop, 0);
   for (const [f, frame] of gif.frames.entries()) {
     assert.equal(frame.delayCs, 12);
-    assert.deepEqual(frame.rgb, Array.from(frames[f].data).flatMap((v) => [v, v, v]));
+    assert.deepEqual(
+      frame.rgb,
+      Array.from(frames[f].data).flatMap((v) => [v, v, v]),
+    );
   }
 });
 
@@ -139,7 +143,9 @@ test('RGB frames with few colors are exact; loop false plays once', () => {
 test('RGBA frames with many colors are quantized close to the input', () => {
   for (const palette of ['global', 'per-frame'] as const) {
     const frames = [0, 1].map((f) => ({
-      data: Uint8Array.from({ length: 32 * 32 * 4 }, (_, i) => (i % 4 === 3 ? 255 : ((i >> 2) * (3 + (i % 4)) + f * 9) % 256)),
+      data: Uint8Array.from({ length: 32 * 32 * 4 }, (_, i) =>
+        i % 4 === 3 ? 255 : ((i >> 2) * (3 + (i % 4)) + f * 9) % 256,
+      ),
       height: 32,
       width: 32,
       channels: 4,
@@ -148,7 +154,8 @@ test('RGBA frames with many colors are quantized close to the input', () => {
     assert.equal(gif.frames.length, 2);
     for (const [f, frame] of gif.frames.entries()) {
       let err = 0;
-      for (let i = 0; i < 32 * 32; i++) for (let k = 0; k < 3; k++) err += Math.abs(frame.rgb[i * 3 + k] - frames[f].data[i * 4 + k]);
+      for (let i = 0; i < 32 * 32; i++)
+        for (let k = 0; k < 3; k++) err += Math.abs(frame.rgb[i * 3 + k] - frames[f].data[i * 4 + k]);
       assert.ok(err / (32 * 32 * 3) < 24, `${palette}: mean abs error ${err / (32 * 32 * 3)}`);
     }
   }
@@ -161,6 +168,9 @@ test('writeGif writes a file; mismatched frames are rejected', () => {
   writeGif(file, [frame, frame], { delayMs: 50 });
   assert.equal(readGif(fs.readFileSync(file)).frames.length, 2);
   assert.deepEqual(fs.readdirSync(dir), ['walk.gif']);
-  assert.throws(() => encodeGif([frame, { ...frame, width: 1, data: new Uint8Array(2) }]), /frame 1 is 1x2x1, frame 0 is 2x2x1/);
+  assert.throws(
+    () => encodeGif([frame, { ...frame, width: 1, data: new Uint8Array(2) }]),
+    /frame 1 is 1x2x1, frame 0 is 2x2x1/,
+  );
   assert.throws(() => encodeGif([]), /at least one frame/);
 });

@@ -21,7 +21,8 @@ test('makeGrid places image i at (pad + row*(h+pad), pad + col*(w+pad))', () => 
   for (let i = 0; i < n; i++) {
     const y0 = pad + Math.floor(i / 3) * (h + pad);
     const x0 = pad + (i % 3) * (w + pad);
-    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) assert.equal(at(y0 + y, x0 + x), i + 1, `image ${i} at ${y},${x}`);
+    for (let y = 0; y < h; y++)
+      for (let x = 0; x < w; x++) assert.equal(at(y0 + y, x0 + x), i + 1, `image ${i} at ${y},${x}`);
     assert.equal(at(y0 - 1, x0), 0, 'pad above');
     assert.equal(at(y0, x0 - 1), 0, 'pad left');
   }
@@ -71,7 +72,11 @@ test('upscale: each pixel becomes a k x k block of the same colour; k = 1 is the
   for (let y = 0; y < 6; y++) {
     for (let x = 0; x < 9; x++) {
       for (let ch = 0; ch < 3; ch++) {
-        assert.equal(big.data[(y * 9 + x) * 3 + ch], im.data[(Math.floor(y / 3) * 3 + Math.floor(x / 3)) * 3 + ch], `(${y},${x},${ch})`);
+        assert.equal(
+          big.data[(y * 9 + x) * 3 + ch],
+          im.data[(Math.floor(y / 3) * 3 + Math.floor(x / 3)) * 3 + ch],
+          `(${y},${x},${ch})`,
+        );
       }
     }
   }

@@ -27,7 +27,13 @@ const paths = (svg: string) => svg.match(/<path /g)?.length ?? 0;
 test('two series: axes, numbered ticks, legend, a path per series', () => {
   const loss = Array.from({ length: 200 }, (_, i) => [i * 10, 2 / (1 + i / 20)] as [number, number]);
   const val = Array.from({ length: 20 }, (_, i) => [i * 100, 2.2 / (1 + i / 2)] as [number, number]);
-  const svg = lossCurveSvg([{ name: 'train', points: loss }, { name: 'val <ema> & co', points: val }], { title: 'VAE loss', xLabel: 'step', yLabel: 'nats' });
+  const svg = lossCurveSvg(
+    [
+      { name: 'train', points: loss },
+      { name: 'val <ema> & co', points: val },
+    ],
+    { title: 'VAE loss', xLabel: 'step', yLabel: 'nats' },
+  );
   assertWellFormed(svg);
   assert.equal(paths(svg), 2);
   assert.match(svg, />VAE loss</);
@@ -41,7 +47,16 @@ test('two series: axes, numbered ticks, legend, a path per series', () => {
 
 test('NaN and Inf points are skipped; a single point and an all-NaN series still render', () => {
   const svg = lossCurveSvg([
-    { name: 'a', points: [[0, 1], [1, NaN], [2, Infinity], [NaN, 3], [3, 0.5]] },
+    {
+      name: 'a',
+      points: [
+        [0, 1],
+        [1, NaN],
+        [2, Infinity],
+        [NaN, 3],
+        [3, 0.5],
+      ],
+    },
     { name: 'one', points: [[5, 0.7]] },
     { name: 'none', points: [[1, NaN]] },
   ]);
@@ -66,7 +81,18 @@ test('log scale drops non-positive values and labels decades', () => {
   assert.ok(!svg.includes('NaN'));
   for (const label of ['0.01', '0.1', '1', '10']) assert.match(svg, new RegExp(`>${label.replace('.', '\\.')}</text>`));
   // Narrow range on a log axis still gets ticks.
-  const narrow = lossCurveSvg([{ name: 'n', points: [[0, 1.01], [1, 1.02]] }], { logY: true });
+  const narrow = lossCurveSvg(
+    [
+      {
+        name: 'n',
+        points: [
+          [0, 1.01],
+          [1, 1.02],
+        ],
+      },
+    ],
+    { logY: true },
+  );
   assertWellFormed(narrow);
   assert.ok((narrow.match(/text-anchor="end"/g)?.length ?? 0) >= 2);
 });

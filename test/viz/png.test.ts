@@ -38,7 +38,10 @@ test('writePng writes atomically and the file decodes', () => {
 });
 
 test('bad input: wrong sizes throw, a non-PNG is a UserError', () => {
-  assert.throws(() => encodePng({ data: new Uint8Array(5), height: 2, width: 2, channels: 1 }), /5 bytes, expected 2x2x1/);
+  assert.throws(
+    () => encodePng({ data: new Uint8Array(5), height: 2, width: 2, channels: 1 }),
+    /5 bytes, expected 2x2x1/,
+  );
   assert.throws(() => encodePng({ data: new Uint8Array(8), height: 2, width: 2, channels: 2 }), /1, 3 or 4 channels/);
   assert.throws(
     () => decodePng(new TextEncoder().encode('not a png'), 'input.png'),

@@ -14,7 +14,17 @@ import type { Browser, Page } from 'playwright-core';
 import { decodePng } from '../../src/node/png.ts';
 import type { ImageU8 } from '../../src/core/viz/grid.ts';
 import { runCli } from '../helpers/cli.ts';
-import { CHROMIUM, act, canvasImage, settled, drawStroke, errorText, launchChromium, openView, startServe } from '../helpers/browser.ts';
+import {
+  CHROMIUM,
+  act,
+  canvasImage,
+  settled,
+  drawStroke,
+  errorText,
+  launchChromium,
+  openView,
+  startServe,
+} from '../helpers/browser.ts';
 import { FIXTURES, makeFixtures } from './fixtures.ts';
 
 const ROOT = path.join(import.meta.dirname, '..', '..');
@@ -29,11 +39,25 @@ const firstImageMs: Record<string, number> = {};
 
 before(async () => {
   // the page under test is built from the current sources (2 s), never a stale dist/web
-  execFileSync(process.execPath, [path.join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', path.join(ROOT, 'src', 'web', 'vite.config.ts')], { cwd: ROOT, stdio: 'pipe' });
+  execFileSync(
+    process.execPath,
+    [
+      path.join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js'),
+      'build',
+      '--config',
+      path.join(ROOT, 'src', 'web', 'vite.config.ts'),
+    ],
+    { cwd: ROOT, stdio: 'pipe' },
+  );
   assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} not found: apt-get install chromium (.ci/run does it)`);
   fs.mkdirSync(SHOTS, { recursive: true });
   await makeFixtures(RUNS);
-  ({ server, base } = await startServe(fs.readdirSync(RUNS).sort().map((d) => path.join(RUNS, d))));
+  ({ server, base } = await startServe(
+    fs
+      .readdirSync(RUNS)
+      .sort()
+      .map((d) => path.join(RUNS, d)),
+  ));
   browser = await launchChromium();
 });
 
@@ -41,7 +65,8 @@ after(async () => {
   await browser?.close();
   server?.kill();
   fs.rmSync(TMP, { recursive: true, force: true });
-  if (Object.keys(firstImageMs).length) console.log(`time to first image (ms, tiny checkpoints, headless chromium): ${JSON.stringify(firstImageMs)}`);
+  if (Object.keys(firstImageMs).length)
+    console.log(`time to first image (ms, tiny checkpoints, headless chromium): ${JSON.stringify(firstImageMs)}`);
 });
 
 const open = (id: string, query = '') => openView(browser!, base, id, query);
@@ -56,15 +81,18 @@ function assertNotBlank(im: ImageU8, what: string): void {
 function rgb(im: ImageU8): ImageU8 {
   if (im.channels === 3) return im;
   const data = new Uint8Array(im.width * im.height * 3);
-  for (let i = 0; i < im.width * im.height; i++) for (let k = 0; k < 3; k++) data[i * 3 + k] = im.data[i * im.channels + (im.channels === 1 ? 0 : k)];
+  for (let i = 0; i < im.width * im.height; i++)
+    for (let k = 0; k < 3; k++) data[i * 3 + k] = im.data[i * im.channels + (im.channels === 1 ? 0 : k)];
   return { data, width: im.width, height: im.height, channels: 3 };
 }
 
 /** The CLI's PNG against the page's canvas: same size, pixels equal to within `tol` (8-bit) on all but 0.5%. */
 function assertSameImage(cliIn: ImageU8, webIn: ImageU8, what: string, tol = 2): void {
-  const cli = rgb(cliIn), web = rgb(webIn);
+  const cli = rgb(cliIn),
+    web = rgb(webIn);
   assert.deepEqual([web.width, web.height], [cli.width, cli.height], `${what}: size`);
-  let off = 0, worst = 0;
+  let off = 0,
+    worst = 0;
   for (let i = 0; i < cli.width * cli.height; i++) {
     for (let k = 0; k < 3; k++) {
       const d = Math.abs(cli.data[i * 3 + k] - web.data[i * 3 + k]);
@@ -72,12 +100,17 @@ function assertSameImage(cliIn: ImageU8, webIn: ImageU8, what: string, tol = 2):
       if (d > tol) off++;
     }
   }
-  assert.ok(off <= 0.005 * cli.width * cli.height * 3, `${what}: ${off} values differ by more than ${tol} (worst ${worst}) from \`deepgen sample\``);
+  assert.ok(
+    off <= 0.005 * cli.width * cli.height * 3,
+    `${what}: ${off} values differ by more than ${tol} (worst ${worst}) from \`deepgen sample\``,
+  );
 }
 
 async function cliSample(id: string, n: number, extra: string[] = []): Promise<ImageU8> {
   const out = path.join(TMP, `${id}-${n}-${extra.join('_').replace(/\W+/g, '-')}.png`);
-  const r = await runCli(['sample', path.join(RUNS, id), '--seed', '3', '--n', String(n), '--out', out, ...extra], { cwd: TMP });
+  const r = await runCli(['sample', path.join(RUNS, id), '--seed', '3', '--n', String(n), '--out', out, ...extra], {
+    cwd: TMP,
+  });
   assert.equal(r.code, 0, r.stderr);
   return decodePng(fs.readFileSync(out));
 }
@@ -87,7 +120,13 @@ async function shot(page: Page, name: string): Promise<void> {
 }
 
 /** Generate with seed 3 and n samples (plus settings already typed into the page); compare with the CLI. */
-async function generateLikeCli(page: Page, id: string, n: number, cliExtra: string[] = [], label = id): Promise<Record<string, string>> {
+async function generateLikeCli(
+  page: Page,
+  id: string,
+  n: number,
+  cliExtra: string[] = [],
+  label = id,
+): Promise<Record<string, string>> {
   await page.fill('#seed', '3');
   await page.fill('#n', String(n));
   const [cli, state] = await Promise.all([cliSample(id, n, cliExtra), act(page, '#generate')]);
@@ -97,7 +136,12 @@ async function generateLikeCli(page: Page, id: string, n: number, cliExtra: stri
   assertSameImage(cli, web, `${id} samples`);
   // the page names the command that writes the same grid
   const caption = (await page.textContent('#samples + figcaption')) ?? '';
-  assert.ok(caption.includes(`deepgen sample ${path.relative(process.cwd(), path.join(RUNS, id))} --seed 3 --n ${n}${cliExtra.length ? ' ' : ''}${cliExtra.map((a) => (/\s/.test(a) ? `"${a}"` : a)).join(' ')}\``), `${id}: caption "${caption}"`);
+  assert.ok(
+    caption.includes(
+      `deepgen sample ${path.relative(process.cwd(), path.join(RUNS, id))} --seed 3 --n ${n}${cliExtra.length ? ' ' : ''}${cliExtra.map((a) => (/\s/.test(a) ? `"${a}"` : a)).join(' ')}\``,
+    ),
+    `${id}: caption "${caption}"`,
+  );
   firstImageMs[label] = Number(state.firstMs);
   return state;
 }
@@ -105,8 +149,13 @@ async function generateLikeCli(page: Page, id: string, n: number, cliExtra: stri
 describe('e2e: playground in headless Chromium', { timeout: 600_000 }, () => {
   test('e2e: the page lists every served model with its family', async () => {
     const { page, errors } = await open('vae');
-    const rows = await page.$$eval('#models tr[data-run]', (trs) => trs.map((tr) => [(tr as HTMLElement).dataset.run, tr.children[1].textContent]));
-    assert.deepEqual(Object.fromEntries(rows), { ...Object.fromEntries(FIXTURES.map((f) => [f.id, f.family])), broken: 'vae' });
+    const rows = await page.$$eval('#models tr[data-run]', (trs) =>
+      trs.map((tr) => [(tr as HTMLElement).dataset.run, tr.children[1].textContent]),
+    );
+    assert.deepEqual(Object.fromEntries(rows), {
+      ...Object.fromEntries(FIXTURES.map((f) => [f.id, f.family])),
+      broken: 'vae',
+    });
     assert.deepEqual(errors, []);
     await page.close();
   });
@@ -119,9 +168,20 @@ describe('e2e: playground in headless Chromium', { timeout: 600_000 }, () => {
       await act(page, '#latent-from-seed');
       await page.waitForFunction(() => (document.getElementById('latent-image') as HTMLCanvasElement).width > 4);
       const before = await canvasImage(page, 'latent-image');
-      await page.evaluate(() => ((window as unknown as { before: string }).before = (document.getElementById('latent-image') as HTMLCanvasElement).toDataURL()));
+      await page.evaluate(
+        () =>
+          ((window as unknown as { before: string }).before = (
+            document.getElementById('latent-image') as HTMLCanvasElement
+          ).toDataURL()),
+      );
       await page.locator('#slider-0').fill('3.5');
-      await page.waitForFunction(() => (document.getElementById('latent-image') as HTMLCanvasElement).toDataURL() !== (window as unknown as { before: string }).before, null, { timeout: 10_000 });
+      await page.waitForFunction(
+        () =>
+          (document.getElementById('latent-image') as HTMLCanvasElement).toDataURL() !==
+          (window as unknown as { before: string }).before,
+        null,
+        { timeout: 10_000 },
+      );
       const moved = await canvasImage(page, 'latent-image');
       assertNotBlank(moved, `${id} slider image`);
       assert.notDeepEqual(moved.data, before.data, `${id}: moving z0 did not change the decoded image`);
@@ -132,18 +192,39 @@ describe('e2e: playground in headless Chromium', { timeout: 600_000 }, () => {
       if (id === 'ae') {
         // a 2-d code is picked with the mouse in its plane
         const plane = (await page.locator('#latent-2d').boundingBox())!;
-        await page.evaluate(() => ((window as unknown as { before: string }).before = (document.getElementById('latent-image') as HTMLCanvasElement).toDataURL()));
+        await page.evaluate(
+          () =>
+            ((window as unknown as { before: string }).before = (
+              document.getElementById('latent-image') as HTMLCanvasElement
+            ).toDataURL()),
+        );
         await page.mouse.click(plane.x + plane.width * 0.9, plane.y + plane.height * 0.1);
-        await page.waitForFunction(() => (document.getElementById('latent-image') as HTMLCanvasElement).toDataURL() !== (window as unknown as { before: string }).before, null, { timeout: 10_000 });
-        assert.equal(Number(await page.locator('#slider-0').inputValue()), 3.2, 'the click at 90% across sets z0 = 3.2');
+        await page.waitForFunction(
+          () =>
+            (document.getElementById('latent-image') as HTMLCanvasElement).toDataURL() !==
+            (window as unknown as { before: string }).before,
+          null,
+          { timeout: 10_000 },
+        );
+        assert.equal(
+          Number(await page.locator('#slider-0').inputValue()),
+          3.2,
+          'the click at 90% across sets z0 = 3.2',
+        );
       }
       // an image file loaded into pad B is resized to the model's size
       const before2 = (await canvasImage(page, 'pad-b')).data;
       await page.setInputFiles('#pad-b-file', path.join(ROOT, 'docs', 'images', 'cgan-fmnist.png'));
-      await page.waitForFunction(() => {
-        const c = document.getElementById('pad-b') as HTMLCanvasElement;
-        return Array.from(c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data).some((v, i) => i % 4 !== 3 && v > 0);
-      }, null, { timeout: 10_000 });
+      await page.waitForFunction(
+        () => {
+          const c = document.getElementById('pad-b') as HTMLCanvasElement;
+          return Array.from(c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data).some(
+            (v, i) => i % 4 !== 3 && v > 0,
+          );
+        },
+        null,
+        { timeout: 10_000 },
+      );
       assert.notDeepEqual((await canvasImage(page, 'pad-b')).data, before2, 'the loaded file shows on pad B');
       // interpolate between two samples
       await page.click('#pads-from-samples');
@@ -180,7 +261,10 @@ describe('e2e: playground in headless Chromium', { timeout: 600_000 }, () => {
       firstImageMs[id] = Number(state.firstMs);
       const updates = Number(await page.getAttribute('#samples', 'data-updates'));
       assert.ok(updates >= 3, `${id}: only ${updates} live updates while filling 256 pixels`);
-      assert.match((await page.textContent('#distribution-caption')) ?? '', /p\(x_i \| x_<i\) over \d+ values; drawn \d+/);
+      assert.match(
+        (await page.textContent('#distribution-caption')) ?? '',
+        /p\(x_i \| x_<i\) over \d+ values; drawn \d+/,
+      );
       assertNotBlank(await canvasImage(page, 'distribution'), `${id} distribution chart`);
       await shot(page, `${id}-view`);
       assert.deepEqual(errors, []);
@@ -226,7 +310,11 @@ describe('e2e: playground in headless Chromium', { timeout: 600_000 }, () => {
     await page.locator('#guidance').fill('3');
     const state = await generateLikeCli(page, 'diffusion-text', 4, ['--prompt', 'red circle', '--guidance', '3']);
     assert.equal(state.status, 'done');
-    assert.equal(Number(await page.getAttribute('#samples', 'data-updates')), 4, 'one frame per denoising step (4 DDIM steps)');
+    assert.equal(
+      Number(await page.getAttribute('#samples', 'data-updates')),
+      4,
+      'one frame per denoising step (4 DDIM steps)',
+    );
     const strip = await canvasImage(page, 'denoising');
     assert.equal(strip.width, 4 * 16 + 5 * 2, 'sample 1 at each of the 4 steps');
     assertNotBlank(strip, 'denoising strip');
@@ -249,7 +337,8 @@ describe('e2e: playground in headless Chromium', { timeout: 600_000 }, () => {
     const grid = await canvasImage(page, 'side-by-side-image');
     assertNotBlank(grid, 'side by side');
     assert.equal(grid.height, 2 * 16 + 3 * 2, 'one row per model: the one-shot model and the diffusion model');
-    const variance = async (id: string) => Number(await page.textContent(`#side-by-side-table tr[data-run="${id}"] td.variance`));
+    const variance = async (id: string) =>
+      Number(await page.textContent(`#side-by-side-table tr[data-run="${id}"] td.variance`));
     assert.equal(await variance('oneshot-text'), 0, 'a one-shot model draws one image, whatever the seed');
     assert.ok((await variance('diffusion-text')) > 0, 'a generative model draws different images');
     await shot(page, 'oneshot-side-by-side');

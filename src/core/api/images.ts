@@ -23,19 +23,33 @@ export interface Codes {
 }
 
 /** Throws a one-line UserError unless `images` is a well-formed Images value (and of the given size, when given). */
-export function checkImages(images: Images, want?: { height: number; width: number; channels: number }, what = 'images'): void {
+export function checkImages(
+  images: Images,
+  want?: { height: number; width: number; channels: number },
+  what = 'images',
+): void {
   const { n, height: h, width: w, channels: c, data } = images ?? ({} as Images);
   const ints = [n, h, w, c].every((v) => Number.isSafeInteger(v) && v > 0);
-  if (!ints || !(data instanceof Uint8Array)) throw new UserError(`${what} must be { n, height, width, channels, data: Uint8Array } with positive integer sizes`);
-  if (data.length !== n * h * w * c) throw new UserError(`${what}: data holds ${data.length} values, expected n x height x width x channels = ${n * h * w * c}`);
+  if (!ints || !(data instanceof Uint8Array))
+    throw new UserError(`${what} must be { n, height, width, channels, data: Uint8Array } with positive integer sizes`);
+  if (data.length !== n * h * w * c)
+    throw new UserError(
+      `${what}: data holds ${data.length} values, expected n x height x width x channels = ${n * h * w * c}`,
+    );
   if (want && (h !== want.height || w !== want.width || c !== want.channels)) {
-    throw new UserError(`${what} are ${h}x${w}x${c}, this model works on ${want.height}x${want.width}x${want.channels} images; resize them first`);
+    throw new UserError(
+      `${what} are ${h}x${w}x${c}, this model works on ${want.height}x${want.width}x${want.channels} images; resize them first`,
+    );
   }
 }
 
 /** Images as a float tensor [n,H,W,C] of the 8-bit values 0..255 (what preprocessBatch takes). */
 export function imagesToTensor255(images: Images): tf.Tensor4D {
-  return tf.tensor4d(Float32Array.from(images.data), [images.n, images.height, images.width, images.channels], 'float32');
+  return tf.tensor4d(
+    Float32Array.from(images.data),
+    [images.n, images.height, images.width, images.channels],
+    'float32',
+  );
 }
 
 /** Images as a float tensor [n,H,W,C] in [0,1] (v / 255). */
@@ -63,7 +77,10 @@ export function imageGrid(images: Images, opts: GridOptions = {}): ImageU8 {
 
 /** Throws a one-line UserError unless `codes` is well formed with `dim` numbers per code. */
 export function checkCodes(codes: Codes, dim: number): void {
-  if (!codes || !Number.isSafeInteger(codes.n) || codes.n <= 0 || !(codes.data instanceof Float32Array)) throw new UserError('codes must be { n, dim, data: Float32Array } with n a positive integer');
-  if (codes.dim !== dim) throw new UserError(`codes have ${codes.dim} numbers each, this model's latent space has ${dim}`);
-  if (codes.data.length !== codes.n * dim) throw new UserError(`codes: data holds ${codes.data.length} numbers, expected n x dim = ${codes.n * dim}`);
+  if (!codes || !Number.isSafeInteger(codes.n) || codes.n <= 0 || !(codes.data instanceof Float32Array))
+    throw new UserError('codes must be { n, dim, data: Float32Array } with n a positive integer');
+  if (codes.dim !== dim)
+    throw new UserError(`codes have ${codes.dim} numbers each, this model's latent space has ${dim}`);
+  if (codes.data.length !== codes.n * dim)
+    throw new UserError(`codes: data holds ${codes.data.length} numbers, expected n x dim = ${codes.n * dim}`);
 }

@@ -7,10 +7,16 @@ export function labelIndex(v: number | string, classNames: readonly string[] | u
   const names = classNames?.length ? `: ${classNames.join(', ')}` : '';
   if (typeof v === 'number' || /^\d+$/.test(v)) {
     const n = Number(v);
-    if (!Number.isSafeInteger(n) || n < 0 || n >= numClasses) throw new UserError(`label ${v} is out of range: this model has ${numClasses} classes (0..${numClasses - 1})${names}`);
+    if (!Number.isSafeInteger(n) || n < 0 || n >= numClasses)
+      throw new UserError(
+        `label ${v} is out of range: this model has ${numClasses} classes (0..${numClasses - 1})${names}`,
+      );
     return n;
   }
   const i = classNames?.findIndex((c) => c.toLowerCase() === v.toLowerCase()) ?? -1;
-  if (i < 0) throw new UserError(`label "${v}" is not a class of this model; use 0..${numClasses - 1}${classNames?.length ? ` or one of${names}` : ''}`);
+  if (i < 0)
+    throw new UserError(
+      `label "${v}" is not a class of this model; use 0..${numClasses - 1}${classNames?.length ? ` or one of${names}` : ''}`,
+    );
   return i;
 }

@@ -27,11 +27,18 @@ export interface LoadModelOptions {
  * names it in messages. Platform-free: the browser playground's worker loads fetched files through here too.
  */
 export function modelFromFiles(files: ModelFiles, where: string, useEma = true): ModelFromCheckpoint {
-  const text = typeof files.config === 'string' ? files.config : files.config instanceof Uint8Array ? new TextDecoder().decode(files.config) : JSON.stringify(files.config);
+  const text =
+    typeof files.config === 'string'
+      ? files.config
+      : files.config instanceof Uint8Array
+        ? new TextDecoder().decode(files.config)
+        : JSON.stringify(files.config);
   const config = parseCheckpointConfig(text, `${CHECKPOINT_FILES.config} of ${where}`);
-  if (!(files.model instanceof Uint8Array)) throw new UserError(`${CHECKPOINT_FILES.model} of ${where} must be given as bytes (a Uint8Array)`);
+  if (!(files.model instanceof Uint8Array))
+    throw new UserError(`${CHECKPOINT_FILES.model} of ${where} must be given as bytes (a Uint8Array)`);
   const weights = decodeSafetensors(files.model, `${CHECKPOINT_FILES.model} of ${where}`).tensors;
-  const ema = files.ema && useEma ? decodeSafetensors(files.ema, `${CHECKPOINT_FILES.ema} of ${where}`).tensors : undefined;
+  const ema =
+    files.ema && useEma ? decodeSafetensors(files.ema, `${CHECKPOINT_FILES.ema} of ${where}`).tensors : undefined;
   return modelFromCheckpoint(config, weights, ema, where, useEma);
 }
 
@@ -41,22 +48,30 @@ async function fetchBytes(fetchFn: typeof fetch, url: URL, optional: boolean): P
   try {
     r = await fetchFn(url);
   } catch (e) {
-    throw new UserError(`cannot fetch ${url.href} (${oneLine(String((e as Error)?.message ?? e))}); check the URL and that the server is up`);
+    throw new UserError(
+      `cannot fetch ${url.href} (${oneLine(String((e as Error)?.message ?? e))}); check the URL and that the server is up`,
+    );
   }
   if (optional && r.status === 404) return null;
-  if (!r.ok) throw new UserError(`cannot fetch ${url.href}: HTTP ${r.status}; check that the URL is a checkpoint folder (config.json, model.safetensors)`);
+  if (!r.ok)
+    throw new UserError(
+      `cannot fetch ${url.href}: HTTP ${r.status}; check that the URL is a checkpoint folder (config.json, model.safetensors)`,
+    );
   return new Uint8Array(await r.arrayBuffer());
 }
 
 /** The files of a checkpoint folder at a URL (ema.safetensors only when wanted, and optional). */
 export async function fetchModelFiles(folder: string | URL, opts: LoadModelOptions = {}): Promise<ModelFiles> {
   const fetchFn = opts.fetch ?? globalThis.fetch;
-  if (typeof fetchFn !== 'function') throw new UserError('no fetch in this environment; pass one as the fetch option, or load the files as bytes');
+  if (typeof fetchFn !== 'function')
+    throw new UserError('no fetch in this environment; pass one as the fetch option, or load the files as bytes');
   let base: URL;
   try {
     base = new URL(String(folder));
   } catch {
-    throw new UserError(`${oneLine(String(folder))} is not a URL; give a checkpoint folder's URL (http://host/runs/vae/), or on Node a folder path through deepgen/node`);
+    throw new UserError(
+      `${oneLine(String(folder))} is not a URL; give a checkpoint folder's URL (http://host/runs/vae/), or on Node a folder path through deepgen/node`,
+    );
   }
   if (!base.pathname.endsWith('/')) base.pathname += '/';
   const [config, model, ema] = await Promise.all([
@@ -80,6 +95,7 @@ export async function loadModel(source: string | URL | ModelFiles, opts: LoadMod
     const files = await fetchModelFiles(source, opts);
     return new Model(modelFromFiles(files, String(source), opts.useEma ?? true));
   }
-  if (!source || typeof source !== 'object' || !('model' in source)) throw new UserError('loadModel takes a folder URL or { config, model, ema? } with the files\' contents');
+  if (!source || typeof source !== 'object' || !('model' in source))
+    throw new UserError("loadModel takes a folder URL or { config, model, ema? } with the files' contents");
   return new Model(modelFromFiles(source, 'the given files', opts.useEma ?? true));
 }

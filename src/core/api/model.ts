@@ -12,7 +12,15 @@ import type { DataInfo, EvalBatch, GenerativeModel, LatentSpace, SampleOptions, 
 import { getFamily } from '../registry.ts';
 import { DEFAULT_SAMPLE_CHUNK, sampleChunks } from '../sample-chunks.ts';
 import { mixSeed } from '../tensor/rng.ts';
-import { checkCodes, checkImages, imagesToTensor255, sliceImages, tensorToImages, type Codes, type Images } from './images.ts';
+import {
+  checkCodes,
+  checkImages,
+  imagesToTensor255,
+  sliceImages,
+  tensorToImages,
+  type Codes,
+  type Images,
+} from './images.ts';
 import { labelIndex } from './labels.ts';
 
 /** How a model is conditioned: not at all, on a class label, or on a text prompt. */
@@ -87,7 +95,13 @@ export interface ModelParts {
   usedEma: boolean;
 }
 
-const SAMPLING_KEYS = ['guidance', 'steps', 'sampler', 'eta', 'temperature'] as const satisfies readonly SamplingOption[];
+const SAMPLING_KEYS = [
+  'guidance',
+  'steps',
+  'sampler',
+  'eta',
+  'temperature',
+] as const satisfies readonly SamplingOption[];
 /** Images per evaluate batch in logProb, as `deepgen eval` batches the test set (so seeded bounds agree). */
 const EVAL_BATCH = 500;
 
@@ -127,7 +141,9 @@ export class Model {
       encoder: !!this.latentSpace?.encode,
       likelihood,
       samplingOptions: [...(getFamily(parts.cfg.family).samplingOptions ?? [])],
-      ...(cond === 'label' ? { classNames: parts.info.classNames ?? Array.from({ length: parts.info.numClasses }, (_, i) => String(i)) } : {}),
+      ...(cond === 'label'
+        ? { classNames: parts.info.classNames ?? Array.from({ length: parts.info.numClasses }, (_, i) => String(i)) }
+        : {}),
     };
     if (this.capabilities.encoder) this.encode = (images, opts) => this.encodeImages(images, opts);
     if (this.capabilities.latent) this.decode = (codes, opts) => this.decodeCodes(codes, opts);
@@ -141,7 +157,8 @@ export class Model {
     if (!(Number.isSafeInteger(n) && n > 0)) throw new UserError(`n must be a positive integer, got ${n}`);
     const seed = seedOf(opts.seed);
     const chunk = opts.batchSize ?? DEFAULT_SAMPLE_CHUNK;
-    if (!(Number.isSafeInteger(chunk) && chunk > 0)) throw new UserError(`batchSize must be a positive integer, got ${chunk}`);
+    if (!(Number.isSafeInteger(chunk) && chunk > 0))
+      throw new UserError(`batchSize must be a positive integer, got ${chunk}`);
     const base: SampleOptions = { ...this.conditions(opts, true), ...this.samplingOptions(opts) };
     const { height: H, width: W, channels: C } = this.info;
     const data = new Uint8Array(n * H * W * C);
@@ -168,7 +185,8 @@ export class Model {
     const cond = this.capabilities.conditioning;
     const out: Pick<SampleOptions, 'labels' | 'prompts'> = {};
     if (o.label !== undefined) {
-      if (cond !== 'label') throw new UserError(`this ${this.family} model is not label-conditional, so a label does not apply`);
+      if (cond !== 'label')
+        throw new UserError(`this ${this.family} model is not label-conditional, so a label does not apply`);
       const list = Array.isArray(o.label) ? o.label : [o.label as number | string];
       if (list.length === 0) throw new UserError('label must be a class or a non-empty list of classes');
       out.labels = list.map((l) => labelIndex(l, this.info.classNames, this.info.numClasses));
@@ -176,9 +194,11 @@ export class Model {
       out.labels = Array.from({ length: this.info.numClasses }, (_, i) => i);
     }
     if (o.prompt !== undefined) {
-      if (cond !== 'text') throw new UserError(`this ${this.family} model is not text-conditional, so a prompt does not apply`);
+      if (cond !== 'text')
+        throw new UserError(`this ${this.family} model is not text-conditional, so a prompt does not apply`);
       const list = typeof o.prompt === 'string' ? [o.prompt] : [...o.prompt];
-      if (list.length === 0 || list.some((p) => typeof p !== 'string')) throw new UserError('prompt must be a string or a non-empty list of strings');
+      if (list.length === 0 || list.some((p) => typeof p !== 'string'))
+        throw new UserError('prompt must be a string or a non-empty list of strings');
       out.prompts = list;
     }
     return out;
@@ -193,7 +213,9 @@ export class Model {
       if (v === undefined) continue;
       if (!accepted.includes(key)) {
         const which = accepted.filter((k) => k !== 'animate');
-        throw new UserError(`${key} does not apply to this ${this.family} model; it takes ${which.length ? which.join(', ') : 'no sampler options'}`);
+        throw new UserError(
+          `${key} does not apply to this ${this.family} model; it takes ${which.length ? which.join(', ') : 'no sampler options'}`,
+        );
       }
       const bad = (want: string) => new UserError(`${key} must be ${want}, got ${JSON.stringify(v)}`);
       if (key === 'sampler') {
@@ -228,7 +250,9 @@ export class Model {
     for (let first = 0; first < images.n; first += DEFAULT_SAMPLE_CHUNK) {
       const k = Math.min(DEFAULT_SAMPLE_CHUNK, images.n - first);
       const x = this.preprocess(sliceImages(images, first, k), mixSeed(seed, first));
-      const z = tf.tidy(() => ls.encode!(x, { labels: this.rows(c.labels, first, k), prompts: this.rows(c.prompts, first, k) }));
+      const z = tf.tidy(() =>
+        ls.encode!(x, { labels: this.rows(c.labels, first, k), prompts: this.rows(c.prompts, first, k) }),
+      );
       try {
         data.set(await z.data(), first * ls.dim);
       } finally {
@@ -238,13 +262,17 @@ export class Model {
     return { n: images.n, dim: ls.dim, data };
   }
 
-  private async decodeCodes(codes: Codes, opts: ConditionOptions & { batchSize?: number } = {}): Promise<{ images: Images }> {
+  private async decodeCodes(
+    codes: Codes,
+    opts: ConditionOptions & { batchSize?: number } = {},
+  ): Promise<{ images: Images }> {
     this.live();
     const ls = this.latentSpace!;
     checkCodes(codes, ls.dim);
     const c = this.conditions(opts, false);
     const chunk = opts.batchSize ?? DEFAULT_SAMPLE_CHUNK;
-    if (!(Number.isSafeInteger(chunk) && chunk > 0)) throw new UserError(`batchSize must be a positive integer, got ${chunk}`);
+    if (!(Number.isSafeInteger(chunk) && chunk > 0))
+      throw new UserError(`batchSize must be a positive integer, got ${chunk}`);
     const { height: H, width: W, channels: C } = this.info;
     const data = new Uint8Array(codes.n * H * W * C);
     for (let first = 0; first < codes.n; first += chunk) {

@@ -75,7 +75,9 @@ export function checkWeights(
     const rec = Object.prototype.hasOwnProperty.call(got, name) ? got[name] : undefined;
     if (!rec) missing.push(showName(name));
     else if (rec.shape.length !== expected[name].length || rec.shape.some((d, i) => d !== expected[name][i])) {
-      misShaped.push(`${showName(name)} has shape ${shapeStr(rec.shape)} but the model expects ${shapeStr(expected[name])}`);
+      misShaped.push(
+        `${showName(name)} has shape ${shapeStr(rec.shape)} but the model expects ${shapeStr(expected[name])}`,
+      );
     }
   }
   for (const name of Object.keys(got).sort()) {
@@ -109,9 +111,17 @@ export async function variablesToRecords(vars: Record<string, tf.Tensor>): Promi
     const values = (await v.data()) as ArrayLike<number>;
     const shape = v.shape.slice();
     if (v.dtype === 'float32') {
-      out[name] = { dtype: 'F32', shape, data: values instanceof Float32Array ? values.slice() : Float32Array.from(values) };
+      out[name] = {
+        dtype: 'F32',
+        shape,
+        data: values instanceof Float32Array ? values.slice() : Float32Array.from(values),
+      };
     } else if (v.dtype === 'int32') {
-      out[name] = { dtype: 'I32', shape, data: values instanceof Int32Array ? values.slice() : Int32Array.from(values) };
+      out[name] = {
+        dtype: 'I32',
+        shape,
+        data: values instanceof Int32Array ? values.slice() : Int32Array.from(values),
+      };
     } else if (v.dtype === 'bool') {
       out[name] = { dtype: 'BOOL', shape, data: Uint8Array.from(values, (x) => (x ? 1 : 0)) };
     } else {
@@ -125,7 +135,12 @@ export async function variablesToRecords(vars: Record<string, tf.Tensor>): Promi
  * Loads records into variables after checkWeights (all mismatches reported at once). Float variables
  * accept any float or integer dtype (F16/BF16 are decoded); int32 and bool variables need integer data.
  */
-export function assignRecords(vars: Record<string, tf.Variable>, recs: Record<string, TensorRecord>, source = 'checkpoint', hint?: string): void {
+export function assignRecords(
+  vars: Record<string, tf.Variable>,
+  recs: Record<string, TensorRecord>,
+  source = 'checkpoint',
+  hint?: string,
+): void {
   checkWeights(variableShapes(vars), recs, source, hint);
   const isFloat = (d: string) => d === 'F32' || d === 'F64' || d === 'F16' || d === 'BF16';
   const floats = floatData(vars, recs, source);
@@ -136,14 +151,20 @@ export function assignRecords(vars: Record<string, tf.Variable>, recs: Record<st
     if (v.dtype === 'float32') {
       t = tf.tensor(floats.get(name)!, rec.shape, 'float32');
     } else if ((v.dtype === 'int32' || v.dtype === 'bool') && !isFloat(rec.dtype)) {
-      t = tf.tensor(Int32Array.from(typedData(rec) as ArrayLike<number | bigint>, (x) => Number(x)), rec.shape, 'int32');
+      t = tf.tensor(
+        Int32Array.from(typedData(rec) as ArrayLike<number | bigint>, (x) => Number(x)),
+        rec.shape,
+        'int32',
+      );
       if (v.dtype === 'bool') {
         const b = tf.cast(t, 'bool');
         t.dispose();
         t = b;
       }
     } else {
-      throw new UserError(`${source}: tensor ${showName(name)} has dtype ${rec.dtype} but the model needs ${v.dtype}; was it saved by another program?`);
+      throw new UserError(
+        `${source}: tensor ${showName(name)} has dtype ${rec.dtype} but the model needs ${v.dtype}; was it saved by another program?`,
+      );
     }
     try {
       v.assign(t);
@@ -154,7 +175,11 @@ export function assignRecords(vars: Record<string, tf.Variable>, recs: Record<st
 }
 
 /** The float variables' data, refused (before any variable changes) when a value is NaN or infinite: such weights only make NaN images. */
-function floatData(vars: Record<string, tf.Variable>, recs: Record<string, TensorRecord>, source: string): Map<string, Float32Array> {
+function floatData(
+  vars: Record<string, tf.Variable>,
+  recs: Record<string, TensorRecord>,
+  source: string,
+): Map<string, Float32Array> {
   const out = new Map<string, Float32Array>();
   const bad: string[] = [];
   for (const name of Object.keys(vars).sort()) {
@@ -166,7 +191,9 @@ function floatData(vars: Record<string, tf.Variable>, recs: Record<string, Tenso
     out.set(name, data);
   }
   if (bad.length) {
-    throw new UserError(`${source} has NaN or infinite values in ${bad.join(', ')}; the weights are damaged (a diverged run?), restore the checkpoint or train again`);
+    throw new UserError(
+      `${source} has NaN or infinite values in ${bad.join(', ')}; the weights are damaged (a diverged run?), restore the checkpoint or train again`,
+    );
   }
   return out;
 }
@@ -182,14 +209,18 @@ export function parseCheckpointConfig(text: string, source: string): CheckpointC
   try {
     v = JSON.parse(text);
   } catch (e) {
-    throw new UserError(`${source} is not valid JSON (${oneLine((e as Error).message)}); the checkpoint is damaged, restore it or train again`);
+    throw new UserError(
+      `${source} is not valid JSON (${oneLine((e as Error).message)}); the checkpoint is damaged, restore it or train again`,
+    );
   }
   if (v === null || typeof v !== 'object' || Array.isArray(v)) {
     throw new UserError(`${source} is not a JSON object; the checkpoint is damaged, restore it or train again`);
   }
   const c = v as Record<string, unknown>;
   if (c.createdBy !== 'deepgen') {
-    throw new UserError(`${source} was not written by deepgen (createdBy is ${JSON.stringify(c.createdBy)}); pass a deepgen run folder`);
+    throw new UserError(
+      `${source} was not written by deepgen (createdBy is ${JSON.stringify(c.createdBy)}); pass a deepgen run folder`,
+    );
   }
   if (c.formatVersion !== CHECKPOINT_FORMAT_VERSION) {
     throw new UserError(
@@ -197,11 +228,16 @@ export function parseCheckpointConfig(text: string, source: string): CheckpointC
     );
   }
   if (typeof c.family !== 'string' || c.family === '') {
-    throw new UserError(`${source} has no model family (got ${JSON.stringify(c.family)}); the checkpoint is damaged, restore it or train again`);
+    throw new UserError(
+      `${source} has no model family (got ${JSON.stringify(c.family)}); the checkpoint is damaged, restore it or train again`,
+    );
   }
-  if (!Object.hasOwn(c, 'config')) throw new UserError(`${source} has no "config" section; the checkpoint is damaged, restore it or train again`);
+  if (!Object.hasOwn(c, 'config'))
+    throw new UserError(`${source} has no "config" section; the checkpoint is damaged, restore it or train again`);
   if (!isPlainObject(c.config)) {
-    throw new UserError(`${source} has a "config" section that is ${c.config === null ? 'null' : Array.isArray(c.config) ? 'an array' : typeof c.config}, not an object; the checkpoint is damaged, restore it or train again`);
+    throw new UserError(
+      `${source} has a "config" section that is ${c.config === null ? 'null' : Array.isArray(c.config) ? 'an array' : typeof c.config}, not an object; the checkpoint is damaged, restore it or train again`,
+    );
   }
   checkConfigKeys(c, source);
   return c as CheckpointConfigFile;
@@ -209,7 +245,8 @@ export function parseCheckpointConfig(text: string, source: string): CheckpointC
 
 /** Parses state.json text; `source` names the file in messages. */
 export function parseCheckpointState(text: string, source: string): CheckpointState {
-  const damaged = (problem: string) => new UserError(`${source} ${problem}; the checkpoint is damaged, restore it or train again`);
+  const damaged = (problem: string) =>
+    new UserError(`${source} ${problem}; the checkpoint is damaged, restore it or train again`);
   let v: unknown;
   try {
     v = JSON.parse(text);
@@ -218,8 +255,10 @@ export function parseCheckpointState(text: string, source: string): CheckpointSt
   }
   if (v === null || typeof v !== 'object' || Array.isArray(v)) throw damaged('is not a JSON object');
   const s = v as Record<string, unknown>;
-  if (!Number.isSafeInteger(s.step) || (s.step as number) < 0) throw damaged(`has step ${JSON.stringify(s.step)}, not a non-negative integer`);
-  if (typeof s.epoch !== 'number' || !Number.isFinite(s.epoch) || s.epoch < 0) throw damaged(`has epoch ${JSON.stringify(s.epoch)}, not a non-negative number`);
+  if (!Number.isSafeInteger(s.step) || (s.step as number) < 0)
+    throw damaged(`has step ${JSON.stringify(s.step)}, not a non-negative integer`);
+  if (typeof s.epoch !== 'number' || !Number.isFinite(s.epoch) || s.epoch < 0)
+    throw damaged(`has epoch ${JSON.stringify(s.epoch)}, not a non-negative number`);
   const rng = s.rng;
   if (!Array.isArray(rng) || rng.length !== 4 || !rng.every((x) => Number.isInteger(x) && x >= 0 && x <= 0xffffffff)) {
     throw damaged(`has rng ${JSON.stringify(rng)}, not four uint32 integers`);
@@ -227,12 +266,20 @@ export function parseCheckpointState(text: string, source: string): CheckpointSt
   // a bad optimizerStep would otherwise surface steps later as a NaN loss blamed on the learning rate
   const count = (x: unknown) => Number.isSafeInteger(x) && (x as number) >= 0;
   const t = s.optimizerStep;
-  const perGroup = t !== null && typeof t === 'object' && !Array.isArray(t) && Object.keys(t).length > 0 && Object.values(t).every(count);
+  const perGroup =
+    t !== null &&
+    typeof t === 'object' &&
+    !Array.isArray(t) &&
+    Object.keys(t).length > 0 &&
+    Object.values(t).every(count);
   if (t !== undefined && !count(t) && !perGroup) {
-    throw damaged(`has optimizerStep ${JSON.stringify(t)}, not a non-negative integer (or one per optimizer group, e.g. {"D":8,"G":4})`);
+    throw damaged(
+      `has optimizerStep ${JSON.stringify(t)}, not a non-negative integer (or one per optimizer group, e.g. {"D":8,"G":4})`,
+    );
   }
   const el = s.elapsedSeconds;
-  if (el !== undefined && (typeof el !== 'number' || !Number.isFinite(el) || el < 0)) throw damaged(`has elapsedSeconds ${JSON.stringify(el)}, not a non-negative number`);
+  if (el !== undefined && (typeof el !== 'number' || !Number.isFinite(el) || el < 0))
+    throw damaged(`has elapsedSeconds ${JSON.stringify(el)}, not a non-negative number`);
   return s as CheckpointState;
 }
 
@@ -240,10 +287,17 @@ export function parseCheckpointState(text: string, source: string): CheckpointSt
  * Checks that a safetensors file belongs to the same save as state.json. A mismatch means a save was
  * interrupted after rewriting some files (state.json is written last).
  */
-export function checkFileStep(metadata: Record<string, string>, state: CheckpointState, file: string, dir: string): void {
+export function checkFileStep(
+  metadata: Record<string, string>,
+  state: CheckpointState,
+  file: string,
+  dir: string,
+): void {
   const step = metadata.step;
   if (step === undefined) {
-    throw new UserError(`${file} in ${dir} has no "step" in its metadata, so it cannot be matched with state.json; use a checkpoint saved by deepgen`);
+    throw new UserError(
+      `${file} in ${dir} has no "step" in its metadata, so it cannot be matched with state.json; use a checkpoint saved by deepgen`,
+    );
   }
   if (step !== String(state.step)) {
     throw new UserError(

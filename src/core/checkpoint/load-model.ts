@@ -17,7 +17,10 @@ export interface ModelFromCheckpoint {
 }
 
 /** The resolved run config and the data shape of a config.json, both validated, before any model is built. */
-export function resolveCheckpointConfig(config: CheckpointConfigFile, where: string): { cfg: ResolvedRunConfig; info: DataInfo } {
+export function resolveCheckpointConfig(
+  config: CheckpointConfigFile,
+  where: string,
+): { cfg: ResolvedRunConfig; info: DataInfo } {
   const source = `config.json in ${where}`;
   const cfg = resolveRunConfig(config.family, [config.config as Record<string, unknown>], [], source);
   return { cfg, info: parseDataInfo(config.dataInfo, source) };

@@ -3,7 +3,8 @@
 
 import { oneLine, UserError } from '../errors.ts';
 
-export type Dtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U64' | 'U32' | 'U16' | 'U8' | 'BOOL';
+export type Dtype =
+  'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U64' | 'U32' | 'U16' | 'U8' | 'BOOL';
 
 /**
  * Element storage. Decoded data uses one fixed array type per dtype (see DTYPES); F16 and BF16 are raw
@@ -34,7 +35,11 @@ export interface SafetensorsContents {
   metadata: Record<string, string>;
 }
 
-type ArrayCtor = { new (buffer: ArrayBuffer, byteOffset?: number, length?: number): TensorData; BYTES_PER_ELEMENT: number; name: string };
+type ArrayCtor = {
+  new (buffer: ArrayBuffer, byteOffset?: number, length?: number): TensorData;
+  BYTES_PER_ELEMENT: number;
+  name: string;
+};
 
 /**
  * Byte size, decoded array type, and rank in the reference implementation's Dtype enum. The reference
@@ -103,10 +108,15 @@ function shapeStr(shape: readonly number[]): string {
  * name (as the reference implementation does), metadata keys are sorted: equal input, equal bytes.
  * Bad arguments are programming errors and throw a plain Error.
  */
-export function encodeSafetensors(tensors: Record<string, TensorRecord>, metadata?: Record<string, string>): Uint8Array {
+export function encodeSafetensors(
+  tensors: Record<string, TensorRecord>,
+  metadata?: Record<string, string>,
+): Uint8Array {
   assertLittleEndian();
   const entries = Object.entries(tensors).map(([name, rec]) => ({ name, rec, bytes: recordBytes(name, rec) }));
-  entries.sort((a, b) => DTYPES[b.rec.dtype].rank - DTYPES[a.rec.dtype].rank || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  entries.sort(
+    (a, b) => DTYPES[b.rec.dtype].rank - DTYPES[a.rec.dtype].rank || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0),
+  );
 
   // Built by hand, not JSON.stringify(object): object key order would move integer-like names first.
   const parts: string[] = [];
@@ -114,7 +124,8 @@ export function encodeSafetensors(tensors: Record<string, TensorRecord>, metadat
   if (metadata && metaKeys.length > 0) {
     const kv = metaKeys.map((k) => {
       const v = metadata[k];
-      if (typeof v !== 'string') throw new Error(`safetensors metadata value for "${k}" must be a string, got ${typeof v}`);
+      if (typeof v !== 'string')
+        throw new Error(`safetensors metadata value for "${k}" must be a string, got ${typeof v}`);
       return `${JSON.stringify(k)}:${JSON.stringify(v)}`;
     });
     parts.push(`"${METADATA_KEY}":{${kv.join(',')}}`);
@@ -122,12 +133,15 @@ export function encodeSafetensors(tensors: Record<string, TensorRecord>, metadat
   let offset = 0;
   for (const { name, rec, bytes } of entries) {
     const end = offset + bytes.byteLength;
-    parts.push(`${JSON.stringify(name)}:{"dtype":"${rec.dtype}","shape":${shapeStr(rec.shape)},"data_offsets":[${offset},${end}]}`);
+    parts.push(
+      `${JSON.stringify(name)}:{"dtype":"${rec.dtype}","shape":${shapeStr(rec.shape)},"data_offsets":[${offset},${end}]}`,
+    );
     offset = end;
   }
   const json = new TextEncoder().encode(`{${parts.join(',')}}`);
   const headerLen = Math.ceil(json.byteLength / 8) * 8;
-  if (headerLen > MAX_HEADER_BYTES) throw new Error(`safetensors header would be ${headerLen} bytes, over the ${MAX_HEADER_BYTES} byte limit`);
+  if (headerLen > MAX_HEADER_BYTES)
+    throw new Error(`safetensors header would be ${headerLen} bytes, over the ${MAX_HEADER_BYTES} byte limit`);
 
   const out = new Uint8Array(8 + headerLen + offset);
   const view = new DataView(out.buffer);
@@ -146,16 +160,24 @@ export function encodeSafetensors(tensors: Record<string, TensorRecord>, metadat
 /** Validates one record and returns a byte view of its data (no copy). */
 function recordBytes(name: string, rec: TensorRecord): Uint8Array {
   if (name === METADATA_KEY) throw new Error(`"${METADATA_KEY}" is reserved and cannot be a tensor name`);
-  if (!rec || !isDtype(rec.dtype)) throw new Error(`tensor "${name}": unsupported dtype ${String(rec?.dtype)} (supported: ${SUPPORTED_DTYPES.join(', ')})`);
-  if (!isShape(rec.shape)) throw new Error(`tensor "${name}": shape must be non-negative integers, got ${JSON.stringify(rec.shape)}`);
+  if (!rec || !isDtype(rec.dtype))
+    throw new Error(
+      `tensor "${name}": unsupported dtype ${String(rec?.dtype)} (supported: ${SUPPORTED_DTYPES.join(', ')})`,
+    );
+  if (!isShape(rec.shape))
+    throw new Error(`tensor "${name}": shape must be non-negative integers, got ${JSON.stringify(rec.shape)}`);
   const { size, array } = DTYPES[rec.dtype];
   const data = rec.data;
   if (!(data instanceof Uint8Array) && !(data instanceof array)) {
-    throw new Error(`tensor "${name}": dtype ${rec.dtype} needs a ${array.name} (or raw bytes in a Uint8Array), got ${data?.constructor?.name}`);
+    throw new Error(
+      `tensor "${name}": dtype ${rec.dtype} needs a ${array.name} (or raw bytes in a Uint8Array), got ${data?.constructor?.name}`,
+    );
   }
   const want = numel(rec.shape) * size;
   if (data.byteLength !== want) {
-    throw new Error(`tensor "${name}": shape ${shapeStr(rec.shape)} of ${rec.dtype} needs ${want} bytes, data has ${data.byteLength}`);
+    throw new Error(
+      `tensor "${name}": shape ${shapeStr(rec.shape)} of ${rec.dtype} needs ${want} bytes, data has ${data.byteLength}`,
+    );
   }
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
@@ -172,7 +194,10 @@ function invalidSafetensors(source: string, problem: string): UserError {
  * The JSON header of safetensors bytes, checked (length within bounds and the bytes, UTF-8, a JSON object), and its
  * byte length n (the data section starts at 8 + n). Only the first 8 + n bytes are read, so a file's head is enough.
  */
-export function safetensorsHeader(bytes: Uint8Array, source = 'safetensors file'): { header: Record<string, unknown>; n: number } {
+export function safetensorsHeader(
+  bytes: Uint8Array,
+  source = 'safetensors file',
+): { header: Record<string, unknown>; n: number } {
   const bad = (problem: string) => invalidSafetensors(source, problem);
   if (bytes.byteLength < 8) throw bad(`it is ${bytes.byteLength} bytes long, shorter than the 8-byte header length`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -182,7 +207,8 @@ export function safetensorsHeader(bytes: Uint8Array, source = 'safetensors file'
     throw bad(`header length ${hi * 2 ** 32 + lo} is over the ${MAX_HEADER_BYTES} byte limit (corrupt file?)`);
   }
   const n = lo;
-  if (8 + n > bytes.byteLength) throw bad(`header length ${n} runs past the end of the ${bytes.byteLength}-byte file (truncated?)`);
+  if (8 + n > bytes.byteLength)
+    throw bad(`header length ${n} runs past the end of the ${bytes.byteLength}-byte file (truncated?)`);
 
   let text: string;
   try {
@@ -196,7 +222,8 @@ export function safetensorsHeader(bytes: Uint8Array, source = 'safetensors file'
   } catch (e) {
     throw bad(`the header is not valid JSON (${oneLine((e as Error).message)})`);
   }
-  if (header === null || typeof header !== 'object' || Array.isArray(header)) throw bad('the header is not a JSON object');
+  if (header === null || typeof header !== 'object' || Array.isArray(header))
+    throw bad('the header is not a JSON object');
   return { header: header as Record<string, unknown>, n };
 }
 
@@ -213,17 +240,21 @@ export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors file'
   const infos: { name: string; dtype: Dtype; shape: number[]; begin: number; end: number }[] = [];
   for (const [name, info] of Object.entries(header)) {
     if (name === METADATA_KEY) {
-      if (info === null || typeof info !== 'object' || Array.isArray(info)) throw bad(`"${METADATA_KEY}" is not an object`);
+      if (info === null || typeof info !== 'object' || Array.isArray(info))
+        throw bad(`"${METADATA_KEY}" is not an object`);
       for (const [k, v] of Object.entries(info as Record<string, unknown>)) {
-        if (typeof v !== 'string') throw bad(`metadata value ${JSON.stringify(k)} is ${JSON.stringify(v)}, not a string`);
+        if (typeof v !== 'string')
+          throw bad(`metadata value ${JSON.stringify(k)} is ${JSON.stringify(v)}, not a string`);
         setOwn(metadata, k, v);
       }
       continue;
     }
     const t = `tensor ${JSON.stringify(name)}`;
-    if (info === null || typeof info !== 'object' || Array.isArray(info)) throw bad(`${t} has no {dtype, shape, data_offsets} entry`);
+    if (info === null || typeof info !== 'object' || Array.isArray(info))
+      throw bad(`${t} has no {dtype, shape, data_offsets} entry`);
     const { dtype, shape, data_offsets: offsets } = info as Record<string, unknown>;
-    if (!isDtype(dtype)) throw bad(`${t} has unknown dtype ${JSON.stringify(dtype)} (supported: ${SUPPORTED_DTYPES.join(', ')})`);
+    if (!isDtype(dtype))
+      throw bad(`${t} has unknown dtype ${JSON.stringify(dtype)} (supported: ${SUPPORTED_DTYPES.join(', ')})`);
     if (!isShape(shape)) throw bad(`${t} has shape ${JSON.stringify(shape)}; dimensions must be non-negative integers`);
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0)) {
       throw bad(`${t} has data_offsets ${JSON.stringify(offsets)}; expected [begin, end] non-negative integers`);
@@ -231,7 +262,8 @@ export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors file'
     const [begin, end] = offsets as [number, number];
     if (end < begin) throw bad(`${t} has data_offsets [${begin},${end}] that end before they begin`);
     const dataLen = bytes.byteLength - 8 - n;
-    if (end > dataLen) throw bad(`${t} has data_offsets [${begin},${end}] beyond the ${dataLen}-byte data section (truncated?)`);
+    if (end > dataLen)
+      throw bad(`${t} has data_offsets [${begin},${end}] beyond the ${dataLen}-byte data section (truncated?)`);
     const want = numel(shape) * DTYPES[dtype].size;
     if (end - begin !== want) {
       throw bad(`${t} has ${end - begin} bytes of data but shape ${shapeStr(shape)} of ${dtype} needs ${want}`);
@@ -243,12 +275,19 @@ export function decodeSafetensors(bytes: Uint8Array, source = 'safetensors file'
   infos.sort((a, b) => a.begin - b.begin || a.end - b.end);
   let pos = 0;
   for (const info of infos) {
-    if (info.begin < pos) throw bad(`tensor ${JSON.stringify(info.name)} at bytes [${info.begin},${info.end}] overlaps the previous tensor, which ends at ${pos}`);
-    if (info.begin > pos) throw bad(`there is a gap in the data section: bytes [${pos},${info.begin}] belong to no tensor`);
+    if (info.begin < pos)
+      throw bad(
+        `tensor ${JSON.stringify(info.name)} at bytes [${info.begin},${info.end}] overlaps the previous tensor, which ends at ${pos}`,
+      );
+    if (info.begin > pos)
+      throw bad(`there is a gap in the data section: bytes [${pos},${info.begin}] belong to no tensor`);
     pos = info.end;
   }
   const dataLen = bytes.byteLength - 8 - n;
-  if (pos !== dataLen) throw bad(`the tensors cover ${pos} bytes but the data section has ${dataLen}; bytes [${pos},${dataLen}] belong to no tensor`);
+  if (pos !== dataLen)
+    throw bad(
+      `the tensors cover ${pos} bytes but the data section has ${dataLen}; bytes [${pos},${dataLen}] belong to no tensor`,
+    );
 
   const tensors: Record<string, TensorRecord> = {};
   const base = 8 + n;
@@ -304,7 +343,8 @@ export function typedData(rec: TensorRecord): TensorData {
 /** Reinterprets raw little-endian bytes as `array`, copying when the offset is misaligned. */
 function viewAs(bytes: Uint8Array, array: ArrayCtor): TensorData {
   const size = array.BYTES_PER_ELEMENT;
-  if (bytes.byteOffset % size === 0) return new array(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength / size);
+  if (bytes.byteOffset % size === 0)
+    return new array(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength / size);
   const copy = new Uint8Array(bytes);
   return new array(copy.buffer, 0, copy.byteLength / size);
 }

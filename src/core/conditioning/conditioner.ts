@@ -46,14 +46,23 @@ export type CondValue = number | string;
  * c = embed(y) [B, dim] for a model with conditioner `cond`; the learned null embedding (trained on a cond.dropProb
  * fraction of rows) when y has no labels (label models) or prompts (text models); null for an unconditional model.
  */
-export function embedOrNull(cond: Conditioner | null, y: CondInput, B: number, drop?: boolean[] | null): tf.Tensor2D | null {
+export function embedOrNull(
+  cond: Conditioner | null,
+  y: CondInput,
+  B: number,
+  drop?: boolean[] | null,
+): tf.Tensor2D | null {
   if (!cond) return null;
   const given = cond.kind === 'label' ? y.labels : y.prompts;
   return given ? cond.embed(y, B, drop) : cond.nullEmbed(B);
 }
 
 /** c [n, dim] for conditions ys cycled over n rows (none given: the null embedding; null: unconditional model). */
-export function embedCycled(cond: Conditioner | null, ys: readonly CondValue[] | undefined, n: number): tf.Tensor2D | null {
+export function embedCycled(
+  cond: Conditioner | null,
+  ys: readonly CondValue[] | undefined,
+  n: number,
+): tf.Tensor2D | null {
   if (!cond) return null;
   if (!ys || ys.length === 0) return cond.nullEmbed(n);
   const full = Array.from({ length: n }, (_, i) => ys[i % ys.length]);
@@ -72,8 +81,10 @@ const TEXT_MODEL: ErrorHint = { kind: 'setting', key: 'model.cond.kind', value: 
  */
 export function givenConds(cond: Conditioner | null, opts: SampleCondOptions, model: string): CondValue[] | undefined {
   const kind = cond?.kind ?? 'none';
-  if (opts.labels?.length && kind !== 'label') throw new UserError(`${model} is not label-conditional (cond.kind = ${kind}), so labels do not apply`, LABEL_MODEL);
-  if (opts.prompts?.length && kind !== 'text') throw new UserError(`${model} is not text-conditional (cond.kind = ${kind}), so prompts do not apply`, TEXT_MODEL);
+  if (opts.labels?.length && kind !== 'label')
+    throw new UserError(`${model} is not label-conditional (cond.kind = ${kind}), so labels do not apply`, LABEL_MODEL);
+  if (opts.prompts?.length && kind !== 'text')
+    throw new UserError(`${model} is not text-conditional (cond.kind = ${kind}), so prompts do not apply`, TEXT_MODEL);
   if (kind === 'label' && opts.labels?.length) {
     cond!.checkLabels(opts.labels);
     return opts.labels;
@@ -90,7 +101,9 @@ export function givenConds(cond: Conditioner | null, opts: SampleCondOptions, mo
  * class in turn; both rotated by opts.first, so that row i gets the condition of sample first + i.
  */
 export function sampleConds(cond: Conditioner | null, opts: SampleCondOptions, model: string): CondValue[] | undefined {
-  const ys = givenConds(cond, opts, model) ?? (cond?.kind === 'label' ? Array.from({ length: cond.info.numClasses }, (_, i) => i) : undefined);
+  const ys =
+    givenConds(cond, opts, model) ??
+    (cond?.kind === 'label' ? Array.from({ length: cond.info.numClasses }, (_, i) => i) : undefined);
   const r = ys ? (opts.first ?? 0) % ys.length : 0;
   return ys && r ? [...ys.slice(r), ...ys.slice(0, r)] : ys;
 }
@@ -107,20 +120,40 @@ export interface SampleCondOptions {
  * samples from index opts.first, every class in turn for a label model given none, and null (unconditional samples) for a text model given
  * no prompt. Asking for what the model does not take is a UserError that names `model` (e.g. "this diffusion model").
  */
-export function sampleCondInput(cond: Conditioner | null, n: number, opts: SampleCondOptions, model: string): CondInput | null {
-  const labels = opts.labels?.length ? opts.labels : null, prompts = opts.prompts?.length ? opts.prompts : null;
+export function sampleCondInput(
+  cond: Conditioner | null,
+  n: number,
+  opts: SampleCondOptions,
+  model: string,
+): CondInput | null {
+  const labels = opts.labels?.length ? opts.labels : null,
+    prompts = opts.prompts?.length ? opts.prompts : null;
   if (!cond) {
-    if (labels) throw new UserError(`${model} is not label-conditional`, { kind: 'option', option: 'label', action: 'drop' });
-    if (prompts) throw new UserError(`${model} is not text-conditional`, { kind: 'option', option: 'prompt', action: 'drop' });
+    if (labels)
+      throw new UserError(`${model} is not label-conditional`, { kind: 'option', option: 'label', action: 'drop' });
+    if (prompts)
+      throw new UserError(`${model} is not text-conditional`, { kind: 'option', option: 'prompt', action: 'drop' });
     return null;
   }
   const first = opts.first ?? 0;
   const cycle = <T>(xs: T[]) => Array.from({ length: n }, (_, i) => xs[(first + i) % xs.length]);
   if (cond.kind === 'label') {
-    if (prompts) throw new UserError(`${model} is label-conditional`, { kind: 'option', option: 'label', action: 'pass', instead: 'prompt' });
+    if (prompts)
+      throw new UserError(`${model} is label-conditional`, {
+        kind: 'option',
+        option: 'label',
+        action: 'pass',
+        instead: 'prompt',
+      });
     return { labels: labels ? cycle(labels) : Array.from({ length: n }, (_, i) => (first + i) % cond.info.numClasses) };
   }
-  if (labels) throw new UserError(`${model} is text-conditional`, { kind: 'option', option: 'prompt', action: 'pass', instead: 'label' });
+  if (labels)
+    throw new UserError(`${model} is text-conditional`, {
+      kind: 'option',
+      option: 'prompt',
+      action: 'pass',
+      instead: 'label',
+    });
   if (!prompts) return null;
   cond.checkPrompts(prompts);
   return { prompts: cycle(prompts) };
@@ -145,12 +178,17 @@ export class Conditioner {
     if (cfg.kind === 'none') return;
     if (cfg.kind === 'label') {
       if (!(info.numClasses > 0))
-        throw new UserError('model.cond.kind=label needs a labelled dataset (e.g. fashion-mnist or shapes); this one has no class labels');
+        throw new UserError(
+          'model.cond.kind=label needs a labelled dataset (e.g. fashion-mnist or shapes); this one has no class labels',
+        );
       this.table = params.param(`${prefix}.label`, [info.numClasses, cfg.dim], { normal: 1 });
     } else {
       if (!info.vocabulary || info.vocabulary.length === 0)
-        throw new UserError('model.cond.kind=text needs a dataset with captions (shapes, fashion-mnist, mnist or a folder with class subfolders); this one has no vocabulary');
-      if (cfg.dim % cfg.textHeads !== 0) throw new UserError(`model.cond.dim (${cfg.dim}) must be divisible by model.cond.textHeads (${cfg.textHeads})`);
+        throw new UserError(
+          'model.cond.kind=text needs a dataset with captions (shapes, fashion-mnist, mnist or a folder with class subfolders); this one has no vocabulary',
+        );
+      if (cfg.dim % cfg.textHeads !== 0)
+        throw new UserError(`model.cond.dim (${cfg.dim}) must be divisible by model.cond.textHeads (${cfg.textHeads})`);
       this.tokenizer = new Tokenizer(info.vocabulary);
       this.textEncoder = new TextEncoder(params, `${prefix}.text`, {
         vocabSize: this.tokenizer.size,
@@ -181,17 +219,22 @@ export class Conditioner {
       let e: CondSeq;
       if (this.kind === 'label') {
         const labels = c.labels;
-        if (labels === undefined || labels === null) throw new UserError('this model is label-conditional', { kind: 'option', option: 'label', action: 'pass' });
+        if (labels === undefined || labels === null)
+          throw new UserError('this model is label-conditional', { kind: 'option', option: 'label', action: 'pass' });
         const n = Array.isArray(labels) ? labels.length : labels.shape[0];
         if (n !== B) throw new Error(`${n} labels for a batch of ${B}`);
         this.checkLabels(Array.isArray(labels) ? labels : Array.from(labels.dataSync()));
         const ids = Array.isArray(labels) ? tf.tensor1d(labels, 'int32') : tf.cast(labels, 'int32');
         // e_i = E[y_i], a row lookup written as onehot(y) E so its gradient needs no scatter kernel
-        const vec = tf.matMul(tf.cast(tf.oneHot(ids as tf.Tensor1D, this.info.numClasses), 'float32') as tf.Tensor2D, this.table!) as tf.Tensor2D;
+        const vec = tf.matMul(
+          tf.cast(tf.oneHot(ids as tf.Tensor1D, this.info.numClasses), 'float32') as tf.Tensor2D,
+          this.table!,
+        ) as tf.Tensor2D;
         e = { vec, seq: tf.reshape(vec, [B, 1, this.dim]) as tf.Tensor3D, mask: tf.ones([B, 1]) as tf.Tensor2D };
       } else {
         const prompts = c.prompts;
-        if (!prompts) throw new UserError('this model is text-conditional', { kind: 'option', option: 'prompt', action: 'pass' });
+        if (!prompts)
+          throw new UserError('this model is text-conditional', { kind: 'option', option: 'prompt', action: 'pass' });
         if (prompts.length !== B) throw new Error(`${prompts.length} prompts for a batch of ${B}`);
         const T = this.cfg.maxTokens;
         const { ids, mask } = this.tokenizer!.encode(prompts, T);
@@ -208,7 +251,11 @@ export class Conditioner {
         const dd = tf.reshape(d, [B, ...a.shape.slice(1).map(() => 1)]);
         return tf.add(tf.mul(a, tf.sub(1, dd)), tf.mul(b, dd)) as T;
       };
-      return { vec: mix(e.vec, n.vec), seq: mix(e.seq, n.seq), mask: mix(e.mask, n.mask) } as unknown as tf.TensorContainer;
+      return {
+        vec: mix(e.vec, n.vec),
+        seq: mix(e.seq, n.seq),
+        mask: mix(e.mask, n.mask),
+      } as unknown as tf.TensorContainer;
     }) as unknown as CondSeq;
   }
 
@@ -220,7 +267,10 @@ export class Conditioner {
       const vec = tf.tile(this.nullVec!, [B, 1]) as tf.Tensor2D;
       const row = tf.reshape(vec, [B, 1, this.dim]);
       const seq = (S === 1 ? row : tf.concat([row, tf.zeros([B, S - 1, this.dim])], 1)) as tf.Tensor3D;
-      const mask = tf.tensor2d(Array.from({ length: B * S }, (_, i) => (i % S === 0 ? 1 : 0)), [B, S]);
+      const mask = tf.tensor2d(
+        Array.from({ length: B * S }, (_, i) => (i % S === 0 ? 1 : 0)),
+        [B, S],
+      );
       return { vec, seq, mask } as unknown as tf.TensorContainer;
     }) as unknown as CondSeq;
   }
@@ -251,13 +301,21 @@ export class Conditioner {
 
   /** Validate prompts before any work (CLI): kind, empty or too long prompts, unknown words. */
   checkPrompts(prompts: string[]): void {
-    if (this.kind !== 'text') throw new UserError(`this model is not text-conditional (cond.kind = ${this.kind}), so prompts do not apply`, TEXT_MODEL);
+    if (this.kind !== 'text')
+      throw new UserError(
+        `this model is not text-conditional (cond.kind = ${this.kind}), so prompts do not apply`,
+        TEXT_MODEL,
+      );
     for (const p of prompts) this.tokenizer!.tokenize(p, this.cfg.maxTokens);
   }
 
   /** Validate class labels: integers in 0..numClasses-1. */
   checkLabels(labels: ArrayLike<number>): void {
-    if (this.kind !== 'label') throw new UserError(`this model is not label-conditional (cond.kind = ${this.kind}), so labels do not apply`, LABEL_MODEL);
+    if (this.kind !== 'label')
+      throw new UserError(
+        `this model is not label-conditional (cond.kind = ${this.kind}), so labels do not apply`,
+        LABEL_MODEL,
+      );
     const K = this.info.numClasses;
     for (const y of Array.from(labels)) {
       if (!Number.isInteger(y) || y < 0 || y >= K) {

@@ -18,7 +18,10 @@ export const condSchema = z
     maxTokens: z.number().int().positive().default(16),
   })
   .strict()
-  .refine((c) => c.kind !== 'text' || c.dim % c.textHeads === 0, { message: 'cond.dim must be divisible by cond.textHeads', path: ['dim'] });
+  .refine((c) => c.kind !== 'text' || c.dim % c.textHeads === 0, {
+    message: 'cond.dim must be divisible by cond.textHeads',
+    path: ['dim'],
+  });
 
 export type CondConfig = z.infer<typeof condSchema>;
 

@@ -103,7 +103,10 @@ export class TextEncoder {
       const [B, T] = ids.shape;
       const { dim: d, vocabSize: V, heads } = this.opts;
       if (T > this.opts.maxTokens) throw new Error(`text encoder: ${T} tokens > maxTokens ${this.opts.maxTokens}`);
-      const oneHot = tf.cast(tf.oneHot(tf.reshape(tf.cast(ids, 'int32'), [B * T]) as tf.Tensor1D, V), 'float32') as tf.Tensor2D; // [B*T, V]
+      const oneHot = tf.cast(
+        tf.oneHot(tf.reshape(tf.cast(ids, 'int32'), [B * T]) as tf.Tensor1D, V),
+        'float32',
+      ) as tf.Tensor2D; // [B*T, V]
       let h = tf.reshape(tf.matMul(oneHot, this.tok), [B, T, d]) as tf.Tensor3D; // [B, T, d]
       const m = tf.reshape(tf.cast(mask, 'float32'), [B, T, 1]); // [B, T, 1]
       if (this.pos) h = tf.add(h, tf.slice(this.pos, [0, 0], [T, d])) as tf.Tensor3D;
@@ -128,7 +131,10 @@ export class TextEncoder {
         const merged = tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [B, T, d]) as tf.Tensor3D;
         h = tf.add(h, blk.o.apply(merged)) as tf.Tensor3D;
         // h = h + W_2 GELU(W_1 LN2(h))
-        h = tf.add(h, blk.fc2.apply(gelu(blk.fc1.apply(blk.ln2.apply(h) as tf.Tensor3D)) as tf.Tensor3D)) as tf.Tensor3D;
+        h = tf.add(
+          h,
+          blk.fc2.apply(gelu(blk.fc1.apply(blk.ln2.apply(h) as tf.Tensor3D)) as tf.Tensor3D),
+        ) as tf.Tensor3D;
       }
       const tokens = this.lnF!.apply(h) as tf.Tensor3D;
       return { tokens, pooled: pool(tokens) };

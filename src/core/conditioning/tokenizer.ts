@@ -39,11 +39,20 @@ export class Tokenizer {
   /** Token ids of one prompt (no padding); validates it. */
   tokenize(prompt: string, maxTokens: number): number[] {
     const ws = words(prompt);
-    if (ws.length === 0) throw new UserError(`prompt ${JSON.stringify(prompt)} has no words; give a short description such as "${this.example()}"`);
-    if (ws.length > maxTokens) throw new UserError(`prompt ${JSON.stringify(prompt)} has ${ws.length} words; this model reads at most ${maxTokens} (model.cond.maxTokens)`);
+    if (ws.length === 0)
+      throw new UserError(
+        `prompt ${JSON.stringify(prompt)} has no words; give a short description such as "${this.example()}"`,
+      );
+    if (ws.length > maxTokens)
+      throw new UserError(
+        `prompt ${JSON.stringify(prompt)} has ${ws.length} words; this model reads at most ${maxTokens} (model.cond.maxTokens)`,
+      );
     return ws.map((w) => {
       const id = this.index.get(w);
-      if (id === undefined) throw new UserError(`prompt word ${JSON.stringify(w)} is not in this model's vocabulary; known words: ${this.listing()}`);
+      if (id === undefined)
+        throw new UserError(
+          `prompt word ${JSON.stringify(w)} is not in this model's vocabulary; known words: ${this.listing()}`,
+        );
       return id;
     });
   }

@@ -8,7 +8,10 @@ export type PlainObject = Record<string, unknown>;
 const PROTOTYPE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 function checkKey(key: string, where: string): void {
-  if (PROTOTYPE_KEYS.has(key)) throw new UserError(`Invalid config key "${key}" in ${where}: __proto__, constructor and prototype are not config keys; remove it`);
+  if (PROTOTYPE_KEYS.has(key))
+    throw new UserError(
+      `Invalid config key "${key}" in ${where}: __proto__, constructor and prototype are not config keys; remove it`,
+    );
 }
 
 /** Throws a UserError when any object key, at any depth of a parsed JSON value, is a prototype key. */
@@ -18,10 +21,11 @@ export function checkConfigKeys(value: unknown, source: string): void {
     const v = stack.pop();
     if (v === null || typeof v !== 'object') continue;
     if (Array.isArray(v)) stack.push(...v);
-    else for (const [k, child] of Object.entries(v)) {
-      checkKey(k, source);
-      stack.push(child);
-    }
+    else
+      for (const [k, child] of Object.entries(v)) {
+        checkKey(k, source);
+        stack.push(child);
+      }
   }
 }
 
@@ -47,7 +51,8 @@ export function setPath(obj: PlainObject, path: string, value: unknown): void {
   for (const k of keys.slice(0, -1)) {
     const next = Object.hasOwn(cur, k) ? cur[k] : undefined;
     if (next === undefined || next === null) cur[k] = {};
-    else if (typeof next !== 'object' || Array.isArray(next)) throw new UserError(`Bad --set path "${path}": "${k}" is not a section`);
+    else if (typeof next !== 'object' || Array.isArray(next))
+      throw new UserError(`Bad --set path "${path}": "${k}" is not a section`);
     cur = cur[k] as PlainObject;
   }
   cur[keys[keys.length - 1]] = value;

@@ -36,7 +36,12 @@ export const dataSchema = z
   })
   .strict()
   .superRefine((d, ctx) => {
-    if (d.holdOut?.length && d.dataset !== 'shapes') ctx.addIssue({ code: 'custom', path: ['holdOut'], message: `hold-out pairs only apply to the shapes dataset, not ${d.dataset}` });
+    if (d.holdOut?.length && d.dataset !== 'shapes')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['holdOut'],
+        message: `hold-out pairs only apply to the shapes dataset, not ${d.dataset}`,
+      });
   });
 
 export const trainSchema = z
@@ -70,7 +75,8 @@ export type TrainConfig = z.infer<typeof trainSchema>;
 export function formatZodError(err: z.ZodError, source: string): string {
   const parts = err.issues.map((i) => {
     const path = i.path.join('.') || '(root)';
-    if (i.code === 'unrecognized_keys') return `unknown key${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => (path === '(root)' ? k : `${path}.${k}`)).join(', ')}`;
+    if (i.code === 'unrecognized_keys')
+      return `unknown key${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => (path === '(root)' ? k : `${path}.${k}`)).join(', ')}`;
     return `${path}: ${i.message}`;
   });
   return `Invalid config (${source}): ${parts.join('; ')}`;

@@ -65,7 +65,8 @@ export function* batches(ds: ImageDataset, opts: BatchOptions): Generator<Batch>
   if (!Number.isInteger(batchSize) || batchSize < 1) {
     throw new UserError(`Invalid batch size ${batchSize}: it must be a positive integer (e.g. --batch-size 64).`);
   }
-  if (!Number.isInteger(start) || start < 0) throw new Error(`batches start must be a non-negative integer, got ${start}`);
+  if (!Number.isInteger(start) || start < 0)
+    throw new Error(`batches start must be a non-negative integer, got ${start}`);
   const order = opts.order ?? shuffledRange(ds.n, opts.rng);
   if (order.length !== ds.n) throw new Error(`batches order has ${order.length} entries for a dataset of ${ds.n}`);
   const plane = ds.height * ds.width * ds.channels;
@@ -101,7 +102,9 @@ export function batchToTensor(batch: Batch, ds: Pick<ImageDataset, 'height' | 'w
 /** Images start..start+count-1 (views into ds, not copies). */
 export function subset(ds: ImageDataset, start: number, count: number): ImageDataset {
   if (!Number.isInteger(start) || !Number.isInteger(count) || start < 0 || count < 0 || start + count > ds.n) {
-    throw new UserError(`Cannot take images ${start}..${start + count - 1} of ${ds.name}: it has ${ds.n} images; use a range inside 0..${ds.n - 1}.`);
+    throw new UserError(
+      `Cannot take images ${start}..${start + count - 1} of ${ds.name}: it has ${ds.n} images; use a range inside 0..${ds.n - 1}.`,
+    );
   }
   const plane = ds.height * ds.width * ds.channels;
   const out: ImageDataset = {
@@ -120,7 +123,8 @@ export function subset(ds: ImageDataset, start: number, count: number): ImageDat
 
 /** The first min(n, ds.n) images. */
 export function take(ds: ImageDataset, n: number): ImageDataset {
-  if (!Number.isInteger(n) || n < 0) throw new UserError(`Invalid image count ${n}: it must be a non-negative integer (e.g. --n 1000).`);
+  if (!Number.isInteger(n) || n < 0)
+    throw new UserError(`Invalid image count ${n}: it must be a non-negative integer (e.g. --n 1000).`);
   return subset(ds, 0, Math.min(n, ds.n));
 }
 

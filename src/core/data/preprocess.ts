@@ -7,7 +7,13 @@ import { Rng } from '../tensor/rng.ts';
 
 export type Preprocess = 'scale01' | 'symmetric' | 'binarize-dynamic' | 'binarize-fixed' | 'dequantize';
 
-export const PREPROCESS_MODES: readonly Preprocess[] = ['scale01', 'symmetric', 'binarize-dynamic', 'binarize-fixed', 'dequantize'];
+export const PREPROCESS_MODES: readonly Preprocess[] = [
+  'scale01',
+  'symmetric',
+  'binarize-dynamic',
+  'binarize-fixed',
+  'dequantize',
+];
 
 export function parsePreprocess(name: string): Preprocess {
   if ((PREPROCESS_MODES as readonly string[]).includes(name)) return name as Preprocess;
@@ -40,7 +46,9 @@ export function fromSymmetric<T extends tf.Tensor>(x: T): T {
 
 /** Bernoulli(x01) sample per pixel, as 0/1 float32: a fresh binarization each call (seed) for binary likelihoods. */
 export function binarizeDynamic<T extends tf.Tensor>(x01: T, seed: number): T {
-  return tf.tidy(() => tf.cast(tf.less(tf.randomUniform(x01.shape, 0, 1, 'float32', tfSeed(seed)), x01), 'float32')) as T;
+  return tf.tidy(() =>
+    tf.cast(tf.less(tf.randomUniform(x01.shape, 0, 1, 'float32', tfSeed(seed)), x01), 'float32'),
+  ) as T;
 }
 
 /** 1 where x01 > threshold, else 0 (float32). */

@@ -9,9 +9,15 @@ export const SHAPE_KINDS = ['circle', 'square', 'triangle', 'diamond', 'cross'] 
 export const COLORS = ['red', 'green', 'blue', 'yellow', 'purple', 'orange', 'white'] as const;
 export const SIZES = ['small', 'medium', 'large'] as const;
 export const POSITIONS = [
-  'top left', 'top', 'top right',
-  'left', 'center', 'right',
-  'bottom left', 'bottom', 'bottom right',
+  'top left',
+  'top',
+  'top right',
+  'left',
+  'center',
+  'right',
+  'bottom left',
+  'bottom',
+  'bottom right',
 ] as const;
 
 export type ShapeKind = (typeof SHAPE_KINDS)[number];
@@ -83,7 +89,8 @@ function inside(kind: number, u: number, v: number): boolean {
       return v <= 0.85 && Math.abs(u) <= (v + 1) / 1.85;
     case 3: // diamond
       return Math.abs(u) + Math.abs(v) <= 1;
-    default: { // cross (plus sign)
+    default: {
+      // cross (plus sign)
       const au = Math.abs(u);
       const av = Math.abs(v);
       return (au <= 0.36 && av <= 0.95) || (av <= 0.36 && au <= 0.95);
@@ -92,7 +99,8 @@ function inside(kind: number, u: number, v: number): boolean {
 }
 
 function checkOpts(n: number, size: number): void {
-  if (!Number.isInteger(n) || n < 0) throw new UserError(`Invalid shapes count ${n}: it must be a non-negative integer (e.g. --n 20000).`);
+  if (!Number.isInteger(n) || n < 0)
+    throw new UserError(`Invalid shapes count ${n}: it must be a non-negative integer (e.g. --n 20000).`);
   if (!Number.isInteger(size) || size < 8 || size > 1024) {
     throw new UserError(`Invalid shapes image size ${size}: it must be an integer from 8 to 1024 (e.g. --size 32).`);
   }
@@ -217,7 +225,12 @@ export interface ShapePair {
 /** Why "<color> <kind>" is not a valid pair, or null when it is. */
 export function shapePairProblem(text: string): string | null {
   const words = text.trim().toLowerCase().split(/\s+/);
-  if (words.length === 2 && (COLORS as readonly string[]).includes(words[0]) && (SHAPE_KINDS as readonly string[]).includes(words[1])) return null;
+  if (
+    words.length === 2 &&
+    (COLORS as readonly string[]).includes(words[0]) &&
+    (SHAPE_KINDS as readonly string[]).includes(words[1])
+  )
+    return null;
   return `"${text}" is not a "<color> <kind>" pair; colors: ${COLORS.join(', ')}; kinds: ${SHAPE_KINDS.join(', ')} (e.g. "red circle")`;
 }
 

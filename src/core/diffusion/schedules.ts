@@ -27,14 +27,19 @@ export function linearBetas(T: number, start = 1e-4, end = 0.02): Float64Array {
 
 /** Cosine schedule (Nichol & Dhariwal 2021): alphaBar(t) = f(t) / f(0), f(t) = cos^2(((t/T + s) / (1 + s)) pi/2), betas clipped at 0.999. */
 export function cosineBetas(T: number, s = 0.008): Float64Array {
-  const f = (t: number) => Math.cos((((t / T) + s) / (1 + s)) * (Math.PI / 2)) ** 2;
+  const f = (t: number) => Math.cos(((t / T + s) / (1 + s)) * (Math.PI / 2)) ** 2;
   const b = new Float64Array(T);
   for (let t = 0; t < T; t++) b[t] = Math.min(1 - f(t + 1) / f(t), 0.999);
   return b;
 }
 
 export function makeSchedule(name: ScheduleName, T: number): Schedule {
-  if (!Number.isInteger(T) || T < 1) throw new UserError(`The number of diffusion steps T must be a positive integer, got ${T}`, { kind: 'setting', key: 'model.T', value: 1000 });
+  if (!Number.isInteger(T) || T < 1)
+    throw new UserError(`The number of diffusion steps T must be a positive integer, got ${T}`, {
+      kind: 'setting',
+      key: 'model.T',
+      value: 1000,
+    });
   const beta = name === 'linear' ? linearBetas(T) : cosineBetas(T);
   const alpha = beta.map((b) => 1 - b);
   const alphaBar = new Float64Array(T);
@@ -44,7 +49,9 @@ export function makeSchedule(name: ScheduleName, T: number): Schedule {
   for (let t = 0; t < T; t++) alphaBarPrev[t] = t === 0 ? 1 : alphaBar[t - 1];
   // posterior: variance beta_t (1 - alphaBar_{t-1}) / (1 - alphaBar_t);
   // mean coefficients beta_t sqrt(alphaBar_{t-1}) / (1 - alphaBar_t) and (1 - alphaBar_{t-1}) sqrt(alpha_t) / (1 - alphaBar_t)
-  const posteriorVariance = new Float64Array(T), posteriorMeanCoef1 = new Float64Array(T), posteriorMeanCoef2 = new Float64Array(T);
+  const posteriorVariance = new Float64Array(T),
+    posteriorMeanCoef1 = new Float64Array(T),
+    posteriorMeanCoef2 = new Float64Array(T);
   for (let t = 0; t < T; t++) {
     posteriorVariance[t] = (beta[t] * (1 - alphaBarPrev[t])) / (1 - alphaBar[t]);
     posteriorMeanCoef1[t] = (beta[t] * Math.sqrt(alphaBarPrev[t])) / (1 - alphaBar[t]);

@@ -7,8 +7,15 @@ import type { EvalBatch } from '../family.ts';
  * Sum of f over the chunks of every batch, inside one tf.tidy per chunk, and the number of images seen.
  * f gets the chunk (x [k,H,W,C], y [k] or null, captions or null) and its index, and returns a sum over its k images.
  */
-export function sumOverChunks(batches: Iterable<EvalBatch>, rows: number, f: (chunk: EvalBatch, k: number, index: number) => number, onBatch?: (done: number) => void): { n: number; sum: number } {
-  let n = 0, sum = 0, index = 0;
+export function sumOverChunks(
+  batches: Iterable<EvalBatch>,
+  rows: number,
+  f: (chunk: EvalBatch, k: number, index: number) => number,
+  onBatch?: (done: number) => void,
+): { n: number; sum: number } {
+  let n = 0,
+    sum = 0,
+    index = 0;
   for (const b of batches) {
     const B = b.x.shape[0];
     for (let r0 = 0; r0 < B; r0 += rows) {

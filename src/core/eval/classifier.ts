@@ -36,12 +36,25 @@ export const DEFAULT_FEATURES = 256;
 export type HeadLabels = Record<string, Int32Array>;
 
 /** The full config from the image shape and heads, with the default network size unless overridden. */
-export function classifierConfig(shape: { height: number; width: number; channels: number }, heads: ClassifierHead[], net: Partial<Pick<ClassifierConfig, 'widths' | 'features'>> = {}): ClassifierConfig {
+export function classifierConfig(
+  shape: { height: number; width: number; channels: number },
+  heads: ClassifierHead[],
+  net: Partial<Pick<ClassifierConfig, 'widths' | 'features'>> = {},
+): ClassifierConfig {
   if (heads.length === 0) throw new Error('a classifier needs at least one head');
   const names = new Set(heads.map((h) => h.name));
-  if (names.size !== heads.length) throw new Error(`classifier head names must be unique, got ${heads.map((h) => h.name).join(', ')}`);
-  for (const h of heads) if (h.classes.length < 2) throw new Error(`classifier head ${h.name} needs at least 2 classes`);
-  return { height: shape.height, width: shape.width, channels: shape.channels, heads, widths: net.widths ?? DEFAULT_WIDTHS, features: net.features ?? DEFAULT_FEATURES };
+  if (names.size !== heads.length)
+    throw new Error(`classifier head names must be unique, got ${heads.map((h) => h.name).join(', ')}`);
+  for (const h of heads)
+    if (h.classes.length < 2) throw new Error(`classifier head ${h.name} needs at least 2 classes`);
+  return {
+    height: shape.height,
+    width: shape.width,
+    channels: shape.channels,
+    heads,
+    widths: net.widths ?? DEFAULT_WIDTHS,
+    features: net.features ?? DEFAULT_FEATURES,
+  };
 }
 
 /** Heads for the shapes dataset: kind (SHAPE_KINDS) and color (COLORS). */
@@ -66,12 +79,18 @@ export class Classifier {
   private readonly fc: Layer<tf.Tensor2D, tf.Tensor2D>;
   private readonly heads: Layer<tf.Tensor2D, tf.Tensor2D>[];
 
-  constructor(readonly config: ClassifierConfig, seed: number) {
+  constructor(
+    readonly config: ClassifierConfig,
+    seed: number,
+  ) {
     const ps = (this.params = new ParamStore(seed));
     const { channels, widths, features } = config;
     const strides = [1, 2, 2];
     this.convs = widths.map((w, i) => conv2d(ps, `conv${i + 1}`, i === 0 ? channels : widths[i - 1], w, 3, strides[i]));
-    this.norms = widths.map((w, i) => ({ gamma: ps.param(`norm${i + 1}.weight`, [w], 'ones'), beta: ps.param(`norm${i + 1}.bias`, [w], 'zeros') }));
+    this.norms = widths.map((w, i) => ({
+      gamma: ps.param(`norm${i + 1}.weight`, [w], 'ones'),
+      beta: ps.param(`norm${i + 1}.bias`, [w], 'zeros'),
+    }));
     this.fc = dense(ps, 'fc', widths[2] * Math.ceil(config.height / 4) * Math.ceil(config.width / 4), features);
     this.heads = config.heads.map((h) => dense(ps, `head.${h.name}`, features, h.classes.length));
   }
@@ -119,7 +138,9 @@ export class Classifier {
   predict(x: tf.Tensor4D, batchSize = 500): Record<string, Int32Array> {
     this.checkInput(x);
     const N = x.shape[0];
-    const out: Record<string, Int32Array> = Object.fromEntries(this.config.heads.map((h) => [h.name, new Int32Array(N)]));
+    const out: Record<string, Int32Array> = Object.fromEntries(
+      this.config.heads.map((h) => [h.name, new Int32Array(N)]),
+    );
     for (let i = 0; i < N; i += batchSize) {
       const b = Math.min(batchSize, N - i);
       const packed = tf.tidy(() => {
@@ -136,7 +157,8 @@ export class Classifier {
   /** Features of x [N, H, W, C] in batches, as one [N, features] tensor (caller disposes). */
   featuresBatched(x: tf.Tensor4D, batchSize = 500): tf.Tensor2D {
     const parts: tf.Tensor2D[] = [];
-    for (let i = 0; i < x.shape[0]; i += batchSize) parts.push(tf.tidy(() => this.features(tf.slice(x, i, Math.min(batchSize, x.shape[0] - i)))));
+    for (let i = 0; i < x.shape[0]; i += batchSize)
+      parts.push(tf.tidy(() => this.features(tf.slice(x, i, Math.min(batchSize, x.shape[0] - i)))));
     const all = tf.concat(parts, 0);
     tf.dispose(parts);
     return all;
@@ -155,7 +177,9 @@ export class Classifier {
   private checkInput(x: tf.Tensor): void {
     const { height, width, channels } = this.config;
     if (x.rank !== 4 || x.shape[1] !== height || x.shape[2] !== width || x.shape[3] !== channels) {
-      throw new UserError(`The classifier takes images of ${height}x${width}x${channels}, got tensor shape [${x.shape.join(', ')}]; resize the images or use a classifier trained at that size.`);
+      throw new UserError(
+        `The classifier takes images of ${height}x${width}x${channels}, got tensor shape [${x.shape.join(', ')}]; resize the images or use a classifier trained at that size.`,
+      );
     }
   }
 }
@@ -179,7 +203,13 @@ export interface TrainClassifierOptions {
   lr?: number;
   seed?: number;
   /** Called every `logEvery` steps and at the end of each epoch. */
-  onProgress?: (p: { step: number; totalSteps: number; epoch: number; loss: number; terms: Record<string, number> }) => void;
+  onProgress?: (p: {
+    step: number;
+    totalSteps: number;
+    epoch: number;
+    loss: number;
+    terms: Record<string, number>;
+  }) => void;
   logEvery?: number;
 }
 
@@ -187,17 +217,32 @@ export interface TrainClassifierOptions {
  * Trains with Adam and a cosine learning-rate decay; each epoch visits the data in the order epochOrder(n, seed, epoch).
  * `labels` holds one Int32Array per head, indexed like the dataset's images.
  */
-export async function trainClassifier(clf: Classifier, ds: ImageDataset, labels: HeadLabels, opts: TrainClassifierOptions): Promise<{ steps: number; loss: number }> {
+export async function trainClassifier(
+  clf: Classifier,
+  ds: ImageDataset,
+  labels: HeadLabels,
+  opts: TrainClassifierOptions,
+): Promise<{ steps: number; loss: number }> {
   const seed = opts.seed ?? 0;
   const batchSize = opts.batchSize ?? 128;
   const { height, width, channels } = clf.config;
   if (ds.height !== height || ds.width !== width || ds.channels !== channels) {
-    throw new UserError(`The classifier takes ${height}x${width}x${channels} images but ${ds.name} has ${ds.height}x${ds.width}x${ds.channels}.`);
+    throw new UserError(
+      `The classifier takes ${height}x${width}x${channels} images but ${ds.name} has ${ds.height}x${ds.width}x${ds.channels}.`,
+    );
   }
-  for (const h of clf.config.heads) if (labels[h.name]?.length !== ds.n) throw new Error(`trainClassifier: head ${h.name} needs ${ds.n} labels`);
+  for (const h of clf.config.heads)
+    if (labels[h.name]?.length !== ds.n) throw new Error(`trainClassifier: head ${h.name} needs ${ds.n} labels`);
   const stepsPerEpoch = numBatches(ds.n, batchSize);
   const totalSteps = Math.max(1, Math.ceil(opts.epochs * stepsPerEpoch));
-  const cfg = trainSchema.parse({ seed, batchSize, lr: opts.lr ?? 2e-3, lrSchedule: 'cosine', warmupSteps: Math.min(100, Math.floor(totalSteps / 10)), weightDecay: 1e-4 });
+  const cfg = trainSchema.parse({
+    seed,
+    batchSize,
+    lr: opts.lr ?? 2e-3,
+    lrSchedule: 'cosine',
+    warmupSteps: Math.min(100, Math.floor(totalSteps / 10)),
+    weightDecay: 1e-4,
+  });
   const trainer = new Trainer(clf.params.vars, cfg, totalSteps);
   const logEvery = opts.logEvery ?? 50;
   let loss = NaN;
@@ -208,13 +253,27 @@ export async function trainClassifier(clf: Classifier, ds: ImageDataset, labels:
         if (trainer.step >= totalSteps) break;
         const m = trainer.trainStep(() => {
           const x = tf.div(batchToTensor(batch, ds), 255) as tf.Tensor4D;
-          const y = Object.fromEntries(clf.config.heads.map((h) => [h.name, tf.tensor1d(Int32Array.from(batch.indices, (j) => labels[h.name][j]), 'int32')]));
+          const y = Object.fromEntries(
+            clf.config.heads.map((h) => [
+              h.name,
+              tf.tensor1d(
+                Int32Array.from(batch.indices, (j) => labels[h.name][j]),
+                'int32',
+              ),
+            ]),
+          );
           return clf.loss(x, y);
         });
         loss = m.loss;
         const last = trainer.step === totalSteps || trainer.step % stepsPerEpoch === 0;
         if (opts.onProgress && (trainer.step % logEvery === 0 || last)) {
-          opts.onProgress({ step: trainer.step, totalSteps, epoch: trainer.step / stepsPerEpoch, loss: m.loss, terms: m.terms });
+          opts.onProgress({
+            step: trainer.step,
+            totalSteps,
+            epoch: trainer.step / stepsPerEpoch,
+            loss: m.loss,
+            terms: m.terms,
+          });
         }
         if (trainer.step % 10 === 0) await new Promise((r) => setTimeout(r, 0)); // let signals and timers through
       }
@@ -226,7 +285,12 @@ export async function trainClassifier(clf: Classifier, ds: ImageDataset, labels:
 }
 
 /** Per-head accuracy on a labelled dataset (pixels scaled to [0, 1] in chunks to bound memory). */
-export function datasetAccuracy(clf: Classifier, ds: ImageDataset, labels: HeadLabels, chunk = 2000): Record<string, number> {
+export function datasetAccuracy(
+  clf: Classifier,
+  ds: ImageDataset,
+  labels: HeadLabels,
+  chunk = 2000,
+): Record<string, number> {
   const correct: Record<string, number> = Object.fromEntries(clf.config.heads.map((h) => [h.name, 0]));
   for (let i = 0; i < ds.n; i += chunk) {
     const idx = Int32Array.from({ length: Math.min(chunk, ds.n - i) }, (_, k) => i + k);
@@ -234,7 +298,8 @@ export function datasetAccuracy(clf: Classifier, ds: ImageDataset, labels: HeadL
     const x = datasetTo01(part);
     const pred = clf.predict(x);
     x.dispose();
-    for (const h of clf.config.heads) for (let k = 0; k < idx.length; k++) if (pred[h.name][k] === labels[h.name][idx[k]]) correct[h.name]++;
+    for (const h of clf.config.heads)
+      for (let k = 0; k < idx.length; k++) if (pred[h.name][k] === labels[h.name][idx[k]]) correct[h.name]++;
   }
   return Object.fromEntries(Object.entries(correct).map(([k, c]) => [k, ds.n ? c / ds.n : 0]));
 }

@@ -30,11 +30,12 @@ export function gaussianStats(features: tf.Tensor2D): GaussianStats {
       for (let b = a; b < d; b++) acc[a * d + b] += ca * c[b];
     }
   }
-  for (let a = 0; a < d; a++) for (let b = a; b < d; b++) {
-    const v = acc[a * d + b] / (N - 1);
-    sigma.set(a, b, v);
-    sigma.set(b, a, v);
-  }
+  for (let a = 0; a < d; a++)
+    for (let b = a; b < d; b++) {
+      const v = acc[a * d + b] / (N - 1);
+      sigma.set(a, b, v);
+      sigma.set(b, a, v);
+    }
   return { n: N, mu, sigma };
 }
 
@@ -52,7 +53,10 @@ function sqrtPsd(a: Matrix): Matrix {
  * Tr (Sigma1 Sigma2)^(1/2) = Tr (S Sigma2 S)^(1/2) with S = Sigma1^(1/2): the eigenvalues of Sigma1 Sigma2 equal those of
  * the symmetric PSD S Sigma2 S, so two symmetric eigendecompositions suffice (no complex square root).
  */
-export function frechetDistance(a: Pick<GaussianStats, 'mu' | 'sigma'>, b: Pick<GaussianStats, 'mu' | 'sigma'>): number {
+export function frechetDistance(
+  a: Pick<GaussianStats, 'mu' | 'sigma'>,
+  b: Pick<GaussianStats, 'mu' | 'sigma'>,
+): number {
   const d = a.mu.length;
   if (b.mu.length !== d) throw new Error(`FID of features of different sizes: ${d} and ${b.mu.length}`);
   let meanTerm = 0;
@@ -81,12 +85,20 @@ export interface KidResult {
  * Unbiased, so it can be slightly negative when the sets match. Subsets are drawn by the seed; by default m = 1000,
  * or half the smaller set below 2000 images, so that the subsets differ and their spread is an error bar.
  */
-export function kernelDistance(x: tf.Tensor2D, y: tf.Tensor2D, opts: { subsets?: number; subsetSize?: number; seed?: number } = {}): KidResult {
+export function kernelDistance(
+  x: tf.Tensor2D,
+  y: tf.Tensor2D,
+  opts: { subsets?: number; subsetSize?: number; seed?: number } = {},
+): KidResult {
   const d = x.shape[1];
   if (y.shape[1] !== d) throw new Error(`KID of features of different sizes: ${d} and ${y.shape[1]}`);
   // default subsets: 1000 rows, or half the smaller set when it has fewer than 2000 (subsets of the whole set would
   // all be the same set, and the error bar would read 0)
-  const m = Math.min(opts.subsetSize ?? Math.min(1000, Math.max(2, Math.floor(Math.min(x.shape[0], y.shape[0]) / 2))), x.shape[0], y.shape[0]);
+  const m = Math.min(
+    opts.subsetSize ?? Math.min(1000, Math.max(2, Math.floor(Math.min(x.shape[0], y.shape[0]) / 2))),
+    x.shape[0],
+    y.shape[0],
+  );
   if (m < 2) throw new Error(`KID needs at least 2 images in each set, got ${x.shape[0]} and ${y.shape[0]}`);
   const subsets = opts.subsets ?? 100;
   const est: number[] = [];
@@ -101,12 +113,16 @@ export function kernelDistance(x: tf.Tensor2D, y: tf.Tensor2D, opts: { subsets?:
     return idx.slice(0, m);
   };
   for (let s = 0; s < subsets; s++) {
-    const ix = pick(x.shape[0]), iy = pick(y.shape[0]);
+    const ix = pick(x.shape[0]),
+      iy = pick(y.shape[0]);
     est.push(
       tf.tidy(() => {
-        const xs = tf.gather(x, ix), ys = tf.gather(y, iy);
+        const xs = tf.gather(x, ix),
+          ys = tf.gather(y, iy);
         const k = (a: tf.Tensor2D, b: tf.Tensor2D) => tf.pow(tf.add(tf.div(tf.matMul(a, b, false, true), d), 1), 3);
-        const kxx = k(xs, xs), kyy = k(ys, ys), kxy = k(xs, ys);
+        const kxx = k(xs, xs),
+          kyy = k(ys, ys),
+          kxy = k(xs, ys);
         const offDiag = (t: tf.Tensor) => tf.sub(tf.sum(t), tf.sum(tf.mul(t, tf.eye(m))));
         const [sxx, syy, sxy] = tf.stack([offDiag(kxx), offDiag(kyy), tf.sum(kxy)]).dataSync();
         return (sxx + syy) / (m * (m - 1)) - (2 * sxy) / (m * m);
@@ -123,8 +139,14 @@ export function kernelDistance(x: tf.Tensor2D, y: tf.Tensor2D, opts: { subsets?:
  * its k-th nearest real neighbour; precision = the share of generated features inside some real ball, recall = the
  * share of real features inside some ball of the generated set (radii from the generated set's own k-th neighbours).
  */
-export function precisionRecall(real: tf.Tensor2D, fake: tf.Tensor2D, k = 3, chunk = 1000): { precision: number; recall: number; k: number } {
-  if (real.shape[0] <= k || fake.shape[0] <= k) throw new Error(`precision/recall with k=${k} needs more than ${k} images in each set`);
+export function precisionRecall(
+  real: tf.Tensor2D,
+  fake: tf.Tensor2D,
+  k = 3,
+  chunk = 1000,
+): { precision: number; recall: number; k: number } {
+  if (real.shape[0] <= k || fake.shape[0] <= k)
+    throw new Error(`precision/recall with k=${k} needs more than ${k} images in each set`);
   const kthRadius = (a: tf.Tensor2D): Float32Array => {
     const out = new Float32Array(a.shape[0]);
     for (let i = 0; i < a.shape[0]; i += chunk) {
@@ -150,14 +172,16 @@ export function precisionRecall(real: tf.Tensor2D, fake: tf.Tensor2D, k = 3, chu
     r.dispose();
     return inside / queries.shape[0];
   };
-  const rReal = kthRadius(real), rFake = kthRadius(fake);
+  const rReal = kthRadius(real),
+    rFake = kthRadius(fake);
   return { precision: share(fake, real, rReal), recall: share(real, fake, rFake), k };
 }
 
 /** Squared Euclidean distances [a, b] between the rows of a and b. */
 function sqDist(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
   return tf.tidy(() => {
-    const aa = tf.sum(tf.square(a), 1, true), bb = tf.reshape(tf.sum(tf.square(b), 1), [1, -1]);
+    const aa = tf.sum(tf.square(a), 1, true),
+      bb = tf.reshape(tf.sum(tf.square(b), 1), [1, -1]);
     return tf.relu(tf.sub(tf.add(aa, bb), tf.mul(tf.matMul(a, b, false, true), 2))) as tf.Tensor2D;
   });
 }

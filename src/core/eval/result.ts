@@ -40,8 +40,20 @@ export interface EvalResult {
 }
 
 /** A likelihood figure from mean nats per image over D dimensions. */
-export function likelihoodFigure(nats: number, dims: number, kind: LikelihoodKind, name: string, o: { discrete?: boolean; samples?: number } = {}): LikelihoodFigure {
-  const f: LikelihoodFigure = { nats, bitsPerDim: natsToBitsPerDim(nats, dims), kind, name, discrete: o.discrete ?? true };
+export function likelihoodFigure(
+  nats: number,
+  dims: number,
+  kind: LikelihoodKind,
+  name: string,
+  o: { discrete?: boolean; samples?: number } = {},
+): LikelihoodFigure {
+  const f: LikelihoodFigure = {
+    nats,
+    bitsPerDim: natsToBitsPerDim(nats, dims),
+    kind,
+    name,
+    discrete: o.discrete ?? true,
+  };
   if (o.samples !== undefined) f.samples = o.samples;
   return f;
 }
@@ -97,6 +109,10 @@ export function evalCapabilities(model: Pick<GenerativeModel, 'evaluate'>): Eval
 export function evalSummary(r: EvalResult): string {
   const f = (v: number) => (Math.abs(v) >= 100 ? v.toFixed(1) : Math.abs(v) >= 1 ? v.toFixed(3) : v.toPrecision(3));
   const l = r.likelihood;
-  const head = l ? [`-log p(x) ${f(l.nats)} nats, ${l.bitsPerDim.toFixed(4)} bits/dim (${l.kind === 'exact' ? 'exact' : `${l.name} bound`})`] : [];
+  const head = l
+    ? [
+        `-log p(x) ${f(l.nats)} nats, ${l.bitsPerDim.toFixed(4)} bits/dim (${l.kind === 'exact' ? 'exact' : `${l.name} bound`})`,
+      ]
+    : [];
   return [...head, ...Object.entries(r.terms).map(([k, v]) => `${k} ${f(v)}`)].join(', ');
 }

@@ -27,7 +27,8 @@ export function pixelVariance(x: ArrayLike<number>, n: number): number {
  * the same step blurred over two pixels 0.5, and faint pixel noise, which a plain mean would count, hardly matters.
  */
 export function sharpness(x: ArrayLike<number>, n: number, H: number, W: number, C: number, top = 0.05): number {
-  if (x.length !== n * H * W * C) throw new Error(`sharpness: ${x.length} values are not ${n} images of ${H}x${W}x${C}`);
+  if (x.length !== n * H * W * C)
+    throw new Error(`sharpness: ${x.length} values are not ${n} images of ${H}x${W}x${C}`);
   if (H < 2 || W < 2) return 0;
   const P = (H - 1) * (W - 1) * C;
   const k = Math.max(1, Math.ceil(top * P));

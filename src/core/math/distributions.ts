@@ -15,7 +15,9 @@ export function sumPerExample(t: tf.Tensor): tf.Tensor1D {
  *   KL = 1/2 * sum_j (mu_j^2 + sigma_j^2 - 1 - log sigma_j^2)        (Kingma & Welling 2014, appendix B)
  */
 export function gaussianKlStandard(mu: tf.Tensor2D, logVar: tf.Tensor2D): tf.Tensor1D {
-  return tf.tidy(() => tf.mul(0.5, tf.sum(tf.sub(tf.sub(tf.add(tf.square(mu), tf.exp(logVar)), 1), logVar), 1)) as tf.Tensor1D);
+  return tf.tidy(
+    () => tf.mul(0.5, tf.sum(tf.sub(tf.sub(tf.add(tf.square(mu), tf.exp(logVar)), 1), logVar), 1)) as tf.Tensor1D,
+  );
 }
 
 /** softplus(a) = log(1 + exp(a)) = max(a, 0) + log(1 + exp(-|a|))  (stable; elementwise). */
@@ -58,8 +60,15 @@ export function discretizedLogisticLogLik(x: tf.Tensor, mu: tf.Tensor, logS: tf.
     const minIn = tf.mul(invS, tf.sub(centered, h));
     const logCdfPlus = tf.sub(plusIn, softplus(plusIn)); // log sigma(plusIn): the bin at 0
     const logOneMinusCdfMin = tf.neg(softplus(minIn)); // log(1 - sigma(minIn)): the bin at 1
-    const logCdfDelta = tf.sub(tf.sub(tf.add(tf.log(tf.expm1(tf.sub(plusIn, minIn))), minIn), softplus(plusIn)), softplus(minIn));
-    const logP = tf.where(tf.less(x, 0.001), logCdfPlus, tf.where(tf.greater(x, 0.999), logOneMinusCdfMin, logCdfDelta));
+    const logCdfDelta = tf.sub(
+      tf.sub(tf.add(tf.log(tf.expm1(tf.sub(plusIn, minIn))), minIn), softplus(plusIn)),
+      softplus(minIn),
+    );
+    const logP = tf.where(
+      tf.less(x, 0.001),
+      logCdfPlus,
+      tf.where(tf.greater(x, 0.999), logOneMinusCdfMin, logCdfDelta),
+    );
     return sumPerExample(logP);
   });
 }

@@ -11,13 +11,14 @@ const silu = (x: tf.Tensor) => tf.mul(x, tf.sigmoid(x));
 export function groupNormOps(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, act = false, groups = 8): tf.Tensor4D {
   const [B, H, W, C] = x.shape;
   if (C % groups !== 0) throw new Error(`groupNorm: ${C} channels do not split into ${groups} groups`);
-  if (gamma.rank === 2) return tf.tidy(() => groupNormOps(x, tf.reshape(gamma, [B, 1, 1, C]), tf.reshape(beta, [B, 1, 1, C]), act, groups));
+  if (gamma.rank === 2)
+    return tf.tidy(() => groupNormOps(x, tf.reshape(gamma, [B, 1, 1, C]), tf.reshape(beta, [B, 1, 1, C]), act, groups));
   return tf.tidy(() => {
     const xr = tf.reshape(x, [B, H * W, groups, C / groups]);
     const { mean, variance } = tf.moments(xr, [1, 3], true);
     const y = tf.reshape(tf.mul(tf.sub(xr, mean), tf.rsqrt(tf.add(variance, GROUP_NORM_EPSILON))), [B, H, W, C]);
     const z = tf.add(tf.mul(y, gamma), beta) as tf.Tensor4D;
-    return act ? silu(z) as tf.Tensor4D : z;
+    return act ? (silu(z) as tf.Tensor4D) : z;
   });
 }
 
@@ -27,13 +28,21 @@ export function groupNorm(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, act
   if (!tf.getKernel('DeepgenGroupNorm', tf.getBackend())) return groupNormOps(x, gamma, beta, act, groups);
   const attrs = { groups, epsilon: GROUP_NORM_EPSILON, silu: act };
   const f = tf.customGrad(((xi: tf.Tensor, g: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
-    const [y, mean, rstd] = tf.engine().runKernel('DeepgenGroupNorm', { x: xi, gamma: g, beta: b }, attrs) as unknown as tf.Tensor[];
+    const [y, mean, rstd] = tf
+      .engine()
+      .runKernel('DeepgenGroupNorm', { x: xi, gamma: g, beta: b }, attrs) as unknown as tf.Tensor[];
     save([xi, g, b, mean, rstd]);
     return {
       value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [sx, sg, sb, sm, sr] = saved;
-        return tf.engine().runKernel('DeepgenGroupNormGrad', { dy, x: sx, gamma: sg, beta: sb, mean: sm, rstd: sr }, attrs) as unknown as tf.Tensor[];
+        return tf
+          .engine()
+          .runKernel(
+            'DeepgenGroupNormGrad',
+            { dy, x: sx, gamma: sg, beta: sb, mean: sm, rstd: sr },
+            attrs,
+          ) as unknown as tf.Tensor[];
       },
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);

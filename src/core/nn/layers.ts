@@ -16,7 +16,14 @@ export function dense(ps: ParamStore, name: string, inDim: number, outDim: numbe
 }
 
 /** 2-D convolution, W: [k, k, inC, outC], 'same' padding. */
-export function conv2d(ps: ParamStore, name: string, inC: number, outC: number, k: number, stride = 1): Layer<tf.Tensor4D, tf.Tensor4D> {
+export function conv2d(
+  ps: ParamStore,
+  name: string,
+  inC: number,
+  outC: number,
+  k: number,
+  stride = 1,
+): Layer<tf.Tensor4D, tf.Tensor4D> {
   const bound = 1 / Math.sqrt(k * k * inC);
   const W = ps.param(`${name}.weight`, [k, k, inC, outC], { uniform: bound });
   const b = ps.param(`${name}.bias`, [outC], { uniform: bound });
@@ -24,14 +31,24 @@ export function conv2d(ps: ParamStore, name: string, inC: number, outC: number, 
 }
 
 /** Transposed 2-D convolution (upsamples by `stride`), W: [k, k, outC, inC], 'same' padding. */
-export function conv2dTranspose(ps: ParamStore, name: string, inC: number, outC: number, k: number, stride: number): Layer<tf.Tensor4D, tf.Tensor4D> {
+export function conv2dTranspose(
+  ps: ParamStore,
+  name: string,
+  inC: number,
+  outC: number,
+  k: number,
+  stride: number,
+): Layer<tf.Tensor4D, tf.Tensor4D> {
   const bound = 1 / Math.sqrt(k * k * outC);
   const W = ps.param(`${name}.weight`, [k, k, outC, inC], { uniform: bound });
   const b = ps.param(`${name}.bias`, [outC], { uniform: bound });
   return {
     apply: (x) => {
       const [B, H, Wd] = x.shape;
-      return tf.add(tf.conv2dTranspose(x, W as tf.Tensor4D, [B, H * stride, Wd * stride, outC], stride, 'same'), b) as tf.Tensor4D;
+      return tf.add(
+        tf.conv2dTranspose(x, W as tf.Tensor4D, [B, H * stride, Wd * stride, outC], stride, 'same'),
+        b,
+      ) as tf.Tensor4D;
     },
   };
 }

@@ -51,7 +51,8 @@ export class ParamStore {
   }
 
   private variable(name: string, shape: number[], init: Init, trainable: boolean): tf.Variable {
-    if (Object.hasOwn(this.vars, name) || Object.hasOwn(this.buffers, name)) throw new Error(`duplicate parameter name ${name}`);
+    if (Object.hasOwn(this.vars, name) || Object.hasOwn(this.buffers, name))
+      throw new Error(`duplicate parameter name ${name}`);
     const size = shape.reduce((a, b) => a * b, 1);
     if (this.elements + size > MAX_MODEL_ELEMENTS) {
       this.dispose(); // the model is not built: free what it allocated so far
@@ -68,7 +69,9 @@ export class ParamStore {
     } catch (e) {
       if (!(e instanceof RangeError)) throw e;
       this.dispose();
-      throw new UserError(`Cannot allocate the model: ${name} [${shape.join(',')}] brings it to ${this.elements} parameters (${gb(this.elements)}) and memory ran out (${e.message}); make it smaller`);
+      throw new UserError(
+        `Cannot allocate the model: ${name} [${shape.join(',')}] brings it to ${this.elements} parameters (${gb(this.elements)}) and memory ran out (${e.message}); make it smaller`,
+      );
     }
     const v = tf.variable(start, trainable, `${name}#${++uid}`);
     start.dispose(); // the variable holds its own reference to the data

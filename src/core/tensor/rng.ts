@@ -23,7 +23,8 @@ export class Rng {
   constructor(seed: number | RngState) {
     this.s = new Uint32Array(4);
     if (Array.isArray(seed)) {
-      if (seed.length !== 4 || seed.some((v) => !Number.isInteger(v))) throw new Error('Rng state must be four uint32 integers');
+      if (seed.length !== 4 || seed.some((v) => !Number.isInteger(v)))
+        throw new Error('Rng state must be four uint32 integers');
       this.s.set(seed.map((v) => v >>> 0));
     } else {
       if (!Number.isFinite(seed)) throw new Error(`Rng seed must be a finite number, got ${seed}`);
@@ -78,7 +79,7 @@ export class Rng {
 
   /** A positive 31-bit integer seed, for seeded TensorFlow.js ops (tf.randomNormal(..., seed)). */
   seed(): number {
-    return (this.nextUint32() >>> 1) || 1;
+    return this.nextUint32() >>> 1 || 1;
   }
 
   /** A new independent generator; advances this one. */
@@ -108,5 +109,5 @@ export function mixSeed(...xs: number[]): number {
     h = Math.imul(h, 0x2c1b3c6d) >>> 0;
     h ^= h >>> 12;
   }
-  return (h >>> 1) || 1;
+  return h >>> 1 || 1;
 }

@@ -14,7 +14,8 @@ export class SampleStreams {
   readonly rngs: Rng[];
 
   constructor(seed: number, first: number, n: number, stream = 0) {
-    if (!(Number.isSafeInteger(first) && first >= 0)) throw new Error(`the first sample's index must be a non-negative integer, got ${first}`);
+    if (!(Number.isSafeInteger(first) && first >= 0))
+      throw new Error(`the first sample's index must be a non-negative integer, got ${first}`);
     this.rngs = Array.from({ length: n }, (_, i) => sampleRng(seed, first + i, stream));
   }
 
@@ -44,7 +45,8 @@ export function fillNormal(rng: Rng, out: Float32Array, from: number, count: num
   for (let k = 0; k < count; k += 2) {
     const u1 = (rng.nextUint32() + 1) / 4294967296;
     const u2 = rng.nextUint32() / 4294967296;
-    const r = Math.sqrt(-2 * Math.log(u1)), a = 2 * Math.PI * u2;
+    const r = Math.sqrt(-2 * Math.log(u1)),
+      a = 2 * Math.PI * u2;
     out[from + k] = r * Math.cos(a);
     if (k + 1 < count) out[from + k + 1] = r * Math.sin(a);
   }

@@ -84,7 +84,11 @@ export class Adam {
    * Restores update count t and, when t > 0, the moments "<param>.m" / "<param>.v" of every variable in `vars`.
    * The caller checks the records first (Trainer.loadOptimizerState: names, shapes, values).
    */
-  loadState(t: number, tensors: Record<string, { shape: number[]; data: Float32Array }>, vars: Record<string, tf.Tensor>): void {
+  loadState(
+    t: number,
+    tensors: Record<string, { shape: number[]; data: Float32Array }>,
+    vars: Record<string, tf.Tensor>,
+  ): void {
     this.dispose();
     this.t = t;
     if (t === 0) return;

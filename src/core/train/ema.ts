@@ -5,7 +5,10 @@ import * as tf from '@tensorflow/tfjs-core';
 export class Ema {
   readonly shadow: Record<string, tf.Variable> = {};
 
-  constructor(readonly decay: number, vars: Record<string, tf.Variable>) {
+  constructor(
+    readonly decay: number,
+    vars: Record<string, tf.Variable>,
+  ) {
     for (const [k, v] of Object.entries(vars)) {
       const copy = v.clone();
       this.shadow[k] = tf.variable(copy, false);

@@ -27,7 +27,12 @@ export function trainerFor(model: GenerativeModel, cfg: TrainConfig, totalSteps:
  * One step on the batch that makeBatch builds (tensors it makes are freed here). seed drives the step's randomness.
  * A model with trainStep gets the batch and a context for its group updates; any other model's loss is minimised.
  */
-export function trainModelStep(trainer: Trainer, model: GenerativeModel, makeBatch: () => TrainBatch, seed: number): StepMetrics {
+export function trainModelStep(
+  trainer: Trainer,
+  model: GenerativeModel,
+  makeBatch: () => TrainBatch,
+  seed: number,
+): StepMetrics {
   if (!model.trainStep) {
     return trainer.trainStep(() => {
       const b = makeBatch();

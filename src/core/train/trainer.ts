@@ -75,11 +75,16 @@ export interface TrainerOptions {
 }
 
 export class NonFiniteLossError extends Error {
-  constructor(readonly step: number, readonly metrics: Record<string, number>) {
+  constructor(
+    readonly step: number,
+    readonly metrics: Record<string, number>,
+  ) {
     super(
       `Training stopped at step ${step}: the loss is not finite (${Object.entries(metrics)
         .map(([k, v]) => `${k}=${v}`)
-        .join(', ')}). The last good checkpoint is kept; try a lower --lr, gradient clipping (--set train.clipNorm=1) or check the data.`,
+        .join(
+          ', ',
+        )}). The last good checkpoint is kept; try a lower --lr, gradient clipping (--set train.clipNorm=1) or check the data.`,
     );
     this.name = 'NonFiniteLossError';
   }
@@ -87,7 +92,10 @@ export class NonFiniteLossError extends Error {
 
 /** Training was stopped because it went wrong in a way the model recognises (e.g. a GAN's discriminator won). */
 export class DivergenceError extends Error {
-  constructor(readonly step: number, reason: string) {
+  constructor(
+    readonly step: number,
+    reason: string,
+  ) {
     super(`Training stopped at step ${step}: ${reason}`);
     this.name = 'DivergenceError';
   }
@@ -119,12 +127,14 @@ export class Trainer {
     for (const [g, { vars: gv }] of Object.entries(this.groups)) {
       if (g.includes('/')) throw new Error(`optimizer group name ${g} must not contain '/'`);
       for (const [k, v] of Object.entries(gv)) {
-        if (owner.has(v)) throw new Error(`variable ${k} is in optimizer groups ${owner.get(v)} and ${g}; groups must be disjoint`);
+        if (owner.has(v))
+          throw new Error(`variable ${k} is in optimizer groups ${owner.get(v)} and ${g}; groups must be disjoint`);
         owner.set(v, g);
       }
       this.groupOptimizers[g] = adam();
     }
-    for (const set of [vars, ...Object.values(this.groups).map((g) => g.vars)]) this.keyOfTfName.set(set, new Map(Object.entries(set).map(([k, v]) => [v.name, k])));
+    for (const set of [vars, ...Object.values(this.groups).map((g) => g.vars)])
+      this.keyOfTfName.set(set, new Map(Object.entries(set).map(([k, v]) => [v.name, k])));
     this.emaVars = opts.emaVars ?? vars;
     this.ema = cfg.ema > 0 ? new Ema(cfg.ema, this.emaVars) : null;
   }
@@ -148,7 +158,8 @@ export class Trainer {
    * norm over the last update of every group.
    */
   customStep(fn: (ctx: StepContext) => StepResult): StepMetrics {
-    if (Object.keys(this.groups).length === 0) throw new Error('Trainer.customStep needs optimizer groups (new Trainer(vars, cfg, steps, { groups }))');
+    if (Object.keys(this.groups).length === 0)
+      throw new Error('Trainer.customStep needs optimizer groups (new Trainer(vars, cfg, steps, { groups }))');
     const lr = this.currentLr();
     const lastNorm: Record<string, number> = {};
     const ctx: StepContext = {
@@ -156,7 +167,8 @@ export class Trainer {
       lr,
       update: (group, lossFn) => {
         const g = this.groups[group];
-        if (!g) throw new Error(`unknown optimizer group ${group}; the trainer has ${Object.keys(this.groups).join(', ')}`);
+        if (!g)
+          throw new Error(`unknown optimizer group ${group}; the trainer has ${Object.keys(this.groups).join(', ')}`);
         const u = this.update(g.vars, this.groupOptimizers[group], lossFn, lr * (g.lrScale ?? 1), this.step + 1, group);
         lastNorm[group] = u.gradNorm;
         return u;
@@ -170,7 +182,14 @@ export class Trainer {
   }
 
   /** Gradients of lossFn w.r.t. `vars` only, global-norm clip, Adam update of those vars; numbers out. */
-  private update(vars: Record<string, tf.Variable>, opt: Adam, lossFn: () => LossOutput, lr: number, stepNo: number, group?: string): GroupUpdate {
+  private update(
+    vars: Record<string, tf.Variable>,
+    opt: Adam,
+    lossFn: () => LossOutput,
+    lr: number,
+    stepNo: number,
+    group?: string,
+  ): GroupUpdate {
     const byTfName = this.keyOfTfName.get(vars)!;
     const names: string[] = [];
     const { grads, packed } = tf.tidy(() => {
@@ -202,7 +221,11 @@ export class Trainer {
     if (!Number.isFinite(u.loss) || !Number.isFinite(u.gradNorm)) {
       tf.dispose(Object.values(grads));
       const tag = group ? `${group}.` : '';
-      throw new NonFiniteLossError(stepNo, { [`${tag}loss`]: u.loss, [`${tag}gradNorm`]: u.gradNorm, ...Object.fromEntries(Object.entries(terms).map(([k, v]) => [tag + k, v])) });
+      throw new NonFiniteLossError(stepNo, {
+        [`${tag}loss`]: u.loss,
+        [`${tag}gradNorm`]: u.gradNorm,
+        ...Object.fromEntries(Object.entries(terms).map(([k, v]) => [tag + k, v])),
+      });
     }
     opt.apply(vars, grads, lr);
     tf.dispose(Object.values(grads));
@@ -239,10 +262,13 @@ export class Trainer {
     // after t > 0 updates Adam has both moments of every variable it optimises (Adam.apply creates them all)
     const expected: Record<string, number[]> = {};
     sets.forEach((s, i) => {
-      if (ts[i] > 0) for (const [k, v] of Object.entries(s.vars)) expected[`${s.prefix}${k}.m`] = expected[`${s.prefix}${k}.v`] = v.shape;
+      if (ts[i] > 0)
+        for (const [k, v] of Object.entries(s.vars))
+          expected[`${s.prefix}${k}.m`] = expected[`${s.prefix}${k}.v`] = v.shape;
     });
     if (!tensors) {
-      if (Object.keys(expected).length) throw fail(`${src.file} not found, but ${src.state} says Adam made ${updates} updates`);
+      if (Object.keys(expected).length)
+        throw fail(`${src.file} not found, but ${src.state} says Adam made ${updates} updates`);
     } else {
       const keys = Object.keys(tensors);
       const empty = sets.filter((s, i) => ts[i] > 0 && !keys.some((k) => k.startsWith(s.prefix)));
@@ -262,7 +288,11 @@ export class Trainer {
       floats[key] = { shape: tensors![key].shape, data };
     }
     sets.forEach((s, i) => {
-      const own = Object.fromEntries(Object.entries(floats).filter(([k]) => k.startsWith(s.prefix)).map(([k, r]) => [k.slice(s.prefix.length), r]));
+      const own = Object.fromEntries(
+        Object.entries(floats)
+          .filter(([k]) => k.startsWith(s.prefix))
+          .map(([k, r]) => [k.slice(s.prefix.length), r]),
+      );
       s.opt.loadState(ts[i], own, s.vars);
     });
   }
@@ -278,18 +308,23 @@ export class Trainer {
   private parseOptimizerSteps(steps: unknown, src: OptimizerStateSource): number[] {
     const names = Object.keys(this.groupOptimizers);
     const count = (x: unknown) => Number.isSafeInteger(x) && (x as number) >= 0;
-    const bad = (why: string) => new UserError(`${src.state} has optimizerStep ${JSON.stringify(steps)}, ${why}. ${src.hint}`);
+    const bad = (why: string) =>
+      new UserError(`${src.state} has optimizerStep ${JSON.stringify(steps)}, ${why}. ${src.hint}`);
     if (names.length === 0) {
       if (steps === undefined) return [this.step];
       if (!count(steps)) throw bad('but this model has one optimizer, whose step is a non-negative integer');
       return [steps as number];
     }
-    const per = steps !== null && typeof steps === 'object' && !Array.isArray(steps) ? (steps as Record<string, unknown>) : null;
+    const per =
+      steps !== null && typeof steps === 'object' && !Array.isArray(steps) ? (steps as Record<string, unknown>) : null;
     if (!per) throw bad(`but this model has one optimizer per group (${names.join(', ')}), each with its own step`);
     const missing = names.filter((g) => !count(per[g]));
     if (missing.length) throw bad(`with no valid step for optimizer group ${missing.join(', ')}`);
     const extra = Object.keys(per).filter((g) => !names.includes(g));
-    if (extra.length) throw bad(`naming optimizer group ${extra.join(', ')}, which this model does not have (it has ${names.join(', ')})`);
+    if (extra.length)
+      throw bad(
+        `naming optimizer group ${extra.join(', ')}, which this model does not have (it has ${names.join(', ')})`,
+      );
     return names.map((g) => per[g] as number);
   }
 

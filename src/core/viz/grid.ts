@@ -27,8 +27,16 @@ function checkDims(name: string, v: number, min: number): void {
  * between them. Image i sits at top-left (pad + row * (h + pad), pad + col * (w + pad)), row = floor(i / cols).
  * Unused cells of the last row keep the pad value.
  */
-export function makeGrid(images: Uint8Array, n: number, h: number, w: number, c: number, opts: GridOptions = {}): ImageU8 {
-  if (images.length !== n * h * w * c) throw new Error(`makeGrid: expected ${n}x${h}x${w}x${c} = ${n * h * w * c} values, got ${images.length}`);
+export function makeGrid(
+  images: Uint8Array,
+  n: number,
+  h: number,
+  w: number,
+  c: number,
+  opts: GridOptions = {},
+): ImageU8 {
+  if (images.length !== n * h * w * c)
+    throw new Error(`makeGrid: expected ${n}x${h}x${w}x${c} = ${n * h * w * c} values, got ${images.length}`);
   const grid = new Grid(n, h, w, c, opts);
   grid.place(images, 0, n);
   return grid.image;
@@ -40,7 +48,13 @@ export class Grid {
   readonly cols: number;
   private readonly pad: number;
 
-  constructor(readonly n: number, readonly h: number, readonly w: number, readonly c: number, opts: GridOptions = {}) {
+  constructor(
+    readonly n: number,
+    readonly h: number,
+    readonly w: number,
+    readonly c: number,
+    opts: GridOptions = {},
+  ) {
     checkDims('c', c, 1);
     const { cols, pad, height, width } = Grid.layout(n, h, w, opts);
     this.cols = cols;
@@ -49,7 +63,12 @@ export class Grid {
   }
 
   /** The grid's columns, padding and picture size for n cells of h x w, without allocating it. */
-  static layout(n: number, h: number, w: number, opts: GridOptions = {}): { cols: number; pad: number; height: number; width: number } {
+  static layout(
+    n: number,
+    h: number,
+    w: number,
+    opts: GridOptions = {},
+  ): { cols: number; pad: number; height: number; width: number } {
     checkDims('n', n, 1);
     checkDims('h', h, 1);
     checkDims('w', w, 1);
@@ -64,9 +83,13 @@ export class Grid {
   /** Images first .. first + k - 1 into their cells; `images` holds k NHWC images. */
   place(images: Uint8Array, first: number, k: number): void {
     const { h, w, c, cols, pad } = this;
-    if (!(Number.isSafeInteger(first) && first >= 0 && first + k <= this.n)) throw new Error(`Grid.place: images ${first}..${first + k - 1} outside the grid's ${this.n} cells`);
-    if (images.length !== k * h * w * c) throw new Error(`Grid.place: expected ${k}x${h}x${w}x${c} = ${k * h * w * c} values, got ${images.length}`);
-    const rowBytes = w * c, width = this.image.width, data = this.image.data;
+    if (!(Number.isSafeInteger(first) && first >= 0 && first + k <= this.n))
+      throw new Error(`Grid.place: images ${first}..${first + k - 1} outside the grid's ${this.n} cells`);
+    if (images.length !== k * h * w * c)
+      throw new Error(`Grid.place: expected ${k}x${h}x${w}x${c} = ${k * h * w * c} values, got ${images.length}`);
+    const rowBytes = w * c,
+      width = this.image.width,
+      data = this.image.data;
     for (let j = 0; j < k; j++) {
       const i = first + j;
       const y0 = pad + Math.floor(i / cols) * (h + pad);
@@ -145,10 +168,10 @@ export function upscale(im: ImageU8, k: number): ImageU8 {
   const W = width * k;
   const data = new Uint8Array(height * k * W * c);
   for (let y = 0; y < height; y++) {
-    const row = (y * k) * W * c;
+    const row = y * k * W * c;
     for (let x = 0; x < width; x++) {
       const px = im.data.subarray((y * width + x) * c, (y * width + x + 1) * c);
-      for (let j = 0; j < k; j++) data.set(px, row + ((x * k + j) * c));
+      for (let j = 0; j < k; j++) data.set(px, row + (x * k + j) * c);
     }
     for (let i = 1; i < k; i++) data.copyWithin(row + i * W * c, row, row + W * c);
   }

@@ -22,7 +22,18 @@ export interface LossCurveOptions {
   smooth?: number;
 }
 
-const COLORS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
+const COLORS = [
+  '#1f77b4',
+  '#ff7f0e',
+  '#2ca02c',
+  '#d62728',
+  '#9467bd',
+  '#8c564b',
+  '#e377c2',
+  '#7f7f7f',
+  '#bcbd22',
+  '#17becf',
+];
 
 const FONT = 'font-family="sans-serif" font-size="12"';
 
@@ -56,7 +67,10 @@ function formatTick(v: number, step: number): string {
   const a = Math.abs(v);
   if (a >= 1e6 || a < 1e-3) {
     const digits = Math.max(0, Math.min(3, Math.floor(Math.log10(a)) - Math.floor(Math.log10(step))));
-    return v.toExponential(digits).replace(/\.?0+e/, 'e').replace('e+', 'e');
+    return v
+      .toExponential(digits)
+      .replace(/\.?0+e/, 'e')
+      .replace('e+', 'e');
   }
   const decimals = Math.max(0, Math.min(10, -Math.floor(Math.log10(step) + 1e-9)));
   return v.toFixed(decimals);
@@ -127,7 +141,11 @@ export function lossCurveSvg(series: Series[], opts: LossCurveOptions = {}): str
   }
   if (count === 0) [x0, x1, y0, y1] = [0, 1, 0, 1];
   if (x1 - x0 < 1e-12 * Math.max(1, Math.abs(x0))) [x0, x1] = [x0 - 1, x1 + 1];
-  if (y1 - y0 < 1e-12 * Math.max(1, Math.abs(y0))) [y0, y1] = [y0 - (logY ? 0.5 : Math.max(1, Math.abs(y0) * 0.1)), y1 + (logY ? 0.5 : Math.max(1, Math.abs(y1) * 0.1))];
+  if (y1 - y0 < 1e-12 * Math.max(1, Math.abs(y0)))
+    [y0, y1] = [
+      y0 - (logY ? 0.5 : Math.max(1, Math.abs(y0) * 0.1)),
+      y1 + (logY ? 0.5 : Math.max(1, Math.abs(y1) * 0.1)),
+    ];
   else {
     const padY = (y1 - y0) * 0.05;
     [y0, y1] = [y0 - padY, y1 + padY];
@@ -140,7 +158,10 @@ export function lossCurveSvg(series: Series[], opts: LossCurveOptions = {}): str
   const out: string[] = [];
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}">`);
   out.push(`<rect x="0" y="0" width="${W}" height="${H}" fill="#ffffff"/>`);
-  if (opts.title) out.push(`<text x="${num(W / 2)}" y="22" text-anchor="middle" font-family="sans-serif" font-size="15" font-weight="bold">${esc(opts.title)}</text>`);
+  if (opts.title)
+    out.push(
+      `<text x="${num(W / 2)}" y="22" text-anchor="middle" font-family="sans-serif" font-size="15" font-weight="bold">${esc(opts.title)}</text>`,
+    );
 
   // Grid and tick labels.
   const xt = linearTicks(x0, x1, Math.max(2, Math.floor(pw / 90)));
@@ -148,7 +169,9 @@ export function lossCurveSvg(series: Series[], opts: LossCurveOptions = {}): str
     const x = num(sx(t));
     out.push(`<line x1="${x}" y1="${m.top}" x2="${x}" y2="${m.top + ph}" stroke="#e5e5e5"/>`);
     out.push(`<line x1="${x}" y1="${m.top + ph}" x2="${x}" y2="${m.top + ph + 5}" stroke="#333"/>`);
-    out.push(`<text x="${x}" y="${m.top + ph + 18}" text-anchor="middle" ${FONT}>${esc(formatTick(t, xt.step))}</text>`);
+    out.push(
+      `<text x="${x}" y="${m.top + ph + 18}" text-anchor="middle" ${FONT}>${esc(formatTick(t, xt.step))}</text>`,
+    );
   }
   for (const { v, label } of yTicks(y0, y1, logY, Math.max(2, Math.floor(ph / 50)))) {
     const y = num(syv(v));
@@ -157,18 +180,25 @@ export function lossCurveSvg(series: Series[], opts: LossCurveOptions = {}): str
     out.push(`<text x="${m.left - 8}" y="${y}" dy="4" text-anchor="end" ${FONT}>${esc(label)}</text>`);
   }
   out.push(`<rect x="${m.left}" y="${m.top}" width="${pw}" height="${ph}" fill="none" stroke="#333"/>`);
-  if (opts.xLabel) out.push(`<text x="${num(m.left + pw / 2)}" y="${H - 10}" text-anchor="middle" ${FONT}>${esc(opts.xLabel)}</text>`);
+  if (opts.xLabel)
+    out.push(`<text x="${num(m.left + pw / 2)}" y="${H - 10}" text-anchor="middle" ${FONT}>${esc(opts.xLabel)}</text>`);
   if (opts.yLabel) {
     const cy = num(m.top + ph / 2);
-    out.push(`<text x="16" y="${cy}" text-anchor="middle" transform="rotate(-90 16 ${cy})" ${FONT}>${esc(opts.yLabel)}</text>`);
+    out.push(
+      `<text x="16" y="${cy}" text-anchor="middle" transform="rotate(-90 16 ${cy})" ${FONT}>${esc(opts.yLabel)}</text>`,
+    );
   }
   if (count === 0) {
-    out.push(`<text x="${num(m.left + pw / 2)}" y="${num(m.top + ph / 2)}" text-anchor="middle" fill="#888" ${FONT}>no finite data</text>`);
+    out.push(
+      `<text x="${num(m.left + pw / 2)}" y="${num(m.top + ph / 2)}" text-anchor="middle" fill="#888" ${FONT}>no finite data</text>`,
+    );
   }
 
   // Lines, clipped to the plot area.
   out.push(`<clipPath id="deepgen-plot"><rect x="${m.left}" y="${m.top}" width="${pw}" height="${ph}"/></clipPath>`);
-  out.push('<g clip-path="url(#deepgen-plot)" fill="none" stroke-width="1.5" stroke-linejoin="round" stroke-linecap="round">');
+  out.push(
+    '<g clip-path="url(#deepgen-plot)" fill="none" stroke-width="1.5" stroke-linejoin="round" stroke-linecap="round">',
+  );
   clean.forEach((s, i) => {
     const color = COLORS[i % COLORS.length];
     const toPath = (pts: [number, number][]) => {
@@ -191,11 +221,15 @@ export function lossCurveSvg(series: Series[], opts: LossCurveOptions = {}): str
     const lh = 8 + labels.length * 18;
     const lx = m.left + pw - lw - 8;
     const ly = m.top + 8;
-    out.push(`<rect x="${num(lx)}" y="${ly}" width="${num(lw)}" height="${lh}" fill="#ffffff" fill-opacity="0.85" stroke="#ccc"/>`);
+    out.push(
+      `<rect x="${num(lx)}" y="${ly}" width="${num(lw)}" height="${lh}" fill="#ffffff" fill-opacity="0.85" stroke="#ccc"/>`,
+    );
     labels.forEach((label, i) => {
       const y = ly + 14 + i * 18;
       const color = COLORS[i % COLORS.length];
-      out.push(`<line x1="${num(lx + 8)}" y1="${y - 4}" x2="${num(lx + 26)}" y2="${y - 4}" stroke="${color}" stroke-width="2.5"/>`);
+      out.push(
+        `<line x1="${num(lx + 8)}" y1="${y - 4}" x2="${num(lx + 26)}" y2="${y - 4}" stroke="${color}" stroke-width="2.5"/>`,
+      );
       out.push(`<text x="${num(lx + 30)}" y="${y}" ${FONT}>${esc(label)}</text>`);
     });
   }
@@ -205,7 +239,8 @@ export function lossCurveSvg(series: Series[], opts: LossCurveOptions = {}): str
 
 /** Y ticks in axis units (log10 of the value when logY). */
 function yTicks(y0: number, y1: number, logY: boolean, count: number): { v: number; label: string }[] {
-  if (!logY) return linearTicks(y0, y1, count).ticks.map((t) => ({ v: t, label: formatTick(t, niceStep(y1 - y0, count)) }));
+  if (!logY)
+    return linearTicks(y0, y1, count).ticks.map((t) => ({ v: t, label: formatTick(t, niceStep(y1 - y0, count)) }));
   // Decades, then 1-2-5 within decades when the range spans too few of them.
   for (const mult of [[1], [1, 2, 5], [1, 2, 3, 4, 5, 6, 7, 8, 9]]) {
     const out: { v: number; label: string }[] = [];
@@ -215,7 +250,8 @@ function yTicks(y0: number, y1: number, logY: boolean, count: number): { v: numb
         if (v >= y0 - 1e-9 && v <= y1 + 1e-9) out.push({ v, label: formatLog(k * 10 ** e) });
       }
     }
-    if (out.length >= 2) return out.length > count * 2 ? out.filter((_, i) => i % Math.ceil(out.length / count) === 0) : out;
+    if (out.length >= 2)
+      return out.length > count * 2 ? out.filter((_, i) => i % Math.ceil(out.length / count) === 0) : out;
   }
   // Less than a factor of ~1.1 in range: plain ticks on the values, placed on the log axis.
   const lo = 10 ** y0;

@@ -4,7 +4,13 @@
 import * as buffer from 'node:buffer';
 import * as fs from 'node:fs';
 import { take } from '../../core/data/batches.ts';
-import { DEFAULT_SHAPES_SIZE, generateShapes, holdOutShapes, parseShapePairs, SHAPE_KINDS } from '../../core/data/shapes.ts';
+import {
+  DEFAULT_SHAPES_SIZE,
+  generateShapes,
+  holdOutShapes,
+  parseShapePairs,
+  SHAPE_KINDS,
+} from '../../core/data/shapes.ts';
 import type { ImageDataset } from '../../core/data/types.ts';
 import { UserError } from '../../core/errors.ts';
 import { Rng } from '../../core/tensor/rng.ts';
@@ -52,7 +58,10 @@ function resizeDataset(ds: ImageDataset, size: number): ImageDataset {
   const plane = ds.height * ds.width * ds.channels;
   const outPlane = size * size * ds.channels;
   const bytes = ds.n * outPlane;
-  const tooBig = () => new UserError(`Cannot resize ${ds.name} to ${size}x${size}: ${ds.n} images would take ${(bytes / 2 ** 30).toFixed(1)} GiB; use fewer images (--train-n/--test-n) or a smaller --size.`);
+  const tooBig = () =>
+    new UserError(
+      `Cannot resize ${ds.name} to ${size}x${size}: ${ds.n} images would take ${(bytes / 2 ** 30).toFixed(1)} GiB; use fewer images (--train-n/--test-n) or a smaller --size.`,
+    );
   if (bytes > buffer.constants.MAX_LENGTH) throw tooBig();
   let images: Uint8Array;
   try {
@@ -95,18 +104,23 @@ export function loadDataset(spec: string, opts: LoadDatasetOptions): ImageDatase
     throw new UserError(`Invalid split "${String(opts.split)}": use train or test.`);
   }
   const holdOut = opts.holdOut?.length ? parseShapePairs(opts.holdOut) : [];
-  if (holdOut.length && spec !== 'shapes') throw new UserError(`Hold-out pairs only apply to the shapes dataset, not ${spec}; drop data.holdOut.`);
+  if (holdOut.length && spec !== 'shapes')
+    throw new UserError(`Hold-out pairs only apply to the shapes dataset, not ${spec}; drop data.holdOut.`);
   if (spec === 'fashion-mnist') {
     const dir = opts.dataDir ?? FASHION_MNIST_DIR;
     if (!opts.dataDir && !hasIdxDataset(dir)) {
-      throw new UserError(`Fashion-MNIST is not installed at ${dir}; run \`apt-get install dataset-fashion-mnist\` or pass --data-dir DIR holding the idx files.`);
+      throw new UserError(
+        `Fashion-MNIST is not installed at ${dir}; run \`apt-get install dataset-fashion-mnist\` or pass --data-dir DIR holding the idx files.`,
+      );
     }
     return loadIdx('fashion-mnist', dir, opts);
   }
   if (spec === 'mnist') {
     const dir = opts.dataDir ?? (fs.existsSync(MNIST_DIR) ? MNIST_DIR : undefined);
     if (!dir) {
-      throw new UserError(`MNIST needs its idx files: pass --data-dir DIR holding train-images-idx3-ubyte(.gz) and friends (nothing found at ${MNIST_DIR}).`);
+      throw new UserError(
+        `MNIST needs its idx files: pass --data-dir DIR holding train-images-idx3-ubyte(.gz) and friends (nothing found at ${MNIST_DIR}).`,
+      );
     }
     return loadIdx('mnist', dir, opts);
   }
@@ -124,7 +138,12 @@ export function loadDataset(spec: string, opts: LoadDatasetOptions): ImageDatase
   if (spec.startsWith('folder:')) {
     const dir = spec.slice('folder:'.length);
     if (!dir) throw new UserError('Empty folder path in "folder:": write folder:PATH, e.g. folder:./my-images.');
-    let ds = loadImageFolder(dir, { size: opts.size ?? 32, channels: opts.channels ?? 3, split: opts.split, maxPixels: opts.maxImagePixels });
+    let ds = loadImageFolder(dir, {
+      size: opts.size ?? 32,
+      channels: opts.channels ?? 3,
+      split: opts.split,
+      maxPixels: opts.maxImagePixels,
+    });
     if (opts.n !== undefined) ds = take(ds, opts.n);
     return ds;
   }
@@ -135,7 +154,9 @@ export function loadDataset(spec: string, opts: LoadDatasetOptions): ImageDatase
 export function checkSameImageShape(train: ImageDataset, test: ImageDataset): void {
   const shape = (d: ImageDataset) => `${d.height}x${d.width}x${d.channels}`;
   if (shape(train) !== shape(test)) {
-    throw new UserError(`Train and test images differ in size: ${train.name} is ${shape(train)} but ${test.name} is ${shape(test)}; use both splits of one dataset release, or pass --size N to resize both.`);
+    throw new UserError(
+      `Train and test images differ in size: ${train.name} is ${shape(train)} but ${test.name} is ${shape(test)}; use both splits of one dataset release, or pass --size N to resize both.`,
+    );
   }
 }
 

@@ -12,7 +12,16 @@ export const IDX_IMAGES_MAGIC = 0x00000803;
 export const IDX_LABELS_MAGIC = 0x00000801;
 
 export const FASHION_MNIST_CLASSES = [
-  'T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot',
+  'T-shirt/top',
+  'Trouser',
+  'Pullover',
+  'Dress',
+  'Coat',
+  'Sandal',
+  'Shirt',
+  'Sneaker',
+  'Bag',
+  'Ankle boot',
 ];
 export const MNIST_CLASSES = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
 
@@ -42,7 +51,9 @@ const isGzip = (raw: Uint8Array) => raw.length >= 2 && raw[0] === 0x1f && raw[1]
 
 function readRaw(file: string): Buffer {
   if (!fs.existsSync(file)) {
-    throw new UserError(`Cannot find ${file}: no such file; pass --data-dir DIR holding the idx files (for Fashion-MNIST: \`apt-get install dataset-fashion-mnist\`).`);
+    throw new UserError(
+      `Cannot find ${file}: no such file; pass --data-dir DIR holding the idx files (for Fashion-MNIST: \`apt-get install dataset-fashion-mnist\`).`,
+    );
   }
   try {
     return fs.readFileSync(file);
@@ -52,7 +63,9 @@ function readRaw(file: string): Buffer {
 }
 
 const corruptGzip = (file: string, e: unknown) =>
-  new UserError(`Cannot read ${file}: corrupt gzip data (${oneLine(String((e as Error).message))}); re-download or re-install the file.`);
+  new UserError(
+    `Cannot read ${file}: corrupt gzip data (${oneLine(String((e as Error).message))}); re-download or re-install the file.`,
+  );
 
 /** The first bytes of a gzip file's contents, from a bounded inflate of its head (Z_SYNC_FLUSH accepts the cut input). */
 function gunzipHead(file: string, raw: Uint8Array): Uint8Array {
@@ -75,20 +88,32 @@ function parseHeader(file: string, head: Uint8Array, magic: number, what: string
   const ndim = magic & 0xff;
   const headerLen = 4 + 4 * ndim;
   if (head.length < 4) {
-    throw new UserError(`Cannot read ${file}: file is truncated (${head.length} bytes, shorter than the 4-byte idx magic); re-download it.`);
+    throw new UserError(
+      `Cannot read ${file}: file is truncated (${head.length} bytes, shorter than the 4-byte idx magic); re-download it.`,
+    );
   }
   const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
   const got = view.getUint32(0, false);
   if (got !== magic) {
-    throw new UserError(`Cannot read ${file}: wrong magic number ${hex(got)} (expected ${hex(magic)} for idx${ndim} ${what}); is this an idx file?`);
+    throw new UserError(
+      `Cannot read ${file}: wrong magic number ${hex(got)} (expected ${hex(magic)} for idx${ndim} ${what}); is this an idx file?`,
+    );
   }
   if (head.length < headerLen) {
-    throw new UserError(`Cannot read ${file}: file is truncated (expected at least ${headerLen} header bytes, got ${head.length}); re-download it.`);
+    throw new UserError(
+      `Cannot read ${file}: file is truncated (expected at least ${headerLen} header bytes, got ${head.length}); re-download it.`,
+    );
   }
   const dims: number[] = [];
   for (let i = 0; i < ndim; i++) dims.push(view.getUint32(4 + 4 * i, false));
-  if (dims[0] === 0) throw new UserError(`Cannot read ${file}: the header declares 0 ${what.split(' ').pop()}; use a file with data in it.`);
-  if (dims.some((d) => d === 0)) throw new UserError(`Cannot read ${file}: the header declares ${dims.join('x')} ${what}, with an empty dimension; is this the right file?`);
+  if (dims[0] === 0)
+    throw new UserError(
+      `Cannot read ${file}: the header declares 0 ${what.split(' ').pop()}; use a file with data in it.`,
+    );
+  if (dims.some((d) => d === 0))
+    throw new UserError(
+      `Cannot read ${file}: the header declares ${dims.join('x')} ${what}, with an empty dimension; is this the right file?`,
+    );
   return { dims, headerLen, total: headerLen + dims.reduce((a, b) => a * b, 1) };
 }
 
@@ -100,27 +125,37 @@ function readIdx(file: string, magic: number, what: string): { dims: number[]; p
   const h = parseHeader(file, gz ? gunzipHead(file, raw) : raw, magic, what);
   const declares = `header declares ${h.dims.join('x')} ${what}`;
   if (h.total > buffer.constants.MAX_LENGTH) {
-    throw new UserError(`Cannot read ${file}: the ${declares}, ${h.total} bytes, more than one array can hold (${buffer.constants.MAX_LENGTH}); is this an idx file?`);
+    throw new UserError(
+      `Cannot read ${file}: the ${declares}, ${h.total} bytes, more than one array can hold (${buffer.constants.MAX_LENGTH}); is this an idx file?`,
+    );
   }
   let bytes: Uint8Array = raw;
   if (gz) {
     if (h.total > raw.length * MAX_DEFLATE_RATIO + HEAD_PREFIX) {
-      throw new UserError(`Cannot read ${file}: file is truncated (the ${declares}, ${h.total} bytes, more than its ${raw.length} gzip bytes can hold); re-download it.`);
+      throw new UserError(
+        `Cannot read ${file}: file is truncated (the ${declares}, ${h.total} bytes, more than its ${raw.length} gzip bytes can hold); re-download it.`,
+      );
     }
     try {
       bytes = zlib.gunzipSync(raw, { maxOutputLength: h.total });
     } catch (e) {
       if ((e as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
-        throw new UserError(`Cannot read ${file}: its gzip data holds more than the ${h.total} bytes its ${declares}; is this an idx file?`);
+        throw new UserError(
+          `Cannot read ${file}: its gzip data holds more than the ${h.total} bytes its ${declares}; is this an idx file?`,
+        );
       }
       throw corruptGzip(file, e);
     }
   }
   if (bytes.length < h.total) {
-    throw new UserError(`Cannot read ${file}: file is truncated (${declares}, needing ${h.total} bytes, got ${bytes.length}); re-download it.`);
+    throw new UserError(
+      `Cannot read ${file}: file is truncated (${declares}, needing ${h.total} bytes, got ${bytes.length}); re-download it.`,
+    );
   }
   if (bytes.length > h.total) {
-    throw new UserError(`Cannot read ${file}: ${bytes.length - h.total} unexpected trailing bytes (${declares} in ${h.total} bytes, file has ${bytes.length}); is this an idx file?`);
+    throw new UserError(
+      `Cannot read ${file}: ${bytes.length - h.total} unexpected trailing bytes (${declares} in ${h.total} bytes, file has ${bytes.length}); is this an idx file?`,
+    );
   }
   // A plain Uint8Array view: Buffer.slice would alias where callers expect a copy.
   return { dims: h.dims, payload: new Uint8Array(bytes.buffer, bytes.byteOffset + h.headerLen, h.total - h.headerLen) };
@@ -141,7 +176,9 @@ export function readIdxLabels(file: string, numClasses = 10): IdxLabels {
   for (let i = 0; i < n; i++) {
     const v = payload[i];
     if (v >= numClasses) {
-      throw new UserError(`Cannot read ${file}: label ${v} at index ${i} is out of range 0..${numClasses - 1}; is this the right label file?`);
+      throw new UserError(
+        `Cannot read ${file}: label ${v} at index ${i} is out of range 0..${numClasses - 1}; is this the right label file?`,
+      );
     }
     labels[i] = v;
   }
@@ -151,7 +188,8 @@ export function readIdxLabels(file: string, numClasses = 10): IdxLabels {
 /** Encodes uint8 data with the given dims as an idx file (idx1 labels for one dim, idx3 images for three). */
 export function encodeIdx(data: Uint8Array, dims: number[]): Buffer {
   const count = dims.reduce((a, b) => a * b, 1);
-  if (count !== data.length) throw new Error(`encodeIdx: dims ${dims.join('x')} need ${count} bytes, got ${data.length}`);
+  if (count !== data.length)
+    throw new Error(`encodeIdx: dims ${dims.join('x')} need ${count} bytes, got ${data.length}`);
   const out = Buffer.alloc(4 + 4 * dims.length + data.length);
   out.writeUInt32BE(0x00000800 | dims.length, 0);
   dims.forEach((d, i) => out.writeUInt32BE(d, 4 + 4 * i));
@@ -187,7 +225,9 @@ export function loadIdxDataset(dir: string, split: 'train' | 'test', opts: { kin
   const kind = opts.kind ?? 'fashion-mnist';
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
     const hint = kind === 'fashion-mnist' ? 'install it with `apt-get install dataset-fashion-mnist` or pass' : 'pass';
-    throw new UserError(`Cannot find ${kind} data: ${dir} is not a directory; ${hint} --data-dir DIR holding the idx files.`);
+    throw new UserError(
+      `Cannot find ${kind} data: ${dir} is not a directory; ${hint} --data-dir DIR holding the idx files.`,
+    );
   }
   const imagesFile = findIdxFile(dir, split, 'images');
   const labelsFile = findIdxFile(dir, split, 'labels');
@@ -195,9 +235,12 @@ export function loadIdxDataset(dir: string, split: 'train' | 'test', opts: { kin
   const img = readIdxImages(imagesFile);
   const lab = readIdxLabels(labelsFile, classNames.length);
   if (img.n !== lab.n) {
-    throw new UserError(`Mismatched idx files: ${imagesFile} has ${img.n} images but ${labelsFile} has ${lab.n} labels; use files from the same split and release.`);
+    throw new UserError(
+      `Mismatched idx files: ${imagesFile} has ${img.n} images but ${labelsFile} has ${lab.n} labels; use files from the same split and release.`,
+    );
   }
-  const captionOf = kind === 'fashion-mnist' ? classNames.map((c) => c.toLowerCase()) : classNames.map((c) => `digit ${c}`);
+  const captionOf =
+    kind === 'fashion-mnist' ? classNames.map((c) => c.toLowerCase()) : classNames.map((c) => `digit ${c}`);
   return {
     name: `${kind}/${split}`,
     height: img.h,

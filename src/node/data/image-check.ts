@@ -17,7 +17,9 @@ export function maxImagePixels(given?: number): number {
   if (env === undefined || env === '') return DEFAULT_MAX_IMAGE_PIXELS;
   const n = Number(env);
   if (!/^\d+$/.test(env.trim()) || !Number.isSafeInteger(n) || n < 1) {
-    throw new UserError(`${MAX_IMAGE_PIXELS_ENV}=${JSON.stringify(env)} is not a positive integer; set it to a pixel count such as ${DEFAULT_MAX_IMAGE_PIXELS}, or unset it`);
+    throw new UserError(
+      `${MAX_IMAGE_PIXELS_ENV}=${JSON.stringify(env)} is not a positive integer; set it to a pixel count such as ${DEFAULT_MAX_IMAGE_PIXELS}, or unset it`,
+    );
   }
   return n;
 }
@@ -37,7 +39,15 @@ const PNG_COLOR: Record<number, { samples: number; depths: number[] }> = {
   6: { samples: 4, depths: [8, 16] },
 };
 /** Adam7 passes: x start, y start, x step, y step. */
-const ADAM7 = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]];
+const ADAM7 = [
+  [0, 0, 8, 8],
+  [4, 0, 8, 8],
+  [0, 4, 4, 8],
+  [2, 0, 4, 4],
+  [0, 2, 2, 4],
+  [1, 0, 2, 2],
+  [0, 1, 1, 2],
+];
 
 export const isPng = (b: Uint8Array) => b.length >= 8 && PNG_SIGNATURE.every((v, i) => b[i] === v);
 export const isJpeg = (b: Uint8Array) => b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff;
@@ -55,7 +65,8 @@ function pngLayout(buf: Uint8Array, bad: (problem: string) => UserError): PngLay
   let header: { width: number; height: number; depth: number; color: number; interlace: number } | undefined;
   let pos = 8;
   for (;;) {
-    if (pos + 8 > buf.length) throw bad(`the file is truncated (it ends ${header ? 'before the IEND chunk' : 'inside the header'})`);
+    if (pos + 8 > buf.length)
+      throw bad(`the file is truncated (it ends ${header ? 'before the IEND chunk' : 'inside the header'})`);
     const len = view.getUint32(pos);
     const type = String.fromCharCode(buf[pos + 4], buf[pos + 5], buf[pos + 6], buf[pos + 7]);
     const shown = /^[A-Za-z]{4}$/.test(type) ? type : 'of an unknown type';
@@ -63,15 +74,23 @@ function pngLayout(buf: Uint8Array, bad: (problem: string) => UserError): PngLay
     const body = buf.subarray(pos + 8, pos + 8 + len);
     if (!header) {
       if (type !== 'IHDR' || len !== 13) throw bad('the first chunk is not a 13-byte IHDR header');
-      header = { width: view.getUint32(pos + 8), height: view.getUint32(pos + 12), depth: body[8], color: body[9], interlace: body[12] };
+      header = {
+        width: view.getUint32(pos + 8),
+        height: view.getUint32(pos + 12),
+        depth: body[8],
+        color: body[9],
+        interlace: body[12],
+      };
     } else if (type === 'IDAT') idat.push(body);
     else if (type === 'IEND') break;
     pos += 12 + len;
   }
   const { width, height, depth, color, interlace } = header;
-  if (width < 1 || height < 1 || width > 2 ** 31 - 1 || height > 2 ** 31 - 1) throw bad(`the header declares an invalid size ${width}x${height}`);
+  if (width < 1 || height < 1 || width > 2 ** 31 - 1 || height > 2 ** 31 - 1)
+    throw bad(`the header declares an invalid size ${width}x${height}`);
   const spec = PNG_COLOR[color];
-  if (!spec || !spec.depths.includes(depth)) throw bad(`the header declares color type ${color} with bit depth ${depth}, which PNG does not define`);
+  if (!spec || !spec.depths.includes(depth))
+    throw bad(`the header declares color type ${color} with bit depth ${depth}, which PNG does not define`);
   if (interlace > 1) throw bad(`the header declares interlace method ${interlace}, which PNG does not define`);
   if (idat.length === 0) throw bad('it has no image data (no IDAT chunk)');
   const rowBytes = (w: number) => Math.ceil((w * spec.samples * depth) / 8) + 1;
@@ -131,12 +150,21 @@ function checkPngData(layout: PngLayout, bad: (problem: string) => UserError): v
     got = zlib.inflateSync(Buffer.concat(layout.idat), { maxOutputLength: layout.dataBytes }).length;
   } catch (e) {
     // pngjs refuses surplus data too, with a message about streams: say what is wrong instead
-    if ((e as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') throw bad(`its image data is longer than a ${layout.width}x${layout.height} image needs (${layout.dataBytes} bytes)`);
+    if ((e as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE')
+      throw bad(
+        `its image data is longer than a ${layout.width}x${layout.height} image needs (${layout.dataBytes} bytes)`,
+      );
     const msg = oneLine(String((e as Error).message));
-    throw bad(/unexpected end/i.test(msg) ? 'its image data is truncated (the compressed stream ends early)' : `its image data is corrupt (${msg})`);
+    throw bad(
+      /unexpected end/i.test(msg)
+        ? 'its image data is truncated (the compressed stream ends early)'
+        : `its image data is corrupt (${msg})`,
+    );
   }
   if (got < layout.dataBytes) {
-    throw bad(`its image data is truncated: a ${layout.width}x${layout.height} image needs ${layout.dataBytes} bytes, the file holds ${got}`);
+    throw bad(
+      `its image data is truncated: a ${layout.width}x${layout.height} image needs ${layout.dataBytes} bytes, the file holds ${got}`,
+    );
   }
 }
 

@@ -44,7 +44,9 @@ function imageNames(dir: string): string[] {
 /** The image files of dir (top level, or one level of class subfolders), in a fixed order. */
 export function listImageFolder(dir: string): ImageFolderListing {
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
-    throw new UserError(`Cannot find image folder ${dir}: no such directory; pass folder:PATH with a directory of .png/.jpg files.`);
+    throw new UserError(
+      `Cannot find image folder ${dir}: no such directory; pass folder:PATH with a directory of .png/.jpg files.`,
+    );
   }
   const top = imageNames(dir);
   const subdirs = fs
@@ -58,11 +60,14 @@ export function listImageFolder(dir: string): ImageFolderListing {
     if (names.length > 0) classes.push({ name: sub, files: names.map((f) => path.join(dir, sub, f)) });
   }
   if (classes.length === 0) {
-    if (top.length === 0) throw new UserError(`No images found in ${dir}: expected .png, .jpg or .jpeg files there or in its subfolders.`);
+    if (top.length === 0)
+      throw new UserError(`No images found in ${dir}: expected .png, .jpg or .jpeg files there or in its subfolders.`);
     return { files: top.map((f) => path.join(dir, f)) };
   }
   if (top.length > 0) {
-    throw new UserError(`Ambiguous image folder ${dir}: it has images both at top level (e.g. ${top[0]}) and in class subfolders; move every image into a class subfolder, or none.`);
+    throw new UserError(
+      `Ambiguous image folder ${dir}: it has images both at top level (e.g. ${top[0]}) and in class subfolders; move every image into a class subfolder, or none.`,
+    );
   }
   const files: string[] = [];
   const labels: number[] = [];
@@ -103,7 +108,10 @@ export function decodeImageBytes(buf: Buffer, file: string, maxPixels: number): 
     }
     if (isJpeg(buf)) {
       // jpeg-js's own limits back up the header check (its memory count is about 20 bytes a pixel)
-      const limits = { maxResolutionInMP: maxPixels / 1e6, maxMemoryUsageInMB: Math.ceil((maxPixels * 24) / 2 ** 20) + 64 };
+      const limits = {
+        maxResolutionInMP: maxPixels / 1e6,
+        maxMemoryUsageInMB: Math.ceil((maxPixels * 24) / 2 ** 20) + 64,
+      };
       const img = jpeg.decode(buf, { useTArray: true, formatAsRGBA: true, ...limits });
       return { width: img.width, height: img.height, rgba: img.data };
     }
@@ -111,7 +119,9 @@ export function decodeImageBytes(buf: Buffer, file: string, maxPixels: number): 
     const msg = oneLine(String((e as Error)?.message ?? e));
     throw new UserError(`Cannot decode ${file}: ${msg}; is it a valid ${png ? 'PNG' : 'JPEG'} image?`);
   }
-  throw new UserError(`Cannot decode ${file}: not a PNG or JPEG file (unrecognized header); remove it or convert it to PNG.`);
+  throw new UserError(
+    `Cannot decode ${file}: not a PNG or JPEG file (unrecognized header); remove it or convert it to PNG.`,
+  );
 }
 
 // Per output index along one axis: source indices and weights (summing to 1).
@@ -164,7 +174,8 @@ export function centerCropResize(src: Uint8Array, h: number, w: number, c: numbe
   const x0 = Math.floor((w - side) / 2);
   const out = new Uint8Array(size * size * c);
   if (side === size) {
-    for (let y = 0; y < size; y++) out.set(src.subarray(((y0 + y) * w + x0) * c, ((y0 + y) * w + x0 + size) * c), y * size * c);
+    for (let y = 0; y < size; y++)
+      out.set(src.subarray(((y0 + y) * w + x0) * c, ((y0 + y) * w + x0 + size) * c), y * size * c);
     return out;
   }
   const tx = axisTaps(side, x0, size);
@@ -243,7 +254,8 @@ export function loadImageFolder(dir: string, opts: ImageFolderOptions): ImageDat
   if (!Number.isInteger(size) || size < 1 || size > 4096) {
     throw new UserError(`Invalid image size ${size}: it must be an integer from 1 to 4096 (e.g. --size 32).`);
   }
-  if (channels !== 1 && channels !== 3) throw new UserError(`Invalid channel count ${channels}: use 1 (grayscale) or 3 (RGB).`);
+  if (channels !== 1 && channels !== 3)
+    throw new UserError(`Invalid channel count ${channels}: use 1 (grayscale) or 3 (RGB).`);
   const listing = listImageFolder(dir);
   const mask = holdoutMask(listing);
   const keep: number[] = [];
@@ -251,7 +263,9 @@ export function loadImageFolder(dir: string, opts: ImageFolderOptions): ImageDat
     if (split === 'all' || (split === 'test') === mask[i]) keep.push(i);
   });
   if (keep.length === 0) {
-    throw new UserError(`No ${split} images in ${dir}: the test split is the last 10% of each class, so add more images (at least 2 per class).`);
+    throw new UserError(
+      `No ${split} images in ${dir}: the test split is the last 10% of each class, so add more images (at least 2 per class).`,
+    );
   }
   const plane = size * size * channels;
   const images = new Uint8Array(keep.length * plane);

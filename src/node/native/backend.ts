@@ -9,7 +9,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { loadNativeAddon, type NativeAddon, type NativeInfo } from './addon.ts';
 import { FUSED_ADAM, nativeKernelConfigs } from './kernels.ts';
-import { groupNormKernelConfigs, oneHotKernelConfigs, resizeGradKernelConfigs, zeroCopyKernelConfigs } from './extra-kernels.ts';
+import {
+  groupNormKernelConfigs,
+  oneHotKernelConfigs,
+  resizeGradKernelConfigs,
+  zeroCopyKernelConfigs,
+} from './extra-kernels.ts';
 import { copyKernelConfigs } from './copy-kernels.ts';
 
 export const NATIVE_BACKEND = 'native';
@@ -54,8 +59,14 @@ export function registerNativeBackend(): NativeRegistration {
   const addon = load.addon;
   tf.registerBackend(NATIVE_BACKEND, sharedWasmBackend, NATIVE_PRIORITY);
   for (const kernel of tf.getKernelsForBackend('wasm')) tf.registerKernel({ ...kernel, backendName: NATIVE_BACKEND });
-  for (const kernel of [...nativeKernelConfigs(addon, NATIVE_BACKEND), ...zeroCopyKernelConfigs(NATIVE_BACKEND), ...groupNormKernelConfigs(addon, NATIVE_BACKEND),
-    ...copyKernelConfigs(addon, NATIVE_BACKEND), ...resizeGradKernelConfigs(NATIVE_BACKEND), ...oneHotKernelConfigs(NATIVE_BACKEND)]) {
+  for (const kernel of [
+    ...nativeKernelConfigs(addon, NATIVE_BACKEND),
+    ...zeroCopyKernelConfigs(NATIVE_BACKEND),
+    ...groupNormKernelConfigs(addon, NATIVE_BACKEND),
+    ...copyKernelConfigs(addon, NATIVE_BACKEND),
+    ...resizeGradKernelConfigs(NATIVE_BACKEND),
+    ...oneHotKernelConfigs(NATIVE_BACKEND),
+  ]) {
     if (tf.getKernel(kernel.kernelName, NATIVE_BACKEND)) tf.unregisterKernel(kernel.kernelName, NATIVE_BACKEND);
     tf.registerKernel(kernel);
   }
@@ -64,7 +75,12 @@ export function registerNativeBackend(): NativeRegistration {
 }
 
 type AdamInternals = {
-  learningRate: number; beta1: number; beta2: number; epsilon: number; accBeta1: tf.Variable; accBeta2: tf.Variable;
+  learningRate: number;
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  accBeta1: tf.Variable;
+  accBeta2: tf.Variable;
   accumulatedFirstMoment: { originalName: string; variable: tf.Variable }[];
   accumulatedSecondMoment: { originalName: string; variable: tf.Variable }[];
   incrementIterations(): void;
@@ -81,25 +97,46 @@ function useFusedAdam(): void {
   if (proto.__deepgenFused) return;
   proto.__deepgenFused = true;
   const original = proto.applyGradients;
-  proto.applyGradients = function (this: AdamInternals, variableGradients: tf.NamedTensorMap | { name: string; tensor: tf.Tensor }[]) {
+  proto.applyGradients = function (
+    this: AdamInternals,
+    variableGradients: tf.NamedTensorMap | { name: string; tensor: tf.Tensor }[],
+  ) {
     const list = Array.isArray(variableGradients);
     const names = list ? variableGradients.map((v) => v.name) : Object.keys(variableGradients);
     const grads = names.map((name, i) => (list ? variableGradients[i].tensor : variableGradients[name]));
     const vars = tf.engine().registeredVariables;
-    if (tf.getBackend() !== NATIVE_BACKEND || !tf.getKernel(FUSED_ADAM, NATIVE_BACKEND)
-      || names.some((name, i) => vars[name]?.dtype !== 'float32' || (grads[i] != null && grads[i].dtype !== 'float32'))) {
+    if (
+      tf.getBackend() !== NATIVE_BACKEND ||
+      !tf.getKernel(FUSED_ADAM, NATIVE_BACKEND) ||
+      names.some((name, i) => vars[name]?.dtype !== 'float32' || (grads[i] != null && grads[i].dtype !== 'float32'))
+    ) {
       return original.call(this, variableGradients);
     }
-    const c1 = 1 - this.accBeta1.dataSync()[0], c2 = 1 - this.accBeta2.dataSync()[0];
-    const attrs = { beta1: this.beta1, beta2: this.beta2, learningRate: this.learningRate, epsilon: this.epsilon, c1, c2 };
+    const c1 = 1 - this.accBeta1.dataSync()[0],
+      c2 = 1 - this.accBeta2.dataSync()[0];
+    const attrs = {
+      beta1: this.beta1,
+      beta2: this.beta2,
+      learningRate: this.learningRate,
+      epsilon: this.epsilon,
+      c1,
+      c2,
+    };
     tf.tidy(() => {
       names.forEach((name, i) => {
         const value = vars[name];
-        this.accumulatedFirstMoment[i] ??= { originalName: `${name}/m`, variable: tf.tidy(() => tf.zerosLike(value).variable(false)) };
-        this.accumulatedSecondMoment[i] ??= { originalName: `${name}/v`, variable: tf.tidy(() => tf.zerosLike(value).variable(false)) };
+        this.accumulatedFirstMoment[i] ??= {
+          originalName: `${name}/m`,
+          variable: tf.tidy(() => tf.zerosLike(value).variable(false)),
+        };
+        this.accumulatedSecondMoment[i] ??= {
+          originalName: `${name}/v`,
+          variable: tf.tidy(() => tf.zerosLike(value).variable(false)),
+        };
         const g = grads[i];
         if (g == null) return;
-        const m = this.accumulatedFirstMoment[i].variable, v = this.accumulatedSecondMoment[i].variable;
+        const m = this.accumulatedFirstMoment[i].variable,
+          v = this.accumulatedSecondMoment[i].variable;
         const [x2, m2, v2] = tf.engine().runKernel(FUSED_ADAM, { x: value, m, v, g }, attrs) as tf.Tensor[];
         m.assign(m2);
         v.assign(v2);

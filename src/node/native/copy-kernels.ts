@@ -13,7 +13,11 @@ const copyable = (dtype: tf.DataType) => dtype === 'float32' || dtype === 'int32
 
 /** A 4-byte view of a tensor on the heap (the copy moves bits, so a Float32Array serves int32 too). */
 function view(backend: Backend, t: TensorInfo): Float32Array {
-  return new Float32Array(backend.wasm.HEAPU8.buffer, backend.dataIdMap.get(t.dataId).memoryOffset, tf.util.sizeFromShape(t.shape));
+  return new Float32Array(
+    backend.wasm.HEAPU8.buffer,
+    backend.dataIdMap.get(t.dataId).memoryOffset,
+    tf.util.sizeFromShape(t.shape),
+  );
 }
 
 /** Row-major strides including the last (1). */
@@ -35,7 +39,8 @@ function concat(addon: NativeAddon, { inputs, backend, attrs }: Args): TensorInf
   for (const t of nonEmpty) backend.dataIdMap.get(t.dataId);
   const out = backend.makeOutput(outShape, dtype);
   if (nonEmpty.length === 0) return out;
-  const outer = tf.util.sizeFromShape(outShape.slice(0, axis)), total = tf.util.sizeFromShape(outShape.slice(axis));
+  const outer = tf.util.sizeFromShape(outShape.slice(0, axis)),
+    total = tf.util.sizeFromShape(outShape.slice(axis));
   const dst = view(backend, out);
   let offset = 0;
   for (const t of nonEmpty) {
@@ -56,7 +61,8 @@ function splitV(addon: NativeAddon, { inputs, backend, attrs }: Args): TensorInf
     shape[axis] = s;
     return backend.makeOutput(shape, x.dtype);
   });
-  const outer = tf.util.sizeFromShape(x.shape.slice(0, axis)), row = tf.util.sizeFromShape(x.shape.slice(axis + 1));
+  const outer = tf.util.sizeFromShape(x.shape.slice(0, axis)),
+    row = tf.util.sizeFromShape(x.shape.slice(axis + 1));
   const total = x.shape[axis] * row;
   if (outer * total === 0) return outs;
   const src = view(backend, x);
@@ -71,7 +77,11 @@ function splitV(addon: NativeAddon, { inputs, backend, attrs }: Args): TensorInf
 
 function slice(addon: NativeAddon, { inputs, backend, attrs }: Args): TensorInfo {
   const { x } = inputs as { x: TensorInfo };
-  const [begin, size] = tf.slice_util.parseSliceParams(x, attrs.begin as number | number[], attrs.size as number | number[]);
+  const [begin, size] = tf.slice_util.parseSliceParams(
+    x,
+    attrs.begin as number | number[],
+    attrs.size as number | number[],
+  );
   tf.slice_util.assertParamsValid(x, begin, size);
   backend.dataIdMap.get(x.dataId);
   const out = backend.makeOutput(size, x.dtype);
@@ -84,7 +94,11 @@ function slice(addon: NativeAddon, { inputs, backend, attrs }: Args): TensorInfo
 
 /** Concat, SplitV and Slice through addon.copyStrided for float32/int32; other dtypes (and ranks > 8) use wasm's. */
 export function copyKernelConfigs(addon: NativeAddon, backendName = 'native'): KernelConfig[] {
-  const k = (kernelName: string, applies: (args: Args) => boolean, fn: (addon: NativeAddon, args: Args) => TensorInfo | TensorInfo[]): KernelConfig => {
+  const k = (
+    kernelName: string,
+    applies: (args: Args) => boolean,
+    fn: (addon: NativeAddon, args: Args) => TensorInfo | TensorInfo[],
+  ): KernelConfig => {
     const wasm = tf.getKernel(kernelName, 'wasm');
     return {
       kernelName,
@@ -102,10 +116,14 @@ export function copyKernelConfigs(addon: NativeAddon, backendName = 'native'): K
     return copyable(x.dtype) && x.shape.length <= 8;
   };
   return [
-    k('Concat', (a) => {
-      const ins = a.inputs as TensorInfo[];
-      return ins.length > 0 && copyable(ins[0].dtype) && ins.every((t) => t.dtype === ins[0].dtype);
-    }, concat),
+    k(
+      'Concat',
+      (a) => {
+        const ins = a.inputs as TensorInfo[];
+        return ins.length > 0 && copyable(ins[0].dtype) && ins.every((t) => t.dtype === ins[0].dtype);
+      },
+      concat,
+    ),
     k('SplitV', single, splitV),
     k('Slice', single, slice),
   ];

@@ -10,7 +10,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import type { NativeAddon } from './addon.ts';
 
-interface RefCountingBackend { incRef(dataId: object): void }
+interface RefCountingBackend {
+  incRef(dataId: object): void;
+}
 type Args = { inputs: { x: TensorInfo }; backend: RefCountingBackend; attrs: Record<string, unknown> };
 
 function wasmKernel(name: string): KernelFunc {
@@ -27,7 +29,8 @@ export function zeroCopyKernelConfigs(backendName = 'native'): KernelConfig[] {
     setupFunc: tf.getKernel(kernelName, 'wasm')?.setupFunc,
     kernelFunc: ((args: Args) => {
       const { x } = args.inputs;
-      if (x.dtype === 'string' || !applies(args)) return wasmKernel(kernelName)(args as unknown as Parameters<KernelFunc>[0]);
+      if (x.dtype === 'string' || !applies(args))
+        return wasmKernel(kernelName)(args as unknown as Parameters<KernelFunc>[0]);
       args.backend.incRef(x.dataId);
       return { dataId: x.dataId, shape: x.shape.slice(), dtype: x.dtype };
     }) as unknown as KernelFunc,
@@ -48,20 +51,36 @@ interface HeapBackend {
   dataIdMap: { get(dataId: object): { memoryOffset: number } };
   makeOutput(shape: number[], dtype: tf.DataType): TensorInfo;
 }
-type GnArgs = { inputs: Record<string, TensorInfo>; backend: HeapBackend; attrs: { groups: number; epsilon: number; silu: boolean } };
+type GnArgs = {
+  inputs: Record<string, TensorInfo>;
+  backend: HeapBackend;
+  attrs: { groups: number; epsilon: number; silu: boolean };
+};
 
 function heapView(backend: HeapBackend, t: TensorInfo): Float32Array {
-  return new Float32Array(backend.wasm.HEAPU8.buffer, backend.dataIdMap.get(t.dataId).memoryOffset, tf.util.sizeFromShape(t.shape));
+  return new Float32Array(
+    backend.wasm.HEAPU8.buffer,
+    backend.dataIdMap.get(t.dataId).memoryOffset,
+    tf.util.sizeFromShape(t.shape),
+  );
 }
 
 /** [B, H * W, C] after checking shapes and dtypes. */
-function gnCheck(name: string, x: TensorInfo, groups: number, inputs: Record<string, TensorInfo>, names: string[]): [number, number, number] {
+function gnCheck(
+  name: string,
+  x: TensorInfo,
+  groups: number,
+  inputs: Record<string, TensorInfo>,
+  names: string[],
+): [number, number, number] {
   if (x.shape.length !== 4) throw new Error(`${name}: x must be [B, H, W, C]`);
   const [B, H, W, C] = x.shape;
   const { gamma, beta } = inputs;
   const affine = (s: number[]) => (s.length === 1 && s[0] === C) || (s.length === 2 && s[0] === B && s[1] === C);
-  if (!gamma || !beta || !affine(gamma.shape) || gamma.shape.join() !== beta.shape.join()) throw new Error(`${name}: gamma and beta must both be [C] or [B, C]`);
-  if (!Number.isInteger(groups) || groups < 1 || C % groups !== 0) throw new Error(`${name}: ${C} channels do not split into ${groups} groups`);
+  if (!gamma || !beta || !affine(gamma.shape) || gamma.shape.join() !== beta.shape.join())
+    throw new Error(`${name}: gamma and beta must both be [C] or [B, C]`);
+  if (!Number.isInteger(groups) || groups < 1 || C % groups !== 0)
+    throw new Error(`${name}: ${C} channels do not split into ${groups} groups`);
   for (const n of names) {
     const t = inputs[n];
     if (!t || t.dtype !== 'float32') throw new Error(`${name}: ${n} must be a float32 tensor`);
@@ -74,9 +93,23 @@ function groupNormForward(addon: NativeAddon, { inputs, backend, attrs }: GnArgs
   const { groups: G, epsilon, silu } = attrs;
   const [B, P, C] = gnCheck('DeepgenGroupNorm', x, G, inputs, ['x', 'gamma', 'beta']);
   for (const t of [x, gamma, beta]) backend.dataIdMap.get(t.dataId); // move data onto the heap before allocating
-  const y = backend.makeOutput(x.shape, 'float32'), mean = backend.makeOutput([B, G], 'float32'), rstd = backend.makeOutput([B, G], 'float32');
-  addon.groupNorm(heapView(backend, x), heapView(backend, gamma), heapView(backend, beta), heapView(backend, y), heapView(backend, mean),
-    heapView(backend, rstd), B, P, C, G, epsilon ?? 1e-5, !!silu);
+  const y = backend.makeOutput(x.shape, 'float32'),
+    mean = backend.makeOutput([B, G], 'float32'),
+    rstd = backend.makeOutput([B, G], 'float32');
+  addon.groupNorm(
+    heapView(backend, x),
+    heapView(backend, gamma),
+    heapView(backend, beta),
+    heapView(backend, y),
+    heapView(backend, mean),
+    heapView(backend, rstd),
+    B,
+    P,
+    C,
+    G,
+    epsilon ?? 1e-5,
+    !!silu,
+  );
   return [y, mean, rstd];
 }
 
@@ -85,16 +118,40 @@ function groupNormGrad(addon: NativeAddon, { inputs, backend, attrs }: GnArgs): 
   const { groups: G, silu } = attrs;
   const [B, P, C] = gnCheck('DeepgenGroupNormGrad', x, G, inputs, ['dy', 'x', 'gamma', 'beta', 'mean', 'rstd']);
   for (const t of [dy, x, gamma, beta, mean, rstd]) backend.dataIdMap.get(t.dataId);
-  const dx = backend.makeOutput(x.shape, 'float32'), dgamma = backend.makeOutput(gamma.shape, 'float32'), dbeta = backend.makeOutput(beta.shape, 'float32');
-  addon.groupNormGrad(heapView(backend, dy), heapView(backend, x), heapView(backend, gamma), heapView(backend, beta), heapView(backend, mean),
-    heapView(backend, rstd), heapView(backend, dx), heapView(backend, dgamma), heapView(backend, dbeta), B, P, C, G, !!silu);
+  const dx = backend.makeOutput(x.shape, 'float32'),
+    dgamma = backend.makeOutput(gamma.shape, 'float32'),
+    dbeta = backend.makeOutput(beta.shape, 'float32');
+  addon.groupNormGrad(
+    heapView(backend, dy),
+    heapView(backend, x),
+    heapView(backend, gamma),
+    heapView(backend, beta),
+    heapView(backend, mean),
+    heapView(backend, rstd),
+    heapView(backend, dx),
+    heapView(backend, dgamma),
+    heapView(backend, dbeta),
+    B,
+    P,
+    C,
+    G,
+    !!silu,
+  );
   return [dx, dgamma, dbeta];
 }
 
 export function groupNormKernelConfigs(addon: NativeAddon, backendName = 'native'): KernelConfig[] {
   return [
-    { kernelName: 'DeepgenGroupNorm', backendName, kernelFunc: ((args: GnArgs) => groupNormForward(addon, args)) as unknown as KernelFunc },
-    { kernelName: 'DeepgenGroupNormGrad', backendName, kernelFunc: ((args: GnArgs) => groupNormGrad(addon, args)) as unknown as KernelFunc },
+    {
+      kernelName: 'DeepgenGroupNorm',
+      backendName,
+      kernelFunc: ((args: GnArgs) => groupNormForward(addon, args)) as unknown as KernelFunc,
+    },
+    {
+      kernelName: 'DeepgenGroupNormGrad',
+      backendName,
+      kernelFunc: ((args: GnArgs) => groupNormGrad(addon, args)) as unknown as KernelFunc,
+    },
   ];
 }
 
@@ -103,35 +160,52 @@ export function groupNormKernelConfigs(addon: NativeAddon, backendName = 'native
 export function resizeGradKernelConfigs(backendName = 'native'): KernelConfig[] {
   const wasm = tf.getKernel('ResizeNearestNeighborGrad', 'wasm');
   if (!wasm) return [];
-  return [{
-    kernelName: 'ResizeNearestNeighborGrad',
-    backendName,
-    setupFunc: wasm.setupFunc,
-    kernelFunc: ((args: { inputs: { images: TensorInfo; dy: TensorInfo }; backend: HeapBackend; attrs: { alignCorners: boolean; halfPixelCenters: boolean } }) => {
-      const { images, dy } = args.inputs;
-      const { backend, attrs } = args;
-      const [B, H, W, C] = images.shape, [, OH, OW] = dy.shape;
-      const fy = OH / H, fx = OW / W;
-      if (attrs.alignCorners || attrs.halfPixelCenters || dy.dtype !== 'float32' || images.shape.length !== 4
-        || !Number.isInteger(fy) || !Number.isInteger(fx) || dy.shape[3] !== C) {
-        return wasm.kernelFunc(args as unknown as Parameters<KernelFunc>[0]);
-      }
-      backend.dataIdMap.get(dy.dataId);
-      const outInfo = backend.makeOutput(images.shape, 'float32');
-      const d = heapView(backend, dy), o = heapView(backend, outInfo);
-      o.fill(0);
-      for (let b = 0; b < B; b++) {
-        for (let y = 0; y < OH; y++) {
-          const iy = (y / fy) | 0;
-          for (let x = 0; x < OW; x++) {
-            const src = ((b * OH + y) * OW + x) * C, dst = ((b * H + iy) * W + ((x / fx) | 0)) * C;
-            for (let c = 0; c < C; c++) o[dst + c] += d[src + c];
+  return [
+    {
+      kernelName: 'ResizeNearestNeighborGrad',
+      backendName,
+      setupFunc: wasm.setupFunc,
+      kernelFunc: ((args: {
+        inputs: { images: TensorInfo; dy: TensorInfo };
+        backend: HeapBackend;
+        attrs: { alignCorners: boolean; halfPixelCenters: boolean };
+      }) => {
+        const { images, dy } = args.inputs;
+        const { backend, attrs } = args;
+        const [B, H, W, C] = images.shape,
+          [, OH, OW] = dy.shape;
+        const fy = OH / H,
+          fx = OW / W;
+        if (
+          attrs.alignCorners ||
+          attrs.halfPixelCenters ||
+          dy.dtype !== 'float32' ||
+          images.shape.length !== 4 ||
+          !Number.isInteger(fy) ||
+          !Number.isInteger(fx) ||
+          dy.shape[3] !== C
+        ) {
+          return wasm.kernelFunc(args as unknown as Parameters<KernelFunc>[0]);
+        }
+        backend.dataIdMap.get(dy.dataId);
+        const outInfo = backend.makeOutput(images.shape, 'float32');
+        const d = heapView(backend, dy),
+          o = heapView(backend, outInfo);
+        o.fill(0);
+        for (let b = 0; b < B; b++) {
+          for (let y = 0; y < OH; y++) {
+            const iy = (y / fy) | 0;
+            for (let x = 0; x < OW; x++) {
+              const src = ((b * OH + y) * OW + x) * C,
+                dst = ((b * H + iy) * W + ((x / fx) | 0)) * C;
+              for (let c = 0; c < C; c++) o[dst + c] += d[src + c];
+            }
           }
         }
-      }
-      return outInfo;
-    }) as unknown as KernelFunc,
-  }];
+        return outInfo;
+      }) as unknown as KernelFunc,
+    },
+  ];
 }
 
 // ---- OneHot with a float32 output: tfjs-backend-wasm 4.22 ignores the dtype and writes int32 bit patterns
@@ -139,24 +213,31 @@ export function resizeGradKernelConfigs(backendName = 'native'): KernelConfig[] 
 export function oneHotKernelConfigs(backendName = 'native'): KernelConfig[] {
   const wasm = tf.getKernel('OneHot', 'wasm');
   if (!wasm) return [];
-  return [{
-    kernelName: 'OneHot',
-    backendName,
-    setupFunc: wasm.setupFunc,
-    kernelFunc: ((args: { inputs: { indices: TensorInfo }; backend: HeapBackend; attrs: { depth: number; onValue: number; offValue: number; dtype: tf.DataType } }) => {
-      const { indices } = args.inputs;
-      const { depth, onValue, offValue, dtype } = args.attrs;
-      if (dtype !== 'float32' || indices.dtype !== 'int32') return wasm.kernelFunc(args as unknown as Parameters<KernelFunc>[0]);
-      const { backend } = args;
-      backend.dataIdMap.get(indices.dataId);
-      const out = backend.makeOutput([...indices.shape, depth], 'float32');
-      const n = tf.util.sizeFromShape(indices.shape);
-      const heap = backend.wasm.HEAPU8.buffer as ArrayBuffer;
-      const ids = new Int32Array(heap, backend.dataIdMap.get(indices.dataId).memoryOffset, n);
-      const o = heapView(backend, out);
-      o.fill(offValue);
-      for (let i = 0; i < n; i++) if (ids[i] >= 0 && ids[i] < depth) o[i * depth + ids[i]] = onValue;
-      return out;
-    }) as unknown as KernelFunc,
-  }];
+  return [
+    {
+      kernelName: 'OneHot',
+      backendName,
+      setupFunc: wasm.setupFunc,
+      kernelFunc: ((args: {
+        inputs: { indices: TensorInfo };
+        backend: HeapBackend;
+        attrs: { depth: number; onValue: number; offValue: number; dtype: tf.DataType };
+      }) => {
+        const { indices } = args.inputs;
+        const { depth, onValue, offValue, dtype } = args.attrs;
+        if (dtype !== 'float32' || indices.dtype !== 'int32')
+          return wasm.kernelFunc(args as unknown as Parameters<KernelFunc>[0]);
+        const { backend } = args;
+        backend.dataIdMap.get(indices.dataId);
+        const out = backend.makeOutput([...indices.shape, depth], 'float32');
+        const n = tf.util.sizeFromShape(indices.shape);
+        const heap = backend.wasm.HEAPU8.buffer as ArrayBuffer;
+        const ids = new Int32Array(heap, backend.dataIdMap.get(indices.dataId).memoryOffset, n);
+        const o = heapView(backend, out);
+        o.fill(offValue);
+        for (let i = 0; i < n; i++) if (ids[i] >= 0 && ids[i] < depth) o[i * depth + ids[i]] = onValue;
+        return out;
+      }) as unknown as KernelFunc,
+    },
+  ];
 }

@@ -12,7 +12,8 @@ export interface EngineReport {
 
 /** Times n x n x n matMuls on the current backend for about `seconds`; returns GFLOPS. */
 export function measureSgemmGflops(seconds = 1, n = 512): number {
-  const a = tf.randomNormal([n, n], 0, 1, 'float32', 1), b = tf.randomNormal([n, n], 0, 1, 'float32', 2);
+  const a = tf.randomNormal([n, n], 0, 1, 'float32', 1),
+    b = tf.randomNormal([n, n], 0, 1, 'float32', 2);
   tf.dispose(tf.matMul(a, b)); // warm-up
   let runs = 0;
   const t0 = performance.now();
@@ -37,7 +38,13 @@ export function engineReport(seconds = 1): EngineReport {
 /** One line per fact, for the CLI. */
 export function formatEngineReport(r: EngineReport): string {
   const n = r.native;
-  const blas = 'unavailable' in n ? `native addon unavailable: ${n.unavailable}`
-    : `BLAS ${n.blas}${n.blasPath ? ` (${n.blasPath})` : ''}, ${n.threads} thread${n.threads === 1 ? '' : 's'}, SIMD ${n.simd}${n.warning ? `; ${n.warning}` : ''}`;
-  return [`backend: ${r.backend}`, blas, `sgemm: ${r.sgemmGflops.toFixed(1)} GFLOPS (512x512x512 through tf.matMul)`].join('\n');
+  const blas =
+    'unavailable' in n
+      ? `native addon unavailable: ${n.unavailable}`
+      : `BLAS ${n.blas}${n.blasPath ? ` (${n.blasPath})` : ''}, ${n.threads} thread${n.threads === 1 ? '' : 's'}, SIMD ${n.simd}${n.warning ? `; ${n.warning}` : ''}`;
+  return [
+    `backend: ${r.backend}`,
+    blas,
+    `sgemm: ${r.sgemmGflops.toFixed(1)} GFLOPS (512x512x512 through tf.matMul)`,
+  ].join('\n');
 }

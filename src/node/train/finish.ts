@@ -54,7 +54,9 @@ export async function finishTraining(st: RunState, loop: LoopResult, opts: Finis
   if (trainer.step >= totalSteps && model.afterTraining) {
     const part = subset(train, 0, Math.min(train.n, 5000));
     const { x, labels } = preprocessedSet(part, cfg);
-    await withSamplingWeights(st, async () => model.afterTraining!(evalBatches(x, labels, st.fam.needsLabels(cfg.model), 500)));
+    await withSamplingWeights(st, async () =>
+      model.afterTraining!(evalBatches(x, labels, st.fam.needsLabels(cfg.model), 500)),
+    );
     x.dispose();
   }
   const saved = await saveRun(st, st.elapsedBefore + (performance.now() - loop.t0) / 1000);
@@ -67,11 +69,28 @@ export async function finishTraining(st: RunState, loop: LoopResult, opts: Finis
     const frames = writeSampleAnimation(out, opts.animate);
     if (frames > 0) {
       files.push(opts.animate);
-      log(`Wrote ${frames} sample grids (one every ${cfg.train.sampleEvery} steps, the same noise each time) to ${opts.animate}`);
-    } else log(`No sample grids to animate in ${path.join(out, 'samples')}: train with --sample-every N (N < ${totalSteps})`);
+      log(
+        `Wrote ${frames} sample grids (one every ${cfg.train.sampleEvery} steps, the same noise each time) to ${opts.animate}`,
+      );
+    } else
+      log(
+        `No sample grids to animate in ${path.join(out, 'samples')}: train with --sample-every N (N < ${totalSteps})`,
+      );
   }
-  const result: TrainRunResult = { out, step: trainer.step, totalSteps, last: loop.last, seconds, imagesPerSecond: loop.imagesDone / Math.max(seconds, 1e-9), backend: st.backend, files, aborted: loop.aborted };
-  log(`Trained ${trainer.step}/${totalSteps} steps in ${formatDuration(seconds)} (${result.imagesPerSecond.toFixed(0)} images/s); checkpoint in ${out}`);
+  const result: TrainRunResult = {
+    out,
+    step: trainer.step,
+    totalSteps,
+    last: loop.last,
+    seconds,
+    imagesPerSecond: loop.imagesDone / Math.max(seconds, 1e-9),
+    backend: st.backend,
+    files,
+    aborted: loop.aborted,
+  };
+  log(
+    `Trained ${trainer.step}/${totalSteps} steps in ${formatDuration(seconds)} (${result.imagesPerSecond.toFixed(0)} images/s); checkpoint in ${out}`,
+  );
   return result;
 }
 
@@ -83,12 +102,29 @@ async function finalPictures(st: RunState, log: (l: string) => void): Promise<st
   await withSamplingWeights(st, async () => {
     files.push(...(await writeFamilyPictures(st.model, cfg, test, out)));
   });
-  const curve = writeLossCurve(path.join(out, 'metrics.jsonl'), path.join(out, 'loss-curve.svg'), cfg.family, st.fam.lossUnit);
+  const curve = writeLossCurve(
+    path.join(out, 'metrics.jsonl'),
+    path.join(out, 'loss-curve.svg'),
+    cfg.family,
+    st.fam.lossUnit,
+  );
   if (curve) files.push(curve);
   const evalN = Math.min(test.n, 2000);
-  const r = await withSamplingWeights(st, () => evaluateRun(st.model, cfg, subset(test, 0, evalN), { iwaeK: 0, seed: cfg.data.testSeed }));
+  const r = await withSamplingWeights(st, () =>
+    evaluateRun(st.model, cfg, subset(test, 0, evalN), { iwaeK: 0, seed: cfg.data.testSeed }),
+  );
   if (r) {
-    writeFileAtomic(path.join(out, 'eval.json'), JSON.stringify({ ...r, note: `quick evaluation at the end of training on the first ${evalN} test images; run deepgen eval for the full test set` }, null, 2) + '\n');
+    writeFileAtomic(
+      path.join(out, 'eval.json'),
+      JSON.stringify(
+        {
+          ...r,
+          note: `quick evaluation at the end of training on the first ${evalN} test images; run deepgen eval for the full test set`,
+        },
+        null,
+        2,
+      ) + '\n',
+    );
     files.push(path.join(out, 'eval.json'));
     log(`Test (${evalN} images): ${evalSummary(r)}`);
   }

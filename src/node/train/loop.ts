@@ -76,7 +76,9 @@ export async function trainLoop(st: RunState, opts: LoopOptions): Promise<LoopRe
   let savedStep = st.resumedStep;
   // said when metrics.jsonl cannot be written (a full disk): no checkpoint is attempted then, the last one stays
   const resumeHint = () =>
-    savedStep === null ? 'no checkpoint was written yet: free space, then train again' : `the checkpoint of step ${savedStep} in ${out} is intact: free space, then \`${opts.resumeCommand}\``;
+    savedStep === null
+      ? 'no checkpoint was written yet: free space, then train again'
+      : `the checkpoint of step ${savedStep} in ${out} is intact: free space, then \`${opts.resumeCommand}\``;
   const onAbort = () => {
     if (opts.abortNote) progress.log(opts.abortNote);
   };
@@ -97,7 +99,7 @@ export async function trainLoop(st: RunState, opts: LoopOptions): Promise<LoopRe
             const xU8 = batchToTensor(batch, train);
             const x = preprocessBatch(xU8, mode, mixSeed(cfg.train.seed, step, 2));
             const y = labelled && batch.labels ? tf.tensor1d(batch.labels, 'int32') : null;
-            return { x, y, captions: captioned ? batch.captions ?? null : null };
+            return { x, y, captions: captioned ? (batch.captions ?? null) : null };
           },
           mixSeed(cfg.train.seed, step, 3),
         );
@@ -113,10 +115,38 @@ export async function trainLoop(st: RunState, opts: LoopOptions): Promise<LoopRe
         const ep = trainer.step / stepsPerEpoch;
         const seconds = st.elapsedBefore + (now - t0) / 1000;
         if (trainer.step % cfg.train.logEvery === 0 || trainer.step === stopAt) {
-          appendMetrics(st.metricsPath, { step: trainer.step, epoch: round(ep, 4), loss: m.loss, ...m.terms, lr: m.lr, gradNorm: m.gradNorm, imagesPerSec: round(rate, 1), time: round(seconds, 2) }, resumeHint);
+          appendMetrics(
+            st.metricsPath,
+            {
+              step: trainer.step,
+              epoch: round(ep, 4),
+              loss: m.loss,
+              ...m.terms,
+              lr: m.lr,
+              gradNorm: m.gradNorm,
+              imagesPerSec: round(rate, 1),
+              time: round(seconds, 2),
+            },
+            resumeHint,
+          );
         }
-        progress.update(trainer.step, `epoch ${ep.toFixed(2)} loss ${fmt(m.loss)} ${Object.entries(m.terms).map(([k, v]) => `${k} ${fmt(v)}`).join(' ')} | ${rate.toFixed(0)} img/s`);
-        opts.onStep?.({ step: trainer.step, total: totalSteps, epoch: ep, loss: m.loss, terms: { ...m.terms }, lr: m.lr, gradNorm: m.gradNorm, imagesPerSecond: rate, seconds });
+        progress.update(
+          trainer.step,
+          `epoch ${ep.toFixed(2)} loss ${fmt(m.loss)} ${Object.entries(m.terms)
+            .map(([k, v]) => `${k} ${fmt(v)}`)
+            .join(' ')} | ${rate.toFixed(0)} img/s`,
+        );
+        opts.onStep?.({
+          step: trainer.step,
+          total: totalSteps,
+          epoch: ep,
+          loss: m.loss,
+          terms: { ...m.terms },
+          lr: m.lr,
+          gradNorm: m.gradNorm,
+          imagesPerSecond: rate,
+          seconds,
+        });
         if (cfg.train.sampleEvery > 0 && trainer.step % cfg.train.sampleEvery === 0) {
           files.push(await writeSamples(st, stepGridPath(out, trainer.step), 64, mixSeed(cfg.train.seed, 99)));
         }
@@ -129,7 +159,9 @@ export async function trainLoop(st: RunState, opts: LoopOptions): Promise<LoopRe
     }
   } catch (e) {
     if (e instanceof NonFiniteLossError || e instanceof DivergenceError) {
-      throw new UserError(e.message + (hasCheckpoint(out) ? ` Last good checkpoint: ${out}.` : ' No checkpoint was written yet.'));
+      throw new UserError(
+        e.message + (hasCheckpoint(out) ? ` Last good checkpoint: ${out}.` : ' No checkpoint was written yet.'),
+      );
     }
     throw e;
   } finally {

@@ -21,7 +21,13 @@ import type { RunState } from './run-state.ts';
 
 /** What a dataset tells a model: image shape, classes and the caption vocabulary. */
 export function dataInfoOf(ds: ImageDataset): DataInfo {
-  const info: DataInfo = { height: ds.height, width: ds.width, channels: ds.channels, numClasses: ds.classNames?.length ?? 0, classNames: ds.classNames };
+  const info: DataInfo = {
+    height: ds.height,
+    width: ds.width,
+    channels: ds.channels,
+    numClasses: ds.classNames?.length ?? 0,
+    classNames: ds.classNames,
+  };
   if (ds.captions) info.vocabulary = [...new Set(ds.captions.flatMap(words))].sort(); // split as the tokenizer splits prompts
   return info;
 }
@@ -30,7 +36,15 @@ export function dataInfoOf(ds: ImageDataset): DataInfo {
 export function loadSplit(cfg: ResolvedRunConfig, split: 'train' | 'test'): ImageDataset {
   const d = cfg.data;
   const n = split === 'train' ? d.trainN : d.testN;
-  return loadDataset(d.dataset, { split, dataDir: d.dataDir, size: d.size, n: n > 0 ? n : undefined, seed: cfg.train.seed, holdOut: d.holdOut, maxImagePixels: d.maxImagePixels });
+  return loadDataset(d.dataset, {
+    split,
+    dataDir: d.dataDir,
+    size: d.size,
+    n: n > 0 ? n : undefined,
+    seed: cfg.train.seed,
+    holdOut: d.holdOut,
+    maxImagePixels: d.maxImagePixels,
+  });
 }
 
 export interface PrepareOptions extends ResetOptions {
@@ -47,28 +61,40 @@ export async function prepareRun(opts: PrepareOptions): Promise<RunState> {
   const { out, log } = opts;
   const cfg = opts.config;
   let ck: Checkpoint | null = null;
-  if (!opts.resume && (opts.resetOptimizer || opts.resetEma)) throw new UserError('--reset-optimizer and --reset-ema apply to --resume only; drop them to start a new run');
+  if (!opts.resume && (opts.resetOptimizer || opts.resetEma))
+    throw new UserError('--reset-optimizer and --reset-ema apply to --resume only; drop them to start a new run');
   if (opts.resume) {
-    if (!hasCheckpoint(out)) throw new UserError(`Cannot resume: no checkpoint in ${out}; start a new run without --resume`);
+    if (!hasCheckpoint(out))
+      throw new UserError(`Cannot resume: no checkpoint in ${out}; start a new run without --resume`);
     ck = loadCheckpoint(out);
-    if (ck.config.family !== cfg.family) throw new UserError(`Cannot resume: ${out} holds a ${ck.config.family} run, not ${cfg.family}`);
+    if (ck.config.family !== cfg.family)
+      throw new UserError(`Cannot resume: ${out} holds a ${ck.config.family} run, not ${cfg.family}`);
   } else if (hasCheckpoint(out)) {
     throw new UserError(`${out} already holds a checkpoint; pass --resume to continue it, or choose another --out`);
   }
   const fam = getFamily(cfg.family);
   const modelCfg = cfg.model;
-  const backend = await initBackend(opts.backend ?? 'auto', { convTraining: (modelCfg as { arch?: string }).arch === 'conv' });
+  const backend = await initBackend(opts.backend ?? 'auto', {
+    convTraining: (modelCfg as { arch?: string }).arch === 'conv',
+  });
   const train = loadSplit(cfg, 'train');
   // the test split serves after training (pictures, eval): loaded and checked now, not found wanting after the work
   const test = loadSplit(cfg, 'test');
   checkSameImageShape(train, test);
-  if (fam.needsLabels(modelCfg) && !train.labels) throw new UserError(`This ${cfg.family} is conditional but dataset ${cfg.data.dataset} has no labels; drop --conditional`);
+  if (fam.needsLabels(modelCfg) && !train.labels)
+    throw new UserError(
+      `This ${cfg.family} is conditional but dataset ${cfg.data.dataset} has no labels; drop --conditional`,
+    );
   const required = requiredPreprocessOf(fam, modelCfg);
   if (required && cfg.data.preprocess !== required) {
-    throw new UserError(`This ${cfg.family} model works on data.preprocess=${required}, not ${cfg.data.preprocess}; drop --preprocess or pass --preprocess ${required}`);
+    throw new UserError(
+      `This ${cfg.family} model works on data.preprocess=${required}, not ${cfg.data.preprocess}; drop --preprocess or pass --preprocess ${required}`,
+    );
   }
   if ((fam.needsCaptions?.(modelCfg) ?? false) && !train.captions) {
-    throw new UserError(`${cfg.family} with text conditioning needs a dataset with captions (shapes, fashion-mnist, mnist or a folder with class subfolders); ${train.name} has none`);
+    throw new UserError(
+      `${cfg.family} with text conditioning needs a dataset with captions (shapes, fashion-mnist, mnist or a folder with class subfolders); ${train.name} has none`,
+    );
   }
   const info = dataInfoOf(train);
   const stepsPerEpoch = numBatches(train.n, cfg.train.batchSize);
@@ -92,7 +118,22 @@ export async function prepareRun(opts: PrepareOptions): Promise<RunState> {
       `Training ${cfg.family} (${(model.params.numParams() / 1e6).toFixed(2)}M params) on ${train.name}: ${train.n} images ${train.height}x${train.width}x${train.channels}, ` +
         `${totalSteps} steps (${(totalSteps / stepsPerEpoch).toFixed(2)} epochs of ${stepsPerEpoch}), batch ${cfg.train.batchSize}, backend ${backend}`,
     );
-    return { out, cfg, fam, model, trainer, info, train, test, stepsPerEpoch, totalSteps, backend, resumedStep: ck ? ck.state.step : null, elapsedBefore, metricsPath };
+    return {
+      out,
+      cfg,
+      fam,
+      model,
+      trainer,
+      info,
+      train,
+      test,
+      stepsPerEpoch,
+      totalSteps,
+      backend,
+      resumedStep: ck ? ck.state.step : null,
+      elapsedBefore,
+      metricsPath,
+    };
   } catch (e) {
     trainer?.dispose();
     model.dispose();

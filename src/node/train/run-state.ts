@@ -56,17 +56,33 @@ export async function saveRun(st: RunState, elapsedSeconds: number): Promise<Che
   const step = trainer.step;
   const opt = trainer.optimizerState();
   saveCheckpoint(st.out, {
-    config: { family: cfg.family, formatVersion: CHECKPOINT_FORMAT_VERSION, createdBy: 'deepgen', config: cfg, dataInfo: info, params: model.params.numParams() },
+    config: {
+      family: cfg.family,
+      formatVersion: CHECKPOINT_FORMAT_VERSION,
+      createdBy: 'deepgen',
+      config: cfg,
+      dataInfo: info,
+      params: model.params.numParams(),
+    },
     weights: await variablesToRecords(model.params.all()),
     optimizer: await variablesToRecords(opt.tensors),
     ema: trainer.ema ? await variablesToRecords(trainer.ema.shadow) : undefined,
-    state: { step, epoch: round(step / st.stepsPerEpoch, 4), rng: new Rng(cfg.train.seed).getState(), optimizerStep: opt.steps, elapsedSeconds: round(elapsedSeconds, 2) },
+    state: {
+      step,
+      epoch: round(step / st.stepsPerEpoch, 4),
+      rng: new Rng(cfg.train.seed).getState(),
+      optimizerStep: opt.steps,
+      elapsedSeconds: round(elapsedSeconds, 2),
+    },
   });
   return { step, dir: st.out };
 }
 
 /** Runs fn with the EMA weights in the model when the run keeps an EMA (sampling, pictures, eval), else as is. */
-export async function withSamplingWeights<T>(st: { model: GenerativeModel; trainer?: Trainer }, fn: () => Promise<T>): Promise<T> {
+export async function withSamplingWeights<T>(
+  st: { model: GenerativeModel; trainer?: Trainer },
+  fn: () => Promise<T>,
+): Promise<T> {
   const ema = st.trainer?.ema;
   return ema ? ema.withWeights(emaVarsOf(st.model), fn) : fn();
 }
@@ -76,11 +92,19 @@ export async function writeSamples(st: RunState, file: string, n: number, seed: 
   return withSamplingWeights(st, async () => {
     // label-conditional: one column per class; text-conditional: the class names that are prompts in the vocabulary
     const kind = condKindOf(st.cfg);
-    const labels = kind === 'label' && st.info.numClasses > 0 ? Array.from({ length: n }, (_, i) => i % st.info.numClasses) : undefined;
+    const labels =
+      kind === 'label' && st.info.numClasses > 0
+        ? Array.from({ length: n }, (_, i) => i % st.info.numClasses)
+        : undefined;
     const vocab = new Set((st.info.vocabulary ?? []).flatMap(words));
-    const prompts = kind === 'text' ? (st.info.classNames ?? []).filter((c) => words(c).length > 0 && words(c).every((w) => vocab.has(w))) : [];
+    const prompts =
+      kind === 'text'
+        ? (st.info.classNames ?? []).filter((c) => words(c).length > 0 && words(c).every((w) => vocab.has(w)))
+        : [];
     const x = st.model.sample(n, seed, { labels, prompts: prompts.length ? prompts : undefined });
-    await writeImageGrid(file, x, { cols: labels ? st.info.numClasses : prompts.length ? prompts.length : Math.ceil(Math.sqrt(n)) });
+    await writeImageGrid(file, x, {
+      cols: labels ? st.info.numClasses : prompts.length ? prompts.length : Math.ceil(Math.sqrt(n)),
+    });
     x.dispose();
     return file;
   });

@@ -9,15 +9,26 @@ import type { Sampler } from './sampler.ts';
 
 /** `steps` timesteps spread evenly over 0..T-1, descending and ending at 0 (e.g. T = 1000, 50 steps: 980, 960, ..., 0). */
 export function ddimTimesteps(s: Schedule, steps: number): number[] {
-  if (!Number.isInteger(steps) || steps < 1 || steps > s.T) throw new UserError(`--steps must be an integer from 1 to ${s.T} (the model's T), got ${steps}`);
+  if (!Number.isInteger(steps) || steps < 1 || steps > s.T)
+    throw new UserError(`--steps must be an integer from 1 to ${s.T} (the model's T), got ${steps}`);
   const out: number[] = [];
   for (let i = steps - 1; i >= 0; i--) out.push(Math.floor((i * s.T) / steps));
   return out;
 }
 
 /** One DDIM update; `noise` is used only when eta > 0. tPrev = -1 means alphaBar = 1 (the final x_0). */
-export function ddimStep(s: Schedule, t: number, tPrev: number, xt: tf.Tensor4D, eps: tf.Tensor4D, eta: number, noise: tf.Tensor4D | null, clip = true): tf.Tensor4D {
-  const ab = s.alphaBar[t], abPrev = tPrev >= 0 ? s.alphaBar[tPrev] : 1;
+export function ddimStep(
+  s: Schedule,
+  t: number,
+  tPrev: number,
+  xt: tf.Tensor4D,
+  eps: tf.Tensor4D,
+  eta: number,
+  noise: tf.Tensor4D | null,
+  clip = true,
+): tf.Tensor4D {
+  const ab = s.alphaBar[t],
+    abPrev = tPrev >= 0 ? s.alphaBar[tPrev] : 1;
   const sigma = eta * Math.sqrt((1 - abPrev) / (1 - ab)) * Math.sqrt(Math.max(0, 1 - ab / abPrev));
   return tf.tidy(() => {
     let x0 = x0FromEps(s, xt, eps, t);
@@ -39,5 +50,8 @@ export const ddim: Sampler<null> = {
   summary: 'DDIM (Song et al. 2021): any number of steps; eta 0 deterministic, 1 like DDPM',
   timesteps: ddimTimesteps,
   init: () => null,
-  step: (state, { schedule, t, tPrev, xt, eps, eta, noise }) => ({ xPrev: ddimStep(schedule, t, tPrev, xt, eps, eta, eta > 0 ? noise() : null), state }),
+  step: (state, { schedule, t, tPrev, xt, eps, eta, noise }) => ({
+    xPrev: ddimStep(schedule, t, tPrev, xt, eps, eta, eta > 0 ? noise() : null),
+    state,
+  }),
 };

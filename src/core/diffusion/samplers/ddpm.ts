@@ -11,7 +11,14 @@ export function ddpmTimesteps(s: Schedule): number[] {
 }
 
 /** x_{t-1} = coef1_t x0hat + coef2_t x_t + sqrt(posteriorVariance_t) z, z ~ N(0, I) given as `noise` (ignored at t = 0). */
-export function ddpmStep(s: Schedule, t: number, xt: tf.Tensor4D, eps: tf.Tensor4D, noise: tf.Tensor4D, clip = true): tf.Tensor4D {
+export function ddpmStep(
+  s: Schedule,
+  t: number,
+  xt: tf.Tensor4D,
+  eps: tf.Tensor4D,
+  noise: tf.Tensor4D,
+  clip = true,
+): tf.Tensor4D {
   return tf.tidy(() => {
     let x0 = x0FromEps(s, xt, eps, t);
     if (clip) x0 = tf.clipByValue(x0, -1, 1);

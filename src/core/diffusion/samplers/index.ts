@@ -21,6 +21,7 @@ export function samplerNames(): [SamplerName, ...SamplerName[]] {
 /** The sampler called `name`, or a UserError listing the available ones. */
 export function getSampler(name: string): Sampler {
   // own keys only: "toString" is in every object, not a sampler
-  if (!Object.hasOwn(samplers, name)) throw new UserError(`unknown sampler ${JSON.stringify(name)}; use one of: ${samplerNames().join(', ')}`);
+  if (!Object.hasOwn(samplers, name))
+    throw new UserError(`unknown sampler ${JSON.stringify(name)}; use one of: ${samplerNames().join(', ')}`);
   return samplers[name as SamplerName] as Sampler;
 }

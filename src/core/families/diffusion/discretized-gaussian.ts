@@ -10,7 +10,8 @@ const SERIES_MAX = 2.5;
 /** erf(x) = 2/sqrt(pi) sum_n (-1)^n x^(2n+1) / (n! (2n+1)), for |x| <= SERIES_MAX (absolute error ~1e-15). */
 function erfSeries(x: number): number {
   const x2 = x * x;
-  let power = x, sum = x;
+  let power = x,
+    sum = x;
   for (let n = 1; n < 200; n++) {
     power *= -x2 / n; // (-1)^n x^(2n+1) / n!
     const term = power / (2 * n + 1);
@@ -23,7 +24,9 @@ function erfSeries(x: number): number {
 /** erfcx(x) = exp(x^2) erfc(x) for x >= SERIES_MAX, by the continued fraction
  *  erfc(x) = exp(-x^2) / sqrt(pi) * 1 / (x + (1/2) / (x + 1 / (x + (3/2) / (x + ...)))), evaluated with Lentz's method. */
 function erfcxContinuedFraction(x: number): number {
-  let f = x, C = x, D = 0;
+  let f = x,
+    C = x,
+    D = 0;
   for (let j = 1; j < 500; j++) {
     const a = j / 2;
     D = 1 / (x + a * D);
@@ -95,8 +98,14 @@ export function logBinProbability(k: number, mu: number, sigma: number): number 
 }
 
 /** -log p(x0 | x1) per image, nats: x0 and mu hold B images of D values each (row-major), sigma the decoder's std. */
-export function discretizedGaussianNll(x0: ArrayLike<number>, mu: ArrayLike<number>, sigma: number, B: number): Float64Array {
-  if (x0.length !== mu.length || x0.length % B !== 0) throw new Error(`discretizedGaussianNll: ${x0.length} values of x0, ${mu.length} means, ${B} images`);
+export function discretizedGaussianNll(
+  x0: ArrayLike<number>,
+  mu: ArrayLike<number>,
+  sigma: number,
+  B: number,
+): Float64Array {
+  if (x0.length !== mu.length || x0.length % B !== 0)
+    throw new Error(`discretizedGaussianNll: ${x0.length} values of x0, ${mu.length} means, ${B} images`);
   if (!(sigma > 0)) throw new Error(`discretizedGaussianNll needs sigma > 0, got ${sigma}`);
   const D = x0.length / B;
   const out = new Float64Array(B);

@@ -3,7 +3,15 @@
 // (likelihood.ts). The trainer, CLI and tests use it via the registry.
 import * as tf from '@tensorflow/tfjs-core';
 import type { LossOutput } from '../../train/trainer.ts';
-import type { DataInfo, EvalBatch, EvalOptions, Family, GenerativeModel, Picture, SampleOptions } from '../../family.ts';
+import type {
+  DataInfo,
+  EvalBatch,
+  EvalOptions,
+  Family,
+  GenerativeModel,
+  Picture,
+  SampleOptions,
+} from '../../family.ts';
 import { defineFamily } from '../../family.ts';
 import { Conditioner, disposeCondSeq, sampleCondInput, type CondSeq } from '../../conditioning/conditioner.ts';
 import { UserError } from '../../errors.ts';
@@ -26,7 +34,11 @@ export class DiffusionModel implements GenerativeModel {
   readonly cond: Conditioner | null;
   readonly unet: UNet;
 
-  constructor(readonly cfg: DiffusionModelConfig, readonly info: DataInfo, seed: number) {
+  constructor(
+    readonly cfg: DiffusionModelConfig,
+    readonly info: DataInfo,
+    seed: number,
+  ) {
     this.params = new ParamStore(seed);
     this.cond = cfg.cond.kind !== 'none' ? new Conditioner(cfg.cond, info, this.params, 'cond') : null;
     this.unet = new UNet(cfg, info, this.params, this.cond?.dim ?? 0);
@@ -35,12 +47,22 @@ export class DiffusionModel implements GenerativeModel {
 
   loss(x: tf.Tensor4D, y: tf.Tensor1D | null, seed: number, captions?: string[] | null): LossOutput {
     const rng = new Rng(seed);
-    const lossSeed = rng.seed(), dropSeed = rng.seed();
+    const lossSeed = rng.seed(),
+      dropSeed = rng.seed();
     const B = x.shape[0];
     return tf.tidy(() => {
       // classifier-free guidance training: the condition is replaced by the null one with probability cond.dropProb
-      const c = this.cond ? this.cond.embedSeq({ labels: y, prompts: captions ?? null }, B, this.cond.dropMask(B, dropSeed)) : null;
-      const out = diffusionLoss(this.schedule, this.cfg.prediction, (xt, t) => this.unet.forward(xt, t, c), x, lossSeed, this.weighting);
+      const c = this.cond
+        ? this.cond.embedSeq({ labels: y, prompts: captions ?? null }, B, this.cond.dropMask(B, dropSeed))
+        : null;
+      const out = diffusionLoss(
+        this.schedule,
+        this.cfg.prediction,
+        (xt, t) => this.unet.forward(xt, t, c),
+        x,
+        lossSeed,
+        this.weighting,
+      );
       return { loss: out.loss, terms: out.terms } as unknown as tf.TensorContainer;
     }) as unknown as LossOutput;
   }
@@ -65,9 +87,23 @@ export class DiffusionModel implements GenerativeModel {
       const guidance = opts.guidance ?? this.cfg.guidance;
       if (!(guidance >= 0)) throw new UserError(`--guidance must be a number >= 0, got ${guidance}`);
       const { height: H, width: W, channels: C } = this.info;
-      return sampleLoop(this.schedule, this.cfg.prediction, (xt, t, c) => this.unet.forward(xt, t, c), [n, H, W, C], seed, {
-        sampler, steps: opts.steps ?? Math.min(this.cfg.steps, this.cfg.T), eta: opts.eta ?? this.cfg.eta, guidance, cond, nullCond, onFrame: opts.onFrame, first: opts.first,
-      });
+      return sampleLoop(
+        this.schedule,
+        this.cfg.prediction,
+        (xt, t, c) => this.unet.forward(xt, t, c),
+        [n, H, W, C],
+        seed,
+        {
+          sampler,
+          steps: opts.steps ?? Math.min(this.cfg.steps, this.cfg.T),
+          eta: opts.eta ?? this.cfg.eta,
+          guidance,
+          cond,
+          nullCond,
+          onFrame: opts.onFrame,
+          first: opts.first,
+        },
+      );
     } finally {
       disposeCondSeq(cond);
       disposeCondSeq(nullCond);
@@ -87,8 +123,11 @@ export class DiffusionModel implements GenerativeModel {
     const x = tf.tidy(() => tf.sub(tf.mul(x01, 2), 1) as tf.Tensor4D); // the training scale [-1, 1]
     const rng = new Rng(seed);
     // the forward process q(x_t | x_0) on a few test images: t = 0, T/10, ..., T-1 across a row
-    const k = Math.min(4, x.shape[0]), cols = 10;
-    const ts = Array.from({ length: cols }, (_, i) => Math.min(this.schedule.T - 1, Math.round((i * this.schedule.T) / (cols - 1))));
+    const k = Math.min(4, x.shape[0]),
+      cols = 10;
+    const ts = Array.from({ length: cols }, (_, i) =>
+      Math.min(this.schedule.T - 1, Math.round((i * this.schedule.T) / (cols - 1))),
+    );
     out.push({
       name: 'forward-process',
       images: tf.tidy(() => {
@@ -100,13 +139,18 @@ export class DiffusionModel implements GenerativeModel {
         }
         return tf.concat(rows, 0) as tf.Tensor4D;
       }),
-      cols, caption: `the forward process: test images noised to t = ${ts.join(', ')} (x_t = sqrt(alphaBar) x0 + sqrt(1 - alphaBar) eps)`,
+      cols,
+      caption: `the forward process: test images noised to t = ${ts.join(', ')} (x_t = sqrt(alphaBar) x0 + sqrt(1 - alphaBar) eps)`,
     });
     // the reverse process: 8 samples, 10 snapshots of x_t from noise to image
     const frames: tf.Tensor4D[] = [];
     const steps = Math.min(this.cfg.steps, this.cfg.T);
     const keep = new Set(Array.from({ length: cols }, (_, i) => Math.max(1, Math.round(((i + 1) * steps) / cols))));
-    const last = this.sample(8, rng.seed(), { onFrame: (img, step) => { if (keep.has(step)) frames.push(tf.clone(img)); } });
+    const last = this.sample(8, rng.seed(), {
+      onFrame: (img, step) => {
+        if (keep.has(step)) frames.push(tf.clone(img));
+      },
+    });
     last.dispose();
     out.push({
       name: 'denoising',
@@ -115,13 +159,19 @@ export class DiffusionModel implements GenerativeModel {
         const [n, c, H, W, C] = stacked.shape;
         return tf.reshape(stacked, [n * c, H, W, C]) as tf.Tensor4D;
       }),
-      cols: frames.length, caption: `sampling (${this.cfg.sampler}, ${steps} steps): each row goes from noise x_T to the image x_0`,
+      cols: frames.length,
+      caption: `sampling (${this.cfg.sampler}, ${steps} steps): each row goes from noise x_T to the image x_0`,
     });
     tf.dispose(frames);
     if (this.cond?.kind === 'label') {
       const C = this.info.numClasses;
       const labels = Array.from({ length: C * 8 }, (_, i) => Math.floor(i / 8));
-      out.push({ name: 'classes', images: this.sample(C * 8, rng.seed(), { labels }), cols: 8, caption: `one row per class (${(this.info.classNames ?? []).join(', ')}), guidance ${this.cfg.guidance}` });
+      out.push({
+        name: 'classes',
+        images: this.sample(C * 8, rng.seed(), { labels }),
+        cols: 8,
+        caption: `one row per class (${(this.info.classNames ?? []).join(', ')}), guidance ${this.cfg.guidance}`,
+      });
     }
     void labels;
     x.dispose();
@@ -136,30 +186,52 @@ export class DiffusionModel implements GenerativeModel {
    */
   evaluate(batches: Iterable<EvalBatch>, opts: EvalOptions & { vlbTimesteps?: number | 'all' }): EvalResult {
     const K = opts.vlbTimesteps ?? VLB_TIMESTEPS;
-    let prior = 0, decoder = 0, diffusion = 0, mse = 0, timesteps = 0;
+    let prior = 0,
+      decoder = 0,
+      diffusion = 0,
+      mse = 0,
+      timesteps = 0;
     const sum = (a: Float64Array) => a.reduce((x, y) => x + y, 0);
     const images = new PerImageNats(opts.perImage);
-    const { n } = sumOverChunks(batches, 100, ({ x, y, captions }, k, i) => {
-      const c = this.cond ? this.cond.evalEmbedSeq({ labels: y, prompts: captions }, k) : null;
-      const net = (xt: tf.Tensor4D, t: ArrayLike<number>) => this.unet.forward(xt, t, c);
-      const rng = new Rng(opts.seed + i);
-      mse += k * diffusionLoss(this.schedule, this.cfg.prediction, net, x, rng.seed()).terms.mse.dataSync()[0];
-      const b = variationalBound(this.schedule, epsPredictor(this.schedule, this.cfg.prediction, net), x, { timesteps: K, seed: rng.seed() });
-      prior += sum(b.prior);
-      decoder += sum(b.decoder);
-      diffusion += sum(b.diffusion);
-      if (images.wanted) images.push(b.prior.map((p, j) => p + b.diffusion[j] + b.decoder[j]));
-      timesteps = b.timesteps;
-      return 0;
-    }, opts.onBatch);
+    const { n } = sumOverChunks(
+      batches,
+      100,
+      ({ x, y, captions }, k, i) => {
+        const c = this.cond ? this.cond.evalEmbedSeq({ labels: y, prompts: captions }, k) : null;
+        const net = (xt: tf.Tensor4D, t: ArrayLike<number>) => this.unet.forward(xt, t, c);
+        const rng = new Rng(opts.seed + i);
+        mse += k * diffusionLoss(this.schedule, this.cfg.prediction, net, x, rng.seed()).terms.mse.dataSync()[0];
+        const b = variationalBound(this.schedule, epsPredictor(this.schedule, this.cfg.prediction, net), x, {
+          timesteps: K,
+          seed: rng.seed(),
+        });
+        prior += sum(b.prior);
+        decoder += sum(b.decoder);
+        diffusion += sum(b.diffusion);
+        if (images.wanted) images.push(b.prior.map((p, j) => p + b.diffusion[j] + b.decoder[j]));
+        timesteps = b.timesteps;
+        return 0;
+      },
+      opts.onBatch,
+    );
     const per = (v: number) => v / Math.max(1, n);
     const { height: H, width: W, channels: C } = this.info;
     // DDPM: L = L_T + sum_{t=2..T} L_{t-1} + L_0 >= -log P(x) of the 8-bit data (Ho et al. 2020, eq. 5)
     const likelihood = likelihoodFigure(per(prior + diffusion + decoder), H * W * C, 'bound', 'VLB');
-    return withPerImage({
-      n, likelihood,
-      terms: { vlbPriorNats: per(prior), vlbDiffusionNats: per(diffusion), vlbDecoderNats: per(decoder), denoisingMse: per(mse), vlbTimesteps: timesteps },
-    }, images);
+    return withPerImage(
+      {
+        n,
+        likelihood,
+        terms: {
+          vlbPriorNats: per(prior),
+          vlbDiffusionNats: per(diffusion),
+          vlbDecoderNats: per(decoder),
+          denoisingMse: per(mse),
+          vlbTimesteps: timesteps,
+        },
+      },
+      images,
+    );
   }
 
   dispose(): void {
@@ -169,11 +241,21 @@ export class DiffusionModel implements GenerativeModel {
 
 export const diffusionFamily: Family<DiffusionModelConfig> = defineFamily({
   name: 'diffusion',
-  summary: 'Denoising diffusion: a UNet learns to predict the noise eps in x_t = sqrt(alphaBar_t) x0 + sqrt(1 - alphaBar_t) eps; DDIM/DDPM sampling, label or text conditioning with classifier-free guidance',
+  summary:
+    'Denoising diffusion: a UNet learns to predict the noise eps in x_t = sqrt(alphaBar_t) x0 + sqrt(1 - alphaBar_t) eps; DDIM/DDPM sampling, label or text conditioning with classifier-free guidance',
   modelSchema: diffusionModelSchema,
   defaults: {
     data: { dataset: 'fashion-mnist', preprocess: 'symmetric' },
-    train: { epochs: 10, batchSize: 128, lr: 2e-4, ema: 0.999, warmupSteps: 200, clipNorm: 1, sampleEvery: 1000, checkpointEvery: 1000 },
+    train: {
+      epochs: 10,
+      batchSize: 128,
+      lr: 2e-4,
+      ema: 0.999,
+      warmupSteps: 200,
+      clipNorm: 1,
+      sampleEvery: 1000,
+      checkpointEvery: 1000,
+    },
   },
   tinyPreset: { channels: [8, 16], groups: 4, embedDim: 16, T: 40, steps: 4, cond: { dim: 16 } },
   lossUnit: 'mean squared error of the noise',

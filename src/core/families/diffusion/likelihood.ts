@@ -19,8 +19,12 @@ export const VLB_TIMESTEPS = 8;
  *  forward.ts epsFromV, with one t per image). */
 export function epsPredictor(s: Schedule, prediction: 'eps' | 'v', net: Denoiser): EpsPredictor {
   if (prediction === 'eps') return net;
-  const sqrtAlphaBar = s.alphaBar.map(Math.sqrt), sqrtOneMinusAlphaBar = s.alphaBar.map((ab) => Math.sqrt(1 - ab));
-  return (xt, t) => tf.tidy(() => tf.add(tf.mul(coef(sqrtAlphaBar, t), net(xt, t)), tf.mul(coef(sqrtOneMinusAlphaBar, t), xt)) as tf.Tensor4D);
+  const sqrtAlphaBar = s.alphaBar.map(Math.sqrt),
+    sqrtOneMinusAlphaBar = s.alphaBar.map((ab) => Math.sqrt(1 - ab));
+  return (xt, t) =>
+    tf.tidy(
+      () => tf.add(tf.mul(coef(sqrtAlphaBar, t), net(xt, t)), tf.mul(coef(sqrtOneMinusAlphaBar, t), xt)) as tf.Tensor4D,
+    );
 }
 
 /**
@@ -29,7 +33,8 @@ export function epsPredictor(s: Schedule, prediction: 'eps' | 'v', net: Denoiser
  *       = 1/2 alphaBar_T ||x0||^2 - D/2 (alphaBar_T + log(1 - alphaBar_T))     (the constant in float64: it cancels to ~alphaBar_T^2)
  */
 export function priorKl(s: Schedule, x0: tf.Tensor4D): tf.Tensor1D {
-  const abT = s.alphaBar[s.T - 1], D = x0.size / x0.shape[0];
+  const abT = s.alphaBar[s.T - 1],
+    D = x0.size / x0.shape[0];
   const constant = -0.5 * D * (abT + Math.log1p(-abT));
   return tf.tidy(() => tf.add(tf.mul(0.5 * abT, sumPerExample(tf.square(x0))), constant) as tf.Tensor1D);
 }
@@ -43,9 +48,19 @@ export function priorKl(s: Schedule, x0: tf.Tensor4D): tf.Tensor1D {
  *           = lambda_t ||eps - eps_hat||^2,  lambda_t = coef1_t^2 (1 - alphaBar_t) / (2 beta~_t alphaBar_t) = beta_t / (2 alpha_t (1 - alphaBar_{t-1}))
  * (Ho et al. eq. 12's weight), computed from the eps error so no two nearly equal means are subtracted in float32.
  */
-export function diffusionKl(s: Schedule, predictEps: EpsPredictor, x0: tf.Tensor4D, t: ArrayLike<number>, eps: tf.Tensor4D): tf.Tensor1D {
-  for (let i = 0; i < t.length; i++) if (!(t[i] >= 1 && t[i] < s.T)) throw new Error(`diffusionKl: schedule index ${t[i]} is not in 1..${s.T - 1} (paper t = 2..T)`);
-  const lambda = s.alphaBar.map((ab, i) => (i === 0 ? 0 : (s.posteriorMeanCoef1[i] ** 2 * (1 - ab)) / (2 * s.posteriorVariance[i] * ab)));
+export function diffusionKl(
+  s: Schedule,
+  predictEps: EpsPredictor,
+  x0: tf.Tensor4D,
+  t: ArrayLike<number>,
+  eps: tf.Tensor4D,
+): tf.Tensor1D {
+  for (let i = 0; i < t.length; i++)
+    if (!(t[i] >= 1 && t[i] < s.T))
+      throw new Error(`diffusionKl: schedule index ${t[i]} is not in 1..${s.T - 1} (paper t = 2..T)`);
+  const lambda = s.alphaBar.map((ab, i) =>
+    i === 0 ? 0 : (s.posteriorMeanCoef1[i] ** 2 * (1 - ab)) / (2 * s.posteriorVariance[i] * ab),
+  );
   return tf.tidy(() => {
     const xt = qSample(s, x0, t, eps);
     return sumPerExample(tf.mul(coef(lambda, t), tf.squaredDifference(eps, predictEps(xt, t))));
@@ -86,7 +101,8 @@ export function decoderNll(s: Schedule, predictEps: EpsPredictor, x0: tf.Tensor4
 export function timestepStrata(T: number, K: number, spacing: 'log' | 'even' = 'log'): [number, number][] {
   const M = T - 1;
   if (!(M >= 1)) throw new Error(`the diffusion likelihood needs T >= 2, got T = ${T}`);
-  if (!Number.isInteger(K) || K < 1) throw new Error(`the number of t draws per image must be a positive integer, got ${K}`);
+  if (!Number.isInteger(K) || K < 1)
+    throw new Error(`the number of t draws per image must be a positive integer, got ${K}`);
   const k = Math.min(K, M);
   const edges = [0];
   for (let j = 1; j <= k; j++) {
@@ -120,10 +136,19 @@ export interface VlbTerms {
 export function variationalBound(s: Schedule, predictEps: EpsPredictor, x0: tf.Tensor4D, opts: VlbOptions): VlbTerms {
   const rng = new Rng(opts.seed);
   const B = x0.shape[0];
-  const strata = timestepStrata(s.T, opts.timesteps === 'all' ? s.T - 1 : opts.timesteps, opts.timesteps === 'all' ? 'even' : opts.spacing);
+  const strata = timestepStrata(
+    s.T,
+    opts.timesteps === 'all' ? s.T - 1 : opts.timesteps,
+    opts.timesteps === 'all' ? 'even' : opts.spacing,
+  );
   const normal = (seed: number) => tf.randomNormal(x0.shape, 0, 1, 'float32', seed) as tf.Tensor4D;
   const prior = tf.tidy(() => priorKl(s, x0));
-  const out: VlbTerms = { prior: Float64Array.from(prior.dataSync()), diffusion: new Float64Array(B), decoder: new Float64Array(B), timesteps: strata.length };
+  const out: VlbTerms = {
+    prior: Float64Array.from(prior.dataSync()),
+    diffusion: new Float64Array(B),
+    decoder: new Float64Array(B),
+    timesteps: strata.length,
+  };
   prior.dispose();
   // alpha_t = 0 (linear betas with T <= 20 reach beta_T = 1): x_t keeps nothing of x_{t-1}, the eps-parameterized mean
   // mu_theta = (x_t - beta_t / sqrt(1 - alphaBar_t) eps_hat) / sqrt(alpha_t) does not exist, and the bound is infinite
@@ -136,7 +161,8 @@ export function variationalBound(s: Schedule, predictEps: EpsPredictor, x0: tf.T
     eps1.dispose();
   }
   for (const [a, b] of degenerate ? [] : strata) {
-    const t = Int32Array.from({ length: B }, () => a + rng.int(b - a)), seed = rng.seed();
+    const t = Int32Array.from({ length: B }, () => a + rng.int(b - a)),
+      seed = rng.seed();
     const kl = tf.tidy(() => diffusionKl(s, predictEps, x0, t, normal(seed)));
     const v = kl.dataSync();
     for (let i = 0; i < B; i++) out.diffusion[i] += (b - a) * v[i];

@@ -20,7 +20,12 @@ export interface LossWeighting {
 }
 
 /** w_t for each timestep (see the header): all 1 for 'uniform'. */
-export function lossWeights(s: Schedule, prediction: 'eps' | 'v', w: LossWeighting, t: ArrayLike<number>): Float32Array {
+export function lossWeights(
+  s: Schedule,
+  prediction: 'eps' | 'v',
+  w: LossWeighting,
+  t: ArrayLike<number>,
+): Float32Array {
   return Float32Array.from(t, (ti) => {
     if (w.kind === 'uniform') return 1;
     const snr = s.alphaBar[ti] / (1 - s.alphaBar[ti]);
@@ -30,7 +35,14 @@ export function lossWeights(s: Schedule, prediction: 'eps' | 'v', w: LossWeighti
 }
 
 /** Loss on x0 [B,H,W,C] in [-1,1]; the seed draws t and eps. terms.mse is the unweighted mean squared error. */
-export function diffusionLoss(s: Schedule, prediction: 'eps' | 'v', net: Denoiser, x0: tf.Tensor4D, seed: number, weighting: LossWeighting = { kind: 'uniform', gamma: 5 }): LossOutput {
+export function diffusionLoss(
+  s: Schedule,
+  prediction: 'eps' | 'v',
+  net: Denoiser,
+  x0: tf.Tensor4D,
+  seed: number,
+  weighting: LossWeighting = { kind: 'uniform', gamma: 5 },
+): LossOutput {
   const rng = new Rng(seed);
   const B = x0.shape[0];
   const t = Int32Array.from({ length: B }, () => rng.int(s.T));

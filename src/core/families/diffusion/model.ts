@@ -12,26 +12,62 @@ import type { DiffusionModelConfig } from './config.ts';
 type V = tf.Variable;
 const silu = (x: tf.Tensor) => tf.mul(x, tf.sigmoid(x));
 
-interface Conv { w: V; b: V; stride: number }
-interface Dense { w: V; b: V }
-interface Norm { g: V; b: V }
-interface ResBlock { n1: Norm; c1: Conv; emb: Dense; n2: Norm; c2: Conv; skip?: Conv; cross?: CrossAttention }
-interface Attention { n: Norm; qkv: Dense; proj: Dense }
-interface CrossAttention { n: Norm; q: Dense; kv: Dense; proj: Dense }
+interface Conv {
+  w: V;
+  b: V;
+  stride: number;
+}
+interface Dense {
+  w: V;
+  b: V;
+}
+interface Norm {
+  g: V;
+  b: V;
+}
+interface ResBlock {
+  n1: Norm;
+  c1: Conv;
+  emb: Dense;
+  n2: Norm;
+  c2: Conv;
+  skip?: Conv;
+  cross?: CrossAttention;
+}
+interface Attention {
+  n: Norm;
+  qkv: Dense;
+  proj: Dense;
+}
+interface CrossAttention {
+  n: Norm;
+  q: Dense;
+  kv: Dense;
+  proj: Dense;
+}
 
 function conv(ps: ParamStore, name: string, cin: number, cout: number, k: number, stride = 1, zero = false): Conv {
   const bound = 1 / Math.sqrt(k * k * cin);
-  return { w: ps.param(`${name}.weight`, [k, k, cin, cout], zero ? 'zeros' : { uniform: bound }), b: ps.param(`${name}.bias`, [cout], zero ? 'zeros' : { uniform: bound }), stride };
+  return {
+    w: ps.param(`${name}.weight`, [k, k, cin, cout], zero ? 'zeros' : { uniform: bound }),
+    b: ps.param(`${name}.bias`, [cout], zero ? 'zeros' : { uniform: bound }),
+    stride,
+  };
 }
 function dense(ps: ParamStore, name: string, cin: number, cout: number, zero = false): Dense {
   const bound = 1 / Math.sqrt(cin);
-  return { w: ps.param(`${name}.weight`, [cin, cout], zero ? 'zeros' : { uniform: bound }), b: ps.param(`${name}.bias`, [cout], zero ? 'zeros' : { uniform: bound }) };
+  return {
+    w: ps.param(`${name}.weight`, [cin, cout], zero ? 'zeros' : { uniform: bound }),
+    b: ps.param(`${name}.bias`, [cout], zero ? 'zeros' : { uniform: bound }),
+  };
 }
 function norm(ps: ParamStore, name: string, c: number): Norm {
   return { g: ps.param(`${name}.weight`, [c], 'ones'), b: ps.param(`${name}.bias`, [c], 'zeros') };
 }
-const applyConv = (c: Conv, x: tf.Tensor4D) => tf.fused.conv2d({ x, filter: c.w as tf.Tensor4D, strides: c.stride, pad: 'same', bias: c.b });
-const applyDense = (d: Dense, x: tf.Tensor2D) => tf.fused.matMul({ a: x, b: d.w as tf.Tensor2D, bias: d.b }) as tf.Tensor2D;
+const applyConv = (c: Conv, x: tf.Tensor4D) =>
+  tf.fused.conv2d({ x, filter: c.w as tf.Tensor4D, strides: c.stride, pad: 'same', bias: c.b });
+const applyDense = (d: Dense, x: tf.Tensor2D) =>
+  tf.fused.matMul({ a: x, b: d.w as tf.Tensor2D, bias: d.b }) as tf.Tensor2D;
 
 /** Sinusoidal embedding of integer timesteps (Vaswani et al.): [sin(t f_i), cos(t f_i)], f_i = 10000^(-i/half). */
 export function timestepEmbedding(t: ArrayLike<number>, dim: number): tf.Tensor2D {
@@ -60,30 +96,53 @@ export class UNet {
   private readonly outConv: Conv;
   private readonly groups: number;
 
-  constructor(readonly cfg: DiffusionModelConfig, readonly info: DataInfo, ps: ParamStore, condDim: number) {
+  constructor(
+    readonly cfg: DiffusionModelConfig,
+    readonly info: DataInfo,
+    ps: ParamStore,
+    condDim: number,
+  ) {
     const { channels: ch, embedDim: E, groups: G } = cfg;
-    const L = ch.length, f = 2 ** (L - 1);
+    const L = ch.length,
+      f = 2 ** (L - 1);
     if (info.height % f !== 0 || info.width % f !== 0) {
-      throw new UserError(`A UNet with ${L} levels needs image height and width divisible by ${f}, got ${info.height}x${info.width}; use fewer model.channels or --size ${Math.ceil(info.height / f) * f}`);
+      throw new UserError(
+        `A UNet with ${L} levels needs image height and width divisible by ${f}, got ${info.height}x${info.width}; use fewer model.channels or --size ${Math.ceil(info.height / f) * f}`,
+      );
     }
-    for (const c of ch) if (c % G !== 0) throw new UserError(`model.groups=${G} must divide every UNet channel count, got ${c}; e.g. --set model.groups=8 with channels that are multiples of 8`);
+    for (const c of ch)
+      if (c % G !== 0)
+        throw new UserError(
+          `model.groups=${G} must divide every UNet channel count, got ${c}; e.g. --set model.groups=8 with channels that are multiples of 8`,
+        );
     this.groups = G;
     const cross = cfg.crossAttention && condDim > 0;
     const H = cfg.heads;
     for (let i = 0; i < L; i++) {
       const attends = (cross && i > 0) || (cfg.attention && i === L - 1);
-      if (attends && ch[i] % H !== 0) throw new UserError(`model.heads=${H} must divide the channels of every level that attends, got ${ch[i]}; e.g. --set model.heads=${ch[i] % 4 === 0 ? 4 : 1}`);
+      if (attends && ch[i] % H !== 0)
+        throw new UserError(
+          `model.heads=${H} must divide the channels of every level that attends, got ${ch[i]}; e.g. --set model.heads=${ch[i] % 4 === 0 ? 4 : 1}`,
+        );
     }
     const res = (name: string, cin: number, cout: number, level: number): ResBlock => ({
-      n1: norm(ps, `${name}.norm1`, cin), c1: conv(ps, `${name}.conv1`, cin, cout, 3), emb: dense(ps, `${name}.emb`, E, cfg.scaleShift ? 2 * cout : cout),
+      n1: norm(ps, `${name}.norm1`, cin),
+      c1: conv(ps, `${name}.conv1`, cin, cout, 3),
+      emb: dense(ps, `${name}.emb`, E, cfg.scaleShift ? 2 * cout : cout),
       // the block's last conv starts at zero, so each residual block starts as the identity (a common diffusion init)
-      n2: norm(ps, `${name}.norm2`, cout), c2: conv(ps, `${name}.conv2`, cout, cout, 3, 1, true),
+      n2: norm(ps, `${name}.norm2`, cout),
+      c2: conv(ps, `${name}.conv2`, cout, cout, 3, 1, true),
       skip: cin !== cout ? conv(ps, `${name}.skip`, cin, cout, 1) : undefined,
       // cross-attention below full resolution (its output projection starts at zero, so it starts as the identity)
-      cross: cross && level > 0 ? {
-        n: norm(ps, `${name}.cross.norm`, cout), q: dense(ps, `${name}.cross.q`, cout, cout), kv: dense(ps, `${name}.cross.kv`, condDim, 2 * cout),
-        proj: dense(ps, `${name}.cross.proj`, cout, cout, true),
-      } : undefined,
+      cross:
+        cross && level > 0
+          ? {
+              n: norm(ps, `${name}.cross.norm`, cout),
+              q: dense(ps, `${name}.cross.q`, cout, cout),
+              kv: dense(ps, `${name}.cross.kv`, condDim, 2 * cout),
+              proj: dense(ps, `${name}.cross.proj`, cout, cout, true),
+            }
+          : undefined,
     });
     this.tEmb1 = dense(ps, 'time.fc1', ch[0], E);
     this.tEmb2 = dense(ps, 'time.fc2', E, E);
@@ -92,10 +151,19 @@ export class UNet {
     for (let i = 0; i < L; i++) {
       const blocks: ResBlock[] = [];
       for (let j = 0; j < cfg.resBlocks; j++) blocks.push(res(`down${i}.res${j}`, ch[i], ch[i], i)); // the downsampling conv already changed the width
-      this.down.push({ blocks, downsample: i < L - 1 ? conv(ps, `down${i}.downsample`, ch[i], ch[i + 1], 3, 2) : undefined });
+      this.down.push({
+        blocks,
+        downsample: i < L - 1 ? conv(ps, `down${i}.downsample`, ch[i], ch[i + 1], 3, 2) : undefined,
+      });
     }
     const C = ch[L - 1];
-    this.attention = cfg.attention ? { n: norm(ps, 'mid.attn.norm', C), qkv: dense(ps, 'mid.attn.qkv', C, 3 * C), proj: dense(ps, 'mid.attn.proj', C, C, true) } : null;
+    this.attention = cfg.attention
+      ? {
+          n: norm(ps, 'mid.attn.norm', C),
+          qkv: dense(ps, 'mid.attn.qkv', C, 3 * C),
+          proj: dense(ps, 'mid.attn.proj', C, C, true),
+        }
+      : null;
     this.mid = cfg.midBlock ? res('mid.res', C, C, L - 1) : null;
     for (let i = L - 2; i >= 0; i--) {
       const blocks: ResBlock[] = [];
@@ -127,8 +195,11 @@ export class UNet {
   /** Multi-head attention of queries [B, N, C] over keys/values [B, S, C]: softmax(q k^T / sqrt(d_h) + bias) v. */
   private heads(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, keyBias: tf.Tensor | null): tf.Tensor2D {
     const [B, N, C] = q.shape;
-    const S = k.shape[1], nh = this.cfg.heads, dh = C / nh;
-    const split = (x: tf.Tensor3D, n: number) => (nh === 1 ? x : tf.transpose(tf.reshape(x, [B, n, nh, dh]), [0, 2, 1, 3]));
+    const S = k.shape[1],
+      nh = this.cfg.heads,
+      dh = C / nh;
+    const split = (x: tf.Tensor3D, n: number) =>
+      nh === 1 ? x : tf.transpose(tf.reshape(x, [B, n, nh, dh]), [0, 2, 1, 3]);
     let w = tf.mul(tf.matMul(split(q, N), split(k, S), false, true), 1 / Math.sqrt(dh)); // [B, nh, N, S]
     if (keyBias) w = tf.add(w, keyBias);
     const o = tf.matMul(tf.softmax(w), split(v, S)); // [B, nh, N, dh]
@@ -148,18 +219,32 @@ export class UNet {
   private crossAttend(a: CrossAttention, x: tf.Tensor4D, cond: CondSeq): tf.Tensor4D {
     const [B, H, W, C] = x.shape;
     const [, S, D] = cond.seq.shape;
-    const q = tf.reshape(applyDense(a.q, tf.reshape(groupNorm(x, a.n.g, a.n.b, false, this.groups), [B * H * W, C]) as tf.Tensor2D), [B, H * W, C]) as tf.Tensor3D;
+    const q = tf.reshape(
+      applyDense(a.q, tf.reshape(groupNorm(x, a.n.g, a.n.b, false, this.groups), [B * H * W, C]) as tf.Tensor2D),
+      [B, H * W, C],
+    ) as tf.Tensor3D;
     const kv = tf.reshape(applyDense(a.kv, tf.reshape(cond.seq, [B * S, D]) as tf.Tensor2D), [B, S, 2 * C]);
     const [k, v] = tf.split(kv, 2, 2) as tf.Tensor3D[];
     // padding rows get -1e9 before the softmax, so no position attends to them
     const bias = tf.reshape(tf.mul(tf.sub(cond.mask, 1), 1e9), [B, 1, 1, S]);
-    return tf.add(x, tf.reshape(applyDense(a.proj, this.heads(q, k, v, this.cfg.heads === 1 ? tf.reshape(bias, [B, 1, S]) : bias)), [B, H, W, C]));
+    return tf.add(
+      x,
+      tf.reshape(applyDense(a.proj, this.heads(q, k, v, this.cfg.heads === 1 ? tf.reshape(bias, [B, 1, S]) : bias)), [
+        B,
+        H,
+        W,
+        C,
+      ]),
+    );
   }
 
   /** eps_theta(x_t, t, y): x [B,H,W,C], t timesteps, cond (vector [B, condDim], sequence, mask) or null. */
   forward(x: tf.Tensor4D, t: ArrayLike<number>, cond: CondSeq | null): tf.Tensor4D {
     return tf.tidy(() => {
-      let emb = applyDense(this.tEmb2, silu(applyDense(this.tEmb1, timestepEmbedding(t, this.cfg.channels[0]))) as tf.Tensor2D) as tf.Tensor2D;
+      let emb = applyDense(
+        this.tEmb2,
+        silu(applyDense(this.tEmb1, timestepEmbedding(t, this.cfg.channels[0]))) as tf.Tensor2D,
+      ) as tf.Tensor2D;
       if (this.condProj && cond) emb = tf.add(emb, applyDense(this.condProj, cond.vec)) as tf.Tensor2D;
       emb = silu(emb) as tf.Tensor2D; // every block projects silu(emb)
       let h = applyConv(this.inConv, x);

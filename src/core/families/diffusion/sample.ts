@@ -27,7 +27,14 @@ export interface LoopOptions {
 }
 
 /** n samples of `shape` [n,H,W,C] in [-1, 1]. */
-export function sampleLoop(s: Schedule, prediction: 'eps' | 'v', net: Net, shape: [number, number, number, number], seed: number, o: LoopOptions): tf.Tensor4D {
+export function sampleLoop(
+  s: Schedule,
+  prediction: 'eps' | 'v',
+  net: Net,
+  shape: [number, number, number, number],
+  seed: number,
+  o: LoopOptions,
+): tf.Tensor4D {
   const [n, ...image] = shape;
   const streams = new SampleStreams(seed, o.first ?? 0, n);
   const ts = o.sampler.timesteps(s, o.steps);
@@ -49,7 +56,16 @@ export function sampleLoop(s: Schedule, prediction: 'eps' | 'v', net: Net, shape
         }
         const eps = prediction === 'v' ? epsFromV(s, x, out, t) : out;
         const tPrev = i + 1 < ts.length ? ts[i + 1] : -1;
-        const r = o.sampler.step(state, { schedule: s, t, tPrev, index: i, xt: x, eps, eta: o.eta, noise: () => streams.normal(image) as tf.Tensor4D });
+        const r = o.sampler.step(state, {
+          schedule: s,
+          t,
+          tPrev,
+          index: i,
+          xt: x,
+          eps,
+          eta: o.eta,
+          noise: () => streams.normal(image) as tf.Tensor4D,
+        });
         return { x: r.xPrev, state: r.state } as unknown as tf.TensorContainer; // tidy keeps the state's tensors
       }) as unknown as { x: tf.Tensor4D; state: SamplerState };
       disposeDropped([x, state], next.state); // the new state may keep x_t (a solver's history)

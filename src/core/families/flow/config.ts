@@ -59,14 +59,20 @@ export const flowModelSchema = z
 export type FlowModelConfig = z.infer<typeof flowModelSchema>;
 
 /** The problem with a config for this data (one line: what is wrong and the fix), or null. */
-export function flowConfigProblem(cfg: FlowModelConfig, info: Pick<DataInfo, 'height' | 'width' | 'channels'>): string | null {
+export function flowConfigProblem(
+  cfg: FlowModelConfig,
+  info: Pick<DataInfo, 'height' | 'width' | 'channels'>,
+): string | null {
   const { height: H, width: W } = info;
   const f = 2 ** cfg.scales;
   if (H % f !== 0 || W % f !== 0) {
     // the largest L whose 2^L divides both sides, at least 1
     let fits = 0;
     while (H % 2 ** (fits + 1) === 0 && W % 2 ** (fits + 1) === 0) fits++;
-    const fix = fits >= 1 ? `use --set model.scales=${fits}` : `resize the images to even sides (e.g. data.size=${Math.ceil(H / 2) * 2})`;
+    const fix =
+      fits >= 1
+        ? `use --set model.scales=${fits}`
+        : `resize the images to even sides (e.g. data.size=${Math.ceil(H / 2) * 2})`;
     return `model.scales=${cfg.scales} squeezes the image ${cfg.scales} times, so its height and width must be divisible by ${f}, got ${H}x${W}; ${fix}`;
   }
   return null;

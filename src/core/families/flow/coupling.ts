@@ -24,7 +24,12 @@ export interface CouplingOptions {
 function im2col(x: tf.Tensor4D, k: number): tf.Tensor2D {
   const [B, h, w, cin] = x.shape;
   const p = (k - 1) / 2;
-  const xp = tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]]);
+  const xp = tf.pad(x, [
+    [0, 0],
+    [p, p],
+    [p, p],
+    [0, 0],
+  ]);
   const taps: tf.Tensor[] = [];
   for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) taps.push(tf.slice(xp, [0, i, j, 0], [B, h, w, cin]));
   return tf.reshape(tf.concat(taps, 3), [B * h * w, k * k * cin]) as tf.Tensor2D;
@@ -54,7 +59,15 @@ const cpuConv = tf.customGrad(((x: tf.Tensor4D, w: tf.Tensor4D, save: tf.GradSav
 export function conv(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D): tf.Tensor4D {
   const [k, , cin, cout] = w.shape;
   const [B, h, wd] = x.shape;
-  if (k === 1) return tf.reshape(tf.fused.matMul({ a: tf.reshape(x, [B * h * wd, cin]) as tf.Tensor2D, b: tf.reshape(w, [cin, cout]) as tf.Tensor2D, bias: b }), [B, h, wd, cout]) as tf.Tensor4D;
+  if (k === 1)
+    return tf.reshape(
+      tf.fused.matMul({
+        a: tf.reshape(x, [B * h * wd, cin]) as tf.Tensor2D,
+        b: tf.reshape(w, [cin, cout]) as tf.Tensor2D,
+        bias: b,
+      }),
+      [B, h, wd, cout],
+    ) as tf.Tensor4D;
   if (tf.getBackend() !== 'cpu') return tf.fused.conv2d({ x, filter: w, strides: 1, pad: 'same', bias: b });
   return tf.add(cpuConv(x, w), b) as tf.Tensor4D;
 }
@@ -69,7 +82,14 @@ export class CouplingNet {
   private readonly b: tf.Variable[] = [];
   private readonly condW: tf.Variable | null;
 
-  constructor(ps: ParamStore, name: string, readonly shape: [number, number, number], readonly cin: number, readonly cout: number, readonly o: Pick<CouplingOptions, 'arch' | 'hidden' | 'condDim'>) {
+  constructor(
+    ps: ParamStore,
+    name: string,
+    readonly shape: [number, number, number],
+    readonly cin: number,
+    readonly cout: number,
+    readonly o: Pick<CouplingOptions, 'arch' | 'hidden' | 'condDim'>,
+  ) {
     const [h, w] = shape;
     const p = o.hidden;
     const layer = (n: string, wShape: number[], fanIn: number, zero = false) => {
@@ -86,7 +106,8 @@ export class CouplingNet {
       layer('fc2', [p, p], p);
       layer('fc3', [p, h * w * cout], p, true);
     }
-    this.condW = o.condDim > 0 ? ps.param(`${name}.cond.weight`, [o.condDim, p], { uniform: 1 / Math.sqrt(o.condDim) }) : null;
+    this.condW =
+      o.condDim > 0 ? ps.param(`${name}.cond.weight`, [o.condDim, p], { uniform: 1 / Math.sqrt(o.condDim) }) : null;
   }
 
   apply(x: tf.Tensor4D, cond: tf.Tensor2D | null): tf.Tensor4D {
@@ -94,7 +115,8 @@ export class CouplingNet {
       const [B, h, w] = x.shape;
       if (this.condW && !cond) throw new Error('conditional flow called without a condition embedding');
       const cb = this.condW && cond ? (tf.matMul(cond, this.condW) as tf.Tensor2D) : null; // c V [B, hidden]
-      const [w1, w2, w3] = this.w, [b1, b2, b3] = this.b;
+      const [w1, w2, w3] = this.w,
+        [b1, b2, b3] = this.b;
       if (this.o.arch === 'conv') {
         let a = conv(x, w1 as tf.Tensor4D, b1 as tf.Tensor1D);
         if (cb) a = tf.add(a, tf.reshape(cb, [B, 1, 1, -1]));
@@ -131,9 +153,19 @@ export class AffineCoupling implements Bijector {
   private readonly split0: number;
   private readonly scale: tf.Variable | null;
 
-  constructor(ps: ParamStore, name: string, readonly shape: [number, number, number], readonly o: CouplingOptions) {
+  constructor(
+    ps: ParamStore,
+    name: string,
+    readonly shape: [number, number, number],
+    readonly o: CouplingOptions,
+  ) {
     const [h, w, c] = shape;
-    if (o.mask === 'channel' && c < 2) throw new UserError(`a channel-mask coupling needs at least 2 channels, got ${c}`, { kind: 'setting', key: 'model.mask', value: 'checkerboard' });
+    if (o.mask === 'channel' && c < 2)
+      throw new UserError(`a channel-mask coupling needs at least 2 channels, got ${c}`, {
+        kind: 'setting',
+        key: 'model.mask',
+        value: 'checkerboard',
+      });
     this.split0 = Math.floor(c / 2);
     const ca = o.mask === 'checkerboard' ? c : o.parity === 0 ? this.split0 : c - this.split0;
     this.cb = o.mask === 'checkerboard' ? c : c - ca;
@@ -144,7 +176,8 @@ export class AffineCoupling implements Bijector {
   /** (x_a, x_b): the conditioning part and the part to transform. */
   private split(x: tf.Tensor4D, m: tf.Tensor4D | null): [tf.Tensor4D, tf.Tensor4D] {
     if (m) return [tf.mul(x, m) as tf.Tensor4D, x];
-    const c = x.shape[3], k = this.split0;
+    const c = x.shape[3],
+      k = this.split0;
     const first = tf.slice(x, [0, 0, 0, 0], [-1, -1, -1, k]) as tf.Tensor4D;
     const second = tf.slice(x, [0, 0, 0, k], [-1, -1, -1, c - k]) as tf.Tensor4D;
     return this.o.parity === 0 ? [first, second] : [second, first];

@@ -10,7 +10,11 @@ import { AffineCoupling } from './coupling.ts';
 export class VariationalDequantizer {
   readonly couplings: AffineCoupling[] = [];
 
-  constructor(cfg: FlowModelConfig, readonly shape: [number, number, number], ps: ParamStore) {
+  constructor(
+    cfg: FlowModelConfig,
+    readonly shape: [number, number, number],
+    ps: ParamStore,
+  ) {
     const C = shape[2];
     for (let k = 0; k < cfg.dequant.steps; k++) {
       this.couplings.push(

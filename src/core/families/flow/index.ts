@@ -1,7 +1,16 @@
 // The flow family: a RealNVP / Glow multi-scale normalizing flow with an exact likelihood, uniform or variational
 // dequantization, sampling with a temperature, label or text conditioning of every coupling network. Used via the registry.
 import * as tf from '@tensorflow/tfjs-core';
-import type { DataInfo, EvalBatch, EvalOptions, Family, GenerativeModel, LatentSpace, Picture, SampleOptions } from '../../family.ts';
+import type {
+  DataInfo,
+  EvalBatch,
+  EvalOptions,
+  Family,
+  GenerativeModel,
+  LatentSpace,
+  Picture,
+  SampleOptions,
+} from '../../family.ts';
 import { defineFamily } from '../../family.ts';
 import { Conditioner, sampleCondInput } from '../../conditioning/conditioner.ts';
 import { sumOverChunks } from '../../eval/chunks.ts';
@@ -36,7 +45,11 @@ export class FlowModel implements GenerativeModel, FlowMaps {
   private readonly actnormReady: tf.Variable;
   private actnormDone = false;
 
-  constructor(readonly cfg: FlowModelConfig, readonly info: DataInfo, seed: number) {
+  constructor(
+    readonly cfg: FlowModelConfig,
+    readonly info: DataInfo,
+    seed: number,
+  ) {
     checkFlowConfig(cfg, info);
     const { height: H, width: W, channels: C } = info;
     this.params = new ParamStore(seed);
@@ -56,7 +69,8 @@ export class FlowModel implements GenerativeModel, FlowMaps {
    */
   nll(x: tf.Tensor4D, c: tf.Tensor2D | null, seed: number, initActnorm = false, redrawUniform = false): tf.Tensor1D {
     return tf.tidy(() => {
-      let y = x, logq: tf.Tensor1D | null = null;
+      let y = x,
+        logq: tf.Tensor1D | null = null;
       if (this.dequant) {
         const k = levels8bit(x);
         const q = this.dequant.sample(k, seed);
@@ -89,10 +103,13 @@ export class FlowModel implements GenerativeModel, FlowMaps {
   loss(x: tf.Tensor4D, y: tf.Tensor1D | null, seed: number, captions?: string[] | null): LossOutput {
     const B = x.shape[0];
     const rng = new Rng(seed);
-    const dropSeed = rng.seed(), noiseSeed = rng.seed();
+    const dropSeed = rng.seed(),
+      noiseSeed = rng.seed();
     return tf.tidy(() => {
       // rows dropped with probability cond.dropProb train the null embedding (samples of a text model without a prompt)
-      const c = this.cond ? this.cond.embed({ labels: y, prompts: captions ?? null }, B, this.cond.dropMask(B, dropSeed)) : null;
+      const c = this.cond
+        ? this.cond.embed({ labels: y, prompts: captions ?? null }, B, this.cond.dropMask(B, dropSeed))
+        : null;
       this.initActnorm(x, c, noiseSeed);
       return flowLoss(this.nll(x, c, noiseSeed), this.dims) as unknown as tf.TensorContainer;
     }) as unknown as LossOutput;
@@ -109,7 +126,10 @@ export class FlowModel implements GenerativeModel, FlowMaps {
   /** The temperature to sample at: opts.temperature, else the config's. */
   private temperature(opts: SampleOptions): number {
     const T = opts.temperature ?? this.cfg.temperature;
-    if (!(Number.isFinite(T) && T >= 0)) throw new UserError(`--temperature must be a number >= 0 (z ~ N(0, T^2 I); 1 = the model's own distribution), got ${T}`);
+    if (!(Number.isFinite(T) && T >= 0))
+      throw new UserError(
+        `--temperature must be a number >= 0 (z ~ N(0, T^2 I); 1 = the model's own distribution), got ${T}`,
+      );
     return T;
   }
 
@@ -119,10 +139,17 @@ export class FlowModel implements GenerativeModel, FlowMaps {
    * prompt: the null embedding). Equals latentSpace().decode(prior(n, seed, T), opts).
    */
   sample(n: number, seed: number, opts: SampleOptions = {}): tf.Tensor4D {
-    if (!(Number.isInteger(n) && n > 0)) throw new UserError(`the number of samples must be a positive integer, got ${n}`);
+    if (!(Number.isInteger(n) && n > 0))
+      throw new UserError(`the number of samples must be a positive integer, got ${n}`);
     const T = this.temperature(opts);
     const y = sampleCondInput(this.cond, n, opts, 'this flow');
-    return tf.tidy(() => this.decodeLatents(drawLatents(this.flow.latentShapes, n, seed, T, opts.first ?? 0), y?.labels as number[] | undefined, y?.prompts));
+    return tf.tidy(() =>
+      this.decodeLatents(
+        drawLatents(this.flow.latentShapes, n, seed, T, opts.first ?? 0),
+        y?.labels as number[] | undefined,
+        y?.prompts,
+      ),
+    );
   }
 
   /** Images on the 8-bit grid from the latents of every scale, with the condition as condFor takes it. */
@@ -147,7 +174,8 @@ export class FlowModel implements GenerativeModel, FlowMaps {
         return tf.tidy(() => MultiScaleFlow.flatten(drawLatents(this.flow.latentShapes, n, seed, T)));
       },
       decode: (z, opts = {}) => {
-        if (z.rank !== 2 || z.shape[1] !== D) throw new Error(`flow codes have shape [n, ${D}], got [${z.shape.join(', ')}]`);
+        if (z.rank !== 2 || z.shape[1] !== D)
+          throw new Error(`flow codes have shape [n, ${D}], got [${z.shape.join(', ')}]`);
         const n = z.shape[0];
         const y = sampleCondInput(this.cond, n, opts, 'this flow');
         return tf.tidy(() => this.decodeLatents(this.flow.unflatten(z), y?.labels as number[] | undefined, y?.prompts));
@@ -156,7 +184,9 @@ export class FlowModel implements GenerativeModel, FlowMaps {
         const n = x.shape[0];
         // a condition only when one is given: a label model's default (every class in turn) suits sampling, not codes
         const y = opts.labels?.length || opts.prompts?.length ? sampleCondInput(this.cond, n, opts, 'this flow') : null;
-        return tf.tidy(() => MultiScaleFlow.flatten(encode(this, x, this.condFor(n, y?.labels as number[] | undefined, y?.prompts))));
+        return tf.tidy(() =>
+          MultiScaleFlow.flatten(encode(this, x, this.condFor(n, y?.labels as number[] | undefined, y?.prompts))),
+        );
       },
     };
   }
@@ -169,15 +199,30 @@ export class FlowModel implements GenerativeModel, FlowMaps {
     const out: Picture[] = [];
     const [B, H, W, C] = x.shape;
     const useLabels = this.cond?.kind === 'label' && labels !== undefined;
-    const cols = 8, nT = PICTURE_TEMPERATURES.length;
+    const cols = 8,
+      nT = PICTURE_TEMPERATURES.length;
     const temps = tf.tidy(() => {
       // one batch: the same eps [cols] scaled by each T, rows by temperature
       const eps = drawLatents(this.flow.latentShapes, cols, seed, 1);
-      const zs = eps.map((e) => tf.concat(PICTURE_TEMPERATURES.map((T) => tf.mul(e, T)), 0) as tf.Tensor4D);
-      const labs = this.cond?.kind === 'label' ? Array.from({ length: nT * cols }, (_, i) => (i % cols) % this.info.numClasses) : null;
+      const zs = eps.map(
+        (e) =>
+          tf.concat(
+            PICTURE_TEMPERATURES.map((T) => tf.mul(e, T)),
+            0,
+          ) as tf.Tensor4D,
+      );
+      const labs =
+        this.cond?.kind === 'label'
+          ? Array.from({ length: nT * cols }, (_, i) => (i % cols) % this.info.numClasses)
+          : null;
       return to8bit(decode(this, zs, this.condFor(nT * cols, labs)));
     });
-    out.push({ name: 'temperatures', images: temps, cols, caption: `samples at temperatures ${PICTURE_TEMPERATURES.join(', ')} (one row each): z = T eps with the same eps in every column` });
+    out.push({
+      name: 'temperatures',
+      images: temps,
+      cols,
+      caption: `samples at temperatures ${PICTURE_TEMPERATURES.join(', ')} (one row each): z = T eps with the same eps in every column`,
+    });
 
     const k = Math.min(16, B);
     let err = 0;
@@ -187,9 +232,15 @@ export class FlowModel implements GenerativeModel, FlowMaps {
       err = tf.max(tf.abs(tf.sub(r, xs))).dataSync()[0];
       return tf.reshape(tf.stack([xs, tf.clipByValue(r, 0, 1)], 1), [2 * k, H, W, C]) as tf.Tensor4D;
     });
-    out.push({ name: 'round-trip', images: pairs, cols: 16, caption: `test images (odd columns) beside f^-1(f(x)) (even columns): the flow is invertible, max |error| ${err.toExponential(1)}` });
+    out.push({
+      name: 'round-trip',
+      images: pairs,
+      cols: 16,
+      caption: `test images (odd columns) beside f^-1(f(x)) (even columns): the flow is invertible, max |error| ${err.toExponential(1)}`,
+    });
 
-    const m = Math.min(4, Math.floor(B / 2)), steps = 8;
+    const m = Math.min(4, Math.floor(B / 2)),
+      steps = 8;
     if (m > 0) {
       // pairs (x_i, x_{B-1-i}), each with its own label when the model takes labels
       const lines = tf.tidy(() => {
@@ -198,7 +249,13 @@ export class FlowModel implements GenerativeModel, FlowMaps {
         const b = tf.gather(x, tf.tensor1d(ends, 'int32')) as tf.Tensor4D;
         return interpolate(this, tf.slice(x, 0, m), b, steps, cond(Array.from({ length: m }, (_, i) => i)), cond(ends));
       });
-      out.push({ name: 'interpolation', images: lines, cols: steps, caption: 'linear interpolation in z between two test images (the ends are the images themselves), one pair per row' });
+      out.push({
+        name: 'interpolation',
+        images: lines,
+        cols: steps,
+        caption:
+          'linear interpolation in z between two test images (the ends are the images themselves), one pair per row',
+      });
     }
     return out;
   }
@@ -209,7 +266,8 @@ export class FlowModel implements GenerativeModel, FlowMaps {
    * or captions (without them, the null embedding).
    */
   evaluate(batches: Iterable<EvalBatch>, opts: EvalOptions): EvalResult {
-    let roundTripMaxAbs = 0, iwSum = 0;
+    let roundTripMaxAbs = 0,
+      iwSum = 0;
     const K = opts.iwaeK;
     // per image: the dequantization bound, or the importance-weighted one when computed (the likelihood figure)
     const per = new PerImageNats(opts.perImage);
@@ -223,11 +281,12 @@ export class FlowModel implements GenerativeModel, FlowMaps {
         const [s, e] = tf.stack([tf.sum(nll), err]).dataSync();
         roundTripMaxAbs = Math.max(roundTripMaxAbs, e);
         if (K <= 0) per.push(per.wanted ? nll.dataSync() : []);
-        if (K > 0) iwSum += tf.tidy(() => {
-          const iw = this.importanceWeightedNll(b.x, c, K, mixSeed(opts.seed, index, 6));
-          per.push(per.wanted ? iw.dataSync() : []);
-          return tf.sum(iw).dataSync()[0];
-        });
+        if (K > 0)
+          iwSum += tf.tidy(() => {
+            const iw = this.importanceWeightedNll(b.x, c, K, mixSeed(opts.seed, index, 6));
+            per.push(per.wanted ? iw.dataSync() : []);
+            return tf.sum(iw).dataSync()[0];
+          });
         return s;
       },
       opts.onBatch,
@@ -247,7 +306,8 @@ export class FlowModel implements GenerativeModel, FlowMaps {
    */
   importanceWeightedNll(x: tf.Tensor4D, c: tf.Tensor2D | null, K: number, seed: number): tf.Tensor1D {
     const negs: tf.Tensor1D[] = [];
-    for (let j = 0; j < K; j++) negs.push(tf.tidy(() => tf.neg(this.nll(x, c, mixSeed(seed, j), false, true)) as tf.Tensor1D));
+    for (let j = 0; j < K; j++)
+      negs.push(tf.tidy(() => tf.neg(this.nll(x, c, mixSeed(seed, j), false, true)) as tf.Tensor1D));
     return tf.tidy(() => tf.neg(logMeanExp(tf.stack(negs), 0)) as tf.Tensor1D);
   }
 
@@ -258,7 +318,8 @@ export class FlowModel implements GenerativeModel, FlowMaps {
 
 export const flowFamily: Family<FlowModelConfig> = defineFamily({
   name: 'flow',
-  summary: 'Normalizing flow (RealNVP / Glow): invertible z = f(x), exact log p(x) = log N(f(x)) + log|det df/dx|; multi-scale squeeze/split, actnorm, 1x1 convs, affine couplings; sampled by f^-1 at a temperature; label or text conditioning',
+  summary:
+    'Normalizing flow (RealNVP / Glow): invertible z = f(x), exact log p(x) = log N(f(x)) + log|det df/dx|; multi-scale squeeze/split, actnorm, 1x1 convs, affine couplings; sampled by f^-1 at a temperature; label or text conditioning',
   modelSchema: flowModelSchema,
   defaults: {
     data: { dataset: 'fashion-mnist', preprocess: 'dequantize' },

@@ -29,14 +29,25 @@ const perImage = (B: number, value: tf.Tensor | number): tf.Tensor1D => tf.mul(t
  */
 export function squeeze(x: tf.Tensor4D): tf.Tensor4D {
   const [B, h, w, c] = x.shape;
-  return tf.tidy(() => tf.reshape(tf.transpose(tf.reshape(x, [(B * h) / 2, 2, w / 2, 2 * c]), [0, 2, 1, 3]), [B, h / 2, w / 2, 4 * c]) as tf.Tensor4D);
+  return tf.tidy(
+    () =>
+      tf.reshape(tf.transpose(tf.reshape(x, [(B * h) / 2, 2, w / 2, 2 * c]), [0, 2, 1, 3]), [
+        B,
+        h / 2,
+        w / 2,
+        4 * c,
+      ]) as tf.Tensor4D,
+  );
 }
 
 /** The inverse of squeeze: [B,h,w,4c] -> [B,2h,2w,c]. */
 export function unsqueeze(x: tf.Tensor4D): tf.Tensor4D {
   const [B, h, w, c4] = x.shape;
   const c = c4 / 4;
-  return tf.tidy(() => tf.reshape(tf.transpose(tf.reshape(x, [B * h, w, 2, 2 * c]), [0, 2, 1, 3]), [B, 2 * h, 2 * w, c]) as tf.Tensor4D);
+  return tf.tidy(
+    () =>
+      tf.reshape(tf.transpose(tf.reshape(x, [B * h, w, 2, 2 * c]), [0, 2, 1, 3]), [B, 2 * h, 2 * w, c]) as tf.Tensor4D,
+  );
 }
 
 export const squeezeLayer: Bijector = {
@@ -112,7 +123,12 @@ export function logAbsDet(w: tf.Tensor2D): tf.Scalar {
 export class InvConv1x1 implements Bijector {
   readonly weight: tf.Variable;
 
-  constructor(ps: ParamStore, name: string, readonly c: number, rng: Rng) {
+  constructor(
+    ps: ParamStore,
+    name: string,
+    readonly c: number,
+    rng: Rng,
+  ) {
     this.weight = ps.param(`${name}.weight`, [c, c], 'zeros');
     tf.tidy(() => this.weight.assign(tf.tensor2d(Float32Array.from(randomRotation(c, rng)), [c, c])));
   }
@@ -120,12 +136,17 @@ export class InvConv1x1 implements Bijector {
   forward(x: tf.Tensor4D): { y: tf.Tensor4D; logdet: tf.Tensor1D } {
     return tf.tidy(() => {
       const [B, h, w] = x.shape;
-      return { y: mix(x, this.weight as tf.Tensor2D), logdet: perImage(B, tf.mul(logAbsDet(this.weight as tf.Tensor2D), h * w)) };
+      return {
+        y: mix(x, this.weight as tf.Tensor2D),
+        logdet: perImage(B, tf.mul(logAbsDet(this.weight as tf.Tensor2D), h * w)),
+      };
     });
   }
 
   inverse(y: tf.Tensor4D): tf.Tensor4D {
-    return tf.tidy(() => mix(y, tf.tensor2d(Float32Array.from(inverse(this.weight.dataSync(), this.c)), [this.c, this.c])));
+    return tf.tidy(() =>
+      mix(y, tf.tensor2d(Float32Array.from(inverse(this.weight.dataSync(), this.c)), [this.c, this.c])),
+    );
   }
 }
 
@@ -148,7 +169,12 @@ export class InvConv1x1Lu implements Bijector {
   readonly perm: tf.Variable;
   readonly sign: tf.Variable;
 
-  constructor(ps: ParamStore, name: string, readonly c: number, rng: Rng) {
+  constructor(
+    ps: ParamStore,
+    name: string,
+    readonly c: number,
+    rng: Rng,
+  ) {
     const { p, lower, upper, s } = pluParts(randomRotation(c, rng), c);
     const f32 = (a: ArrayLike<number>) => Float32Array.from(a);
     this.lower = ps.param(`${name}.lower`, [c, c], 'zeros');
@@ -170,7 +196,10 @@ export class InvConv1x1Lu implements Bijector {
     return tf.tidy(() => {
       const c = this.c;
       const L = tf.add(tf.mul(this.lower, triMask(c, true)), tf.eye(c));
-      const U = tf.add(tf.mul(this.upper, triMask(c, false)), tf.mul(tf.eye(c), tf.mul(this.sign, tf.exp(this.logScale)))); // eye * s = diag(s) (tf.diag has no gradient)
+      const U = tf.add(
+        tf.mul(this.upper, triMask(c, false)),
+        tf.mul(tf.eye(c), tf.mul(this.sign, tf.exp(this.logScale))),
+      ); // eye * s = diag(s) (tf.diag has no gradient)
       return tf.matMul(this.perm as tf.Tensor2D, tf.matMul(L as tf.Tensor2D, U as tf.Tensor2D));
     });
   }
@@ -192,7 +221,8 @@ export class InvConv1x1Lu implements Bijector {
 
 /** RealNVP's fixed permutation between couplings: the channels in reverse order (log-det 0). */
 export const reverseLayer: Bijector = {
-  forward: (x) => tf.tidy(() => ({ y: tf.reverse(x, 3) as tf.Tensor4D, logdet: tf.zeros([x.shape[0]]) as tf.Tensor1D })),
+  forward: (x) =>
+    tf.tidy(() => ({ y: tf.reverse(x, 3) as tf.Tensor4D, logdet: tf.zeros([x.shape[0]]) as tf.Tensor1D })),
   inverse: (y) => tf.tidy(() => tf.reverse(y, 3) as tf.Tensor4D),
 };
 
@@ -201,7 +231,10 @@ export const reverseLayer: Bijector = {
  * log|dv/dy| = sum_i [log(1 - 2 alpha) - log s_i - log(1 - s_i)]. 'center': v = y - 1/2, log-det 0.
  */
 export class DataTransform implements Bijector {
-  constructor(readonly kind: 'logit' | 'center', readonly alpha: number) {}
+  constructor(
+    readonly kind: 'logit' | 'center',
+    readonly alpha: number,
+  ) {}
 
   forward(y: tf.Tensor4D): { y: tf.Tensor4D; logdet: tf.Tensor1D } {
     return tf.tidy(() => {
@@ -209,9 +242,13 @@ export class DataTransform implements Bijector {
       if (this.kind === 'center') return { y: tf.sub(y, 0.5) as tf.Tensor4D, logdet: tf.zeros([B]) as tf.Tensor1D };
       const a = this.alpha;
       const s = tf.add(a, tf.mul(1 - 2 * a, y));
-      const logS = tf.log(s), log1mS = tf.log(tf.sub(1, s));
+      const logS = tf.log(s),
+        log1mS = tf.log(tf.sub(1, s));
       const D = y.size / B;
-      const logdet = tf.sub(D * Math.log(1 - 2 * a), tf.sum(tf.reshape(tf.add(logS, log1mS), [B, D]), 1)) as tf.Tensor1D;
+      const logdet = tf.sub(
+        D * Math.log(1 - 2 * a),
+        tf.sum(tf.reshape(tf.add(logS, log1mS), [B, D]), 1),
+      ) as tf.Tensor1D;
       return { y: tf.sub(logS, log1mS) as tf.Tensor4D, logdet };
     });
   }

@@ -108,12 +108,17 @@ export function randomRotation(n: number, rng: Rng): Float64Array {
  * L unit lower triangular, U strictly upper triangular. Returned row-major: P, the strictly lower part of L,
  * the strictly upper part of U, and s.
  */
-export function pluParts(w: ArrayLike<number>, n: number): { p: Float64Array; lower: Float64Array; upper: Float64Array; s: Float64Array } {
+export function pluParts(
+  w: ArrayLike<number>,
+  n: number,
+): { p: Float64Array; lower: Float64Array; upper: Float64Array; s: Float64Array } {
   const { lu, perm } = luDecompose(w, n);
   // P_A W = L U, so W = P_A^T L U: P[perm[i], i] = 1
   const p = new Float64Array(n * n);
   for (let i = 0; i < n; i++) p[perm[i] * n + i] = 1;
-  const lower = new Float64Array(n * n), upper = new Float64Array(n * n), s = new Float64Array(n);
+  const lower = new Float64Array(n * n),
+    upper = new Float64Array(n * n),
+    s = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     for (let j = 0; j < n; j++) {
       if (j < i) lower[i * n + j] = lu[i * n + j];

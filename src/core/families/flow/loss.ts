@@ -35,7 +35,10 @@ export const bitsPerDim = (nllNats: number, D: number): number => natsToBitsPerD
 export function flowLoss(nll: tf.Tensor1D, D: number, extra: Record<string, tf.Tensor1D> = {}): LossOutput {
   return tf.tidy((): tf.TensorContainer => {
     const loss = tf.mean(nll) as tf.Scalar;
-    const terms: Record<string, tf.Scalar> = { nll: tf.clone(loss), bitsPerDim: tf.mul(loss, natsToBitsPerDim(1, D)) as tf.Scalar };
+    const terms: Record<string, tf.Scalar> = {
+      nll: tf.clone(loss),
+      bitsPerDim: tf.mul(loss, natsToBitsPerDim(1, D)) as tf.Scalar,
+    };
     for (const [k, v] of Object.entries(extra)) terms[k] = tf.mean(v) as tf.Scalar;
     return { loss, terms };
   }) as unknown as LossOutput;

@@ -6,10 +6,27 @@ import type { ParamStore } from '../../nn/params.ts';
 import type { Rng } from '../../tensor/rng.ts';
 import type { FlowModelConfig } from './config.ts';
 import { AffineCoupling } from './coupling.ts';
-import { ActNorm, InvConv1x1, InvConv1x1Lu, reverseLayer, squeeze, unsqueeze, type Bijector, type FlowCtx } from './layers.ts';
+import {
+  ActNorm,
+  InvConv1x1,
+  InvConv1x1Lu,
+  reverseLayer,
+  squeeze,
+  unsqueeze,
+  type Bijector,
+  type FlowCtx,
+} from './layers.ts';
 
 /** The bijectors of one flow step (actnorm, permutation, coupling), as present in the config. */
-export function flowStep(ps: ParamStore, name: string, shape: [number, number, number], k: number, cfg: FlowModelConfig, condDim: number, rng: Rng): Bijector[] {
+export function flowStep(
+  ps: ParamStore,
+  name: string,
+  shape: [number, number, number],
+  k: number,
+  cfg: FlowModelConfig,
+  condDim: number,
+  rng: Rng,
+): Bijector[] {
   const c = shape[2];
   const layers: Bijector[] = [];
   if (cfg.actnorm) layers.push(new ActNorm(ps, `${name}.actnorm`, c));
@@ -17,7 +34,17 @@ export function flowStep(ps: ParamStore, name: string, shape: [number, number, n
   else if (cfg.permutation === 'conv1x1-lu') layers.push(new InvConv1x1Lu(ps, `${name}.conv1x1`, c, rng.split()));
   else if (cfg.permutation === 'reverse') layers.push(reverseLayer);
   const parity = (k % 2) as 0 | 1;
-  layers.push(new AffineCoupling(ps, `${name}.coupling`, shape, { mask: cfg.mask, parity, arch: cfg.arch, hidden: cfg.hidden, scaleFn: cfg.scaleFn, condDim, contextChannels: 0 }));
+  layers.push(
+    new AffineCoupling(ps, `${name}.coupling`, shape, {
+      mask: cfg.mask,
+      parity,
+      arch: cfg.arch,
+      hidden: cfg.hidden,
+      scaleFn: cfg.scaleFn,
+      condDim,
+      contextChannels: 0,
+    }),
+  );
   return layers;
 }
 
@@ -38,11 +65,22 @@ export class MultiScaleFlow {
       [h, w, c] = [h / 2, w / 2, 4 * c]; // squeeze
       const shape: [number, number, number] = [h, w, c];
       const layers: Bijector[] = [];
-      for (let k = 0; k < cfg.steps; k++) layers.push(...flowStep(ps, `scale${s}.step${k}`, shape, k, cfg, condDim, rng));
+      for (let k = 0; k < cfg.steps; k++)
+        layers.push(...flowStep(ps, `scale${s}.step${k}`, shape, k, cfg, condDim, rng));
       if (s < cfg.scales - 1 && cfg.splitPrior === 'learned') {
         // p(z_s | h_s) = N(mu(h_s), sigma(h_s)^2): a channel-mask coupling (parity 0: the second half, the one that
         // leaves, is transformed given the first) maps z_s to eps_s = (z_s - mu) / sigma with log-det -sum log sigma
-        layers.push(new AffineCoupling(ps, `scale${s}.prior`, shape, { mask: 'channel', parity: 0, arch: cfg.arch, hidden: cfg.hidden, scaleFn: cfg.scaleFn, condDim, contextChannels: 0 }));
+        layers.push(
+          new AffineCoupling(ps, `scale${s}.prior`, shape, {
+            mask: 'channel',
+            parity: 0,
+            arch: cfg.arch,
+            hidden: cfg.hidden,
+            scaleFn: cfg.scaleFn,
+            condDim,
+            contextChannels: 0,
+          }),
+        );
       }
       this.scales.push({ shape, layers });
       if (s < cfg.scales - 1) {
@@ -75,7 +113,8 @@ export class MultiScaleFlow {
         logdet = tf.add(logdet, o.logdet) as tf.Tensor1D;
       }
       if (s < this.scales.length - 1) {
-        const c = h.shape[3], keep = Math.floor(c / 2);
+        const c = h.shape[3],
+          keep = Math.floor(c / 2);
         zs.push(tf.slice(h, [0, 0, 0, keep], [-1, -1, -1, c - keep]) as tf.Tensor4D);
         h = tf.slice(h, [0, 0, 0, 0], [-1, -1, -1, keep]) as tf.Tensor4D;
       }
@@ -99,7 +138,13 @@ export class MultiScaleFlow {
 
   /** The latents as one row per image, [B, H W C] (scale 0 first). */
   static flatten(zs: tf.Tensor4D[]): tf.Tensor2D {
-    return tf.tidy(() => tf.concat(zs.map((z) => tf.reshape(z, [z.shape[0], -1])), 1) as tf.Tensor2D);
+    return tf.tidy(
+      () =>
+        tf.concat(
+          zs.map((z) => tf.reshape(z, [z.shape[0], -1])),
+          1,
+        ) as tf.Tensor2D,
+    );
   }
 
   /** The inverse of flatten: [B, H W C] -> the latents of each scale. */

@@ -15,7 +15,13 @@ export interface FlowMaps {
  * z_s ~ N(0, T^2 I) for every scale, [n, h_s, w_s, c_s], of samples first .. first + n - 1 (each sample's scales in
  * turn from its own stream): the same seed gives the same eps = z / T at every T.
  */
-export function drawLatents(shapes: [number, number, number][], n: number, seed: number, temperature: number, first = 0): tf.Tensor4D[] {
+export function drawLatents(
+  shapes: [number, number, number][],
+  n: number,
+  seed: number,
+  temperature: number,
+  first = 0,
+): tf.Tensor4D[] {
   const streams = new SampleStreams(seed, first, n);
   return shapes.map(([h, w, c]) => tf.tidy(() => tf.mul(streams.normal([h, w, c]), temperature) as tf.Tensor4D));
 }
@@ -50,14 +56,26 @@ export function roundTrip(m: FlowMaps, y: tf.Tensor4D, cond: tf.Tensor2D | null)
  * z_t = (1 - t) z_a + t z_b, decoded with the condition interpolated the same way (ca, cb [m, dim] or null).
  * Returns [m steps, H, W, C], pair by pair; all pairs go through the flow in one batch.
  */
-export function interpolate(m: FlowMaps, a: tf.Tensor4D, b: tf.Tensor4D, steps: number, ca: tf.Tensor2D | null, cb: tf.Tensor2D | null): tf.Tensor4D {
+export function interpolate(
+  m: FlowMaps,
+  a: tf.Tensor4D,
+  b: tf.Tensor4D,
+  steps: number,
+  ca: tf.Tensor2D | null,
+  cb: tf.Tensor2D | null,
+): tf.Tensor4D {
   return tf.tidy(() => {
     const n = a.shape[0];
-    const ends = MultiScaleFlow.flatten(encode(m, tf.concat([a, b], 0) as tf.Tensor4D, ca && cb ? (tf.concat([ca, cb], 0) as tf.Tensor2D) : null));
+    const ends = MultiScaleFlow.flatten(
+      encode(m, tf.concat([a, b], 0) as tf.Tensor4D, ca && cb ? (tf.concat([ca, cb], 0) as tf.Tensor2D) : null),
+    );
     const t = tf.reshape(tf.linspace(0, 1, steps), [1, steps, 1]);
     // [n, steps, d]: row (i, t) = (1 - t) p_i + t q_i
     const mixRows = (p: tf.Tensor2D, q: tf.Tensor2D) =>
-      tf.reshape(tf.add(tf.mul(tf.expandDims(p, 1), tf.sub(1, t)), tf.mul(tf.expandDims(q, 1), t)), [n * steps, p.shape[1]]) as tf.Tensor2D;
+      tf.reshape(tf.add(tf.mul(tf.expandDims(p, 1), tf.sub(1, t)), tf.mul(tf.expandDims(q, 1), t)), [
+        n * steps,
+        p.shape[1],
+      ]) as tf.Tensor2D;
     const z = mixRows(tf.slice(ends, 0, n) as tf.Tensor2D, tf.slice(ends, n, n) as tf.Tensor2D);
     return decode(m, m.flow.unflatten(z), ca && cb ? mixRows(ca, cb) : null);
   });

@@ -75,7 +75,10 @@ export function ganConfigProblem(cfg: GanModelConfig, info: Pick<DataInfo, 'heig
   if (H % f === 0 && W % f === 0) return null;
   let fits = 0;
   while (fits < 5 && H % 2 ** (fits + 1) === 0 && W % 2 ** (fits + 1) === 0) fits++;
-  const fix = fits >= 1 ? `use --set model.stages=${fits}` : `resize the images to even sides (e.g. data.size=${Math.ceil(H / 2) * 2}) or use --arch mlp`;
+  const fix =
+    fits >= 1
+      ? `use --set model.stages=${fits}`
+      : `resize the images to even sides (e.g. data.size=${Math.ceil(H / 2) * 2}) or use --arch mlp`;
   return `model.stages=${cfg.stages} halves the image ${cfg.stages} times in D (and doubles it as often in G), so its height and width must be divisible by ${f}, got ${H}x${W}; ${fix}`;
 }
 

@@ -23,7 +23,11 @@ export class GanModel implements GenerativeModel, GanPlayers {
   readonly condD: Conditioner | null;
   readonly watch: DivergenceWatch;
 
-  constructor(readonly cfg: GanModelConfig, readonly info: DataInfo, seed: number) {
+  constructor(
+    readonly cfg: GanModelConfig,
+    readonly info: DataInfo,
+    seed: number,
+  ) {
     checkGanConfig(cfg, info);
     this.params = new ParamStore(seed);
     const conditional = cfg.cond.kind !== 'none';
@@ -53,7 +57,13 @@ export class GanModel implements GenerativeModel, GanPlayers {
     return this.generatorVars();
   }
 
-  trainStep(x: tf.Tensor4D, y: tf.Tensor1D | null, seed: number, captions: string[] | null, ctx: StepContext): StepResult {
+  trainStep(
+    x: tf.Tensor4D,
+    y: tf.Tensor1D | null,
+    seed: number,
+    captions: string[] | null,
+    ctx: StepContext,
+  ): StepResult {
     return ganTrainStep(this, x, y, seed, captions, ctx);
   }
 
@@ -71,13 +81,23 @@ export class GanModel implements GenerativeModel, GanPlayers {
   }
 
   /** D's outputs on real and fake, and L_D (+ lambda GP for wgan-gp) with its terms. */
-  discriminatorObjective(real: tf.Tensor4D, fake: tf.Tensor4D, cond: CondInput, drop: boolean[] | null, seed: number): LossOutput {
+  discriminatorObjective(
+    real: tf.Tensor4D,
+    fake: tf.Tensor4D,
+    cond: CondInput,
+    drop: boolean[] | null,
+    seed: number,
+  ): LossOutput {
     return tf.tidy(() => {
       const B = real.shape[0];
       const cD = this.embed(this.condD, cond, B, drop);
       // one D call on [real; fake] (D has no batch norm, so this equals two calls), split again
-      const both = this.D.forward(tf.concat([real, fake], 0) as tf.Tensor4D, cD && (tf.concat([cD, cD], 0) as tf.Tensor2D));
-      const dReal = tf.slice(both, 0, B) as tf.Tensor1D, dFake = tf.slice(both, B, B) as tf.Tensor1D;
+      const both = this.D.forward(
+        tf.concat([real, fake], 0) as tf.Tensor4D,
+        cD && (tf.concat([cD, cD], 0) as tf.Tensor2D),
+      );
+      const dReal = tf.slice(both, 0, B) as tf.Tensor1D,
+        dFake = tf.slice(both, B, B) as tf.Tensor1D;
       const lossD = discriminatorLoss(this.cfg.loss, dReal, dFake);
       const shown = (d: tf.Tensor1D) => tf.mean(this.cfg.loss === 'ns' ? tf.sigmoid(d) : d) as tf.Scalar;
       const terms: Record<string, tf.Scalar> = { lossD, dReal: shown(dReal), dFake: shown(dFake) };
@@ -110,7 +130,8 @@ export class GanModel implements GenerativeModel, GanPlayers {
     const B = x.shape[0];
     const rng = new Rng(seed);
     const drop = this.dropMask(B, rng.seed());
-    const zSeed = rng.seed(), epsSeed = rng.seed();
+    const zSeed = rng.seed(),
+      epsSeed = rng.seed();
     const cond: CondInput = { labels: y, prompts: captions ?? null };
     return tf.tidy(() => {
       const fake = this.generate(drawNoise(B, this.cfg.latent, zSeed), cond, drop);
@@ -135,7 +156,8 @@ export class GanModel implements GenerativeModel, GanPlayers {
     const R = this.cfg.statsBatch;
     const z = drawNoise(R, this.cfg.latent, REFERENCE_SEED);
     if (!this.condG) return { z, c: null };
-    if (this.condG.kind === 'label') return { z, c: this.condG.embed({ labels: Array.from({ length: R }, (_, i) => i % this.info.numClasses) }, R) };
+    if (this.condG.kind === 'label')
+      return { z, c: this.condG.embed({ labels: Array.from({ length: R }, (_, i) => i % this.info.numClasses) }, R) };
     const ref = prompts?.length ? Array.from({ length: R }, (_, i) => prompts[i % prompts.length]) : null;
     return { z, c: ref ? this.condG.embed({ prompts: ref }, R) : this.condG.nullEmbed(R) };
   }
@@ -146,7 +168,8 @@ export class GanModel implements GenerativeModel, GanPlayers {
    * class in turn; a text model given no prompt: the null embedding).
    */
   sample(n: number, seed: number, opts: SampleOptions = {}): tf.Tensor4D {
-    if (!(Number.isInteger(n) && n > 0)) throw new UserError(`the number of samples must be a positive integer, got ${n}`);
+    if (!(Number.isInteger(n) && n > 0))
+      throw new UserError(`the number of samples must be a positive integer, got ${n}`);
     const c = sampleCondInput(this.condG, n, opts, 'this GAN');
     return tf.tidy(() => this.generateFrom(sampleNoise(n, this.cfg.latent, seed, opts.first ?? 0), c, opts.prompts));
   }
@@ -168,7 +191,8 @@ export class GanModel implements GenerativeModel, GanPlayers {
       description: `z ~ N(0, I), ${L} dimensions`,
       prior: (n, seed) => sampleNoise(n, L, seed),
       decode: (z, opts = {}) => {
-        if (z.rank !== 2 || z.shape[1] !== L) throw new Error(`GAN noise has shape [n, ${L}], got [${z.shape.join(', ')}]`);
+        if (z.rank !== 2 || z.shape[1] !== L)
+          throw new Error(`GAN noise has shape [n, ${L}], got [${z.shape.join(', ')}]`);
         return this.generateFrom(z, sampleCondInput(this.condG, z.shape[0], opts, 'this GAN'), opts.prompts);
       },
     };
@@ -178,19 +202,31 @@ export class GanModel implements GenerativeModel, GanPlayers {
   interpolation(rows: number, steps: number, seed: number): tf.Tensor4D {
     return tf.tidy(() => {
       const rng = new Rng(seed);
-      const a = drawNoise(rows, this.cfg.latent, rng.seed()), b = drawNoise(rows, this.cfg.latent, rng.seed());
+      const a = drawNoise(rows, this.cfg.latent, rng.seed()),
+        b = drawNoise(rows, this.cfg.latent, rng.seed());
       const z = slerpPath(a, b, steps); // [rows steps, latent]
       const n = rows * steps;
-      const c = this.condG?.kind === 'label' ? { labels: Array.from({ length: n }, (_, i) => Math.floor(i / steps) % this.info.numClasses) } : null;
+      const c =
+        this.condG?.kind === 'label'
+          ? { labels: Array.from({ length: n }, (_, i) => Math.floor(i / steps) % this.info.numClasses) }
+          : null;
       return generateImages(this.G, z, this.condFor(n, c), this.reference());
     });
   }
 
   /** A GAN has no encoder: its pictures are spherical interpolations between noise vectors. */
   pictures(_x: tf.Tensor4D, _labels: number[] | undefined, seed: number): Picture[] {
-    const rows = 6, steps = 10;
+    const rows = 6,
+      steps = 10;
     const cls = this.condG?.kind === 'label' ? ', one class per row' : '';
-    return [{ name: 'interpolation', images: this.interpolation(rows, steps, seed), cols: steps, caption: `spherical interpolation (slerp) between two noise vectors z_a, z_b per row${cls}` }];
+    return [
+      {
+        name: 'interpolation',
+        images: this.interpolation(rows, steps, seed),
+        cols: steps,
+        caption: `spherical interpolation (slerp) between two noise vectors z_a, z_b per row${cls}`,
+      },
+    ];
   }
 
   dispose(): void {
@@ -200,12 +236,23 @@ export class GanModel implements GenerativeModel, GanPlayers {
 
 export const ganFamily: Family<GanModelConfig> = defineFamily({
   name: 'gan',
-  summary: 'GAN: a generator G(z, y) against a discriminator D(x, y) (DCGAN conv or MLP); non-saturating, hinge or WGAN-GP loss; two optimisers; EMA of G; label or text conditioning (projection D); slerp in z',
+  summary:
+    'GAN: a generator G(z, y) against a discriminator D(x, y) (DCGAN conv or MLP); non-saturating, hinge or WGAN-GP loss; two optimisers; EMA of G; label or text conditioning (projection D); slerp in z',
   modelSchema: ganModelSchema,
   defaults: {
     data: { dataset: 'fashion-mnist', preprocess: 'symmetric' },
     // DCGAN's Adam (lr 2e-4, beta1 0.5); EMA of G for sampling; the fixed-noise grid every 200 steps
-    train: { epochs: 5, batchSize: 64, lr: 2e-4, beta1: 0.5, beta2: 0.999, ema: 0.999, sampleEvery: 200, checkpointEvery: 500, logEvery: 10 },
+    train: {
+      epochs: 5,
+      batchSize: 64,
+      lr: 2e-4,
+      beta1: 0.5,
+      beta2: 0.999,
+      ema: 0.999,
+      sampleEvery: 200,
+      checkpointEvery: 500,
+      logEvery: 10,
+    },
   },
   // an MLP GAN: the contract suite's default variant then trains on wasm too, and its 'conv' variant covers arch=conv
   tinyPreset: { arch: 'mlp', latent: 8, hidden: 16, channels: 4, stages: 2, statsBatch: 16, cond: { dim: 16 } },

@@ -10,9 +10,10 @@ export type Read = (w: tf.Variable) => tf.Tensor;
 const asIs: Read = (w) => w;
 
 /** Identity whose gradient is zero: the value flows forward, nothing flows back. */
-export const stopGradient = tf.customGrad(((x: tf.Tensor) => ({ value: tf.clone(x), gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy) })) as unknown as Parameters<
-  typeof tf.customGrad
->[0]) as unknown as <T extends tf.Tensor>(x: T) => T;
+export const stopGradient = tf.customGrad(((x: tf.Tensor) => ({
+  value: tf.clone(x),
+  gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy),
+})) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as <T extends tf.Tensor>(x: T) => T;
 
 /** DCGAN's init: weights ~ N(0, 0.02^2), biases 0. */
 const W_INIT = { normal: 0.02 };
@@ -56,7 +57,11 @@ const batchNormTrain = tf.customGrad(((h: tf.Tensor, gamma: tf.Tensor, beta: tf.
       return [dh, dGamma, dBeta];
     },
   };
-}) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (h: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => tf.Tensor;
+}) as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (
+  h: tf.Tensor,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+) => tf.Tensor;
 
 /**
  * Leaky ReLU as x * slope, slope = 1 where x > 0 else alpha, with dx = dy * slope: a few fast kernels (wasm's LeakyRelu
@@ -81,13 +86,19 @@ export class Generator {
   private readonly w0: number;
   private readonly v: Record<string, tf.Variable> = {};
 
-  constructor(readonly cfg: GanModelConfig, info: DataInfo, ps: ParamStore, readonly condDim: number) {
+  constructor(
+    readonly cfg: GanModelConfig,
+    info: DataInfo,
+    ps: ParamStore,
+    readonly condDim: number,
+  ) {
     this.H = info.height;
     this.W = info.width;
     this.C = info.channels;
     const inDim = cfg.latent + condDim;
     const bn = cfg.gNorm === 'batch';
-    const p = (name: string, shape: number[], init: Parameters<ParamStore['param']>[2]) => (this.v[name] = ps.param(`G.${name}`, shape, init));
+    const p = (name: string, shape: number[], init: Parameters<ParamStore['param']>[2]) =>
+      (this.v[name] = ps.param(`G.${name}`, shape, init));
     const s = cfg.stages;
     this.ch = Array.from({ length: s }, (_, i) => cfg.channels * 2 ** (s - 1 - i));
     this.h0 = this.H / 2 ** s;
@@ -165,8 +176,14 @@ export class Discriminator {
   private readonly H: number;
   private readonly W: number;
 
-  constructor(readonly cfg: GanModelConfig, info: DataInfo, ps: ParamStore, readonly condDim: number) {
-    const p = (name: string, shape: number[], init: Parameters<ParamStore['param']>[2]) => (this.v[name] = ps.param(`D.${name}`, shape, init));
+  constructor(
+    readonly cfg: GanModelConfig,
+    info: DataInfo,
+    ps: ParamStore,
+    readonly condDim: number,
+  ) {
+    const p = (name: string, shape: number[], init: Parameters<ParamStore['param']>[2]) =>
+      (this.v[name] = ps.param(`D.${name}`, shape, init));
     const s = cfg.stages;
     this.H = info.height;
     this.W = info.width;
@@ -210,8 +227,18 @@ export class Discriminator {
       if (this.cfg.arch === 'conv') {
         let h = x as tf.Tensor4D;
         // concat: c -> one extra input channel, [B, H, W, 1]
-        if (concat) h = tf.concat([h, tf.reshape(tf.matMul(c!, w('cond.map.weight')), [B, this.H, this.W, 1])], 3) as tf.Tensor4D;
-        for (let i = 0; i < this.cfg.stages; i++) h = act(tf.fused.conv2d({ x: h, filter: w(`conv${i}.weight`) as tf.Tensor4D, strides: 2, pad: 'same', bias: w(`conv${i}.bias`) })) as tf.Tensor4D; // [B, h/2, w/2, ch_i]
+        if (concat)
+          h = tf.concat([h, tf.reshape(tf.matMul(c!, w('cond.map.weight')), [B, this.H, this.W, 1])], 3) as tf.Tensor4D;
+        for (let i = 0; i < this.cfg.stages; i++)
+          h = act(
+            tf.fused.conv2d({
+              x: h,
+              filter: w(`conv${i}.weight`) as tf.Tensor4D,
+              strides: 2,
+              pad: 'same',
+              bias: w(`conv${i}.bias`),
+            }),
+          ) as tf.Tensor4D; // [B, h/2, w/2, ch_i]
         flat = tf.reshape(h, [B, -1]) as tf.Tensor2D;
         const last = h;
         phi = () => tf.mean(last, [1, 2]) as tf.Tensor2D;
@@ -225,7 +252,8 @@ export class Discriminator {
       // psi(phi(x)) = flat W_out + b
       let out = tf.add(tf.matMul(flat, w('out.weight')), w('out.bias'));
       // projection: + <V c, phi(x)>
-      if (c && this.cfg.dCond === 'projection') out = tf.add(out, tf.sum(tf.mul(tf.matMul(c, w('proj.weight')), phi()), 1, true));
+      if (c && this.cfg.dCond === 'projection')
+        out = tf.add(out, tf.sum(tf.mul(tf.matMul(c, w('proj.weight')), phi()), 1, true));
       return tf.reshape(out, [B]);
     }) as tf.Tensor1D;
   }

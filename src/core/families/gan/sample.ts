@@ -26,7 +26,12 @@ export function sampleNoise(n: number, latent: number, seed: number, first = 0):
  * rows (zRef, cRef) go through G in front of the samples and only their statistics normalise every row, so each
  * sample depends on its own z and c alone.
  */
-export function generateImages(G: Generator, z: tf.Tensor2D, c: tf.Tensor2D | null, ref: { z: tf.Tensor2D; c: tf.Tensor2D | null } | null): tf.Tensor4D {
+export function generateImages(
+  G: Generator,
+  z: tf.Tensor2D,
+  c: tf.Tensor2D | null,
+  ref: { z: tf.Tensor2D; c: tf.Tensor2D | null } | null,
+): tf.Tensor4D {
   return tf.tidy(() => {
     const n = z.shape[0];
     let x: tf.Tensor4D;
@@ -53,7 +58,9 @@ export function toUnit(x: tf.Tensor4D): tf.Tensor4D {
 export function slerp(a: ArrayLike<number>, b: ArrayLike<number>, t: number): Float32Array {
   const d = a.length;
   if (b.length !== d) throw new Error(`slerp: vectors of length ${d} and ${b.length}`);
-  let dot = 0, na = 0, nb = 0;
+  let dot = 0,
+    na = 0,
+    nb = 0;
   for (let i = 0; i < d; i++) {
     dot += a[i] * b[i];
     na += a[i] * a[i];
@@ -71,7 +78,8 @@ export function slerp(a: ArrayLike<number>, b: ArrayLike<number>, t: number): Fl
 /** For pairs (a_i, b_i) [m, d]: `steps` points of slerp each, ends included, pair by pair: [m steps, d]. */
 export function slerpPath(a: tf.Tensor2D, b: tf.Tensor2D, steps: number): tf.Tensor2D {
   const [m, d] = a.shape;
-  const A = a.dataSync(), Bv = b.dataSync();
+  const A = a.dataSync(),
+    Bv = b.dataSync();
   const out = new Float32Array(m * steps * d);
   for (let i = 0; i < m; i++) {
     for (let s = 0; s < steps; s++) {

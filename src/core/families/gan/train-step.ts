@@ -14,7 +14,13 @@ export interface GanPlayers {
   /** x = G(z, c_G) [B,H,W,C] in [-1, 1], computed without gradients (a detached fake batch for D's update). */
   generate(z: tf.Tensor2D, cond: CondInput, drop: boolean[] | null): tf.Tensor4D;
   /** L_D (+ lambda GP) on the real batch and a fake batch, with the terms lossD, dReal, dFake (and gp, gpGradNorm). */
-  discriminatorObjective(real: tf.Tensor4D, fake: tf.Tensor4D, cond: CondInput, drop: boolean[] | null, seed: number): LossOutput;
+  discriminatorObjective(
+    real: tf.Tensor4D,
+    fake: tf.Tensor4D,
+    cond: CondInput,
+    drop: boolean[] | null,
+    seed: number,
+  ): LossOutput;
   /** L_G on B fresh fakes G(z) with z from seed, with the term lossG. */
   generatorObjective(B: number, cond: CondInput, drop: boolean[] | null, seed: number): LossOutput;
   dropMask(B: number, seed: number): boolean[] | null;
@@ -30,7 +36,14 @@ export interface GanPlayers {
  * dFake (D's mean output on the real and fake batch; for ns as probabilities sigmoid(D)), gradNormD, gradNormG (before
  * clipping) and, for wgan-gp, gp (the penalty without lambda) and gpGradNorm (mean ||grad D(x^)||).
  */
-export function ganTrainStep(m: GanPlayers, x: tf.Tensor4D, y: tf.Tensor1D | null, seed: number, captions: string[] | null, ctx: StepContext): StepResult {
+export function ganTrainStep(
+  m: GanPlayers,
+  x: tf.Tensor4D,
+  y: tf.Tensor1D | null,
+  seed: number,
+  captions: string[] | null,
+  ctx: StepContext,
+): StepResult {
   const B = x.shape[0];
   const rng = new Rng(seed);
   const drop = m.dropMask(B, rng.seed());
@@ -39,7 +52,8 @@ export function ganTrainStep(m: GanPlayers, x: tf.Tensor4D, y: tf.Tensor1D | nul
   const sums: Record<string, number> = {};
   const add = (k: string, v: number) => (sums[k] = (sums[k] ?? 0) + v / nCritic);
   for (let k = 0; k < nCritic; k++) {
-    const zSeed = rng.seed(), epsSeed = rng.seed();
+    const zSeed = rng.seed(),
+      epsSeed = rng.seed();
     const fake = tf.tidy(() => m.generate(drawNoise(B, m.cfg.latent, zSeed), cond, drop));
     try {
       const u = ctx.update('D', () => m.discriminatorObjective(x, fake, cond, drop, epsSeed));
@@ -50,7 +64,14 @@ export function ganTrainStep(m: GanPlayers, x: tf.Tensor4D, y: tf.Tensor1D | nul
     }
   }
   const g = ctx.update('G', () => m.generatorObjective(B, cond, drop, rng.seed()));
-  const terms: Record<string, number> = { lossD: sums.lossD, lossG: g.terms.lossG, dReal: sums.dReal, dFake: sums.dFake, gradNormD: sums.gradNormD, gradNormG: g.gradNorm };
+  const terms: Record<string, number> = {
+    lossD: sums.lossD,
+    lossG: g.terms.lossG,
+    dReal: sums.dReal,
+    dFake: sums.dFake,
+    gradNormD: sums.gradNormD,
+    gradNormG: g.gradNorm,
+  };
   if (m.cfg.loss === 'wgan-gp') {
     terms.gp = sums.gp;
     terms.gpGradNorm = sums.gpGradNorm;
@@ -67,7 +88,11 @@ export function ganTrainStep(m: GanPlayers, x: tf.Tensor4D, y: tf.Tensor1D | nul
 export class DivergenceWatch {
   private run = 0;
 
-  constructor(readonly kind: GanLoss, readonly lossFloor: number, readonly steps: number) {}
+  constructor(
+    readonly kind: GanLoss,
+    readonly lossFloor: number,
+    readonly steps: number,
+  ) {}
 
   /** Steps in a row so far with lossD below the floor. */
   get consecutive(): number {

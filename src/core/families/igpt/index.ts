@@ -3,7 +3,15 @@
 // test log-likelihood in nats per image and bits/dim. The trainer, CLI and tests use it via the registry.
 import * as tf from '@tensorflow/tfjs-core';
 import type { LossOutput } from '../../train/trainer.ts';
-import type { DataInfo, EvalBatch, EvalOptions, Family, GenerativeModel, Picture, SampleOptions } from '../../family.ts';
+import type {
+  DataInfo,
+  EvalBatch,
+  EvalOptions,
+  Family,
+  GenerativeModel,
+  Picture,
+  SampleOptions,
+} from '../../family.ts';
 import { defineFamily } from '../../family.ts';
 import { Conditioner, sampleCondInput } from '../../conditioning/conditioner.ts';
 import { sumOverChunks } from '../../eval/chunks.ts';
@@ -30,11 +38,16 @@ export class IgptModel implements GenerativeModel {
   /** Tokens per image N = H W. */
   readonly seqLen: number;
 
-  constructor(readonly cfg: IgptModelConfig, readonly info: DataInfo, seed: number) {
+  constructor(
+    readonly cfg: IgptModelConfig,
+    readonly info: DataInfo,
+    seed: number,
+  ) {
     this.params = new ParamStore(seed);
     this.palette = new Palette(info.channels === 3 ? cfg.colorLevels : cfg.levels, info.channels);
     this.seqLen = info.height * info.width;
-    if (this.seqLen < 2) throw new UserError(`image GPT needs images of at least 2 pixels, got ${info.height}x${info.width}`);
+    if (this.seqLen < 2)
+      throw new UserError(`image GPT needs images of at least 2 pixels, got ${info.height}x${info.width}`);
     this.cond = cfg.cond.kind !== 'none' ? new Conditioner(cfg.cond, info, this.params, 'cond') : null;
     this.net = new Transformer(cfg, this.palette.vocab, this.seqLen, this.params, this.cond?.dim ?? 0);
   }
@@ -61,7 +74,9 @@ export class IgptModel implements GenerativeModel {
     return tf.tidy(() => {
       const t = this.tokens(x);
       // classifier-free guidance training: the condition is replaced by the null one with probability cond.dropProb
-      const c = this.cond ? this.cond.embed({ labels: y, prompts: captions ?? null }, B, this.cond.dropMask(B, dropSeed)) : null;
+      const c = this.cond
+        ? this.cond.embed({ labels: y, prompts: captions ?? null }, B, this.cond.dropMask(B, dropSeed))
+        : null;
       const out = igptLoss(this.logits(t, c), t, this.palette, this.dims);
       return { loss: out.loss, terms: out.terms } as unknown as tf.TensorContainer;
     }) as unknown as LossOutput;
@@ -74,14 +89,17 @@ export class IgptModel implements GenerativeModel {
    */
   private checkTrainingMemory(B: number): void {
     if (tf.getBackend() !== 'wasm' && tf.getBackend() !== 'native') return;
-    const { heads, layers, dim } = this.cfg, N = this.seqLen;
+    const { heads, layers, dim } = this.cfg,
+      N = this.seqLen;
     const perImage = 4 * N * (heads * N * (layers + 3) + 140 * layers * dim);
     const limit = 3.2e9;
     if (B * perImage <= limit) return;
     const fits = Math.floor(limit / perImage);
     throw new UserError(
       `image GPT training on ${N}-pixel images needs about ${((B * perImage) / 1e9).toFixed(1)} GB for a batch of ${B}, more than the ${tf.getBackend()} backend's 4 GB; ` +
-        (fits >= 1 ? `use --batch-size ${fits} or smaller` : 'use fewer model.layers or model.heads, a smaller model.dim, or --backend cpu'),
+        (fits >= 1
+          ? `use --batch-size ${fits} or smaller`
+          : 'use fewer model.layers or model.heads, a smaller model.dim, or --backend cpu'),
     );
   }
 
@@ -99,15 +117,21 @@ export class IgptModel implements GenerativeModel {
     const guided = y !== null && guidance !== 1;
     const start = tf.tidy(() => {
       const e = y ? c.embed(y, n) : c.nullEmbed(n); // [n, condDim]
-      const both = guided ? tf.concat([e, c.nullEmbed(n)], 0) as tf.Tensor2D : e; // [n or 2n, condDim], cond rows first
+      const both = guided ? (tf.concat([e, c.nullEmbed(n)], 0) as tf.Tensor2D) : e; // [n or 2n, condDim], cond rows first
       return this.net.startVector(both, both.shape[0]);
     });
     return { start, guidance };
   }
 
   /** Tokens [n * N] of n samples (cached or reference sampler), with an optional given prefix and row callback. */
-  sampleTokens(n: number, seed: number, opts: IgptSampleOptions = {}, extra: Pick<TokenSampleOptions, 'given' | 'onRow' | 'onToken' | 'limit'> = {}): Int32Array {
-    if (!(Number.isInteger(n) && n >= 1)) throw new UserError(`the number of samples must be a positive integer, got ${n}`);
+  sampleTokens(
+    n: number,
+    seed: number,
+    opts: IgptSampleOptions = {},
+    extra: Pick<TokenSampleOptions, 'given' | 'onRow' | 'onToken' | 'limit'> = {},
+  ): Int32Array {
+    if (!(Number.isInteger(n) && n >= 1))
+      throw new UserError(`the number of samples must be a positive integer, got ${n}`);
     const { start, guidance } = this.starts(n, opts);
     try {
       const o: TokenSampleOptions = { n, start, guidance, width: this.info.width, first: opts.first, ...extra };
@@ -141,7 +165,15 @@ export class IgptModel implements GenerativeModel {
     const colors = onPixel ? this.palette.colors.slice() : null; // [V * C], a copy the callee cannot spoil the palette through
     const onToken = onPixel
       ? (p: number, probs: Float32Array, tokens: Int32Array) =>
-          onPixel({ row: Math.floor(p / W), col: p % W, channel: -1, probs, colors: colors!, drawn: tokens[p], images: this.palette.decode(tokens, N, p + 1) })
+          onPixel({
+            row: Math.floor(p / W),
+            col: p % W,
+            channel: -1,
+            probs,
+            colors: colors!,
+            drawn: tokens[p],
+            images: this.palette.decode(tokens, N, p + 1),
+          })
       : undefined;
     return this.images(this.sampleTokens(n, seed, opts, { onRow, onToken }), n);
   }
@@ -150,21 +182,27 @@ export class IgptModel implements GenerativeModel {
   pictures(x: tf.Tensor4D, labels: number[] | undefined, seed: number): Picture[] {
     const out: Picture[] = [];
     const { height: H, width: W } = this.info;
-    const N = this.seqLen, k = Math.min(6, x.shape[0]), tries = 3;
+    const N = this.seqLen,
+      k = Math.min(6, x.shape[0]),
+      tries = 3;
     const rng = new Rng(seed);
     const t = tf.tidy(() => this.tokens(tf.slice(x, [0, 0, 0, 0], [k, -1, -1, -1]) as tf.Tensor4D));
     const orig = t.dataSync() as Int32Array;
     t.dispose();
     // each test image repeated `tries` times: rows [k * tries, N], the first half of the rows given
     const rep = new Int32Array(k * tries * N);
-    for (let i = 0; i < k * tries; i++) rep.set(orig.subarray(Math.floor(i / tries) * N, (Math.floor(i / tries) + 1) * N), i * N);
+    for (let i = 0; i < k * tries; i++)
+      rep.set(orig.subarray(Math.floor(i / tries) * N, (Math.floor(i / tries) + 1) * N), i * N);
     const half = Math.floor(H / 2) * W;
     const repLabels = labels ? Array.from({ length: k * tries }, (_, i) => labels[Math.floor(i / tries)]) : undefined;
     const text = this.cond?.kind === 'text';
     // text models complete without a prompt (unconditional); label models with the image's own class
-    const done = this.sampleTokens(k * tries, rng.seed(), text ? {} : { labels: repLabels }, { given: { tokens: rep, count: half } });
+    const done = this.sampleTokens(k * tries, rng.seed(), text ? {} : { labels: repLabels }, {
+      given: { tokens: rep, count: half },
+    });
     // per test image: the given half, `tries` completions, the original
-    const grid = new Int32Array(k * (tries + 2) * N), filled: number[] = [];
+    const grid = new Int32Array(k * (tries + 2) * N),
+      filled: number[] = [];
     for (let i = 0; i < k; i++) {
       const row = i * (tries + 2);
       grid.set(orig.subarray(i * N, (i + 1) * N), row * N);
@@ -176,7 +214,8 @@ export class IgptModel implements GenerativeModel {
       grid.set(orig.subarray(i * N, (i + 1) * N), (row + tries + 1) * N);
       filled.push(N);
     }
-    const cols = tries + 2, C = this.info.channels;
+    const cols = tries + 2,
+      C = this.info.channels;
     const pix = new Float32Array(grid.length * C);
     filled.forEach((f, r) => pix.set(this.palette.decode(grid.subarray(r * N, (r + 1) * N), N, f), r * N * C));
     out.push({
@@ -188,7 +227,12 @@ export class IgptModel implements GenerativeModel {
     if (this.cond?.kind === 'label') {
       const K = this.info.numClasses;
       const cls = Array.from({ length: K * 8 }, (_, i) => Math.floor(i / 8));
-      out.push({ name: 'classes', images: this.sample(K * 8, rng.seed(), { labels: cls }), cols: 8, caption: `one row per class (${(this.info.classNames ?? []).join(', ')}), guidance ${this.cfg.guidance}` });
+      out.push({
+        name: 'classes',
+        images: this.sample(K * 8, rng.seed(), { labels: cls }),
+        cols: 8,
+        caption: `one row per class (${(this.info.classNames ?? []).join(', ')}), guidance ${this.cfg.guidance}`,
+      });
     }
     return out;
   }
@@ -201,15 +245,23 @@ export class IgptModel implements GenerativeModel {
     const N = this.seqLen;
     const chunk = Math.max(1, Math.min(256, Math.floor(3.2e7 / (this.cfg.heads * N * N))));
     const per = new PerImageNats(opts.perImage);
-    const { n, sum } = sumOverChunks(batches, chunk, ({ x, y, captions }, k) => {
-      const c = this.cond ? this.cond.evalEmbed({ labels: y, prompts: captions }, k) : null;
-      const t = this.tokens(x);
-      const nll = tf.add(tokenNll(this.logits(t, c), t), logBinSum(this.palette, t));
-      per.push(per.wanted ? nll.dataSync() : []);
-      return tf.sum(nll).dataSync()[0];
-    }, opts.onBatch);
+    const { n, sum } = sumOverChunks(
+      batches,
+      chunk,
+      ({ x, y, captions }, k) => {
+        const c = this.cond ? this.cond.evalEmbed({ labels: y, prompts: captions }, k) : null;
+        const t = this.tokens(x);
+        const nll = tf.add(tokenNll(this.logits(t, c), t), logBinSum(this.palette, t));
+        per.push(per.wanted ? nll.dataSync() : []);
+        return tf.sum(nll).dataSync()[0];
+      },
+      opts.onBatch,
+    );
     // palette tokens with each colour's 8-bit bin spread uniformly: the exact -log P(x) of the 8-bit values
-    return withPerImage({ n, likelihood: likelihoodFigure(sum / Math.max(1, n), this.dims, 'exact', 'exact'), terms: {} }, per);
+    return withPerImage(
+      { n, likelihood: likelihoodFigure(sum / Math.max(1, n), this.dims, 'exact', 'exact'), terms: {} },
+      per,
+    );
   }
 
   dispose(): void {
@@ -219,11 +271,21 @@ export class IgptModel implements GenerativeModel {
 
 export const igptFamily: Family<IgptModelConfig> = defineFamily({
   name: 'igpt',
-  summary: 'Image GPT: pixels quantised to palette tokens, a causal transformer predicts each token from the ones before it (condition as the prefix); pixel-by-pixel sampling with a key/value cache, exact log-likelihood',
+  summary:
+    'Image GPT: pixels quantised to palette tokens, a causal transformer predicts each token from the ones before it (condition as the prefix); pixel-by-pixel sampling with a key/value cache, exact log-likelihood',
   modelSchema: igptModelSchema,
   defaults: {
     data: { dataset: 'fashion-mnist', preprocess: 'scale01' },
-    train: { epochs: 1, batchSize: 16, lr: 1e-3, lrSchedule: 'cosine', warmupSteps: 200, clipNorm: 1, sampleEvery: 1000, checkpointEvery: 500 },
+    train: {
+      epochs: 1,
+      batchSize: 16,
+      lr: 1e-3,
+      lrSchedule: 'cosine',
+      warmupSteps: 200,
+      clipNorm: 1,
+      sampleEvery: 1000,
+      checkpointEvery: 500,
+    },
   },
   tinyPreset: { dim: 16, layers: 1, heads: 2, cond: { dim: 16 } },
   requiredPreprocess: 'scale01',

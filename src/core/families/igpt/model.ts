@@ -7,16 +7,34 @@ import type { ParamStore } from '../../nn/params.ts';
 import type { IgptModelConfig } from './config.ts';
 
 type V = tf.Variable;
-interface Dense { w: V; b: V }
-interface Norm { g: V; b: V }
-interface Block { ln1: Norm; qkv: Dense; proj: Dense; ln2: Norm; fc1: Dense; fc2: Dense }
+interface Dense {
+  w: V;
+  b: V;
+}
+interface Norm {
+  g: V;
+  b: V;
+}
+interface Block {
+  ln1: Norm;
+  qkv: Dense;
+  proj: Dense;
+  ln2: Norm;
+  fc1: Dense;
+  fc2: Dense;
+}
 
 /**
  * One layer's cache of the keys and values of the positions so far, in two blocks so that a step copies only the
  * short recent block: `k`/`v` [B, heads, t0, dh] (older positions, null at first) and `kRecent`/`vRecent`
  * [B, heads, t1, dh] (null right after it moved). The recent block is appended to the old one (one copy of the cache) every `cacheBlock` steps.
  */
-export interface LayerCache { k: tf.Tensor4D | null; v: tf.Tensor4D | null; kRecent: tf.Tensor4D | null; vRecent: tf.Tensor4D | null }
+export interface LayerCache {
+  k: tf.Tensor4D | null;
+  v: tf.Tensor4D | null;
+  kRecent: tf.Tensor4D | null;
+  vRecent: tf.Tensor4D | null;
+}
 
 /** Disposes every tensor of a cache. */
 export function disposeCache(cache: LayerCache[]): void {
@@ -36,7 +54,8 @@ function gelu(x: tf.Tensor): tf.Tensor {
   return tf.mul(x, tf.sigmoid(tf.mul(x, 1.702)));
 }
 
-const applyDense = (d: Dense, x: tf.Tensor2D) => tf.fused.matMul({ a: x, b: d.w as tf.Tensor2D, bias: d.b }) as tf.Tensor2D;
+const applyDense = (d: Dense, x: tf.Tensor2D) =>
+  tf.fused.matMul({ a: x, b: d.w as tf.Tensor2D, bias: d.b }) as tf.Tensor2D;
 
 /** Additive causal mask [T, T]: 0 where key j <= query i, -1e9 after it (exp(-1e9 - max) is exactly 0 in float32). */
 const maskCache = new Map<number, Float32Array>();
@@ -91,26 +110,47 @@ export class Transformer {
   private readonly head: Dense; // d -> vocab
 
   /** seqLen N: tokens per image; the input is [s, t_1 .. t_{N-1}] and the output predicts [t_1 .. t_N]. */
-  constructor(readonly cfg: IgptModelConfig, readonly vocab: number, readonly seqLen: number, ps: ParamStore, condDim: number) {
-    const d = cfg.dim, L = cfg.layers;
-    if (d % cfg.heads !== 0) throw new UserError(`model.heads=${cfg.heads} must divide model.dim=${d}`, { kind: 'setting', key: 'model.heads', value: d % 4 === 0 ? 4 : 1 });
+  constructor(
+    readonly cfg: IgptModelConfig,
+    readonly vocab: number,
+    readonly seqLen: number,
+    ps: ParamStore,
+    condDim: number,
+  ) {
+    const d = cfg.dim,
+      L = cfg.layers;
+    if (d % cfg.heads !== 0)
+      throw new UserError(`model.heads=${cfg.heads} must divide model.dim=${d}`, {
+        kind: 'setting',
+        key: 'model.heads',
+        value: d % 4 === 0 ? 4 : 1,
+      });
     this.heads = cfg.heads;
     this.dh = d / cfg.heads;
     // GPT-2 init: N(0, 0.02) weights, zero biases, residual projections N(0, 0.02 / sqrt(2 L))
     const dense = (name: string, cin: number, cout: number, std = 0.02): Dense => ({
-      w: ps.param(`${name}.weight`, [cin, cout], { normal: std }), b: ps.param(`${name}.bias`, [cout], 'zeros'),
+      w: ps.param(`${name}.weight`, [cin, cout], { normal: std }),
+      b: ps.param(`${name}.bias`, [cout], 'zeros'),
     });
-    const norm = (name: string): Norm => ({ g: ps.param(`${name}.weight`, [d], 'ones'), b: ps.param(`${name}.bias`, [d], 'zeros') });
+    const norm = (name: string): Norm => ({
+      g: ps.param(`${name}.weight`, [d], 'ones'),
+      b: ps.param(`${name}.bias`, [d], 'zeros'),
+    });
     this.tok = ps.param('tok', [vocab, d], { normal: 0.02 });
     this.pos = ps.param('pos', [seqLen, d], { normal: 0.02 });
     this.start = condDim > 0 ? null : ps.param('start', [1, d], { normal: 0.02 });
     this.condProj = condDim > 0 ? dense('cond.proj', condDim, d) : null;
-    const h = cfg.mlpRatio * d, resStd = 0.02 / Math.sqrt(2 * L);
+    const h = cfg.mlpRatio * d,
+      resStd = 0.02 / Math.sqrt(2 * L);
     for (let i = 0; i < L; i++) {
       const n = `block${i}`;
       this.blocks.push({
-        ln1: norm(`${n}.ln1`), qkv: dense(`${n}.attn.qkv`, d, 3 * d), proj: dense(`${n}.attn.proj`, d, d, resStd),
-        ln2: norm(`${n}.ln2`), fc1: dense(`${n}.mlp.fc1`, d, h), fc2: dense(`${n}.mlp.fc2`, h, d, resStd),
+        ln1: norm(`${n}.ln1`),
+        qkv: dense(`${n}.attn.qkv`, d, 3 * d),
+        proj: dense(`${n}.attn.proj`, d, d, resStd),
+        ln2: norm(`${n}.ln2`),
+        fc1: dense(`${n}.mlp.fc1`, d, h),
+        fc2: dense(`${n}.mlp.fc2`, h, d, resStd),
       });
     }
     this.lnF = norm('lnf');
@@ -132,12 +172,16 @@ export class Transformer {
   forward(inputs: tf.Tensor2D | tf.Tensor3D, s: tf.Tensor2D): tf.Tensor3D {
     return tf.tidy(() => {
       const [B, T1] = inputs.shape;
-      const T = T1 + 1, d = this.cfg.dim;
+      const T = T1 + 1,
+        d = this.cfg.dim;
       if (T > this.seqLen) throw new Error(`image GPT: ${T} positions > seqLen ${this.seqLen}`);
       // h_0 = [s; E[t_1]; ...; E[t_{T-1}]] + P[0..T-1], the lookup E[t] written as onehot(t) E (no scatter in its gradient)
       let h = tf.reshape(s, [B, 1, d]) as tf.Tensor3D;
       if (T1 > 0) {
-        const oh = inputs.rank === 3 ? inputs : tf.oneHot(tf.cast(tf.reshape(inputs, [B * T1]), 'int32') as tf.Tensor1D, this.vocab);
+        const oh =
+          inputs.rank === 3
+            ? inputs
+            : tf.oneHot(tf.cast(tf.reshape(inputs, [B * T1]), 'int32') as tf.Tensor1D, this.vocab);
         const e = tf.matMul(tf.reshape(tf.cast(oh, 'float32'), [B * T1, this.vocab]) as tf.Tensor2D, this.tok); // [B*(T-1), d]
         h = tf.concat([h, tf.reshape(e, [B, T1, d]) as tf.Tensor3D], 1); // [B, T, d]
       }
@@ -153,7 +197,11 @@ export class Transformer {
         // x = x + W_2 GELU(W_1 LN2(x))
         x = tf.add(x, this.mlp(blk, x)) as tf.Tensor2D;
       }
-      return tf.reshape(applyDense(this.head, layerNorm(this.lnF, x) as tf.Tensor2D), [B, T, this.vocab]) as tf.Tensor3D;
+      return tf.reshape(applyDense(this.head, layerNorm(this.lnF, x) as tf.Tensor2D), [
+        B,
+        T,
+        this.vocab,
+      ]) as tf.Tensor3D;
     });
   }
 
@@ -185,13 +233,14 @@ export class Transformer {
         const c = cache[i] as LayerCache | undefined;
         const qkv = applyDense(blk.qkv, layerNorm(blk.ln1, h) as tf.Tensor2D); // [B, 3d]
         const [q, k, v] = tf.split(qkv, 3, 1).map((u) => this.splitHeads(u as tf.Tensor2D, B, 1)); // [B, heads, 1, dh]
-        const kR = c?.kRecent ? tf.concat([c.kRecent, k], 2) as tf.Tensor4D : k; // [B, heads, t1, dh]
-        const vR = c?.vRecent ? tf.concat([c.vRecent, v], 2) as tf.Tensor4D : v;
+        const kR = c?.kRecent ? (tf.concat([c.kRecent, k], 2) as tf.Tensor4D) : k; // [B, heads, t1, dh]
+        const vR = c?.vRecent ? (tf.concat([c.vRecent, v], 2) as tf.Tensor4D) : v;
         const qs = tf.mul(q, 1 / Math.sqrt(this.dh));
         // every cached position precedes this one, so no mask; softmax over [old | recent] scores [B, heads, 1, t0 + t1]
         let att: tf.Tensor4D;
         if (c?.k) {
-          const t0 = c.k.shape[2], t1 = kR.shape[2];
+          const t0 = c.k.shape[2],
+            t1 = kR.shape[2];
           const a = tf.softmax(tf.concat([tf.matMul(qs, c.k, false, true), tf.matMul(qs, kR, false, true)], 3));
           const [a0, a1] = tf.split(a, [t0, t1], 3);
           att = tf.add(tf.matMul(a0, c.v!), tf.matMul(a1, vR)) as tf.Tensor4D; // [B, heads, 1, dh]
@@ -201,11 +250,18 @@ export class Transformer {
         if (kR.shape[2] >= this.cacheBlock) {
           // the recent block joins the old one
           next.push({
-            k: tf.keep(c?.k ? tf.concat([c.k, kR], 2) as tf.Tensor4D : kR), v: tf.keep(c?.v ? tf.concat([c.v!, vR], 2) as tf.Tensor4D : vR),
-            kRecent: null, vRecent: null,
+            k: tf.keep(c?.k ? (tf.concat([c.k, kR], 2) as tf.Tensor4D) : kR),
+            v: tf.keep(c?.v ? (tf.concat([c.v!, vR], 2) as tf.Tensor4D) : vR),
+            kRecent: null,
+            vRecent: null,
           });
         } else {
-          next.push({ k: c?.k ? tf.keep(tf.clone(c.k)) : null, v: c?.v ? tf.keep(tf.clone(c.v)) : null, kRecent: tf.keep(kR), vRecent: tf.keep(vR) });
+          next.push({
+            k: c?.k ? tf.keep(tf.clone(c.k)) : null,
+            v: c?.v ? tf.keep(tf.clone(c.v)) : null,
+            kRecent: tf.keep(kR),
+            vRecent: tf.keep(vR),
+          });
         }
         h = tf.add(h, applyDense(blk.proj, this.mergeHeads(att))) as tf.Tensor2D;
         h = tf.add(h, this.mlp(blk, h)) as tf.Tensor2D;

@@ -21,9 +21,12 @@ export class Palette {
     readonly levels: number,
     readonly channels: number,
   ) {
-    if (!Number.isInteger(levels) || levels < 2 || levels > 256) throw new UserError(`image GPT needs 2..256 levels per channel, got ${levels}`);
-    if (channels !== 1 && channels !== 3) throw new UserError(`image GPT works on grey (1 channel) or RGB (3 channels) images, not ${channels} channels`);
-    const L = levels, C = channels;
+    if (!Number.isInteger(levels) || levels < 2 || levels > 256)
+      throw new UserError(`image GPT needs 2..256 levels per channel, got ${levels}`);
+    if (channels !== 1 && channels !== 3)
+      throw new UserError(`image GPT works on grey (1 channel) or RGB (3 channels) images, not ${channels} channels`);
+    const L = levels,
+      C = channels;
     this.vocab = L ** C;
     const logSize = new Float64Array(L);
     this.levelValue = new Int32Array(L);
@@ -36,7 +39,8 @@ export class Palette {
     this.logBin = new Float32Array(this.vocab);
     this.colors = new Float32Array(this.vocab * C);
     for (let t = 0; t < this.vocab; t++) {
-      let rest = t, lb = 0;
+      let rest = t,
+        lb = 0;
       for (let c = C - 1; c >= 0; c--) {
         const k = rest % L;
         rest = Math.floor(rest / L);
@@ -74,7 +78,8 @@ export class Palette {
 
   /** 8-bit values [P * C] -> tokens [P] (the JS twin of encode). */
   encodeValues(v8: ArrayLike<number>): Int32Array {
-    const C = this.channels, P = v8.length / C;
+    const C = this.channels,
+      P = v8.length / C;
     const out = new Int32Array(P);
     for (let p = 0; p < P; p++) {
       let t = 0;
@@ -86,7 +91,8 @@ export class Palette {
 
   /** Tokens [n * N] (n images of N pixels) -> display colours [n * N * C] in [0, 1]; pixels p >= filled are 0 (not yet sampled). */
   decode(tokens: ArrayLike<number>, N = tokens.length, filled = N): Float32Array {
-    const C = this.channels, n = tokens.length / N;
+    const C = this.channels,
+      n = tokens.length / N;
     const out = new Float32Array(tokens.length * C);
     for (let i = 0; i < n; i++) {
       for (let p = 0; p < filled; p++) {

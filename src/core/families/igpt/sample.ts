@@ -34,7 +34,8 @@ export function drawCategorical(l: Float32Array, r: number, V: number, u: number
   for (let k = 0; k < V; k++) m = Math.max(m, l[r * V + k]);
   let s = 0;
   for (let k = 0; k < V; k++) s += Math.exp(l[r * V + k] - m);
-  let acc = u * s, last = 0;
+  let acc = u * s,
+    last = 0;
   for (let k = 0; k < V; k++) {
     const e = Math.exp(l[r * V + k] - m);
     if (e > 0) last = k;
@@ -57,7 +58,8 @@ type Logits = (p: number, tokens: Int32Array) => tf.Tensor2D;
 /** The shared loop: position p's logits (from `logitsAt`) pick t_{p+1} for every sample; returns tokens [n * N]. */
 function loop(net: Transformer, seed: number, o: TokenSampleOptions, logitsAt: Logits): Int32Array {
   const { n, width: W } = o;
-  const N = net.seqLen, V = net.vocab;
+  const N = net.seqLen,
+    V = net.vocab;
   const guided = o.start.shape[0] === 2 * n;
   if (!guided && o.start.shape[0] !== n) throw new Error(`start has ${o.start.shape[0]} rows for ${n} samples`);
   const streams = new SampleStreams(seed, o.first ?? 0, n);
@@ -87,7 +89,8 @@ function column(tokens: Int32Array, n: number, N: number, B: number, p: number):
 
 /** KV-cached sampling: each new token costs one position through the network. Returns tokens [n * N]. */
 export function sampleTokensCached(net: Transformer, seed: number, o: TokenSampleOptions): Int32Array {
-  const N = net.seqLen, B = o.start.shape[0];
+  const N = net.seqLen,
+    B = o.start.shape[0];
   let cache: LayerCache[] = [];
   try {
     return loop(net, seed, o, (p, tokens) => {
@@ -105,7 +108,9 @@ export function sampleTokensCached(net: Transformer, seed: number, o: TokenSampl
 
 /** The reference: the full causal pass over [s, t_1 .. t_p] at every step, keeping the last position's logits. */
 export function sampleTokensUncached(net: Transformer, seed: number, o: TokenSampleOptions): Int32Array {
-  const N = net.seqLen, B = o.start.shape[0], V = net.vocab;
+  const N = net.seqLen,
+    B = o.start.shape[0],
+    V = net.vocab;
   return loop(net, seed, o, (p, tokens) =>
     tf.tidy(() => {
       const prefix = new Int32Array(B * p); // [B, p]: t_1 .. t_p of each row

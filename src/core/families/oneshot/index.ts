@@ -1,7 +1,15 @@
 // The oneshot family: a deterministic conditional network x = f(y) trained with a pixel loss, the baseline that shows
 // why generative models need noise (it learns the conditional mean E[x|y], a blurry average). Used via the registry.
 import * as tf from '@tensorflow/tfjs-core';
-import type { DataInfo, EvalBatch, EvalOptions, Family, GenerativeModel, Picture, SampleOptions } from '../../family.ts';
+import type {
+  DataInfo,
+  EvalBatch,
+  EvalOptions,
+  Family,
+  GenerativeModel,
+  Picture,
+  SampleOptions,
+} from '../../family.ts';
 import { defineFamily } from '../../family.ts';
 import { embedCycled, embedOrNull, sampleConds, type CondValue } from '../../conditioning/conditioner.ts';
 import { words } from '../../conditioning/tokenizer.ts';
@@ -19,7 +27,11 @@ const PICTURE_REAL = 7;
 export class OneshotModel implements GenerativeModel {
   readonly net: OneshotNetwork;
 
-  constructor(readonly cfg: OneshotModelConfig, readonly info: DataInfo, seed: number) {
+  constructor(
+    readonly cfg: OneshotModelConfig,
+    readonly info: DataInfo,
+    seed: number,
+  ) {
     this.net = new OneshotNetwork(cfg, info, seed);
   }
 
@@ -33,7 +45,9 @@ export class OneshotModel implements GenerativeModel {
     const B = x.shape[0];
     const cond = this.net.cond;
     return tf.tidy(() => {
-      const c = cond ? cond.embed({ labels: y, prompts: captions ?? null }, B, cond.dropMask(B, mixSeed(seed, 17))) : null;
+      const c = cond
+        ? cond.embed({ labels: y, prompts: captions ?? null }, B, cond.dropMask(B, mixSeed(seed, 17)))
+        : null;
       return oneshotLoss(this.cfg.loss, x, this.net.logits(c, B)) as unknown as tf.TensorContainer;
     }) as unknown as LossOutput;
   }
@@ -44,7 +58,8 @@ export class OneshotModel implements GenerativeModel {
    * The seed is ignored: there is no noise, so the same condition always gives the same image.
    */
   sample(n: number, seed: number, opts: SampleOptions = {}): tf.Tensor4D {
-    if (!(Number.isInteger(n) && n > 0)) throw new UserError(`the number of samples must be a positive integer, got ${n}`);
+    if (!(Number.isInteger(n) && n > 0))
+      throw new UserError(`the number of samples must be a positive integer, got ${n}`);
     const ys = sampleConds(this.net.cond, opts, 'this oneshot'); // checked before any work
     void seed;
     return this.outputs(ys, n);
@@ -61,7 +76,9 @@ export class OneshotModel implements GenerativeModel {
    * without them, the null embedding (the error of the unconditional mean).
    */
   evaluate(batches: Iterable<EvalBatch>, opts: EvalOptions): EvalResult {
-    let n = 0, se = 0, ce = 0;
+    let n = 0,
+      se = 0,
+      ce = 0;
     for (const { x, y, captions } of batches) {
       const B = x.shape[0];
       const [s, b] = tf.tidy(() => {
@@ -91,11 +108,15 @@ export class OneshotModel implements GenerativeModel {
     const kind = this.net.cond?.kind ?? 'none';
     const N = x.shape[0];
     const idx = Array.from({ length: N }, (_, i) => i);
-    const distinct = kind === 'text' && captions ? [...new Set(captions.slice(0, N))].filter((p) => this.isPrompt(p)).slice(0, 8) : [];
+    const distinct =
+      kind === 'text' && captions ? [...new Set(captions.slice(0, N))].filter((p) => this.isPrompt(p)).slice(0, 8) : [];
     let rows: { y: CondValue | undefined; real: number[] }[];
     let what: string;
     if (kind === 'label') {
-      rows = Array.from({ length: this.info.numClasses }, (_, k) => ({ y: k, real: labels ? idx.filter((i) => labels[i] === k) : [] }));
+      rows = Array.from({ length: this.info.numClasses }, (_, k) => ({
+        y: k,
+        real: labels ? idx.filter((i) => labels[i] === k) : [],
+      }));
       what = 'one row per class';
     } else if (distinct.length) {
       rows = distinct.map((p) => ({ y: p, real: idx.filter((i) => captions![i] === p) }));
@@ -103,9 +124,25 @@ export class OneshotModel implements GenerativeModel {
     } else if (kind === 'text') {
       // no captions to match test images with: the outputs alone, for the class names that are prompts and no prompt
       const ys = [...(this.info.classNames ?? []).filter((c) => this.isPrompt(c)), undefined];
-      const images = tf.tidy(() => tf.concat(ys.map((y) => this.outputs(y === undefined ? undefined : [y], 1)), 0) as tf.Tensor4D);
-      const names = ys.slice(0, -1).map((y) => `"${y}"`).join(', ');
-      return [{ name: 'conditional-means', images, cols: ys.length, caption: `the output f(y) for the prompts ${names || '(no class name is a prompt)'} and, last, for no prompt (the null embedding, the mean image)` }];
+      const images = tf.tidy(
+        () =>
+          tf.concat(
+            ys.map((y) => this.outputs(y === undefined ? undefined : [y], 1)),
+            0,
+          ) as tf.Tensor4D,
+      );
+      const names = ys
+        .slice(0, -1)
+        .map((y) => `"${y}"`)
+        .join(', ');
+      return [
+        {
+          name: 'conditional-means',
+          images,
+          cols: ys.length,
+          caption: `the output f(y) for the prompts ${names || '(no class name is a prompt)'} and, last, for no prompt (the null embedding, the mean image)`,
+        },
+      ];
     } else {
       rows = [{ y: undefined, real: idx }];
       what = 'of the unconditional model (the mean image)';
@@ -116,13 +153,17 @@ export class OneshotModel implements GenerativeModel {
       const tiles: tf.Tensor4D[] = [];
       for (const r of rows) {
         tiles.push(this.outputs(r.y === undefined ? undefined : [r.y], 1));
-        for (let j = 0; j < m; j++) tiles.push(j < r.real.length ? (tf.slice(x, r.real[j], 1) as tf.Tensor4D) : (tf.zeros([1, H, W, C]) as tf.Tensor4D));
+        for (let j = 0; j < m; j++)
+          tiles.push(
+            j < r.real.length ? (tf.slice(x, r.real[j], 1) as tf.Tensor4D) : (tf.zeros([1, H, W, C]) as tf.Tensor4D),
+          );
       }
       return tf.concat(tiles, 0) as tf.Tensor4D;
     });
-    const caption = m > 0
-      ? `left: the output f(y), ${what}; then real test images with the same condition (black: none among the test images shown). f(y) is close to their pixel average E[x|y], not to any one of them`
-      : `the output f(y), ${what}`;
+    const caption =
+      m > 0
+        ? `left: the output f(y), ${what}; then real test images with the same condition (black: none among the test images shown). f(y) is close to their pixel average E[x|y], not to any one of them`
+        : `the output f(y), ${what}`;
     return [{ name: 'conditional-means', images, cols: 1 + m, caption }];
   }
 
@@ -144,7 +185,8 @@ export class OneshotModel implements GenerativeModel {
 
 export const oneshotFamily: Family<OneshotModelConfig> = defineFamily({
   name: 'oneshot',
-  summary: 'One-shot baseline, not a generative model: a deterministic network x = f(y) from the label or prompt alone, trained with a pixel loss (MSE or cross-entropy); it learns the conditional mean E[x|y], a blurry average of the plausible images, which is why generative models need noise',
+  summary:
+    'One-shot baseline, not a generative model: a deterministic network x = f(y) from the label or prompt alone, trained with a pixel loss (MSE or cross-entropy); it learns the conditional mean E[x|y], a blurry average of the plausible images, which is why generative models need noise',
   modelSchema: oneshotModelSchema,
   defaults: {
     data: { dataset: 'fashion-mnist', preprocess: 'scale01' },

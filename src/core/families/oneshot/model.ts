@@ -18,7 +18,11 @@ export class OneshotNetwork {
   private readonly fcs: Layer<tf.Tensor2D, tf.Tensor2D>[] = [];
   private readonly deconvs: Layer<tf.Tensor4D, tf.Tensor4D>[] = [];
 
-  constructor(readonly cfg: OneshotModelConfig, readonly info: DataInfo, seed: number) {
+  constructor(
+    readonly cfg: OneshotModelConfig,
+    readonly info: DataInfo,
+    seed: number,
+  ) {
     this.params = new ParamStore(seed);
     const ps = this.params;
     const { height: H, width: W, channels: C } = info;
@@ -34,7 +38,10 @@ export class OneshotNetwork {
       });
       this.fcs.push(dense(ps, 'decoder.out', d, this.D));
     } else {
-      if (H % 4 !== 0 || W % 4 !== 0) throw new UserError(`model.arch=conv needs image height and width divisible by 4, got ${H}x${W}; use arch=mlp or data.size=${Math.ceil(H / 4) * 4}`);
+      if (H % 4 !== 0 || W % 4 !== 0)
+        throw new UserError(
+          `model.arch=conv needs image height and width divisible by 4, got ${H}x${W}; use arch=mlp or data.size=${Math.ceil(H / 4) * 4}`,
+        );
       const [c1, c2] = cfg.convChannels;
       this.fcs.push(dense(ps, 'decoder.fc1', inDim, cfg.convHidden));
       this.fcs.push(dense(ps, 'decoder.fc2', cfg.convHidden, c2 * (H / 4) * (W / 4)));

@@ -3,7 +3,13 @@
 import { z } from 'zod';
 import { condSchema } from '../../conditioning/config.ts';
 
-const odd = (min: number) => z.number().int().min(min).max(15).refine((k) => k % 2 === 1, { message: 'must be an odd number' });
+const odd = (min: number) =>
+  z
+    .number()
+    .int()
+    .min(min)
+    .max(15)
+    .refine((k) => k % 2 === 1, { message: 'must be an odd number' });
 
 export const pixelcnnModelSchema = z
   .object({

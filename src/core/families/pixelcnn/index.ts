@@ -2,7 +2,15 @@
 // text conditioning with classifier-free guidance on the logits, and sequential sampling. Used via the registry.
 import * as tf from '@tensorflow/tfjs-core';
 import type { LossOutput } from '../../train/trainer.ts';
-import type { DataInfo, EvalBatch, EvalOptions, Family, GenerativeModel, Picture, SampleOptions } from '../../family.ts';
+import type {
+  DataInfo,
+  EvalBatch,
+  EvalOptions,
+  Family,
+  GenerativeModel,
+  Picture,
+  SampleOptions,
+} from '../../family.ts';
 import { defineFamily } from '../../family.ts';
 import { Conditioner, sampleCondInput } from '../../conditioning/conditioner.ts';
 import { sumOverChunks } from '../../eval/chunks.ts';
@@ -25,7 +33,11 @@ export class PixelCnnModel implements GenerativeModel {
   /** D = H W C, the dimensions of bits/dim. */
   readonly dims: number;
 
-  constructor(readonly cfg: PixelCnnModelConfig, readonly info: DataInfo, seed: number) {
+  constructor(
+    readonly cfg: PixelCnnModelConfig,
+    readonly info: DataInfo,
+    seed: number,
+  ) {
     this.params = new ParamStore(seed);
     this.cond = cfg.cond.kind !== 'none' ? new Conditioner(cfg.cond, info, this.params, 'cond') : null;
     this.net = new GatedPixelCnn(cfg, info.channels, this.params, this.cond?.dim ?? 0);
@@ -38,7 +50,10 @@ export class PixelCnnModel implements GenerativeModel {
    */
   encode(x01: tf.Tensor4D): tf.Tensor4D {
     return tf.tidy(() => {
-      const v = this.cfg.output === 'categorical' ? tf.div(tf.round(tf.mul(tf.clipByValue(x01, 0, 1), 255)), 255) : tf.cast(tf.greater(x01, 0.5), 'float32');
+      const v =
+        this.cfg.output === 'categorical'
+          ? tf.div(tf.round(tf.mul(tf.clipByValue(x01, 0, 1), 255)), 255)
+          : tf.cast(tf.greater(x01, 0.5), 'float32');
       return tf.sub(tf.mul(v, 2), 1) as tf.Tensor4D;
     });
   }
@@ -53,7 +68,9 @@ export class PixelCnnModel implements GenerativeModel {
     const dropSeed = new Rng(seed).seed();
     return tf.tidy(() => {
       // classifier-free guidance training: c is replaced by the learned null embedding with probability cond.dropProb
-      const c = this.cond ? this.cond.embed({ labels: y, prompts: captions ?? null }, B, this.cond.dropMask(B, dropSeed)) : null;
+      const c = this.cond
+        ? this.cond.embed({ labels: y, prompts: captions ?? null }, B, this.cond.dropMask(B, dropSeed))
+        : null;
       return pixelcnnLoss(this.nll(x, c), this.dims) as unknown as tf.TensorContainer;
     }) as unknown as LossOutput;
   }
@@ -75,14 +92,31 @@ export class PixelCnnModel implements GenerativeModel {
   }
 
   /** Samples as sample(), with rows 0..given.fromRow-1 of given.images [n,H,W,C] in [0,1] kept (completion). */
-  draw(n: number, seed: number, opts: SampleOptions = {}, given?: { images: Float32Array; fromRow: number }): tf.Tensor4D {
-    if (!(Number.isInteger(n) && n > 0)) throw new UserError(`the number of samples must be a positive integer, got ${n}`);
+  draw(
+    n: number,
+    seed: number,
+    opts: SampleOptions = {},
+    given?: { images: Float32Array; fromRow: number },
+  ): tf.Tensor4D {
+    if (!(Number.isInteger(n) && n > 0))
+      throw new UserError(`the number of samples must be a positive integer, got ${n}`);
     const guidance = opts.guidance ?? this.cfg.guidance;
-    if (!(guidance >= 0 && Number.isFinite(guidance))) throw new UserError(`--guidance must be a number >= 0, got ${guidance}`);
+    if (!(guidance >= 0 && Number.isFinite(guidance)))
+      throw new UserError(`--guidance must be a number >= 0, got ${guidance}`);
     const { cond, nullCond } = this.conditions(n, opts);
     try {
       const { height: H, width: W, channels: C } = this.info;
-      return sampleLoop(this.net, [n, H, W, C], seed, { output: this.cfg.output, reach: receptiveReach(this.cfg), cond, nullCond, guidance, given, onFrame: opts.onFrame, onPixel: opts.onPixel, first: opts.first });
+      return sampleLoop(this.net, [n, H, W, C], seed, {
+        output: this.cfg.output,
+        reach: receptiveReach(this.cfg),
+        cond,
+        nullCond,
+        guidance,
+        given,
+        onFrame: opts.onFrame,
+        onPixel: opts.onPixel,
+        first: opts.first,
+      });
     } finally {
       tf.dispose([cond, nullCond].filter((t): t is tf.Tensor2D => t !== null));
     }
@@ -97,24 +131,45 @@ export class PixelCnnModel implements GenerativeModel {
     const { height: H, width: W, channels: C } = this.info;
     const per = H * W * C;
     const useLabels = this.cond?.kind === 'label' && labels !== undefined;
-    const k = Math.min(4, x.shape[0]), m = 5, half = Math.floor(H / 2);
+    const k = Math.min(4, x.shape[0]),
+      m = 5,
+      half = Math.floor(H / 2);
     // k test images, each repeated m times, with rows 0..H/2-1 kept: [given | m completions | original] per row
     const src = tf.tidy(() => this.encodeValues(tf.slice(x, 0, k)).dataSync() as Float32Array);
     const given = new Float32Array(k * m * per);
-    for (let i = 0; i < k * m; i++) given.set(src.subarray(Math.floor(i / m) * per, Math.floor(i / m + 1) * per), i * per);
-    const done = this.draw(k * m, rng.seed(), useLabels ? { labels: Array.from({ length: k * m }, (_, i) => labels![Math.floor(i / m)]) } : {}, { images: given, fromRow: half });
+    for (let i = 0; i < k * m; i++)
+      given.set(src.subarray(Math.floor(i / m) * per, Math.floor(i / m + 1) * per), i * per);
+    const done = this.draw(
+      k * m,
+      rng.seed(),
+      useLabels ? { labels: Array.from({ length: k * m }, (_, i) => labels![Math.floor(i / m)]) } : {},
+      { images: given, fromRow: half },
+    );
     const completions = tf.tidy(() => {
       const orig = tf.tensor4d(src, [k, H, W, C]);
-      const top = tf.mul(orig, tf.reshape(tf.tensor1d(Array.from({ length: H }, (_, r) => (r < half ? 1 : 0))), [1, H, 1, 1])); // bottom half black
+      const top = tf.mul(
+        orig,
+        tf.reshape(tf.tensor1d(Array.from({ length: H }, (_, r) => (r < half ? 1 : 0))), [1, H, 1, 1]),
+      ); // bottom half black
       const samples = tf.reshape(done, [k, m, H, W, C]);
-      return tf.reshape(tf.concat([tf.expandDims(top, 1), samples, tf.expandDims(orig, 1)], 1), [k * (m + 2), H, W, C]) as tf.Tensor4D;
+      return tf.reshape(tf.concat([tf.expandDims(top, 1), samples, tf.expandDims(orig, 1)], 1), [
+        k * (m + 2),
+        H,
+        W,
+        C,
+      ]) as tf.Tensor4D;
     });
     done.dispose();
     // the sampling order: 4 samples, a snapshot after every H/8 rows
     const frames: tf.Tensor4D[] = [];
     const every = Math.max(1, Math.round(H / 8));
-    const opts: SampleOptions = { onFrame: (img, step, total) => { if (step % every === 0 || step === total) frames.push(tf.clone(img)); } };
-    if (this.cond?.kind === 'label') opts.labels = labels?.length ? labels.slice(0, 4) : [0, 1, 2, 3].map((i) => i % this.info.numClasses);
+    const opts: SampleOptions = {
+      onFrame: (img, step, total) => {
+        if (step % every === 0 || step === total) frames.push(tf.clone(img));
+      },
+    };
+    if (this.cond?.kind === 'label')
+      opts.labels = labels?.length ? labels.slice(0, 4) : [0, 1, 2, 3].map((i) => i % this.info.numClasses);
     tf.dispose(this.sample(4, rng.seed(), opts));
     const order = tf.tidy(() => {
       const s = tf.stack(frames, 1); // [4, frames, H, W, C]
@@ -123,8 +178,18 @@ export class PixelCnnModel implements GenerativeModel {
     const cols = frames.length;
     tf.dispose(frames);
     return [
-      { name: 'completions', images: completions, cols: m + 2, caption: `completions: the top ${half} rows of a test image given (left), ${m} samples of the rest, the original (right)` },
-      { name: 'sampling-order', images: order, cols, caption: `sampling pixel by pixel in raster order: each row shows one sample after every ${every} image rows` },
+      {
+        name: 'completions',
+        images: completions,
+        cols: m + 2,
+        caption: `completions: the top ${half} rows of a test image given (left), ${m} samples of the rest, the original (right)`,
+      },
+      {
+        name: 'sampling-order',
+        images: order,
+        cols,
+        caption: `sampling pixel by pixel in raster order: each row shows one sample after every ${every} image rows`,
+      },
     ];
   }
 
@@ -141,14 +206,22 @@ export class PixelCnnModel implements GenerativeModel {
   evaluate(batches: Iterable<EvalBatch>, opts: EvalOptions): EvalResult {
     const chunk = Math.max(1, Math.floor(EVAL_FLOATS / (this.dims * this.net.K)));
     const per = new PerImageNats(opts.perImage);
-    const { n, sum } = sumOverChunks(batches, chunk, ({ x, y, captions }, k) => {
-      const c = this.cond ? this.cond.evalEmbed({ labels: y, prompts: captions }, k) : null;
-      const nll = this.nll(x, c);
-      per.push(per.wanted ? nll.dataSync() : []);
-      return tf.sum(nll).dataSync()[0];
-    }, opts.onBatch);
+    const { n, sum } = sumOverChunks(
+      batches,
+      chunk,
+      ({ x, y, captions }, k) => {
+        const c = this.cond ? this.cond.evalEmbed({ labels: y, prompts: captions }, k) : null;
+        const nll = this.nll(x, c);
+        per.push(per.wanted ? nll.dataSync() : []);
+        return tf.sum(nll).dataSync()[0];
+      },
+      opts.onBatch,
+    );
     // autoregressive over the 8-bit values: the exact -log P(x)
-    return withPerImage({ n, likelihood: likelihoodFigure(sum / Math.max(1, n), this.dims, 'exact', 'exact'), terms: {} }, per);
+    return withPerImage(
+      { n, likelihood: likelihoodFigure(sum / Math.max(1, n), this.dims, 'exact', 'exact'), terms: {} },
+      per,
+    );
   }
 
   dispose(): void {
@@ -159,7 +232,8 @@ export class PixelCnnModel implements GenerativeModel {
 
 export const pixelcnnFamily: Family<PixelCnnModelConfig> = defineFamily({
   name: 'pixelcnn',
-  summary: 'Gated PixelCNN: an exact likelihood p(x) = prod_i p(x_i | x_<i) from masked vertical and horizontal conv stacks (no blind spot), 256-way softmax per channel, sampled pixel by pixel; label or text conditioning',
+  summary:
+    'Gated PixelCNN: an exact likelihood p(x) = prod_i p(x_i | x_<i) from masked vertical and horizontal conv stacks (no blind spot), 256-way softmax per channel, sampled pixel by pixel; label or text conditioning',
   modelSchema: pixelcnnModelSchema,
   defaults: {
     data: { dataset: 'fashion-mnist', preprocess: 'scale01' },

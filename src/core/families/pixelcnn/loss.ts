@@ -6,10 +6,12 @@ import { natsToBitsPerDim } from '../../math/units.ts';
 import type { LossOutput } from '../../train/trainer.ts';
 
 /** 8-bit targets k = round(255 x) in 0..255 of x [B,H,W,C] in [0,1] (int32). */
-export const targets8bit = (x01: tf.Tensor4D): tf.Tensor4D => tf.tidy(() => tf.cast(tf.clipByValue(tf.round(tf.mul(x01, 255)), 0, 255), 'int32') as tf.Tensor4D);
+export const targets8bit = (x01: tf.Tensor4D): tf.Tensor4D =>
+  tf.tidy(() => tf.cast(tf.clipByValue(tf.round(tf.mul(x01, 255)), 0, 255), 'int32') as tf.Tensor4D);
 
 /** Binary targets b = [x > 0.5] of x in [0,1] (float32 0/1). */
-export const targetsBinary = (x01: tf.Tensor4D): tf.Tensor4D => tf.tidy(() => tf.cast(tf.greater(x01, 0.5), 'float32') as tf.Tensor4D);
+export const targetsBinary = (x01: tf.Tensor4D): tf.Tensor4D =>
+  tf.tidy(() => tf.cast(tf.greater(x01, 0.5), 'float32') as tf.Tensor4D);
 
 /**
  * Categorical NLL per image: -log p(x) = sum_{i, colour} [ logsumexp_k l_{i,k} - l_{i,x_i} ]
@@ -26,7 +28,8 @@ export function categoricalNll(logits: tf.Tensor5D, k: tf.Tensor4D): tf.Tensor1D
     save([logp, oneHot]); // kept copies: the backward pass runs after this function's tensors are gone
     return {
       value: tf.neg(tf.sum(tf.reshape(tf.mul(logp, oneHot), [B, H * W * C * K]), 1)), // [B]
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.mul(tf.reshape(dy, [B, 1, 1, 1, 1]), tf.sub(tf.exp(saved[0]), saved[1])),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+        tf.mul(tf.reshape(dy, [B, 1, 1, 1, 1]), tf.sub(tf.exp(saved[0]), saved[1])),
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
   try {
@@ -43,7 +46,9 @@ export function bernoulliNll(logits: tf.Tensor5D, b: tf.Tensor4D): tf.Tensor1D {
 
 /** NLL per image [B] for either output. */
 export function nllPerImage(output: 'categorical' | 'bernoulli', logits: tf.Tensor5D, x01: tf.Tensor4D): tf.Tensor1D {
-  return tf.tidy(() => (output === 'categorical' ? categoricalNll(logits, targets8bit(x01)) : bernoulliNll(logits, targetsBinary(x01))));
+  return tf.tidy(() =>
+    output === 'categorical' ? categoricalNll(logits, targets8bit(x01)) : bernoulliNll(logits, targetsBinary(x01)),
+  );
 }
 
 /**

@@ -7,7 +7,11 @@ import type { ParamStore } from '../../nn/params.ts';
 import type { PixelCnnModelConfig } from './config.ts';
 
 type V = tf.Variable;
-interface Conv { w: V; b: V; mask: tf.Tensor4D | null }
+interface Conv {
+  w: V;
+  b: V;
+  mask: tf.Tensor4D | null;
+}
 
 /** One gated layer: vertical conv, the vertical -> horizontal 1x1 link, the horizontal conv, its residual 1x1. */
 interface GatedLayer {
@@ -21,9 +25,22 @@ interface GatedLayer {
 
 /** The effective (masked) weights of every conv, computed once per forward pass or per sampling run. */
 export interface Weights {
-  layers: { v: tf.Tensor4D; vb: tf.Tensor; vh: tf.Tensor4D; vhb: tf.Tensor; h: tf.Tensor4D; hb: tf.Tensor; o: tf.Tensor4D | null; ob: tf.Tensor | null; vc: tf.Tensor2D | null; hc: tf.Tensor2D | null }[];
-  out1: tf.Tensor4D; out1b: tf.Tensor;
-  out2: tf.Tensor4D; out2b: tf.Tensor;
+  layers: {
+    v: tf.Tensor4D;
+    vb: tf.Tensor;
+    vh: tf.Tensor4D;
+    vhb: tf.Tensor;
+    h: tf.Tensor4D;
+    hb: tf.Tensor;
+    o: tf.Tensor4D | null;
+    ob: tf.Tensor | null;
+    vc: tf.Tensor2D | null;
+    hc: tf.Tensor2D | null;
+  }[];
+  out1: tf.Tensor4D;
+  out1b: tf.Tensor;
+  out2: tf.Tensor4D;
+  out2b: tf.Tensor;
 }
 
 /**
@@ -31,11 +48,18 @@ export interface Weights {
  * input i when colour(i) < colour(o) (mask A, the first layer: a colour never sees itself) or colour(i) <= colour(o)
  * (mask B, later layers: the features of colour c already exclude x_c).
  */
-export function colourMask(cin: number, cout: number, inColour: (i: number) => number, outColour: (o: number) => number, kind: 'A' | 'B'): Float32Array {
+export function colourMask(
+  cin: number,
+  cout: number,
+  inColour: (i: number) => number,
+  outColour: (o: number) => number,
+  kind: 'A' | 'B',
+): Float32Array {
   const m = new Float32Array(cin * cout);
   for (let i = 0; i < cin; i++) {
     for (let o = 0; o < cout; o++) {
-      const a = inColour(i), b = outColour(o);
+      const a = inColour(i),
+        b = outColour(o);
       m[i * cout + o] = (kind === 'A' ? a < b : a <= b) ? 1 : 0;
     }
   }
@@ -70,11 +94,16 @@ function validConv(xp: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor): tf.Tensor4D {
   const [kh, kw, cin, cout] = w.shape;
   if (tf.getBackend() !== 'cpu') return tf.fused.conv2d({ x: xp, filter: w, strides: 1, pad: 'valid', bias: b });
   const [B, Hp, Wp] = xp.shape;
-  const H = Hp - kh + 1, W = Wp - kw + 1;
+  const H = Hp - kh + 1,
+    W = Wp - kw + 1;
   const taps: tf.Tensor4D[] = [];
   for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) taps.push(tf.slice(xp, [0, i, j, 0], [B, H, W, cin]));
   const cols = taps.length === 1 ? taps[0] : tf.concat(taps, 3); // [B,H,W,kh kw cin], tap-major like w
-  const y = tf.fused.matMul({ a: tf.reshape(cols, [B * H * W, kh * kw * cin]), b: tf.reshape(w, [kh * kw * cin, cout]), bias: b });
+  const y = tf.fused.matMul({
+    a: tf.reshape(cols, [B * H * W, kh * kw * cin]),
+    b: tf.reshape(w, [kh * kw * cin, cout]),
+    bias: b,
+  });
   return tf.reshape(y, [B, H, W, cout]);
 }
 
@@ -87,14 +116,32 @@ function downConv(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor, s: 0 | 1): tf.Te
   const [kh, kw] = w.shape;
   const H = x.shape[1];
   const half = (kw - 1) / 2;
-  const y = validConv(tf.pad(x, [[0, 0], [kh - 1 + s, 0], [half, half], [0, 0]]), w, b); // [B, H + s, W, cout]
+  const y = validConv(
+    tf.pad(x, [
+      [0, 0],
+      [kh - 1 + s, 0],
+      [half, half],
+      [0, 0],
+    ]),
+    w,
+    b,
+  ); // [B, H + s, W, cout]
   return s ? tf.slice(y, [0, 0, 0, 0], [-1, H, -1, -1]) : y;
 }
 
 /** Right-shifted conv along the row: output column c reads input columns c - kw + 1 .. c of the same row. */
 function rowConv(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor): tf.Tensor4D {
   const kw = w.shape[1];
-  return validConv(tf.pad(x, [[0, 0], [0, 0], [kw - 1, 0], [0, 0]]), w, b);
+  return validConv(
+    tf.pad(x, [
+      [0, 0],
+      [0, 0],
+      [kw - 1, 0],
+      [0, 0],
+    ]),
+    w,
+    b,
+  );
 }
 
 /** A 1x1 conv as one matMul over the pixels, [B,H,W,cin] x [cin, cout] (its weight gradient is a matMul too, where
@@ -114,10 +161,19 @@ export class GatedPixelCnn {
   private readonly out1: Conv;
   private readonly out2: Conv;
 
-  constructor(readonly cfg: PixelCnnModelConfig, readonly C: number, ps: ParamStore, condDim: number) {
+  constructor(
+    readonly cfg: PixelCnnModelConfig,
+    readonly C: number,
+    ps: ParamStore,
+    condDim: number,
+  ) {
     const p = (this.p = cfg.channels);
     const K = (this.K = cfg.output === 'categorical' ? 256 : 1);
-    if (p < C) throw new UserError(`model.channels=${p} is smaller than the ${C} image channels; the PixelCNN needs at least one feature per colour`, { kind: 'setting', key: 'model.channels', value: Math.max(C, 16) });
+    if (p < C)
+      throw new UserError(
+        `model.channels=${p} is smaller than the ${C} image channels; the PixelCNN needs at least one feature per colour`,
+        { kind: 'setting', key: 'model.channels', value: Math.max(C, 16) },
+      );
     // colour group of hidden feature f: floor(f C / p); of the 2p pre-activations [a_f | a_g]: that of f mod p
     const hid = (f: number) => Math.floor(((f % p) * C) / p);
     const pix = (i: number) => i; // the input: channel i is colour i
@@ -129,23 +185,40 @@ export class GatedPixelCnn {
       if (m) tf.tidy(() => w.assign(tf.mul(w, m))); // masked weights start (and stay, in effect) at zero
       return { w, b: ps.param(`${name}.bias`, [cout], { uniform: bound }), mask: m };
     };
-    const k0 = cfg.firstKernel, k = cfg.kernel;
+    const k0 = cfg.firstKernel,
+      k = cfg.kernel;
     for (let l = 0; l < cfg.layers; l++) {
-      const first = l === 0, cin = first ? C : p, kw = first ? k0 : k;
+      const first = l === 0,
+        cin = first ? C : p,
+        kw = first ? k0 : k;
       const n = `layer${l}`;
       this.layers.push({
         // first layer: k0/2 rows above (shift 1); later: k/2 rows above plus the current row of the vertical features
         vConv: make(`${n}.vertical`, [first ? Math.floor(k0 / 2) : Math.floor(k / 2) + 1, kw, cin, 2 * p], null),
         vToH: make(`${n}.vertical_to_horizontal`, [1, 1, 2 * p, 2 * p], null),
-        hConv: make(`${n}.horizontal`, [1, Math.floor(kw / 2) + 1, cin, 2 * p], colourMask(cin, 2 * p, first ? pix : hid, hid, first ? 'A' : 'B')),
+        hConv: make(
+          `${n}.horizontal`,
+          [1, Math.floor(kw / 2) + 1, cin, 2 * p],
+          colourMask(cin, 2 * p, first ? pix : hid, hid, first ? 'A' : 'B'),
+        ),
         hOut: first ? null : make(`${n}.horizontal_out`, [1, 1, p, p], colourMask(p, p, hid, hid, 'B')),
-        vCond: condDim > 0 ? ps.param(`${n}.vertical_cond.weight`, [condDim, 2 * p], { uniform: 1 / Math.sqrt(condDim) }) : null,
-        hCond: condDim > 0 ? ps.param(`${n}.horizontal_cond.weight`, [condDim, 2 * p], { uniform: 1 / Math.sqrt(condDim) }) : null,
+        vCond:
+          condDim > 0
+            ? ps.param(`${n}.vertical_cond.weight`, [condDim, 2 * p], { uniform: 1 / Math.sqrt(condDim) })
+            : null,
+        hCond:
+          condDim > 0
+            ? ps.param(`${n}.horizontal_cond.weight`, [condDim, 2 * p], { uniform: 1 / Math.sqrt(condDim) })
+            : null,
       });
     }
     // output: ReLU, 1x1 (mask B), ReLU, 1x1 (mask B) to C K logits laid out colour-major (o = colour * K + k)
     this.out1 = make('out1', [1, 1, p, p], colourMask(p, p, hid, hid, 'B'));
-    this.out2 = make('out2', [1, 1, p, C * K], colourMask(p, C * K, hid, (o) => Math.floor(o / K), 'B'));
+    this.out2 = make(
+      'out2',
+      [1, 1, p, C * K],
+      colourMask(p, C * K, hid, (o) => Math.floor(o / K), 'B'),
+    );
   }
 
   /** Masked weights W * M (inside the caller's tidy, or disposed by it). */
@@ -153,10 +226,21 @@ export class GatedPixelCnn {
     const eff = (c: Conv) => (c.mask ? tf.mul(c.w, c.mask) : c.w) as tf.Tensor4D;
     return {
       layers: this.layers.map((L) => ({
-        v: eff(L.vConv), vb: L.vConv.b, vh: eff(L.vToH), vhb: L.vToH.b, h: eff(L.hConv), hb: L.hConv.b,
-        o: L.hOut ? eff(L.hOut) : null, ob: L.hOut?.b ?? null, vc: L.vCond as tf.Tensor2D | null, hc: L.hCond as tf.Tensor2D | null,
+        v: eff(L.vConv),
+        vb: L.vConv.b,
+        vh: eff(L.vToH),
+        vhb: L.vToH.b,
+        h: eff(L.hConv),
+        hb: L.hConv.b,
+        o: L.hOut ? eff(L.hOut) : null,
+        ob: L.hOut?.b ?? null,
+        vc: L.vCond as tf.Tensor2D | null,
+        hc: L.hCond as tf.Tensor2D | null,
       })),
-      out1: eff(this.out1), out1b: this.out1.b, out2: eff(this.out2), out2b: this.out2.b,
+      out1: eff(this.out1),
+      out1b: this.out1.b,
+      out2: eff(this.out2),
+      out2b: this.out2.b,
     };
   }
 
@@ -203,6 +287,7 @@ export class GatedPixelCnn {
   }
 
   dispose(): void {
-    for (const c of [...this.layers.flatMap((L) => [L.vConv, L.vToH, L.hConv, L.hOut]), this.out1, this.out2]) c?.mask?.dispose();
+    for (const c of [...this.layers.flatMap((L) => [L.vConv, L.vToH, L.hConv, L.hOut]), this.out1, this.out2])
+      c?.mask?.dispose();
   }
 }

@@ -9,9 +9,19 @@ import { SampleStreams } from '../../tensor/sample-streams.ts';
 import type { GatedPixelCnn, Weights } from './model.ts';
 
 /** Pixels of img [n,H,W,C] (values in [0,1]) in rows r0..r1-1, columns c0..c1-1, as network inputs 2x - 1, repeated `rep` times along the batch. */
-function crop(img: Float32Array, shape: number[], r0: number, r1: number, c0: number, c1: number, rep: number): tf.Tensor4D {
+function crop(
+  img: Float32Array,
+  shape: number[],
+  r0: number,
+  r1: number,
+  c0: number,
+  c1: number,
+  rep: number,
+): tf.Tensor4D {
   const [n, H, W, C] = shape;
-  const h = r1 - r0, w = c1 - c0, out = new Float32Array(rep * n * h * w * C);
+  const h = r1 - r0,
+    w = c1 - c0,
+    out = new Float32Array(rep * n * h * w * C);
   let o = 0;
   for (let k = 0; k < rep; k++) {
     for (let b = 0; b < n; b++) {
@@ -40,7 +50,13 @@ export class CroppedPixelCnn {
   private row = -1;
 
   /** cond [rep n, dim] (or null); `rep` copies of each image go through the network (2 for guidance: cond and null). */
-  constructor(readonly net: GatedPixelCnn, readonly shape: number[], readonly reach: number, readonly cond: tf.Tensor2D | null, readonly rep = 1) {
+  constructor(
+    readonly net: GatedPixelCnn,
+    readonly shape: number[],
+    readonly reach: number,
+    readonly cond: tf.Tensor2D | null,
+    readonly rep = 1,
+  ) {
     this.W = tf.tidy(() => this.net.weights() as unknown as tf.TensorContainer) as unknown as Weights;
   }
 
@@ -61,7 +77,8 @@ export class CroppedPixelCnn {
     return tf.tidy(() => {
       const u = this.u.map((t) => tf.slice(t, [0, 0, c0, 0], [-1, -1, c + 1 - c0, -1]) as tf.Tensor4D);
       const out = this.net.horizontal(this.W, crop(img, this.shape, this.row, this.row + 1, c0, c + 1, this.rep), u); // [B, 1, w, C K]
-      const B = out.shape[0], CK = out.shape[3];
+      const B = out.shape[0],
+        CK = out.shape[3];
       return tf.reshape(tf.slice(out, [0, 0, c - c0, 0], [-1, 1, 1, -1]), [B, CK]) as tf.Tensor2D;
     });
   }
@@ -112,7 +129,15 @@ export function sampleCategorical(l: Float32Array, from: number, K: number, u: n
  * Sample 0's step for onPixel from the (guided) logits d [n, K] (categorical) or [n] (bernoulli: K = 2 values,
  * probs [1 - sigma(l), sigma(l)]); the K values' display colours are k / (K - 1).
  */
-function pixelStep(output: LoopOptions['output'], d: Float32Array, K: number, colors: Float32Array, at: [number, number, number], drawn: number, img: Float32Array): PixelStep {
+function pixelStep(
+  output: LoopOptions['output'],
+  d: Float32Array,
+  K: number,
+  colors: Float32Array,
+  at: [number, number, number],
+  drawn: number,
+  img: Float32Array,
+): PixelStep {
   let probs: Float32Array;
   if (output === 'categorical') probs = softmaxAt(d, 0, K);
   else {
@@ -123,16 +148,23 @@ function pixelStep(output: LoopOptions['output'], d: Float32Array, K: number, co
 }
 
 /** n samples [n,H,W,C] in [0,1]: x_i ~ p(x_i | x_<i, c) in raster order, colours R, G, B within a pixel. */
-export function sampleLoop(net: GatedPixelCnn, shape: [number, number, number, number], seed: number, o: LoopOptions): tf.Tensor4D {
+export function sampleLoop(
+  net: GatedPixelCnn,
+  shape: [number, number, number, number],
+  seed: number,
+  o: LoopOptions,
+): tf.Tensor4D {
   const [n, H, W, C] = shape;
   const K = net.K;
   const streams = new SampleStreams(seed, o.first ?? 0, n);
   const img = new Float32Array(n * H * W * C);
   const fromRow = o.given ? o.given.fromRow : 0;
   const perImage = H * W * C;
-  if (o.given) for (let b = 0; b < n; b++) img.set(o.given.images.subarray(b * perImage, b * perImage + fromRow * W * C), b * perImage);
+  if (o.given)
+    for (let b = 0; b < n; b++)
+      img.set(o.given.images.subarray(b * perImage, b * perImage + fromRow * W * C), b * perImage);
   const guided = o.cond !== null && o.nullCond !== null && o.guidance !== 1;
-  const cond = guided ? tf.concat([o.cond!, o.nullCond!], 0) as tf.Tensor2D : o.cond;
+  const cond = guided ? (tf.concat([o.cond!, o.nullCond!], 0) as tf.Tensor2D) : o.cond;
   const step = new CroppedPixelCnn(net, shape, o.reach, cond, guided ? 2 : 1);
   const values = o.output === 'categorical' ? K : 2; // the values a channel takes: k / 255, or 0 and 1
   const colors = o.onPixel ? Float32Array.from({ length: values }, (_, k) => k / (values - 1)) : null;
@@ -155,7 +187,8 @@ export function sampleLoop(net: GatedPixelCnn, shape: [number, number, number, n
           for (let b = 0; b < n; b++) {
             const u = us[b];
             const i = ((b * H + r) * W + c) * C + ch;
-            const k = o.output === 'categorical' ? sampleCategorical(d, b * K, K, u) : u < 1 / (1 + Math.exp(-d[b])) ? 1 : 0; // b ~ Bernoulli(sigmoid(l))
+            const k =
+              o.output === 'categorical' ? sampleCategorical(d, b * K, K, u) : u < 1 / (1 + Math.exp(-d[b])) ? 1 : 0; // b ~ Bernoulli(sigmoid(l))
             img[i] = o.output === 'categorical' ? k / 255 : k;
             if (b === 0) drawn0 = k;
           }

@@ -1,6 +1,15 @@
 // The VAE and AE families: model objects for the trainer and CLI, plus their registry entries.
 import * as tf from '@tensorflow/tfjs-core';
-import type { DataInfo, EvalBatch, EvalOptions, Family, GenerativeModel, LatentSpace, Picture, SampleOptions } from '../../family.ts';
+import type {
+  DataInfo,
+  EvalBatch,
+  EvalOptions,
+  Family,
+  GenerativeModel,
+  LatentSpace,
+  Picture,
+  SampleOptions,
+} from '../../family.ts';
 import { defineFamily } from '../../family.ts';
 import { natsToBitsPerDim } from '../../math/units.ts';
 import { likelihoodFigure, PerImageNats, withPerImage, type EvalResult } from '../../eval/result.ts';
@@ -16,7 +25,12 @@ export class VaeModel implements GenerativeModel {
   readonly codeMean: tf.Variable | null = null;
   readonly codeStd: tf.Variable | null = null;
 
-  constructor(readonly cfg: VaeModelConfig, readonly info: DataInfo, readonly variational: boolean, seed: number) {
+  constructor(
+    readonly cfg: VaeModelConfig,
+    readonly info: DataInfo,
+    readonly variational: boolean,
+    seed: number,
+  ) {
     this.nets = new VaeNetworks(cfg, info, variational, seed);
     if (!variational) {
       this.codeMean = this.nets.params.buffer('codeStats.mean', [cfg.latent], 'zeros');
@@ -29,7 +43,12 @@ export class VaeModel implements GenerativeModel {
   }
 
   /** The condition c [B, dim] of a training or test batch (null when unconditional); see VaeNetworks.condition. */
-  private batchCond(B: number, y: tf.Tensor1D | null | undefined, captions: string[] | null | undefined, drop?: boolean[]): tf.Tensor2D | null {
+  private batchCond(
+    B: number,
+    y: tf.Tensor1D | null | undefined,
+    captions: string[] | null | undefined,
+    drop?: boolean[],
+  ): tf.Tensor2D | null {
     return embedOrNull(this.nets.cond, { labels: y ?? null, prompts: captions ?? null }, B, drop);
   }
 
@@ -38,7 +57,9 @@ export class VaeModel implements GenerativeModel {
     const cond = this.nets.cond;
     // training always needs y: a missing label/caption is an error here, not a silent null embedding
     // rows with drop[i] (probability cond.dropProb) train the null embedding, used when sampling without y
-    const c = cond ? cond.embed({ labels: y, prompts: captions ?? null }, B, cond.dropMask(B, mixSeed(seed, 17))) : null;
+    const c = cond
+      ? cond.embed({ labels: y, prompts: captions ?? null }, B, cond.dropMask(B, mixSeed(seed, 17)))
+      : null;
     return this.variational ? vaeLoss(this.nets, x, c, seed, this.cfg.beta) : aeLoss(this.nets, x, c);
   }
 
@@ -61,11 +82,14 @@ export class VaeModel implements GenerativeModel {
   latentSpace(): LatentSpace {
     const L = this.cfg.latent;
     const check = (z: tf.Tensor2D) => {
-      if (z.rank !== 2 || z.shape[1] !== L) throw new Error(`${this.variational ? 'VAE' : 'AE'} codes have shape [n, ${L}], got [${z.shape.join(', ')}]`);
+      if (z.rank !== 2 || z.shape[1] !== L)
+        throw new Error(`${this.variational ? 'VAE' : 'AE'} codes have shape [n, ${L}], got [${z.shape.join(', ')}]`);
     };
     return {
       dim: L,
-      description: this.variational ? `z ~ N(0, I), ${L} dimensions` : `code z = enc(x), ${L} dimensions; prior: a diagonal Gaussian fitted to training codes`,
+      description: this.variational
+        ? `z ~ N(0, I), ${L} dimensions`
+        : `code z = enc(x), ${L} dimensions; prior: a diagonal Gaussian fitted to training codes`,
       prior: (n, seed) => this.prior(n, seed),
       decode: (z, opts = {}) => {
         check(z);
@@ -90,7 +114,8 @@ export class VaeModel implements GenerativeModel {
   afterTraining(batches: Iterable<EvalBatch>): void {
     if (!this.codeMean || !this.codeStd) return;
     const codes: tf.Tensor2D[] = [];
-    for (const b of batches) codes.push(tf.tidy(() => this.nets.encode(b.x, this.batchCond(b.x.shape[0], b.y, b.captions)).mu));
+    for (const b of batches)
+      codes.push(tf.tidy(() => this.nets.encode(b.x, this.batchCond(b.x.shape[0], b.y, b.captions)).mu));
     tf.tidy(() => {
       const all = tf.concat(codes, 0);
       const { mean, variance } = tf.moments(all, 0);
@@ -166,17 +191,35 @@ export class VaeModel implements GenerativeModel {
       // interleave [x_0, r_0, x_1, r_1, ...] so each input sits beside its reconstruction
       return tf.reshape(tf.stack([xs, r], 1), [2 * n, x.shape[1], x.shape[2], x.shape[3]]) as tf.Tensor4D;
     });
-    out.push({ name: 'reconstructions', images: pairs, cols: 16, caption: 'test images (odd columns) beside their reconstructions (even columns)' });
+    out.push({
+      name: 'reconstructions',
+      images: pairs,
+      cols: 16,
+      caption: 'test images (odd columns) beside their reconstructions (even columns)',
+    });
     if (x.shape[0] >= 2) {
       const rows: tf.Tensor4D[] = [];
       const m = Math.min(8, Math.floor(x.shape[0] / 2));
       for (let i = 0; i < m; i++) {
         const a = tf.slice(x, i, 1);
         const b = tf.slice(x, x.shape[0] - 1 - i, 1);
-        rows.push(interpolate(this.nets, a, b, 10, labels ? ([labels[i], labels[x.shape[0] - 1 - i]] as [number, number]) : undefined));
+        rows.push(
+          interpolate(
+            this.nets,
+            a,
+            b,
+            10,
+            labels ? ([labels[i], labels[x.shape[0] - 1 - i]] as [number, number]) : undefined,
+          ),
+        );
         tf.dispose([a, b]);
       }
-      out.push({ name: 'interpolation', images: tf.concat(rows, 0), cols: 10, caption: 'linear interpolation in z between two encoded test images, one pair per row' });
+      out.push({
+        name: 'interpolation',
+        images: tf.concat(rows, 0),
+        cols: 10,
+        caption: 'linear interpolation in z between two encoded test images, one pair per row',
+      });
       tf.dispose(rows);
     }
     const dims = Array.from({ length: Math.min(L, 10) }, (_, i) => i);
@@ -184,8 +227,19 @@ export class VaeModel implements GenerativeModel {
     const base = this.codeMean ? (this.codeMean.arraySync() as number[]) : new Array(L).fill(0);
     const spread = this.codeStd ? (this.codeStd.arraySync() as number[]) : new Array(L).fill(1);
     const trav = traverse(this.nets, base, dims, values, labels?.[0], spread);
-    out.push({ name: 'traversal', images: trav, cols: values.length, caption: `latent traversal: row j moves z_j from -3 to +3 (prior std units), others at the prior mean` });
-    if (L === 2) out.push({ name: 'manifold', images: manifold2d(this.nets, 20, labels?.[0]), cols: 20, caption: 'decoded 2-d latent manifold at normal quantiles' });
+    out.push({
+      name: 'traversal',
+      images: trav,
+      cols: values.length,
+      caption: `latent traversal: row j moves z_j from -3 to +3 (prior std units), others at the prior mean`,
+    });
+    if (L === 2)
+      out.push({
+        name: 'manifold',
+        images: manifold2d(this.nets, 20, labels?.[0]),
+        cols: 20,
+        caption: 'decoded 2-d latent manifold at normal quantiles',
+      });
     void seed;
     return out;
   }
@@ -208,13 +262,15 @@ const common = {
 export const vaeFamily: Family<VaeModelConfig> = defineFamily({
   ...common,
   name: 'vae',
-  summary: 'Variational autoencoder: encoder q(z|x) = N(mu, sigma^2), reparameterised z, decoder p(x|z); loss = recon + beta * KL',
+  summary:
+    'Variational autoencoder: encoder q(z|x) = N(mu, sigma^2), reparameterised z, decoder p(x|z); loss = recon + beta * KL',
   create: (m, info, seed) => new VaeModel(m, info, true, seed),
 });
 
 export const aeFamily: Family<VaeModelConfig> = defineFamily({
   ...common,
   name: 'ae',
-  summary: 'Autoencoder: deterministic code z = enc(x), reconstruction loss only (samples from a Gaussian fitted to codes)',
+  summary:
+    'Autoencoder: deterministic code z = enc(x), reconstruction loss only (samples from a Gaussian fitted to codes)',
   create: (m, info, seed) => new VaeModel(m, info, false, seed),
 });

@@ -2,7 +2,14 @@
 // Per-example quantities are [B] tensors in nats; training losses are batch means. c is the condition embedding
 // [B, dim] (labels or text, see src/core/conditioning) or null for an unconditional model.
 import * as tf from '@tensorflow/tfjs-core';
-import { bernoulliLogLik, discretizedLogisticLogLik, gaussianKlStandard, gaussianLogLik, logMeanExp, standardNormalLogPdf } from '../../math/distributions.ts';
+import {
+  bernoulliLogLik,
+  discretizedLogisticLogLik,
+  gaussianKlStandard,
+  gaussianLogLik,
+  logMeanExp,
+  standardNormalLogPdf,
+} from '../../math/distributions.ts';
 import type { VaeNetworks } from './model.ts';
 
 /** log p(x|z) per example, from the decoder output for z. */
@@ -63,7 +70,14 @@ export function elboTerms(nets: VaeNetworks, x: tf.Tensor4D, c: tf.Tensor2D | nu
  *   L_k(x) = log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x),   L_1 = ELBO estimate,  L_k <= L_{k+1} <= log p(x)
  * Computed in chunks of `chunk` samples so memory stays bounded; returns [B] nats.
  */
-export function iwaeBound(nets: VaeNetworks, x: tf.Tensor4D, c: tf.Tensor2D | null, k: number, seed: number, chunk = 50): tf.Tensor1D {
+export function iwaeBound(
+  nets: VaeNetworks,
+  x: tf.Tensor4D,
+  c: tf.Tensor2D | null,
+  k: number,
+  seed: number,
+  chunk = 50,
+): tf.Tensor1D {
   const B = x.shape[0];
   const L = nets.latent;
   const logW: tf.Tensor2D[] = []; // each [kc, B]

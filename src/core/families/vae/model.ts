@@ -56,7 +56,10 @@ export class VaeNetworks {
       });
       this.decHead = dense(ps, 'decoder.out', d, this.D * this.outPerChannel);
     } else {
-      if (H % 4 !== 0 || W % 4 !== 0) throw new UserError(`model.arch=conv needs image height and width divisible by 4, got ${H}x${W}; use arch=mlp or data.size=${Math.ceil(H / 4) * 4}`);
+      if (H % 4 !== 0 || W % 4 !== 0)
+        throw new UserError(
+          `model.arch=conv needs image height and width divisible by 4, got ${H}x${W}; use arch=mlp or data.size=${Math.ceil(H / 4) * 4}`,
+        );
       const [c1, c2] = cfg.convChannels;
       this.convEnc = [conv2d(ps, 'encoder.conv1', C, c1, 4, 2), conv2d(ps, 'encoder.conv2', c1, c2, 4, 2)];
       const flat = c2 * (H / 4) * (W / 4);
@@ -128,7 +131,8 @@ export class VaeNetworks {
   /** The decoder's mean image E[x|z] in [0,1]. */
   mean(decoded: tf.Tensor4D): tf.Tensor4D {
     // logistic: the mean of the discretized logistic is mu, up to the mass its edge bins gather (clipped to [0, 1])
-    if (this.cfg.likelihood === 'logistic') return tf.tidy(() => tf.clipByValue(this.logistic(decoded).mu, 0, 1)) as tf.Tensor4D;
+    if (this.cfg.likelihood === 'logistic')
+      return tf.tidy(() => tf.clipByValue(this.logistic(decoded).mu, 0, 1)) as tf.Tensor4D;
     return tf.sigmoid(decoded);
   }
 
