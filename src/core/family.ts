@@ -143,6 +143,9 @@ export interface EvalOptions {
   perImage?: boolean;
 }
 
+/** How a family's sample() proceeds (see Family.generation). */
+export type Generation = 'one-pass' | 'steps' | 'pixels';
+
 /** Sampling options beyond n, seed and the condition that a family's sample() honours (the CLI rejects the others). */
 export type SamplingOption = 'guidance' | 'steps' | 'sampler' | 'eta' | 'temperature' | 'animate';
 
@@ -166,6 +169,10 @@ export interface Family<M = unknown> {
   /** sample() ignores the seed: the same condition, the same image (the oneshot baseline). Absent = a seed draws
    *  other samples. */
   deterministic?: boolean;
+  /** How sample() proceeds, for progress and for what a viewer shows: 'one-pass' (a network evaluation per batch:
+   *  VAE, GAN, flow), 'steps' (an iterative sampler over timesteps, reporting frames: diffusion) or 'pixels' (one value
+   *  at a time in raster order, reporting each through onPixel: PixelCNN, image GPT). Absent = 'one-pass'. */
+  generation?: Generation;
   /** Whether the model needs captions (text-conditional); absent = never. */
   needsCaptions?(model: M): boolean;
   create(model: M, info: DataInfo, seed: number): GenerativeModel;

@@ -126,7 +126,8 @@ function fmt(v: number | null | undefined, d: number): string {
 }
 
 function commonControls(info: ModelInfo, controls: HTMLElement, run: string): Common {
-  const defaultN = info.family === 'pixelcnn' || info.family === 'igpt' ? 4 : info.family === 'diffusion' ? 16 : 64;
+  // a slow sampler starts with fewer images: a value at a time (4), an iterative sampler (16), one pass (64)
+  const defaultN = info.generation === 'pixels' ? 4 : info.generation === 'steps' ? 16 : 64;
   const seed = el('input', {
     id: 'seed',
     type: 'number',

@@ -53,6 +53,8 @@ export interface ModelInfo {
   latent: { dim: number; description: string; encode: boolean } | null;
   /** sample() ignores the seed (the one-shot baseline). */
   deterministic: boolean;
+  /** How sample() proceeds: 'one-pass', 'steps' (frames) or 'pixels' (a value at a time, with its distribution). */
+  generation: 'one-pass' | 'steps' | 'pixels';
   backend: string;
   usedEma: boolean;
   params: number;

@@ -11,14 +11,23 @@ import { pixelVariance, sharpness } from '../core/eval/sample-stats.ts';
 import { floatsToUint8 } from '../core/viz/grid.ts';
 import { samplers } from '../core/diffusion/samplers/index.ts';
 
-const AUTOREGRESSIVE = new Set(['pixelcnn', 'igpt']);
+/** Encoded codes up to this size get a slider per dimension (a VAE's or AE's code; not a flow's, as large as the image). */
+const MAX_SLIDERS = 64;
 
+/** The panels a model's capabilities call for, never its family's name. */
 export function buildView(ctx: ViewContext): void {
-  const f = ctx.info.family;
   const last = samplesPanel(ctx);
-  if (f === 'vae' || f === 'ae') latentPanel(ctx, last, { sliders: true, roundTrip: false, spherical: false });
-  else if (f === 'flow') latentPanel(ctx, last, { sliders: false, roundTrip: true, spherical: false });
-  else if (f === 'gan') latentPanel(ctx, last, { sliders: false, roundTrip: false, spherical: true });
+  const latent = ctx.info.latent;
+  if (latent) {
+    const sliders = latent.encode && latent.dim <= MAX_SLIDERS;
+    latentPanel(ctx, last, {
+      sliders,
+      // image -> code -> image, where an encoder maps into a code too large to steer by sliders (a flow's f(x))
+      roundTrip: latent.encode && !sliders,
+      // no encoder: codes are prior draws only, interpolated along the sphere where Gaussian noise lives (a GAN's z)
+      spherical: !latent.encode,
+    });
+  }
   if (ctx.info.cond !== 'none') sideBySidePanel(ctx);
 }
 
@@ -202,7 +211,7 @@ function samplesPanel(ctx: ViewContext): () => Images | null {
   controls.append(...extra, go);
   const fig = figure('samples', () => common.fileName('samples'), 'samples');
   const panel = el('section', { class: 'panel' }, el('h3', {}, 'Samples'), fig.root);
-  const ar = AUTOREGRESSIVE.has(info.family);
+  const ar = info.generation === 'pixels';
   let chart: HTMLCanvasElement | null = null,
     chartCaption: HTMLElement | null = null;
   if (ar) {

@@ -109,6 +109,7 @@ async function load(run: string, files: string[], backend: string): Promise<Mode
     model: m.cfg.model,
     latent: ls ? { dim: ls.dim, description: ls.description, encode: !!ls.encode } : null,
     deterministic: !!fam.deterministic,
+    generation: fam.generation ?? 'one-pass',
     backend: used,
     usedEma: m.usedEma,
     params: m.model.params.numParams(),

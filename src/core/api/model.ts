@@ -8,7 +8,7 @@ import type { ResolvedRunConfig } from '../config/run-config.ts';
 import { preprocessBatch, type Preprocess } from '../data/preprocess.ts';
 import { UserError } from '../errors.ts';
 import { evalCapabilities, type LikelihoodKind } from '../eval/result.ts';
-import type { DataInfo, EvalBatch, GenerativeModel, LatentSpace, SampleOptions, SamplingOption } from '../family.ts';
+import type { DataInfo, EvalBatch, GenerativeModel, LatentSpace, Generation, SampleOptions, SamplingOption } from '../family.ts';
 import { getFamily } from '../registry.ts';
 import { DEFAULT_SAMPLE_CHUNK, sampleChunks } from '../sample-chunks.ts';
 import { mixSeed } from '../tensor/rng.ts';
@@ -37,6 +37,8 @@ export interface ModelCapabilities {
   likelihood: boolean;
   /** The sampling options sample() accepts beyond n, seed, label and prompt. */
   samplingOptions: readonly SamplingOption[];
+  /** How sampling proceeds: 'one-pass' (fast), 'steps' (an iterative sampler) or 'pixels' (one value at a time). */
+  generation: Generation;
   /** Class names of a label-conditional model (labels may be given by name). */
   classNames?: string[];
 }
@@ -141,6 +143,7 @@ export class Model {
       encoder: !!this.latentSpace?.encode,
       likelihood,
       samplingOptions: [...(getFamily(parts.cfg.family).samplingOptions ?? [])],
+      generation: getFamily(parts.cfg.family).generation ?? 'one-pass',
       ...(cond === 'label'
         ? { classNames: parts.info.classNames ?? Array.from({ length: parts.info.numClasses }, (_, i) => String(i)) }
         : {}),

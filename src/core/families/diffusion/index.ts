@@ -260,6 +260,7 @@ export const diffusionFamily: Family<DiffusionModelConfig> = defineFamily({
   tinyPreset: { channels: [8, 16], groups: 4, embedDim: 16, T: 40, steps: 4, cond: { dim: 16 } },
   lossUnit: 'mean squared error of the noise',
   requiredPreprocess: 'symmetric',
+  generation: 'steps',
   samplingOptions: ['guidance', 'steps', 'sampler', 'eta', 'animate'],
   create: (m, info, seed) => new DiffusionModel(m, info, seed),
 });

@@ -289,6 +289,7 @@ export const igptFamily: Family<IgptModelConfig> = defineFamily({
   },
   tinyPreset: { dim: 16, layers: 1, heads: 2, cond: { dim: 16 } },
   requiredPreprocess: 'scale01',
+  generation: 'pixels',
   samplingOptions: ['guidance', 'animate'],
   create: (m, info, seed) => new IgptModel(m, info, seed),
 });

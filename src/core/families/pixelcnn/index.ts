@@ -241,6 +241,7 @@ export const pixelcnnFamily: Family<PixelCnnModelConfig> = defineFamily({
   },
   tinyPreset: { channels: 12, layers: 3, firstKernel: 3, kernel: 3, cond: { dim: 16 } },
   requiredPreprocess: 'scale01',
+  generation: 'pixels',
   samplingOptions: ['guidance', 'animate'],
   create: (m, info, seed) => new PixelCnnModel(m, info, seed),
 });
