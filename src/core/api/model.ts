@@ -8,7 +8,15 @@ import type { ResolvedRunConfig } from '../config/run-config.ts';
 import { preprocessBatch, type Preprocess } from '../data/preprocess.ts';
 import { UserError } from '../errors.ts';
 import { evalCapabilities, type LikelihoodKind } from '../eval/result.ts';
-import type { DataInfo, EvalBatch, GenerativeModel, LatentSpace, Generation, SampleOptions, SamplingOption } from '../family.ts';
+import type {
+  DataInfo,
+  EvalBatch,
+  GenerativeModel,
+  LatentSpace,
+  Generation,
+  SampleOptions,
+  SamplingOption,
+} from '../family.ts';
 import { getFamily } from '../registry.ts';
 import { DEFAULT_SAMPLE_CHUNK, sampleChunks } from '../sample-chunks.ts';
 import { mixSeed } from '../tensor/rng.ts';
