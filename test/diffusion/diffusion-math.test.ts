@@ -107,7 +107,7 @@ test('DDIM (eta = 0) with an oracle eps recovers x_0 from x_t; DDPM with an orac
     assert.ok(maxAbs(x, x0) < 1e-4, `${steps} steps: max error ${maxAbs(x, x0)}`);
     x.dispose();
   }
-  assert.throws(() => ddimTimesteps(s, 0), /--steps must be/);
+  assert.throws(() => ddimTimesteps(s, 0), /steps must be/);
   // DDPM: at t = 0 the step returns the posterior mean = predicted x_0 (no noise)
   const x1 = qSample(s, x0, [0, 0], eps);
   const oracle = tf.tidy(

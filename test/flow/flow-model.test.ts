@@ -87,8 +87,8 @@ test('config errors name the problem and the fix', () => {
   assert.equal(flowModelSchema.safeParse({ permutation: 'shuffle' }).success, false);
   assert.equal(flowModelSchema.safeParse({ logitAlpha: 0.5 }).success, false);
   const m = new FlowModel(cfgOf(), infoOf(8, 3), 1);
-  userError(() => m.sample(2, 1, { temperature: -0.5 }), /--temperature must be a number >= 0/);
-  userError(() => m.sample(2, 1, { temperature: NaN }), /--temperature must be a number >= 0/);
+  userError(() => m.sample(2, 1, { temperature: -0.5 }), /temperature must be a number >= 0/);
+  userError(() => m.sample(2, 1, { temperature: NaN }), /temperature must be a number >= 0/);
   userError(() => m.sample(0, 1), /positive integer/);
   userError(() => m.sample(2, 1, { labels: [1] }), /not label-conditional/);
   m.dispose();

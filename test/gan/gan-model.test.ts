@@ -75,7 +75,7 @@ test('config errors name the problem and the fix', () => {
   );
   userError(
     () => new GanModel(cfgOf({ arch: 'conv', stages: 1 }), { ...INFO, height: 7, width: 7 }, 1),
-    /divisible by 2, got 7x7; resize .* or use --arch mlp/,
+    /divisible by 2, got 7x7; resize .* or model.arch=mlp/,
   );
   assert.equal(ganModelSchema.safeParse({ lambda: 3 }).success, false, 'unknown keys are rejected');
   assert.equal(ganModelSchema.safeParse({ loss: 'lsgan' }).success, false);

@@ -166,7 +166,7 @@ for (const backend of BACKENDS) {
         assert.throws(
           () => m.loss(x, null, 1),
           (e: Error) =>
-            e.name === 'UserError' && /--batch-size 21 or smaller/.test(e.message) && !e.message.includes('\n'),
+            e.name === 'UserError' && /train.batchSize=21 or smaller/.test(e.message) && !e.message.includes('\n'),
         );
         x.dispose();
         m.dispose();

@@ -63,7 +63,7 @@ export function numBatches(n: number, batchSize: number, dropLast = false): numb
 export function* batches(ds: ImageDataset, opts: BatchOptions): Generator<Batch> {
   const { batchSize, dropLast = false, start = 0 } = opts;
   if (!Number.isInteger(batchSize) || batchSize < 1) {
-    throw new UserError(`Invalid batch size ${batchSize}: it must be a positive integer (e.g. --batch-size 64).`);
+    throw new UserError(`Invalid batch size ${batchSize}: it must be a positive integer (e.g. 64).`);
   }
   if (!Number.isInteger(start) || start < 0)
     throw new Error(`batches start must be a non-negative integer, got ${start}`);
@@ -124,7 +124,7 @@ export function subset(ds: ImageDataset, start: number, count: number): ImageDat
 /** The first min(n, ds.n) images. */
 export function take(ds: ImageDataset, n: number): ImageDataset {
   if (!Number.isInteger(n) || n < 0)
-    throw new UserError(`Invalid image count ${n}: it must be a non-negative integer (e.g. --n 1000).`);
+    throw new UserError(`Invalid image count ${n}: it must be a non-negative integer (e.g. 1000).`);
   return subset(ds, 0, Math.min(n, ds.n));
 }
 

@@ -100,9 +100,9 @@ function inside(kind: number, u: number, v: number): boolean {
 
 function checkOpts(n: number, size: number): void {
   if (!Number.isInteger(n) || n < 0)
-    throw new UserError(`Invalid shapes count ${n}: it must be a non-negative integer (e.g. --n 20000).`);
+    throw new UserError(`Invalid shapes count ${n}: it must be a non-negative integer (e.g. 20000).`);
   if (!Number.isInteger(size) || size < 8 || size > 1024) {
-    throw new UserError(`Invalid shapes image size ${size}: it must be an integer from 8 to 1024 (e.g. --size 32).`);
+    throw new UserError(`Invalid shapes image size ${size}: it must be an integer from 8 to 1024 (e.g. 32).`);
   }
 }
 

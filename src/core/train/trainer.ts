@@ -84,7 +84,7 @@ export class NonFiniteLossError extends Error {
         .map(([k, v]) => `${k}=${v}`)
         .join(
           ', ',
-        )}). The last good checkpoint is kept; try a lower --lr, gradient clipping (--set train.clipNorm=1) or check the data.`,
+        )}). The last good checkpoint is kept; try a lower train.lr, gradient clipping (train.clipNorm=1) or check the data.`,
     );
     this.name = 'NonFiniteLossError';
   }

@@ -10,7 +10,7 @@ import type { Sampler } from './sampler.ts';
 /** `steps` timesteps spread evenly over 0..T-1, descending and ending at 0 (e.g. T = 1000, 50 steps: 980, 960, ..., 0). */
 export function ddimTimesteps(s: Schedule, steps: number): number[] {
   if (!Number.isInteger(steps) || steps < 1 || steps > s.T)
-    throw new UserError(`--steps must be an integer from 1 to ${s.T} (the model's T), got ${steps}`);
+    throw new UserError(`steps must be an integer from 1 to ${s.T} (the model's T), got ${steps}`);
   const out: number[] = [];
   for (let i = steps - 1; i >= 0; i--) out.push(Math.floor((i * s.T) / steps));
   return out;

@@ -85,7 +85,7 @@ export class DiffusionModel implements GenerativeModel {
     try {
       const sampler = getSampler(opts.sampler ?? this.cfg.sampler);
       const guidance = opts.guidance ?? this.cfg.guidance;
-      if (!(guidance >= 0)) throw new UserError(`--guidance must be a number >= 0, got ${guidance}`);
+      if (!(guidance >= 0)) throw new UserError(`guidance must be a number >= 0, got ${guidance}`);
       const { height: H, width: W, channels: C } = this.info;
       return sampleLoop(
         this.schedule,

@@ -107,13 +107,13 @@ export class UNet {
       f = 2 ** (L - 1);
     if (info.height % f !== 0 || info.width % f !== 0) {
       throw new UserError(
-        `A UNet with ${L} levels needs image height and width divisible by ${f}, got ${info.height}x${info.width}; use fewer model.channels or --size ${Math.ceil(info.height / f) * f}`,
+        `A UNet with ${L} levels needs image height and width divisible by ${f}, got ${info.height}x${info.width}; use fewer model.channels or data.size=${Math.ceil(info.height / f) * f}`,
       );
     }
     for (const c of ch)
       if (c % G !== 0)
         throw new UserError(
-          `model.groups=${G} must divide every UNet channel count, got ${c}; e.g. --set model.groups=8 with channels that are multiples of 8`,
+          `model.groups=${G} must divide every UNet channel count, got ${c}; e.g. model.groups=8 with channels that are multiples of 8`,
         );
     this.groups = G;
     const cross = cfg.crossAttention && condDim > 0;
@@ -122,7 +122,7 @@ export class UNet {
       const attends = (cross && i > 0) || (cfg.attention && i === L - 1);
       if (attends && ch[i] % H !== 0)
         throw new UserError(
-          `model.heads=${H} must divide the channels of every level that attends, got ${ch[i]}; e.g. --set model.heads=${ch[i] % 4 === 0 ? 4 : 1}`,
+          `model.heads=${H} must divide the channels of every level that attends, got ${ch[i]}; e.g. model.heads=${ch[i] % 4 === 0 ? 4 : 1}`,
         );
     }
     const res = (name: string, cin: number, cout: number, level: number): ResBlock => ({

@@ -71,7 +71,7 @@ export function flowConfigProblem(
     while (H % 2 ** (fits + 1) === 0 && W % 2 ** (fits + 1) === 0) fits++;
     const fix =
       fits >= 1
-        ? `use --set model.scales=${fits}`
+        ? `set model.scales=${fits}`
         : `resize the images to even sides (e.g. data.size=${Math.ceil(H / 2) * 2})`;
     return `model.scales=${cfg.scales} squeezes the image ${cfg.scales} times, so its height and width must be divisible by ${f}, got ${H}x${W}; ${fix}`;
   }

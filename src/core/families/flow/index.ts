@@ -128,7 +128,7 @@ export class FlowModel implements GenerativeModel, FlowMaps {
     const T = opts.temperature ?? this.cfg.temperature;
     if (!(Number.isFinite(T) && T >= 0))
       throw new UserError(
-        `--temperature must be a number >= 0 (z ~ N(0, T^2 I); 1 = the model's own distribution), got ${T}`,
+        `temperature must be a number >= 0 (z ~ N(0, T^2 I); 1 = the model's own distribution), got ${T}`,
       );
     return T;
   }

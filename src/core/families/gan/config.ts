@@ -77,8 +77,8 @@ export function ganConfigProblem(cfg: GanModelConfig, info: Pick<DataInfo, 'heig
   while (fits < 5 && H % 2 ** (fits + 1) === 0 && W % 2 ** (fits + 1) === 0) fits++;
   const fix =
     fits >= 1
-      ? `use --set model.stages=${fits}`
-      : `resize the images to even sides (e.g. data.size=${Math.ceil(H / 2) * 2}) or use --arch mlp`;
+      ? `set model.stages=${fits}`
+      : `resize the images to even sides (e.g. data.size=${Math.ceil(H / 2) * 2}) or model.arch=mlp`;
   return `model.stages=${cfg.stages} halves the image ${cfg.stages} times in D (and doubles it as often in G), so its height and width must be divisible by ${f}, got ${H}x${W}; ${fix}`;
 }
 

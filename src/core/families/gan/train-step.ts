@@ -109,7 +109,7 @@ export class DivergenceWatch {
     throw new DivergenceError(
       step,
       `the discriminator has won: its loss stayed below ${this.lossFloor} for ${this.steps} steps in a row (lossD ${fmt(t.lossD)}, mean ${shown} ${fmt(t.dReal)} on real and ${fmt(t.dFake)} on generated images), so the generator gets no useful gradient. ` +
-        `The last good checkpoint is kept; train again with a slower discriminator (--set model.dLrScale=0.25), another loss (--set model.loss=hinge or --set model.loss=wgan-gp) or a lower --lr.`,
+        `The last good checkpoint is kept; train again with a slower discriminator (model.dLrScale=0.25), another loss (model.loss=hinge or wgan-gp) or a lower train.lr.`,
     );
   }
 }

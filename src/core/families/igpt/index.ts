@@ -98,8 +98,8 @@ export class IgptModel implements GenerativeModel {
     throw new UserError(
       `image GPT training on ${N}-pixel images needs about ${((B * perImage) / 1e9).toFixed(1)} GB for a batch of ${B}, more than the ${tf.getBackend()} backend's 4 GB; ` +
         (fits >= 1
-          ? `use --batch-size ${fits} or smaller`
-          : 'use fewer model.layers or model.heads, a smaller model.dim, or --backend cpu'),
+          ? `use train.batchSize=${fits} or smaller`
+          : 'use fewer model.layers or model.heads, a smaller model.dim, or the cpu backend'),
     );
   }
 
@@ -110,7 +110,7 @@ export class IgptModel implements GenerativeModel {
   /** Start vectors for n samples: [n, d], or [2n, d] (conditional rows, then null rows) when guided. */
   private starts(n: number, opts: SampleOptions): { start: tf.Tensor2D; guidance: number } {
     const guidance = opts.guidance ?? this.cfg.guidance;
-    if (!(guidance >= 0)) throw new UserError(`--guidance must be a number >= 0, got ${guidance}`);
+    if (!(guidance >= 0)) throw new UserError(`guidance must be a number >= 0, got ${guidance}`);
     const c = this.cond;
     const y = sampleCondInput(c, n, opts, 'this image GPT');
     if (!c) return { start: this.net.startVector(null, n), guidance };

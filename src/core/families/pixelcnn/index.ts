@@ -102,7 +102,7 @@ export class PixelCnnModel implements GenerativeModel {
       throw new UserError(`the number of samples must be a positive integer, got ${n}`);
     const guidance = opts.guidance ?? this.cfg.guidance;
     if (!(guidance >= 0 && Number.isFinite(guidance)))
-      throw new UserError(`--guidance must be a number >= 0, got ${guidance}`);
+      throw new UserError(`guidance must be a number >= 0, got ${guidance}`);
     const { cond, nullCond } = this.conditions(n, opts);
     try {
       const { height: H, width: W, channels: C } = this.info;
