@@ -26,6 +26,8 @@ export interface EvaluateOptions {
   batchSize?: number;
   /** Called as images are evaluated or sampled. */
   onProgress?: (p: { phase: 'nll' | 'samples'; done: number; total: number }) => void;
+  /** Human-readable lines (a checkpoint fallback, training the feature classifier on first use); default: none. */
+  log?: (line: string) => void;
 }
 
 /** What evaluate measured: the model's EvalResult (nll) and sample quality, at a step, with which weights. */
@@ -46,7 +48,8 @@ export interface EvalReport extends Partial<EvalResult> {
  * console.log(report.likelihood?.bitsPerDim);
  */
 export async function evaluate(run: string, opts: EvaluateOptions = {}): Promise<EvalReport> {
-  const r = await loadRun(run, { backend: opts.backend });
+  const log = opts.log ?? (() => {});
+  const r = await loadRun(run, { backend: opts.backend, warn: log });
   try {
     const can = evalCapabilities(r.model);
     const metrics = opts.metrics ?? (can.evaluates ? ['nll'] : SAMPLE_METRICS);
@@ -83,6 +86,7 @@ export async function evaluate(run: string, opts: EvaluateOptions = {}): Promise
         metrics: sample,
         batchSize: opts.batchSize,
         onProgress: (done, total) => opts.onProgress?.({ phase: 'samples', done, total }),
+        classifier: { log },
       });
     }
     return report;

@@ -100,12 +100,15 @@ export interface LoadedRun {
 }
 
 /** Load a run folder for sampling/evaluation (EMA weights when the run kept them, unless useEma=false). */
-export async function loadRun(dir: string, opts: { backend?: string; useEma?: boolean } = {}): Promise<LoadedRun> {
+export async function loadRun(
+  dir: string,
+  opts: { backend?: string; useEma?: boolean; warn?: (line: string) => void } = {},
+): Promise<LoadedRun> {
   if (!hasCheckpoint(dir))
     throw new UserError(
       `No checkpoint at ${dir}: config.json not found; train one with \`deepgen train vae --out ${dir}\` or pass a run folder`,
     );
-  const ck = loadCheckpoint(dir);
+  const ck = loadCheckpoint(dir, opts.warn ? { warn: opts.warn } : {});
   const backend = await initBackend(opts.backend ?? 'auto', {});
   const { cfg, info, model, usedEma } = modelFromCheckpoint(ck.config, ck.weights, ck.ema, dir, opts.useEma ?? true);
   return { dir, family: cfg.family, cfg, info, model, step: ck.state.step, backend, usedEma };
