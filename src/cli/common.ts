@@ -127,10 +127,15 @@ export function cliHint(h: ErrorHint): string {
   return h.option === 'label' ? 'pass class labels (--label N or a class name)' : 'pass prompts (--prompt "...")';
 }
 
+/** A core message in the CLI's words: a config setting to make, "set model.scales=2", is `--set model.scales=2` here. */
+export function cliWords(text: string): string {
+  return text.replace(/\bset ((?:model|data|train)\.[\w.]+=\S)/g, 'use --set $1');
+}
+
 export function fail(e: unknown): never {
   if (e instanceof UserError) {
     // one line whatever a message quotes (file names and config strings can hold newlines)
-    const text = e.hint ? `${e.problem}; ${cliHint(e.hint)}` : e.message;
+    const text = e.hint ? `${cliWords(e.problem)}; ${cliHint(e.hint)}` : cliWords(e.message);
     process.stderr.write(`deepgen: error: ${text.replace(/[\r\n]+/g, ' ')}\n`);
     process.exit(2);
   }

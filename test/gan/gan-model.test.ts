@@ -71,7 +71,7 @@ test('defaults: a DCGAN for Fashion-MNIST 28x28x1 on [-1, 1] data, G z 64 -> 7x7
 test('config errors name the problem and the fix', () => {
   userError(
     () => new GanModel(cfgOf({ arch: 'conv', stages: 3 }), { ...INFO, height: 28, width: 28 }, 1),
-    /model\.stages=3 .*divisible by 8, got 28x28; use --set model\.stages=2/,
+    /model\.stages=3 .*divisible by 8, got 28x28; set model\.stages=2/,
   );
   userError(
     () => new GanModel(cfgOf({ arch: 'conv', stages: 1 }), { ...INFO, height: 7, width: 7 }, 1),

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { UserError, wordHint, type ErrorHint } from '../../src/core/errors.ts';
 import { givenConds, sampleCondInput } from '../../src/core/conditioning/conditioner.ts';
-import { cliHint, fail } from '../../src/cli/common.ts';
+import { cliHint, cliWords, fail } from '../../src/cli/common.ts';
 
 function caught(fn: () => unknown): UserError {
   try {
@@ -93,4 +93,14 @@ test('the CLI words each hint with its flags, and fail() prints it in one line w
     code: 2,
   });
   assert.deepEqual(failOutput(new UserError('no hint\nhere')), { line: 'deepgen: error: no hint here\n', code: 2 });
+  // a config setting a core message asks for is worded as the CLI's --set
+  assert.equal(
+    cliWords('divisible by 8, got 12x12; set model.scales=2'),
+    'divisible by 8, got 12x12; use --set model.scales=2',
+  );
+  assert.equal(cliWords('the data set model is fine'), 'the data set model is fine');
+  assert.deepEqual(failOutput(new UserError('too deep; set model.stages=2')), {
+    line: 'deepgen: error: too deep; use --set model.stages=2\n',
+    code: 2,
+  });
 });
