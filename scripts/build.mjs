@@ -2,7 +2,7 @@
 // npm run build: src/ -> dist/ (ESM JavaScript + .d.ts) with tsc, for the `deepgen` and `deepgen/node` entries and the
 // CLI. tsc rewrites `.ts` import extensions in the JavaScript but not in declarations, so they are rewritten here.
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(root, 'dist');
 const t0 = Date.now();
-// the previous build's output, not the playground (dist/web, built by vite)
+// the previous build's output, not the playground (dist/web, built by vite); a fresh clone has no dist/ yet
+mkdirSync(dist, { recursive: true });
 for (const name of readdirSync(dist, { withFileTypes: true })
   .map((d) => d.name)
   .filter((n) => n !== 'web')) {
