@@ -77,7 +77,7 @@ test('defaults: a two-scale conv flow for Fashion-MNIST 28x28x1 on dequantized d
 test('config errors name the problem and the fix', () => {
   userError(
     () => new FlowModel(cfgOf({ scales: 3 }), infoOf(28, 1), 1),
-    /model\.scales=3 .*divisible by 8, got 28x28; use --set model\.scales=2/,
+    /model\.scales=3 .*divisible by 8, got 28x28; set model\.scales=2/,
   );
   userError(
     () => new FlowModel(cfgOf({ scales: 1 }), infoOf(7, 1), 1),
