@@ -1,5 +1,5 @@
 // `deepgen classifier train|show`: the project's evaluation classifiers (judges of conditional samples, FID features),
-// trained once per dataset and image size and cached under $DEEPGEN_CACHE or <repo>/.cache/classifiers/.
+// trained once per dataset and image size and cached under $DEEPGEN_CACHE, <repo>/.cache or ~/.cache/deepgen (classifiers/).
 import type { Command } from 'commander';
 import { UserError } from '../core/errors.ts';
 import { BACKENDS } from '../node/backend.ts';
@@ -70,8 +70,8 @@ export function registerClassifier(program: Command): void {
   cmd.addHelpText(
     'after',
     `
-Classifiers are cached in $DEEPGEN_CACHE/classifiers/<dataset>-<H>x<W>/ (default <repo>/.cache/...); commands that
-need one train it on first use. Recipes: ${recipes}.
+Classifiers are cached in $DEEPGEN_CACHE/classifiers/<dataset>-<H>x<W>/ (default: <repo>/.cache/ in a checkout,
+$XDG_CACHE_HOME/deepgen/ or ~/.cache/deepgen/ for an installed package); commands that need one train it on first use. Recipes: ${recipes}.
 
 Examples:
   deepgen classifier train --dataset fashion-mnist

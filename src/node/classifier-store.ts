@@ -1,5 +1,6 @@
 // Train-or-load cache of the project's evaluation classifiers, one checkpoint folder per dataset and image size:
 // <cache>/classifiers/<dataset>-<H>x<W>/ (config.json with the test accuracy reached, model.safetensors, state.json).
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
@@ -64,7 +65,7 @@ export interface LoadedClassifier {
 export interface GetClassifierOptions {
   /** Square image side; default 28 (fashion-mnist) or 32 (shapes). Fashion-MNIST is resized when it differs. */
   size?: number;
-  /** Cache root; default $DEEPGEN_CACHE, else <repo>/.cache. */
+  /** Cache root; default cacheRoot(): $DEEPGEN_CACHE, the checkout's .cache, or the user's cache. */
   cacheRoot?: string;
   /** Train again even when a cached classifier exists. */
   force?: boolean;
@@ -89,10 +90,18 @@ export interface GetClassifierOptions {
 /** The repository root (two levels above this file). */
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-/** Where cached artefacts live: $DEEPGEN_CACHE, else <repo>/.cache. */
-export function cacheRoot(): string {
-  const env = process.env.DEEPGEN_CACHE;
-  return env ? path.resolve(env) : path.join(REPO_ROOT, '.cache');
+/**
+ * Where cached artefacts live: $DEEPGEN_CACHE; else, in a checkout, <repo>/.cache; else (deepgen installed as a package,
+ * whose folder under node_modules may be read-only or shared) the user's cache, $XDG_CACHE_HOME/deepgen or
+ * ~/.cache/deepgen.
+ */
+export function cacheRoot(env: NodeJS.ProcessEnv = process.env, packageRoot = REPO_ROOT): string {
+  if (env.DEEPGEN_CACHE) return path.resolve(env.DEEPGEN_CACHE);
+  if (!packageRoot.split(path.sep).includes('node_modules')) return path.join(packageRoot, '.cache');
+  return path.join(
+    env.XDG_CACHE_HOME ? path.resolve(env.XDG_CACHE_HOME) : path.join(os.homedir(), '.cache'),
+    'deepgen',
+  );
 }
 
 export function parseClassifierDataset(name: string): ClassifierDataset {

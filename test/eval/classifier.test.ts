@@ -10,7 +10,13 @@ import { after, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { generateShapes } from '../../src/core/data/shapes.ts';
 import { Classifier, classifierConfig, datasetTo01, SHAPES_HEADS } from '../../src/core/eval/classifier.ts';
-import { classifierDir, getClassifier, loadClassifier, readClassifierInfo } from '../../src/node/classifier-store.ts';
+import {
+  cacheRoot,
+  classifierDir,
+  getClassifier,
+  loadClassifier,
+  readClassifierInfo,
+} from '../../src/node/classifier-store.ts';
 import { initBackend } from '../../src/node/backend.ts';
 import { userError } from '../helpers/assert.ts';
 
@@ -88,4 +94,13 @@ test('classifier store: cache folder names, damaged and foreign folders', () => 
   );
   userError(() => readClassifierInfo(dir), /not a classifier/);
   userError(() => loadClassifier(path.join(TMP, 'none')), /No checkpoint/);
+});
+
+test('classifier cache: DEEPGEN_CACHE, else the checkout, else (an installed package) the user cache', () => {
+  const checkout = path.join(path.sep, 'src', 'deepgen');
+  const installed = path.join(path.sep, 'app', 'node_modules', 'deepgen');
+  assert.equal(cacheRoot({ DEEPGEN_CACHE: '/tmp/c' }, installed), path.resolve('/tmp/c'));
+  assert.equal(cacheRoot({}, checkout), path.join(checkout, '.cache'));
+  assert.equal(cacheRoot({ XDG_CACHE_HOME: '/var/cache/u' }, installed), path.join('/var/cache/u', 'deepgen'));
+  assert.equal(cacheRoot({}, installed), path.join(os.homedir(), '.cache', 'deepgen'));
 });
