@@ -289,7 +289,7 @@ const formatTable = (t: string[][]) => {
   const w = t[0].map((_, i) => Math.max(...t.map((l) => l[i].length)));
   return t.map((l) => l.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ')).join('\n');
 };
-console.log(formatTable(lines));
+if (rows.size) console.log(formatTable(lines)); // none with --only startup
 // Per family: train and sample images/s side by side, one row per family, and why a figure is missing or extrapolated.
 const famRows = Object.keys(perFamily);
 if (famRows.length) {
