@@ -9,6 +9,13 @@ export const IMAGE_LIMIT_HELP = `
 Image folders (folder:PATH): an image of more pixels than the run's data.maxImagePixels (else $${MAX_IMAGE_PIXELS_ENV},
 else ${DEFAULT_MAX_IMAGE_PIXELS}) is refused before decoding, as a guard against decompression bombs.`;
 
+/** The <run> argument's help: every command that loads a trained model takes these (src/node/model-source.ts). */
+export const RUN_ARG_HELP =
+  'a run folder written by `deepgen train`, zoo:NAME, an https://…/folder/ URL or hf:OWNER/REPO[/SUBFOLDER][@REVISION]';
+
+/** The same for commands that take several runs. */
+export const RUNS_ARG_HELP = 'run folders, zoo:NAME, https://…/folder/ URLs or hf:OWNER/REPO[/SUBFOLDER][@REVISION]';
+
 export function intOpt(name: string, min = 0) {
   return (v: string): number => {
     const n = Number(v);

@@ -9,7 +9,7 @@ import { compareMarkdown, compareRuns, sharedConditioning, type Condition } from
 import { writeFileAtomic } from '../node/fs-atomic.ts';
 import { encodePng } from '../node/png.ts';
 import { loadRun, loadSplit, type LoadedRun } from '../node/run.ts';
-import { action, collect, floatOpt, intOpt, seedOpt, IMAGE_LIMIT_HELP } from './common.ts';
+import { action, collect, floatOpt, intOpt, seedOpt, IMAGE_LIMIT_HELP, RUNS_ARG_HELP } from './common.ts';
 import { labelIndex } from '../core/api/labels.ts';
 
 /** Shapes test images generated to find the real images of each prompt. */
@@ -28,7 +28,7 @@ export function registerCompare(program: Command): void {
     .command('compare')
     .argument(
       '<runs...>',
-      'run folders of label- or text-conditional models on the same data (e.g. a oneshot run and generative runs)',
+      `${RUNS_ARG_HELP} of label- or text-conditional models on the same data (e.g. a oneshot run and generative runs)`,
     )
     .description(
       'the one-shot baseline beside generative models: for each class or prompt, samples side by side and per run the per-pixel variance across samples, sharpness, distance to the class-mean image, FID/KID against the real images of that class and classifier accuracy',

@@ -7,14 +7,14 @@ import { conditionalEval } from '../node/cond-eval.ts';
 import { writeImageGrid } from '../node/pictures.ts';
 import { createProgress, formatDuration } from '../node/progress.ts';
 import { loadRun } from '../node/run.ts';
-import { action, floatOpt, intOpt, seedOpt } from './common.ts';
+import { action, floatOpt, intOpt, seedOpt, RUN_ARG_HELP } from './common.ts';
 
 const pct = (v: number) => (Number.isNaN(v) ? '  n/a' : `${(100 * v).toFixed(1).padStart(5)}%`);
 
 export function registerCondEval(program: Command): void {
   program
     .command('cond-eval')
-    .argument('<run>', 'run folder of a label- or text-conditional model (fashion-mnist or shapes)')
+    .argument('<run>', `${RUN_ARG_HELP} of a label- or text-conditional model (fashion-mnist or shapes)`)
     .description(
       "generate samples for every class (or colour+shape prompts) and measure how often the project's classifier recognises what was asked for",
     )
@@ -72,8 +72,8 @@ export function registerCondEval(program: Command): void {
             ...rest,
             seconds: Math.round(res.seconds * 10) / 10,
           };
-          writeFileAtomic(path.join(run, 'cond-eval.json'), JSON.stringify(full, null, 2) + '\n');
-          const pic = path.join(run, 'cond-eval.png');
+          writeFileAtomic(path.join(r.outDir, 'cond-eval.json'), JSON.stringify(full, null, 2) + '\n');
+          const pic = path.join(r.outDir, 'cond-eval.png');
           await writeImageGrid(pic, preview, {
             cols: res.kind === 'label' || res.labels ? Math.min(10, r.info.numClasses) : 8,
           });
@@ -104,7 +104,7 @@ export function registerCondEval(program: Command): void {
               `  ${name}: colour and shape both right ${pct(a.both)} of ${a.n} (shape ${pct(a.kind)}, colour ${pct(a.color)})`,
             );
           }
-          process.stdout.write(lines.join('\n') + `\nWrote ${path.join(run, 'cond-eval.json')} and ${pic}\n`);
+          process.stdout.write(lines.join('\n') + `\nWrote ${path.join(r.outDir, 'cond-eval.json')} and ${pic}\n`);
         },
       ),
     );

@@ -13,7 +13,7 @@ import { SAMPLE_METRICS, sampleQuality, type SampleMetric, type SampleQualityRes
 import { withDataDir } from '../node/run-config.ts';
 import { natsToBitsPerDim } from '../core/math/units.ts';
 import { evalCapabilities, type EvalResult } from '../core/eval/result.ts';
-import { action, intOpt, seedOpt, IMAGE_LIMIT_HELP } from './common.ts';
+import { action, intOpt, seedOpt, IMAGE_LIMIT_HELP, RUN_ARG_HELP } from './common.ts';
 
 /** The metrics of --metrics: nll and/or the sample metrics, in a fixed order. */
 export function parseMetrics(text: string): { nll: boolean; sample: SampleMetric[] } {
@@ -31,7 +31,7 @@ export function parseMetrics(text: string): { nll: boolean; sample: SampleMetric
 export function registerEval(program: Command): void {
   program
     .command('eval')
-    .argument('<run>', 'run folder written by `deepgen train`')
+    .argument('<run>', RUN_ARG_HELP)
     .description(
       "evaluate a trained model on the test set: -log p(x) in nats/image and bits/dim (exact for pixelcnn and igpt; upper bounds for the VAE, the flow and diffusion, whose figure is the DDPM variational bound), and sample quality (FID, KID, precision/recall) on the features of deepgen's own classifier for the dataset",
     )
@@ -142,14 +142,14 @@ Examples:
             backend: r.backend,
             seconds: Math.round(seconds * 10) / 10,
             // figures of an earlier eval of the same weights that this one did not recompute are kept
-            ...keptFromEarlierEval(path.join(run, 'eval.json'), r.step, r.usedEma ? 'ema' : 'raw', {
+            ...keptFromEarlierEval(path.join(r.outDir, 'eval.json'), r.step, r.usedEma ? 'ema' : 'raw', {
               nll: metrics.nll,
               sample: quality !== undefined,
             }),
             ...res,
             ...(quality ? { sampleQuality: quality } : {}),
           };
-          writeFileAtomic(path.join(run, 'eval.json'), JSON.stringify(full, null, 2) + '\n');
+          writeFileAtomic(path.join(r.outDir, 'eval.json'), JSON.stringify(full, null, 2) + '\n');
           r.model.dispose();
           if (f.json) {
             process.stdout.write(JSON.stringify(full, null, 2) + '\n');
@@ -161,7 +161,7 @@ Examples:
           ];
           if (res) lines.push(...likelihoodLines(res, nllN, D));
           if (quality) lines.push(...qualityLines(quality));
-          process.stdout.write(lines.filter(Boolean).join('\n') + `\nWrote ${path.join(run, 'eval.json')}\n`);
+          process.stdout.write(lines.filter(Boolean).join('\n') + `\nWrote ${path.join(r.outDir, 'eval.json')}\n`);
         },
       ),
     );

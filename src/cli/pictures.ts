@@ -11,13 +11,13 @@ import { preprocessedSet, writeFamilyPictures } from '../node/family-tools.ts';
 import { writeImageGrid } from '../node/pictures.ts';
 import { loadRun, loadSplit } from '../node/run.ts';
 import { withDataDir } from '../node/run-config.ts';
-import { action, intOpt, IMAGE_LIMIT_HELP } from './common.ts';
+import { action, intOpt, IMAGE_LIMIT_HELP, RUN_ARG_HELP } from './common.ts';
 import { condKindOf } from '../core/conditioning/config.ts';
 
 export function registerPictures(program: Command): void {
   program
     .command('pictures')
-    .argument('<run>', 'run folder')
+    .argument('<run>', RUN_ARG_HELP)
     .description(
       'write the family pictures (reconstructions, interpolation, latent traversal, 2-d manifold) from test images',
     )
@@ -29,7 +29,7 @@ export function registerPictures(program: Command): void {
       action(async (run: string, f: { out?: string; dataDir?: string; backend: string }) => {
         const r = await loadRun(run, { backend: f.backend });
         const cfg = withDataDir(r.cfg, f.dataDir);
-        const out = f.out ?? run;
+        const out = f.out ?? r.outDir;
         fs.mkdirSync(out, { recursive: true });
         const files = await writeFamilyPictures(r.model, cfg, loadSplit(cfg, 'test'), out);
         r.model.dispose();
@@ -41,7 +41,7 @@ export function registerPictures(program: Command): void {
 
   program
     .command('interpolate')
-    .argument('<run>', 'run folder of an ae or vae')
+    .argument('<run>', `${RUN_ARG_HELP} of an ae or vae`)
     .description('decode a straight line in latent space between two encoded test images')
     .option('--a <index>', 'first test image index', intOpt('--a'), 0)
     .option('--b <index>', 'second test image index', intOpt('--b'), 1)
@@ -79,7 +79,7 @@ export function registerPictures(program: Command): void {
               conditional && labels ? [labels[0], labels[1]] : undefined,
             ),
           );
-          const out = f.out ?? path.join(run, `interpolate-${f.a}-${f.b}.png`);
+          const out = f.out ?? path.join(r.outDir, `interpolate-${f.a}-${f.b}.png`);
           await writeImageGrid(out, imgs, { cols: f.steps });
           tf.dispose([x, imgs]);
           r.model.dispose();

@@ -13,7 +13,7 @@ import { DEFAULT_SAMPLE_CHUNK } from '../core/sample-chunks.ts';
 import type { SampleOptions } from '../core/family.ts';
 import { writeGif } from '../node/gif.ts';
 import { floatsToUint8, makeGrid, upscale, type ImageU8 } from '../core/viz/grid.ts';
-import { action, choiceOpt, collect, floatOpt, intOpt, seedOpt } from './common.ts';
+import { action, choiceOpt, collect, floatOpt, intOpt, seedOpt, RUN_ARG_HELP } from './common.ts';
 import { condKindOf } from '../core/conditioning/config.ts';
 
 /** One animation frame: the current images [n,H,W,C] in [0,1] as a grid. */
@@ -25,7 +25,7 @@ function gridToImage(x: tf.Tensor4D, cols: number, scale: number): ImageU8 {
 export function registerSample(program: Command): void {
   program
     .command('sample')
-    .argument('<run>', 'run folder written by `deepgen train`')
+    .argument('<run>', RUN_ARG_HELP)
     .description('write a grid of samples from a trained model')
     .option(
       '--n <count>',
@@ -157,8 +157,8 @@ export function registerSample(program: Command): void {
           // above MAX_GRID_SAMPLES, numbered files by default (one grid of 100,000 images is a 262 MB picture)
           const dir =
             f.files ??
-            (f.out === undefined && f.n > MAX_GRID_SAMPLES ? path.join(run, `samples-seed${f.seed}`) : undefined);
-          const out = dir === undefined ? (f.out ?? path.join(run, `samples-seed${f.seed}.png`)) : undefined;
+            (f.out === undefined && f.n > MAX_GRID_SAMPLES ? path.join(r.outDir, `samples-seed${f.seed}`) : undefined);
+          const out = dir === undefined ? (f.out ?? path.join(r.outDir, `samples-seed${f.seed}.png`)) : undefined;
           const frames: ImageU8[] = [];
           const animated = Math.min(f.n, f.batchSize);
           const animCols = Math.min(cols, animated);

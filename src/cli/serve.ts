@@ -6,8 +6,9 @@ import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { UserError } from '../core/errors.ts';
 import { readRuns } from '../node/leaderboard.ts';
+import { downloadProgress, isFolderSpec, resolveModelSource } from '../node/model-source.ts';
 import { builtPlayground, playgroundServer, servedRuns, type ServedRun } from '../node/serve.ts';
-import { action, collect, intOpt } from './common.ts';
+import { action, collect, intOpt, RUNS_ARG_HELP } from './common.ts';
 
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
@@ -48,7 +49,7 @@ function hostName(v: string, prev: string[] = []): string[] {
 export function registerServe(program: Command): void {
   program
     .command('serve')
-    .argument('[runs...]', 'run folders written by `deepgen train` (default runs/*)')
+    .argument('[runs...]', `${RUNS_ARG_HELP} (default runs/*)`)
     .description(
       'open the playground in the browser: watch the models in the given run folders generate (pixel by pixel, step by step, latent sliders), on localhost; also /api/runs (family, dataset, eval figures) and /runs/ID/FILE (config and safetensors weights)',
     )
@@ -85,7 +86,11 @@ Examples:
       action(async (args: string[], f: { port: number; host: string; allowHost: string[] }) => {
         if (f.port > 65535) throw new UserError(`--port must be 0-65535, got ${f.port}`);
         const warn = (l: string) => process.stderr.write(l + '\n');
-        const runs = servedRuns(readRuns(args, warn));
+        // zoo:, URL and hf: specs become local folders (downloads into the cache); folders and globs stay as given
+        const dirs: string[] = [];
+        for (const a of args)
+          dirs.push(isFolderSpec(a) ? a : await resolveModelSource(a, { onProgress: downloadProgress() }));
+        const runs = servedRuns(readRuns(dirs, warn));
         const built = builtPlayground(PLAYGROUND_DIR);
         const unbuilt =
           'The interactive playground is not built: run `npm run build:web` in the deepgen folder, then restart `deepgen serve`.';

@@ -49,7 +49,7 @@ export interface EvalReport extends Partial<EvalResult> {
  */
 export async function evaluate(run: string, opts: EvaluateOptions = {}): Promise<EvalReport> {
   const log = opts.log ?? (() => {});
-  const r = await loadRun(run, { backend: opts.backend, warn: log });
+  const r = await loadRun(run, { backend: opts.backend, warn: log, source: { log } });
   try {
     const can = evalCapabilities(r.model);
     const metrics = opts.metrics ?? (can.evaluates ? ['nll'] : SAMPLE_METRICS);

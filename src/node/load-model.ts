@@ -1,12 +1,12 @@
-// loadModel for Node: a run folder on disk (read and checked by the checkpoint store) or a URL (the core loader),
-// on an initialised backend. Writes nothing to stdout or stderr unless given a warn function.
+// loadModel for Node: a run folder on disk (read and checked by the checkpoint store), zoo:NAME, an https URL or
+// hf:OWNER/REPO (downloaded into the cache by model-source.ts), on an initialised backend. Writes nothing to stdout or stderr unless given a warn function.
 import { fileURLToPath } from 'node:url';
 import { modelFromCheckpoint } from '../core/checkpoint/load-model.ts';
 import { UserError } from '../core/errors.ts';
-import { loadModel as loadModelFromUrl } from '../core/api/load.ts';
 import { Model } from '../core/api/model.ts';
 import { initBackend, type BackendName } from './backend.ts';
 import { hasCheckpoint, loadCheckpoint } from './checkpoint-store.ts';
+import { resolveModelSource, type ModelSourceOptions } from './model-source.ts';
 
 /** Options of the Node loadModel. */
 export interface NodeLoadModelOptions {
@@ -16,22 +16,33 @@ export interface NodeLoadModelOptions {
   backend?: BackendName;
   /** Called with a one-line warning, e.g. when an interrupted save left the previous checkpoint to load. */
   warn?: (line: string) => void;
+  /** Cache root for downloads (default: $DEEPGEN_CACHE, a checkout's .cache, or $XDG_CACHE_HOME/deepgen). */
+  cacheDir?: string;
+  /** The fetch to download with (default globalThis.fetch). */
+  fetch?: typeof fetch;
+  /** Download progress per file (bytes so far and the file's size when the server gives it). */
+  onProgress?: ModelSourceOptions['onProgress'];
 }
 
 /**
  * A trained model from a run folder written by `deepgen train` (config.json, model.safetensors, optional
- * ema.safetensors), or from an http(s) URL of such a folder.
+ * ema.safetensors), a zoo model (`zoo:NAME`), an https URL of such a folder, or a Hugging Face Hub repository
+ * (`hf:OWNER/REPO[/SUBFOLDER][@REVISION]`); remote folders are downloaded once into the cache.
  *
  * @example
- * const model = await loadModel('runs/vae');
+ * const model = await loadModel('runs/vae'); // or 'zoo:vae', 'https://example.org/vae/', 'hf:someone/deepgen-vae'
  * const { images } = await model.sample({ n: 16, seed: 1 });
  * model.dispose();
  */
 export async function loadModel(pathOrUrl: string | URL, opts: NodeLoadModelOptions = {}): Promise<Model> {
   await initBackend(opts.backend ?? 'auto');
   const text = String(pathOrUrl);
-  if (/^https?:\/\//i.test(text)) return loadModelFromUrl(text, { useEma: opts.useEma });
-  const dir = pathOrUrl instanceof URL || /^file:/i.test(text) ? fileURLToPath(pathOrUrl) : text;
+  const spec = pathOrUrl instanceof URL && pathOrUrl.protocol === 'file:' ? fileURLToPath(pathOrUrl) : text;
+  const dir = await resolveModelSource(spec, {
+    cacheDir: opts.cacheDir,
+    fetch: opts.fetch,
+    onProgress: opts.onProgress,
+  });
   if (!hasCheckpoint(dir))
     throw new UserError(`No checkpoint at ${dir}: config.json not found; pass a run folder written by deepgen train`);
   const ck = loadCheckpoint(dir, { warn: opts.warn ?? (() => {}) });

@@ -7,6 +7,7 @@ import type { DataInfo, GenerativeModel } from '../core/family.ts';
 import { hasCheckpoint, loadCheckpoint } from './checkpoint-store.ts';
 import { initBackend } from './backend.ts';
 import { createProgress, type Progress } from './progress.ts';
+import { downloadProgress, isFolderSpec, resolveModelSource, type ModelSourceOptions } from './model-source.ts';
 import { removeStaleTemps } from './fs-atomic.ts';
 import { acquireRunLock } from './run-lock.ts';
 import type { ResolvedRunConfig } from './run-config.ts';
@@ -89,7 +90,11 @@ export async function trainRun(opts: TrainRunOptions): Promise<TrainRunResult> {
 }
 
 export interface LoadedRun {
+  /** The local run folder the model was read from (for zoo:, URL and hf: specs: the zoo's or the cache's folder). */
   dir: string;
+  /** Where outputs go by default: the run folder when the spec was a folder on disk, else the current folder (a zoo
+   *  model or a download in the cache is not the user's to write into). */
+  outDir: string;
   family: string;
   cfg: ResolvedRunConfig;
   info: DataInfo;
@@ -99,11 +104,16 @@ export interface LoadedRun {
   usedEma: boolean;
 }
 
-/** Load a run folder for sampling/evaluation (EMA weights when the run kept them, unless useEma=false). */
+/**
+ * Load a run for sampling/evaluation (EMA weights when the run kept them, unless useEma=false): a run folder, zoo:NAME,
+ * an https URL or hf:OWNER/REPO (see model-source.ts; downloads show progress on stderr unless `source` says otherwise).
+ */
 export async function loadRun(
-  dir: string,
-  opts: { backend?: string; useEma?: boolean; warn?: (line: string) => void } = {},
+  spec: string,
+  opts: { backend?: string; useEma?: boolean; warn?: (line: string) => void; source?: ModelSourceOptions } = {},
 ): Promise<LoadedRun> {
+  const dir = await resolveModelSource(spec, opts.source ?? { onProgress: downloadProgress() });
+  const outDir = isFolderSpec(spec) ? dir : '.';
   if (!hasCheckpoint(dir))
     throw new UserError(
       `No checkpoint at ${dir}: config.json not found; train one with \`deepgen train vae --out ${dir}\` or pass a run folder`,
@@ -111,5 +121,5 @@ export async function loadRun(
   const ck = loadCheckpoint(dir, opts.warn ? { warn: opts.warn } : {});
   const backend = await initBackend(opts.backend ?? 'auto', {});
   const { cfg, info, model, usedEma } = modelFromCheckpoint(ck.config, ck.weights, ck.ema, dir, opts.useEma ?? true);
-  return { dir, family: cfg.family, cfg, info, model, step: ck.state.step, backend, usedEma };
+  return { dir, outDir, family: cfg.family, cfg, info, model, step: ck.state.step, backend, usedEma };
 }
