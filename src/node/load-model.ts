@@ -1,7 +1,12 @@
 // loadModel for Node: a run folder on disk (read and checked by the checkpoint store), zoo:NAME, an https URL or
-// hf:OWNER/REPO (downloaded into the cache by model-source.ts), on an initialised backend. Writes nothing to stdout or stderr unless given a warn function.
+// hf:OWNER/REPO (downloaded into the cache by model-source.ts), on an initialised backend. Writes nothing to stdout or
+// stderr unless given a warn function.
+import fs from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { modelFromCheckpoint } from '../core/checkpoint/load-model.ts';
+import { modelFromFiles } from '../core/api/load.ts';
+import { CHECKPOINT_FILES } from '../core/checkpoint/format.ts';
+import { modelFromCheckpoint, type ModelFromCheckpoint } from '../core/checkpoint/load-model.ts';
 import { UserError } from '../core/errors.ts';
 import { Model } from '../core/api/model.ts';
 import { initBackend, type BackendName } from './backend.ts';
@@ -43,8 +48,33 @@ export async function loadModel(pathOrUrl: string | URL, opts: NodeLoadModelOpti
     fetch: opts.fetch,
     onProgress: opts.onProgress,
   });
+  return new Model(readModelFolder(dir, opts.useEma ?? true, opts.warn ?? (() => {})).built);
+}
+
+/**
+ * The model of a local folder: a run folder written by deepgen train (checked as one whole save by the checkpoint
+ * store), or a model-only folder without state.json (config.json and weights, as a hub repository or a zoo model may
+ * hold them), whose step is then unknown (0).
+ */
+export function readModelFolder(
+  dir: string,
+  useEma: boolean,
+  warn: (line: string) => void,
+): { built: ModelFromCheckpoint; step: number } {
   if (!hasCheckpoint(dir))
     throw new UserError(`No checkpoint at ${dir}: config.json not found; pass a run folder written by deepgen train`);
-  const ck = loadCheckpoint(dir, { warn: opts.warn ?? (() => {}) });
-  return new Model(modelFromCheckpoint(ck.config, ck.weights, ck.ema, dir, opts.useEma ?? true));
+  if (!fs.existsSync(path.join(dir, CHECKPOINT_FILES.state))) {
+    const read = (name: string) => new Uint8Array(fs.readFileSync(path.join(dir, name)));
+    const has = (name: string) => fs.existsSync(path.join(dir, name));
+    if (!has(CHECKPOINT_FILES.model))
+      throw new UserError(`No weights in ${dir}: model.safetensors not found; pass a complete run folder`);
+    const files = {
+      config: read(CHECKPOINT_FILES.config),
+      model: read(CHECKPOINT_FILES.model),
+      ...(useEma && has(CHECKPOINT_FILES.ema) ? { ema: read(CHECKPOINT_FILES.ema) } : {}),
+    };
+    return { built: modelFromFiles(files, dir, useEma), step: 0 };
+  }
+  const ck = loadCheckpoint(dir, { warn });
+  return { built: modelFromCheckpoint(ck.config, ck.weights, ck.ema, dir, useEma), step: ck.state.step };
 }

@@ -15,9 +15,11 @@ const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..
 /** The zoo's folder: <package>/models. */
 export const ZOO_DIR = path.join(REPO_ROOT, 'models');
 
-/** The files of a remote run folder, in download order; only config.json and model.safetensors are required. */
+/** The files of a remote run folder, in download order; only config.json and model.safetensors are required
+ *  (state.json, when there, lets the checkpoint store check that the files are one save and gives the step). */
 const REMOTE_FILES = [
   { name: 'config.json', required: true },
+  { name: 'state.json', required: false },
   { name: 'model.safetensors', required: true },
   { name: 'ema.safetensors', required: false },
 ] as const;

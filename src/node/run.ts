@@ -2,9 +2,9 @@
 // ./train/ (prepare, loop, finish); and loading a trained run for sampling and evaluation.
 import path from 'node:path';
 import { UserError } from '../core/errors.ts';
-import { modelFromCheckpoint } from '../core/checkpoint/load-model.ts';
 import type { DataInfo, GenerativeModel } from '../core/family.ts';
-import { hasCheckpoint, loadCheckpoint } from './checkpoint-store.ts';
+import { hasCheckpoint } from './checkpoint-store.ts';
+import { readModelFolder } from './load-model.ts';
 import { initBackend } from './backend.ts';
 import { createProgress, type Progress } from './progress.ts';
 import { downloadProgress, isFolderSpec, resolveModelSource, type ModelSourceOptions } from './model-source.ts';
@@ -118,8 +118,9 @@ export async function loadRun(
     throw new UserError(
       `No checkpoint at ${dir}: config.json not found; train one with \`deepgen train vae --out ${dir}\` or pass a run folder`,
     );
-  const ck = loadCheckpoint(dir, opts.warn ? { warn: opts.warn } : {});
   const backend = await initBackend(opts.backend ?? 'auto', {});
-  const { cfg, info, model, usedEma } = modelFromCheckpoint(ck.config, ck.weights, ck.ema, dir, opts.useEma ?? true);
-  return { dir, outDir, family: cfg.family, cfg, info, model, step: ck.state.step, backend, usedEma };
+  const warn = opts.warn ?? ((l: string) => process.stderr.write(l + '\n'));
+  const { built, step } = readModelFolder(dir, opts.useEma ?? true, warn);
+  const { cfg, info, model, usedEma } = built;
+  return { dir, outDir, family: cfg.family, cfg, info, model, step, backend, usedEma };
 }
