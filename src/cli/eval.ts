@@ -145,6 +145,8 @@ Examples:
             ...keptFromEarlierEval(path.join(r.outDir, 'eval.json'), r.step, r.usedEma ? 'ema' : 'raw', {
               nll: metrics.nll,
               sample: quality !== undefined,
+              // outside a run folder (zoo, URL, hub: eval.json in the current folder) only the same model's figures
+              ...(r.outDir !== r.dir ? { run } : {}),
             }),
             ...res,
             ...(quality ? { sampleQuality: quality } : {}),
@@ -172,13 +174,14 @@ const EVAL_META = ['run', 'family', 'step', 'dataset', 'weights', 'backend', 'se
 /**
  * The figures of an earlier eval.json for the same step and weights that this eval does not recompute: its
  * likelihood figures when nll is not measured now, its sampleQuality when no sample metric is. So `eval --metrics
- * fid,kid,pr` after `eval` keeps the bits/dim, and the reverse. Another step, other weights or an unreadable file: {}.
+ * fid,kid,pr` after `eval` keeps the bits/dim, and the reverse. Another step, other weights, another run (when
+ * `now.run` is given) or an unreadable file: {}.
  */
 export function keptFromEarlierEval(
   file: string,
   step: number,
   weights: string,
-  now: { nll: boolean; sample: boolean },
+  now: { nll: boolean; sample: boolean; run?: string },
 ): Record<string, unknown> {
   let prev: Record<string, unknown>;
   try {
@@ -187,6 +190,7 @@ export function keptFromEarlierEval(
     return {};
   }
   if (!prev || typeof prev !== 'object' || prev.step !== step || prev.weights !== weights) return {};
+  if (now.run !== undefined && prev.run !== now.run) return {};
   const kept: Record<string, unknown> = {};
   if (!now.nll) for (const [k, v] of Object.entries(prev)) if (!EVAL_META.includes(k)) kept[k] = v;
   if (!now.sample && prev.sampleQuality) kept.sampleQuality = prev.sampleQuality;
