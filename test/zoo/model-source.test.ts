@@ -3,6 +3,7 @@
 // resumes with Range, a closed port is a one-line error, zoo:NAME lists the zoo, and the CLI samples from a URL.
 import '../helpers/backend.ts';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -14,7 +15,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../../src/core/errors.ts';
 import { loadModel } from '../../src/node/load-model.ts';
 import { hubFolderUrl, parseModelSpec, resolveModelSource } from '../../src/node/model-source.ts';
-import { runCli } from '../helpers/cli.ts';
+import { BIN, runCli } from '../helpers/cli.ts';
 import { trainTinyRun } from '../helpers/tiny-run.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'deepgen-zoo-'));
@@ -294,4 +295,56 @@ test('CLI: deepgen sample http://127.0.0.1:PORT/run/ --n 4 downloads, samples an
   assert.equal(r.code, 0, r.stderr);
   assert.ok(fs.existsSync(path.join(cwd, 'samples-seed0.png')), `${r.stdout}\n${r.stderr}`);
   assert.ok(srv.hits.some((h) => h.url === '/run/model.safetensors'));
+});
+
+test('CLI: eval of a URL model writes eval.json into the current folder, not beside the cached download', async () => {
+  reset();
+  const cwd = path.join(tmp, 'cli-eval');
+  fs.mkdirSync(cwd);
+  const env = { ...process.env, DEEPGEN_CACHE: cacheDir('cli') };
+  const r = await runCli(['eval', `http://127.0.0.1:${port}/run/`], { cwd, env });
+  assert.equal(r.code, 0, r.stderr);
+  const ev = JSON.parse(fs.readFileSync(path.join(cwd, 'eval.json'), 'utf8'));
+  assert.equal(ev.run, `http://127.0.0.1:${port}/run/`);
+  assert.ok(!srv.hits.some((h) => h.url.endsWith('.safetensors')), 'the earlier download was reused');
+});
+
+test('CLI: serve takes a URL and an hf: spec beside a run folder', async () => {
+  reset();
+  srv.serveState = true;
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    DEEPGEN_CACHE: cacheDir('serve'),
+    DEEPGEN_HF_ENDPOINT: `http://127.0.0.1:${port}`,
+  };
+  delete env.NODE_OPTIONS;
+  delete env.NODE_TEST_CONTEXT;
+  const child = spawn(
+    process.execPath,
+    [BIN, 'serve', RUN, `http://127.0.0.1:${port}/run/`, 'hf:me/models', '--port', '0'],
+    {
+      cwd: tmp,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  try {
+    let out = '';
+    let err = '';
+    child.stderr.on('data', (d) => (err += d));
+    const served = await new Promise<string>((resolve, reject) => {
+      child.stdout.on('data', (d) => {
+        out += d;
+        const m = /at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
+        if (m) resolve(m[1]);
+      });
+      child.on('exit', (code) => reject(new Error(`serve exited ${code}: ${err}`)));
+    });
+    assert.match(out, /Serving 3 models/);
+    const list = (await (await fetch(served + 'api/runs')).json()) as { runs: { id: string }[] };
+    assert.equal(list.runs.length, 3);
+    assert.ok(srv.hits.some((h) => h.url === '/me/models/resolve/main/model.safetensors'));
+  } finally {
+    child.kill();
+  }
 });
