@@ -88,6 +88,12 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./serve.ts')).registerServe,
   },
   {
+    name: 'models',
+    args: '',
+    summary: 'list the zoo: trained models shipped with deepgen (use one as zoo:NAME), with their headline figures',
+    load: async () => (await import('./models.ts')).registerModels,
+  },
+  {
     name: 'compare',
     args: '<runs...>',
     summary: 'the one-shot baseline beside generative models: samples side by side, variance, sharpness, FID, accuracy',

@@ -16,6 +16,8 @@ import { UserError } from '../../src/core/errors.ts';
 import { loadModel } from '../../src/node/load-model.ts';
 import { hubFolderUrl, parseModelSpec, resolveModelSource } from '../../src/node/model-source.ts';
 import { BIN, runCli } from '../helpers/cli.ts';
+import { headlineFigure, zooListing } from '../../src/cli/models.ts';
+import type { LeaderboardRow } from '../../src/node/leaderboard.ts';
 import { trainTinyRun } from '../helpers/tiny-run.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'deepgen-zoo-'));
@@ -347,4 +349,50 @@ test('CLI: serve takes a URL and an hf: spec beside a run folder', async () => {
   } finally {
     child.kill();
   }
+});
+
+test("deepgen models: the zoo with each model's headline figure; an empty zoo says so", () => {
+  const zoo = path.join(tmp, 'zoo-listed');
+  fs.cpSync(RUN, path.join(zoo, 'tiny-vae'), { recursive: true });
+  fs.writeFileSync(
+    path.join(zoo, 'tiny-vae', 'eval.json'),
+    JSON.stringify({
+      run: 'tiny-vae',
+      step: 2,
+      weights: 'raw',
+      likelihood: { name: '-ELBO', nats: 500, bitsPerDim: 0.94, kind: 'bound' },
+    }),
+  );
+  const lines = zooListing(zoo);
+  assert.match(lines[0], /^model\s+family\s+data/);
+  assert.match(lines[1], /^zoo:tiny-vae\s+vae\s+shapes/);
+  assert.match(lines.join('\n'), /zoo:tiny-vae/);
+  assert.match(zooListing(path.join(tmp, 'none'))[0], /ships no zoo models yet/);
+});
+
+test('the headline figure: bits/dim, else FID, else conditional accuracy', () => {
+  const row = (o: Partial<LeaderboardRow>) =>
+    ({
+      likelihood: { bitsPerDim: null, kind: 'n/a', name: null, n: null, reason: '' },
+      sampleQuality: null,
+      condAccuracy: null,
+      ...o,
+    }) as LeaderboardRow;
+  assert.equal(
+    headlineFigure(row({ likelihood: { bitsPerDim: 1.2345, kind: 'exact', name: 'exact', n: 100, reason: '' } })),
+    '1.234 bits/dim (exact, n=100)',
+  );
+  const sq = {
+    fid: 12.34,
+    kid: null,
+    kidStd: null,
+    precision: null,
+    recall: null,
+    n: 1000,
+    sampleSecondsPerImage: null,
+  };
+  assert.equal(headlineFigure(row({ sampleQuality: sq })), 'FID 12.3 (deepgen features, n=1000)');
+  const cond = { kind: 'label' as const, overall: 0.875, heldOut: null, n: 100, guidance: 3 };
+  assert.equal(headlineFigure(row({ condAccuracy: cond })), '87.5% recognised');
+  assert.equal(headlineFigure(row({})), 'not evaluated');
 });
