@@ -1,7 +1,8 @@
 // Test-set evaluation in chunks: every EvalBatch split into pieces of at most `rows` images, so one forward pass
 // (and its activations or logits) stays small whatever batch size the caller chose.
 import * as tf from '@tensorflow/tfjs-core';
-import type { EvalBatch } from '../family.ts';
+import type { EvalBatch, EvalOptions } from '../family.ts';
+import { likelihoodFigure, PerImageNats, withPerImage, type EvalResult } from './result.ts';
 
 /**
  * Sum of f over the chunks of every batch, inside one tf.tidy per chunk, and the number of images seen.
@@ -32,4 +33,33 @@ export function sumOverChunks(
     onBatch?.(n);
   }
   return { n, sum };
+}
+
+/**
+ * The exact test -log P(x) of a model that gives it per image (the autoregressive families): nll(chunk) returns the
+ * nats of each of the chunk's k images [k]; the result is their mean as an 'exact' likelihood over `dims` values, and
+ * the values themselves when opts.perImage asks for them.
+ */
+export function exactNllEvaluation(
+  batches: Iterable<EvalBatch>,
+  rows: number,
+  dims: number,
+  opts: EvalOptions,
+  nll: (chunk: EvalBatch, k: number) => tf.Tensor1D,
+): EvalResult {
+  const per = new PerImageNats(opts.perImage);
+  const { n, sum } = sumOverChunks(
+    batches,
+    rows,
+    (chunk, k) => {
+      const v = nll(chunk, k);
+      if (per.wanted) per.push(v.dataSync());
+      return tf.sum(v).dataSync()[0];
+    },
+    opts.onBatch,
+  );
+  return withPerImage(
+    { n, likelihood: likelihoodFigure(sum / Math.max(1, n), dims, 'exact', 'exact'), terms: {} },
+    per,
+  );
 }

@@ -14,8 +14,8 @@ import type {
 } from '../../family.ts';
 import { defineFamily } from '../../family.ts';
 import { Conditioner, sampleCondInput } from '../../conditioning/conditioner.ts';
-import { sumOverChunks } from '../../eval/chunks.ts';
-import { likelihoodFigure, PerImageNats, withPerImage, type EvalResult } from '../../eval/result.ts';
+import { exactNllEvaluation } from '../../eval/chunks.ts';
+import type { EvalResult } from '../../eval/result.ts';
 import { UserError } from '../../errors.ts';
 import { ParamStore } from '../../nn/params.ts';
 import { Rng } from '../../tensor/rng.ts';
@@ -244,24 +244,12 @@ export class IgptModel implements GenerativeModel {
   evaluate(batches: Iterable<EvalBatch>, opts: EvalOptions): EvalResult {
     const N = this.seqLen;
     const chunk = Math.max(1, Math.min(256, Math.floor(3.2e7 / (this.cfg.heads * N * N))));
-    const per = new PerImageNats(opts.perImage);
-    const { n, sum } = sumOverChunks(
-      batches,
-      chunk,
-      ({ x, y, captions }, k) => {
-        const c = this.cond ? this.cond.evalEmbed({ labels: y, prompts: captions }, k) : null;
-        const t = this.tokens(x);
-        const nll = tf.add(tokenNll(this.logits(t, c), t), logBinSum(this.palette, t));
-        per.push(per.wanted ? nll.dataSync() : []);
-        return tf.sum(nll).dataSync()[0];
-      },
-      opts.onBatch,
-    );
     // palette tokens with each colour's 8-bit bin spread uniformly: the exact -log P(x) of the 8-bit values
-    return withPerImage(
-      { n, likelihood: likelihoodFigure(sum / Math.max(1, n), this.dims, 'exact', 'exact'), terms: {} },
-      per,
-    );
+    return exactNllEvaluation(batches, chunk, this.dims, opts, ({ x, y, captions }, k) => {
+      const c = this.cond ? this.cond.evalEmbed({ labels: y, prompts: captions }, k) : null;
+      const t = this.tokens(x);
+      return tf.add(tokenNll(this.logits(t, c), t), logBinSum(this.palette, t)) as tf.Tensor1D;
+    });
   }
 
   dispose(): void {

@@ -13,9 +13,9 @@ import type {
 } from '../../family.ts';
 import { defineFamily } from '../../family.ts';
 import { Conditioner, sampleCondInput } from '../../conditioning/conditioner.ts';
-import { sumOverChunks } from '../../eval/chunks.ts';
+import { exactNllEvaluation } from '../../eval/chunks.ts';
 import { UserError } from '../../errors.ts';
-import { likelihoodFigure, PerImageNats, withPerImage, type EvalResult } from '../../eval/result.ts';
+import type { EvalResult } from '../../eval/result.ts';
 import { ParamStore } from '../../nn/params.ts';
 import { Rng } from '../../tensor/rng.ts';
 import { pixelcnnModelSchema, receptiveReach, type PixelCnnModelConfig } from './config.ts';
@@ -205,23 +205,11 @@ export class PixelCnnModel implements GenerativeModel {
    */
   evaluate(batches: Iterable<EvalBatch>, opts: EvalOptions): EvalResult {
     const chunk = Math.max(1, Math.floor(EVAL_FLOATS / (this.dims * this.net.K)));
-    const per = new PerImageNats(opts.perImage);
-    const { n, sum } = sumOverChunks(
-      batches,
-      chunk,
-      ({ x, y, captions }, k) => {
-        const c = this.cond ? this.cond.evalEmbed({ labels: y, prompts: captions }, k) : null;
-        const nll = this.nll(x, c);
-        per.push(per.wanted ? nll.dataSync() : []);
-        return tf.sum(nll).dataSync()[0];
-      },
-      opts.onBatch,
-    );
     // autoregressive over the 8-bit values: the exact -log P(x)
-    return withPerImage(
-      { n, likelihood: likelihoodFigure(sum / Math.max(1, n), this.dims, 'exact', 'exact'), terms: {} },
-      per,
-    );
+    return exactNllEvaluation(batches, chunk, this.dims, opts, ({ x, y, captions }, k) => {
+      const c = this.cond ? this.cond.evalEmbed({ labels: y, prompts: captions }, k) : null;
+      return this.nll(x, c);
+    });
   }
 
   dispose(): void {
