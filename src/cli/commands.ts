@@ -16,7 +16,7 @@ export const COMMANDS: readonly CommandEntry[] = [
     name: 'demo',
     args: '',
     summary:
-      'train a small VAE on the built-in shapes dataset (a few minutes on 2 cores) and write pictures to runs/demo/',
+      'draw one picture per trained model of the zoo into demo/ with an index.html (seconds); --train: train a small VAE',
     load: async () => (await import('./demo.ts')).registerDemo,
   },
   {
@@ -74,6 +74,12 @@ export const COMMANDS: readonly CommandEntry[] = [
     args: '<run>',
     summary: "how often the project's classifier recognises the class (or colour+shape prompt) asked for",
     load: async () => (await import('./cond-eval.ts')).registerCondEval,
+  },
+  {
+    name: 'pack',
+    args: '<run> <out>',
+    summary: 'write a trained run as a model folder to share: float16 weights, config, figures, model card, sha256s',
+    load: async () => (await import('./pack.ts')).registerPack,
   },
   {
     name: 'leaderboard',

@@ -1,12 +1,13 @@
 // `deepgen serve [RUN ...] --port 8080`: the playground (src/web, built into dist/web) on localhost with the given run
 // folders: GET /api/runs (each model's family, dataset and evaluation figures), GET /runs/ID/FILE (its config and
 // safetensors weights). Without a build it serves a plain page listing the models and says how to build.
+import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { UserError } from '../core/errors.ts';
 import { readRuns } from '../node/leaderboard.ts';
-import { downloadProgress, isFolderSpec, resolveModelSource } from '../node/model-source.ts';
+import { downloadProgress, isFolderSpec, resolveModelSource, ZOO_DIR, zooNames } from '../node/model-source.ts';
 import { builtPlayground, playgroundServer, servedRuns, type ServedRun } from '../node/serve.ts';
 import { action, collect, intOpt, RUNS_ARG_HELP } from './common.ts';
 
@@ -49,7 +50,7 @@ function hostName(v: string, prev: string[] = []): string[] {
 export function registerServe(program: Command): void {
   program
     .command('serve')
-    .argument('[runs...]', `${RUNS_ARG_HELP} (default runs/*)`)
+    .argument('[runs...]', `${RUNS_ARG_HELP} (default: the zoo's trained models, and runs/* when there is one)`)
     .description(
       'open the playground in the browser: watch the models in the given run folders generate (pixel by pixel, step by step, latent sliders), on localhost; also /api/runs (family, dataset, eval figures) and /runs/ID/FILE (config and safetensors weights)',
     )
@@ -79,7 +80,8 @@ http://<this machine's IP address>:PORT/; to open it under a host name (mybox.lo
 Among several run folders (runs/*), a damaged one is skipped with a warning.
 
 Examples:
-  deepgen serve runs/*                                 then open http://127.0.0.1:8080/
+  deepgen serve                                        the zoo (and runs/*); then open http://127.0.0.1:8080/
+  deepgen serve runs/* zoo:diffusion-shapes-text       your runs beside a zoo model
   deepgen serve runs/* --host 0.0.0.0 --allow-host mybox.local --port 8000`,
     )
     .action(
@@ -88,9 +90,29 @@ Examples:
         const warn = (l: string) => process.stderr.write(l + '\n');
         // zoo:, URL and hf: specs become local folders (downloads into the cache); folders and globs stay as given
         const dirs: string[] = [];
-        for (const a of args)
-          dirs.push(isFolderSpec(a) ? a : await resolveModelSource(a, { onProgress: downloadProgress() }));
-        const runs = servedRuns(readRuns(dirs, warn));
+        const zooSpec = new Map<string, string>();
+        for (const a of args) {
+          const dir = isFolderSpec(a) ? a : await resolveModelSource(a, { onProgress: downloadProgress() });
+          if (/^zoo:/i.test(a)) zooSpec.set(dir, a);
+          dirs.push(dir);
+        }
+        if (!args.length) {
+          // no arguments: the zoo (its first model is the one the playground opens on), then the user's own runs
+          for (const name of zooNames()) {
+            const dir = path.join(ZOO_DIR, name);
+            zooSpec.set(dir, `zoo:${name}`);
+            dirs.push(dir);
+          }
+          const ownRuns = () => {
+            try {
+              return fs.readdirSync('runs').some((e) => fs.existsSync(path.join('runs', e, 'config.json')));
+            } catch {
+              return false;
+            }
+          };
+          if (!dirs.length || ownRuns()) dirs.push('runs/*');
+        }
+        const runs = servedRuns(readRuns(dirs, warn), process.cwd(), (dir) => zooSpec.get(dir));
         const built = builtPlayground(PLAYGROUND_DIR);
         const unbuilt =
           'The interactive playground is not built: run `npm run build:web` in the deepgen folder, then restart `deepgen serve`.';

@@ -96,7 +96,8 @@ export function isFolderSpec(spec: string): boolean {
   return parseModelSpec(spec).kind === 'folder';
 }
 
-/** The names of the zoo's models (folders of models/ that hold a config.json), sorted. */
+/** The names of the zoo's models (folders of models/ that hold a config.json): in the order of models/zoo.json's
+ *  "models" list (the first is the one to show first), then any others sorted. */
 export function zooNames(zooDir = ZOO_DIR): string[] {
   let entries: fs.Dirent[];
   try {
@@ -104,10 +105,18 @@ export function zooNames(zooDir = ZOO_DIR): string[] {
   } catch {
     return [];
   }
-  return entries
+  const names = entries
     .filter((e) => e.isDirectory() && fs.existsSync(path.join(zooDir, e.name, 'config.json')))
     .map((e) => e.name)
     .sort();
+  let order: string[] = [];
+  try {
+    const listed = (JSON.parse(fs.readFileSync(path.join(zooDir, 'zoo.json'), 'utf8')) as { models?: unknown }).models;
+    if (Array.isArray(listed)) order = listed.filter((n): n is string => typeof n === 'string' && names.includes(n));
+  } catch {
+    // no zoo.json (or a damaged one): alphabetical order
+  }
+  return [...order, ...names.filter((n) => !order.includes(n))];
 }
 
 function zooFolder(name: string, zooDir: string): string {

@@ -37,15 +37,20 @@ export function shownRunDir(dir: string, cwd = process.cwd()): string {
   return path.isAbsolute(rel) ? path.basename(path.resolve(dir)) : rel || '.';
 }
 
-/** The runs to serve, with ids from their folder names (a, a-2, ... when names repeat). */
-export function servedRuns(runs: readonly RunFiles[], cwd = process.cwd()): ServedRun[] {
+/** The runs to serve, with ids from their folder names (a, a-2, ... when names repeat); `shownAs` may name a folder
+ *  for /api/runs (e.g. zoo:NAME for a zoo model) instead of its path relative to cwd. */
+export function servedRuns(
+  runs: readonly RunFiles[],
+  cwd = process.cwd(),
+  shownAs: (dir: string) => string | undefined = () => undefined,
+): ServedRun[] {
   const used = new Set<string>();
   return runs.map((f) => {
     const base = path.basename(path.resolve(f.run)).replace(/[^A-Za-z0-9._-]/g, '-') || 'run';
     let id = base;
     for (let k = 2; used.has(id); k++) id = `${base}-${k}`;
     used.add(id);
-    const shownDir = shownRunDir(f.run, cwd);
+    const shownDir = shownAs(f.run) ?? shownRunDir(f.run, cwd);
     // the row's notes name the run; they name it as shown
     const row = leaderboardRow({ ...f, run: shownDir });
     return {

@@ -7,6 +7,8 @@ import {
   decodeSafetensors,
   encodeSafetensors,
   f16BitsToNumber,
+  numberToF16Bits,
+  recordToF16,
   recordToFloat32,
   type TensorRecord,
 } from '../../src/core/checkpoint/safetensors.ts';
@@ -264,4 +266,43 @@ test('encoder rejects inconsistent records with plain Errors', () => {
   // Raw bytes are accepted for any dtype.
   const raw = encodeSafetensors({ a: { dtype: 'F32', shape: [1], data: f32Bytes([2.5]) } });
   assert.deepEqual(Array.from(decodeSafetensors(raw).tensors.a.data as Float32Array), [2.5]);
+});
+
+test('float32 -> float16: every half value round-trips, and rounding is to nearest even', () => {
+  for (let h = 0; h < 0x10000; h++) {
+    const x = f16BitsToNumber(h);
+    if (Number.isNaN(x)) assert.ok(Number.isNaN(f16BitsToNumber(numberToF16Bits(x))));
+    else assert.equal(numberToF16Bits(x), h, `half 0x${h.toString(16)} = ${x}`);
+  }
+  assert.equal(numberToF16Bits(1), 0x3c00);
+  assert.equal(numberToF16Bits(65504), 0x7bff);
+  assert.equal(numberToF16Bits(65520), 0x7c00); // halfway to the next binade rounds up to infinity
+  assert.equal(numberToF16Bits(0.1), 0x2e66);
+  assert.equal(numberToF16Bits(1 + 2 ** -11), 0x3c00); // halfway between 1 and 1+2^-10: ties to even (down)
+  assert.equal(numberToF16Bits(1 + 3 * 2 ** -11), 0x3c02); // halfway, odd below: up
+  assert.equal(numberToF16Bits(2 ** -25), 0); // halfway to the smallest subnormal: to even (zero)
+  assert.equal(numberToF16Bits(1.5 * 2 ** -25), 1);
+  assert.equal(numberToF16Bits(-(2 ** -14)), 0x8400);
+  // random floats: the nearest half, never more than half an ulp away
+  let s = 12345;
+  for (let i = 0; i < 2000; i++) {
+    s = (s * 1103515245 + 12345) % 2 ** 31;
+    const x = Math.fround((i % 2 ? -1 : 1) * (0.5 + s / 2 ** 32) * 2 ** ((i % 30) - 20)); // subnormal to 2^9
+    const h = numberToF16Bits(x) & 0x7fff; // compare magnitudes with the neighbouring halves
+    const ax = Math.abs(x);
+    const err = Math.abs(f16BitsToNumber(h) - ax);
+    assert.ok(h > 0 && err <= f16BitsToNumber(h + 1) - ax && err <= ax - f16BitsToNumber(h - 1), `${x}`);
+  }
+});
+
+test('recordToF16 halves the bytes, decodes back within half precision, and refuses values beyond its range', () => {
+  const rec: TensorRecord = { dtype: 'F32', shape: [2, 2], data: Float32Array.from([0.5, -3.14159, 1e-3, 1000]) };
+  const h = recordToF16(rec)!;
+  assert.equal(h.dtype, 'F16');
+  assert.deepEqual(h.shape, [2, 2]);
+  const bytes = decodeSafetensors(encodeSafetensors({ w: h })).tensors.w;
+  const back = recordToFloat32(bytes);
+  [0.5, -3.14159, 1e-3, 1000].forEach((v, i) => assert.ok(Math.abs(back[i] - v) <= Math.abs(v) * 2 ** -11, `${v}`));
+  assert.equal(recordToF16({ dtype: 'F32', shape: [1], data: Float32Array.from([7e4]) }), null);
+  assert.equal(recordToF16({ dtype: 'F32', shape: [1], data: Float32Array.from([NaN]) }), null);
 });

@@ -16,7 +16,8 @@ import { UserError } from '../../src/core/errors.ts';
 import { loadModel } from '../../src/node/load-model.ts';
 import { hubFolderUrl, parseModelSpec, resolveModelSource } from '../../src/node/model-source.ts';
 import { BIN, runCli } from '../helpers/cli.ts';
-import { headlineFigure, zooListing } from '../../src/cli/models.ts';
+import { zooListing } from '../../src/cli/models.ts';
+import { headlineFigure } from '../../src/node/zoo.ts';
 import type { LeaderboardRow } from '../../src/node/leaderboard.ts';
 import { trainTinyRun } from '../helpers/tiny-run.ts';
 
@@ -370,7 +371,7 @@ test("deepgen models: the zoo with each model's headline figure; an empty zoo sa
   assert.match(zooListing(path.join(tmp, 'none'))[0], /ships no zoo models yet/);
 });
 
-test('the headline figure: bits/dim, else FID, else conditional accuracy', () => {
+test('the headline figure: bits/dim, else conditional accuracy, else FID', () => {
   const row = (o: Partial<LeaderboardRow>) =>
     ({
       likelihood: { bitsPerDim: null, kind: 'n/a', name: null, n: null, reason: '' },
@@ -393,6 +394,9 @@ test('the headline figure: bits/dim, else FID, else conditional accuracy', () =>
   };
   assert.equal(headlineFigure(row({ sampleQuality: sq })), 'FID 12.3 (deepgen features, n=1000)');
   const cond = { kind: 'label' as const, overall: 0.875, heldOut: null, n: 100, guidance: 3 };
-  assert.equal(headlineFigure(row({ condAccuracy: cond })), '87.5% recognised');
+  assert.equal(headlineFigure(row({ condAccuracy: cond })), '87.5% recognised (n=100)');
+  assert.equal(headlineFigure(row({ condAccuracy: cond, sampleQuality: sq })), '87.5% recognised (n=100)');
+  const text = { kind: 'text' as const, overall: 0.9, heldOut: 0.8, n: 200, guidance: 3 };
+  assert.equal(headlineFigure(row({ condAccuracy: text })), '90.0% right (held-out pairs 80.0%, n=200)');
   assert.equal(headlineFigure(row({})), 'not evaluated');
 });

@@ -313,6 +313,54 @@ export function f16BitsToNumber(h: number): number {
   return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }
 
+const f32Scratch = new Float32Array(1);
+const u32Scratch = new Uint32Array(f32Scratch.buffer);
+
+/**
+ * A number as IEEE half-precision bits, rounded to nearest even as float32 -> float16 hardware does: beyond 65504
+ * rounds to infinity, below 2^-25 to zero (subnormals in between), NaN stays NaN.
+ */
+export function numberToF16Bits(x: number): number {
+  f32Scratch[0] = x;
+  const b = u32Scratch[0];
+  const sign = (b >>> 16) & 0x8000;
+  const exp = (b >>> 23) & 0xff;
+  let mant = b & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const e = exp - 127 + 15; // the half's biased exponent
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    // subnormal half: x = full * 2^(exp-150) with full = 1.mant as a 24-bit integer, and frac = x / 2^-24 = full >> (14 - e)
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    let h = mant >>> shift;
+    const rem = mant & ((1 << shift) - 1);
+    const half = 1 << (shift - 1);
+    if (rem > half || (rem === half && h & 1)) h++;
+    return sign | h;
+  }
+  let h = (e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++; // a carry into the exponent is right (up to infinity)
+  return sign | h;
+}
+
+/**
+ * A float record stored as F16 (half the bytes; loading decodes it back to float32). Returns null when a value would
+ * not survive: beyond the half range (|x| > 65504) or NaN, so the caller keeps that tensor in float32.
+ */
+export function recordToF16(rec: TensorRecord): TensorRecord | null {
+  const src = recordToFloat32(rec);
+  const out = new Uint16Array(src.length);
+  for (let i = 0; i < src.length; i++) {
+    const v = src[i];
+    if (!(Math.abs(v) <= 65504)) return null;
+    out[i] = numberToF16Bits(v);
+  }
+  return { dtype: 'F16', shape: [...rec.shape], data: out };
+}
+
 /** The elements of any numeric record as float32 (F16/BF16 decoded; 64-bit ints may lose precision). */
 export function recordToFloat32(rec: TensorRecord): Float32Array {
   if (rec.dtype === 'F32' && rec.data instanceof Float32Array) return rec.data;

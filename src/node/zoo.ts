@@ -1,0 +1,42 @@
+// The zoo as data for the CLI, the demo and the server: each shipped model's folder, its leaderboard row (family,
+// data, conditioning, figures from eval.json / cond-eval.json) and its headline figure.
+import path from 'node:path';
+import { leaderboardRow, readRunFiles, type LeaderboardRow } from './leaderboard.ts';
+import { ZOO_DIR, zooNames } from './model-source.ts';
+
+export interface ZooEntry {
+  name: string;
+  /** zoo:NAME */
+  spec: string;
+  dir: string;
+  /** null when the folder cannot be read (error says why). */
+  row: LeaderboardRow | null;
+  error?: string;
+}
+
+/** The zoo's models in display order (models/zoo.json), each with its row. */
+export function zooEntries(zooDir = ZOO_DIR): ZooEntry[] {
+  return zooNames(zooDir).map((name) => {
+    const dir = path.join(zooDir, name);
+    try {
+      return { name, spec: `zoo:${name}`, dir, row: leaderboardRow(readRunFiles(dir)) };
+    } catch (e) {
+      return { name, spec: `zoo:${name}`, dir, row: null, error: String((e as Error)?.message ?? e).split('\n')[0] };
+    }
+  });
+}
+
+/** The figure a model is best known by: bits/dim when it has a likelihood, else conditional accuracy, else FID. */
+export function headlineFigure(row: LeaderboardRow): string {
+  const L = row.likelihood;
+  if (L.bitsPerDim !== null) return `${L.bitsPerDim.toFixed(3)} bits/dim (${L.kind}${L.n ? `, n=${L.n}` : ''})`;
+  const c = row.condAccuracy;
+  if (c)
+    return c.heldOut !== null
+      ? `${(c.overall * 100).toFixed(1)}% right (held-out pairs ${(c.heldOut * 100).toFixed(1)}%${c.n ? `, n=${c.n}` : ''})`
+      : `${(c.overall * 100).toFixed(1)}% recognised${c.n ? ` (n=${c.n})` : ''}`;
+  const fid = row.sampleQuality?.fid;
+  if (fid !== null && fid !== undefined)
+    return `FID ${fid.toFixed(1)} (deepgen features${row.sampleQuality?.n ? `, n=${row.sampleQuality.n}` : ''})`;
+  return 'not evaluated';
+}
