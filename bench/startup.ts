@@ -1,6 +1,6 @@
 // CLI start-up figures (issue 20): wall time of whole processes of the built CLI (bin/deepgen.js -> dist/), beside
-// `node -e 0` in the same run: --version, --help, and sampling 64 images from a small VAE run (trained here first).
-// Median of --startup-runs runs each (default 7). `npx tsx bench/startup.ts` runs it alone; bench/run.ts includes it.
+// `node -e 0` in the same run: --version, --help, sampling 64 images from a small VAE run (trained here first), and
+// `deepgen demo` (the zoo's pictures, issue 21). Median of --startup-runs runs each (default 7; the demo 3). `npx tsx bench/startup.ts` runs it alone; bench/run.ts includes it.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -61,7 +61,7 @@ export function startupFigures(runs = 7): Record<string, StartupFigure> {
       ],
       env,
     );
-    const cases: Array<[string, string[], number | undefined]> = [
+    const cases: Array<[string, string[], number | undefined, number?]> = [
       ['node -e 0', ['-e', '0'], undefined],
       ['deepgen --version', [BIN, '--version'], 0.3],
       ['deepgen --help', [BIN, '--help'], 0.3],
@@ -70,14 +70,25 @@ export function startupFigures(runs = 7): Record<string, StartupFigure> {
         [BIN, 'sample', run, '--n', '64', '--out', path.join(tmp, 's.png')],
         1.5,
       ],
+      ...(existsSync(path.join(ROOT, 'models', 'zoo.json'))
+        ? [
+            ["deepgen demo (the zoo's pictures)", [BIN, 'demo', '--out', path.join(tmp, 'demo')], 30, 3] as [
+              string,
+              string[],
+              number,
+              number,
+            ],
+          ]
+        : []),
     ];
     const out: Record<string, StartupFigure> = {};
-    for (const [name, args, target] of cases) {
+    for (const [name, args, target, caseRuns] of cases) {
       wall(args, env); // warm the file cache
-      const times = Array.from({ length: runs }, () => wall(args, env));
+      const k = Math.min(runs, caseRuns ?? runs);
+      const times = Array.from({ length: k }, () => wall(args, env));
       out[name] = {
         seconds: Number(median(times).toFixed(3)),
-        runs,
+        runs: k,
         ...(target ? { target } : {}),
         command: `node ${args.map((a) => a.replace(tmp, '$TMP').replace(ROOT + path.sep, '')).join(' ')}`,
       };

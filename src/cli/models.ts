@@ -1,6 +1,9 @@
 // `deepgen models`: the zoo shipped in the package's models/ folder, one line per model with its family, data and
 // headline figure (bits/dim, else conditional accuracy, else FID) read from its eval.json / cond-eval.json.
+import fs from 'node:fs';
+import path from 'node:path';
 import type { Command } from 'commander';
+import { formatParams, type LeaderboardRow } from '../node/leaderboard.ts';
 import { ZOO_DIR } from '../node/model-source.ts';
 import { headlineFigure, zooEntries } from '../node/zoo.ts';
 import { action } from './common.ts';
@@ -22,13 +25,70 @@ export function zooListing(zooDir = ZOO_DIR): string[] {
   return [line(head), ...rows.map(line), '', 'Use one as RUN anywhere: deepgen sample zoo:NAME --n 16'];
 }
 
+/** Every figure a model has: bits/dim, conditional accuracy, FID with precision and recall. */
+function allFigures(r: LeaderboardRow): string {
+  const out: string[] = [];
+  const L = r.likelihood;
+  if (L.bitsPerDim !== null)
+    out.push(`${L.bitsPerDim.toFixed(3)} bits/dim (${L.kind === 'exact' ? 'exact' : `${L.name}`}, n=${L.n})`);
+  const c = r.condAccuracy;
+  if (c)
+    out.push(
+      c.heldOut !== null
+        ? `colour+shape right ${(c.overall * 100).toFixed(1)}%, held-out pairs ${(c.heldOut * 100).toFixed(1)}% (n=${c.n})`
+        : `class recognised ${(c.overall * 100).toFixed(1)}% (n=${c.n})`,
+    );
+  const q = r.sampleQuality;
+  if (q?.fid !== null && q?.fid !== undefined)
+    out.push(
+      `FID ${q.fid.toFixed(1)}${q.precision !== null ? `, precision ${q.precision.toFixed(2)}, recall ${(q.recall ?? 0).toFixed(2)}` : ''} (n=${q.n})`,
+    );
+  return out.join('; ') || 'not evaluated';
+}
+
+const minutes = (s: number | null) =>
+  s === null
+    ? '?'
+    : s >= 60
+      ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s`
+      : `${Math.round(s)} s`;
+
+/**
+ * The zoo as a markdown table (model, parameters, size on disk, training budget, figures, picture): pictures are
+ * PICTURES/NAME.png when that file exists (paths as written, relative to the markdown file).
+ */
+export function zooMarkdown(zooDir = ZOO_DIR, pictures?: string): string {
+  const rows = zooEntries(zooDir).map(({ name, spec, dir, row: r, error }) => {
+    if (!r) return `| \`${spec}\` | unreadable: ${error} | | | | | |`;
+    const bytes = fs.readdirSync(dir).reduce((s, f) => s + fs.statSync(path.join(dir, f)).size, 0);
+    const batch = (
+      JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as { config: { train: { batchSize: number } } }
+    ).config.train.batchSize;
+    const budget = `${r.steps?.toLocaleString('en-US') ?? '?'} steps of ${batch}, ${minutes(r.trainSeconds)}`;
+    const pic =
+      pictures && fs.existsSync(path.join(pictures, `${name}.png`)) ? `![${name}](${pictures}/${name}.png)` : '';
+    const what = `${r.family}${r.conditioning !== 'none' ? ` (${r.conditioning})` : ''}, ${r.dataset} ${r.size ?? ''}`;
+    return `| [\`${spec}\`](models/${name}/README.md) | ${what} | ${formatParams(r.params)} | ${(bytes / 1e6).toFixed(1)} MB | ${budget} | ${allFigures(r)} | ${pic} |`;
+  });
+  return [
+    '| model | family, data | parameters | size | training budget (2 cores) | figures | samples |',
+    '| --- | --- | ---: | ---: | --- | --- | --- |',
+    ...rows,
+  ].join('\n');
+}
+
 export function registerModels(program: Command): void {
   program
     .command('models')
     .description("list the zoo: the trained models shipped with deepgen, with each one's headline figure")
+    .option('--markdown', 'print the zoo as a markdown table (parameters, size, training budget, figures)')
+    .option(
+      '--pictures <dir>',
+      'with --markdown: show DIR/NAME.png beside each model (e.g. pictures from deepgen demo)',
+    )
     .action(
-      action(async () => {
-        process.stdout.write(zooListing().join('\n') + '\n');
+      action(async (f: { markdown?: boolean; pictures?: string }) => {
+        process.stdout.write((f.markdown ? zooMarkdown(ZOO_DIR, f.pictures) : zooListing().join('\n')) + '\n');
       }),
     );
 }

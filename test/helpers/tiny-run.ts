@@ -10,6 +10,8 @@ export interface TinyRunOptions {
   trainN?: number;
   testN?: number;
   steps?: number;
+  /** Train config over the tiny defaults (e.g. { ema: 0.9 }). */
+  train?: Record<string, unknown>;
 }
 
 /** Trains into `out` and returns it. */
@@ -20,7 +22,7 @@ export async function trainTinyRun(family: FamilyName, out: string, o: TinyRunOp
       {
         model: { ...registry[family].tinyPreset, ...o.model },
         data: { dataset: 'shapes', size: 16, trainN: o.trainN ?? 64, testN: o.testN ?? 16 },
-        train: { steps: o.steps ?? 4, batchSize: 16, logEvery: 100, sampleEvery: 0, checkpointEvery: 0 },
+        train: { steps: o.steps ?? 4, batchSize: 16, logEvery: 100, sampleEvery: 0, checkpointEvery: 0, ...o.train },
       },
     ],
     [],

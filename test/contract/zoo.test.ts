@@ -1,0 +1,133 @@
+// The shipped zoo (models/): every reference model is there, within the size budget, with float16 weights, a model
+// card with figures, and a manifest that matches its files; each one loads by zoo:NAME and samples deterministically
+// without leaking tensors; the demo draws them all; fine-tuning from a zoo model trains.
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import '../helpers/backend.ts';
+import { loadModel } from '../../src/node/load-model.ts';
+import { ZOO_DIR, zooNames } from '../../src/node/model-source.ts';
+import { safetensorsHeader } from '../../src/core/checkpoint/safetensors.ts';
+import { readSafetensorsHead } from '../../src/node/checkpoint-store.ts';
+import { zooEntries } from '../../src/node/zoo.ts';
+import { decodePng } from '../../src/node/png.ts';
+import { runCli } from '../helpers/cli.ts';
+
+const names = zooNames();
+const cfgOf = (name: string) =>
+  JSON.parse(fs.readFileSync(path.join(ZOO_DIR, name, 'config.json'), 'utf8')) as {
+    family: string;
+    config: { model: { cond?: { kind?: string }; likelihood?: string }; data: { dataset: string } };
+  };
+
+test('the zoo holds one model of every reference kind, within 40 MB, and ships in the npm package', () => {
+  const kinds = names.map((n) => {
+    const c = cfgOf(n);
+    return `${c.family}/${c.config.model.cond?.kind ?? 'none'}/${c.config.data.dataset}${c.config.model.likelihood ? `/${c.config.model.likelihood}` : ''}`;
+  });
+  for (const want of [
+    'vae/none/fashion-mnist/logistic',
+    'diffusion/label/fashion-mnist',
+    'diffusion/text/shapes',
+    'gan/none/fashion-mnist',
+    'gan/label/fashion-mnist',
+  ])
+    assert.ok(kinds.includes(want), `no ${want} model in the zoo: ${kinds.join(', ')}`);
+  for (const family of ['pixelcnn', 'igpt', 'flow', 'oneshot'])
+    assert.ok(
+      kinds.some((k) => k.startsWith(`${family}/`)),
+      `no ${family} model in the zoo`,
+    );
+  let bytes = 0;
+  for (const n of names)
+    for (const f of fs.readdirSync(path.join(ZOO_DIR, n))) bytes += fs.statSync(path.join(ZOO_DIR, n, f)).size;
+  assert.ok(bytes <= 40e6, `models/ holds ${(bytes / 1e6).toFixed(1)} MB, over the 40 MB budget`);
+  const pkg = JSON.parse(fs.readFileSync(path.join(ZOO_DIR, '..', 'package.json'), 'utf8')) as { files: string[] };
+  assert.ok(pkg.files.includes('models'), 'package.json "files" must include models');
+  // the first model of zoo.json is the one the playground opens on
+  assert.equal(names[0], JSON.parse(fs.readFileSync(path.join(ZOO_DIR, 'zoo.json'), 'utf8')).models[0]);
+});
+
+for (const name of names) {
+  describe(`zoo:${name}`, () => {
+    const dir = path.join(ZOO_DIR, name);
+    test('float16 weights, a manifest that matches every file, and a model card with its figures', () => {
+      const { header } = safetensorsHeader(readSafetensorsHead(path.join(dir, 'model.safetensors')), name);
+      const dtypes = new Set(
+        Object.entries(header)
+          .filter(([k]) => k !== '__metadata__')
+          .map(([, v]) => (v as { dtype: string }).dtype),
+      );
+      assert.ok(dtypes.has('F16') && !dtypes.has('F32') && !dtypes.has('F64'), `dtypes ${[...dtypes]}`);
+      const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as {
+        files: Record<string, { size: number; sha256: string }>;
+      };
+      for (const f of ['config.json', 'model.safetensors', 'README.md']) assert.ok(manifest.files[f], f);
+      for (const f of fs.readdirSync(dir)) if (f !== 'manifest.json') assert.ok(manifest.files[f], `${f} is not in the manifest`);
+      for (const [f, m] of Object.entries(manifest.files)) {
+        const b = fs.readFileSync(path.join(dir, f));
+        assert.equal(b.length, m.size, f);
+        assert.equal(crypto.createHash('sha256').update(b).digest('hex'), m.sha256, `${f} changed after packing`);
+      }
+      const card = fs.readFileSync(path.join(dir, 'README.md'), 'utf8');
+      for (const h of ['## Data', '## Training', '## Figures', '## Limits'])
+        assert.ok(card.includes(h), `card lacks ${h}`);
+      assert.match(card, /deepgen train \w+/, 'the card gives the command that trained it');
+      assert.doesNotMatch(card, /Not evaluated yet/);
+      const entry = zooEntries().find((e) => e.name === name)!;
+      assert.ok(entry.row, entry.error);
+      assert.ok(
+        entry.row!.likelihood.bitsPerDim !== null || entry.row!.condAccuracy || entry.row!.sampleQuality,
+        'no figure in eval.json or cond-eval.json',
+      );
+    });
+
+    test('loads by zoo:NAME and samples: shape, range, the same seed gives the same images, no leak', async () => {
+      const m = await loadModel(`zoo:${name}`);
+      try {
+        const opts = {
+          n: 2,
+          ...(m.capabilities.samplingOptions.includes('steps') ? { steps: 4 } : {}),
+          ...(m.capabilities.conditioning === 'label' ? { label: [0, 1] } : {}),
+          ...(m.capabilities.conditioning === 'text' ? { prompt: 'a large red circle in the center' } : {}),
+        };
+        const before = tf.memory().numTensors;
+        const a = await m.sample({ ...opts, seed: 7 });
+        const b = await m.sample({ ...opts, seed: 7 });
+        assert.equal(tf.memory().numTensors, before);
+        assert.deepEqual(
+          [a.images.n, a.images.height, a.images.width, a.images.channels],
+          [2, m.info.height, m.info.width, m.info.channels],
+        );
+        assert.deepEqual(a.images.data, b.images.data);
+        assert.ok(new Set(a.images.data).size > 1, 'a constant image');
+      } finally {
+        m.dispose();
+      }
+    });
+  });
+}
+
+test('deepgen demo draws a picture of every zoo model and the one-shot comparison, with index.html', async () => {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'deepgen-demo-'));
+  try {
+    const r = await runCli(['demo', '--out', out, '--steps', '10'], { cwd: out, timeout: 180_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const html = fs.readFileSync(path.join(out, 'index.html'), 'utf8');
+    const pngs = fs.readdirSync(out).filter((f) => f.endsWith('.png'));
+    for (const name of names) {
+      if (cfgOf(name).family === 'oneshot') continue;
+      assert.ok(pngs.includes(`${name}.png`), `no picture of ${name}`);
+      assert.ok(html.includes(`${name}.png`), `index.html does not show ${name}`);
+    }
+    assert.ok(pngs.includes('one-shot-vs-sampling.png'));
+    for (const f of pngs) decodePng(fs.readFileSync(path.join(out, f)), f);
+    assert.match(r.stdout, /npx deepgen serve/);
+  } finally {
+    fs.rmSync(out, { recursive: true, force: true });
+  }
+});
