@@ -21,8 +21,8 @@ before(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'deepgen-pack-'));
   run = await trainTinyRun('diffusion', path.join(tmp, 'run'), {
     model: { cond: { kind: 'text' } },
-    train: { ema: 0.9 },
-    steps: 3,
+    train: { ema: 0.9, lr: 0.01, warmupSteps: 0 },
+    steps: 12,
   });
   fs.writeFileSync(
     path.join(run, 'cond-eval.json'),
