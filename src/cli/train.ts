@@ -187,7 +187,7 @@ Examples:
   deepgen train ae --latent 2 --out runs/ae2
   deepgen train gan --set model.loss=wgan-gp --sample-every 100 --animate runs/gan/progress.gif
   deepgen train --resume --out runs/vae --epochs 20     (continue, extending to 20 epochs)
-  deepgen train --init zoo:vae-fmnist --dataset folder:my-pics --set data.channels=1 --steps 300 --lr 2e-4 --out runs/my-vae
+  deepgen train --init zoo:vae-fmnist --dataset folder:my-pics --steps 300 --lr 2e-4 --out runs/my-vae
                                                         (fine-tune a trained model on your images)
   deepgen train classifier --dataset fashion-mnist      (the FID/cond-eval feature network, cached)`,
   );

@@ -69,10 +69,12 @@ export interface TrainResult extends TrainRunResult {
 }
 
 /**
- * Trains (or, with `resume`, continues) a model into the run folder `opts.out`.
+ * Trains (or, with `resume`, continues; with `init`, fine-tunes) a model into the run folder `opts.out`.
  *
  * @example
  * const run = await train({ family: 'vae', data: { dataset: 'shapes', size: 16 }, train: { steps: 200 } }, { out: 'runs/vae', onStep: (s) => console.log(s.step, s.loss) });
+ * // fine-tuning: a trained model's config and weights, on your images
+ * await train({ data: { dataset: 'folder:my-pics' }, train: { steps: 300, lr: 2e-4 } }, { out: 'runs/mine', init: 'zoo:vae' });
  */
 export async function train(
   config: RunConfigInput | (Omit<RunConfigInput, 'family'> & { family?: FamilyName }),

@@ -97,8 +97,9 @@ const KEPT_DATA_KEYS = ['size', 'preprocess', 'testSeed'];
 /**
  * The config layer an --init model gives the new run, to go under the user's layers (config file, flags) and --set:
  * the model's full config, except that (1) on another dataset only its size and preprocessing stay (its folder, image
- * count and held-out pairs belong to its data), and (2) when the user gives epochs but no steps, its step count goes
- * (it would override them). `family`, when given, must be the model's.
+ * count and held-out pairs belong to its data) and the new data is read at the model's shape (its side as data.size,
+ * a folder as grey for a grey model) unless the user says otherwise, and (2) when the user gives epochs but no
+ * steps, its step count goes (it would override them). `family`, when given, must be the model's.
  */
 export function initConfigLayer(
   init: InitModel,
@@ -121,8 +122,13 @@ export function initConfigLayer(
           .map((l) => (l?.data as PlainObject | undefined)?.dataset)
           .filter((d) => d !== undefined)
           .at(-1);
-  if (newDataset !== undefined && newDataset !== data.dataset)
-    base.data = Object.fromEntries(Object.entries(data).filter(([k]) => KEPT_DATA_KEYS.includes(k)));
+  if (newDataset !== undefined && newDataset !== data.dataset) {
+    const kept: PlainObject = Object.fromEntries(Object.entries(data).filter(([k]) => KEPT_DATA_KEYS.includes(k)));
+    if (kept.size === undefined && init.info.height === init.info.width) kept.size = init.info.height;
+    if (typeof newDataset === 'string' && newDataset.startsWith('folder:') && init.info.channels === 1)
+      kept.channels = 1;
+    base.data = kept;
+  }
   if (isPlainObject(base.train) && userSets(user, sets, 'train.epochs') && !userSets(user, sets, 'train.steps'))
     base.train.steps = 0;
   return base;
