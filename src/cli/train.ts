@@ -11,6 +11,8 @@ import { registry } from '../core/registry.ts';
 import { hasCheckpoint, readCheckpointConfig } from '../node/checkpoint-store.ts';
 import { choosesPreprocess, readConfigFile, resolveRunConfig } from '../node/run-config.ts';
 import { trainRun } from '../node/run.ts';
+import { downloadProgress } from '../node/model-source.ts';
+import { initConfigLayer, readInitModel } from '../node/train/init.ts';
 import { BACKENDS } from '../node/backend.ts';
 import { DEFAULT_MAX_IMAGE_PIXELS, MAX_IMAGE_PIXELS_ENV } from '../node/data/image-check.ts';
 import {
@@ -164,6 +166,10 @@ export function registerTrain(program: Command): void {
     .option('--out <dir>', 'run folder (default runs/<family>)')
     .option('--resume', 'continue the run in --out from its last checkpoint')
     .option(
+      '--init <spec>',
+      'fine-tune: start a new run from a trained model (run folder, zoo:NAME, https URL, hf:OWNER/REPO): its config and (EMA) weights, under your flags; data of its image shape',
+    )
+    .option(
       '--reset-optimizer',
       'with --resume: restart Adam from zero moments instead of loading optimizer.safetensors (e.g. when it is lost); prints a warning, the run then differs from an uninterrupted one',
     )
@@ -181,6 +187,8 @@ Examples:
   deepgen train ae --latent 2 --out runs/ae2
   deepgen train gan --set model.loss=wgan-gp --sample-every 100 --animate runs/gan/progress.gif
   deepgen train --resume --out runs/vae --epochs 20     (continue, extending to 20 epochs)
+  deepgen train --init zoo:vae-fmnist --dataset folder:my-pics --steps 300 --lr 2e-4 --out runs/my-vae
+                                                        (fine-tune a trained model on your images)
   deepgen train classifier --dataset fashion-mnist      (the FID/cond-eval feature network, cached)`,
   );
   cmd.action(
@@ -188,6 +196,17 @@ Examples:
       if (family === 'classifier') return trainClassifierFromTrainFlags(f);
       const layers: PlainObject[] = [];
       let fam = family;
+      if (f.init !== undefined && f.resume)
+        throw new UserError(
+          '--init starts a new run from a trained model and --resume continues the run in --out; drop one of them',
+        );
+      const init =
+        f.init !== undefined
+          ? await readInitModel(f.init as string, { onProgress: downloadProgress() }, (l) =>
+              process.stderr.write(l + '\n'),
+            )
+          : undefined;
+      fam = fam ?? init?.config.family;
       const out = (f.out as string | undefined) ?? (fam ? path.join('runs', fam) : undefined);
       if (!out)
         throw new UserError('Name the model family to train, e.g. `deepgen train vae`, or pass --resume --out RUN');
@@ -204,13 +223,15 @@ Examples:
         layers.push(saved.config as PlainObject);
       }
       const fileLayer = f.config ? readConfigFile(f.config as string) : undefined;
-      if (fileLayer) layers.push(fileLayer);
       const flagLayer = flagsToConfig(f);
+      if (init) layers.push(initConfigLayer(init, family, [fileLayer, flagLayer], f.set));
+      if (fileLayer) layers.push(fileLayer);
       // binarization (the family default, right for MNIST-like data) would wreck colour images
       const ds = (flagLayer.data as PlainObject).dataset;
       const famDefault = fam ? (getFamily(fam).defaults.data.preprocess ?? '') : '';
       if (
         !f.resume &&
+        !init &&
         famDefault.startsWith('binarize') &&
         typeof ds === 'string' &&
         !/mnist/.test(ds) &&
@@ -239,6 +260,7 @@ Examples:
           out,
           backend: f.backend as string,
           resume: Boolean(f.resume),
+          init,
           resetOptimizer: Boolean(f.resetOptimizer),
           resetEma: Boolean(f.resetEma),
           quiet: Boolean(f.quiet),

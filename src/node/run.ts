@@ -12,6 +12,7 @@ import { removeStaleTemps } from './fs-atomic.ts';
 import { acquireRunLock } from './run-lock.ts';
 import type { ResolvedRunConfig } from './run-config.ts';
 import type { ResetOptions } from './resume-state.ts';
+import type { InitModel } from './train/init.ts';
 import { prepareRun } from './train/prepare.ts';
 import { trainLoop, type TrainStepInfo } from './train/loop.ts';
 import { finishTraining, type TrainRunResult } from './train/finish.ts';
@@ -26,6 +27,8 @@ export interface TrainRunOptions extends ResetOptions {
   backend?: string;
   /** Continue from the checkpoint in `out`. */
   resume?: boolean;
+  /** Start a new run from this trained model's weights (see train/init.ts); `config` is laid over its config. */
+  init?: InitModel;
   /** No progress display (the log lines stay). */
   quiet?: boolean;
   /** Stop (with a checkpoint) after this many steps in total: for tests of resume and for time budgets. */

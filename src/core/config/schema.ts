@@ -22,6 +22,8 @@ export const dataSchema = z
     preprocess: z.enum(PREPROCESS),
     /** Seed of the one-time binarization/dequantization of the test set, so every eval sees the same data. */
     testSeed: seedSchema.default(0),
+    /** folder: datasets only: 1 = grey, 3 = RGB images (default 3), e.g. to fine-tune a grey model on a folder. */
+    channels: z.union([z.literal(1), z.literal(3)]).optional(),
     /** Largest image (width x height) read from a folder: dataset; bigger files are refused before decoding. */
     maxImagePixels: z.number().int().min(1).optional(),
     /** shapes only: "<color> <kind>" pairs removed from the train split, e.g. ["red circle", "blue square"]. */
@@ -41,6 +43,12 @@ export const dataSchema = z
         code: 'custom',
         path: ['holdOut'],
         message: `hold-out pairs only apply to the shapes dataset, not ${d.dataset}`,
+      });
+    if (d.channels !== undefined && !d.dataset.startsWith('folder:'))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['channels'],
+        message: `channels only apply to folder: datasets (${d.dataset} has its own); drop data.channels`,
       });
   });
 

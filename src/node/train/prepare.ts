@@ -1,5 +1,6 @@
 // The first phase of a training run: check the folder (new or resumed), start the backend, load and check the data,
-// build the model and trainer, and restore the checkpoint's weights, Adam state, EMA and step on resume.
+// build the model and trainer, and restore the checkpoint's weights, Adam state, EMA and step on resume (or, with --init,
+// load a trained model's weights into the new run).
 import fs from 'node:fs';
 import path from 'node:path';
 import { numBatches } from '../../core/data/batches.ts';
@@ -17,6 +18,7 @@ import { initBackend } from '../backend.ts';
 import type { ResolvedRunConfig } from '../run-config.ts';
 import { truncateMetrics } from '../metrics-file.ts';
 import { restoreTrainerState, type ResetOptions } from '../resume-state.ts';
+import { initDataInfo, initRecordOf, loadInitWeights, type InitModel } from './init.ts';
 import type { RunState } from './run-state.ts';
 
 /** What a dataset tells a model: image shape, classes and the caption vocabulary. */
@@ -44,6 +46,7 @@ export function loadSplit(cfg: ResolvedRunConfig, split: 'train' | 'test'): Imag
     seed: cfg.train.seed,
     holdOut: d.holdOut,
     maxImagePixels: d.maxImagePixels,
+    channels: d.channels,
   });
 }
 
@@ -53,6 +56,8 @@ export interface PrepareOptions extends ResetOptions {
   backend?: string;
   /** Continue from the checkpoint in `out`. */
   resume?: boolean;
+  /** Start a new run from this trained model's weights (fine-tuning); `config` is already laid over its config. */
+  init?: InitModel;
   log: (line: string) => void;
 }
 
@@ -63,6 +68,10 @@ export async function prepareRun(opts: PrepareOptions): Promise<RunState> {
   let ck: Checkpoint | null = null;
   if (!opts.resume && (opts.resetOptimizer || opts.resetEma))
     throw new UserError('--reset-optimizer and --reset-ema apply to --resume only; drop them to start a new run');
+  if (opts.resume && opts.init)
+    throw new UserError(
+      '--init starts a new run from a trained model and --resume continues the run in --out; drop one of them',
+    );
   if (opts.resume) {
     if (!hasCheckpoint(out))
       throw new UserError(`Cannot resume: no checkpoint in ${out}; start a new run without --resume`);
@@ -96,12 +105,13 @@ export async function prepareRun(opts: PrepareOptions): Promise<RunState> {
       `${cfg.family} with text conditioning needs a dataset with captions (shapes, fashion-mnist, mnist or a folder with class subfolders); ${train.name} has none`,
     );
   }
-  const info = dataInfoOf(train);
+  const info = opts.init ? initDataInfo(opts.init, dataInfoOf(train), cfg, train.name) : dataInfoOf(train);
   const stepsPerEpoch = numBatches(train.n, cfg.train.batchSize);
   const totalSteps = cfg.train.steps > 0 ? cfg.train.steps : Math.max(1, Math.ceil(cfg.train.epochs * stepsPerEpoch));
   const model = fam.create(modelCfg, info, mixSeed(cfg.train.seed, 1));
   let trainer: RunState['trainer'] | undefined;
   try {
+    if (opts.init) loadInitWeights(model, opts.init, log); // before the trainer: its EMA starts from these weights
     trainer = trainerFor(model, cfg.train, totalSteps);
     let elapsedBefore = 0;
     if (ck) {
@@ -131,6 +141,7 @@ export async function prepareRun(opts: PrepareOptions): Promise<RunState> {
       totalSteps,
       backend,
       resumedStep: ck ? ck.state.step : null,
+      init: ck ? initRecordOf(ck.config) : opts.init && { spec: opts.init.spec, step: opts.init.step },
       elapsedBefore,
       metricsPath,
     };

@@ -12,6 +12,7 @@ import { words } from '../../core/conditioning/tokenizer.ts';
 import { saveCheckpoint } from '../checkpoint-store.ts';
 import { writeImageGrid } from '../pictures.ts';
 import type { ResolvedRunConfig } from '../run-config.ts';
+import type { InitRecord } from './init.ts';
 
 /** A prepared run: everything the loop and the finish need, owned by the caller until it disposes model and trainer. */
 export interface RunState {
@@ -29,6 +30,8 @@ export interface RunState {
   backend: string;
   /** Step of the checkpoint the run resumed from (null for a new run). */
   resumedStep: number | null;
+  /** The trained model the run started from (--init), kept in every checkpoint's config.json as "init". */
+  init?: InitRecord;
   /** Training seconds of the run before this process (from the checkpoint). */
   elapsedBefore: number;
   metricsPath: string;
@@ -63,6 +66,7 @@ export async function saveRun(st: RunState, elapsedSeconds: number): Promise<Che
       config: cfg,
       dataInfo: info,
       params: model.params.numParams(),
+      ...(st.init ? { init: st.init } : {}),
     },
     weights: await variablesToRecords(model.params.all()),
     optimizer: await variablesToRecords(opt.tensors),
