@@ -16,7 +16,12 @@ import { resolveRunConfig } from '../../src/node/run-config.ts';
 import { prepareRun, loadSplit } from '../../src/node/train/prepare.ts';
 import { initConfigLayer, initDataInfo, readInitModel, type InitModel } from '../../src/node/train/init.ts';
 import { emaVarsOf } from '../../src/core/train/model-step.ts';
-import { encodeSafetensors, recordToFloat32, type TensorRecord } from '../../src/core/checkpoint/safetensors.ts';
+import {
+  encodeSafetensors,
+  recordToF16,
+  recordToFloat32,
+  type TensorRecord,
+} from '../../src/core/checkpoint/safetensors.ts';
 import { writePng } from '../../src/node/png.ts';
 import { UserError } from '../../src/core/errors.ts';
 
@@ -108,23 +113,8 @@ test('init: the new model starts with the source EMA weights (its EMA too), then
   );
 });
 
-/** float32 -> IEEE half bits (truncating the mantissa; enough for a test of decoding). */
-function f16Bits(x: number): number {
-  const u = new Uint32Array(new Float32Array([x]).buffer)[0]!;
-  const sign = (u >>> 16) & 0x8000;
-  const exp = ((u >>> 23) & 0xff) - 127 + 15;
-  const mant = u & 0x7fffff;
-  if (exp >= 31) return sign | 0x7c00;
-  if (exp <= 0) return exp < -10 ? sign : sign | (((mant | 0x800000) >> (1 - exp)) >> 13);
-  return sign | (exp << 10) | (mant >> 13);
-}
 const toF16 = (recs: Records): Records =>
-  Object.fromEntries(
-    Object.entries(recs).map(([k, r]) => [
-      k,
-      { dtype: 'F16', shape: r.shape, data: Uint16Array.from(recordToFloat32(r), f16Bits) },
-    ]),
-  );
+  Object.fromEntries(Object.entries(recs).map(([k, r]) => [k, recordToF16(r)!]));
 
 test('init from a model-only folder with F16 weights: the decoded F16 EMA weights, no step recorded', async () => {
   const ck = loadCheckpoint(src);
