@@ -11,10 +11,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import '../helpers/backend.ts';
 import { loadModel } from '../../src/node/load-model.ts';
 import { ZOO_DIR, zooNames } from '../../src/node/model-source.ts';
-import { safetensorsHeader } from '../../src/core/checkpoint/safetensors.ts';
+import { decodeSafetensors, recordToFloat32, safetensorsHeader } from '../../src/core/checkpoint/safetensors.ts';
 import { readSafetensorsHead } from '../../src/node/checkpoint-store.ts';
 import { zooEntries } from '../../src/node/zoo.ts';
-import { decodePng } from '../../src/node/png.ts';
+import { decodePng, writePng } from '../../src/node/png.ts';
 import { runCli } from '../helpers/cli.ts';
 
 const names = zooNames();
@@ -67,7 +67,8 @@ for (const name of names) {
         files: Record<string, { size: number; sha256: string }>;
       };
       for (const f of ['config.json', 'model.safetensors', 'README.md']) assert.ok(manifest.files[f], f);
-      for (const f of fs.readdirSync(dir)) if (f !== 'manifest.json') assert.ok(manifest.files[f], `${f} is not in the manifest`);
+      for (const f of fs.readdirSync(dir))
+        if (f !== 'manifest.json') assert.ok(manifest.files[f], `${f} is not in the manifest`);
       for (const [f, m] of Object.entries(manifest.files)) {
         const b = fs.readFileSync(path.join(dir, f));
         assert.equal(b.length, m.size, f);
@@ -129,5 +130,59 @@ test('deepgen demo draws a picture of every zoo model and the one-shot compariso
     assert.match(r.stdout, /npx deepgen serve/);
   } finally {
     fs.rmSync(out, { recursive: true, force: true });
+  }
+});
+
+test('fine-tuning: deepgen train --init zoo:vae-fmnist on a folder of colour images trains from the zoo weights', async () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'deepgen-zoo-init-'));
+  try {
+    const pics = path.join(tmp, 'pics');
+    fs.mkdirSync(pics);
+    for (let i = 0; i < 24; i++) {
+      // 40x40 RGB stripes: read at the model's 28x28x1
+      const data = new Uint8Array(40 * 40 * 3).map((_, j) => ((Math.floor(j / 120) + i) % 8) * 32);
+      writePng(path.join(pics, `${i}.png`), { height: 40, width: 40, channels: 3, data });
+    }
+    const out = path.join(tmp, 'tuned');
+    const r = await runCli(
+      [
+        'train',
+        '--init',
+        'zoo:vae-fmnist',
+        '--dataset',
+        `folder:${pics}`,
+        '--steps',
+        '3',
+        '--batch-size',
+        '8',
+        '--out',
+        out,
+        '--quiet',
+      ],
+      { cwd: tmp },
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const cfg = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
+    assert.equal(cfg.init.spec, 'zoo:vae-fmnist');
+    assert.deepEqual([cfg.dataInfo.height, cfg.dataInfo.width, cfg.dataInfo.channels], [28, 28, 1]);
+    assert.equal(JSON.parse(fs.readFileSync(path.join(out, 'state.json'), 'utf8')).step, 3);
+    // 3 Adam steps of lr 1e-3 move each weight by at most ~3e-3: the run started from the zoo's weights
+    const zoo = decodeSafetensors(
+      new Uint8Array(fs.readFileSync(path.join(ZOO_DIR, 'vae-fmnist', 'model.safetensors'))),
+    ).tensors;
+    const tuned = decodeSafetensors(new Uint8Array(fs.readFileSync(path.join(out, 'model.safetensors')))).tensors;
+    let moved = 0;
+    for (const [k, rec] of Object.entries(zoo)) {
+      const a = recordToFloat32(rec);
+      const b = recordToFloat32(tuned[k]);
+      a.forEach((v, i) => {
+        const d = Math.abs(v - b[i]);
+        assert.ok(d < 5e-3, `${k}[${i}] moved ${d}: not started from the zoo weights`);
+        moved = Math.max(moved, d);
+      });
+    }
+    assert.ok(moved > 0, 'training changed nothing');
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
   }
 });
