@@ -30,7 +30,9 @@ build() {
   case $1 in
     vae-fmnist) train $1 vae --dataset fashion-mnist --likelihood logistic --arch conv --latent 32 --epochs 6 --lr-schedule cosine ;;
     oneshot-shapes-text) train $1 oneshot --dataset shapes --cond text --hold-out "$HO" --epochs 10 ;;
-    diffusion-shapes-text) train $1 diffusion --dataset shapes --cond text --hold-out "$HO" --steps 1600 --batch-size 64 --lr 6e-4 --lr-schedule cosine ;;
+    diffusion-shapes-text) # two stages: 1,600 steps at 6e-4, then 1,200 more from those weights at 3e-4 (train --init)
+      train $1-stage1 diffusion --dataset shapes --cond text --hold-out "$HO" --steps 1600 --batch-size 64 --lr 6e-4 --lr-schedule cosine
+      train $1 --init "$RUNS/$1-stage1" --steps 1200 --lr 3e-4 --lr-schedule cosine ;;
     diffusion-fmnist-label) train $1 diffusion --dataset fashion-mnist --cond label --steps 800 --batch-size 128 --lr 4e-4 --lr-schedule cosine ;;
     gan-fmnist) train $1 gan --dataset fashion-mnist --epochs 3 ;;
     cgan-fmnist) train $1 gan --dataset fashion-mnist --cond label --epochs 3 ;;

@@ -157,10 +157,17 @@ const fmtSeconds = (s: number) =>
   s >= 60 ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${Math.round(s)} s`;
 const pct = (v: unknown) => (typeof v === 'number' ? `${(v * 100).toFixed(1)}%` : 'n/a');
 
+/** "Fine-tuned from SPEC (step N): " when the run started from another model's weights (train --init). */
+function initLine(config: { init?: unknown }): string {
+  const init = config.init as { spec?: unknown; step?: unknown } | undefined;
+  if (!init || typeof init.spec !== 'string') return '';
+  return `Started from the weights of \`${init.spec}\`${typeof init.step === 'number' ? ` (step ${init.step})` : ''} (\`deepgen train --init\`), then `;
+}
+
 /** The model card: what the model is, its data and licence, how it was trained, its figures, and the notes. */
 function modelCard(a: {
   name: string;
-  config: { family: string; config: unknown; dataInfo?: unknown };
+  config: { family: string; config: unknown; dataInfo?: unknown; init?: unknown };
   state: { step: number; elapsedSeconds?: number; epoch: number };
   params: number;
   out: string;
@@ -202,7 +209,7 @@ function modelCard(a: {
     '',
     '## Training',
     '',
-    `${a.state.step.toLocaleString('en-US')} steps of batch ${cfg.train.batchSize} (${a.state.epoch.toFixed(1)} epochs), Adam at ${cfg.train.lr} with ${cfg.train.lrSchedule} decay${cfg.train.ema ? `, EMA ${cfg.train.ema}` : ''}, seed ${cfg.train.seed}${a.state.elapsedSeconds ? `: ${fmtSeconds(a.state.elapsedSeconds)} of training` : ''}. The full configuration is in \`config.json\`.`,
+    `${initLine(a.config)}${a.state.step.toLocaleString('en-US')} steps of batch ${cfg.train.batchSize} (${a.state.epoch.toFixed(1)} epochs), Adam at ${cfg.train.lr} with ${cfg.train.lrSchedule} decay${cfg.train.ema ? `, EMA ${cfg.train.ema}` : ''}, seed ${cfg.train.seed}${a.state.elapsedSeconds ? `: ${fmtSeconds(a.state.elapsedSeconds)} of training` : ''}. The full configuration is in \`config.json\`.`,
     '',
   ];
   const ev = read('eval.json');
