@@ -16,9 +16,9 @@ train() { # NAME ARGS...: the training command of each model (the same line is i
 measure() { # NAME: the figures of the packed folder
   case $1 in
     vae-fmnist) $D eval models/$1 --metrics nll,fid,kid,pr --n 2000 ;;
-    diffusion-fmnist-label) $D cond-eval models/$1 --n 500 --guidance 3 && $D eval models/$1 --metrics fid,kid,pr --n 1000 ;;
-    diffusion-shapes-text) $D cond-eval models/$1 --n 200 --guidance 3 ;;
-    oneshot-shapes-text) $D cond-eval models/$1 --n 200 ;;
+    diffusion-fmnist-label) $D cond-eval models/$1 --n 500 --guidance 3 && $D eval models/$1 --metrics nll,fid,kid,pr --n 1000 ;;
+    diffusion-shapes-text) $D cond-eval models/$1 --n 200 --guidance 3 && $D eval models/$1 --n 1000 ;;
+    oneshot-shapes-text) $D cond-eval models/$1 --n 200 && $D eval models/$1 --n 1000 ;;
     gan-fmnist) $D eval models/$1 --metrics fid,kid,pr --n 2000 ;;
     cgan-fmnist) $D cond-eval models/$1 --n 1000 && $D eval models/$1 --metrics fid,kid,pr --n 2000 ;;
     flow-fmnist) $D eval models/$1 --n 2000 ;;
@@ -42,6 +42,7 @@ build() {
     *) echo "unknown zoo model $1" >&2; exit 2 ;;
   esac
   $D pack "$RUNS/$1" models/$1 --notes scripts/zoo/$1.md
+  rm -f models/$1/eval.json models/$1/cond-eval.json   # every figure is measured on the packed weights themselves
   measure $1
   rm -f models/$1/cond-eval.png   # a picture of the evaluation, not part of the model
   $D pack "$RUNS/$1" models/$1 --notes scripts/zoo/$1.md   # the same weights: keeps the figures, updates the card

@@ -1,5 +1,5 @@
 // `deepgen models`: the zoo shipped in the package's models/ folder, one line per model with its family, data and
-// headline figure (bits/dim, else conditional accuracy, else FID) read from its eval.json / cond-eval.json.
+// headline figure (conditional accuracy, else bits/dim, else FID) read from its eval.json / cond-eval.json.
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';

@@ -26,15 +26,16 @@ export function zooEntries(zooDir = ZOO_DIR): ZooEntry[] {
   });
 }
 
-/** The figure a model is best known by: bits/dim when it has a likelihood, else conditional accuracy, else FID. */
+/** The figure a model is best known by: conditional accuracy for a conditional model, else bits/dim when it has a
+ *  likelihood, else FID. */
 export function headlineFigure(row: LeaderboardRow): string {
-  const L = row.likelihood;
-  if (L.bitsPerDim !== null) return `${L.bitsPerDim.toFixed(3)} bits/dim (${L.kind}${L.n ? `, n=${L.n}` : ''})`;
   const c = row.condAccuracy;
   if (c)
     return c.heldOut !== null
       ? `${(c.overall * 100).toFixed(1)}% right (held-out pairs ${(c.heldOut * 100).toFixed(1)}%${c.n ? `, n=${c.n}` : ''})`
       : `${(c.overall * 100).toFixed(1)}% recognised${c.n ? ` (n=${c.n})` : ''}`;
+  const L = row.likelihood;
+  if (L.bitsPerDim !== null) return `${L.bitsPerDim.toFixed(3)} bits/dim (${L.kind}${L.n ? `, n=${L.n}` : ''})`;
   const fid = row.sampleQuality?.fid;
   if (fid !== null && fid !== undefined)
     return `FID ${fid.toFixed(1)} (deepgen features${row.sampleQuality?.n ? `, n=${row.sampleQuality.n}` : ''})`;

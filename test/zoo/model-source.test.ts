@@ -371,7 +371,7 @@ test("deepgen models: the zoo with each model's headline figure; an empty zoo sa
   assert.match(zooListing(path.join(tmp, 'none'))[0], /ships no zoo models yet/);
 });
 
-test('the headline figure: bits/dim, else conditional accuracy, else FID', () => {
+test('the headline figure: conditional accuracy, else bits/dim, else FID', () => {
   const row = (o: Partial<LeaderboardRow>) =>
     ({
       likelihood: { bitsPerDim: null, kind: 'n/a', name: null, n: null, reason: '' },
@@ -396,6 +396,9 @@ test('the headline figure: bits/dim, else conditional accuracy, else FID', () =>
   const cond = { kind: 'label' as const, overall: 0.875, heldOut: null, n: 100, guidance: 3 };
   assert.equal(headlineFigure(row({ condAccuracy: cond })), '87.5% recognised (n=100)');
   assert.equal(headlineFigure(row({ condAccuracy: cond, sampleQuality: sq })), '87.5% recognised (n=100)');
+  const bits = { bitsPerDim: 3.5, kind: 'bound' as const, name: 'VLB', n: 10, reason: '' };
+  assert.equal(headlineFigure(row({ condAccuracy: cond, likelihood: bits })), '87.5% recognised (n=100)');
+  assert.equal(headlineFigure(row({ likelihood: bits, sampleQuality: sq })), '3.500 bits/dim (bound, n=10)');
   const text = { kind: 'text' as const, overall: 0.9, heldOut: 0.8, n: 200, guidance: 3 };
   assert.equal(headlineFigure(row({ condAccuracy: text })), '90.0% right (held-out pairs 80.0%, n=200)');
   assert.equal(headlineFigure(row({})), 'not evaluated');
