@@ -2,7 +2,7 @@
 // npm run test:consumer: deepgen as a user gets it. Packs the tarball (with the linux-x64 native prebuild), installs it in
 // a fresh temporary project with no loader and no compiler step, and checks there:
 //   1. the install's size (node_modules, deepgen and its dependencies only; target <= 120 MB) and that the native
-//      backend loads from the prebuild (no install script ran);
+//      backend loads from the prebuild (no install script ran); the zoo ships in it (`deepgen models`, `deepgen demo`);
 //   2. the Node examples (examples/node/*.mjs) and README.md's library example under plain `node`;
 //   3. `tsc --noEmit` over the examples, NodeNext + strict, then + noUncheckedIndexedAccess, exactOptionalPropertyTypes
 //      and skipLibCheck false: 0 errors each;
@@ -102,6 +102,16 @@ try {
   if (!/backend\W+native/i.test(info))
     fail(`deepgen info does not report the native backend (from the prebuild):\n${info}`);
   step('the native backend loads from the prebuild');
+
+  // the zoo ships in the package: deepgen models lists it, deepgen demo draws from it
+  const models = sh('npx', ['--no-install', 'deepgen', 'models']);
+  if (!/zoo:diffusion-shapes-text/.test(models)) fail(`deepgen models does not list the zoo:\n${models}`);
+  const t0 = performance.now();
+  const demo = sh('npx', ['--no-install', 'deepgen', 'demo']);
+  step(`npx deepgen demo from the installed package: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  console.log(demo.trim().split('\n').slice(-12).join('\n'));
+  for (const f of ['demo/index.html', 'demo/diffusion-shapes-text.png', 'demo/one-shot-vs-sampling.png'])
+    if (!existsSync(path.join(app, f))) fail(`deepgen demo did not write ${f}`);
 
   step('npm install the dev tools for the checks (typescript, vite, @types/node)');
   sh('npm', [

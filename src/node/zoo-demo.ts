@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Model } from '../core/api/model.ts';
-import type { Images } from '../core/api/images.ts';
+import { sliceImages, type Images } from '../core/api/images.ts';
 import { getFamily } from '../core/registry.ts';
 import { upscale, type ImageU8 } from '../core/viz/grid.ts';
 import { makeGrid } from '../core/viz/grid.ts';
@@ -58,6 +58,8 @@ export interface DemoResult {
 interface Loaded {
   entry: ZooEntry;
   model: Model;
+  /** A text model's samples per demo prompt, drawn for its picture and reused by the comparison. */
+  byPrompt?: Map<string, Images>;
 }
 
 const stack = (imgs: Images[]): Images => {
@@ -91,7 +93,7 @@ function picture(x: Images, cols: number): ImageU8 {
 async function modelPicture(
   m: Model,
   o: { steps?: number; seed: number },
-): Promise<{ images: Images; cols: number; caption: string }> {
+): Promise<{ images: Images; cols: number; caption: string; byPrompt?: Map<string, Images> }> {
   const cap = m.capabilities;
   const steps = o.steps !== undefined && cap.samplingOptions.includes('steps') ? { steps: o.steps } : {};
   const slow = cap.generation !== 'one-pass';
@@ -113,7 +115,9 @@ async function modelPicture(
     const prompt = prompts.flatMap((p) => new Array<string>(rows).fill(p));
     const { images } = await m.sample({ n: prompt.length, seed: o.seed, prompt, ...steps });
     const held = heldOutIn(m, prompts);
+    const byPrompt = new Map(prompts.map((p, i) => [p, sliceImages(images, i * rows, rows)]));
     return {
+      byPrompt,
       images: transpose(images, rows, prompts.length),
       cols: prompts.length,
       caption: `One column per prompt: ${prompts.map((p) => `"${p}"${held.includes(p) ? ' (a pair never seen in training)' : ''}`).join(', ')}.`,
@@ -189,7 +193,12 @@ async function comparison(
     };
     idx.forEach((j, i) => real.data.set(test.images.subarray(j * D, (j + 1) * D), i * D));
     const a = (await one.model.sample({ n: k, seed: o.seed, prompt: p })).images;
-    const b = (await gen.model.sample({ n: k, seed: o.seed, prompt: p, ...steps })).images;
+    // the sampling model's own picture drew these prompts already (same seed): reuse them
+    const drawn = gen.byPrompt?.get(p);
+    const b =
+      drawn && drawn.n >= k
+        ? sliceImages(drawn, 0, k)
+        : (await gen.model.sample({ n: k, seed: o.seed, prompt: p, ...steps })).images;
     vOne += pixelVariance(a, 0, k) / prompts.length;
     vGen += pixelVariance(b, 0, k) / prompts.length;
     rows.push(real, a, b);
@@ -224,7 +233,8 @@ export async function zooDemo(opts: DemoOptions): Promise<DemoResult> {
       const model = new Model(readModelFolder(entry.dir, true, log).built);
       loaded.push({ entry, model });
       if (getFamily(model.family).deterministic) continue; // shown beside a sampling model below
-      const { images, cols, caption } = await modelPicture(model, { steps: opts.steps, seed });
+      const { images, cols, caption, byPrompt } = await modelPicture(model, { steps: opts.steps, seed });
+      loaded[loaded.length - 1].byPrompt = byPrompt;
       const file = `${entry.name}.png`;
       writeFileAtomic(path.join(opts.out, file), encodePng(picture(images, cols)));
       const seconds = (performance.now() - t) / 1000;
