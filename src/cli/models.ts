@@ -3,9 +3,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { formatParams, type LeaderboardRow } from '../node/leaderboard.ts';
+import { formatParams } from '../node/leaderboard.ts';
 import { ZOO_DIR } from '../node/model-source.ts';
-import { headlineFigure, zooEntries } from '../node/zoo.ts';
+import { figureLines, headlineFigure, zooEntries } from '../node/zoo.ts';
 import { action } from './common.ts';
 
 /** The zoo's table as text lines; a line saying the zoo is empty when it ships none. */
@@ -23,27 +23,6 @@ export function zooListing(zooDir = ZOO_DIR): string[] {
       .join('  ')
       .trimEnd();
   return [line(head), ...rows.map(line), '', 'Use one as RUN anywhere: deepgen sample zoo:NAME --n 16'];
-}
-
-/** Every figure a model has: bits/dim, conditional accuracy, FID with precision and recall. */
-function allFigures(r: LeaderboardRow): string {
-  const out: string[] = [];
-  const L = r.likelihood;
-  if (L.bitsPerDim !== null)
-    out.push(`${L.bitsPerDim.toFixed(3)} bits/dim (${L.kind === 'exact' ? 'exact' : `${L.name}`}, n=${L.n})`);
-  const c = r.condAccuracy;
-  if (c)
-    out.push(
-      c.heldOut !== null
-        ? `colour+shape right ${(c.overall * 100).toFixed(1)}%, held-out pairs ${(c.heldOut * 100).toFixed(1)}% (n=${c.n})`
-        : `class recognised ${(c.overall * 100).toFixed(1)}% (n=${c.n})`,
-    );
-  const q = r.sampleQuality;
-  if (q?.fid !== null && q?.fid !== undefined)
-    out.push(
-      `FID ${q.fid.toFixed(1)}${q.precision !== null ? `, precision ${q.precision.toFixed(2)}, recall ${(q.recall ?? 0).toFixed(2)}` : ''} (n=${q.n})`,
-    );
-  return out.join('; ') || 'not evaluated';
 }
 
 const minutes = (s: number | null) =>
@@ -68,7 +47,7 @@ export function zooMarkdown(zooDir = ZOO_DIR, pictures?: string): string {
     const pic =
       pictures && fs.existsSync(path.join(pictures, `${name}.png`)) ? `![${name}](${pictures}/${name}.png)` : '';
     const what = `${r.family}${r.conditioning !== 'none' ? ` (${r.conditioning})` : ''}, ${r.dataset} ${r.size ?? ''}`;
-    return `| [\`${spec}\`](models/${name}/README.md) | ${what} | ${formatParams(r.params)} | ${(bytes / 1e6).toFixed(1)} MB | ${budget} | ${allFigures(r)} | ${pic} |`;
+    return `| [\`${spec}\`](models/${name}/README.md) | ${what} | ${formatParams(r.params)} | ${(bytes / 1e6).toFixed(1)} MB | ${budget} | ${figureLines(r).join('; ') || 'not evaluated'} | ${pic} |`;
   });
   return [
     '| model | family, data | parameters | size | training budget (2 cores) | figures | samples |',

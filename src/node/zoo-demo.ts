@@ -14,7 +14,7 @@ import { readModelFolder } from './load-model.ts';
 import { ZOO_DIR } from './model-source.ts';
 import { encodePng } from './png.ts';
 import { loadSplit } from './train/prepare.ts';
-import { headlineFigure, zooEntries, type ZooEntry } from './zoo.ts';
+import { figureLines, zooEntries, type ZooEntry } from './zoo.ts';
 
 /** Prompts per data set for text-conditional models; the demo says which name a pair held out of training. */
 export const DEMO_PROMPTS: Record<string, string[]> = {
@@ -46,6 +46,8 @@ export interface DemoPicture {
   title: string;
   caption: string;
   figures: string[];
+  /** The command that draws such samples. */
+  command: string;
   seconds: number;
 }
 
@@ -93,7 +95,7 @@ function picture(x: Images, cols: number): ImageU8 {
 async function modelPicture(
   m: Model,
   o: { steps?: number; seed: number },
-): Promise<{ images: Images; cols: number; caption: string; byPrompt?: Map<string, Images> }> {
+): Promise<{ images: Images; cols: number; caption: string; args: string; byPrompt?: Map<string, Images> }> {
   const cap = m.capabilities;
   const steps = o.steps !== undefined && cap.samplingOptions.includes('steps') ? { steps: o.steps } : {};
   const slow = cap.generation !== 'one-pass';
@@ -105,6 +107,7 @@ async function modelPicture(
     return {
       images,
       cols: k,
+      args: `--label ${JSON.stringify(String(cap.classNames?.[k - 1] ?? k - 1).toLowerCase())} --n 16`,
       caption: `One column per class: ${(cap.classNames ?? []).join(', ')}.`,
     };
   }
@@ -118,6 +121,7 @@ async function modelPicture(
     const byPrompt = new Map(prompts.map((p, i) => [p, sliceImages(images, i * rows, rows)]));
     return {
       byPrompt,
+      args: `--prompt ${JSON.stringify(prompts[0])} --n 16`,
       images: transpose(images, rows, prompts.length),
       cols: prompts.length,
       caption: `One column per prompt: ${prompts.map((p) => `"${p}"${held.includes(p) ? ' (a pair never seen in training)' : ''}`).join(', ')}.`,
@@ -125,7 +129,7 @@ async function modelPicture(
   }
   const n = slow ? 16 : 32;
   const { images } = await m.sample({ n, seed: o.seed, ...steps });
-  return { images, cols: slow ? 8 : 8, caption: `${n} samples.` };
+  return { images, cols: 8, caption: `${n} samples.`, args: '--n 16' };
 }
 
 /** The prompts that name a colour+shape pair the model was not trained on. */
@@ -233,7 +237,7 @@ export async function zooDemo(opts: DemoOptions): Promise<DemoResult> {
       const model = new Model(readModelFolder(entry.dir, true, log).built);
       loaded.push({ entry, model });
       if (getFamily(model.family).deterministic) continue; // shown beside a sampling model below
-      const { images, cols, caption, byPrompt } = await modelPicture(model, { steps: opts.steps, seed });
+      const { images, cols, caption, args, byPrompt } = await modelPicture(model, { steps: opts.steps, seed });
       loaded[loaded.length - 1].byPrompt = byPrompt;
       const file = `${entry.name}.png`;
       writeFileAtomic(path.join(opts.out, file), encodePng(picture(images, cols)));
@@ -243,7 +247,8 @@ export async function zooDemo(opts: DemoOptions): Promise<DemoResult> {
         file,
         title: `${entry.spec}: ${entry.row.family}, ${entry.row.dataset}${entry.row.conditioning !== 'none' ? `, ${entry.row.conditioning}-conditional` : ''}`,
         caption,
-        figures: [headlineFigure(entry.row)],
+        figures: figureLines(entry.row),
+        command: `npx deepgen sample ${entry.spec} ${args}`,
         seconds,
       });
       log(`  ${file.padEnd(30)} ${seconds.toFixed(1)} s`);
@@ -262,9 +267,9 @@ export async function zooDemo(opts: DemoOptions): Promise<DemoResult> {
         caption: c.caption,
         figures: [
           ...c.figures,
-          `${pair[0].entry.spec}: ${pair[0].entry.row ? headlineFigure(pair[0].entry.row) : ''}`,
-          `${pair[1].entry.spec}: ${pair[1].entry.row ? headlineFigure(pair[1].entry.row) : ''}`,
+          ...pair.map((p) => `${p.entry.spec}: ${p.entry.row ? figureLines(p.entry.row).join('; ') : ''}`),
         ],
+        command: `npx deepgen compare ${pair[0].entry.spec} ${pair[1].entry.spec} --out compare.png`,
         seconds,
       });
       log(`  ${file.padEnd(30)} ${seconds.toFixed(1)} s`);
@@ -286,7 +291,7 @@ export function demoPage(pictures: DemoPicture[], seconds: number): string {
 <img src="${esc(p.file)}" alt="${esc(p.title)}">
 <p>${esc(p.caption)}</p>
 <ul>${p.figures.map((f) => `<li>${esc(f)}</li>`).join('')}</ul>
-<p class="how">drawn in ${p.seconds.toFixed(1)} s · <code>npx deepgen sample ${esc(p.model.split(' ')[0])} --n 16</code></p>
+<p class="how">drawn in ${p.seconds.toFixed(1)} s · <code>${esc(p.command)}</code></p>
 </section>`,
     )
     .join('\n');

@@ -41,3 +41,24 @@ export function headlineFigure(row: LeaderboardRow): string {
     return `FID ${fid.toFixed(1)} (deepgen features${row.sampleQuality?.n ? `, n=${row.sampleQuality.n}` : ''})`;
   return 'not evaluated';
 }
+
+/** Every figure a model has: bits/dim, conditional accuracy, FID with precision and recall. */
+export function figureLines(r: LeaderboardRow): string[] {
+  const out: string[] = [];
+  const L = r.likelihood;
+  if (L.bitsPerDim !== null)
+    out.push(`${L.bitsPerDim.toFixed(3)} bits/dim (${L.kind === 'exact' ? 'exact' : `${L.name}`}, n=${L.n})`);
+  const c = r.condAccuracy;
+  if (c)
+    out.push(
+      c.heldOut !== null
+        ? `colour+shape right ${(c.overall * 100).toFixed(1)}%, held-out pairs ${(c.heldOut * 100).toFixed(1)}% (n=${c.n})`
+        : `class recognised ${(c.overall * 100).toFixed(1)}% (n=${c.n})`,
+    );
+  const q = r.sampleQuality;
+  if (q?.fid !== null && q?.fid !== undefined)
+    out.push(
+      `FID ${q.fid.toFixed(1)}${q.precision !== null ? `, precision ${q.precision.toFixed(2)}, recall ${(q.recall ?? 0).toFixed(2)}` : ''} (n=${q.n})`,
+    );
+  return out;
+}
