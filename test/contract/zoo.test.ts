@@ -3,7 +3,6 @@
 // without leaking tensors; the demo draws them all; fine-tuning from a zoo model trains.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -16,7 +15,7 @@ import { decodeSafetensors, recordToFloat32, safetensorsHeader } from '../../src
 import { readSafetensorsHead } from '../../src/node/checkpoint-store.ts';
 import { zooEntries } from '../../src/node/zoo.ts';
 import { decodePng, writePng } from '../../src/node/png.ts';
-import { BIN, runCli } from '../helpers/cli.ts';
+import { runCli, startServe } from '../helpers/cli.ts';
 
 const names = zooNames();
 const cfgOf = (name: string) =>
@@ -190,24 +189,10 @@ test('fine-tuning: deepgen train --init zoo:vae-fmnist on a folder of colour ima
 
 test('deepgen serve with no arguments serves the zoo, first the model of zoo.json, then runs/* of the folder', async () => {
   const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'deepgen-zoo-serve-'));
-  const env = { ...process.env };
-  delete env.NODE_OPTIONS;
-  delete env.NODE_TEST_CONTEXT;
   fs.mkdirSync(path.join(cwd, 'runs'));
   fs.cpSync(path.join(ZOO_DIR, names[names.length - 1]), path.join(cwd, 'runs', 'mine'), { recursive: true });
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0'], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const { url: served, child } = await startServe([], { cwd });
   try {
-    let out = '';
-    let err = '';
-    child.stderr.on('data', (d) => (err += d));
-    const served = await new Promise<string>((resolve, reject) => {
-      child.stdout.on('data', (d) => {
-        out += d;
-        const m = /at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
-        if (m) resolve(m[1]);
-      });
-      child.on('exit', (code) => reject(new Error(`serve exited ${code}: ${err}`)));
-    });
     const list = (await (await fetch(served + 'api/runs')).json()) as { runs: { id: string; dir: string }[] };
     assert.deepEqual(
       list.runs.map((r) => r.dir),

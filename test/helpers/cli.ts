@@ -1,7 +1,7 @@
 // Runs the deepgen CLI (from source: deepgen-src.mjs) in a child node process for end-to-end tests: exit code, stdout, stderr;
 // assertUserError checks the one-line user error (exit 2).
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 
 /** The CLI from source under tsx (the tests' `deepgen`); bin/deepgen.js runs the build in dist/. */
@@ -69,4 +69,32 @@ export function assertUserError(r: CliResult, ...patterns: RegExp[]): string {
   assert.match(line, /^deepgen: error: \S/, show);
   for (const p of patterns) assert.match(line, p);
   return line;
+}
+
+/** `deepgen serve ...args --port 0` in a child process: resolves with its URL (http://127.0.0.1:PORT/) and what it
+ *  printed once it listens; rejects with its stderr if it exits first. The caller kills the child. */
+export async function startServe(
+  args: string[],
+  opts: { cwd: string; env?: NodeJS.ProcessEnv },
+): Promise<{ url: string; out: string; child: ChildProcess }> {
+  const env = { ...(opts.env ?? process.env) };
+  delete env.NODE_OPTIONS;
+  delete env.NODE_TEST_CONTEXT;
+  const child = spawn(process.execPath, [BIN, 'serve', ...args, '--port', '0'], {
+    cwd: opts.cwd,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stderr!.on('data', (d) => (err += d));
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const m = /at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
+      if (m) resolve(m[1]);
+    });
+    child.on('exit', (code) => reject(new Error(`serve exited ${code}: ${err}`)));
+  });
+  return { url, out, child };
 }

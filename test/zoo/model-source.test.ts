@@ -3,7 +3,6 @@
 // resumes with Range, a closed port is a one-line error, zoo:NAME lists the zoo, and the CLI samples from a URL.
 import '../helpers/backend.ts';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -15,7 +14,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../../src/core/errors.ts';
 import { loadModel } from '../../src/node/load-model.ts';
 import { hubFolderUrl, parseModelSpec, resolveModelSource } from '../../src/node/model-source.ts';
-import { BIN, runCli } from '../helpers/cli.ts';
+import { runCli, startServe } from '../helpers/cli.ts';
 import { zooListing } from '../../src/cli/models.ts';
 import { headlineFigure } from '../../src/node/zoo.ts';
 import type { LeaderboardRow } from '../../src/node/leaderboard.ts';
@@ -320,29 +319,15 @@ test('CLI: serve takes a URL and an hf: spec beside a run folder', async () => {
     DEEPGEN_CACHE: cacheDir('serve'),
     DEEPGEN_HF_ENDPOINT: `http://127.0.0.1:${port}`,
   };
-  delete env.NODE_OPTIONS;
-  delete env.NODE_TEST_CONTEXT;
-  const child = spawn(
-    process.execPath,
-    [BIN, 'serve', RUN, `http://127.0.0.1:${port}/run/`, 'hf:me/models', '--port', '0'],
-    {
-      cwd: tmp,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  const {
+    url: served,
+    out,
+    child,
+  } = await startServe([RUN, `http://127.0.0.1:${port}/run/`, 'hf:me/models'], {
+    cwd: tmp,
+    env,
+  });
   try {
-    let out = '';
-    let err = '';
-    child.stderr.on('data', (d) => (err += d));
-    const served = await new Promise<string>((resolve, reject) => {
-      child.stdout.on('data', (d) => {
-        out += d;
-        const m = /at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
-        if (m) resolve(m[1]);
-      });
-      child.on('exit', (code) => reject(new Error(`serve exited ${code}: ${err}`)));
-    });
     assert.match(out, /Serving 3 models/);
     const list = (await (await fetch(served + 'api/runs')).json()) as { runs: { id: string }[] };
     assert.equal(list.runs.length, 3);
