@@ -36,7 +36,7 @@ build() {
     diffusion-fmnist-label) train $1 diffusion --dataset fashion-mnist --cond label --steps 800 --batch-size 128 --lr 4e-4 --lr-schedule cosine ;;
     gan-fmnist) train $1 gan --dataset fashion-mnist --epochs 3 ;;
     cgan-fmnist) train $1 gan --dataset fashion-mnist --cond label --epochs 3 ;;
-    flow-fmnist) train $1 flow --dataset fashion-mnist --steps 700 --lr-schedule cosine ;;
+    flow-fmnist) train $1 flow --dataset fashion-mnist --steps 1500 --lr-schedule cosine ;;
     pixelcnn-fmnist) train $1 pixelcnn --dataset fashion-mnist --steps 700 --lr-schedule cosine ;;
     igpt-shapes-text) train $1 igpt --dataset shapes --size 16 --cond text --hold-out "$HO" --steps 1000 --lr-schedule cosine ;;
     *) echo "unknown zoo model $1" >&2; exit 2 ;;
