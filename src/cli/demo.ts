@@ -74,7 +74,7 @@ Examples:
             [
               '',
               `Done in ${r.seconds.toFixed(1)} s: ${r.pictures.length} pictures. Open ${r.index}`,
-              ...r.pictures.map((p) => `  ${path.join(out, p.file).padEnd(36)} ${p.figures[0] ?? ''}`),
+              ...r.pictures.map((p) => `  ${path.join(out, p.file).padEnd(34)} ${p.headline}`),
               `Next: npx deepgen serve, then open http://127.0.0.1:8080/ to watch them generate · deepgen models · deepgen demo --train`,
               '',
             ].join('\n'),

@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { formatParams } from '../node/leaderboard.ts';
 import { ZOO_DIR } from '../node/model-source.ts';
+import { fmtSeconds } from '../node/pack.ts';
 import { figureLines, headlineFigure, zooEntries } from '../node/zoo.ts';
 import { action } from './common.ts';
 
@@ -25,12 +26,7 @@ export function zooListing(zooDir = ZOO_DIR): string[] {
   return [line(head), ...rows.map(line), '', 'Use one as RUN anywhere: deepgen sample zoo:NAME --n 16'];
 }
 
-const minutes = (s: number | null) =>
-  s === null
-    ? '?'
-    : s >= 60
-      ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s`
-      : `${Math.round(s)} s`;
+const minutes = (s: number | null) => (s === null ? '?' : fmtSeconds(s));
 
 /**
  * The zoo as a markdown table (model, parameters, size on disk, training budget, figures, picture): pictures are
@@ -40,10 +36,17 @@ export function zooMarkdown(zooDir = ZOO_DIR, pictures?: string): string {
   const rows = zooEntries(zooDir).map(({ name, spec, dir, row: r, error }) => {
     if (!r) return `| \`${spec}\` | unreadable: ${error} | | | | | |`;
     const bytes = fs.readdirSync(dir).reduce((s, f) => s + fs.statSync(path.join(dir, f)).size, 0);
-    const batch = (
-      JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as { config: { train: { batchSize: number } } }
-    ).config.train.batchSize;
-    const budget = `${r.steps?.toLocaleString('en-US') ?? '?'} steps of ${batch}, ${minutes(r.trainSeconds)}`;
+    const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as {
+      config: { train: { batchSize: number } };
+      init?: { step?: number };
+    };
+    const batch = cfg.config.train.batchSize;
+    const steps = r.steps?.toLocaleString('en-US') ?? '?';
+    // a fine-tuned model (train --init) counts the steps of the model it started from; its time is its own stage's
+    const budget =
+      typeof cfg.init?.step === 'number'
+        ? `${cfg.init.step.toLocaleString('en-US')} + ${steps} steps of ${batch} (two stages, \`train --init\`), ${minutes(r.trainSeconds)} for the second`
+        : `${steps} steps of ${batch}, ${minutes(r.trainSeconds)}`;
     const pic =
       pictures && fs.existsSync(path.join(pictures, `${name}.png`)) ? `![${name}](${pictures}/${name}.png)` : '';
     const what = `${r.family}${r.conditioning !== 'none' ? ` (${r.conditioning})` : ''}, ${r.dataset} ${r.size ?? ''}`;

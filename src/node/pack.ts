@@ -72,7 +72,8 @@ export function packModel(run: string, out: string, opts: PackOptions = {}): Pac
     throw new UserError(`deepgen pack writes a new folder: pass an output folder other than the run folder ${run}`);
   const ck = loadCheckpoint(run, { warn: opts.log });
   const useEma = (opts.useEma ?? true) && ck.ema !== undefined;
-  const source = useEma ? ck.ema! : ck.weights;
+  // the EMA may cover only part of the model (a GAN averages G, not D): it is laid over the raw weights
+  const source = useEma ? { ...ck.weights, ...ck.ema! } : ck.weights;
   const keptFloat32: string[] = [];
   const weights: Record<string, TensorRecord> = {};
   let params = 0;
@@ -153,8 +154,11 @@ export function writeManifest(dir: string): void {
   writeFileAtomic(path.join(dir, 'manifest.json'), JSON.stringify({ files }, null, 2) + '\n');
 }
 
-const fmtSeconds = (s: number) =>
-  s >= 60 ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${Math.round(s)} s`;
+/** 479.6 -> "8m00s", 42.2 -> "42 s" (rounded to whole seconds first, so never "7m60s"). */
+export function fmtSeconds(seconds: number): string {
+  const t = Math.round(seconds);
+  return t >= 60 ? `${Math.floor(t / 60)}m${String(t % 60).padStart(2, '0')}s` : `${t} s`;
+}
 const pct = (v: unknown) => (typeof v === 'number' ? `${(v * 100).toFixed(1)}%` : 'n/a');
 
 /** "Fine-tuned from SPEC (step N): " when the run started from another model's weights (train --init). */

@@ -14,7 +14,7 @@ import { readModelFolder } from './load-model.ts';
 import { ZOO_DIR } from './model-source.ts';
 import { encodePng } from './png.ts';
 import { loadSplit } from './train/prepare.ts';
-import { figureLines, zooEntries, type ZooEntry } from './zoo.ts';
+import { figureLines, headlineFigure, zooEntries, type ZooEntry } from './zoo.ts';
 
 /** Prompts per data set for text-conditional models; the demo says which name a pair held out of training. */
 export const DEMO_PROMPTS: Record<string, string[]> = {
@@ -46,6 +46,8 @@ export interface DemoPicture {
   title: string;
   caption: string;
   figures: string[];
+  /** The one figure to print beside it. */
+  headline: string;
   /** The command that draws such samples. */
   command: string;
   seconds: number;
@@ -248,6 +250,7 @@ export async function zooDemo(opts: DemoOptions): Promise<DemoResult> {
         title: `${entry.spec}: ${entry.row.family}, ${entry.row.dataset}${entry.row.conditioning !== 'none' ? `, ${entry.row.conditioning}-conditional` : ''}`,
         caption,
         figures: figureLines(entry.row),
+        headline: headlineFigure(entry.row),
         command: `npx deepgen sample ${entry.spec} ${args}`,
         seconds,
       });
@@ -269,6 +272,7 @@ export async function zooDemo(opts: DemoOptions): Promise<DemoResult> {
           ...c.figures,
           ...pair.map((p) => `${p.entry.spec}: ${p.entry.row ? figureLines(p.entry.row).join('; ') : ''}`),
         ],
+        headline: c.figures[0],
         command: `npx deepgen compare ${pair[0].entry.spec} ${pair[1].entry.spec} --out compare.png`,
         seconds,
       });

@@ -11,7 +11,7 @@ import '../helpers/backend.ts';
 import { decodeSafetensors, recordToFloat32 } from '../../src/core/checkpoint/safetensors.ts';
 import { loadCheckpoint } from '../../src/node/checkpoint-store.ts';
 import { loadModel } from '../../src/node/load-model.ts';
-import { packModel } from '../../src/node/pack.ts';
+import { fmtSeconds, packModel } from '../../src/node/pack.ts';
 import { trainTinyRun } from '../helpers/tiny-run.ts';
 import { assertUserError, runCli } from '../helpers/cli.ts';
 
@@ -46,7 +46,7 @@ test('pack writes float16 EMA weights, a manifest that matches, and a card with 
     const w = recordToFloat32(ck.weights[k]);
     return e.some((v, i) => Math.abs(v - w[i]) > 1e-3 * (1 + Math.abs(v)));
   });
-  assert.ok(apart, 'the tiny run\'s EMA equals its weights');
+  assert.ok(apart, "the tiny run's EMA equals its weights");
   for (const [name, rec] of Object.entries(packed)) {
     assert.equal(rec.dtype, 'F16', name);
     const want = recordToFloat32(ck.ema![name]);
@@ -123,4 +123,30 @@ test('--float32 keeps the trained precision; errors are one line with exit 2', a
     await runCli(['pack', run, out, '--notes', path.join(tmp, 'missing.md')], { cwd: tmp }),
     /Cannot read --notes/,
   );
+});
+
+test("a GAN's EMA covers G only: the packed folder holds G's EMA and D's raw weights, and loads", async () => {
+  const gan = await trainTinyRun('gan', path.join(tmp, 'gan'), { train: { ema: 0.9 }, steps: 3 });
+  const ck = loadCheckpoint(gan);
+  assert.ok(Object.keys(ck.ema!).length < Object.keys(ck.weights).length, 'the tiny GAN keeps a partial EMA');
+  const out = path.join(tmp, 'gan-packed');
+  const r = packModel(gan, out);
+  assert.equal(r.weights, 'ema');
+  const packed = tensorsOf(path.join(out, 'model.safetensors'));
+  assert.deepEqual(Object.keys(packed).sort(), Object.keys(ck.weights).sort());
+  for (const [name, rec] of Object.entries(packed)) {
+    const want = recordToFloat32((ck.ema![name] ?? ck.weights[name])!);
+    const got = recordToFloat32(rec);
+    want.forEach((v, i) => assert.ok(Math.abs(got[i] - v) <= Math.abs(v) * 2 ** -11 + 2 ** -24, `${name}[${i}]`));
+  }
+  const m = await loadModel(out);
+  assert.equal((await m.sample({ n: 2, seed: 1 })).images.n, 2);
+  m.dispose();
+});
+
+test('durations round to whole seconds before splitting minutes', () => {
+  assert.equal(fmtSeconds(479.6), '8m00s');
+  assert.equal(fmtSeconds(59.4), '59 s');
+  assert.equal(fmtSeconds(59.6), '1m00s');
+  assert.equal(fmtSeconds(906.2), '15m06s');
 });
