@@ -322,7 +322,7 @@ if (famRows.length) {
 }
 if (startup)
   console.log(
-    `\nCLI start-up (median wall time of ${Object.values(startup)[0].runs} processes each):\n${startupTable(startup)}`,
+    `\nCLI start-up (median wall time of ${Object.values(startup)[0].runs} processes each, the demo ${startup["deepgen demo (the zoo's pictures)"]?.runs ?? '-'}):\n${startupTable(startup)}`,
   );
 if (Object.keys(ratios).length)
   console.log(
