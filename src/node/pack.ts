@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../core/errors.ts';
 import { CHECKPOINT_FILES } from '../core/checkpoint/format.ts';
-import { numel, recordToF16, type TensorRecord } from '../core/checkpoint/safetensors.ts';
+import { numel, recordToF16, safetensorsHeader, type TensorRecord } from '../core/checkpoint/safetensors.ts';
 import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint-store.ts';
 import { writeFileAtomic } from './fs-atomic.ts';
 
@@ -125,18 +125,17 @@ export function packModel(run: string, out: string, opts: PackOptions = {}): Pac
   return { dir: out, params, bytes, weights: useEma ? 'ema' : 'model', keptFloat32, keptFigures };
 }
 
-/** True when two safetensors files hold the same tensors (headers' dtypes and shapes, and data), ignoring metadata. */
+/** True when two safetensors files hold the same tensors (dtypes, shapes and data), whatever their metadata. */
 function sameTensors(a: Uint8Array, b: Uint8Array): boolean {
   const body = (x: Uint8Array) => {
-    const n = Number(new DataView(x.buffer, x.byteOffset).getBigUint64(0, true));
-    const header = JSON.parse(new TextDecoder().decode(x.subarray(8, 8 + n))) as Record<string, unknown>;
-    delete header.__metadata__;
-    return { header: JSON.stringify(header), data: x.subarray(8 + n) };
+    const { header, n } = safetensorsHeader(x);
+    const { __metadata__: _meta, ...tensors } = header;
+    return { tensors: JSON.stringify(tensors), data: x.subarray(8 + n) };
   };
   try {
     const p = body(a);
     const q = body(b);
-    return p.header === q.header && Buffer.compare(p.data, q.data) === 0;
+    return p.tensors === q.tensors && Buffer.compare(p.data, q.data) === 0;
   } catch {
     return false;
   }

@@ -8,6 +8,7 @@ import { sliceImages, type Images } from '../core/api/images.ts';
 import { getFamily } from '../core/registry.ts';
 import { upscale, type ImageU8 } from '../core/viz/grid.ts';
 import { makeGrid } from '../core/viz/grid.ts';
+import { pixelVariance } from '../core/eval/sample-stats.ts';
 import { realIndices } from './compare.ts';
 import { writeFileAtomic } from './fs-atomic.ts';
 import { readModelFolder } from './load-model.ts';
@@ -157,23 +158,6 @@ function comparisonPair(loaded: Loaded[]): [Loaded, Loaded] | null {
   return null;
 }
 
-/** Per-pixel variance across k images in [0, 1] units, averaged over pixels. */
-function pixelVariance(x: Images, first: number, k: number): number {
-  const D = x.height * x.width * x.channels;
-  let total = 0;
-  for (let d = 0; d < D; d++) {
-    let s = 0;
-    let s2 = 0;
-    for (let i = first; i < first + k; i++) {
-      const v = x.data[i * D + d] / 255;
-      s += v;
-      s2 += v * v;
-    }
-    total += s2 / k - (s / k) ** 2;
-  }
-  return total / D;
-}
-
 async function comparison(
   [one, gen]: [Loaded, Loaded],
   o: { steps?: number; seed: number },
@@ -205,8 +189,8 @@ async function comparison(
       drawn && drawn.n >= k
         ? sliceImages(drawn, 0, k)
         : (await gen.model.sample({ n: k, seed: o.seed, prompt: p, ...steps })).images;
-    vOne += pixelVariance(a, 0, k) / prompts.length;
-    vGen += pixelVariance(b, 0, k) / prompts.length;
+    vOne += pixelVariance(unit(a), k) / prompts.length;
+    vGen += pixelVariance(unit(b), k) / prompts.length;
     rows.push(real, a, b);
   }
   return {
@@ -217,6 +201,9 @@ async function comparison(
     ],
   };
 }
+
+/** Pixels in [0, 1], as the sample statistics take them. */
+const unit = (x: Images) => Float32Array.from(x.data, (v) => v / 255);
 
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
