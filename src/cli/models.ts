@@ -33,13 +33,11 @@ const minutes = (s: number | null) => (s === null ? '?' : fmtSeconds(s));
  * PICTURES/NAME.png when that file exists (paths as written, relative to the markdown file).
  */
 export function zooMarkdown(zooDir = ZOO_DIR, pictures?: string): string {
-  const rows = zooEntries(zooDir).map(({ name, spec, dir, row: r, error }) => {
+  const rows = zooEntries(zooDir).map(({ name, spec, dir, row: r, config, error }) => {
     if (!r) return `| \`${spec}\` | unreadable: ${error} | | | | | |`;
     const bytes = fs.readdirSync(dir).reduce((s, f) => s + fs.statSync(path.join(dir, f)).size, 0);
-    const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as {
-      config: { train: { batchSize: number } };
-      init?: { step?: number };
-    };
+    // config.json as zooEntries read it for the row
+    const cfg = config as unknown as { config: { train: { batchSize: number } }; init?: { step?: number } };
     const batch = cfg.config.train.batchSize;
     const steps = r.steps?.toLocaleString('en-US') ?? '?';
     // a fine-tuned model (train --init) counts the steps of the model it started from; its time is its own stage's

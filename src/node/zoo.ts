@@ -1,6 +1,7 @@
 // The zoo as data for the CLI, the demo and the server: each shipped model's folder, its leaderboard row (family,
 // data, conditioning, figures from eval.json / cond-eval.json) and its headline figure.
 import path from 'node:path';
+import type { CheckpointConfigFile } from '../core/checkpoint/format.ts';
 import { leaderboardRow, readRunFiles, type LeaderboardRow } from './leaderboard.ts';
 import { ZOO_DIR, zooNames } from './model-source.ts';
 
@@ -11,6 +12,8 @@ export interface ZooEntry {
   dir: string;
   /** null when the folder cannot be read (error says why). */
   row: LeaderboardRow | null;
+  /** Its config.json as read for the row (null with the row). */
+  config: CheckpointConfigFile | null;
   error?: string;
 }
 
@@ -19,9 +22,17 @@ export function zooEntries(zooDir = ZOO_DIR): ZooEntry[] {
   return zooNames(zooDir).map((name) => {
     const dir = path.join(zooDir, name);
     try {
-      return { name, spec: `zoo:${name}`, dir, row: leaderboardRow(readRunFiles(dir)) };
+      const files = readRunFiles(dir);
+      return { name, spec: `zoo:${name}`, dir, row: leaderboardRow(files), config: files.config };
     } catch (e) {
-      return { name, spec: `zoo:${name}`, dir, row: null, error: String((e as Error)?.message ?? e).split('\n')[0] };
+      return {
+        name,
+        spec: `zoo:${name}`,
+        dir,
+        row: null,
+        config: null,
+        error: String((e as Error)?.message ?? e).split('\n')[0],
+      };
     }
   });
 }
