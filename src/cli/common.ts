@@ -2,6 +2,8 @@
 import { InvalidArgumentError } from 'commander';
 import { MAX_SEED } from '../core/config/schema.ts';
 import { UserError, type ErrorHint } from '../core/errors.ts';
+import { getFamily, registry } from '../core/registry.ts';
+import { samplerNames } from '../core/diffusion/samplers/index.ts';
 import { DEFAULT_MAX_IMAGE_PIXELS, MAX_IMAGE_PIXELS_ENV } from '../node/data/image-check.ts';
 
 /** --help note of the commands that read a run's folder:PATH images (train has the --max-image-pixels flag). */
@@ -153,4 +155,28 @@ export function fail(e: unknown): never {
       `deepgen: internal error: ${err?.message ?? String(e)} (set DEEPGEN_DEBUG=1 for the stack trace, and please report it)\n`,
     );
   process.exit(1);
+}
+
+/** The --sampler option of every command that samples a diffusion model: the registry's names. */
+export function samplerOption(): [string, string, (v: string) => string] {
+  return [
+    '--sampler <name>',
+    `${samplerNames().join(' or ')} (diffusion; default: the model's)`,
+    choiceOpt('--sampler', samplerNames()),
+  ];
+}
+
+/**
+ * A one-line error for a sampling flag the run's family does not take (e.g. --steps on a GAN), naming the families
+ * that do. `flags` pairs a sampling option's name with the flag's value (undefined = not given).
+ */
+export function checkSamplingFlags(family: string, run: string, flags: [string, unknown][]): void {
+  const applies: readonly string[] = getFamily(family).samplingOptions ?? [];
+  for (const [opt, v] of flags) {
+    if (v === undefined || applies.includes(opt)) continue;
+    const which = Object.entries(registry)
+      .filter(([, fam]) => (fam as { samplingOptions?: readonly string[] }).samplingOptions?.includes(opt))
+      .map(([n]) => n);
+    throw new UserError(`--${opt} applies to ${which.join(' and ') || 'no'} models; ${run} is a ${family}`);
+  }
 }

@@ -7,7 +7,7 @@ import { conditionalEval } from '../node/cond-eval.ts';
 import { writeImageGrid } from '../node/pictures.ts';
 import { createProgress, formatDuration } from '../node/progress.ts';
 import { loadRun } from '../node/run.ts';
-import { action, floatOpt, intOpt, seedOpt, RUN_ARG_HELP } from './common.ts';
+import { action, checkSamplingFlags, floatOpt, intOpt, samplerOption, seedOpt, RUN_ARG_HELP } from './common.ts';
 
 const pct = (v: number) => (Number.isNaN(v) ? '  n/a' : `${(100 * v).toFixed(1).padStart(5)}%`);
 
@@ -26,6 +26,7 @@ export function registerCondEval(program: Command): void {
     )
     .option('--guidance <w>', "classifier-free guidance weight (default: the model's)", floatOpt('--guidance', 0))
     .option('--steps <n>', "sampler steps (default: the model's)", intOpt('--steps', 1))
+    .option(...samplerOption())
     .option('--seed <n>', 'random seed', seedOpt(), 0)
     .option('--batch-size <n>', 'samples generated at once', intOpt('--batch-size', 1), 100)
     .option('--no-ema', 'use the raw weights even when the run kept an EMA')
@@ -39,6 +40,7 @@ export function registerCondEval(program: Command): void {
             n: number;
             guidance?: number;
             steps?: number;
+            sampler?: string;
             seed: number;
             batchSize: number;
             ema: boolean;
@@ -47,6 +49,11 @@ export function registerCondEval(program: Command): void {
           },
         ) => {
           const r = await loadRun(run, { backend: f.backend, useEma: f.ema });
+          checkSamplingFlags(r.family, run, [
+            ['guidance', f.guidance],
+            ['steps', f.steps],
+            ['sampler', f.sampler],
+          ]);
           // the total is known once generation starts (text models on shapes add a held-out set)
           let progress: ReturnType<typeof createProgress> | undefined;
           const res = await conditionalEval(r, {
@@ -54,6 +61,7 @@ export function registerCondEval(program: Command): void {
             seed: f.seed,
             guidance: f.guidance,
             steps: f.steps,
+            sampler: f.sampler,
             batchSize: f.batchSize,
             onProgress: (d, total) =>
               (progress ??= createProgress('cond-eval', total, { every: Math.max(1, Math.floor(total / 10)) })).update(
@@ -87,7 +95,7 @@ export function registerCondEval(program: Command): void {
             .map(([k, v]) => `${k} ${(100 * v).toFixed(1)}%`)
             .join(', ');
           const lines = [
-            `${r.family} (${res.kind}-conditional) at step ${r.step}, guidance ${f.guidance ?? 'default'}, ${formatDuration(res.seconds)}; judged by the ${res.classifier.dataset} classifier (its test accuracy on real images: ${clfAcc})`,
+            `${r.family} (${res.kind}-conditional) at step ${r.step}, guidance ${f.guidance ?? 'default'}${f.sampler || f.steps ? `, ${f.sampler ?? 'default sampler'} ${f.steps ?? 'default'} steps` : ''}, ${formatDuration(res.seconds)}; judged by the ${res.classifier.dataset} classifier (its test accuracy on real images: ${clfAcc})`,
           ];
           if (res.labels) {
             lines.push(`  recognised as the intended class: ${pct(res.labels.overall)} of ${res.labels.n}`);

@@ -13,7 +13,16 @@ import { SAMPLE_METRICS, sampleQuality, type SampleMetric, type SampleQualityRes
 import { withDataDir } from '../node/run-config.ts';
 import { natsToBitsPerDim } from '../core/math/units.ts';
 import { evalCapabilities, type EvalResult } from '../core/eval/result.ts';
-import { action, intOpt, seedOpt, IMAGE_LIMIT_HELP, RUN_ARG_HELP } from './common.ts';
+import {
+  action,
+  checkSamplingFlags,
+  floatOpt,
+  intOpt,
+  samplerOption,
+  seedOpt,
+  IMAGE_LIMIT_HELP,
+  RUN_ARG_HELP,
+} from './common.ts';
 
 /** The metrics of --metrics: nll and/or the sample metrics, in a fixed order. */
 export function parseMetrics(text: string): { nll: boolean; sample: SampleMetric[] } {
@@ -58,6 +67,13 @@ export function registerEval(program: Command): void {
       seedOpt(),
       0,
     )
+    .option(
+      '--guidance <w>',
+      "fid/kid/pr: classifier-free guidance weight (default: the model's)",
+      floatOpt('--guidance', 0),
+    )
+    .option('--steps <n>', "fid/kid/pr: sampler steps (default: the model's)", intOpt('--steps', 1))
+    .option(...samplerOption())
     .option('--data-dir <dir>', 'folder with the dataset files, if not where training found them')
     .option('--backend <name>', 'compute backend', 'auto')
     .option('--json', 'print the result as JSON')
@@ -74,7 +90,8 @@ Examples:
   deepgen eval runs/pixelcnn                       exact bits/dim on the whole test set
   deepgen eval runs/flow --iwae 8                  the flow's bound, and its importance-weighted version
   deepgen eval runs/diffusion --n 1000             the DDPM variational bound (8 draws of t per image, 10 UNet passes)
-  deepgen eval runs/diffusion --metrics fid,kid,pr --n 2000`,
+  deepgen eval runs/diffusion --metrics fid,kid,pr --n 2000
+  deepgen eval runs/diffusion --metrics fid --n 2000 --sampler dpm++2m --steps 20   (FID of a faster sampler)`,
     )
     .action(
       action(
@@ -86,12 +103,17 @@ Examples:
             n: number;
             batchSize?: number;
             seed: number;
+            guidance?: number;
+            steps?: number;
+            sampler?: string;
             dataDir?: string;
             backend: string;
             json?: boolean;
           },
         ) => {
           const r = await loadRun(run, { backend: f.backend });
+          const sampling = { guidance: f.guidance, steps: f.steps, sampler: f.sampler };
+          checkSamplingFlags(r.family, run, Object.entries(sampling));
           const can = evalCapabilities(r.model);
           const metrics = parseMetrics(f.metrics ?? (can.evaluates ? 'nll' : SAMPLE_METRICS.join(',')));
           if (metrics.nll && !can.evaluates)
@@ -127,6 +149,7 @@ Examples:
               n,
               seed: f.seed,
               metrics: metrics.sample,
+              sampling,
               batchSize: f.batchSize,
               onProgress: (d) => progress.update(d, `${d} samples`),
             });

@@ -3,8 +3,6 @@ import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { UserError } from '../core/errors.ts';
 import { labelIndex } from '../core/api/labels.ts';
-import { getFamily, registry } from '../core/registry.ts';
-import { samplerNames } from '../core/diffusion/samplers/index.ts';
 import { loadRun } from '../node/run.ts';
 import type * as tf from '@tensorflow/tfjs-core';
 import { MAX_GRID_SAMPLES, sampleFileName, writeSampleFiles } from '../node/sample-files.ts';
@@ -13,7 +11,16 @@ import { DEFAULT_SAMPLE_CHUNK } from '../core/sample-chunks.ts';
 import type { SampleOptions } from '../core/family.ts';
 import { writeGif } from '../node/gif.ts';
 import { floatsToUint8, makeGrid, upscale, type ImageU8 } from '../core/viz/grid.ts';
-import { action, choiceOpt, collect, floatOpt, intOpt, seedOpt, RUN_ARG_HELP } from './common.ts';
+import {
+  action,
+  checkSamplingFlags,
+  collect,
+  floatOpt,
+  intOpt,
+  samplerOption,
+  seedOpt,
+  RUN_ARG_HELP,
+} from './common.ts';
 import { condKindOf } from '../core/conditioning/config.ts';
 
 /** One animation frame: the current images [n,H,W,C] in [0,1] as a grid. */
@@ -49,7 +56,7 @@ export function registerSample(program: Command): void {
       floatOpt('--guidance', 0),
     )
     .option('--steps <n>', "sampler steps (diffusion DDIM; default: the model's)", intOpt('--steps', 1))
-    .option('--sampler <name>', `${samplerNames().join(' or ')} (diffusion)`, choiceOpt('--sampler', samplerNames()))
+    .option(...samplerOption())
     .option('--eta <eta>', 'DDIM eta: 0 deterministic, 1 like DDPM (diffusion)', floatOpt('--eta', 0))
     .option(
       '--temperature <t>',
@@ -134,21 +141,14 @@ export function registerSample(program: Command): void {
             throw new UserError(
               `This ${r.family} is not text-conditional, so --prompt does not apply; train with --set model.cond.kind=text to use prompts`,
             );
-          const applies = getFamily(r.family).samplingOptions ?? [];
-          for (const [opt, v] of [
+          checkSamplingFlags(r.family, run, [
             ['guidance', f.guidance],
             ['steps', f.steps],
             ['sampler', f.sampler],
             ['eta', f.eta],
             ['temperature', f.temperature],
             ['animate', f.animate],
-          ] as const) {
-            if (v === undefined || applies.includes(opt)) continue;
-            const which = Object.entries(registry)
-              .filter(([, fam]) => (fam as { samplingOptions?: readonly string[] }).samplingOptions?.includes(opt))
-              .map(([n]) => n);
-            throw new UserError(`--${opt} applies to ${which.join(' and ') || 'no'} models; ${run} is a ${r.family}`);
-          }
+          ]);
           const cols =
             f.cols ??
             ((labels?.length ?? prompts?.length ?? 0) > 1

@@ -23,6 +23,8 @@ export interface CondEvalOptions {
   seed: number;
   guidance?: number;
   steps?: number;
+  /** A diffusion sampler's registry name (default: the model's). */
+  sampler?: string;
   batchSize?: number;
   onProgress?: (done: number, total: number) => void;
   /** Passed to getClassifier (tests use a tiny one in a temporary cache). */
@@ -34,6 +36,7 @@ export interface CondEvalResult {
   classifier: { dataset: string; testAccuracy: Record<string, number>; dir: string };
   guidance: number | undefined;
   steps: number | undefined;
+  sampler: string | undefined;
   /** Label models, and text models on class-name captions. */
   labels?: LabelAccuracy & { classNames: string[] };
   /** Text models on shapes: pairs seen in training, and pairs held out of it. */
@@ -92,12 +95,13 @@ export async function conditionalEval(run: LoadedRun, o: CondEvalOptions): Promi
   const batch = o.batchSize ?? DEFAULT_SAMPLE_CHUNK;
   const t0 = performance.now();
   const keep: tf.Tensor4D[] = [];
-  const base = { guidance: o.guidance, steps: o.steps };
+  const base = { guidance: o.guidance, steps: o.steps, sampler: o.sampler };
   const classify = (x: tf.Tensor4D) => clf.classifier.predict(x);
   const result: Omit<CondEvalResult, 'seconds' | 'preview'> = {
     kind: cond,
     guidance: o.guidance,
     steps: o.steps,
+    sampler: o.sampler,
     classifier: { dataset, testAccuracy: clf.info.testAccuracy as unknown as Record<string, number>, dir: clf.dir },
   };
   try {

@@ -28,7 +28,7 @@ test('a sampler added to the registry is in the config enum, the CLI choices and
   const { DiffusionModel } = await import('../../src/core/families/diffusion/index.ts');
   const { Command } = await import('commander');
   const { registerSample } = await import('../../src/cli/sample.ts');
-  assert.deepEqual(samplerNames(), ['ddim', 'ddpm', 'averaged']);
+  assert.deepEqual(samplerNames(), ['ddim', 'ddpm', 'dpm++2m', 'averaged']);
   const fam = registry.diffusion;
   const cfg = fam.modelSchema.parse({ ...fam.defaults.model, ...fam.tinyPreset, sampler: 'averaged' });
   assert.equal(cfg.sampler, 'averaged');
@@ -38,9 +38,12 @@ test('a sampler added to the registry is in the config enum, the CLI choices and
   registerSample(program);
   const opt = program.commands.find((c) => c.name() === 'sample')!.options.find((o) => o.long === '--sampler')!;
   assert.equal(opt.parseArg!('averaged', undefined), 'averaged');
-  assert.throws(() => opt.parseArg!('euler', undefined), /ddim, ddpm, averaged/);
+  assert.throws(() => opt.parseArg!('euler', undefined), /ddim, ddpm, dpm\+\+2m, averaged/);
   assert.match(opt.description, /averaged/);
-  assert.throws(() => getSampler('toString'), /unknown sampler "toString"; use one of: ddim, ddpm, averaged/);
+  assert.throws(
+    () => getSampler('toString'),
+    /unknown sampler "toString"; use one of: ddim, ddpm, dpm\+\+2m, averaged/,
+  );
   // the model samples with it (the config's default here); tensors kept in the state (x_t included) are disposed
   const m = new DiffusionModel(cfg, { height: 4, width: 4, channels: 1, numClasses: 0 }, 1);
   for (const v of Object.values(m.params.vars))

@@ -3,14 +3,15 @@
 import { UserError } from '../../errors.ts';
 import { ddim } from './ddim.ts';
 import { ddpm } from './ddpm.ts';
+import { dpmSolver2m } from './dpm-solver.ts';
 import type { Sampler } from './sampler.ts';
 
 export type { Sampler, SamplerState, StepInput } from './sampler.ts';
 
 /** The samplers by name; the first is listed first in menus. */
-export const samplers = { ddim, ddpm } satisfies Record<string, Sampler<any>>;
+export const samplers = { ddim, ddpm, 'dpm++2m': dpmSolver2m } satisfies Record<string, Sampler<any>>;
 
-/** A sampler's name: 'ddim' | 'ddpm'. */
+/** A sampler's name: 'ddim' | 'ddpm' | 'dpm++2m'. */
 export type SamplerName = keyof typeof samplers;
 
 /** The registry's names, in order (read when called, so a sampler added to `samplers` at run time is listed too). */

@@ -36,8 +36,8 @@ export interface Sampler<S extends SamplerState = SamplerState> {
   label: string;
   /** One line for help texts. */
   summary: string;
-  /** The timesteps visited, descending and ending at 0, for `steps` requested steps (a sampler may ignore `steps`,
-   *  as DDPM visits every t). Throws a UserError for an invalid `steps`. */
+  /** The timesteps visited, descending (the step from the last one lands on x_0), for `steps` requested steps (a
+   *  sampler may ignore `steps`, as DDPM visits every t). Throws a UserError for an invalid `steps`. */
   timesteps(schedule: Schedule, steps: number): number[];
   /** The state before the first step. */
   init(): S;
