@@ -14,6 +14,7 @@ import { trainerFor, trainModelStep } from '../../src/core/train/model-step.ts';
 import { GanModel } from '../../src/core/families/gan/index.ts';
 import { ganModelSchema, criticSteps, type GanModelConfig } from '../../src/core/families/gan/config.ts';
 import { DivergenceWatch } from '../../src/core/families/gan/train-step.ts';
+import * as networks from '../../src/core/families/gan/networks.ts';
 
 const fam = registry.gan;
 const INFO: DataInfo = {
@@ -330,4 +331,77 @@ test('pictures: a slerp interpolation grid, one class per row for label models',
   assert.match(pics[0].caption, /slerp.*one class per row/);
   pics[0].images.dispose();
   m.dispose();
+});
+
+test('minibatch std: one channel per group of g images, the mean feature std; D sees a batch of copies as different', () => {
+  const { minibatchStd } = networks;
+  tf.tidy(() => {
+    // 4 images in groups of 2: group 0 = two copies (std 0), group 1 = values 0 and 2 (std 1 everywhere)
+    const h = tf.concat([tf.ones([2, 2, 2, 3]), tf.zeros([1, 2, 2, 3]), tf.fill([1, 2, 2, 3], 2)]) as tf.Tensor4D;
+    const s = minibatchStd(h, 2);
+    assert.deepEqual(s.shape, [4, 2, 2, 1]);
+    const v = Array.from(s.dataSync());
+    assert.ok(
+      v.slice(0, 8).every((x) => Math.abs(x - 1e-4) < 1e-5),
+      `copies: ${v.slice(0, 8)}`,
+    );
+    assert.ok(
+      v.slice(8).every((x) => Math.abs(x - 1) < 1e-4),
+      `spread: ${v.slice(8)}`,
+    );
+    // group size 4 on 6 images falls back to 3 (a divisor), so [real; fake] halves of 3 never mix
+    const six = minibatchStd(
+      tf.concat([tf.zeros([3, 1, 1, 1]), tf.randomNormal([3, 1, 1, 1], 0, 1, 'float32', 2)]) as tf.Tensor4D,
+      4,
+    );
+    assert.ok(six.dataSync()[0] < 1e-3 && six.dataSync()[5] > 0.01, Array.from(six.dataSync()).join(' '));
+  });
+  // in D: a batch of one image repeated gets another score than a varied batch holding that image first
+  const m = new GanModel(cfgOf({ arch: 'conv', mbstd: 3 }), INFO, 6);
+  const before = tf.memory().numTensors;
+  tf.tidy(() => {
+    const same = tf.tile(tf.slice(X, 0, 1), [3, 1, 1, 1]) as tf.Tensor4D;
+    const a = m.D.forward(same, null).dataSync()[0],
+      b = m.D.forward(tf.slice(X, 0, 3), null).dataSync()[0];
+    assert.notEqual(a, b);
+    // and without mbstd it is the same image, the same score
+    const plain = new GanModel(cfgOf({ arch: 'conv' }), INFO, 6);
+    assert.equal(plain.D.forward(same, null).dataSync()[0], plain.D.forward(tf.slice(X, 0, 3), null).dataSync()[0]);
+    plain.dispose();
+  });
+  assert.equal(tf.memory().numTensors, before);
+  m.dispose();
+  userError(
+    () => new GanModel(cfgOf({ arch: 'conv', mbstd: 4, loss: 'wgan-gp' }), INFO, 1),
+    /mbstd.*WGAN-GP.*model.mbstd=0/,
+  );
+  userError(() => new GanModel(cfgOf({ arch: 'mlp', mbstd: 4 }), INFO, 1), /model.mbstd applies to model.arch=conv/);
+});
+
+test('mode seeking (MSGAN): G trains on pairs sharing a condition, the term is reported, and it pays G for different images', () => {
+  const m = new GanModel(cfgOf({ arch: 'conv', modeSeeking: 1, cond: { kind: 'label' } }), INFO, 6);
+  const cond = { labels: Y, prompts: null };
+  const before = tf.memory().numTensors;
+  const out = m.generatorObjective(6, cond, null, 3);
+  const ms = out.terms.modeSeeking as unknown as tf.Scalar;
+  const lossG = out.terms.lossG as unknown as tf.Scalar;
+  // loss = L_G + lambda / (ratio + 1e-5), ratio = mean|G(z1,c) - G(z2,c)| / mean|z1 - z2| > 0
+  const ratio = ms.dataSync()[0];
+  assert.ok(ratio > 0 && Number.isFinite(ratio), `ratio ${ratio}`);
+  const want = lossG.dataSync()[0] + 1 / (ratio + 1e-5);
+  assert.ok(Math.abs(out.loss.dataSync()[0] - want) < 1e-3 * want, `${out.loss.dataSync()[0]} vs ${want}`);
+  tf.dispose([out.loss, ...Object.values(out.terms)] as unknown as tf.Tensor[]);
+  assert.equal(tf.memory().numTensors, before);
+  // without it: no term, and the loss is L_G alone
+  const plain = new GanModel(cfgOf({ arch: 'conv', cond: { kind: 'label' } }), INFO, 6);
+  const p = plain.generatorObjective(6, cond, null, 3);
+  assert.equal(p.terms.modeSeeking, undefined);
+  tf.dispose([p.loss, ...Object.values(p.terms)] as unknown as tf.Tensor[]);
+  // a full training step reports it with the other health terms
+  const tr = trainerFor(m, trainSchema.parse({ lr: 1e-3 }), 10);
+  const r = trainModelStep(tr, m, () => ({ x: tf.clone(X), y: tf.clone(Y), captions: null }), 0);
+  assert.ok(r.terms.modeSeeking > 0, JSON.stringify(r.terms));
+  tr.dispose();
+  m.dispose();
+  plain.dispose();
 });

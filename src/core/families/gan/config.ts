@@ -33,6 +33,14 @@ export const ganModelSchema = z
     statsBatch: z.number().int().min(2).default(128),
     /** Slope of D's leaky ReLU for x < 0. */
     leak: z.number().min(0).max(1).default(0.2),
+    /** conv: minibatch standard deviation (Karras et al. 2018, ProGAN): D's last feature map gets one more channel,
+     *  the standard deviation of each feature over a group of this many images, averaged to one number per group.
+     *  D then sees how varied a batch is, and a G that draws one image (per class) is told apart. 0 = off. */
+    mbstd: z.number().int().min(0).max(64).default(0),
+    /** lambda of the mode-seeking term of MSGAN (Mao et al. 2019) in G's loss, for conditional models: G's batch is
+     *  made of pairs (z1, c), (z2, c) and L_G gets + lambda / (mean|G(z1,c) - G(z2,c)| / mean|z1 - z2| + 1e-5), so G
+     *  is paid for drawing different images from different noise under one condition. 0 = off. */
+    modeSeeking: z.number().min(0).default(0),
     /** Discriminator (critic) updates per generator update; 0 = the loss's usual: 5 for wgan-gp, 1 otherwise. */
     nCritic: z.number().int().min(0).max(20).default(0),
     /** lambda of the gradient penalty lambda E[(||grad D(x^)||_2 - 1)^2] (wgan-gp). */
@@ -69,6 +77,10 @@ export function criticSteps(cfg: GanModelConfig): number {
 
 /** The problem with a config for this data (one line: what is wrong and the fix), or null. */
 export function ganConfigProblem(cfg: GanModelConfig, info: Pick<DataInfo, 'height' | 'width'>): string | null {
+  if (cfg.mbstd > 0 && cfg.arch !== 'conv') return `model.mbstd applies to model.arch=conv; set model.mbstd=0`;
+  // the gradient penalty needs each D(x_i) to depend on x_i alone, which a batch statistic breaks
+  if (cfg.mbstd > 0 && cfg.loss === 'wgan-gp')
+    return `model.mbstd mixes the images of a group inside D, which WGAN-GP's per-image gradient penalty forbids; set model.mbstd=0 or model.loss=ns`;
   if (cfg.arch !== 'conv') return null;
   const { height: H, width: W } = info;
   const f = 2 ** cfg.stages;

@@ -115,9 +115,19 @@ export class GanModel implements GenerativeModel, GanPlayers {
 
   generatorObjective(B: number, cond: CondInput, drop: boolean[] | null, seed: number): LossOutput {
     return tf.tidy(() => {
-      const fake = this.G.forward(drawNoise(B, this.cfg.latent, seed), this.embed(this.condG, cond, B, drop));
-      const lossG = generatorLoss(this.cfg.loss, this.D.forward(fake, this.embed(this.condD, cond, B, drop)));
-      return { loss: lossG, terms: { lossG: tf.clone(lossG) } } as unknown as tf.TensorContainer;
+      const lambda = this.cfg.modeSeeking;
+      const h = lambda > 0 ? Math.floor(B / 2) : 0;
+      // mode seeking: rows i and h + i share a condition (the first h rows'), each with its own noise
+      const [c, d] = h > 0 ? pairConditions(cond, drop, B, h) : [cond, drop];
+      const z = drawNoise(B, this.cfg.latent, seed);
+      const fake = this.G.forward(z, this.embed(this.condG, c, B, d));
+      const lossG = generatorLoss(this.cfg.loss, this.D.forward(fake, this.embed(this.condD, c, B, d)));
+      if (h === 0) return { loss: lossG, terms: { lossG: tf.clone(lossG) } } as unknown as tf.TensorContainer;
+      // MSGAN (Mao et al. 2019, eq. 3): L_ms = mean|G(z1, c) - G(z2, c)| / mean|z1 - z2|, and L_G + lambda / (L_ms + 1e-5)
+      const gap = (t: tf.Tensor) => tf.mean(tf.abs(tf.sub(tf.slice(t, 0, h), tf.slice(t, h, h))));
+      const ms = tf.div(gap(fake), gap(z)) as tf.Scalar;
+      const loss = tf.add(lossG, tf.mul(lambda, tf.reciprocal(tf.add(ms, 1e-5))));
+      return { loss, terms: { lossG: tf.clone(lossG), modeSeeking: ms } } as unknown as tf.TensorContainer;
     }) as unknown as LossOutput;
   }
 
@@ -232,6 +242,24 @@ export class GanModel implements GenerativeModel, GanPlayers {
   dispose(): void {
     this.params.dispose();
   }
+}
+
+/** The batch's condition (and drop mask) with row h + i set to row i's for i < h: pairs for the mode-seeking term. */
+function pairConditions(cond: CondInput, drop: boolean[] | null, B: number, h: number): [CondInput, boolean[] | null] {
+  const idx = Array.from({ length: B }, (_, i) => (i >= h && i < 2 * h ? i - h : i));
+  const labels = cond.labels;
+  return [
+    {
+      labels:
+        labels instanceof tf.Tensor
+          ? (tf.gather(labels, idx) as tf.Tensor1D)
+          : labels
+            ? idx.map((i) => labels[i])
+            : null,
+      prompts: cond.prompts ? idx.map((i) => cond.prompts![i]) : null,
+    },
+    drop ? idx.map((i) => drop[i]) : null,
+  ];
 }
 
 export const ganFamily: Family<GanModelConfig> = defineFamily({

@@ -169,6 +169,26 @@ export class Generator {
   }
 }
 
+/**
+ * The minibatch standard deviation channel of ProGAN (Karras et al. 2018) for h [B, h, w, C]: consecutive groups of g
+ * images (g = the largest divisor of B up to `group`, so a [real; fake] batch never mixes the two halves when each
+ * half divides by g), s = mean over (h, w, C) of sqrt(Var_group(h) + 1e-8), one number per group, as a constant
+ * channel [B, h, w, 1] of each image in the group.
+ */
+export function minibatchStd(h: tf.Tensor4D, group: number): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [B, hh, ww, C] = h.shape;
+    let g = Math.min(group, B);
+    while (B % g !== 0) g--;
+    const y = tf.reshape(h, [B / g, g, hh, ww, C]);
+    const centred = tf.sub(y, tf.mean(y, 1, true));
+    const sd = tf.sqrt(tf.add(tf.mean(tf.square(centred), 1), 1e-8)); // [B/g, hh, ww, C]
+    const s = tf.mean(sd, [1, 2, 3]); // [B/g]
+    const perImage = tf.reshape(tf.tile(tf.reshape(s, [B / g, 1]), [1, g]), [B, 1, 1, 1]);
+    return tf.tile(perImage, [1, hh, ww, 1]) as tf.Tensor4D;
+  });
+}
+
 export class Discriminator {
   private readonly v: Record<string, tf.Variable> = {};
   /** conv: channels per stage, full resolution first, e.g. [64, 128]. */
@@ -197,7 +217,7 @@ export class Discriminator {
         p(`conv${i}.bias`, [this.ch[i]], 'zeros');
         inC = this.ch[i];
       }
-      const flat = (this.H / 2 ** s) * (this.W / 2 ** s) * this.ch[s - 1];
+      const flat = (this.H / 2 ** s) * (this.W / 2 ** s) * (this.ch[s - 1] + (cfg.mbstd > 0 ? 1 : 0));
       p('out.weight', [flat, 1], W_INIT);
       feat = this.ch[s - 1];
       if (concat) p('cond.map.weight', [condDim, this.H * this.W], W_INIT);
@@ -239,8 +259,9 @@ export class Discriminator {
               bias: w(`conv${i}.bias`),
             }),
           ) as tf.Tensor4D; // [B, h/2, w/2, ch_i]
-        flat = tf.reshape(h, [B, -1]) as tf.Tensor2D;
         const last = h;
+        if (this.cfg.mbstd > 0) h = tf.concat([h, minibatchStd(h, this.cfg.mbstd)], 3) as tf.Tensor4D;
+        flat = tf.reshape(h, [B, -1]) as tf.Tensor2D;
         phi = () => tf.mean(last, [1, 2]) as tf.Tensor2D;
       } else {
         let h = tf.reshape(x, [B, -1]) as tf.Tensor2D;

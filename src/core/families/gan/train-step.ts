@@ -72,6 +72,7 @@ export function ganTrainStep(
     gradNormD: sums.gradNormD,
     gradNormG: g.gradNorm,
   };
+  if (g.terms.modeSeeking !== undefined) terms.modeSeeking = g.terms.modeSeeking;
   if (m.cfg.loss === 'wgan-gp') {
     terms.gp = sums.gp;
     terms.gpGradNorm = sums.gpGradNorm;
