@@ -1,8 +1,12 @@
 // The sampling loop's predicted-x_0 frames (issue 22): each frame's x0() is x0FromEps of the step's x_t and eps
 // (clipped, in [0, 1]), for eps- and v-prediction, with and without guidance; under DDIM eta 0 the last frame's x0hat
-// is the final sample; x0hat costs nothing unless asked for, and no tensor leaks with or without a listener.
+// is the final sample; x0hat costs nothing unless asked for, and no tensor leaks with or without a listener; the
+// denoising picture and `deepgen sample --animate` show x0hat beside x_t.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '../helpers/backend.ts';
 import { registry } from '../../src/core/registry.ts';
@@ -13,6 +17,8 @@ import { epsFromV, x0FromEps } from '../../src/core/diffusion/forward.ts';
 import { samplers, type Sampler } from '../../src/core/diffusion/samplers/index.ts';
 import { ddimStep, ddimTimesteps } from '../../src/core/diffusion/samplers/ddim.ts';
 import { disposeCondSeq } from '../../src/core/conditioning/conditioner.ts';
+import { runCli } from '../helpers/cli.ts';
+import { trainTinyRun } from '../helpers/tiny-run.ts';
 
 const info = { height: 8, width: 8, channels: 1, numClasses: 3 };
 const shape: [number, number, number, number] = [3, 8, 8, 1];
@@ -181,4 +187,29 @@ test("the diffusion family's pictures: the denoising picture pairs each x_t row 
   assert.equal(tf.memory().numTensors, before);
   x.dispose();
   m.dispose();
+});
+
+test('deepgen sample --animate: each GIF frame is the x_t grid beside the x0hat grid (diffusion), x_t alone otherwise', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dg-x0-'));
+  try {
+    for (const family of ['diffusion', 'pixelcnn'] as const) {
+      const run = await trainTinyRun(family, path.join(dir, family));
+      const gif = path.join(dir, `${family}.gif`);
+      const r = await runCli(['sample', run, '--n', '4', '--animate', gif, '--out', path.join(dir, `${family}.png`)], {
+        cwd: dir,
+      });
+      assert.equal(r.code, 0, r.stderr);
+      const width = fs.readFileSync(gif).readUInt16LE(6); // the GIF's logical screen width
+      const grid = 2 * 16 + 3 * 2; // 2 columns of 16-pixel samples with 2-pixel borders
+      if (family === 'diffusion') {
+        assert.equal(width, 2 * grid + 4, 'x_t grid, 4-pixel gap, x0hat grid');
+        assert.match(r.stdout, /x_t on the left, the predicted x_0 on the right/);
+      } else {
+        assert.equal(width, grid);
+        assert.doesNotMatch(r.stdout, /predicted x_0/);
+      }
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
