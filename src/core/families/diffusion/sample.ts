@@ -112,12 +112,13 @@ function frame(
   total: number,
 ): void {
   const images = tf.tidy(() => to01(xPrev));
-  const made: tf.Tensor4D[] = []; // x0hat, once asked for
-  const x0 = () => made[0] ?? made[made.push(tf.tidy(() => to01(x0FromEps(s, xt, eps, t)))) - 1];
+  const made = { x0: null as tf.Tensor4D | null }; // x0hat, once asked for
+  const x0 = () => (made.x0 ??= tf.tidy(() => to01(x0FromEps(s, xt, eps, t))));
   try {
     onFrame(images, step, total, { x0 });
   } finally {
-    tf.dispose([images, ...made]);
+    images.dispose();
+    made.x0?.dispose();
   }
 }
 
