@@ -10,7 +10,7 @@ import { createProgress } from '../node/progress.ts';
 import { DEFAULT_SAMPLE_CHUNK } from '../core/sample-chunks.ts';
 import type { SampleOptions } from '../core/family.ts';
 import { writeGif } from '../node/gif.ts';
-import { floatsToUint8, makeGrid, upscale, type ImageU8 } from '../core/viz/grid.ts';
+import { concatHorizontal, floatsToUint8, makeGrid, upscale, type ImageU8 } from '../core/viz/grid.ts';
 import {
   action,
   checkSamplingFlags,
@@ -65,7 +65,7 @@ export function registerSample(program: Command): void {
     )
     .option(
       '--animate <file.gif>',
-      'also write a GIF of the sampling as it happens (the first --batch-size samples): diffusion from noise to image step by step, autoregressive models row by row',
+      'also write a GIF of the sampling as it happens (the first --batch-size samples): diffusion from noise to image step by step, beside the x_0 the model predicts at each step (right); autoregressive models row by row',
     )
     .option('--seed <n>', 'random seed (same seed, same images)', seedOpt(), 0)
     .option('--cols <n>', 'grid columns', intOpt('--cols', 1))
@@ -172,9 +172,14 @@ export function registerSample(program: Command): void {
             temperature: f.temperature,
           };
           // the animation follows the first chunk: its frames are all in memory until the GIF is written
-          const onFrame = f.animate
-            ? (img: tf.Tensor4D) => {
-                frames.push(gridToImage(img, animCols, f.scale));
+          // diffusion: x_t's grid (left) beside the grid of x0hat, the x_0 predicted at that step (right)
+          let withX0 = false;
+          const onFrame: SampleOptions['onFrame'] = f.animate
+            ? (img, _step, _total, more) => {
+                const xt = gridToImage(img, animCols, f.scale);
+                const x0 = more?.x0?.();
+                withX0 = !!x0;
+                frames.push(x0 ? concatHorizontal([xt, gridToImage(x0, animCols, f.scale)], { pad: 4 * f.scale }) : xt);
               }
             : undefined;
           const progress = createProgress('sample', f.n, { quiet: f.n <= f.batchSize });
@@ -201,7 +206,7 @@ export function registerSample(program: Command): void {
             for (let i = 0; i < 15 && last; i++) frames.push(last); // hold the final image for 1.2 s
             writeGif(f.animate, frames, { delayMs: 80 });
             process.stdout.write(
-              `Wrote the sampling (${frames.length - 15} steps${animated < f.n ? `, the first ${animated} samples` : ''}) to ${f.animate}\n`,
+              `Wrote the sampling (${frames.length - 15} steps${animated < f.n ? `, the first ${animated} samples` : ''}${withX0 ? '; x_t on the left, the predicted x_0 on the right' : ''}) to ${f.animate}\n`,
             );
           }
           process.stdout.write(

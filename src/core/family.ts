@@ -39,10 +39,19 @@ export interface SampleOptions {
   eta?: number;
   /** Sampling temperature T of a flow: z ~ N(0, T^2 I) (1 = the model's own distribution). */
   temperature?: number;
-  /** Called with the current images [n,H,W,C] in [0,1] as sampling proceeds (animations); the callee must not keep them. */
-  onFrame?: (images: tf.Tensor4D, step: number, total: number) => void;
+  /** Called with the current images [n,H,W,C] in [0,1] as sampling proceeds (animations); the callee must not keep them.
+   *  `more` holds what an iterative sampler can show beside them (diffusion: the predicted x_0), see FrameDetail. */
+  onFrame?: (images: tf.Tensor4D, step: number, total: number, more?: FrameDetail) => void;
   /** Autoregressive models: called after every drawn value (the playground's pixel-by-pixel view); see PixelStep. */
   onPixel?: (p: PixelStep) => void;
+}
+
+/** What a sampler can show beside a frame's images; each part is computed only when called, so a listener that does not
+ *  ask pays nothing. The tensors returned are valid during the onFrame call only: the callee must not keep them. */
+export interface FrameDetail {
+  /** Diffusion: the model's prediction of the final images at this step, x0hat = (x_t - sqrt(1 - alphaBar_t) eps) /
+   *  sqrt(alphaBar_t) from the step's x_t and guided eps, clipped to the data range, [n,H,W,C] in [0,1]. */
+  x0?: () => tf.Tensor4D;
 }
 
 /** One step of autoregressive sampling: the value just drawn at (row, col, channel) and what the model predicted there. */

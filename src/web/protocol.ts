@@ -69,8 +69,9 @@ export interface Images {
 export type Reply =
   | { id: number; type: 'loaded'; model: ModelInfo }
   | ({ id: number; type: 'images'; ms: number } & Images)
-  /** Sampling step `step` of `total` of the chunk of samples first .. first + count - 1 (the others as drawn so far). */
-  | ({ id: number; type: 'frame'; step: number; total: number; first: number; count: number } & Images)
+  /** Sampling step `step` of `total` of the chunk of samples first .. first + count - 1 (the others as drawn so far);
+   *  x0: the first chunk's x0hat [count, H, W, C], the x_0 the model predicts at this step (models sampled in 'steps'). */
+  | ({ id: number; type: 'frame'; step: number; total: number; first: number; count: number; x0?: Uint8Array } & Images)
   | ({
       id: number;
       type: 'pixel';

@@ -223,17 +223,9 @@ function samplesPanel(ctx: ViewContext): () => Images | null {
     );
     panel.append(el('figure', {}, chart, chartCaption));
   }
-  // diffusion: sample 1 at a few steps from x_T to x_0, shown as a strip when done
-  let strip: ReturnType<typeof figure> | null = null;
-  if (opts.includes('sampler')) {
-    strip = figure(
-      'sample 1 from noise x_T (left) to the image x_0 (right)',
-      () => common.fileName('denoising'),
-      'denoising',
-    );
-    strip.root.hidden = true; // shown once drawn
-    panel.append(strip.root);
-  }
+  // models sampled in steps (diffusion): sample 1 at a few steps from x_T to x_0, x_t above the x0hat predicted there
+  const strip = info.generation === 'steps' ? denoisingStrip(() => common.fileName('denoising')) : null;
+  if (strip) panel.append(strip.root);
   stage.append(panel);
   let latest: Images | null = null;
   let updates = 0;
@@ -250,7 +242,8 @@ function samplesPanel(ctx: ViewContext): () => Images | null {
       const live = ar || opts.includes('animate');
       updates = 0;
       const per = info.height * info.width * info.channels;
-      const kept: Uint8Array[] = [];
+      const kept: Uint8Array[] = [],
+        keptX0: Uint8Array[] = [];
       const r = await ctx.worker.request(
         { type: 'sample', run: ctx.listing.id, n, seed, settings: s, live },
         'images',
@@ -268,8 +261,11 @@ function samplesPanel(ctx: ViewContext): () => Images | null {
                 Math.floor(((u.step - 1) * 7) / Math.max(1, u.total - 1)) >
                   Math.floor(((u.step - 2) * 7) / Math.max(1, u.total - 1)) ||
                 u.step === u.total)
-            )
+            ) {
               kept.push(u.images.slice(0, per));
+              if (u.x0) keptX0.push(u.x0.slice(0, per));
+              strip?.draw(kept, keptX0, info);
+            }
           } else {
             const H = info.height,
               W = info.width;
@@ -284,18 +280,44 @@ function samplesPanel(ctx: ViewContext): () => Images | null {
       latest = r;
       paint(fig.canvas, gridOf(r, cols));
       fig.caption.textContent = `${n} samples in ${r.ms.toFixed(0)} ms; the same images as \`${cliCommand(ctx.listing.dir, n, seed, s)}\``;
-      if (strip && kept.length) {
-        const all = new Uint8Array(kept.length * per);
-        kept.forEach((k, i) => all.set(k, i * per));
-        paint(
-          strip.canvas,
-          gridOf({ images: all, shape: [kept.length, info.height, info.width, info.channels] }, kept.length),
-          70 * kept.length,
-        );
-      }
     }),
   );
   return () => latest;
+}
+
+/**
+ * The denoising strip: sample 1's x_t at up to 8 steps (top row) and, below each, the x_0 the model predicted at that
+ * step (x_t stays noise until late; x0hat shows early what the image will be). Drawn as frames arrive.
+ */
+function denoisingStrip(file: () => string): {
+  root: HTMLElement;
+  draw: (xt: Uint8Array[], x0: Uint8Array[], info: ViewContext['info']) => void;
+} {
+  const fig = figure(
+    'sample 1 from noise (left) to image (right); below each x_t, the x_0 predicted from it: x0hat = (x_t - sqrt(1 - alphaBar_t) eps) / sqrt(alphaBar_t)',
+    file,
+    'denoising',
+  );
+  fig.caption.id = 'denoising-caption';
+  const x0Label = el('span', {}, 'predicted x_0');
+  const labels = el('div', { class: 'strip-labels', id: 'denoising-labels' }, el('span', {}, 'x_t'), x0Label);
+  fig.root.prepend(el('div', { class: 'strip' }, labels, fig.canvas));
+  fig.root.hidden = true; // shown once drawn
+  return {
+    root: fig.root,
+    draw(xt, x0, info) {
+      const per = info.height * info.width * info.channels;
+      const rows = x0.length === xt.length ? [...xt, ...x0] : xt; // x0hat rows only from a sampler that predicts it
+      x0Label.hidden = rows === xt;
+      const all = new Uint8Array(rows.length * per);
+      rows.forEach((k, i) => all.set(k, i * per));
+      paint(
+        fig.canvas,
+        gridOf({ images: all, shape: [rows.length, info.height, info.width, info.channels] }, xt.length),
+        70 * xt.length,
+      );
+    },
+  };
 }
 
 /** The `deepgen sample` command that writes the same grid. */

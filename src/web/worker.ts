@@ -174,10 +174,22 @@ async function handle(id: number, r: Request): Promise<void> {
         const opts: SampleOptions = { ...r.settings };
         if (!r.live) return opts;
         let pixels = false; // autoregressive models stream pixels; their per-row frames would repeat them
-        opts.onFrame = (x, step, total) => {
+        opts.onFrame = (x, step, total, more) => {
           if (pixels) return;
           all.set(floatsToUint8(x.dataSync()), first * per);
-          post({ id, type: 'frame', step, total, first, count, images: all.slice(), shape });
+          // the strip follows sample 1: x0hat only for the first chunk, computed only then
+          const x0 = first === 0 ? more?.x0?.() : undefined;
+          post({
+            id,
+            type: 'frame',
+            step,
+            total,
+            first,
+            count,
+            images: all.slice(),
+            shape,
+            ...(x0 ? { x0: floatsToUint8(x0.dataSync()) } : {}),
+          });
         };
         // sample 1's distribution is the one shown: the first chunk streams pixels, later ones their rows
         if (first === 0) {

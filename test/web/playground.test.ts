@@ -317,7 +317,29 @@ describe('e2e: playground in headless Chromium', { timeout: 600_000 }, () => {
     );
     const strip = await canvasImage(page, 'denoising');
     assert.equal(strip.width, 4 * 16 + 5 * 2, 'sample 1 at each of the 4 steps');
+    assert.equal(strip.height, 2 * 16 + 3 * 2, 'two rows: x_t and the predicted x_0');
     assertNotBlank(strip, 'denoising strip');
+    // the tile of row r, column c (16x16 with a 2-pixel border), as RGB bytes
+    const tile = (r: number, c: number) => {
+      const out: number[] = [];
+      for (let y = 0; y < 16; y++)
+        for (let x = 0; x < 16; x++) {
+          const i = ((2 + r * 18 + y) * strip.width + 2 + c * 18 + x) * strip.channels;
+          out.push(strip.data[i], strip.data[i + 1], strip.data[i + 2]);
+        }
+      return out;
+    };
+    // DDIM eta 0 ends on the last step's x0hat; before that the prediction is not the noisy x_t
+    assert.deepEqual(tile(1, 3), tile(0, 3), 'the last predicted x_0 is the sample');
+    assert.notDeepEqual(tile(1, 0), tile(0, 0), 'the first predicted x_0 differs from x_t');
+    assert.deepEqual(
+      await page.$$eval('#denoising-labels span', (s) => s.map((e) => [e.textContent, (e as HTMLElement).hidden])),
+      [
+        ['x_t', false],
+        ['predicted x_0', false],
+      ],
+    );
+    assert.match((await page.textContent('#denoising-caption')) ?? '', /x0hat = \(x_t - sqrt\(1 - alphaBar_t\) eps\)/);
     await shot(page, 'diffusion-view');
     await page.fill('#prompt', 'red elephant');
     const bad = await act(page, '#generate');

@@ -142,27 +142,30 @@ export class DiffusionModel implements GenerativeModel {
       cols,
       caption: `the forward process: test images noised to t = ${ts.join(', ')} (x_t = sqrt(alphaBar) x0 + sqrt(1 - alphaBar) eps)`,
     });
-    // the reverse process: 8 samples, 10 snapshots of x_t from noise to image
-    const frames: tf.Tensor4D[] = [];
+    // the reverse process: 4 samples, 10 snapshots each of x_t (one row) and of the x0hat predicted there (the row below)
+    const frames: tf.Tensor4D[] = [],
+      x0s: tf.Tensor4D[] = [];
     const steps = Math.min(this.cfg.steps, this.cfg.T);
     const keep = new Set(Array.from({ length: cols }, (_, i) => Math.max(1, Math.round(((i + 1) * steps) / cols))));
-    const last = this.sample(8, rng.seed(), {
-      onFrame: (img, step) => {
-        if (keep.has(step)) frames.push(tf.clone(img));
+    const last = this.sample(4, rng.seed(), {
+      onFrame: (img, step, _total, more) => {
+        if (!keep.has(step)) return;
+        frames.push(tf.clone(img));
+        x0s.push(tf.clone(more!.x0!()));
       },
     });
     last.dispose();
     out.push({
       name: 'denoising',
       images: tf.tidy(() => {
-        const stacked = tf.stack(frames, 1); // [8, cols, H, W, C]
-        const [n, c, H, W, C] = stacked.shape;
-        return tf.reshape(stacked, [n * c, H, W, C]) as tf.Tensor4D;
+        const stacked = tf.stack([tf.stack(frames, 1), tf.stack(x0s, 1)], 1); // [4, 2, cols, H, W, C]
+        const [n, r, c, H, W, C] = stacked.shape;
+        return tf.reshape(stacked, [n * r * c, H, W, C]) as tf.Tensor4D;
       }),
       cols: frames.length,
-      caption: `sampling (${this.cfg.sampler}, ${steps} steps): each row goes from noise x_T to the image x_0`,
+      caption: `sampling (${this.cfg.sampler}, ${steps} steps), 4 samples in pairs of rows: x_t from noise x_T to the image x_0, and below it the x_0 the model predicts at that step, x0hat = (x_t - sqrt(1 - alphaBar_t) eps) / sqrt(alphaBar_t)`,
     });
-    tf.dispose(frames);
+    tf.dispose([...frames, ...x0s]);
     if (this.cond?.kind === 'label') {
       const C = this.info.numClasses;
       const labels = Array.from({ length: C * 8 }, (_, i) => Math.floor(i / 8));

@@ -3,9 +3,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { concatCondSeq, disposeCondSeq, type CondSeq } from '../../conditioning/conditioner.ts';
 import { guide } from '../../conditioning/guidance.ts';
-import { epsFromV } from '../../diffusion/forward.ts';
+import { epsFromV, x0FromEps } from '../../diffusion/forward.ts';
 import type { Schedule } from '../../diffusion/schedules.ts';
 import type { Sampler, SamplerState } from '../../diffusion/samplers/index.ts';
+import type { FrameDetail } from '../../family.ts';
 import { SampleStreams } from '../../tensor/sample-streams.ts';
 
 export type Net = (xt: tf.Tensor4D, t: ArrayLike<number>, cond: CondSeq | null) => tf.Tensor4D;
@@ -21,7 +22,8 @@ export interface LoopOptions {
   /** Conditions for the n samples and the null condition (or null for an unconditional model). */
   cond: CondSeq | null;
   nullCond: CondSeq | null;
-  onFrame?: (images: tf.Tensor4D, step: number, total: number) => void;
+  /** After each step: the new x_t in [0, 1] and, on request (more.x0()), the x0hat that step predicted (FrameDetail). */
+  onFrame?: (images: tf.Tensor4D, step: number, total: number, more: FrameDetail) => void;
   /** Index of the first sample in the request: row i draws x_T and every step's noise from sample first + i's stream. */
   first?: number;
 }
@@ -66,15 +68,18 @@ export function sampleLoop(
           eta: o.eta,
           noise: () => streams.normal(image) as tf.Tensor4D,
         });
-        return { x: r.xPrev, state: r.state } as unknown as tf.TensorContainer; // tidy keeps the state's tensors
-      }) as unknown as { x: tf.Tensor4D; state: SamplerState };
-      disposeDropped([x, state], next.state); // the new state may keep x_t (a solver's history)
+        // tidy keeps the state's tensors, and eps while a frame listener may ask for x0hat
+        return { x: r.xPrev, state: r.state, eps: o.onFrame ? eps : null } as unknown as tf.TensorContainer;
+      }) as unknown as { x: tf.Tensor4D; state: SamplerState; eps: tf.Tensor4D | null };
+      const xt = x;
+      // freed after the frame unless the new state keeps them (a solver's history may hold x_t or eps)
+      const dropped = [x, state, next.eps];
       x = next.x;
       state = next.state;
-      if (o.onFrame) {
-        const frame = tf.tidy(() => tf.clipByValue(tf.div(tf.add(x, 1), 2), 0, 1) as tf.Tensor4D);
-        o.onFrame(frame, i + 1, ts.length);
-        frame.dispose();
+      try {
+        if (o.onFrame) frame(o.onFrame, s, x, xt, next.eps!, t, i + 1, ts.length);
+      } finally {
+        disposeDropped(dropped, state);
       }
     }
     disposeDropped(state, null);
@@ -85,6 +90,35 @@ export function sampleLoop(
     throw e;
   } finally {
     disposeCondSeq(both);
+  }
+}
+
+/** [-1, 1] -> [0, 1], clipped. */
+const to01 = (x: tf.Tensor4D) => tf.clipByValue(tf.div(tf.add(x, 1), 2), 0, 1) as tf.Tensor4D;
+
+/**
+ * Calls onFrame with x_{t'} (the step's result) and a FrameDetail whose x0() is the x0hat the step predicted from x_t
+ * and eps at t: x0hat = (x_t - sqrt(1 - alphaBar_t) eps) / sqrt(alphaBar_t), clipped to [-1, 1]. x0hat is computed only
+ * if the listener calls x0(), and freed with the frame when the call returns.
+ */
+function frame(
+  onFrame: NonNullable<LoopOptions['onFrame']>,
+  s: Schedule,
+  xPrev: tf.Tensor4D,
+  xt: tf.Tensor4D,
+  eps: tf.Tensor4D,
+  t: number,
+  step: number,
+  total: number,
+): void {
+  const images = tf.tidy(() => to01(xPrev));
+  const made = { x0: null as tf.Tensor4D | null }; // x0hat, once asked for
+  const x0 = () => (made.x0 ??= tf.tidy(() => to01(x0FromEps(s, xt, eps, t))));
+  try {
+    onFrame(images, step, total, { x0 });
+  } finally {
+    images.dispose();
+    made.x0?.dispose();
   }
 }
 
