@@ -76,6 +76,13 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./cond-eval.ts')).registerCondEval,
   },
   {
+    name: 'score',
+    args: '<images>',
+    summary:
+      'FID, KID, precision/recall and class accuracy of any images (a folder of PNGs or a grid) against a dataset',
+    load: async () => (await import('./score.ts')).registerScore,
+  },
+  {
     name: 'pack',
     args: '<run> <out>',
     summary: 'write a trained run as a model folder to share: float16 weights, config, figures, model card, sha256s',

@@ -3,7 +3,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { writeFileAtomic } from '../node/fs-atomic.ts';
-import { conditionalEval } from '../node/cond-eval.ts';
+import { conditionalEval, type CondEvalResult } from '../node/cond-eval.ts';
 import { writeImageGrid } from '../node/pictures.ts';
 import { createProgress, formatDuration } from '../node/progress.ts';
 import { loadRun } from '../node/run.ts';
@@ -97,23 +97,36 @@ export function registerCondEval(program: Command): void {
           const lines = [
             `${r.family} (${res.kind}-conditional) at step ${r.step}, guidance ${f.guidance ?? 'default'}${f.sampler || f.steps ? `, ${f.sampler ?? 'default sampler'} ${f.steps ?? 'default'} steps` : ''}, ${formatDuration(res.seconds)}; judged by the ${res.classifier.dataset} classifier (its test accuracy on real images: ${clfAcc})`,
           ];
-          if (res.labels) {
-            lines.push(`  recognised as the intended class: ${pct(res.labels.overall)} of ${res.labels.n}`);
-            res.labels.classNames.forEach((c, i) =>
-              lines.push(`    ${c.padEnd(14)} ${pct(res.labels!.perClass[i])} of ${res.labels!.counts[i]}`),
-            );
-          }
-          for (const [name, a] of [
-            ['pairs seen in training', res.seen],
-            [`held-out pairs (${res.heldOut?.pairs.join(', ')})`, res.heldOut],
-          ] as const) {
-            if (!a) continue;
-            lines.push(
-              `  ${name}: colour and shape both right ${pct(a.both)} of ${a.n} (shape ${pct(a.kind)}, colour ${pct(a.color)})`,
-            );
-          }
+          lines.push(...accuracyLines(res));
           process.stdout.write(lines.join('\n') + `\nWrote ${path.join(r.outDir, 'cond-eval.json')} and ${pic}\n`);
         },
       ),
     );
+}
+
+/**
+ * The accuracy lines of cond-eval (and score): share recognised as the intended class, overall and per class; for
+ * shapes prompts, colour and shape both right on the seen pairs (`seenName`) and on the held-out ones.
+ */
+export function accuracyLines(
+  res: Pick<CondEvalResult, 'labels' | 'seen' | 'heldOut'>,
+  seenName = 'pairs seen in training',
+): string[] {
+  const lines: string[] = [];
+  if (res.labels) {
+    lines.push(`  recognised as the intended class: ${pct(res.labels.overall)} of ${res.labels.n}`);
+    res.labels.classNames.forEach((c, i) =>
+      lines.push(`    ${c.padEnd(14)} ${pct(res.labels!.perClass[i])} of ${res.labels!.counts[i]}`),
+    );
+  }
+  for (const [name, a] of [
+    [seenName, res.seen],
+    [`held-out pairs (${res.heldOut?.pairs.join(', ')})`, res.heldOut],
+  ] as const) {
+    if (!a) continue;
+    lines.push(
+      `  ${name}: colour and shape both right ${pct(a.both)} of ${a.n} (shape ${pct(a.kind)}, colour ${pct(a.color)})`,
+    );
+  }
+  return lines;
 }

@@ -9,7 +9,13 @@ import { evaluateRun } from '../node/family-tools.ts';
 import { writeFileAtomic } from '../node/fs-atomic.ts';
 import { createProgress, formatDuration } from '../node/progress.ts';
 import { loadRun, loadSplit } from '../node/run.ts';
-import { SAMPLE_METRICS, sampleQuality, type SampleMetric, type SampleQualityResult } from '../node/sample-quality.ts';
+import {
+  SAMPLE_METRICS,
+  sampleQuality,
+  type QualityFigures,
+  type SampleMetric,
+  type SampleQualityResult,
+} from '../node/sample-quality.ts';
 import { withDataDir } from '../node/run-config.ts';
 import { natsToBitsPerDim } from '../core/math/units.ts';
 import { evalCapabilities, type EvalResult } from '../core/eval/result.ts';
@@ -254,11 +260,16 @@ function likelihoodLines(m: EvalResult, n: number, dims: number): string[] {
 
 /** The sample-quality table: the model's figures beside real training images against the same test images. */
 function qualityLines(q: SampleQualityResult): string[] {
-  const lines = [
+  return [
     `  sample quality: ${q.n} samples against ${q.n} test images (${(q.sampleSecondsPerImage * 1000).toFixed(1)} ms per sample)`,
     `  features: ${q.features}`,
-    `  metric                 model   real train images`,
+    ...qualityTable(q),
   ];
+}
+
+/** FID, KID +- std, precision and recall (those measured) in one column, the real floor (`q.reference`) beside them. */
+export function qualityTable(q: QualityFigures & { reference: QualityFigures }, title = 'model'): string[] {
+  const lines = [`  ${'metric'.padEnd(16)}${title.padStart(12)}   real train images`];
   const fmt = (v: number | undefined, d = 4) => (v === undefined ? '' : v.toFixed(d));
   const row = (name: string, a: string, b: string) => `  ${name.padEnd(16)}${a.padStart(14)}${b.padStart(20)}`;
   if (q.fid !== undefined) lines.push(row('FID', fmt(q.fid, 3), fmt(q.reference.fid, 3)));

@@ -9,7 +9,10 @@ import { action } from './common.ts';
 export function registerLeaderboard(program: Command): void {
   program
     .command('leaderboard')
-    .argument('[runs...]', 'run folders written by `deepgen train` (default: runs/*)')
+    .argument(
+      '[runs...]',
+      'run folders written by `deepgen train` (default: runs/*), and score files of `deepgen score --out`',
+    )
     .description(
       'one table of every run: parameters, training time and speed, test bits/dim (exact or bound), FID/KID/precision/recall and conditional accuracy, read from the run folders',
     )
@@ -22,6 +25,8 @@ Nothing is computed: each row reads config.json, state.json, the header of model
 (\`deepgen eval\`) and cond-eval.json (\`deepgen cond-eval\`) of a run. Runs not evaluated are listed with n/a and
 a note. Rows are sorted by dataset, family, run. Among several folders (as runs/* expands to), folders without
 config.json are skipped with a warning; a single one is an error.
+A score file (\`deepgen score IMAGES ... --out FILE.json\`: images from another tool, or a real set) is a row of
+its own, marked "external: NAME (NOTES)" in the notes, with its figures and n/a for training and likelihood.
 
 Columns:
   params       parameters in model.safetensors (k = thousand, M = million)
@@ -48,7 +53,8 @@ Under the table: the floor of each dataset, the same figures for n real training
 Examples:
   deepgen leaderboard runs/*                    (npm run leaderboard)
   deepgen leaderboard runs/flow-* --out docs/leaderboard.md
-  deepgen leaderboard runs/pixelcnn-fmnist --json`,
+  deepgen leaderboard runs/pixelcnn-fmnist --json
+  deepgen leaderboard runs/* bench/external/*.json     the runs beside outside models' scored samples`,
     )
     .action(
       action((runs: string[], f: { json?: boolean; out?: string }) => {

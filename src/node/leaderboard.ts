@@ -1,5 +1,6 @@
 // The leaderboard of run folders: one row per run (size, training cost, likelihood, sample quality, conditional
-// accuracy) from config.json, state.json, model.safetensors' header, eval.json and cond-eval.json; markdown and JSON.
+// accuracy) from config.json, state.json, model.safetensors' header, eval.json and cond-eval.json, and one row per
+// score file of `deepgen score` (images from outside, marked external); markdown and JSON.
 // Pure row extraction and formatting first, then the few fs readers that feed them.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -73,6 +74,27 @@ export interface LeaderboardRow {
   sampleQuality: SampleQualityCells | null;
   condAccuracy: CondAccuracy | null;
   notes: string[];
+  /** Rows of `deepgen score` files only: the images scored, from outside deepgen. */
+  source?: ExternalSource;
+}
+
+/** What an external row scored: its name and notes, the images' path and sha256, the score file. */
+export interface ExternalSource {
+  kind: 'external';
+  name: string;
+  notes: string | null;
+  images: string | null;
+  sha256: string | null;
+  file: string;
+}
+
+/** The `format` of the JSON files `deepgen score --out` writes. */
+export const SCORE_FORMAT = 'deepgen-score';
+
+/** A score file of `deepgen score --out`, parsed: where it is and its JSON. */
+export interface ScoreFile {
+  file: string;
+  score: Json;
 }
 
 export interface Leaderboard {
@@ -100,6 +122,10 @@ export const TABLE_NOTES: readonly string[] = [
   "FID, KID (+- its standard deviation over 100 subsets), precision and recall (k-NN, k = 3) compare n samples with n test images on the features of deepgen's own classifier for the dataset, not Inception: comparable between runs of one dataset at the same n, not with published figures. ms/sample: sampling time per image.",
   'cond acc: label models, the share of samples the classifier puts in the class asked for; text models on shapes, the share with both colour and shape right, on pairs seen in training (and on held-out pairs).',
 ];
+
+/** Under a table with external rows. */
+export const EXTERNAL_NOTE =
+  "external: images from outside deepgen (another tool's samples, or a real set) scored by `deepgen score` with the same classifier features and the same test images; they have no training figures or likelihood here, and their FID/KID compare with runs evaluated at the same n.";
 
 const num = (o: Json | null | undefined, key: string): number | null => {
   const v = o?.[key];
@@ -219,17 +245,7 @@ export function leaderboardRow(f: RunFiles): LeaderboardRow {
       notes.push(`bits/dim from the end-of-training quick eval on ${likelihood.n} test images`);
   }
   const q = obj(f.evalJson?.sampleQuality);
-  const sampleQuality: SampleQualityCells | null = q
-    ? {
-        fid: num(q, 'fid'),
-        kid: num(q, 'kid'),
-        kidStd: num(q, 'kidStd'),
-        precision: num(q, 'precision'),
-        recall: num(q, 'recall'),
-        n: num(q, 'n'),
-        sampleSecondsPerImage: num(q, 'sampleSecondsPerImage'),
-      }
-    : null;
+  const sampleQuality = qualityCellsOf(q);
   if (f.evalJson && !q) notes.push(`no FID/KID yet (deepgen eval ${f.run} --metrics fid,kid,pr)`);
   const condAccuracy = condAccuracyOf(f.condEval);
   if (f.condEval) {
@@ -257,6 +273,56 @@ export function leaderboardRow(f: RunFiles): LeaderboardRow {
   };
 }
 
+/** The sample-quality cells of an eval.json's (or a score file's) sampleQuality, or null. */
+function qualityCellsOf(q: Json | null): SampleQualityCells | null {
+  return q
+    ? {
+        fid: num(q, 'fid'),
+        kid: num(q, 'kid'),
+        kidStd: num(q, 'kidStd'),
+        precision: num(q, 'precision'),
+        recall: num(q, 'recall'),
+        n: num(q, 'n'),
+        sampleSecondsPerImage: num(q, 'sampleSecondsPerImage'),
+      }
+    : null;
+}
+
+const str = (o: Json | null | undefined, key: string): string | null =>
+  typeof o?.[key] === 'string' ? (o[key] as string) : null;
+
+/**
+ * The row of a `deepgen score` file: its figures (FID/KID/precision/recall, accuracy) beside the runs', no training
+ * figures or likelihood (images from outside carry none), and a note marking it external with its name and notes.
+ */
+export function externalRow(s: ScoreFile): LeaderboardRow {
+  const j = s.score;
+  const images = obj(j.images);
+  const name = str(j, 'name') ?? path.basename(s.file, '.json');
+  const notes = str(j, 'notes');
+  const condAccuracy = condAccuracyOf(j);
+  const sha256 = str(images, 'sha256');
+  return {
+    run: s.file,
+    family: str(j, 'family') ?? 'external',
+    dataset: str(j, 'dataset') ?? '?',
+    size: str(j, 'size'),
+    conditioning: condAccuracy?.kind ?? 'none',
+    params: null,
+    steps: null,
+    trainSeconds: null,
+    imagesPerSec: null,
+    likelihood: { bitsPerDim: null, kind: 'n/a', name: null, n: null, reason: 'external images: no likelihood' },
+    sampleQuality: qualityCellsOf(obj(j.sampleQuality)),
+    condAccuracy,
+    notes: [
+      `external: ${name}${notes ? ` (${notes})` : ''}`,
+      ...(images ? [`images ${str(images, 'path')}${sha256 ? ` sha256 ${sha256.slice(0, 12)}` : ''}`] : []),
+    ],
+    source: { kind: 'external', name, notes, images: str(images, 'path'), sha256, file: s.file },
+  };
+}
+
 /** Class (or colour+shape) accuracy from cond-eval.json: labels.overall, or seen.both and heldOut.both. */
 export function condAccuracyOf(c: Json | null): CondAccuracy | null {
   if (!c) return null;
@@ -277,11 +343,12 @@ export function condAccuracyOf(c: Json | null): CondAccuracy | null {
   return null;
 }
 
-/** The real-vs-real reference of each dataset (and image size and n), once; figures one eval left out come from another. */
-function floorsOf(files: RunFiles[], rows: LeaderboardRow[]): Floor[] {
+/** The real-vs-real reference of each dataset (and image size and n), once; figures one eval left out come from another.
+ *  `qualities[i]` is the sampleQuality of rows[i] (eval.json's, or a score file's). */
+function floorsOf(qualities: (Json | null)[], rows: LeaderboardRow[]): Floor[] {
   const seen = new Map<string, Floor>();
   rows.forEach((r, i) => {
-    const q = obj(files[i].evalJson?.sampleQuality);
+    const q = qualities[i];
     const ref = obj(q?.reference);
     const n = num(q, 'n');
     if (!ref || n === null) return;
@@ -304,12 +371,16 @@ function floorsOf(files: RunFiles[], rows: LeaderboardRow[]): Floor[] {
 
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
-/** Rows sorted by dataset, family, run; the floors; the table notes. */
-export function buildLeaderboard(files: RunFiles[]): Leaderboard {
-  const rows = files.map(leaderboardRow);
-  const floors = floorsOf(files, rows);
+/** Rows (runs, then external score files) sorted by dataset, family, run; the floors; the table notes. */
+export function buildLeaderboard(files: RunFiles[], external: readonly ScoreFile[] = []): Leaderboard {
+  const rows = [...files.map(leaderboardRow), ...external.map(externalRow)];
+  const qualities = [
+    ...files.map((f) => obj(f.evalJson?.sampleQuality)),
+    ...external.map((e) => obj(e.score.sampleQuality)),
+  ];
+  const floors = floorsOf(qualities, rows);
   rows.sort((a, b) => cmp(a.dataset, b.dataset) || cmp(a.family, b.family) || cmp(a.run, b.run));
-  return { rows, floors, notes: [...TABLE_NOTES] };
+  return { rows, floors, notes: [...TABLE_NOTES, ...(external.length ? [EXTERNAL_NOTE] : [])] };
 }
 
 const NA = 'n/a';
@@ -470,11 +541,29 @@ function expandPattern(arg: string): string[] {
     .map((e) => (dir === '.' && !arg.startsWith('./') ? e : path.join(dir, e)));
 }
 
-/** The run folders of the command line, each with whether it came from several paths or a pattern (`globbed`). */
-function runCandidates(args: readonly string[], warn: (line: string) => void): { dir: string; globbed: boolean }[] {
+/** A `deepgen score --out` file, parsed; null when `file` is not one (not .json, unreadable, another format). */
+export function readScoreFile(file: string): ScoreFile | null {
+  if (!/\.json$/i.test(file)) return null;
+  try {
+    const score = obj(JSON.parse(fs.readFileSync(file, 'utf8')));
+    return score?.format === SCORE_FORMAT ? { file, score } : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The run folders of the command line, each with whether it came from several paths or a pattern (`globbed`); with
+ * `scores`, `deepgen score` files among them too (`score` set).
+ */
+function runCandidates(
+  args: readonly string[],
+  warn: (line: string) => void,
+  scores = false,
+): { dir: string; globbed: boolean; score?: ScoreFile }[] {
   const list = args.length ? args : ['runs/*'];
   const several = list.length > 1;
-  const out: { dir: string; globbed: boolean }[] = [];
+  const out: { dir: string; globbed: boolean; score?: ScoreFile }[] = [];
   for (const arg of list) {
     let paths = [arg];
     let globbed = several;
@@ -493,7 +582,15 @@ function runCandidates(args: readonly string[], warn: (line: string) => void): {
         if (!out.some((c) => c.dir === p)) out.push({ dir: p, globbed });
         continue;
       }
-      const what = fs.statSync(p).isDirectory() ? 'not a run folder (no config.json)' : 'a file, not a run folder';
+      const isDir = fs.statSync(p).isDirectory();
+      const score = scores && !isDir ? readScoreFile(p) : null;
+      if (score) {
+        if (!out.some((c) => c.dir === p)) out.push({ dir: p, globbed, score });
+        continue;
+      }
+      const what = isDir
+        ? 'not a run folder (no config.json)'
+        : `a file, not a run folder${scores ? ' or a score file of deepgen score --out' : ''}`;
       if (!globbed) throw new UserError(`${p} is ${what}; pass a folder written by deepgen train`);
       warn(`deepgen: warning: skipped ${p}: ${what}`);
     }
@@ -519,9 +616,15 @@ export function collectRunDirs(args: readonly string[], warn: (line: string) => 
  * one bad folder in runs/* does not stop the command.
  */
 export function readRuns(args: readonly string[], warn: (line: string) => void): RunFiles[] {
-  const list = args.length ? args : ['runs/*'];
+  const out = readCandidates(runCandidates(args, warn), warn);
+  if (!out.length) throw noReadableRuns(args);
+  return out;
+}
+
+/** The runs among the candidates, read; damaged ones from several paths or a pattern skipped with a warning. */
+function readCandidates(candidates: { dir: string; globbed: boolean }[], warn: (line: string) => void): RunFiles[] {
   const out: RunFiles[] = [];
-  for (const { dir, globbed } of runCandidates(args, warn)) {
+  for (const { dir, globbed } of candidates) {
     try {
       out.push(readRunFiles(dir));
     } catch (e) {
@@ -529,17 +632,28 @@ export function readRuns(args: readonly string[], warn: (line: string) => void):
       warn(`deepgen: warning: skipped ${dir}: ${String((e as Error)?.message ?? e).split('\n')[0]}`);
     }
   }
-  if (!out.length)
-    throw new UserError(
-      `No readable run folders among ${list.join(' ')}; the warnings above say what is wrong with each`,
-    );
   return out;
 }
 
-/** The leaderboard of the command line's run folders. */
+const noReadableRuns = (args: readonly string[]) =>
+  new UserError(
+    `No readable run folders among ${(args.length ? args : ['runs/*']).join(' ')}; the warnings above say what is wrong with each`,
+  );
+
+/**
+ * The leaderboard of the command line's run folders and `deepgen score --out` files (external rows). As with readRuns,
+ * a damaged run given alone is an error, and among several or a pattern's matches it is skipped with a warning.
+ */
 export function leaderboardOf(
   args: readonly string[],
   warn: (line: string) => void = (l) => process.stderr.write(l + '\n'),
 ): Leaderboard {
-  return buildLeaderboard(readRuns(args, warn));
+  const candidates = runCandidates(args, warn, true);
+  const external = candidates.flatMap((c) => (c.score ? [c.score] : []));
+  const runs = readCandidates(
+    candidates.filter((c) => !c.score),
+    warn,
+  );
+  if (!runs.length && !external.length) throw noReadableRuns(args);
+  return buildLeaderboard(runs, external);
 }

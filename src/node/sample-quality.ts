@@ -16,7 +16,12 @@ import {
 import type { SampleOptions } from '../core/family.ts';
 import { mixSeed } from '../core/tensor/rng.ts';
 import { sampleChunks } from '../core/sample-chunks.ts';
-import { getClassifier, parseClassifierDataset, type GetClassifierOptions } from './classifier-store.ts';
+import {
+  getClassifier,
+  parseClassifierDataset,
+  type GetClassifierOptions,
+  type LoadedClassifier,
+} from './classifier-store.ts';
 import type { LoadedRun } from './run.ts';
 import { condKindOf } from '../core/conditioning/config.ts';
 
@@ -86,6 +91,43 @@ function figures(
 }
 
 /**
+ * FID, KID and precision/recall of the features `fake` [n, features] against those of the test images `testN`, and the
+ * same figures for the training images `trainN` against the same test images (the real floor at this n). Both sets
+ * hold n images; `fake` is not disposed. Used for a model's samples (sampleQuality) and any images (deepgen score).
+ */
+export function compareWithTest(
+  clf: LoadedClassifier,
+  fake: tf.Tensor2D,
+  testN: ImageDataset,
+  trainN: ImageDataset,
+  metrics: readonly SampleMetric[],
+  seed: number,
+): Omit<SampleQualityResult, 'sampleSecondsPerImage' | 'seconds'> {
+  const dataset = clf.info.dataset;
+  const realX = datasetTo01(testN),
+    refX = datasetTo01(trainN);
+  const real = clf.classifier.featuresBatched(realX, 500),
+    ref = clf.classifier.featuresBatched(refX, 500);
+  tf.dispose([realX, refX]);
+  try {
+    const realF: RealFeatures = { f: real, stats: metrics.includes('fid') ? gaussianStats(real) : null };
+    return {
+      n: fake.shape[0],
+      features: `the ${clf.classifier.config.features}-d feature layer of deepgen's own ${dataset} classifier (test accuracy ${Object.values(
+        clf.info.testAccuracy,
+      )
+        .map((a) => (a * 100).toFixed(1) + '%')
+        .join(', ')}); not Inception features, so not comparable to published FIDs`,
+      classifier: { dataset, testAccuracy: clf.info.testAccuracy as unknown as Record<string, number>, dir: clf.dir },
+      ...figures(realF, fake, metrics, seed),
+      reference: figures(realF, ref, metrics, seed),
+    };
+  } finally {
+    tf.dispose([real, ref]);
+  }
+}
+
+/**
  * n samples with the seed (label models: the labels of the first n test images; text models: their captions), their
  * classifier features against those of the first n test images, and the real-vs-real reference.
  */
@@ -127,30 +169,14 @@ export async function sampleQuality(
     }
     const fake = tf.concat(parts) as tf.Tensor2D;
     tf.dispose(parts);
-    const realX = datasetTo01(testN),
-      refX = datasetTo01(trainN);
-    const real = clf.classifier.featuresBatched(realX, 500),
-      ref = clf.classifier.featuresBatched(refX, 500);
-    tf.dispose([realX, refX]);
     try {
-      const realF: RealFeatures = { f: real, stats: o.metrics.includes('fid') ? gaussianStats(real) : null };
-      const gen = figures(realF, fake, o.metrics, o.seed);
-      const reference = figures(realF, ref, o.metrics, o.seed);
       return {
-        n,
-        features: `the ${clf.classifier.config.features}-d feature layer of deepgen's own ${dataset} classifier (test accuracy ${Object.values(
-          clf.info.testAccuracy,
-        )
-          .map((a) => (a * 100).toFixed(1) + '%')
-          .join(', ')}); not Inception features, so not comparable to published FIDs`,
-        classifier: { dataset, testAccuracy: clf.info.testAccuracy as unknown as Record<string, number>, dir: clf.dir },
-        ...gen,
-        reference,
+        ...compareWithTest(clf, fake, testN, trainN, o.metrics, o.seed),
         sampleSecondsPerImage: sampleSeconds / n,
         seconds: (performance.now() - t0) / 1000,
       };
     } finally {
-      tf.dispose([fake, real, ref]);
+      fake.dispose();
     }
   } finally {
     clf.classifier.dispose();
