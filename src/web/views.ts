@@ -9,7 +9,7 @@ import type { Images, SampleSettings } from './protocol.ts';
 import { DrawingPad, drawDistribution, el, figure, gridOf, paint } from './widgets.ts';
 import { pixelVariance, sharpness } from '../core/eval/sample-stats.ts';
 import { floatsToUint8 } from '../core/viz/grid.ts';
-import { samplers } from '../core/diffusion/samplers/index.ts';
+import { samplers, type SamplerName } from '../core/diffusion/samplers/index.ts';
 
 /** Encoded codes up to this size get a slider per dimension (a VAE's or AE's code; not a flow's, as large as the image). */
 const MAX_SLIDERS = 64;
@@ -162,6 +162,11 @@ function samplesPanel(ctx: ViewContext): () => Images | null {
   const { info, common, controls, stage } = ctx;
   const opts = info.samplingOptions;
   const extra: HTMLElement[] = [];
+  /** The steps a request without --steps takes: the model's, else the chosen sampler's default. */
+  const defaultSteps = () =>
+    Number(
+      info.model.steps ?? samplers[(sampler?.value ?? info.model.sampler ?? 'ddim') as SamplerName]?.defaultSteps ?? 50,
+    );
   let sampler: HTMLSelectElement | null = null,
     steps: HTMLInputElement | null = null,
     temperature: HTMLInputElement | null = null;
@@ -172,12 +177,16 @@ function samplesPanel(ctx: ViewContext): () => Images | null {
       ...Object.entries(samplers).map(([name, smp]) => el('option', { value: name }, smp.label)),
     );
     sampler.value = String(info.model.sampler ?? 'ddim');
+    // a model without its own steps takes each sampler's default (DDIM 50, DPM-Solver++ 20): follow the menu
+    sampler.addEventListener('change', () => {
+      if (steps && info.model.steps === undefined) steps.value = String(defaultSteps());
+    });
     extra.push(el('label', {}, 'sampler ', sampler));
   }
   if (opts.includes('steps')) {
     steps = numberInput(
       'steps',
-      Number(info.model.steps ?? 50),
+      defaultSteps(),
       1,
       Number(info.model.T ?? 1000),
       1,
@@ -236,7 +245,7 @@ function samplesPanel(ctx: ViewContext): () => Images | null {
         cols = common.cols(n);
       const s: SampleSettings = common.settings();
       if (sampler && sampler.value !== String(info.model.sampler ?? 'ddim')) s.sampler = sampler.value;
-      if (steps && Number(steps.value) !== Number(info.model.steps)) s.steps = Number(steps.value);
+      if (steps && Number(steps.value) !== defaultSteps()) s.steps = Number(steps.value);
       if (temperature && Number(temperature.value) !== Number(info.model.temperature ?? 1))
         s.temperature = Number(temperature.value);
       const live = ar || opts.includes('animate');

@@ -35,6 +35,7 @@ const still: Sampler<null> = {
   label: 'still',
   summary: 'test',
   timesteps: (s, n) => dpmTimesteps(s, n),
+  defaultSteps: 20,
   init: () => null,
   step: (state, { xt }) => ({ xPrev: tf.clone(xt), state }),
 };

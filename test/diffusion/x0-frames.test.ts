@@ -107,6 +107,7 @@ const averaged: Sampler<{ eps: tf.Tensor4D; x: tf.Tensor4D } | null> = {
   label: 'Averaged (test)',
   summary: 'a test sampler with state',
   timesteps: ddimTimesteps,
+  defaultSteps: 50,
   init: () => null,
   step: (state, { schedule, t, tPrev, xt, eps }) => {
     const e = state ? (tf.div(tf.add(eps, state.eps), 2) as tf.Tensor4D) : eps;

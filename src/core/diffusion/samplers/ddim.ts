@@ -49,6 +49,7 @@ export const ddim: Sampler<null> = {
   label: 'DDIM',
   summary: 'DDIM (Song et al. 2021): any number of steps; eta 0 deterministic, 1 like DDPM',
   timesteps: ddimTimesteps,
+  defaultSteps: 50,
   init: () => null,
   step: (state, { schedule, t, tPrev, xt, eps, eta, noise }) => ({
     xPrev: ddimStep(schedule, t, tPrev, xt, eps, eta, eta > 0 ? noise() : null),

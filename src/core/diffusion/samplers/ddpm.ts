@@ -32,6 +32,7 @@ export const ddpm: Sampler<null> = {
   label: 'DDPM',
   summary: 'DDPM ancestral sampling (Ho et al. 2020): all T steps, stochastic',
   timesteps: (schedule) => ddpmTimesteps(schedule),
+  defaultSteps: 1000, // not used: DDPM visits every t
   init: () => null,
   step: (state, { schedule, t, xt, eps, noise }) => ({ xPrev: ddpmStep(schedule, t, xt, eps, noise()), state }),
 };

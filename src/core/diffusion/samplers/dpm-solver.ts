@@ -107,6 +107,7 @@ export const dpmSolver2m: Sampler<DpmState | null> = {
   label: 'DPM-Solver++(2M)',
   summary: 'DPM-Solver++(2M) (Lu et al. 2022): second-order multistep ODE solver, deterministic, for few steps (15-25)',
   timesteps: dpmTimesteps,
+  defaultSteps: 20,
   init: () => null,
   step: (state, { schedule, t, tPrev, xt, eps }) => dpmSolver2mStep(schedule, t, tPrev, xt, eps, state),
 };

@@ -9,7 +9,12 @@ import type { Sampler } from './sampler.ts';
 export type { Sampler, SamplerState, StepInput } from './sampler.ts';
 
 /** The samplers by name; the first is listed first in menus. */
-export const samplers = { ddim, ddpm, 'dpm++2m': dpmSolver2m } satisfies Record<string, Sampler<any>>;
+export const samplers = {
+  ddim,
+  ddpm,
+  'dpm++2m': dpmSolver2m,
+  'dpm++2m-t': { ...dpmSolver2m, timesteps: timeUniformTimesteps },
+} satisfies Record<string, Sampler<any>>;
 
 /** A sampler's name: 'ddim' | 'ddpm' | 'dpm++2m'. */
 export type SamplerName = keyof typeof samplers;

@@ -39,6 +39,8 @@ export interface Sampler<S extends SamplerState = SamplerState> {
   /** The timesteps visited, descending (the step from the last one lands on x_0), for `steps` requested steps (a
    *  sampler may ignore `steps`, as DDPM visits every t). Throws a UserError for an invalid `steps`. */
   timesteps(schedule: Schedule, steps: number): number[];
+  /** Steps taken when neither the request nor the model's config sets them (its quality/speed sweet spot). */
+  defaultSteps: number;
   /** The state before the first step. */
   init(): S;
   /** One update x_t -> x_{tPrev} and the next state. */

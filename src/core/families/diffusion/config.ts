@@ -40,7 +40,8 @@ export const diffusionModelSchema = z
     /** Default sampler settings (overridable with sample --steps/--sampler/--eta/--guidance). */
     /** A key of the sampler registry (src/core/diffusion/samplers/index.ts). */
     sampler: z.enum(samplerNames()).default('ddim'),
-    steps: z.number().int().positive().default(50),
+    /** Sampler steps; unset = the sampler's own default (DDIM 50, DPM-Solver++ 20). */
+    steps: z.number().int().positive().optional(),
     eta: z.number().min(0).default(0),
     guidance: z.number().min(0).default(3),
   })

@@ -17,7 +17,7 @@ import { Conditioner, disposeCondSeq, sampleCondInput, type CondSeq } from '../.
 import { UserError } from '../../errors.ts';
 import { qSample } from '../../diffusion/forward.ts';
 import { makeSchedule, type Schedule } from '../../diffusion/schedules.ts';
-import { getSampler } from '../../diffusion/samplers/index.ts';
+import { getSampler, type Sampler } from '../../diffusion/samplers/index.ts';
 import { ParamStore } from '../../nn/params.ts';
 import { Rng } from '../../tensor/rng.ts';
 import { diffusionModelSchema, type DiffusionModelConfig } from './config.ts';
@@ -79,6 +79,11 @@ export class DiffusionModel implements GenerativeModel {
     return { cond: this.cond.embedSeq(y, n), nullCond: this.cond.nullEmbedSeq(n) };
   }
 
+  /** Steps when a request does not say: the config's, else the sampler's own default, at most T. */
+  defaultSteps(sampler: Sampler): number {
+    return Math.min(this.cfg.steps ?? sampler.defaultSteps, this.cfg.T);
+  }
+
   /** Samples in [-1, 1] (the training scale). */
   sampleRaw(n: number, seed: number, opts: SampleOptions = {}): tf.Tensor4D {
     const { cond, nullCond } = this.conditions(n, opts);
@@ -95,7 +100,7 @@ export class DiffusionModel implements GenerativeModel {
         seed,
         {
           sampler,
-          steps: opts.steps ?? Math.min(this.cfg.steps, this.cfg.T),
+          steps: opts.steps ?? this.defaultSteps(sampler),
           eta: opts.eta ?? this.cfg.eta,
           guidance,
           cond,
@@ -145,7 +150,7 @@ export class DiffusionModel implements GenerativeModel {
     // the reverse process: 4 samples, 10 snapshots each of x_t (one row) and of the x0hat predicted there (the row below)
     const frames: tf.Tensor4D[] = [],
       x0s: tf.Tensor4D[] = [];
-    const steps = Math.min(this.cfg.steps, this.cfg.T);
+    const steps = this.defaultSteps(getSampler(this.cfg.sampler));
     const keep = new Set(Array.from({ length: cols }, (_, i) => Math.max(1, Math.round(((i + 1) * steps) / cols))));
     const last = this.sample(4, rng.seed(), {
       onFrame: (img, step, _total, more) => {
