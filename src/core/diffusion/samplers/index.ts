@@ -13,7 +13,6 @@ export const samplers = {
   ddim,
   ddpm,
   'dpm++2m': dpmSolver2m,
-  'dpm++2m-t': { ...dpmSolver2m, timesteps: timeUniformTimesteps },
 } satisfies Record<string, Sampler<any>>;
 
 /** A sampler's name: 'ddim' | 'ddpm' | 'dpm++2m'. */
