@@ -78,6 +78,16 @@ async function tour(page: Page, family: string, into: Timing[], shot: string): P
   } else await time(page, 'generate (cold)', '#generate', into);
   await page.fill('#seed', '1');
   await time(page, 'generate again, seed 1 (warm)', '#generate', into);
+  // the samplers side by side on the same page (issue 22): DDIM at 50 steps against DPM-Solver++ at 20
+  if (await page.$('#sampler'))
+    for (const [name, steps] of [
+      ['ddim', 50],
+      ['dpm++2m', 20],
+    ] as const) {
+      await page.selectOption('#sampler', name);
+      await page.fill('#steps', String(steps));
+      await time(page, `generate, ${name} ${steps} steps (warm)`, '#generate', into);
+    }
   if (family === 'vae' || family === 'ae') {
     await time(page, 'code of the seed', '#latent-from-seed', into);
     await drawStroke(page, '#pad-a');

@@ -70,6 +70,35 @@ export function startupFigures(runs = 7): Record<string, StartupFigure> {
         [BIN, 'sample', run, '--n', '64', '--out', path.join(tmp, 's.png')],
         1.5,
       ],
+      // sampling speed of the class-conditional zoo diffusion model, 16 images with guidance 3, per sampler (issue 22)
+      ...(existsSync(path.join(ROOT, 'models', 'diffusion-fmnist-label'))
+        ? (
+            [
+              ['ddim', '50'],
+              ['dpm++2m', '20'],
+            ] as const
+          ).map(
+            ([sampler, steps]) =>
+              [
+                `deepgen sample (16 images, zoo:diffusion-fmnist-label, ${sampler} ${steps} steps)`,
+                [
+                  BIN,
+                  'sample',
+                  'zoo:diffusion-fmnist-label',
+                  '--n',
+                  '16',
+                  '--sampler',
+                  sampler,
+                  '--steps',
+                  steps,
+                  '--out',
+                  path.join(tmp, `d-${steps}.png`),
+                ],
+                undefined,
+                3,
+              ] as [string, string[], undefined, number],
+          )
+        : []),
       ...(existsSync(path.join(ROOT, 'models', 'zoo.json'))
         ? [
             ["deepgen demo (the zoo's pictures)", [BIN, 'demo', '--out', path.join(tmp, 'demo')], 30, 3] as [

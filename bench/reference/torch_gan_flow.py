@@ -64,6 +64,28 @@ class Discriminator(nn.Module):
         return self.dense(h.reshape(x.shape[0], -1))
 
 
+def dcgan_step(G, D, opt_g, opt_d, real):
+    """One DCGAN step on a real batch: D on [real; G(z) detached], then G on fresh noise with D frozen."""
+    B = real.shape[0]
+    with torch.no_grad():
+        fake = G(torch.randn(B, 100))
+    logits = D(torch.cat([real, fake], 0))
+    loss_d = F.softplus(-logits[:B]).mean() + F.softplus(logits[B:]).mean()
+    opt_d.zero_grad()
+    loss_d.backward()
+    opt_d.step()
+
+    for p in D.parameters():
+        p.requires_grad_(False)
+    loss_g = F.softplus(-D(G(torch.randn(B, 100)))).mean()
+    opt_g.zero_grad()
+    loss_g.backward()
+    opt_g.step()
+    for p in D.parameters():
+        p.requires_grad_(True)
+    return loss_d, loss_g
+
+
 def dcgan_figure(min_seconds):
     torch.manual_seed(3)
     G, D = Generator(), Discriminator()
@@ -73,22 +95,7 @@ def dcgan_figure(min_seconds):
     last = [0.0]
 
     def step():
-        with torch.no_grad():
-            fake = G(torch.randn(BATCH, 100))
-        logits = D(torch.cat([real, fake], 0))
-        loss_d = F.softplus(-logits[:BATCH]).mean() + F.softplus(logits[BATCH:]).mean()
-        opt_d.zero_grad()
-        loss_d.backward()
-        opt_d.step()
-
-        for p in D.parameters():
-            p.requires_grad_(False)
-        loss_g = F.softplus(-D(G(torch.randn(BATCH, 100)))).mean()
-        opt_g.zero_grad()
-        loss_g.backward()
-        opt_g.step()
-        for p in D.parameters():
-            p.requires_grad_(True)
+        loss_d, loss_g = dcgan_step(G, D, opt_g, opt_d, real)
         last[0] = loss_d.item() + loss_g.item()
 
     per, runs, secs = timed(step, min_seconds)

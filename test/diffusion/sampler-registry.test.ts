@@ -7,20 +7,8 @@ import * as tf from '@tensorflow/tfjs-core';
 // only the registry is imported statically: the config, CLI and model are imported below, after the registration,
 // as a program importing them after adding its own sampler would
 import { samplers, getSampler, samplerNames, type Sampler } from '../../src/core/diffusion/samplers/index.ts';
-import { ddimStep, ddimTimesteps } from '../../src/core/diffusion/samplers/ddim.ts';
+import { averaged } from '../helpers/toy-sampler.ts';
 
-/** A toy multistep sampler: DDIM with eps averaged with the previous step's, keeping that eps and x_t as its state. */
-const averaged: Sampler<{ eps: tf.Tensor4D; x: tf.Tensor4D } | null> = {
-  label: 'Averaged (test)',
-  summary: 'a test sampler with state',
-  timesteps: ddimTimesteps,
-  defaultSteps: 50,
-  init: () => null,
-  step: (state, { schedule, t, tPrev, xt, eps }) => {
-    const e = state ? (tf.div(tf.add(eps, state.eps), 2) as tf.Tensor4D) : eps;
-    return { xPrev: ddimStep(schedule, t, tPrev, xt, e, 0, null), state: { eps, x: xt } };
-  },
-};
 (samplers as Record<string, Sampler<any>>).averaged = averaged;
 
 test('a sampler added to the registry is in the config enum, the CLI choices and usable by the model; its state is freed', async () => {

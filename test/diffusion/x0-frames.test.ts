@@ -15,10 +15,10 @@ import { sampleLoop, type LoopOptions, type Net } from '../../src/core/families/
 import { makeSchedule } from '../../src/core/diffusion/schedules.ts';
 import { epsFromV, x0FromEps } from '../../src/core/diffusion/forward.ts';
 import { samplers, type Sampler } from '../../src/core/diffusion/samplers/index.ts';
-import { ddimStep, ddimTimesteps } from '../../src/core/diffusion/samplers/ddim.ts';
 import { disposeCondSeq } from '../../src/core/conditioning/conditioner.ts';
 import { runCli } from '../helpers/cli.ts';
 import { trainTinyRun } from '../helpers/tiny-run.ts';
+import { averaged } from '../helpers/toy-sampler.ts';
 
 const info = { height: 8, width: 8, channels: 1, numClasses: 3 };
 const shape: [number, number, number, number] = [3, 8, 8, 1];
@@ -101,19 +101,6 @@ for (const prediction of ['eps', 'v'] as const)
       disposeCondSeq(nul);
       m.dispose();
     });
-
-/** A toy multistep sampler keeping eps and x_t in its state (a solver's history): frames must not free them. */
-const averaged: Sampler<{ eps: tf.Tensor4D; x: tf.Tensor4D } | null> = {
-  label: 'Averaged (test)',
-  summary: 'a test sampler with state',
-  timesteps: ddimTimesteps,
-  defaultSteps: 50,
-  init: () => null,
-  step: (state, { schedule, t, tPrev, xt, eps }) => {
-    const e = state ? (tf.div(tf.add(eps, state.eps), 2) as tf.Tensor4D) : eps;
-    return { xPrev: ddimStep(schedule, t, tPrev, xt, e, 0, null), state: { eps, x: xt } };
-  },
-};
 
 test('no tensor leaks with or without a frame listener, whether it asks for x0hat or not, for every sampler', async () => {
   const m = tinyModel('eps');
