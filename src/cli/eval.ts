@@ -178,7 +178,15 @@ Examples:
               ...(r.outDir !== r.dir ? { run } : {}),
             }),
             ...res,
-            ...(quality ? { sampleQuality: quality } : {}),
+            // the sampler settings given on the command line (the rest are the model's defaults)
+            ...(quality
+              ? {
+                  sampleQuality: {
+                    ...quality,
+                    ...(samplingGiven(sampling) ? { sampling: samplingGiven(sampling) } : {}),
+                  },
+                }
+              : {}),
           };
           writeFileAtomic(path.join(r.outDir, 'eval.json'), JSON.stringify(full, null, 2) + '\n');
           r.model.dispose();
@@ -196,6 +204,12 @@ Examples:
         },
       ),
     );
+}
+
+/** The sampling flags that were given, or null when none was. */
+function samplingGiven(s: Record<string, unknown>): Record<string, unknown> | null {
+  const given = Object.fromEntries(Object.entries(s).filter(([, v]) => v !== undefined));
+  return Object.keys(given).length ? given : null;
 }
 
 const EVAL_META = ['run', 'family', 'step', 'dataset', 'weights', 'backend', 'seconds', 'sampleQuality'];

@@ -78,6 +78,17 @@ export interface LeaderboardRow {
   source?: ExternalSource;
 }
 
+/** "dpm++2m, 20 steps, guidance 3" from the sampler settings an eval.json or cond-eval.json records, or null. */
+function samplingNote(o: Record<string, unknown> | null | undefined): string | null {
+  if (!o) return null;
+  const parts = [
+    typeof o.sampler === 'string' ? o.sampler : null,
+    typeof o.steps === 'number' ? `${o.steps} steps` : null,
+    typeof o.guidance === 'number' ? `guidance ${o.guidance}` : null,
+  ].filter((p): p is string => p !== null);
+  return parts.length ? parts.join(', ') : null;
+}
+
 /** What an external row scored: its name and notes, the images' path and sha256, the score file. */
 export interface ExternalSource {
   kind: 'external';
@@ -247,7 +258,11 @@ export function leaderboardRow(f: RunFiles): LeaderboardRow {
   const q = obj(f.evalJson?.sampleQuality);
   const sampleQuality = qualityCellsOf(q);
   if (f.evalJson && !q) notes.push(`no FID/KID yet (deepgen eval ${f.run} --metrics fid,kid,pr)`);
+  const sampledWith = samplingNote(obj(q?.sampling));
+  if (sampledWith) notes.push(`FID samples: ${sampledWith}`);
   const condAccuracy = condAccuracyOf(f.condEval);
+  const condWith = f.condEval ? samplingNote(f.condEval) : null;
+  if (condWith) notes.push(`cond acc samples: ${condWith}`);
   if (f.condEval) {
     const s = num(f.condEval, 'step');
     if (s !== null && steps !== null && s !== steps)
