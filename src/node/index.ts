@@ -21,6 +21,8 @@ export {
 } from './train.ts';
 export { evaluate, type EvaluateOptions, type EvalReport, type EvalMetric } from './evaluate.ts';
 export type { SampleQualityResult, QualityFigures } from './sample-quality.ts';
+// any images (another tool's samples, a real set) scored as eval and cond-eval score a run's samples
+export { scoreImages, type ScoreOptions, type ScoreResult, type ScoreLines, type ScoreMetric } from './score.ts';
 
 export { initBackend, BACKENDS, type BackendName } from './backend.ts';
 export {

@@ -33,6 +33,7 @@ export interface ScoreLines {
   source: string;
 }
 
+/** What scoreImages compares the images with, and how. */
 export interface ScoreOptions {
   /** fashion-mnist or shapes (the datasets with a classifier). */
   dataset: string;
@@ -56,6 +57,7 @@ export interface ScoreOptions {
   classifier?: GetClassifierOptions;
 }
 
+/** The figures of scoreImages, as `deepgen score --json` prints them. */
 export interface ScoreResult {
   dataset: ClassifierDataset;
   /** The images' HxWxC. */
