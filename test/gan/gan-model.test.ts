@@ -405,3 +405,41 @@ test('mode seeking (MSGAN): G trains on pairs sharing a condition, the term is r
   m.dispose();
   plain.dispose();
 });
+
+test("AC-GAN: D's class head learns the real images' labels and G is paid for samples it reads as asked", () => {
+  const m = new GanModel(cfgOf({ arch: 'conv', acWeight: 1, cond: { kind: 'label' } }), INFO, 6);
+  assert.deepEqual(m.params.vars['D.aux.weight'].shape, [8, 3]);
+  const cond = { labels: Y, prompts: null };
+  const before = tf.memory().numTensors;
+  tf.tidy(() => {
+    // the head's loss is the mean cross-entropy over the rows whose label was kept
+    const { classLogits } = m.D.forwardWithClass(X, null);
+    const logp = tf.logSoftmax(classLogits!).arraySync() as number[][];
+    const y = Array.from(Y.dataSync());
+    const ce = (rows: number[]) => -rows.reduce((s, i) => s + logp[i][y[i]], 0) / rows.length;
+    const drop = [false, true, false, false, true, false];
+    const d = m.discriminatorObjective(X, X, cond, drop, 1);
+    // the D objective with the head on real rows 0, 2, 3, 5 only (and no class term without labels kept)
+    assert.ok(
+      Math.abs(d.terms.acD.dataSync()[0] - ce([0, 2, 3, 5])) < 1e-4,
+      `${d.terms.acD.dataSync()[0]} vs ${ce([0, 2, 3, 5])}`,
+    );
+    const g = m.generatorObjective(6, cond, null, 3);
+    assert.ok(g.terms.acG.dataSync()[0] > 0);
+    assert.ok(g.loss.dataSync()[0] > g.terms.lossG.dataSync()[0], 'L_G + lambda CE');
+  });
+  assert.equal(tf.memory().numTensors, before);
+  // a few steps teach the head the real labels: its loss falls
+  const tr = trainerFor(m, trainSchema.parse({ lr: 1e-2 }), 10);
+  const first = trainModelStep(tr, m, () => ({ x: tf.clone(X), y: tf.clone(Y), captions: null }), 0).terms.acD;
+  let last = first;
+  for (let i = 1; i < 15; i++)
+    last = trainModelStep(tr, m, () => ({ x: tf.clone(X), y: tf.clone(Y), captions: null }), i).terms.acD;
+  assert.ok(last < first, `acD ${first} -> ${last}`);
+  tr.dispose();
+  m.dispose();
+  userError(
+    () => new GanModel(cfgOf({ acWeight: 1, cond: { kind: 'text' } }), INFO, 1),
+    /model.acWeight.*set model.acWeight=0 or model.cond.kind=label/,
+  );
+});

@@ -37,6 +37,10 @@ export const ganModelSchema = z
      *  the standard deviation of each feature over a group of this many images, averaged to one number per group.
      *  D then sees how varied a batch is, and a G that draws one image (per class) is told apart. 0 = off. */
     mbstd: z.number().int().min(0).max(64).default(0),
+    /** lambda_ac of the auxiliary classifier (AC-GAN, Odena et al. 2017) for label-conditional models: D gets a head
+     *  q(y | x) on its pooled features, trained on real images, L_D + lambda_ac CE(q(. | x), y); G gets + lambda_ac
+     *  CE(q(. | G(z, y)), y), paid for images D's head reads as the class asked for. 0 = off. */
+    acWeight: z.number().min(0).default(0),
     /** lambda of the mode-seeking term of MSGAN (Mao et al. 2019) in G's loss, for conditional models: G's batch is
      *  made of pairs (z1, c), (z2, c) and L_G gets + lambda / (mean|G(z1,c) - G(z2,c)| / mean|z1 - z2| + 1e-5), so G
      *  is paid for drawing different images from different noise under one condition. 0 = off. */
@@ -77,6 +81,8 @@ export function criticSteps(cfg: GanModelConfig): number {
 
 /** The problem with a config for this data (one line: what is wrong and the fix), or null. */
 export function ganConfigProblem(cfg: GanModelConfig, info: Pick<DataInfo, 'height' | 'width'>): string | null {
+  if (cfg.acWeight > 0 && cfg.cond.kind !== 'label')
+    return `model.acWeight trains a class head on labels, and this model's conditioning is ${cfg.cond.kind}; set model.acWeight=0 or model.cond.kind=label`;
   if (cfg.mbstd > 0 && cfg.arch !== 'conv') return `model.mbstd applies to model.arch=conv; set model.mbstd=0`;
   // the gradient penalty needs each D(x_i) to depend on x_i alone, which a batch statistic breaks
   if (cfg.mbstd > 0 && cfg.loss === 'wgan-gp')

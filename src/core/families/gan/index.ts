@@ -92,7 +92,7 @@ export class GanModel implements GenerativeModel, GanPlayers {
       const B = real.shape[0];
       const cD = this.embed(this.condD, cond, B, drop);
       // one D call on [real; fake] (D has no batch norm, so this equals two calls), split again
-      const both = this.D.forward(
+      const { out: both, classLogits } = this.D.forwardWithClass(
         tf.concat([real, fake], 0) as tf.Tensor4D,
         cD && (tf.concat([cD, cD], 0) as tf.Tensor2D),
       );
@@ -102,6 +102,12 @@ export class GanModel implements GenerativeModel, GanPlayers {
       const shown = (d: tf.Tensor1D) => tf.mean(this.cfg.loss === 'ns' ? tf.sigmoid(d) : d) as tf.Scalar;
       const terms: Record<string, tf.Scalar> = { lossD, dReal: shown(dReal), dFake: shown(dFake) };
       let loss = lossD;
+      if (classLogits) {
+        // AC-GAN's class head learns q(y | x) on the real images only (whose labels are true)
+        const ac = classLoss(tf.slice(classLogits, 0, B) as tf.Tensor2D, cond, drop, this.info.numClasses);
+        loss = tf.add(loss, tf.mul(this.cfg.acWeight, ac));
+        terms.acD = ac;
+      }
       if (this.cfg.loss === 'wgan-gp') {
         const eps = tf.randomUniform([B], 0, 1, 'float32', seed) as tf.Tensor1D;
         const { gp, gradNorm } = gradientPenalty((xh) => this.D.forward(xh, cD), real, fake, eps);
@@ -121,13 +127,25 @@ export class GanModel implements GenerativeModel, GanPlayers {
       const [c, d] = h > 0 ? pairConditions(cond, drop, B, h) : [cond, drop];
       const z = drawNoise(B, this.cfg.latent, seed);
       const fake = this.G.forward(z, this.embed(this.condG, c, B, d));
-      const lossG = generatorLoss(this.cfg.loss, this.D.forward(fake, this.embed(this.condD, c, B, d)));
-      if (h === 0) return { loss: lossG, terms: { lossG: tf.clone(lossG) } } as unknown as tf.TensorContainer;
+      const judged = this.D.forwardWithClass(fake, this.embed(this.condD, c, B, d));
+      const lossG = generatorLoss(this.cfg.loss, judged.out);
+      let loss: tf.Tensor = lossG;
+      const terms: Record<string, tf.Tensor> = { lossG: tf.clone(lossG) };
+      if (judged.classLogits) {
+        // AC-GAN: G is paid for images D's class head reads as the class asked for
+        const ac = classLoss(judged.classLogits, c, d, this.info.numClasses);
+        loss = tf.add(loss, tf.mul(this.cfg.acWeight, ac));
+        terms.acG = ac;
+      }
+      if (h === 0) return { loss, terms } as unknown as tf.TensorContainer;
       // MSGAN (Mao et al. 2019, eq. 3): L_ms = mean|G(z1, c) - G(z2, c)| / mean|z1 - z2|, and L_G + lambda / (L_ms + 1e-5)
       const gap = (t: tf.Tensor) => tf.mean(tf.abs(tf.sub(tf.slice(t, 0, h), tf.slice(t, h, h))));
       const ms = tf.div(gap(fake), gap(z)) as tf.Scalar;
-      const loss = tf.add(lossG, tf.mul(lambda, tf.reciprocal(tf.add(ms, 1e-5))));
-      return { loss, terms: { lossG: tf.clone(lossG), modeSeeking: ms } } as unknown as tf.TensorContainer;
+      terms.modeSeeking = ms;
+      return {
+        loss: tf.add(loss, tf.mul(lambda, tf.reciprocal(tf.add(ms, 1e-5)))),
+        terms,
+      } as unknown as tf.TensorContainer;
     }) as unknown as LossOutput;
   }
 
@@ -242,6 +260,20 @@ export class GanModel implements GenerativeModel, GanPlayers {
   dispose(): void {
     this.params.dispose();
   }
+}
+
+/**
+ * AC-GAN's class loss: the mean cross-entropy -log q(y_i | x_i) of class logits [B, C] against the batch's labels,
+ * over the rows whose label was not dropped (those were unconditional). 0 when every row was dropped.
+ */
+function classLoss(logits: tf.Tensor2D, cond: CondInput, drop: boolean[] | null, C: number): tf.Scalar {
+  return tf.tidy(() => {
+    const B = logits.shape[0];
+    const y = cond.labels instanceof tf.Tensor ? cond.labels : tf.tensor1d(cond.labels ?? [], 'int32');
+    const ce = tf.neg(tf.sum(tf.mul(tf.oneHot(tf.cast(y, 'int32'), C), tf.logSoftmax(logits)), 1)); // [B]
+    const keep = tf.tensor1d(Array.from({ length: B }, (_, i) => (drop?.[i] ? 0 : 1)));
+    return tf.div(tf.sum(tf.mul(ce, keep)), tf.maximum(tf.sum(keep), 1)) as tf.Scalar;
+  });
 }
 
 /** The batch's condition (and drop mask) with row h + i set to row i's for i < h: pairs for the mode-seeking term. */

@@ -232,10 +232,23 @@ export class Discriminator {
     }
     p('out.bias', [1], 'zeros');
     if (condDim > 0 && cfg.dCond === 'projection') p('proj.weight', [condDim, feat], W_INIT);
+    if (cfg.acWeight > 0) {
+      p('aux.weight', [feat, info.numClasses], W_INIT);
+      p('aux.bias', [info.numClasses], 'zeros');
+    }
   }
 
   /** D(x, c) [B]: a logit (ns), a hinge score or a critic value (wgan-gp), for x [B, H, W, C] and c [B, condDim] or null. */
   forward(x: tf.Tensor4D, c: tf.Tensor2D | null, read: Read = asIs): tf.Tensor1D {
+    return this.forwardWithClass(x, c, read).out;
+  }
+
+  /** D(x, c) [B] and, with model.acWeight > 0, the auxiliary head's class logits q(y | x) [B, numClasses] (else null). */
+  forwardWithClass(
+    x: tf.Tensor4D,
+    c: tf.Tensor2D | null,
+    read: Read = asIs,
+  ): { out: tf.Tensor1D; classLogits: tf.Tensor2D | null } {
     return tf.tidy(() => {
       const w = (k: string) => read(this.v[k]);
       const B = x.shape[0];
@@ -275,7 +288,10 @@ export class Discriminator {
       // projection: + <V c, phi(x)>
       if (c && this.cfg.dCond === 'projection')
         out = tf.add(out, tf.sum(tf.mul(tf.matMul(c, w('proj.weight')), phi()), 1, true));
-      return tf.reshape(out, [B]);
-    }) as tf.Tensor1D;
+      const classLogits = this.v['aux.weight']
+        ? (tf.add(tf.matMul(phi(), w('aux.weight')), w('aux.bias')) as tf.Tensor2D)
+        : null;
+      return { out: tf.reshape(out, [B]), classLogits } as unknown as tf.TensorContainer;
+    }) as unknown as { out: tf.Tensor1D; classLogits: tf.Tensor2D | null };
   }
 }

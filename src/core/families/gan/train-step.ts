@@ -73,6 +73,8 @@ export function ganTrainStep(
     gradNormG: g.gradNorm,
   };
   if (g.terms.modeSeeking !== undefined) terms.modeSeeking = g.terms.modeSeeking;
+  if (sums.acD !== undefined) terms.acD = sums.acD;
+  if (g.terms.acG !== undefined) terms.acG = g.terms.acG;
   if (m.cfg.loss === 'wgan-gp') {
     terms.gp = sums.gp;
     terms.gpGradNorm = sums.gpGradNorm;
