@@ -443,3 +443,24 @@ test("AC-GAN: D's class head learns the real images' labels and G is paid for sa
     /model.acWeight.*set model.acWeight=0 or model.cond.kind=label/,
   );
 });
+
+test('guidance: c = c_null + w (c_y - c_null) when sampling; w = 1 is the plain conditional G, and the default', () => {
+  const m = new GanModel(cfgOf({ arch: 'conv', cond: { kind: 'label' } }), INFO, 6);
+  const before = tf.memory().numTensors;
+  const plain = m.sample(3, 1, { labels: [2] }),
+    one = m.sample(3, 1, { labels: [2], guidance: 1 }),
+    two = m.sample(3, 1, { labels: [2], guidance: 2 }),
+    again = m.sample(3, 1, { labels: [2], guidance: 2 });
+  assert.deepEqual(Array.from(one.dataSync()), Array.from(plain.dataSync()));
+  assert.notDeepEqual(Array.from(two.dataSync()), Array.from(plain.dataSync()));
+  assert.deepEqual(Array.from(two.dataSync()), Array.from(again.dataSync()), 'the same seed, the same images');
+  // w = 0 is the null condition: the same images whatever the label
+  const a = m.sample(3, 1, { labels: [0], guidance: 0 }),
+    b = m.sample(3, 1, { labels: [1], guidance: 0 });
+  assert.deepEqual(Array.from(a.dataSync()), Array.from(b.dataSync()));
+  tf.dispose([plain, one, two, again, a, b]);
+  assert.equal(tf.memory().numTensors, before);
+  userError(() => m.sample(2, 1, { labels: [0], guidance: -1 }), /guidance must be a number >= 0/);
+  assert.equal(ganModelSchema.parse({}).guidance, 1);
+  m.dispose();
+});

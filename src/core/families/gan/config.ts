@@ -37,6 +37,10 @@ export const ganModelSchema = z
      *  the standard deviation of each feature over a group of this many images, averaged to one number per group.
      *  D then sees how varied a batch is, and a G that draws one image (per class) is told apart. 0 = off. */
     mbstd: z.number().int().min(0).max(64).default(0),
+    /** Sampling: the condition's embedding pushed away from the null one, c = c_null + w (c_y - c_null), as
+     *  classifier-free guidance pushes a diffusion model's prediction (G saw c_null on cond.dropProb of its training
+     *  rows). w = 1 is the plain conditional G; w > 1 draws images more typical of their class. */
+    guidance: z.number().min(0).default(1),
     /** lambda_ac of the auxiliary classifier (AC-GAN, Odena et al. 2017) for label-conditional models: D gets a head
      *  q(y | x) on its pooled features, trained on real images, L_D + lambda_ac CE(q(. | x), y); G gets + lambda_ac
      *  CE(q(. | G(z, y)), y), paid for images D's head reads as the class asked for. 0 = off. */

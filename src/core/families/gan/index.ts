@@ -170,24 +170,31 @@ export class GanModel implements GenerativeModel, GanPlayers {
     }) as unknown as LossOutput;
   }
 
-  /** c [n, dim] for sampling: labels (label models), prompts (text models) or the null embedding; null if unconditional. */
-  private condFor(n: number, c: CondInput | null): tf.Tensor2D | null {
-    if (!this.condG) return null;
-    return c ? this.condG.embed(c, n) : this.condG.nullEmbed(n);
+  /** c [n, dim] for sampling: labels (label models), prompts (text models) or the null embedding; null if unconditional.
+   *  With guidance w != 1: c_null + w (c - c_null). */
+  private condFor(n: number, c: CondInput | null, w = 1): tf.Tensor2D | null {
+    const cond = this.condG;
+    if (!cond) return null;
+    if (!c) return cond.nullEmbed(n);
+    if (w === 1) return cond.embed(c, n);
+    return tf.tidy(() => {
+      const u = cond.nullEmbed(n);
+      return tf.add(u, tf.mul(w, tf.sub(cond.embed(c, n), u))) as tf.Tensor2D;
+    });
   }
 
   /** The reference batch for G's batch norm when sampling: fixed noise, every class in turn (label models) or the
    *  request's prompts cycled (text models; the null embedding without prompts), the same for every chunk of a
    *  request. Null without batch norm. */
-  private reference(prompts?: readonly string[]): { z: tf.Tensor2D; c: tf.Tensor2D | null } | null {
+  private reference(prompts?: readonly string[], w = 1): { z: tf.Tensor2D; c: tf.Tensor2D | null } | null {
     if (this.cfg.gNorm !== 'batch') return null;
     const R = this.cfg.statsBatch;
     const z = drawNoise(R, this.cfg.latent, REFERENCE_SEED);
     if (!this.condG) return { z, c: null };
     if (this.condG.kind === 'label')
-      return { z, c: this.condG.embed({ labels: Array.from({ length: R }, (_, i) => i % this.info.numClasses) }, R) };
+      return { z, c: this.condFor(R, { labels: Array.from({ length: R }, (_, i) => i % this.info.numClasses) }, w) };
     const ref = prompts?.length ? Array.from({ length: R }, (_, i) => prompts[i % prompts.length]) : null;
-    return { z, c: ref ? this.condG.embed({ prompts: ref }, R) : this.condG.nullEmbed(R) };
+    return { z, c: ref ? this.condFor(R, { prompts: ref }, w) : this.condG.nullEmbed(R) };
   }
 
   /**
@@ -199,12 +206,14 @@ export class GanModel implements GenerativeModel, GanPlayers {
     if (!(Number.isInteger(n) && n > 0))
       throw new UserError(`the number of samples must be a positive integer, got ${n}`);
     const c = sampleCondInput(this.condG, n, opts, 'this GAN');
-    return tf.tidy(() => this.generateFrom(sampleNoise(n, this.cfg.latent, seed, opts.first ?? 0), c, opts.prompts));
+    const w = opts.guidance ?? this.cfg.guidance;
+    if (!(w >= 0)) throw new UserError(`guidance must be a number >= 0, got ${w}`);
+    return tf.tidy(() => this.generateFrom(sampleNoise(n, this.cfg.latent, seed, opts.first ?? 0), c, opts.prompts, w));
   }
 
-  /** Images [n,H,W,C] in [0, 1] from noise z [n, latent] and the samples' condition (see sample()). */
-  private generateFrom(z: tf.Tensor2D, c: CondInput | null, prompts?: readonly string[]): tf.Tensor4D {
-    return tf.tidy(() => generateImages(this.G, z, this.condFor(z.shape[0], c), this.reference(prompts)));
+  /** Images [n,H,W,C] in [0, 1] from noise z [n, latent] and the samples' condition (see sample()), guidance w. */
+  private generateFrom(z: tf.Tensor2D, c: CondInput | null, prompts?: readonly string[], w = 1): tf.Tensor4D {
+    return tf.tidy(() => generateImages(this.G, z, this.condFor(z.shape[0], c, w), this.reference(prompts, w)));
   }
 
   /**
@@ -319,4 +328,5 @@ export const ganFamily: Family<GanModelConfig> = defineFamily({
   lossUnit: 'D loss + G loss',
   requiredPreprocess: 'symmetric',
   create: (m, info, seed) => new GanModel(m, info, seed),
+  samplingOptions: ['guidance'],
 });
