@@ -39,7 +39,7 @@ export const diffusionModelSchema = z
     cond: condSchema.prefault({}),
     /** Default sampler settings (overridable with sample --steps/--sampler/--eta/--guidance). */
     /** A key of the sampler registry (src/core/diffusion/samplers/index.ts). */
-    sampler: z.enum(samplerNames()).default('ddim'),
+    sampler: z.enum(samplerNames()).default('dpm++2m'),
     /** Sampler steps; unset = the sampler's own default (DDIM 50, DPM-Solver++ 20). */
     steps: z.number().int().positive().optional(),
     eta: z.number().min(0).default(0),
