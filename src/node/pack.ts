@@ -107,7 +107,15 @@ export function packModel(run: string, out: string, opts: PackOptions = {}): Pac
   }
   const keptFigures = sameWeights && FIGURE_FILES.some((f) => fs.existsSync(path.join(out, f)));
   if (sameWeights) {
-    // the same tensors: keep the old file's bytes (its save id matches the kept state.json), only the card changes
+    // the same tensors: keep the old file's bytes (its save id matches the kept state.json); the card and the config
+    // change (e.g. a run whose default sampler was switched after training), config.json keeping the old save id
+    const oldConfigFile = path.join(out, CHECKPOINT_FILES.config);
+    const old = JSON.parse(fs.readFileSync(oldConfigFile, 'utf8')) as Record<string, unknown>;
+    const now = JSON.parse(fs.readFileSync(path.join(staged, CHECKPOINT_FILES.config), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    writeFileAtomic(oldConfigFile, `${JSON.stringify({ ...now, saveId: old.saveId }, null, 2)}\n`);
     fs.rmSync(staged, { recursive: true, force: true });
   } else {
     for (const [f, bytes] of figures) fs.writeFileSync(path.join(staged, f), bytes);

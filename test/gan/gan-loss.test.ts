@@ -110,6 +110,9 @@ for (const backend of BACKENDS) {
         latent: 4,
         channels: 4,
         hidden: 8,
+        // the projection: c multiplies D's features, so grad_x D (and the penalty) depends on it; a concat channel,
+        // like a bias, only picks which leaky-ReLU slopes apply
+        dCond: 'projection',
         cond: { kind: 'label', dim: 4 },
       });
       const m = new GanModel(cfg, { height: 8, width: 8, channels: 1, numClasses: 3 }, 3);

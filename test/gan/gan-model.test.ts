@@ -293,8 +293,8 @@ test('sampling: fixed noise per seed, each sample independent of n and of the ot
   }
 });
 
-test('conditioning: labels and prompts change the samples; projection and concat discriminators both train', () => {
-  for (const dCond of ['projection', 'concat'] as const) {
+test('conditioning: labels and prompts change the samples; projection, concat and both discriminators train', () => {
+  for (const dCond of ['projection', 'concat', 'both'] as const) {
     const m = new GanModel(cfgOf({ arch: 'conv', dCond, cond: { kind: 'label' } }), INFO, 6);
     const tr = trainerFor(m, trainSchema.parse({ lr: 1e-2 }), 10);
     for (let i = 0; i < 3; i++) trainModelStep(tr, m, () => ({ x: tf.clone(X), y: tf.clone(Y), captions: null }), i);
@@ -407,7 +407,7 @@ test('mode seeking (MSGAN): G trains on pairs sharing a condition, the term is r
 });
 
 test("AC-GAN: D's class head learns the real images' labels and G is paid for samples it reads as asked", () => {
-  const m = new GanModel(cfgOf({ arch: 'conv', acWeight: 1, cond: { kind: 'label' } }), INFO, 6);
+  const m = new GanModel(cfgOf({ arch: 'conv', dCond: 'projection', acWeight: 1, cond: { kind: 'label' } }), INFO, 6);
   assert.deepEqual(m.params.vars['D.aux.weight'].shape, [8, 3]);
   const cond = { labels: Y, prompts: null };
   const before = tf.memory().numTensors;

@@ -105,6 +105,21 @@ test('re-packing the same weights keeps the figures measured on the packed folde
   );
   assert.ok(JSON.parse(fs.readFileSync(path.join(out, 'manifest.json'), 'utf8')).files['eval.json']);
   await loadModel(out).then((m) => m.dispose()); // still one whole save
+  // a config changed after training (e.g. the default sampler switched) reaches the packed folder on a re-pack
+  const cfgFile = path.join(run, 'config.json');
+  const original = fs.readFileSync(cfgFile, 'utf8');
+  const edited = JSON.parse(original);
+  edited.config.model.guidance = 2.5;
+  fs.writeFileSync(cfgFile, JSON.stringify(edited));
+  try {
+    assert.ok(packModel(run, out).keptFigures);
+    assert.equal(JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8')).config.model.guidance, 2.5);
+    const m = await loadModel(out); // the kept weights and the new config are still one whole save
+    assert.equal((m.config.model as { guidance: number }).guidance, 2.5);
+    m.dispose();
+  } finally {
+    fs.writeFileSync(cfgFile, original);
+  }
   const r2 = packModel(run, out, { useEma: false }); // other weights: the packed folder's figures are not theirs
   assert.equal(r2.weights, 'model');
   assert.ok(!r2.keptFigures);

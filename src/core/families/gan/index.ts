@@ -306,7 +306,7 @@ function pairConditions(cond: CondInput, drop: boolean[] | null, B: number, h: n
 export const ganFamily: Family<GanModelConfig> = defineFamily({
   name: 'gan',
   summary:
-    'GAN: a generator G(z, y) against a discriminator D(x, y) (DCGAN conv or MLP); non-saturating, hinge or WGAN-GP loss; two optimisers; EMA of G; label or text conditioning (projection D); slerp in z',
+    'GAN: a generator G(z, y) against a discriminator D(x, y) (DCGAN conv or MLP); non-saturating, hinge or WGAN-GP loss; two optimisers; EMA of G; label or text conditioning (D reads y as an input channel or by projection); guidance; slerp in z',
   modelSchema: ganModelSchema,
   defaults: {
     data: { dataset: 'fashion-mnist', preprocess: 'symmetric' },

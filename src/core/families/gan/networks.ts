@@ -207,7 +207,7 @@ export class Discriminator {
     const s = cfg.stages;
     this.H = info.height;
     this.W = info.width;
-    const concat = condDim > 0 && cfg.dCond === 'concat';
+    const concat = condDim > 0 && cfg.dCond !== 'projection';
     this.ch = Array.from({ length: s }, (_, i) => cfg.channels * 2 ** i);
     let feat: number; // width of the pooled features phi the projection reads
     if (cfg.arch === 'conv') {
@@ -231,7 +231,7 @@ export class Discriminator {
       feat = cfg.hidden;
     }
     p('out.bias', [1], 'zeros');
-    if (condDim > 0 && cfg.dCond === 'projection') p('proj.weight', [condDim, feat], W_INIT);
+    if (condDim > 0 && cfg.dCond !== 'concat') p('proj.weight', [condDim, feat], W_INIT);
     if (cfg.acWeight > 0) {
       p('aux.weight', [feat, info.numClasses], W_INIT);
       p('aux.bias', [info.numClasses], 'zeros');
@@ -252,8 +252,14 @@ export class Discriminator {
     return tf.tidy(() => {
       const w = (k: string) => read(this.v[k]);
       const B = x.shape[0];
-      const concat = c !== null && this.cfg.dCond === 'concat';
-      if (c && this.cfg.dCondScale === 'unit') c = tf.mul(c, 1 / Math.sqrt(this.condDim)) as tf.Tensor2D; // unit-norm scale, as in G
+      const concat = c !== null && this.cfg.dCond !== 'projection';
+      // unit-norm scale, as in G ('both': the projection's c only; its concat channel reads c as given)
+      if (c && this.cfg.dCondScale === 'unit' && this.cfg.dCond !== 'both')
+        c = tf.mul(c, 1 / Math.sqrt(this.condDim)) as tf.Tensor2D;
+      const cProj =
+        c && this.cfg.dCond === 'both' && this.cfg.dCondScale === 'unit'
+          ? (tf.mul(c, 1 / Math.sqrt(this.condDim)) as tf.Tensor2D)
+          : c;
       const act = (h: tf.Tensor) => leakyRelu(h, this.cfg.leak);
       let phi: () => tf.Tensor2D; // pooled features [B, feat] for the projection
       let flat: tf.Tensor2D; // what psi reads
@@ -286,8 +292,8 @@ export class Discriminator {
       // psi(phi(x)) = flat W_out + b
       let out = tf.add(tf.matMul(flat, w('out.weight')), w('out.bias'));
       // projection: + <V c, phi(x)>
-      if (c && this.cfg.dCond === 'projection')
-        out = tf.add(out, tf.sum(tf.mul(tf.matMul(c, w('proj.weight')), phi()), 1, true));
+      if (cProj && this.cfg.dCond !== 'concat')
+        out = tf.add(out, tf.sum(tf.mul(tf.matMul(cProj, w('proj.weight')), phi()), 1, true));
       const classLogits = this.v['aux.weight']
         ? (tf.add(tf.matMul(phi(), w('aux.weight')), w('aux.bias')) as tf.Tensor2D)
         : null;
