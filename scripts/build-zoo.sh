@@ -13,14 +13,18 @@ train() { # NAME ARGS...: the training command of each model (the same line is i
   local name=$1; shift
   [ -f "$RUNS/$name/config.json" ] || $D train "$@" --out "$RUNS/$name"
 }
+set_json() { # CONFIG KEY VALUE: set a model setting of a run after training (a sampling default; the weights stay)
+  node -e 'const fs = require("fs"), [f, k, v] = process.argv.slice(1); const c = JSON.parse(fs.readFileSync(f, "utf8"));
+    c.config.model[k] = JSON.parse(v); fs.writeFileSync(f, JSON.stringify(c, null, 2) + "\n");' "$@"
+}
 measure() { # NAME: the figures of the packed folder
   case $1 in
     vae-fmnist) $D eval models/$1 --metrics nll,fid,kid,pr --n 2000 ;;
-    diffusion-fmnist-label) $D cond-eval models/$1 --n 500 --guidance 3 && $D eval models/$1 --metrics nll,fid,kid,pr --n 1000 ;;
+    diffusion-fmnist-label) $D cond-eval models/$1 --n 2000 --guidance 3 && $D eval models/$1 --metrics nll,fid,kid,pr --n 2000 ;;
     diffusion-shapes-text) $D cond-eval models/$1 --n 200 --guidance 3 && $D eval models/$1 --n 1000 ;;
     oneshot-shapes-text) $D cond-eval models/$1 --n 200 && $D eval models/$1 --n 1000 ;;
     gan-fmnist) $D eval models/$1 --metrics fid,kid,pr --n 2000 ;;
-    cgan-fmnist) $D cond-eval models/$1 --n 1000 && $D eval models/$1 --metrics fid,kid,pr --n 2000 ;;
+    cgan-fmnist) $D cond-eval models/$1 --n 2000 && $D eval models/$1 --metrics fid,kid,pr --n 2000 ;;
     flow-fmnist) $D eval models/$1 --n 2000 ;;
     pixelcnn-fmnist) $D eval models/$1 --n 1000 ;;
     igpt-shapes-text) $D eval models/$1 --n 1000 ;;
@@ -33,9 +37,9 @@ build() {
     diffusion-shapes-text) # two stages: 1,600 steps at 6e-4, then 1,200 more from those weights at 3e-4 (train --init)
       train $1-stage1 diffusion --dataset shapes --cond text --hold-out "$HO" --steps 1600 --batch-size 64 --lr 6e-4 --lr-schedule cosine
       train $1 --init "$RUNS/$1-stage1" --steps 1200 --lr 3e-4 --lr-schedule cosine ;;
-    diffusion-fmnist-label) train $1 diffusion --dataset fashion-mnist --cond label --steps 800 --batch-size 128 --lr 4e-4 --lr-schedule cosine ;;
+    diffusion-fmnist-label) train $1 diffusion --dataset fashion-mnist --cond label --steps 1600 --batch-size 128 --lr 4e-4 --lr-schedule cosine ;;
     gan-fmnist) train $1 gan --dataset fashion-mnist --epochs 3 ;;
-    cgan-fmnist) train $1 gan --dataset fashion-mnist --cond label --epochs 3 ;;
+    cgan-fmnist) train $1 gan --dataset fashion-mnist --cond label --epochs 3 && set_json "$RUNS/$1/config.json" guidance 1.4 ;;
     flow-fmnist) train $1 flow --dataset fashion-mnist --steps 1500 --lr-schedule cosine ;;
     pixelcnn-fmnist) train $1 pixelcnn --dataset fashion-mnist --steps 700 --lr-schedule cosine ;;
     igpt-shapes-text) train $1 igpt --dataset shapes --size 16 --cond text --hold-out "$HO" --steps 1000 --lr-schedule cosine ;;
