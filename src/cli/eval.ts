@@ -162,6 +162,7 @@ Examples:
             progress.stop();
           }
           const seconds = (performance.now() - t0) / 1000;
+          const given = samplingGiven(sampling);
           const full = {
             run,
             family: r.family,
@@ -179,14 +180,7 @@ Examples:
             }),
             ...res,
             // the sampler settings given on the command line (the rest are the model's defaults)
-            ...(quality
-              ? {
-                  sampleQuality: {
-                    ...quality,
-                    ...(samplingGiven(sampling) ? { sampling: samplingGiven(sampling) } : {}),
-                  },
-                }
-              : {}),
+            ...(quality ? { sampleQuality: { ...quality, ...(given ? { sampling: given } : {}) } } : {}),
           };
           writeFileAtomic(path.join(r.outDir, 'eval.json'), JSON.stringify(full, null, 2) + '\n');
           r.model.dispose();

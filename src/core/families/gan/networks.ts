@@ -253,13 +253,9 @@ export class Discriminator {
       const w = (k: string) => read(this.v[k]);
       const B = x.shape[0];
       const concat = c !== null && this.cfg.dCond !== 'projection';
-      // unit-norm scale, as in G ('both': the projection's c only; its concat channel reads c as given)
-      if (c && this.cfg.dCondScale === 'unit' && this.cfg.dCond !== 'both')
-        c = tf.mul(c, 1 / Math.sqrt(this.condDim)) as tf.Tensor2D;
-      const cProj =
-        c && this.cfg.dCond === 'both' && this.cfg.dCondScale === 'unit'
-          ? (tf.mul(c, 1 / Math.sqrt(this.condDim)) as tf.Tensor2D)
-          : c;
+      // unit-norm scale, as in G; 'both' scales only the projection's c, its concat channel reads c as given
+      const cProj = c && this.cfg.dCondScale === 'unit' ? (tf.mul(c, 1 / Math.sqrt(this.condDim)) as tf.Tensor2D) : c;
+      const cMap = this.cfg.dCond === 'both' ? c : cProj;
       const act = (h: tf.Tensor) => leakyRelu(h, this.cfg.leak);
       let phi: () => tf.Tensor2D; // pooled features [B, feat] for the projection
       let flat: tf.Tensor2D; // what psi reads
@@ -267,7 +263,10 @@ export class Discriminator {
         let h = x as tf.Tensor4D;
         // concat: c -> one extra input channel, [B, H, W, 1]
         if (concat)
-          h = tf.concat([h, tf.reshape(tf.matMul(c!, w('cond.map.weight')), [B, this.H, this.W, 1])], 3) as tf.Tensor4D;
+          h = tf.concat(
+            [h, tf.reshape(tf.matMul(cMap!, w('cond.map.weight')), [B, this.H, this.W, 1])],
+            3,
+          ) as tf.Tensor4D;
         for (let i = 0; i < this.cfg.stages; i++)
           h = act(
             tf.fused.conv2d({
@@ -284,7 +283,7 @@ export class Discriminator {
         phi = () => tf.mean(last, [1, 2]) as tf.Tensor2D;
       } else {
         let h = tf.reshape(x, [B, -1]) as tf.Tensor2D;
-        if (concat) h = tf.concat([h, c!], 1) as tf.Tensor2D;
+        if (concat) h = tf.concat([h, cMap!], 1) as tf.Tensor2D;
         for (let i = 0; i < 2; i++) h = act(tf.add(tf.matMul(h, w(`fc${i}.weight`)), w(`fc${i}.bias`))) as tf.Tensor2D;
         flat = h;
         phi = () => flat;
