@@ -166,6 +166,22 @@ export function samplerOption(): [string, string, (v: string) => string] {
   ];
 }
 
+/** The families whose samplers take a sampling option (e.g. 'temperature': flow and gan), from the registry. */
+export function familiesTaking(opt: string): string[] {
+  return Object.entries(registry)
+    .filter(([, fam]) => (fam as { samplingOptions?: readonly string[] }).samplingOptions?.includes(opt))
+    .map(([n]) => n);
+}
+
+/** The --temperature option of every command that samples: the families that take it, from the registry. */
+export function temperatureOption(prefix = ''): [string, string, (v: string) => number] {
+  return [
+    '--temperature <t>',
+    `${prefix}noise scale T, z ~ N(0, T^2 I): below 1 cleaner, more typical, less varied images (${familiesTaking('temperature').join(', ')}; default: the model's)`,
+    floatOpt('--temperature', 0),
+  ];
+}
+
 /**
  * A one-line error for a sampling flag the run's family does not take (e.g. --steps on a GAN), naming the families
  * that do. `flags` pairs a sampling option's name with the flag's value (undefined = not given).
@@ -174,9 +190,7 @@ export function checkSamplingFlags(family: string, run: string, flags: [string, 
   const applies: readonly string[] = getFamily(family).samplingOptions ?? [];
   for (const [opt, v] of flags) {
     if (v === undefined || applies.includes(opt)) continue;
-    const which = Object.entries(registry)
-      .filter(([, fam]) => (fam as { samplingOptions?: readonly string[] }).samplingOptions?.includes(opt))
-      .map(([n]) => n);
+    const which = familiesTaking(opt);
     throw new UserError(`--${opt} applies to ${which.join(' and ') || 'no'} models; ${run} is a ${family}`);
   }
 }

@@ -7,7 +7,16 @@ import { conditionalEval, type CondEvalResult } from '../node/cond-eval.ts';
 import { writeImageGrid } from '../node/pictures.ts';
 import { createProgress, formatDuration } from '../node/progress.ts';
 import { loadRun } from '../node/run.ts';
-import { action, checkSamplingFlags, floatOpt, intOpt, samplerOption, seedOpt, RUN_ARG_HELP } from './common.ts';
+import {
+  action,
+  checkSamplingFlags,
+  floatOpt,
+  intOpt,
+  samplerOption,
+  seedOpt,
+  temperatureOption,
+  RUN_ARG_HELP,
+} from './common.ts';
 
 const pct = (v: number) => (Number.isNaN(v) ? '  n/a' : `${(100 * v).toFixed(1).padStart(5)}%`);
 
@@ -27,6 +36,7 @@ export function registerCondEval(program: Command): void {
     .option('--guidance <w>', "classifier-free guidance weight (default: the model's)", floatOpt('--guidance', 0))
     .option('--steps <n>', "sampler steps (default: the model's)", intOpt('--steps', 1))
     .option(...samplerOption())
+    .option(...temperatureOption())
     .option('--seed <n>', 'random seed', seedOpt(), 0)
     .option('--batch-size <n>', 'samples generated at once', intOpt('--batch-size', 1), 100)
     .option('--no-ema', 'use the raw weights even when the run kept an EMA')
@@ -41,6 +51,7 @@ export function registerCondEval(program: Command): void {
             guidance?: number;
             steps?: number;
             sampler?: string;
+            temperature?: number;
             seed: number;
             batchSize: number;
             ema: boolean;
@@ -53,6 +64,7 @@ export function registerCondEval(program: Command): void {
             ['guidance', f.guidance],
             ['steps', f.steps],
             ['sampler', f.sampler],
+            ['temperature', f.temperature],
           ]);
           // the total is known once generation starts (text models on shapes add a held-out set)
           let progress: ReturnType<typeof createProgress> | undefined;
@@ -62,6 +74,7 @@ export function registerCondEval(program: Command): void {
             guidance: f.guidance,
             steps: f.steps,
             sampler: f.sampler,
+            temperature: f.temperature,
             batchSize: f.batchSize,
             onProgress: (d, total) =>
               (progress ??= createProgress('cond-eval', total, { every: Math.max(1, Math.floor(total / 10)) })).update(

@@ -25,6 +25,7 @@ import {
   floatOpt,
   intOpt,
   samplerOption,
+  temperatureOption,
   seedOpt,
   IMAGE_LIMIT_HELP,
   RUN_ARG_HELP,
@@ -80,6 +81,7 @@ export function registerEval(program: Command): void {
     )
     .option('--steps <n>', "fid/kid/pr: sampler steps (default: the model's)", intOpt('--steps', 1))
     .option(...samplerOption())
+    .option(...temperatureOption('fid/kid/pr: '))
     .option('--data-dir <dir>', 'folder with the dataset files, if not where training found them')
     .option('--backend <name>', 'compute backend', 'auto')
     .option('--json', 'print the result as JSON')
@@ -112,13 +114,14 @@ Examples:
             guidance?: number;
             steps?: number;
             sampler?: string;
+            temperature?: number;
             dataDir?: string;
             backend: string;
             json?: boolean;
           },
         ) => {
           const r = await loadRun(run, { backend: f.backend });
-          const sampling = { guidance: f.guidance, steps: f.steps, sampler: f.sampler };
+          const sampling = { guidance: f.guidance, steps: f.steps, sampler: f.sampler, temperature: f.temperature };
           checkSamplingFlags(r.family, run, Object.entries(sampling));
           const can = evalCapabilities(r.model);
           const metrics = parseMetrics(f.metrics ?? (can.evaluates ? 'nll' : SAMPLE_METRICS.join(',')));

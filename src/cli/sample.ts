@@ -18,6 +18,8 @@ import {
   floatOpt,
   intOpt,
   samplerOption,
+  temperatureOption,
+  familiesTaking,
   seedOpt,
   RUN_ARG_HELP,
 } from './common.ts';
@@ -52,17 +54,13 @@ export function registerSample(program: Command): void {
     )
     .option(
       '--guidance <w>',
-      "classifier-free guidance weight w: eps_uncond + w (eps_cond - eps_uncond); 0 = unconditional, 1 = plain conditional (diffusion, igpt, pixelcnn; default: the model's)",
+      `classifier-free guidance weight w: eps_uncond + w (eps_cond - eps_uncond) (a GAN: its condition embedding pushed alike); 0 = unconditional, 1 = plain conditional (${familiesTaking('guidance').join(', ')}; default: the model's)`,
       floatOpt('--guidance', 0),
     )
     .option('--steps <n>', "sampler steps (diffusion DDIM; default: the model's)", intOpt('--steps', 1))
     .option(...samplerOption())
     .option('--eta <eta>', 'DDIM eta: 0 deterministic, 1 like DDPM (diffusion)', floatOpt('--eta', 0))
-    .option(
-      '--temperature <t>',
-      "sampling temperature T, z ~ N(0, T^2 I): below 1 cleaner, less varied images (flow; default: the model's)",
-      floatOpt('--temperature', 0),
-    )
+    .option(...temperatureOption())
     .option(
       '--animate <file.gif>',
       'also write a GIF of the sampling as it happens (the first --batch-size samples): diffusion from noise to image step by step, beside the x_0 the model predicts at each step (right); autoregressive models row by row',

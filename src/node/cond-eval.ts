@@ -25,6 +25,8 @@ export interface CondEvalOptions {
   steps?: number;
   /** A diffusion sampler's registry name (default: the model's). */
   sampler?: string;
+  /** Noise scale T of the families that take one (flow, GAN; default: the model's). */
+  temperature?: number;
   batchSize?: number;
   onProgress?: (done: number, total: number) => void;
   /** Passed to getClassifier (tests use a tiny one in a temporary cache). */
@@ -37,6 +39,7 @@ export interface CondEvalResult {
   guidance: number | undefined;
   steps: number | undefined;
   sampler: string | undefined;
+  temperature?: number;
   /** Label models, and text models on class-name captions. */
   labels?: LabelAccuracy & { classNames: string[] };
   /** Text models on shapes: pairs seen in training, and pairs held out of it. */
@@ -95,13 +98,14 @@ export async function conditionalEval(run: LoadedRun, o: CondEvalOptions): Promi
   const batch = o.batchSize ?? DEFAULT_SAMPLE_CHUNK;
   const t0 = performance.now();
   const keep: tf.Tensor4D[] = [];
-  const base = { guidance: o.guidance, steps: o.steps, sampler: o.sampler };
+  const base = { guidance: o.guidance, steps: o.steps, sampler: o.sampler, temperature: o.temperature };
   const classify = (x: tf.Tensor4D) => clf.classifier.predict(x);
   const result: Omit<CondEvalResult, 'seconds' | 'preview'> = {
     kind: cond,
     guidance: o.guidance,
     steps: o.steps,
     sampler: o.sampler,
+    ...(o.temperature !== undefined ? { temperature: o.temperature } : {}),
     classifier: { dataset, testAccuracy: clf.info.testAccuracy as unknown as Record<string, number>, dir: clf.dir },
   };
   try {

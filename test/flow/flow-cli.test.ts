@@ -120,7 +120,7 @@ test('e2e: train a label-conditional flow on shapes, sample at --temperature 0.7
   assert.ok(ev.terms.roundTripMaxAbs < 1e-4, JSON.stringify(ev));
 });
 
-test("e2e: --temperature is validated, only applies to flows, and flows reject the other families' options", async () => {
+test("e2e: --temperature is validated, applies to flows and GANs only (sample, eval, cond-eval), and flows reject the other families' options", async () => {
   const tr = await train();
   assert.equal(tr.code, 0, tr.stderr);
   const neg = await cli(['sample', RUN, '--temperature', '-1']);
@@ -159,7 +159,15 @@ test("e2e: --temperature is validated, only applies to flows, and flows reject t
   assert.equal(v.code, 0, v.stderr);
   const warm = await cli(['sample', vae, '--temperature', '0.5']);
   assert.equal(warm.code, 2);
-  assert.match(warm.stderr, /--temperature applies to flow models; .* is a vae/);
+  assert.match(warm.stderr, /--temperature applies to flow and gan models; .* is a vae/);
+  for (const cmd of [
+    ['eval', vae, '--metrics', 'fid', '--temperature', '0.5'],
+    ['cond-eval', vae, '--temperature', '0.5'],
+  ]) {
+    const r = await cli(cmd);
+    assert.equal(r.code, 2, cmd.join(' '));
+    assert.match(r.stderr, /--temperature applies to flow and gan models; .* is a vae/);
+  }
 });
 
 test('e2e: a flow wants dequantized data and image sides its squeezes can halve', async () => {

@@ -12,7 +12,7 @@ import { trainSchema } from '../../src/core/config/schema.ts';
 import { DivergenceError, NonFiniteLossError } from '../../src/core/train/trainer.ts';
 import { trainerFor, trainModelStep } from '../../src/core/train/model-step.ts';
 import { GanModel } from '../../src/core/families/gan/index.ts';
-import { ganModelSchema, criticSteps, type GanModelConfig } from '../../src/core/families/gan/config.ts';
+import { ganModelSchema, criticSteps, dLrScaleOf, type GanModelConfig } from '../../src/core/families/gan/config.ts';
 import { DivergenceWatch } from '../../src/core/families/gan/train-step.ts';
 import * as networks from '../../src/core/families/gan/networks.ts';
 
@@ -64,6 +64,17 @@ test('defaults: a DCGAN for Fashion-MNIST 28x28x1 on [-1, 1] data, G z 64 -> 7x7
   assert.deepEqual(s.shape, [3, 28, 28, 1]);
   s.dispose();
   m.dispose();
+  // G at 4e-4, D at half that (DCGAN's 2e-4) for ns and hinge; the critic of WGAN-GP at G's rate; D reads y twice
+  assert.equal(fam.defaults.train.lr, 4e-4);
+  assert.equal(dLrScaleOf(cfgOf()), 0.5);
+  assert.equal(dLrScaleOf(cfgOf({ loss: 'hinge' })), 0.5);
+  assert.equal(dLrScaleOf(cfgOf({ loss: 'wgan-gp' })), 1);
+  assert.equal(dLrScaleOf(cfgOf({ loss: 'wgan-gp', dLrScale: 0.25 })), 0.25);
+  const groups = new GanModel(cfgOf(), INFO, 1);
+  assert.equal(groups.optimizerGroups().D.lrScale, 0.5);
+  groups.dispose();
+  assert.equal(d.dCond, 'both');
+  assert.equal(d.dCondScale, 'unit');
   assert.equal(criticSteps(cfgOf({ loss: 'wgan-gp' })), 5);
   assert.equal(criticSteps(cfgOf({ loss: 'hinge' })), 1);
   assert.equal(criticSteps(cfgOf({ loss: 'wgan-gp', nCritic: 2 })), 2);
@@ -407,7 +418,12 @@ test('mode seeking (MSGAN): G trains on pairs sharing a condition, the term is r
 });
 
 test("AC-GAN: D's class head learns the real images' labels and G is paid for samples it reads as asked", () => {
-  const m = new GanModel(cfgOf({ arch: 'conv', dCond: 'projection', acWeight: 1, cond: { kind: 'label' } }), INFO, 6);
+  // D at G's rate with the raw-scale projection, the setting this test was written for
+  const m = new GanModel(
+    cfgOf({ arch: 'conv', dCond: 'projection', dCondScale: 'raw', dLrScale: 1, acWeight: 1, cond: { kind: 'label' } }),
+    INFO,
+    6,
+  );
   assert.deepEqual(m.params.vars['D.aux.weight'].shape, [8, 3]);
   const cond = { labels: Y, prompts: null };
   const before = tf.memory().numTensors;
@@ -462,5 +478,121 @@ test('guidance: c = c_null + w (c_y - c_null) when sampling; w = 1 is the plain 
   assert.equal(tf.memory().numTensors, before);
   userError(() => m.sample(2, 1, { labels: [0], guidance: -1 }), /guidance must be a number >= 0/);
   assert.equal(ganModelSchema.parse({}).guidance, 1);
+  m.dispose();
+});
+
+test('temperature: z ~ N(0, T^2 I) when sampling (the truncation trick); T = 1 is the default, T = 0 one image per class', () => {
+  const m = new GanModel(cfgOf({ arch: 'conv', cond: { kind: 'label' } }), INFO, 6);
+  const before = tf.memory().numTensors;
+  const plain = m.sample(4, 3, { labels: [1] }),
+    one = m.sample(4, 3, { labels: [1], temperature: 1 }),
+    half = m.sample(4, 3, { labels: [1], temperature: 0.5 }),
+    zero = m.sample(4, 3, { labels: [1], temperature: 0 });
+  assert.deepEqual(Array.from(one.dataSync()), Array.from(plain.dataSync()));
+  assert.notDeepEqual(Array.from(half.dataSync()), Array.from(plain.dataSync()));
+  // sample() is decode(prior(n, seed, T)): the same noise, scaled
+  const ls = m.latentSpace();
+  const z = ls.prior(4, 3, 0.5);
+  const decoded = ls.decode(z, { labels: [1] });
+  assert.deepEqual(Array.from(decoded.dataSync()), Array.from(half.dataSync()));
+  // T = 0: z = 0 for every sample, so every image of the class is the same
+  const rows = tf.split(zero, 4);
+  for (const r of rows.slice(1)) assert.deepEqual(Array.from(r.dataSync()), Array.from(rows[0].dataSync()));
+  tf.dispose([plain, one, half, zero, z, decoded, ...rows]);
+  assert.equal(tf.memory().numTensors, before);
+  userError(() => m.sample(2, 1, { temperature: -0.5 }), /temperature must be a number >= 0/);
+  assert.equal(ganModelSchema.parse({}).temperature, 1);
+  assert.ok(fam.samplingOptions?.includes('temperature'));
+  m.dispose();
+});
+
+test("conditional batch norm (gCond=cbn): zero-initialised W_gamma, W_beta leave G as 'input'; trained, they move, and per class", () => {
+  const input = new GanModel(cfgOf({ arch: 'conv', cond: { kind: 'label' } }), INFO, 9);
+  const cbn = new GanModel(cfgOf({ arch: 'conv', gCond: 'cbn', cond: { kind: 'label' } }), INFO, 9);
+  const extra = Object.keys(cbn.params.vars).filter((k) => !(k in input.params.vars));
+  // stages 2, channels 4: G's batch norms have 8 and 4 channels; cond.dim 8
+  assert.deepEqual(Object.fromEntries(extra.sort().map((k) => [k, cbn.params.vars[k].shape])), {
+    'G.bn0.cond.beta': [8, 8],
+    'G.bn0.cond.gamma': [8, 8],
+    'G.bn1.cond.beta': [8, 4],
+    'G.bn1.cond.gamma': [8, 4],
+  });
+  for (const k of extra) assert.ok(cbn.params.vars[k].dataSync().every((v) => v === 0));
+  for (const [k, v] of Object.entries(input.params.vars)) cbn.params.vars[k].assign(v);
+  const a = input.sample(3, 2, { labels: [0, 1, 2] }),
+    b = cbn.sample(3, 2, { labels: [0, 1, 2] });
+  assert.deepEqual(Array.from(b.dataSync()), Array.from(a.dataSync()), 'W = 0: the same G');
+  // training moves W_gamma and W_beta
+  const tr = trainerFor(cbn, trainSchema.parse({ lr: 1e-2 }), 10);
+  const before = snapshot(cbn.params.vars);
+  trainModelStep(tr, cbn, () => ({ x: tf.clone(X), y: tf.clone(Y), captions: null }), 0);
+  const moved = changed(before, snapshot(cbn.params.vars));
+  for (const k of extra) assert.ok(moved.includes(k), `${k} did not move`);
+  // and then they modulate G: the samples differ from the same G without them
+  const c = cbn.sample(3, 2, { labels: [0, 1, 2] });
+  for (const k of extra) cbn.params.vars[k].assign(tf.zerosLike(cbn.params.vars[k]));
+  const d = cbn.sample(3, 2, { labels: [0, 1, 2] });
+  assert.notDeepEqual(Array.from(c.dataSync()), Array.from(d.dataSync()));
+  tf.dispose([a, b, c, d]);
+  tr.dispose();
+  input.dispose();
+  cbn.dispose();
+  userError(
+    () => new GanModel(cfgOf({ gCond: 'cbn', gNorm: 'none', cond: { kind: 'label' } }), INFO, 1),
+    /model.gCond=cbn .*set model.gNorm=batch or model.gCond=input/,
+  );
+});
+
+test('spectral norm (dNorm=spectral): W / sigma(W) by power iteration; the top singular value, its gradient u v^T, and a D that trains', () => {
+  // W = R diag(3, 1) R^T (R a rotation by 30 degrees): sigma = 3 along (cos 30, sin 30)
+  const c = Math.cos(Math.PI / 6),
+    s = Math.sin(Math.PI / 6);
+  const R = tf.tensor2d([
+    [c, -s],
+    [s, c],
+  ]);
+  const W = tf.matMul(tf.matMul(R, tf.diag(tf.tensor1d([3, 1])) as tf.Tensor2D), R, false, true);
+  const Wsn = networks.spectralNorm(W, 8);
+  const want = (W.arraySync() as number[][]).map((r) => r.map((x) => x / 3));
+  (Wsn.arraySync() as number[][]).forEach((r, i) =>
+    r.forEach((x, j) => assert.ok(Math.abs(x - want[i][j]) < 1e-5, `${x} ${want[i][j]}`)),
+  );
+  // the gradient flows through sigma too: for f = sum(W_sn * G), df/dW = G / sigma - sum(W * G) / sigma^2 v u^T, and
+  // the top singular pair of this symmetric W is n n^T with n = (cos 30, sin 30)
+  const G = tf.tensor2d([
+    [0.5, -1],
+    [2, 0.25],
+  ]);
+  const g = tf.grad((w: tf.Tensor) => tf.sum(tf.mul(networks.spectralNorm(w, 8), G)))(W);
+  const wg = tf.sum(tf.mul(W, G)).dataSync()[0];
+  const nn = [
+    [c * c, c * s],
+    [s * c, s * s],
+  ];
+  const Gv = G.arraySync();
+  (g.arraySync() as number[][]).forEach((r, i) =>
+    r.forEach((x, j) => {
+      const e = Gv[i][j] / 3 - (wg / 9) * nn[i][j];
+      assert.ok(Math.abs(x - e) < 1e-4, `dW[${i}][${j}] = ${x}, want ${e}`);
+    }),
+  );
+  // a conv filter [k, k, in, out] is normalised as [k k in, out]: the result has top singular value 1
+  const f = tf.randomNormal([4, 4, 2, 3], 0, 1, 'float32', 5);
+  const fsn = networks.spectralNorm(f, 50);
+  const again = networks.spectralNorm(fsn, 50);
+  assert.ok(
+    again.dataSync().every((x, i) => Math.abs(x - fsn.dataSync()[i]) < 1e-4),
+    'W_sn has sigma 1, so normalising again changes nothing',
+  );
+  tf.dispose([R, W, Wsn, G, g, f, fsn, again]);
+  const m = new GanModel(cfgOf({ arch: 'conv', dNorm: 'spectral', loss: 'hinge', cond: { kind: 'label' } }), INFO, 4);
+  const tr = trainerFor(m, trainSchema.parse({ lr: 1e-3 }), 10);
+  const step = (i: number) => trainModelStep(tr, m, () => ({ x: tf.clone(X), y: tf.clone(Y), captions: null }), i);
+  for (const [k, v] of Object.entries(step(0).terms)) assert.ok(Number.isFinite(v), `${k} = ${v}`);
+  step(1);
+  const before = tf.memory().numTensors;
+  for (let i = 2; i < 4; i++) step(i);
+  assert.equal(tf.memory().numTensors, before, 'numTensors grew');
+  tr.dispose();
   m.dispose();
 });

@@ -8,7 +8,7 @@ import { UserError } from '../../errors.ts';
 import { ParamStore } from '../../nn/params.ts';
 import { Rng } from '../../tensor/rng.ts';
 import type { LossOutput, OptimizerGroup, StepContext, StepResult } from '../../train/trainer.ts';
-import { checkGanConfig, ganModelSchema, type GanModelConfig } from './config.ts';
+import { checkGanConfig, dLrScaleOf, ganModelSchema, type GanModelConfig } from './config.ts';
 import { discriminatorLoss, generatorLoss, gradientPenalty } from './loss.ts';
 import { Discriminator, Generator, stopGradient } from './networks.ts';
 import { REFERENCE_SEED, drawNoise, generateImages, sampleNoise, slerpPath } from './sample.ts';
@@ -49,7 +49,7 @@ export class GanModel implements GenerativeModel, GanPlayers {
   }
 
   optimizerGroups(): Record<string, OptimizerGroup> {
-    return { D: { vars: this.discriminatorVars(), lrScale: this.cfg.dLrScale }, G: { vars: this.generatorVars() } };
+    return { D: { vars: this.discriminatorVars(), lrScale: dLrScaleOf(this.cfg) }, G: { vars: this.generatorVars() } };
   }
 
   /** The EMA (and the weights sampling swaps in) covers G only: D is not needed to sample. */
@@ -208,7 +208,21 @@ export class GanModel implements GenerativeModel, GanPlayers {
     const c = sampleCondInput(this.condG, n, opts, 'this GAN');
     const w = opts.guidance ?? this.cfg.guidance;
     if (!(w >= 0)) throw new UserError(`guidance must be a number >= 0, got ${w}`);
-    return tf.tidy(() => this.generateFrom(sampleNoise(n, this.cfg.latent, seed, opts.first ?? 0), c, opts.prompts, w));
+    const T = this.temperature(opts.temperature);
+    return tf.tidy(() => {
+      const z = sampleNoise(n, this.cfg.latent, seed, opts.first ?? 0);
+      return this.generateFrom(T === 1 ? z : tf.mul(z, T), c, opts.prompts, w);
+    });
+  }
+
+  /** The noise scale T to sample at (z ~ N(0, T^2 I)): the request's, else the config's. */
+  private temperature(t: number | undefined): number {
+    const T = t ?? this.cfg.temperature;
+    if (!(T >= 0))
+      throw new UserError(
+        `temperature must be a number >= 0 (z ~ N(0, T^2 I); 1 = the noise G was trained on), got ${T}`,
+      );
+    return T;
   }
 
   /** Images [n,H,W,C] in [0, 1] from noise z [n, latent] and the samples' condition (see sample()), guidance w. */
@@ -217,7 +231,7 @@ export class GanModel implements GenerativeModel, GanPlayers {
   }
 
   /**
-   * The latent space: the noise z [n, latent]. prior = z ~ N(0, I) as sample() draws it (no temperature); decode =
+   * The latent space: the noise z [n, latent]. prior = z ~ N(0, T^2 I) as sample() draws it; decode =
    * G(z, c) in [0, 1] with the condition and batch-norm reference batch as sample() uses them. No encode: a GAN has
    * no encoder.
    */
@@ -226,7 +240,10 @@ export class GanModel implements GenerativeModel, GanPlayers {
     return {
       dim: L,
       description: `z ~ N(0, I), ${L} dimensions`,
-      prior: (n, seed) => sampleNoise(n, L, seed),
+      prior: (n, seed, temperature) => {
+        const T = this.temperature(temperature);
+        return tf.tidy(() => tf.mul(sampleNoise(n, L, seed), T) as tf.Tensor2D);
+      },
       decode: (z, opts = {}) => {
         if (z.rank !== 2 || z.shape[1] !== L)
           throw new Error(`GAN noise has shape [n, ${L}], got [${z.shape.join(', ')}]`);
@@ -310,11 +327,12 @@ export const ganFamily: Family<GanModelConfig> = defineFamily({
   modelSchema: ganModelSchema,
   defaults: {
     data: { dataset: 'fashion-mnist', preprocess: 'symmetric' },
-    // DCGAN's Adam (lr 2e-4, beta1 0.5); EMA of G for sampling; the fixed-noise grid every 200 steps
+    // DCGAN's Adam (beta1 0.5) with G at 4e-4 and D at DCGAN's 2e-4 (model.dLrScale's usual 0.5); EMA of G for
+    // sampling; the fixed-noise grid every 200 steps
     train: {
       epochs: 5,
       batchSize: 64,
-      lr: 2e-4,
+      lr: 4e-4,
       beta1: 0.5,
       beta2: 0.999,
       ema: 0.999,
@@ -328,5 +346,5 @@ export const ganFamily: Family<GanModelConfig> = defineFamily({
   lossUnit: 'D loss + G loss',
   requiredPreprocess: 'symmetric',
   create: (m, info, seed) => new GanModel(m, info, seed),
-  samplingOptions: ['guidance'],
+  samplingOptions: ['guidance', 'temperature'],
 });

@@ -85,6 +85,7 @@ export class Generator {
   private readonly h0: number;
   private readonly w0: number;
   private readonly v: Record<string, tf.Variable> = {};
+  private readonly bnParams: (i: number, ch: number) => void;
 
   constructor(
     readonly cfg: GanModelConfig,
@@ -99,6 +100,15 @@ export class Generator {
     const bn = cfg.gNorm === 'batch';
     const p = (name: string, shape: number[], init: Parameters<ParamStore['param']>[2]) =>
       (this.v[name] = ps.param(`G.${name}`, shape, init));
+    // batch norm i's gamma and beta [ch]; with gCond=cbn also W_gamma, W_beta [condDim, ch], zero: G starts as 'input'
+    this.bnParams = (i, ch) => {
+      p(`bn${i}.gamma`, [ch], 'ones');
+      p(`bn${i}.beta`, [ch], 'zeros');
+      if (cfg.gCond === 'cbn' && condDim > 0) {
+        p(`bn${i}.cond.gamma`, [condDim, ch], 'zeros');
+        p(`bn${i}.cond.beta`, [condDim, ch], 'zeros');
+      }
+    };
     const s = cfg.stages;
     this.ch = Array.from({ length: s }, (_, i) => cfg.channels * 2 ** (s - 1 - i));
     this.h0 = this.H / 2 ** s;
@@ -108,10 +118,7 @@ export class Generator {
       p('fc.weight', [inDim, this.h0 * this.w0 * this.ch[0]], W_INIT);
       if (!bn) p('fc.bias', [this.h0 * this.w0 * this.ch[0]], 'zeros');
       for (let i = 0; i < s; i++) {
-        if (bn) {
-          p(`bn${i}.gamma`, [this.ch[i]], 'ones');
-          p(`bn${i}.beta`, [this.ch[i]], 'zeros');
-        }
+        if (bn) this.bnParams(i, this.ch[i]);
         const out = i < s - 1 ? this.ch[i + 1] : this.C;
         p(`up${i}.weight`, [4, 4, out, this.ch[i]], W_INIT); // transposed conv filter [k, k, out, in]
         if (!bn || i === s - 1) p(`up${i}.bias`, [out], 'zeros');
@@ -120,10 +127,8 @@ export class Generator {
       const dims = [inDim, cfg.hidden, cfg.hidden];
       for (let i = 0; i < 2; i++) {
         p(`fc${i}.weight`, [dims[i], dims[i + 1]], W_INIT);
-        if (bn) {
-          p(`bn${i}.gamma`, [dims[i + 1]], 'ones');
-          p(`bn${i}.beta`, [dims[i + 1]], 'zeros');
-        } else p(`fc${i}.bias`, [dims[i + 1]], 'zeros');
+        if (bn) this.bnParams(i, dims[i + 1]);
+        else p(`fc${i}.bias`, [dims[i + 1]], 'zeros');
       }
       p('out.weight', [cfg.hidden, this.H * this.W * this.C], W_INIT);
       p('out.bias', [this.H * this.W * this.C], 'zeros');
@@ -139,10 +144,20 @@ export class Generator {
       const v = this.v;
       const B = z.shape[0];
       const bn = this.cfg.gNorm === 'batch';
-      const norm = (h: tf.Tensor, i: number) => (bn ? batchNorm(h, v[`bn${i}.gamma`], v[`bn${i}.beta`], statsRows) : h);
       // c / sqrt(dim): the embedding (N(0, 1) per dim, norm ~sqrt(dim)) would otherwise outweigh z (norm ~sqrt(latent))
       // from the first step, and G learned to ignore z: one image per class (measured: 1 mode per class at dim 128)
-      const input = c ? (tf.concat([z, tf.mul(c, 1 / Math.sqrt(this.condDim))], 1) as tf.Tensor2D) : z; // [B, latent + condDim]
+      const cUnit = c ? (tf.mul(c, 1 / Math.sqrt(this.condDim)) as tf.Tensor2D) : null;
+      const norm = (h: tf.Tensor, i: number) => {
+        if (!bn) return h;
+        const y = batchNorm(h, v[`bn${i}.gamma`], v[`bn${i}.beta`], statsRows);
+        if (!cUnit || !v[`bn${i}.cond.gamma`]) return y;
+        // conditional batch norm: y (1 + c' W_gamma) + c' W_beta, one scale and shift per image and channel
+        const perImage = [B, ...h.shape.slice(1, -1).map(() => 1), h.shape[h.rank - 1]];
+        const g = tf.reshape(tf.matMul(cUnit, v[`bn${i}.cond.gamma`]), perImage);
+        const b = tf.reshape(tf.matMul(cUnit, v[`bn${i}.cond.beta`]), perImage);
+        return tf.add(tf.mul(y, tf.add(g, 1)), b);
+      };
+      const input = cUnit ? (tf.concat([z, cUnit], 1) as tf.Tensor2D) : z; // [B, latent + condDim]
       if (this.cfg.arch === 'mlp') {
         let h: tf.Tensor2D = input;
         for (let i = 0; i < 2; i++) {
@@ -186,6 +201,32 @@ export function minibatchStd(h: tf.Tensor4D, group: number): tf.Tensor4D {
     const s = tf.mean(sd, [1, 2, 3]); // [B/g]
     const perImage = tf.reshape(tf.tile(tf.reshape(s, [B / g, 1]), [1, g]), [B, 1, 1, 1]);
     return tf.tile(perImage, [1, hh, ww, 1]) as tf.Tensor4D;
+  });
+}
+
+/**
+ * W / sigma(W) (spectral normalisation, Miyato et al. 2018): W as a matrix [fan-in, out] (a conv filter [k, k, in,
+ * out] as [k k in, out]), sigma(W) = v^T W u from `iters` power iterations v = W u / |W u|, u = W^T v / |W^T v| started
+ * at the fixed u = 1 / sqrt(out); u and v are constants to the gradient, which flows through W in both W and sigma.
+ */
+export function spectralNorm(w: tf.Tensor, iters: number): tf.Tensor {
+  return tf.tidy(() => {
+    const out = w.shape[w.rank - 1];
+    const m = tf.reshape(w, [-1, out]) as tf.Tensor2D; // [fan-in, out]
+    const { u, v } = tf.tidy(() => {
+      const W = stopGradient(m);
+      let u = tf.fill([out, 1], 1 / Math.sqrt(out)) as tf.Tensor2D;
+      let v = u;
+      for (let i = 0; i < iters; i++) {
+        const wu = tf.matMul(W, u);
+        v = tf.div(wu, tf.add(tf.norm(wu), 1e-12));
+        const wv = tf.matMul(W, v, true);
+        u = tf.div(wv, tf.add(tf.norm(wv), 1e-12));
+      }
+      return { u, v };
+    });
+    const sigma = tf.sum(tf.mul(tf.matMul(m, stopGradient(u)), stopGradient(v))); // v^T W u
+    return tf.div(w, sigma);
   });
 }
 
@@ -250,7 +291,10 @@ export class Discriminator {
     read: Read = asIs,
   ): { out: tf.Tensor1D; classLogits: tf.Tensor2D | null } {
     return tf.tidy(() => {
-      const w = (k: string) => read(this.v[k]);
+      const sn = this.cfg.dNorm === 'spectral';
+      // spectral norm on every weight matrix (conv, dense, the condition's map and projection, the class head)
+      const w = (k: string) =>
+        sn && k.endsWith('.weight') ? spectralNorm(read(this.v[k]), this.cfg.snIters) : read(this.v[k]);
       const B = x.shape[0];
       const concat = c !== null && this.cfg.dCond !== 'projection';
       // unit-norm scale, as in G; 'both' scales only the projection's c, its concat channel reads c as given
