@@ -21,7 +21,7 @@ measure() { # NAME: the figures of the packed folder
   case $1 in
     vae-fmnist) $D eval models/$1 --metrics nll,fid,kid,pr --n 2000 ;;
     diffusion-fmnist-label) $D cond-eval models/$1 --n 2000 --guidance 3 && $D eval models/$1 --metrics nll,fid,kid,pr --n 2000 ;;
-    diffusion-shapes-text) $D cond-eval models/$1 --n 200 --guidance 3 && $D eval models/$1 --n 1000 ;;
+    diffusion-shapes-text) $D cond-eval models/$1 --n 1000 --guidance 3 && $D eval models/$1 --metrics nll,fid,kid,pr --n 1000 ;;
     oneshot-shapes-text) $D cond-eval models/$1 --n 200 && $D eval models/$1 --n 1000 ;;
     gan-fmnist) $D eval models/$1 --metrics fid,kid,pr --n 2000 ;;
     cgan-fmnist) $D cond-eval models/$1 --n 2000 && $D eval models/$1 --metrics fid,kid,pr --n 2000 ;;
@@ -39,7 +39,7 @@ build() {
       train $1 --init "$RUNS/$1-stage1" --steps 1200 --lr 3e-4 --lr-schedule cosine ;;
     diffusion-fmnist-label) train $1 diffusion --dataset fashion-mnist --cond label --steps 1600 --batch-size 128 --lr 4e-4 --lr-schedule cosine ;;
     gan-fmnist) train $1 gan --dataset fashion-mnist --epochs 3 ;;
-    cgan-fmnist) train $1 gan --dataset fashion-mnist --cond label --epochs 3 && set_json "$RUNS/$1/config.json" guidance 1.4 ;;
+    cgan-fmnist) train $1 gan --dataset fashion-mnist --cond label --epochs 3 --lr 4e-4 --set model.dLrScale=0.5 --set model.dCond=both --set model.dCondScale=unit && set_json "$RUNS/$1/config.json" guidance 1.6 ;;
     flow-fmnist) train $1 flow --dataset fashion-mnist --steps 1500 --lr-schedule cosine ;;
     pixelcnn-fmnist) train $1 pixelcnn --dataset fashion-mnist --steps 700 --lr-schedule cosine ;;
     igpt-shapes-text) train $1 igpt --dataset shapes --size 16 --cond text --hold-out "$HO" --steps 1000 --lr-schedule cosine ;;
