@@ -6,6 +6,7 @@ import type { EvalResult } from './eval/result.ts';
 import type { PlainObject } from './config/overrides.ts';
 import type { ParamStore } from './nn/params.ts';
 import { condKindOfModel } from './conditioning/config.ts';
+import { UserError } from './errors.ts';
 import type { LossOutput, OptimizerGroup, StepContext, StepResult } from './train/trainer.ts';
 
 /** What a model needs to know about its data. */
@@ -18,6 +19,17 @@ export interface DataInfo {
   classNames?: string[];
   /** Sorted distinct words of the training captions (text-conditional models tokenize prompts with it). */
   vocabulary?: string[];
+}
+
+/** The noise scale T of a family that samples z ~ N(0, T^2 I) (flow, GAN): the request's, else the config's; a
+ *  negative or non-finite T is a UserError. */
+export function sampleTemperature(requested: number | undefined, configured: number): number {
+  const T = requested ?? configured;
+  if (!(Number.isFinite(T) && T >= 0))
+    throw new UserError(
+      `temperature must be a number >= 0 (z ~ N(0, T^2 I); 1 = the model's own distribution), got ${T}`,
+    );
+  return T;
 }
 
 export interface SampleOptions {

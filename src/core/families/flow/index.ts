@@ -11,7 +11,7 @@ import type {
   Picture,
   SampleOptions,
 } from '../../family.ts';
-import { defineFamily } from '../../family.ts';
+import { defineFamily, sampleTemperature } from '../../family.ts';
 import { Conditioner, sampleCondInput } from '../../conditioning/conditioner.ts';
 import { sumOverChunks } from '../../eval/chunks.ts';
 import { UserError } from '../../errors.ts';
@@ -125,12 +125,7 @@ export class FlowModel implements GenerativeModel, FlowMaps {
 
   /** The temperature to sample at: opts.temperature, else the config's. */
   private temperature(opts: SampleOptions): number {
-    const T = opts.temperature ?? this.cfg.temperature;
-    if (!(Number.isFinite(T) && T >= 0))
-      throw new UserError(
-        `temperature must be a number >= 0 (z ~ N(0, T^2 I); 1 = the model's own distribution), got ${T}`,
-      );
-    return T;
+    return sampleTemperature(opts.temperature, this.cfg.temperature);
   }
 
   /**

@@ -2,7 +2,7 @@
 // optimisers (non-saturating, hinge or WGAN-GP loss); label or text conditioning; slerp in z. Used via the registry.
 import * as tf from '@tensorflow/tfjs-core';
 import type { DataInfo, Family, GenerativeModel, LatentSpace, Picture, SampleOptions } from '../../family.ts';
-import { defineFamily } from '../../family.ts';
+import { defineFamily, sampleTemperature } from '../../family.ts';
 import { Conditioner, sampleCondInput, type CondInput } from '../../conditioning/conditioner.ts';
 import { UserError } from '../../errors.ts';
 import { ParamStore } from '../../nn/params.ts';
@@ -208,21 +208,16 @@ export class GanModel implements GenerativeModel, GanPlayers {
     const c = sampleCondInput(this.condG, n, opts, 'this GAN');
     const w = opts.guidance ?? this.cfg.guidance;
     if (!(w >= 0)) throw new UserError(`guidance must be a number >= 0, got ${w}`);
-    const T = this.temperature(opts.temperature);
-    return tf.tidy(() => {
-      const z = sampleNoise(n, this.cfg.latent, seed, opts.first ?? 0);
-      return this.generateFrom(T === 1 ? z : tf.mul(z, T), c, opts.prompts, w);
-    });
+    const T = sampleTemperature(opts.temperature, this.cfg.temperature);
+    return tf.tidy(() => this.generateFrom(this.noise(n, seed, T, opts.first ?? 0), c, opts.prompts, w));
   }
 
-  /** The noise scale T to sample at (z ~ N(0, T^2 I)): the request's, else the config's. */
-  private temperature(t: number | undefined): number {
-    const T = t ?? this.cfg.temperature;
-    if (!(T >= 0))
-      throw new UserError(
-        `temperature must be a number >= 0 (z ~ N(0, T^2 I); 1 = the noise G was trained on), got ${T}`,
-      );
-    return T;
+  /** The noise of samples first .. first + n - 1 of a seed at temperature T: z ~ N(0, T^2 I), [n, latent]. */
+  private noise(n: number, seed: number, T: number, first = 0): tf.Tensor2D {
+    return tf.tidy(() => {
+      const z = sampleNoise(n, this.cfg.latent, seed, first);
+      return T === 1 ? z : (tf.mul(z, T) as tf.Tensor2D);
+    });
   }
 
   /** Images [n,H,W,C] in [0, 1] from noise z [n, latent] and the samples' condition (see sample()), guidance w. */
@@ -240,10 +235,7 @@ export class GanModel implements GenerativeModel, GanPlayers {
     return {
       dim: L,
       description: `z ~ N(0, I), ${L} dimensions`,
-      prior: (n, seed, temperature) => {
-        const T = this.temperature(temperature);
-        return tf.tidy(() => tf.mul(sampleNoise(n, L, seed), T) as tf.Tensor2D);
-      },
+      prior: (n, seed, temperature) => this.noise(n, seed, sampleTemperature(temperature, this.cfg.temperature)),
       decode: (z, opts = {}) => {
         if (z.rank !== 2 || z.shape[1] !== L)
           throw new Error(`GAN noise has shape [n, ${L}], got [${z.shape.join(', ')}]`);
