@@ -1,8 +1,6 @@
 // Train-or-load cache of the project's evaluation classifiers, one checkpoint folder per dataset and image size:
 // <cache>/classifiers/<dataset>-<H>x<W>/ (config.json with the test accuracy reached, model.safetensors, state.json).
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { assignRecords, CHECKPOINT_FORMAT_VERSION, variablesToRecords } from '../core/checkpoint/format.ts';
 import type { ShapesDataset } from '../core/data/shapes.ts';
@@ -25,6 +23,9 @@ import { initBackend } from './backend.ts';
 import { hasCheckpoint, loadCheckpoint, readCheckpointConfig, saveCheckpoint } from './checkpoint-store.ts';
 import { loadDataset } from './data/datasets.ts';
 import { formatDuration } from './progress.ts';
+import { cacheRoot } from './cache.ts';
+
+export { cacheRoot };
 
 export const CLASSIFIER_DATASETS = ['fashion-mnist', 'shapes'] as const;
 export type ClassifierDataset = (typeof CLASSIFIER_DATASETS)[number];
@@ -87,22 +88,6 @@ export interface GetClassifierOptions {
   log?: (line: string) => void;
 }
 
-/** The repository root (two levels above this file). */
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-
-/**
- * Where cached artefacts live: $DEEPGEN_CACHE; else, in a checkout, <repo>/.cache; else (deepgen installed as a package,
- * whose folder under node_modules may be read-only or shared) the user's cache, $XDG_CACHE_HOME/deepgen or
- * ~/.cache/deepgen.
- */
-export function cacheRoot(env: NodeJS.ProcessEnv = process.env, packageRoot = REPO_ROOT): string {
-  if (env.DEEPGEN_CACHE) return path.resolve(env.DEEPGEN_CACHE);
-  if (!packageRoot.split(path.sep).includes('node_modules')) return path.join(packageRoot, '.cache');
-  return path.join(
-    env.XDG_CACHE_HOME ? path.resolve(env.XDG_CACHE_HOME) : path.join(os.homedir(), '.cache'),
-    'deepgen',
-  );
-}
 
 export function parseClassifierDataset(name: string): ClassifierDataset {
   if ((CLASSIFIER_DATASETS as readonly string[]).includes(name)) return name as ClassifierDataset;

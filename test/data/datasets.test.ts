@@ -36,7 +36,7 @@ test('datasets: folder spec and errors', () => {
   }
   assert.throws(
     () => loadDataset('cifar', { split: 'train' }),
-    (e: unknown) => e instanceof UserError && /fashion-mnist, mnist, shapes, folder:PATH/.test(e.message),
+    (e: unknown) => e instanceof UserError && /fashion-mnist, mnist, shapes, emoji, emoji-google, emoji-twitter, folder:PATH/.test(e.message),
   );
   assert.throws(() => loadDataset('folder:', { split: 'train' }), UserError);
   assert.throws(() => loadDataset('shapes', { split: 'train', n: 0 }), UserError);
@@ -50,7 +50,7 @@ test('datasets: listDatasets describes every dataset', () => {
   const list = listDatasets();
   assert.deepEqual(
     list.map((d) => d.name),
-    ['fashion-mnist', 'mnist', 'shapes', 'folder:PATH'],
+    ['fashion-mnist', 'mnist', 'shapes', 'emoji', 'folder:PATH'],
   );
   assert.equal(list.find((d) => d.name === 'shapes')!.available, true);
   assert.equal(list[0].available, fs.existsSync(path.join(FASHION_MNIST_DIR, 't10k-images-idx3-ubyte.gz')));

@@ -26,6 +26,8 @@ export const dataSchema = z
     channels: z.union([z.literal(1), z.literal(3)]).optional(),
     /** Largest image (width x height) read from a folder: dataset; bigger files are refused before decoding. */
     maxImagePixels: z.number().int().min(1).optional(),
+    /** emoji data sets only: also train on the skin-tone variants (about 3,750 more images per vendor pair). */
+    skinTones: z.boolean().optional(),
     /** shapes only: "<color> <kind>" pairs removed from the train split, e.g. ["red circle", "blue square"]. */
     holdOut: z
       .array(
@@ -43,6 +45,12 @@ export const dataSchema = z
         code: 'custom',
         path: ['holdOut'],
         message: `hold-out pairs only apply to the shapes dataset, not ${d.dataset}`,
+      });
+    if (d.skinTones && !d.dataset.startsWith('emoji'))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['skinTones'],
+        message: `skin tones only apply to the emoji data sets, not ${d.dataset}; drop data.skinTones`,
       });
     if (d.channels !== undefined && !d.dataset.startsWith('folder:'))
       ctx.addIssue({

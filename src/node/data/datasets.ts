@@ -1,4 +1,4 @@
-// Dataset registry for the CLI: resolves a spec (fashion-mnist, mnist, shapes, folder:PATH) to an ImageDataset.
+// Dataset registry for the CLI: resolves a spec (fashion-mnist, mnist, shapes, emoji, folder:PATH) to an ImageDataset.
 // Also describes which datasets are available on this machine, for `deepgen datasets`.
 
 import * as buffer from 'node:buffer';
@@ -16,15 +16,16 @@ import { UserError } from '../../core/errors.ts';
 import { Rng } from '../../core/tensor/rng.ts';
 import { centerCropResize, loadImageFolder } from './image-folder.ts';
 import { hasIdxDataset, loadIdxDataset } from './idx.ts';
+import { EMOJI_LICENCES, EMOJI_SPECS, emojiDir, emojiSummary, hasEmoji, loadEmoji } from './emoji.ts';
 
 export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
 export const MNIST_DIR = '/usr/share/datasets/mnist';
 export const SHAPES_DEFAULT_N = { train: 20000, test: 2000 } as const;
-export const DATASET_NAMES = ['fashion-mnist', 'mnist', 'shapes', 'folder:PATH'] as const;
+export const DATASET_NAMES = ['fashion-mnist', 'mnist', 'shapes', ...EMOJI_SPECS, 'folder:PATH'] as const;
 
 export interface LoadDatasetOptions {
   split: 'train' | 'test';
-  /** Directory of idx files (fashion-mnist, mnist). */
+  /** Directory of idx files (fashion-mnist, mnist), or the emoji folder (default <cache>/datasets/emoji). */
   dataDir?: string;
   /** Square image side; idx datasets are resized from 28 when it differs. */
   size?: number;
@@ -36,6 +37,8 @@ export interface LoadDatasetOptions {
   channels?: 1 | 3;
   /** shapes only: "<color> <kind>" pairs whose images are removed from the train split (the test split keeps them). */
   holdOut?: readonly string[];
+  /** emoji only: include the skin-tone variants (default: the base emoji). */
+  skinTones?: boolean;
   /** folder:PATH only: refuse larger images before decoding (default: $DEEPGEN_MAX_IMAGE_PIXELS, else 2^25). */
   maxImagePixels?: number;
 }
@@ -106,6 +109,8 @@ export function loadDataset(spec: string, opts: LoadDatasetOptions): ImageDatase
   const holdOut = opts.holdOut?.length ? parseShapePairs(opts.holdOut) : [];
   if (holdOut.length && spec !== 'shapes')
     throw new UserError(`Hold-out pairs only apply to the shapes dataset, not ${spec}; drop data.holdOut.`);
+  if (opts.skinTones && !spec.startsWith('emoji'))
+    throw new UserError(`Skin tones only apply to the emoji data sets, not ${spec}; drop data.skinTones.`);
   if (spec === 'fashion-mnist') {
     const dir = opts.dataDir ?? FASHION_MNIST_DIR;
     if (!opts.dataDir && !hasIdxDataset(dir)) {
@@ -134,6 +139,15 @@ export function loadDataset(spec: string, opts: LoadDatasetOptions): ImageDatase
     // held-out pairs leave the train split only, so a model can be tested on combinations it never saw
     if (opts.split === 'train') ds = holdOutShapes(ds, holdOut);
     return { ...ds, name: `shapes/${opts.split}` };
+  }
+  if ((EMOJI_SPECS as readonly string[]).includes(spec)) {
+    return loadEmoji(spec, {
+      split: opts.split,
+      size: opts.size,
+      n: opts.n,
+      skinTones: opts.skinTones,
+      dir: opts.dataDir,
+    });
   }
   if (spec.startsWith('folder:')) {
     const dir = spec.slice('folder:'.length);
@@ -185,6 +199,7 @@ export function listDatasets(): DatasetInfo[] {
       description: `procedural colored shapes (${SHAPE_KINDS.join(', ')}) with attribute captions`,
       shape: `${DEFAULT_SHAPES_SIZE}x${DEFAULT_SHAPES_SIZE}x3 (--size), ${SHAPES_DEFAULT_N.train} train / ${SHAPES_DEFAULT_N.test} test, ${SHAPE_KINDS.length} classes, captions`,
     },
+    emojiInfo(),
     {
       name: 'folder:PATH',
       available: true,
@@ -193,4 +208,20 @@ export function listDatasets(): DatasetInfo[] {
       shape: '32x32x3 by default (--size)',
     },
   ];
+}
+
+function emojiInfo(): DatasetInfo {
+  const here = hasEmoji();
+  const s = here ? emojiSummary() : undefined;
+  return {
+    name: 'emoji',
+    available: here,
+    where: here ? emojiDir() : 'deepgen datasets get emoji',
+    description:
+      'Noto and Twemoji emoji (also emoji-google, emoji-twitter): captions from their names, the 9 categories as labels; ' +
+      Object.values(EMOJI_LICENCES).join('; '),
+    shape: s
+      ? `32x32x3 (--size 64), ${s.train} train / ${s.test} test (${s.heldOutNames} of ${s.names} names held out), 9 classes, captions`
+      : '32x32x3 (--size 64), about 3,400 train / 400 test, 9 classes, captions',
+  };
 }
