@@ -15,6 +15,10 @@ else ${DEFAULT_MAX_IMAGE_PIXELS}) is refused before decoding, as a guard against
 export const RUN_ARG_HELP =
   'a run folder written by `deepgen train`, zoo:NAME, an https://…/folder/ URL or hf:OWNER/REPO[/SUBFOLDER][@REVISION]';
 
+/** What a --prompt word outside the training captions does (cond.tokenizer: word or bpe). */
+export const PROMPT_WORDS_HELP =
+  'Word-tokenized models reject words outside their vocabulary; subword (bpe) models split an unseen word into known pieces, and an unseen character becomes <unk>.';
+
 /** The same for commands that take several runs. */
 export const RUNS_ARG_HELP = 'run folders, zoo:NAME, https://…/folder/ URLs or hf:OWNER/REPO[/SUBFOLDER][@REVISION]';
 

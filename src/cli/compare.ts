@@ -9,7 +9,16 @@ import { compareMarkdown, compareRuns, sharedConditioning, type Condition } from
 import { writeFileAtomic } from '../node/fs-atomic.ts';
 import { encodePng } from '../node/png.ts';
 import { loadRun, loadSplit, type LoadedRun } from '../node/run.ts';
-import { action, collect, floatOpt, intOpt, seedOpt, IMAGE_LIMIT_HELP, RUNS_ARG_HELP } from './common.ts';
+import {
+  action,
+  collect,
+  floatOpt,
+  intOpt,
+  seedOpt,
+  IMAGE_LIMIT_HELP,
+  PROMPT_WORDS_HELP,
+  RUNS_ARG_HELP,
+} from './common.ts';
 import { labelIndex } from '../core/api/labels.ts';
 
 /** Shapes test images generated to find the real images of each prompt. */
@@ -41,7 +50,7 @@ export function registerCompare(program: Command): void {
     )
     .option(
       '--prompt <text>',
-      `prompt to compare (repeatable; must name a colour and a shape); default: ${DEFAULT_PROMPTS.map((p) => `"${p}"`).join(', ')} (text models)`,
+      `prompt to compare (repeatable; must name a colour and a shape); default: ${DEFAULT_PROMPTS.map((p) => `"${p}"`).join(', ')} (text models). ${PROMPT_WORDS_HELP}`,
       collect,
       [],
     )

@@ -22,6 +22,7 @@ import {
   familiesTaking,
   seedOpt,
   RUN_ARG_HELP,
+  PROMPT_WORDS_HELP,
 } from './common.ts';
 import { condKindOf } from '../core/conditioning/config.ts';
 
@@ -48,7 +49,8 @@ export function registerSample(program: Command): void {
     )
     .option(
       '--prompt <text>',
-      'prompt for text-conditional models (repeatable: cycled over the samples); default: unconditional',
+      'prompt for text-conditional models (repeatable: cycled over the samples); default: unconditional. ' +
+        PROMPT_WORDS_HELP,
       collect,
       [],
     )

@@ -19,6 +19,9 @@ export interface DataInfo {
   classNames?: string[];
   /** Sorted distinct words of the training captions (text-conditional models tokenize prompts with it). */
   vocabulary?: string[];
+  /** BPE merges learned from the training captions, "left right" in merge order (models with cond.tokenizer 'bpe');
+   *  kept with the model so that its token ids never depend on how a later version would learn them. */
+  merges?: string[];
 }
 
 /** The noise scale T of a family that samples z ~ N(0, T^2 I) (flow, GAN): the request's, else the config's; a

@@ -163,7 +163,10 @@ function commonControls(info: ModelInfo, controls: HTMLElement, run: string): Co
       type: 'text',
       placeholder: 'a prompt, e.g. ' + info.vocabulary.slice(0, 3).join(' '),
       size: '28',
-      title: `words this model knows: ${info.vocabulary.join(' ')}`,
+      title:
+        info.tokenizer === 'bpe'
+          ? `a subword (bpe) model: an unseen word is split into known pieces; its training words: ${info.vocabulary.join(' ')}`
+          : `words this model knows: ${info.vocabulary.join(' ')}`,
     });
     controls.append(el('label', {}, 'prompt ', prompt));
   }

@@ -44,7 +44,12 @@ export interface ModelInfo {
   width: number;
   channels: number;
   classNames: string[];
+  /** The training captions' words (text models). */
   vocabulary: string[];
+  /** How a text model splits prompts: 'word' (only vocabulary words) or 'bpe' (subword pieces; any word). */
+  tokenizer: 'word' | 'bpe';
+  /** A bpe model's merges ("left right", in merge order; empty for word models), as its dataInfo holds them. */
+  merges: string[];
   cond: 'none' | 'label' | 'text';
   /** Which of guidance / steps / sampler / eta / temperature / animate the family's sample() honours. */
   samplingOptions: string[];

@@ -17,7 +17,7 @@ import { getFamily } from '../core/registry.ts';
 import { sampleChunks } from '../core/sample-chunks.ts';
 import { floatsToUint8 } from '../core/viz/grid.ts';
 import type { Envelope, Images, ModelInfo, Reply, Request } from './protocol.ts';
-import { condKindOf } from '../core/conditioning/config.ts';
+import { condKindOf, condTokenizerOfModel } from '../core/conditioning/config.ts';
 
 setWasmPaths({
   'tfjs-backend-wasm.wasm': wasmPlain,
@@ -104,6 +104,8 @@ async function load(run: string, files: string[], backend: string): Promise<Mode
     channels: m.info.channels,
     classNames: m.info.classNames ?? Array.from({ length: m.info.numClasses }, (_, i) => String(i)),
     vocabulary: m.info.vocabulary ?? [],
+    tokenizer: condTokenizerOfModel(m.cfg.model).tokenizer,
+    merges: m.info.merges ?? [],
     cond,
     samplingOptions: [...(fam.samplingOptions ?? [])],
     model: m.cfg.model,

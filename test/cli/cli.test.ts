@@ -363,6 +363,40 @@ describe('deepgen CLI', { concurrency: 3 }, () => {
     assertUserError(label, '--label on a text-conditional model', /not label-conditional/);
   });
 
+  test('e2e: a subword (bpe) text VAE keeps its merges in config.json and samples prompts with unseen words', async () => {
+    const { dir } = await trainInto('text-bpe', [
+      'train',
+      'vae',
+      ...TINY,
+      '--set',
+      'model.cond.kind=text',
+      '--set',
+      'model.cond.tokenizer=bpe',
+      '--set',
+      'model.cond.dim=16',
+    ]);
+    const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
+    assert.equal(cfg.config.model.cond.tokenizer, 'bpe');
+    const merges: string[] = cfg.dataInfo.merges;
+    assert.ok(merges.length > 0 && merges.every((m) => /^[^ ]+ [^ ]+$/.test(m)), 'merges saved with the run');
+    const out = path.join(TMP, 'text-bpe.png');
+    await ok([
+      'sample',
+      dir,
+      '--prompt',
+      'a big purplish square',
+      '--prompt',
+      'a red circle',
+      '--n',
+      '4',
+      '--out',
+      out,
+    ]);
+    assert.ok(isPng(out));
+    const long = await cli(['sample', dir, '--prompt', 'purplish '.repeat(20)]);
+    assertUserError(long, 'an over-long prompt', /subword tokens \(20 words\); this model reads at most 16/);
+  });
+
   // ---------------------------------------------------------------- 3. train writes a complete run folder
   test('e2e: train vae on shapes writes a complete run folder', async () => {
     const { dir, files, result } = await vaeRun();

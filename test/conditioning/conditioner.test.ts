@@ -12,6 +12,8 @@ import { TextEncoder } from '../../src/core/conditioning/text-encoder.ts';
 import { Tokenizer } from '../../src/core/conditioning/tokenizer.ts';
 import { ParamStore } from '../../src/core/nn/params.ts';
 import type { DataInfo } from '../../src/core/family.ts';
+import { BpeTokenizer, learnMerges } from '../../src/core/conditioning/bpe.ts';
+import { getFamily } from '../../src/core/registry.ts';
 import { userError } from '../helpers/assert.ts';
 
 const CLASSES = ['circle', 'square', 'triangle'];
@@ -39,6 +41,8 @@ function make(over: Record<string, unknown>, info: DataInfo = INFO, seed = 1) {
   return { params, cond };
 }
 
+const disposeSeq = (c: { vec: tf.Tensor; seq: tf.Tensor; mask: tf.Tensor }) => tf.dispose([c.vec, c.seq, c.mask]);
+
 const close = (a: tf.Tensor, b: tf.Tensor, tol = 1e-5) => {
   const x = a.dataSync();
   const y = b.dataSync();
@@ -55,6 +59,8 @@ test('condSchema: defaults, unknown keys rejected, dim divisible by heads', () =
     textLayers: 1,
     textHeads: 4,
     maxTokens: 16,
+    tokenizer: 'word',
+    merges: 800,
   });
   assert.equal(condSchema.safeParse({ kindd: 'text' }).success, false);
   assert.equal(condSchema.safeParse({ kind: 'text', dim: 10, textHeads: 4 }).success, false);
@@ -98,6 +104,71 @@ test('user errors: no classes, no vocabulary, missing y, label out of range, kin
   userError(() => txt.checkLabels([0]), /not label-conditional/);
   assert.throws(() => make({ kind: 'none' }).cond.embed({ labels: [0] }, 1));
 });
+
+test('text with tokenizer bpe: unseen words embed (no error, no leak); the word default still rejects them', () => {
+  const { cond, params } = make({ kind: 'text', tokenizer: 'bpe', merges: 40, maxTokens: 24 });
+  assert.ok(cond.tokenizer instanceof BpeTokenizer);
+  assert.deepEqual((cond.tokenizer as BpeTokenizer).merges, learnMerges(VOCAB, 40), 'no merges in INFO: learned');
+  assert.deepEqual(params.vars['cond.text.tok'].shape, [cond.tokenizer!.size, 8], 'one embedding row per token id');
+  const prompts = ['a big purplish square', 'a blue squircle at the topmost left', 'a red circle', 'the triangle'];
+  assert.doesNotThrow(() => cond.checkPrompts(prompts));
+  const run = () => tf.tidy(() => tf.add(cond.embed({ prompts }, 4, [false, true, false, false]), 0));
+  tf.dispose(run());
+  const before = tf.memory().numTensors;
+  for (let i = 0; i < 5; i++) {
+    const e = run();
+    assert.ok(e.dataSync().every(Number.isFinite));
+    e.dispose();
+    disposeSeq(cond.embedSeq({ prompts }, 4));
+  }
+  assert.equal(tf.memory().numTensors, before, 'numTensors grew');
+  userError(
+    () => cond.checkPrompts(['a red circle', 'purplish squircles at the topmost bottom']),
+    /has \d+ subword tokens \(6 words\); this model reads at most 24 \(model\.cond\.maxTokens\)/,
+  );
+  params.dispose();
+  // stored merges are used as they are; the word default is unchanged
+  const merges = learnMerges(VOCAB, 5);
+  const { cond: stored, params: p2 } = make({ kind: 'text', tokenizer: 'bpe' }, { ...INFO, merges });
+  assert.deepEqual((stored.tokenizer as BpeTokenizer).merges, merges);
+  p2.dispose();
+  const { cond: word, params: p3 } = make({ kind: 'text' }, { ...INFO, merges });
+  assert.equal(word.tokenizer!.kind, 'word');
+  userError(
+    () => word.checkPrompts(['a big purplish square']),
+    /prompt word "big" is not in this model's vocabulary; known words: a, at, blue/,
+  );
+  p3.dispose();
+});
+
+for (const family of ['diffusion', 'oneshot'] as const)
+  test(`tiny ${family} with cond.tokenizer bpe: builds, samples a prompt with unseen words, no tensor leak`, () => {
+    const fam = getFamily(family);
+    const textCond = { kind: 'text', dim: 16, textHeads: 2, merges: 60 };
+    const cfg = fam.modelSchema.parse({
+      ...fam.defaults.model,
+      ...fam.tinyPreset,
+      cond: { ...textCond, tokenizer: 'bpe' },
+    });
+    const m = fam.create(cfg, INFO, 1);
+    const opts = { prompts: ['a big purplish square', 'a red circle'], steps: 2 };
+    tf.dispose(m.sample(2, 1, opts));
+    const before = tf.memory().numTensors;
+    const x = m.sample(2, 1, opts);
+    assert.deepEqual(x.shape, [2, 8, 8, 3]);
+    assert.ok(x.dataSync().every(Number.isFinite));
+    x.dispose();
+    assert.equal(tf.memory().numTensors, before, 'numTensors grew');
+    m.dispose();
+    // the same model with the word tokenizer rejects the unseen words, as before
+    const word = fam.create(
+      fam.modelSchema.parse({ ...(cfg as object), cond: { ...textCond, tokenizer: 'word' } }),
+      INFO,
+      1,
+    );
+    userError(() => word.sample(2, 1, opts), /"big" is not in this model's vocabulary/);
+    word.dispose();
+  });
 
 const BACKENDS = [
   'cpu',

@@ -13,7 +13,8 @@ import { assertUserError, runCli } from '../helpers/cli.ts';
 import { train, type RunConfigInput } from '../../src/node/train.ts';
 import { loadCheckpoint, readCheckpointConfig } from '../../src/node/checkpoint-store.ts';
 import { resolveRunConfig } from '../../src/node/run-config.ts';
-import { prepareRun, loadSplit } from '../../src/node/train/prepare.ts';
+import { dataInfoOf, prepareRun, loadSplit } from '../../src/node/train/prepare.ts';
+import { learnMerges } from '../../src/core/conditioning/bpe.ts';
 import { initConfigLayer, initDataInfo, readInitModel, type InitModel } from '../../src/node/train/init.ts';
 import { emaVarsOf } from '../../src/core/train/model-step.ts';
 import {
@@ -206,6 +207,32 @@ test('initDataInfo: classes and caption words must fit; a text model keeps its v
       e instanceof UserError &&
       /28x28x1 images but folder:pics\/train gives 8x8x3.*--size 28, --set data.channels=1/.test(e.message),
   );
+});
+
+test('initDataInfo: a bpe text model keeps its vocabulary and merges and takes captions with words it never saw', () => {
+  const bpe = () => ({ model: { cond: { kind: 'text', tokenizer: 'bpe' } }, data: { dataset: 'shapes' } });
+  const merges = ['r e', 're d</w>'];
+  const text = fakeInit({ ...INFO, vocabulary: ['blue', 'red', 'square'], merges });
+  const fresh = { ...INFO, vocabulary: ['purplish', 'zebra'], merges: ['z e'] };
+  const got = initDataInfo(text, fresh, bpe(), 'd');
+  assert.deepEqual(got.vocabulary, ['blue', 'red', 'square'], "the init model's alphabet: ids stay");
+  assert.deepEqual(got.merges, merges, "the init model's merges, not the new data's");
+  assert.throws(
+    () => initDataInfo(fakeInit({ ...INFO, vocabulary: ['red'] }), fresh, bpe(), 'd'),
+    (e: Error) =>
+      e instanceof UserError && /--init zoo:fake has no BPE merges .*model\.cond\.tokenizer=word/.test(e.message),
+  );
+});
+
+test('dataInfoOf: BPE merges for a text model with cond.tokenizer bpe only', () => {
+  const captions = ['a red apple', 'A green apple', 'a grinning cat face'];
+  const ds = { name: 'x', height: 2, width: 2, channels: 1, n: 3, images: new Uint8Array(12), captions };
+  const of = (cond?: Record<string, unknown>) => dataInfoOf(ds, cond && { cond });
+  assert.deepEqual(of().vocabulary, ['a', 'apple', 'cat', 'face', 'green', 'grinning', 'red']);
+  for (const info of [of(), of({ kind: 'text' }), of({ kind: 'label', tokenizer: 'bpe' })])
+    assert.equal(info.merges, undefined);
+  assert.deepEqual(of({ kind: 'text', tokenizer: 'bpe', merges: 7 }).merges, learnMerges(captions, 7));
+  assert.deepEqual(of({ kind: 'text', tokenizer: 'bpe' }).merges, learnMerges(captions, 800), 'cond.merges default');
 });
 
 test('initConfigLayer: another dataset keeps only size and preprocessing, read at its shape; epochs without steps drop its steps', () => {

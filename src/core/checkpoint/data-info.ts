@@ -1,5 +1,5 @@
-// config.json's dataInfo (the image shape and classes a model is built for), checked before any model is built from it:
-// a damaged or edited value is a one-line error naming the field, not an allocation failure deep in a layer.
+// config.json's dataInfo (the image shape, classes and caption tokens a model is built for), checked before any model
+// is built from it: a damaged or edited value is a one-line error naming the field, not a failure deep in a layer.
 import { preview, UserError } from '../errors.ts';
 import type { DataInfo } from '../family.ts';
 
@@ -34,6 +34,12 @@ export function parseDataInfo(v: unknown, source: string): DataInfo {
     `${numClasses} class names (strings)`,
   );
   field('vocabulary', d.vocabulary === undefined || isStrings(d.vocabulary), 'a list of words (strings)');
+  field('merges', d.merges === undefined || isStrings(d.merges), 'a list of BPE merges (strings "left right")');
+  const bad = ((d.merges as string[] | undefined) ?? []).findIndex((m) => !/^[^ ]+ [^ ]+$/.test(m));
+  if (bad >= 0)
+    throw damaged(
+      `has dataInfo.merges[${bad}] ${preview((d.merges as string[])[bad])}, expected a BPE merge "left right" (two symbols, one space)`,
+    );
   const info: DataInfo = {
     height: d.height as number,
     width: d.width as number,
@@ -42,5 +48,6 @@ export function parseDataInfo(v: unknown, source: string): DataInfo {
   };
   if (d.classNames !== undefined) info.classNames = [...(d.classNames as string[])];
   if (d.vocabulary !== undefined) info.vocabulary = [...(d.vocabulary as string[])];
+  if (d.merges !== undefined) info.merges = [...(d.merges as string[])];
   return info;
 }

@@ -7,7 +7,18 @@ import type { ParamStore } from '../nn/params.ts';
 import { Rng } from '../tensor/rng.ts';
 import type { CondConfig } from './config.ts';
 import { TextEncoder } from './text-encoder.ts';
-import { Tokenizer } from './tokenizer.ts';
+import { BpeTokenizer, learnMerges } from './bpe.ts';
+import { Tokenizer, type PromptTokenizer } from './tokenizer.ts';
+
+/**
+ * The prompt tokenizer of a text model: cond.tokenizer 'word' over info.vocabulary, or 'bpe' with info.merges (the
+ * checkpoint's; when absent, as in a hand-built DataInfo, cond.merges merges learned from info.vocabulary).
+ */
+export function tokenizerFor(cfg: Pick<CondConfig, 'tokenizer' | 'merges'>, info: DataInfo): PromptTokenizer {
+  const vocabulary = info.vocabulary ?? [];
+  if (cfg.tokenizer === 'word') return new Tokenizer(vocabulary);
+  return new BpeTokenizer(vocabulary, info.merges ?? learnMerges(vocabulary, cfg.merges));
+}
 
 export interface CondInput {
   /** One class label per row (kind 'label'). */
@@ -162,7 +173,7 @@ export function sampleCondInput(
 export class Conditioner {
   readonly kind: CondConfig['kind'];
   readonly dim: number;
-  readonly tokenizer: Tokenizer | null = null;
+  readonly tokenizer: PromptTokenizer | null = null;
   readonly textEncoder: TextEncoder | null = null;
   private readonly table: tf.Variable | null = null; // [numClasses, dim]
   private readonly nullVec: tf.Variable | null = null; // [1, dim]
@@ -189,7 +200,7 @@ export class Conditioner {
         );
       if (cfg.dim % cfg.textHeads !== 0)
         throw new UserError(`model.cond.dim (${cfg.dim}) must be divisible by model.cond.textHeads (${cfg.textHeads})`);
-      this.tokenizer = new Tokenizer(info.vocabulary);
+      this.tokenizer = tokenizerFor(cfg, info);
       this.textEncoder = new TextEncoder(params, `${prefix}.text`, {
         vocabSize: this.tokenizer.size,
         dim: cfg.dim,
@@ -299,7 +310,7 @@ export class Conditioner {
     return Array.from({ length: B }, () => rng.uniform() < p);
   }
 
-  /** Validate prompts before any work (CLI): kind, empty or too long prompts, unknown words. */
+  /** Validate prompts before any work (CLI): kind, empty or too long prompts, unknown words (word tokenizer). */
   checkPrompts(prompts: string[]): void {
     if (this.kind !== 'text')
       throw new UserError(

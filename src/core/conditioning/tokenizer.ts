@@ -1,5 +1,6 @@
-// Word-level tokenizer over a model's vocabulary (DataInfo.vocabulary): lower-case, punctuation as separators.
-// Ids: 0 = <pad>, 1 = <unk> (reserved; unknown words are an error, not <unk>), words from 2 in sorted order.
+// Prompt tokenizers: the interface every tokenizer meets (PromptTokenizer), words(), padded encoding, and the word-level
+// tokenizer over a model's vocabulary (DataInfo.vocabulary). Ids: 0 = <pad>, 1 = <unk>; the word tokenizer never
+// emits <unk> (an unknown word is an error), its words have ids from 2 in sorted order. Subwords: bpe.ts.
 import { UserError } from '../errors.ts';
 
 export const PAD_ID = 0;
@@ -16,11 +17,49 @@ export function words(text: string): string[] {
 export interface Encoded {
   /** [B * maxTokens] token ids, row-major, padded with PAD_ID. */
   ids: Int32Array;
-  /** [B * maxTokens] 1 for a word, 0 for padding. */
+  /** [B * maxTokens] 1 for a token, 0 for padding. */
   mask: Float32Array;
 }
 
-export class Tokenizer {
+/** What a text conditioner needs from a tokenizer: ids for prompts (PAD_ID 0, UNK_ID 1, the rest from 2). */
+export interface PromptTokenizer {
+  /** 'word' (one id per known word) or 'bpe' (subword pieces), as model.cond.tokenizer names it. */
+  readonly kind: 'word' | 'bpe';
+  /** Number of ids, including <pad> and <unk>. */
+  readonly size: number;
+  /** Token ids of one prompt (no padding); an empty prompt, more than maxTokens tokens, or (word) an unknown word is
+   *  a UserError. */
+  tokenize(prompt: string, maxTokens: number): number[];
+  /** Each prompt padded to maxTokens: ids and mask [B * maxTokens]. */
+  encode(prompts: string[], maxTokens: number): Encoded;
+  /** The prompt's text back from ids (padding dropped). */
+  decode(ids: ArrayLike<number>): string;
+  /** Whether a word (as words() gives it) maps to ids without error or <unk>. */
+  knows(word: string): boolean;
+}
+
+/** Pads each prompt's tokens to maxTokens: ids and mask [B * maxTokens]. */
+export function encodePadded(tok: PromptTokenizer, prompts: string[], maxTokens: number): Encoded {
+  const B = prompts.length;
+  const ids = new Int32Array(B * maxTokens);
+  const mask = new Float32Array(B * maxTokens);
+  prompts.forEach((p, b) => {
+    tok.tokenize(p, maxTokens).forEach((id, t) => {
+      ids[b * maxTokens + t] = id;
+      mask[b * maxTokens + t] = 1;
+    });
+  });
+  return { ids, mask };
+}
+
+/** The one-line error for a prompt with no words; `example` is a prompt the model takes. */
+export function noWordsError(prompt: string, example: string): UserError {
+  return new UserError(`prompt ${JSON.stringify(prompt)} has no words; give a short description such as "${example}"`);
+}
+
+/** The word-level tokenizer: one id per distinct vocabulary word; a word outside the vocabulary is a UserError. */
+export class Tokenizer implements PromptTokenizer {
+  readonly kind = 'word';
   /** The distinct words, sorted; word i has id i + 2. */
   readonly words: string[];
   private readonly index = new Map<string, number>();
@@ -39,10 +78,7 @@ export class Tokenizer {
   /** Token ids of one prompt (no padding); validates it. */
   tokenize(prompt: string, maxTokens: number): number[] {
     const ws = words(prompt);
-    if (ws.length === 0)
-      throw new UserError(
-        `prompt ${JSON.stringify(prompt)} has no words; give a short description such as "${this.example()}"`,
-      );
+    if (ws.length === 0) throw noWordsError(prompt, this.example());
     if (ws.length > maxTokens)
       throw new UserError(
         `prompt ${JSON.stringify(prompt)} has ${ws.length} words; this model reads at most ${maxTokens} (model.cond.maxTokens)`,
@@ -59,16 +95,11 @@ export class Tokenizer {
 
   /** Pad each prompt to maxTokens: ids and mask [B * maxTokens]. */
   encode(prompts: string[], maxTokens: number): Encoded {
-    const B = prompts.length;
-    const ids = new Int32Array(B * maxTokens);
-    const mask = new Float32Array(B * maxTokens);
-    prompts.forEach((p, b) => {
-      this.tokenize(p, maxTokens).forEach((id, t) => {
-        ids[b * maxTokens + t] = id;
-        mask[b * maxTokens + t] = 1;
-      });
-    });
-    return { ids, mask };
+    return encodePadded(this, prompts, maxTokens);
+  }
+
+  knows(word: string): boolean {
+    return this.index.has(word);
   }
 
   /** The prompt's words back from ids (padding dropped). */

@@ -7,7 +7,7 @@ import { assignRecords, CHECKPOINT_FILES, parseCheckpointConfig } from '../../co
 import type { CheckpointConfigFile } from '../../core/checkpoint/format.ts';
 import { parseDataInfo } from '../../core/checkpoint/data-info.ts';
 import { decodeSafetensors, type TensorRecord } from '../../core/checkpoint/safetensors.ts';
-import { condKindOf } from '../../core/conditioning/config.ts';
+import { condKindOf, condTokenizerOfModel } from '../../core/conditioning/config.ts';
 import { isPlainObject, parseValue, type PlainObject } from '../../core/config/overrides.ts';
 import { UserError } from '../../core/errors.ts';
 import type { DataInfo, GenerativeModel } from '../../core/family.ts';
@@ -139,7 +139,8 @@ const shapeOf = (d: { height: number; width: number; channels: number }) => `${d
 /**
  * The data info of the new run after checking that its data fits the init model: the same image shape, the same
  * number of classes (label-conditional), and caption words the model knows (text-conditional: the token embeddings
- * are rows of the model's sorted vocabulary, so the new run keeps that vocabulary). `dataName` names the data.
+ * are rows of the model's sorted vocabulary, so the new run keeps that vocabulary; a bpe model keeps its vocabulary
+ * and merges, and takes any caption). `dataName` names the data.
  */
 export function initDataInfo(
   init: InitModel,
@@ -168,6 +169,14 @@ export function initDataInfo(
       `--init ${init.spec} was trained on ${want.numClasses} classes but ${dataName} has ${info.numClasses}; fine-tune on data with ${want.numClasses} classes (a folder: one subfolder per class)`,
     );
   if (kind !== 'text') return info;
+  // bpe: the init model's alphabet (vocabulary) and merges fix its token ids; any caption splits into its pieces
+  if (condTokenizerOfModel(cfg.model).tokenizer === 'bpe') {
+    if (!want.merges)
+      throw new UserError(
+        `--init ${init.spec} has no BPE merges (it was trained with model.cond.tokenizer=word); fine-tune it with --set model.cond.tokenizer=word or train a new model without --init`,
+      );
+    return { ...info, vocabulary: [...(want.vocabulary ?? [])], merges: [...want.merges] };
+  }
   const known = new Set(want.vocabulary ?? []);
   const unknown = (info.vocabulary ?? []).filter((w) => !known.has(w));
   if (unknown.length)

@@ -12,6 +12,9 @@ import { trainerFor } from '../../core/train/model-step.ts';
 import { assignRecords, type Checkpoint } from '../../core/checkpoint/format.ts';
 import { UserError } from '../../core/errors.ts';
 import { words } from '../../core/conditioning/tokenizer.ts';
+import { learnMerges } from '../../core/conditioning/bpe.ts';
+import { condKindOfModel, condTokenizerOfModel } from '../../core/conditioning/config.ts';
+import { parseDataInfo } from '../../core/checkpoint/data-info.ts';
 import { hasCheckpoint, loadCheckpoint } from '../checkpoint-store.ts';
 import { checkSameImageShape, loadDataset } from '../data/datasets.ts';
 import { initBackend } from '../backend.ts';
@@ -21,8 +24,9 @@ import { restoreTrainerState, type ResetOptions } from '../resume-state.ts';
 import { initDataInfo, initRecordOf, loadInitWeights, type InitModel } from './init.ts';
 import type { RunState } from './run-state.ts';
 
-/** What a dataset tells a model: image shape, classes and the caption vocabulary. */
-export function dataInfoOf(ds: ImageDataset): DataInfo {
+/** What a dataset tells a model: image shape, classes and the caption vocabulary; for a text model with
+ *  cond.tokenizer 'bpe' (`model`: the run's model config section) also the BPE merges learned from the captions. */
+export function dataInfoOf(ds: ImageDataset, model?: unknown): DataInfo {
   const info: DataInfo = {
     height: ds.height,
     width: ds.width,
@@ -31,7 +35,17 @@ export function dataInfoOf(ds: ImageDataset): DataInfo {
     classNames: ds.classNames,
   };
   if (ds.captions) info.vocabulary = [...new Set(ds.captions.flatMap(words))].sort(); // split as the tokenizer splits prompts
+  const tok = condTokenizerOfModel(model);
+  if (info.vocabulary && condKindOfModel(model) === 'text' && tok.tokenizer === 'bpe')
+    info.merges = learnMerges(info.vocabulary, tok.merges);
   return info;
+}
+
+/** A resumed run's data info: the data's, with the BPE merges and vocabulary (its token ids) the checkpoint was
+ *  trained with, so that the ids stay what they were even if this version would learn other merges. */
+function resumedDataInfo(info: DataInfo, ck: Checkpoint, out: string): DataInfo {
+  const saved = parseDataInfo(ck.config.dataInfo, `config.json in ${out}`);
+  return info.merges && saved.merges ? { ...info, vocabulary: saved.vocabulary, merges: saved.merges } : info;
 }
 
 /** The run's train or test split, as its config describes it (size, first n images, held-out pairs). */
@@ -105,7 +119,12 @@ export async function prepareRun(opts: PrepareOptions): Promise<RunState> {
       `${cfg.family} with text conditioning needs a dataset with captions (shapes, fashion-mnist, mnist or a folder with class subfolders); ${train.name} has none`,
     );
   }
-  const info = opts.init ? initDataInfo(opts.init, dataInfoOf(train), cfg, train.name) : dataInfoOf(train);
+  const fresh = dataInfoOf(train, modelCfg);
+  const info = opts.init
+    ? initDataInfo(opts.init, fresh, cfg, train.name)
+    : ck
+      ? resumedDataInfo(fresh, ck, out)
+      : fresh;
   const stepsPerEpoch = numBatches(train.n, cfg.train.batchSize);
   const totalSteps = cfg.train.steps > 0 ? cfg.train.steps : Math.max(1, Math.ceil(cfg.train.epochs * stepsPerEpoch));
   const model = fam.create(modelCfg, info, mixSeed(cfg.train.seed, 1));

@@ -1,6 +1,7 @@
 // A training run being driven: the model, trainer, config and data of one run folder, and what every phase does with
 // them (save a checkpoint, sample with the EMA weights, write a grid). prepare.ts builds it; loop.ts and finish.ts use it.
-import { condKindOf } from '../../core/conditioning/config.ts';
+import { condKindOf, condTokenizerOfModel } from '../../core/conditioning/config.ts';
+import { tokenizerFor } from '../../core/conditioning/conditioner.ts';
 import path from 'node:path';
 import type { ImageDataset } from '../../core/data/types.ts';
 import type { DataInfo, Family, GenerativeModel } from '../../core/family.ts';
@@ -94,17 +95,16 @@ export async function withSamplingWeights<T>(
 /** Writes a grid of n samples (seeded) to file, and returns file. */
 export async function writeSamples(st: RunState, file: string, n: number, seed: number): Promise<string> {
   return withSamplingWeights(st, async () => {
-    // label-conditional: one column per class; text-conditional: the class names that are prompts in the vocabulary
+    // label-conditional: one column per class; text-conditional: the class names the tokenizer knows every word of
     const kind = condKindOf(st.cfg);
     const labels =
       kind === 'label' && st.info.numClasses > 0
         ? Array.from({ length: n }, (_, i) => i % st.info.numClasses)
         : undefined;
-    const vocab = new Set((st.info.vocabulary ?? []).flatMap(words));
-    const prompts =
-      kind === 'text'
-        ? (st.info.classNames ?? []).filter((c) => words(c).length > 0 && words(c).every((w) => vocab.has(w)))
-        : [];
+    const tok = kind === 'text' ? tokenizerFor(condTokenizerOfModel(st.cfg.model), st.info) : null;
+    const prompts = tok
+      ? (st.info.classNames ?? []).filter((c) => words(c).length > 0 && words(c).every((w) => tok.knows(w)))
+      : [];
     const x = st.model.sample(n, seed, { labels, prompts: prompts.length ? prompts : undefined });
     await writeImageGrid(file, x, {
       cols: labels ? st.info.numClasses : prompts.length ? prompts.length : Math.ceil(Math.sqrt(n)),

@@ -167,7 +167,7 @@ export class OneshotModel implements GenerativeModel {
     return [{ name: 'conditional-means', images, cols: 1 + m, caption }];
   }
 
-  /** Whether a text model takes p as a prompt (every word in the vocabulary, not too long). */
+  /** Whether a text model takes p as a prompt (its tokenizer's check: not too long; a word model knows every word). */
   private isPrompt(p: string): boolean {
     if (words(p).length === 0) return false;
     try {
