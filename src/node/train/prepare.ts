@@ -59,6 +59,7 @@ export function loadSplit(cfg: ResolvedRunConfig, split: 'train' | 'test'): Imag
     n: n > 0 ? n : undefined,
     seed: cfg.train.seed,
     holdOut: d.holdOut,
+    skinTones: d.skinTones,
     maxImagePixels: d.maxImagePixels,
     channels: d.channels,
   });
