@@ -21,7 +21,16 @@ import {
 } from '../../src/core/data/emoji.ts';
 import { UserError } from '../../src/core/errors.ts';
 import { loadDataset } from '../../src/node/data/datasets.ts';
-import { EMOJI_PACKAGES, EMOJI_VERSION, getEmoji, loadEmoji, readEmojiIndex } from '../../src/node/data/emoji.ts';
+import {
+  EMOJI_PACKAGES,
+  EMOJI_VERSION,
+  emojiDir,
+  emojiSummary,
+  getEmoji,
+  hasEmoji,
+  loadEmoji,
+  readEmojiIndex,
+} from '../../src/node/data/emoji.ts';
 
 test('emoji captions: lower-case name, skin tone, short names that add words', () => {
   assert.equal(emojiCaption('red apple', ['apple']), 'red apple');
@@ -275,4 +284,33 @@ test('emoji: clear errors when it is not installed or the download fails', async
   }
   assert.ok(!fs.existsSync(path.join(tmp, 'bad', 'emoji')), 'a failed download leaves no folder behind');
   assert.deepEqual(fs.readdirSync(path.join(tmp, 'bad')), [], 'nor its temporary install');
+});
+
+test('emoji: the installed data set (CI runs `deepgen datasets get emoji`)', (t) => {
+  if (!hasEmoji()) {
+    if (process.env.DEEPGEN_REQUIRE_EMOJI)
+      assert.fail(`DEEPGEN_REQUIRE_EMOJI is set but no emoji data set is at ${emojiDir()}`);
+    t.skip('not installed here: run `deepgen datasets get emoji`');
+    return;
+  }
+  const s = emojiSummary();
+  assert.equal(s.names, 1905);
+  assert.equal(s.base, 3812);
+  assert.ok(s.heldOutNames / s.names >= 0.05, `${s.heldOutNames} of ${s.names} names held out`);
+  const train = loadEmoji('emoji', { split: 'train' });
+  const test_ = loadEmoji('emoji', { split: 'test' });
+  assert.equal(train.n + test_.n, s.base);
+  const held = new Set(test_.records.filter((r) => r.split === 'heldout').map((r) => r.name));
+  assert.equal(held.size, s.heldOutNames);
+  assert.ok(
+    train.records.every((r) => !held.has(r.name)),
+    'a held-out name is in the train split',
+  );
+  assert.deepEqual([...new Set(train.labels)].sort(), [0, 1, 2, 3, 4, 5, 6, 7, 8]);
+  // the example prompts of the README are seen names
+  for (const name of ['red apple', 'cat face', 'blue heart'])
+    assert.ok(
+      train.records.some((r) => r.name === name),
+      name,
+    );
 });
