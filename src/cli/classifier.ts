@@ -9,6 +9,7 @@ import {
   classifierDir,
   formatAccuracy,
   getClassifier,
+  partsText,
   parseClassifierDataset,
   readClassifierInfo,
 } from '../node/classifier-store.ts';
@@ -30,10 +31,13 @@ function datasetOf(f: ClassifierFlags): ReturnType<typeof parseClassifierDataset
   return parseClassifierDataset(f.dataset);
 }
 
-const recipes = CLASSIFIER_DATASETS.map(
-  (d) =>
-    `${d}: ${CLASSIFIER_RECIPES[d].size}x${CLASSIFIER_RECIPES[d].size}, ${CLASSIFIER_RECIPES[d].epochs} epochs on ${CLASSIFIER_RECIPES[d].trainN} images`,
-).join('; ');
+const recipes = CLASSIFIER_DATASETS.map((d) => {
+  const r = CLASSIFIER_RECIPES[d];
+  const aug = r.augment
+    ? `, ${[r.augment.flip && 'flipped', r.augment.shift && `shifted up to ${r.augment.shift} px`].filter(Boolean).join(' and ')}`
+    : '';
+  return `${d}: ${r.size}x${r.size}, ${r.epochs} epochs on ${r.trainN ?? 'all'} training images${aug}`;
+}).join('; ');
 
 /** `deepgen classifier train` (also `deepgen train classifier`): train a dataset's classifier and cache it. */
 export async function trainClassifier(f: ClassifierFlags): Promise<void> {
@@ -56,7 +60,7 @@ export async function trainClassifier(f: ClassifierFlags): Promise<void> {
     log: f.quiet ? () => {} : undefined,
   });
   process.stdout.write(
-    `${dataset} classifier: test accuracy ${formatAccuracy(r.info.testAccuracy)} on ${r.info.testN} images, trained in ${r.info.trainSeconds.toFixed(0)} s on ${r.info.backend}; cached in ${r.dir}\n`,
+    `${dataset} classifier: test accuracy ${formatAccuracy(r.info.testAccuracy)} on ${r.info.testN} images${partsText(r.info.testParts)}, trained in ${r.info.trainSeconds.toFixed(0)} s on ${r.info.backend}; cached in ${r.dir}\n`,
   );
   r.classifier.dispose();
 }
@@ -76,6 +80,7 @@ $XDG_CACHE_HOME/deepgen/ or ~/.cache/deepgen/ for an installed package); command
 Examples:
   deepgen classifier train --dataset fashion-mnist
   deepgen classifier train --dataset shapes --force
+  deepgen classifier train --dataset emoji      (also judges emoji-google and emoji-twitter runs)
   deepgen classifier show --dataset shapes`,
   );
 
@@ -87,10 +92,14 @@ Examples:
       `dataset: ${CLASSIFIER_DATASETS.join(', ')}`,
       choiceOpt('--dataset', CLASSIFIER_DATASETS),
     )
-    .option('--size <px>', 'square image side (default 28 for fashion-mnist, 32 for shapes)', intOpt('--size', 8))
+    .option(
+      '--size <px>',
+      'square image side (default 28 for fashion-mnist, 32 for shapes and emoji)',
+      intOpt('--size', 8),
+    )
     .option('--epochs <n>', 'training epochs (default: the dataset recipe)', floatOpt('--epochs', 0.001))
     .option('--seed <n>', 'random seed (default 0)', seedOpt())
-    .option('--data-dir <dir>', 'folder with the Fashion-MNIST idx files')
+    .option('--data-dir <dir>', 'folder with the Fashion-MNIST idx files, or the emoji folder')
     .option('--force', 'train again even when a classifier is cached')
     .option('--backend <name>', `compute backend: ${BACKENDS.join(', ')}`, choiceOpt('--backend', BACKENDS), 'auto')
     .option('--quiet', 'no progress lines')
@@ -104,7 +113,11 @@ Examples:
       `dataset: ${CLASSIFIER_DATASETS.join(', ')}`,
       choiceOpt('--dataset', CLASSIFIER_DATASETS),
     )
-    .option('--size <px>', 'square image side (default 28 for fashion-mnist, 32 for shapes)', intOpt('--size', 8))
+    .option(
+      '--size <px>',
+      'square image side (default 28 for fashion-mnist, 32 for shapes and emoji)',
+      intOpt('--size', 8),
+    )
     .option('--json', 'print the stored info as JSON')
     .action(
       action(async (f: ClassifierFlags & { json?: boolean }) => {
@@ -119,8 +132,12 @@ Examples:
           process.stdout.write(JSON.stringify({ dir, ...info }, null, 2) + '\n');
           return;
         }
+        const parts = Object.entries(info.testParts ?? {}).map(
+          ([k, p]) => `  ${k}: ${formatAccuracy(p.accuracy)} on ${p.n} test images\n`,
+        );
         process.stdout.write(
           `${dataset} classifier in ${dir}\n  test accuracy: ${formatAccuracy(info.testAccuracy)} on ${info.testN} test images\n` +
+            parts.join('') +
             `  trained: ${info.epochs} epochs on ${info.trainN} images, seed ${info.seed}, ${info.trainSeconds.toFixed(0)} s on ${info.backend}, ${info.createdAt}\n`,
         );
       }),

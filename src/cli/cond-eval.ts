@@ -3,7 +3,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { writeFileAtomic } from '../node/fs-atomic.ts';
-import { conditionalEval, type CondEvalResult } from '../node/cond-eval.ts';
+import { conditionalEval, isEmojiAccuracy, type CondEvalResult, type EmojiAccuracy } from '../node/cond-eval.ts';
 import { writeImageGrid } from '../node/pictures.ts';
 import { createProgress, formatDuration } from '../node/progress.ts';
 import { loadRun } from '../node/run.ts';
@@ -23,13 +23,13 @@ const pct = (v: number) => (Number.isNaN(v) ? '  n/a' : `${(100 * v).toFixed(1).
 export function registerCondEval(program: Command): void {
   program
     .command('cond-eval')
-    .argument('<run>', `${RUN_ARG_HELP} of a label- or text-conditional model (fashion-mnist or shapes)`)
+    .argument('<run>', `${RUN_ARG_HELP} of a label- or text-conditional model (fashion-mnist, shapes or emoji)`)
     .description(
-      "generate samples for every class (or colour+shape prompts) and measure how often the project's classifier recognises what was asked for",
+      "generate samples for every class (or colour+shape prompts, or emoji captions) and measure how often the project's classifier recognises what was asked for",
     )
     .option(
       '--n <count>',
-      'samples per set (text models on shapes also get a set of this size for held-out pairs)',
+      'samples per set (text models on shapes and emoji also get a set of this size for held-out pairs or names)',
       intOpt('--n', 1),
       1000,
     )
@@ -119,7 +119,8 @@ export function registerCondEval(program: Command): void {
 
 /**
  * The accuracy lines of cond-eval (and score): share recognised as the intended class, overall and per class; for
- * shapes prompts, colour and shape both right on the seen pairs (`seenName`) and on the held-out ones.
+ * shapes prompts, colour and shape both right on the seen pairs (`seenName`) and on the held-out ones; for emoji
+ * captions, the category right and the vendors drawn on seen and held-out names, then the category per category.
  */
 export function accuracyLines(
   res: Pick<CondEvalResult, 'labels' | 'seen' | 'heldOut'>,
@@ -127,19 +128,50 @@ export function accuracyLines(
 ): string[] {
   const lines: string[] = [];
   if (res.labels) {
-    lines.push(`  recognised as the intended class: ${pct(res.labels.overall)} of ${res.labels.n}`);
+    lines.push(
+      `  recognised as the intended class: ${pct(res.labels.overall)} of ${res.labels.n}${res.labels.vendors ? `; ${vendorsText(res.labels.vendors)}` : ''}`,
+    );
     res.labels.classNames.forEach((c, i) =>
-      lines.push(`    ${c.padEnd(14)} ${pct(res.labels!.perClass[i])} of ${res.labels!.counts[i]}`),
+      lines.push(`    ${c.padEnd(18)} ${pct(res.labels!.perClass[i])} of ${res.labels!.counts[i]}`),
     );
   }
+  if (res.seen && isEmojiAccuracy(res.seen)) return [...lines, ...emojiLines(res.seen, res.heldOut as EmojiAccuracy)];
   for (const [name, a] of [
     [seenName, res.seen],
-    [`held-out pairs (${res.heldOut?.pairs.join(', ')})`, res.heldOut],
+    [`held-out pairs (${(res.heldOut as { pairs?: string[] })?.pairs?.join(', ')})`, res.heldOut],
   ] as const) {
-    if (!a) continue;
+    if (!a || isEmojiAccuracy(a)) continue;
     lines.push(
       `  ${name}: colour and shape both right ${pct(a.both)} of ${a.n} (shape ${pct(a.kind)}, colour ${pct(a.color)})`,
     );
   }
+  return lines;
+}
+
+/** "vendor drawn: google 51.0%, twitter 49.0%". */
+function vendorsText(v: Record<string, number>): string {
+  return `vendor drawn: ${Object.entries(v)
+    .map(([k, x]) => `${k} ${pct(x).trim()}`)
+    .join(', ')}`;
+}
+
+/** Emoji captions: one line per set (category right, vendors drawn), then a table of the category per category. */
+function emojiLines(seen: EmojiAccuracy, held: EmojiAccuracy | undefined): string[] {
+  const sets = [
+    ['names seen in training', seen],
+    ['held-out names', held],
+  ] as const;
+  const lines: string[] = [];
+  for (const [name, a] of sets)
+    if (a)
+      lines.push(
+        `  ${`${name} (${a.names} names):`.padEnd(36)} category right ${pct(a.overall)} of ${a.n} samples; ${vendorsText(a.vendors)}`,
+      );
+  const cell = (a: EmojiAccuracy | undefined, i: number) =>
+    a ? `${pct(a.perClass[i]).padStart(6)} of ${String(a.counts[i]).padStart(4)}` : '';
+  lines.push(
+    `    ${'category right'.padEnd(18)} ${'seen'.padStart(14)}   ${held ? 'held-out'.padStart(14) : ''}`.trimEnd(),
+  );
+  seen.classNames.forEach((c, i) => lines.push(`    ${c.padEnd(18)} ${cell(seen, i)}   ${cell(held, i)}`.trimEnd()));
   return lines;
 }

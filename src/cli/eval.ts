@@ -9,9 +9,11 @@ import { evaluateRun } from '../node/family-tools.ts';
 import { writeFileAtomic } from '../node/fs-atomic.ts';
 import { createProgress, formatDuration } from '../node/progress.ts';
 import { loadRun, loadSplit } from '../node/run.ts';
+import { classifierDatasetOf, classifierDatasetsText } from '../node/classifier-store.ts';
 import {
   SAMPLE_METRICS,
   sampleQuality,
+  sampleQualityDataset,
   type QualityFigures,
   type SampleMetric,
   type SampleQualityResult,
@@ -131,6 +133,13 @@ Examples:
             throw new UserError(
               `--iwae applies to importance-weighted bounds (vae, flow); the ${r.family} family's ${can.likelihood ? `${can.likelihood.kind === 'exact' ? 'exact ' : ''}-log p(x)` : 'evaluation'} takes no importance samples (drop --iwae)`,
             );
+          // sample quality needs the data set's classifier: asked for, its absence is an error before any work; by
+          // default (a family with a likelihood), a line of the report
+          if (metrics.sample.length) sampleQualityDataset(r);
+          const skipped =
+            f.metrics === undefined && !classifierDatasetOf(r.cfg.data.dataset)
+              ? `  sample quality (fid, kid, pr): skipped, no evaluation classifier for data set "${r.cfg.data.dataset}"; classifiers exist for ${classifierDatasetsText()}`
+              : '';
           const cfg = withDataDir(r.cfg, f.dataDir);
           const fullTest = loadSplit(cfg, 'test');
           const t0 = performance.now();
@@ -197,6 +206,7 @@ Examples:
           ];
           if (res) lines.push(...likelihoodLines(res, nllN, D));
           if (quality) lines.push(...qualityLines(quality));
+          lines.push(skipped);
           process.stdout.write(lines.filter(Boolean).join('\n') + `\nWrote ${path.join(r.outDir, 'eval.json')}\n`);
         },
       ),

@@ -46,7 +46,8 @@ Columns:
   n            samples (and test images) behind FID/KID/precision/recall
   ms/sample    sampling time per image, in milliseconds
   cond acc     cond-eval.json, in %: label models, the share of samples classified as the class asked for; text
-               models on shapes, colour and shape both right, on pairs seen in training and on held-out pairs
+               models on shapes, colour and shape both right, on pairs seen in training and on held-out pairs;
+               on emoji, the category right, on names seen in training and on held-out names
   notes        why a figure is n/a, stale or from the quick end-of-training evaluation
 Under the table: the floor of each dataset, the same figures for n real training images against the test images.
 

@@ -45,7 +45,10 @@ export function registerScore(program: Command): void {
       "score any images (another tool's samples, a real set) as `deepgen eval` and `cond-eval` score a run's samples: FID, KID and precision/recall against the dataset's test images beside the real floor, and with --labels or --prompts the share the project's classifier recognises as asked",
     )
     .option('--dataset <name>', `the data the images imitate: ${CLASSIFIER_DATASETS.join(', ')}`)
-    .option('--labels <file>', 'the class of each image, one a line: an index or a class name (shapes: its kind)')
+    .option(
+      '--labels <file>',
+      'the class of each image, one a line: an index or a class name (shapes: its kind; emoji: its category)',
+    )
     .option(
       '--prompts <file>',
       'the prompt of each image, one a line: on shapes naming a colour and a shape; on fashion-mnist a class name',

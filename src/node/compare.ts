@@ -185,10 +185,7 @@ export async function compareRuns(
   if (runs.length === 0) throw new UserError('compare needs at least one run folder');
   const kind = sharedConditioning(runs);
   const dataset = runs[0].cfg.data.dataset;
-  if (dataset !== 'fashion-mnist' && dataset !== 'shapes')
-    throw new UserError(
-      `compare judges samples with the project's classifiers, which exist for fashion-mnist and shapes only; the runs were trained on ${dataset}`,
-    );
+  const clfDataset = parseClassifierDataset(dataset, 'Comparing runs (FID/KID and accuracy per condition)');
   if (!(Number.isInteger(o.n) && o.n >= 4))
     throw new UserError(`--n must be a whole number >= 4 (samples per run and condition), got ${o.n}`);
   const { height: H, width: W, channels: C } = runs[0].info;
@@ -210,7 +207,7 @@ export async function compareRuns(
   o.onProgress?.(
     `Comparing ${runs.length} runs on ${conditions.length} conditions, ${o.n} samples each, on the features of the project's ${dataset} classifier`,
   );
-  const clf = await getClassifier(parseClassifierDataset(dataset), {
+  const clf = await getClassifier(clfDataset, {
     size: H,
     dataDir: runs[0].cfg.data.dataDir,
     ...o.classifier,

@@ -1,7 +1,8 @@
-// Conditional sample quality judged by the project's own classifiers: generate samples for every class (label models)
-// or for colour+shape prompts (text models on `shapes`, seen and held-out pairs apart) and measure how often the
-// classifier sees what was asked for.
+// Conditional sample quality judged by the project's own classifiers: generate samples for every class (label models),
+// for colour+shape prompts (text models on `shapes`, seen and held-out pairs apart) or for emoji captions (names seen in
+// training and held-out names apart) and measure how often the classifier sees what was asked for.
 import * as tf from '@tensorflow/tfjs-core';
+import { EMOJI_CATEGORIES, EMOJI_VENDORS, type EmojiDataset, type EmojiRecord } from '../core/data/emoji.ts';
 import { COLORS, POSITIONS, SHAPE_KINDS, SIZES, parseShapePairs, type ShapePair } from '../core/data/shapes.ts';
 import { UserError } from '../core/errors.ts';
 import {
@@ -14,7 +15,8 @@ import type { SampleOptions } from '../core/family.ts';
 import { Rng } from '../core/tensor/rng.ts';
 import { DEFAULT_SAMPLE_CHUNK, sampleChunks } from '../core/sample-chunks.ts';
 import { getClassifier, parseClassifierDataset, type GetClassifierOptions } from './classifier-store.ts';
-import type { LoadedRun } from './run.ts';
+import { emojiVendorsOf, readEmojiIndex } from './data/emoji.ts';
+import { loadSplit, type LoadedRun } from './run.ts';
 import { condKindOf } from '../core/conditioning/config.ts';
 
 export interface CondEvalOptions {
@@ -40,14 +42,58 @@ export interface CondEvalResult {
   steps: number | undefined;
   sampler: string | undefined;
   temperature?: number;
-  /** Label models, and text models on class-name captions. */
-  labels?: LabelAccuracy & { classNames: string[] };
-  /** Text models on shapes: pairs seen in training, and pairs held out of it. */
-  seen?: ShapeAccuracy;
-  heldOut?: ShapeAccuracy & { pairs: string[] };
+  /** Label models, and text models on class-name captions (emoji label models: with the vendor shares too). */
+  labels?: LabelAccuracy & { classNames: string[]; vendors?: Record<string, number> };
+  /** Text models on shapes: pairs seen in training, and pairs held out of it; on emoji: names seen in training, and
+   *  names held out of it. */
+  seen?: ShapeAccuracy | EmojiAccuracy;
+  heldOut?: (ShapeAccuracy & { pairs: string[] }) | (EmojiAccuracy & { heldOutNames: string[] });
   seconds: number;
   /** A few of the generated images [k,H,W,C] in [0,1] for a picture (caller disposes). */
   preview: tf.Tensor4D;
+}
+
+/** Emoji captions judged by the category head: LabelAccuracy over EMOJI_CATEGORIES, and the vendor head's shares. */
+export interface EmojiAccuracy extends LabelAccuracy {
+  classNames: string[];
+  /** Share of the samples the vendor head gives to each vendor's drawing style (a model that draws both vendors for
+   *  one prompt shows about half each; one that blurs them into one style does not). */
+  vendors: Record<string, number>;
+  /** Distinct names prompted. */
+  names: number;
+}
+
+/** Whether an accuracy of seen/heldOut is an emoji one (else shapes'). */
+export function isEmojiAccuracy(a: ShapeAccuracy | EmojiAccuracy): a is EmojiAccuracy {
+  return 'vendors' in a;
+}
+
+/**
+ * The prompt sets of an emoji text model, one base-emoji record (caption, category) per distinct name, sorted by name:
+ * `seen` = the names of the train split (only those in `trained`, when given: a run on the first n images), `heldOut`
+ * = the names held out of training (split 'heldout'), both among the records of the given vendors.
+ */
+export function emojiPromptSets(
+  records: readonly EmojiRecord[],
+  vendors: readonly string[],
+  trained?: ReadonlySet<string>,
+): { seen: EmojiRecord[]; heldOut: EmojiRecord[] } {
+  const sets = { seen: new Map<string, EmojiRecord>(), heldOut: new Map<string, EmojiRecord>() };
+  for (const r of records) {
+    if (r.tone || !vendors.includes(r.vendor)) continue;
+    const seen = r.split === 'train' && (!trained || trained.has(r.name));
+    const set = seen ? sets.seen : r.split === 'heldout' ? sets.heldOut : null;
+    if (set && !set.has(r.name)) set.set(r.name, r);
+  }
+  const sorted = (m: Map<string, EmojiRecord>) => [...m.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
+  return { seen: sorted(sets.seen), heldOut: sorted(sets.heldOut) };
+}
+
+/** Share of predictions per vendor (EMOJI_VENDORS order). */
+function vendorShares(pred: ArrayLike<number>): Record<string, number> {
+  const counts = EMOJI_VENDORS.map(() => 0);
+  for (let i = 0; i < pred.length; i++) counts[pred[i]]++;
+  return Object.fromEntries(EMOJI_VENDORS.map((v, k) => [v, pred.length ? counts[k] / pred.length : NaN]));
 }
 
 /** `total` samples with the given options (labels or prompts: one per sample) drawn in chunks of `batch`; predictions
@@ -86,11 +132,19 @@ export async function conditionalEval(run: LoadedRun, o: CondEvalOptions): Promi
       `${run.dir} is not a conditional model (model.cond.kind is ${cond}); conditional evaluation needs --cond label or text`,
     );
   const dataset = run.cfg.data.dataset;
-  if (dataset !== 'fashion-mnist' && dataset !== 'shapes')
-    throw new UserError(
-      `conditional evaluation has classifiers for fashion-mnist and shapes only; ${run.dir} was trained on ${dataset}`,
-    );
-  const clf = await getClassifier(parseClassifierDataset(dataset), {
+  const clfDataset = parseClassifierDataset(dataset, 'Conditional evaluation');
+  // emoji text models: the prompt sets, from the index (a missing data set fails here, before any classifier training)
+  const emojiSets =
+    clfDataset === 'emoji' && cond === 'text'
+      ? emojiPromptSets(
+          readEmojiIndex(run.cfg.data.dataDir).records,
+          emojiVendorsOf(dataset),
+          run.cfg.data.trainN > 0
+            ? new Set((loadSplit(run.cfg, 'train') as EmojiDataset).records.map((r) => r.name))
+            : undefined,
+        )
+      : null;
+  const clf = await getClassifier(clfDataset, {
     size: run.info.height,
     dataDir: run.cfg.data.dataDir,
     ...o.classifier,
@@ -109,7 +163,38 @@ export async function conditionalEval(run: LoadedRun, o: CondEvalOptions): Promi
     classifier: { dataset, testAccuracy: clf.info.testAccuracy as unknown as Record<string, number>, dir: clf.dir },
   };
   try {
-    if (dataset === 'fashion-mnist' || cond === 'label') {
+    if (emojiSets) {
+      // emoji text: captions of the names seen in training and (apart) of the held-out names, each set in a seeded
+      // order cycled to n prompts; judged by the category head, the vendor head's shares beside
+      const sets = [
+        ['seen', emojiSets.seen],
+        ['heldOut', emojiSets.heldOut],
+      ] as const;
+      const used = sets.filter(([, recs]) => recs.length > 0);
+      const total = o.n * used.length;
+      let offset = 0;
+      for (const [name, recs] of used) {
+        const order = new Rng(o.seed + (name === 'seen' ? 1 : 2)).shuffle(recs.map((_, i) => i));
+        const intended = Array.from({ length: o.n }, (_, i) => recs[order[i % recs.length]]);
+        const prompts = intended.map((r) => r.caption);
+        const preds = generateAndClassify(run, o.n, o.seed + offset, { ...base, prompts }, classify, batch, keep, (d) =>
+          o.onProgress?.(offset + d, total),
+        );
+        const acc: EmojiAccuracy = {
+          ...labelAccuracy(
+            preds.category,
+            intended.map((r) => r.category),
+            EMOJI_CATEGORIES.length,
+          ),
+          classNames: [...EMOJI_CATEGORIES],
+          vendors: vendorShares(preds.vendor),
+          names: Math.min(o.n, recs.length),
+        };
+        if (name === 'seen') result.seen = acc;
+        else result.heldOut = { ...acc, heldOutNames: recs.map((r) => r.name) };
+        offset += o.n;
+      }
+    } else if (dataset === 'fashion-mnist' || cond === 'label') {
       // one label (or class-name prompt) per sample, every class in turn
       const names = run.info.classNames ?? [];
       const C = run.info.numClasses;
@@ -119,7 +204,11 @@ export async function conditionalEval(run: LoadedRun, o: CondEvalOptions): Promi
       const opts =
         cond === 'label' ? { ...base, labels: ys } : { ...base, prompts: ys.map((y) => names[y].toLowerCase()) };
       const preds = generateAndClassify(run, o.n, o.seed, opts, classify, batch, keep, (d) => o.onProgress?.(d, o.n));
-      result.labels = { ...labelAccuracy(preds[head], intended, C), classNames: names };
+      result.labels = {
+        ...labelAccuracy(preds[head], intended, C),
+        classNames: names,
+        ...(preds.vendor ? { vendors: vendorShares(preds.vendor) } : {}),
+      };
     } else {
       // shapes text: prompts naming a colour and a kind, over the pairs seen in training and (apart) the held-out ones
       const heldOut = parseShapePairs(run.cfg.data.holdOut ?? []);

@@ -6,7 +6,13 @@ import { evalCapabilities, type EvalResult } from '../core/eval/result.ts';
 import type { BackendName } from './backend.ts';
 import { evaluateRun } from './family-tools.ts';
 import { loadRun, loadSplit } from './run.ts';
-import { SAMPLE_METRICS, sampleQuality, type SampleMetric, type SampleQualityResult } from './sample-quality.ts';
+import {
+  SAMPLE_METRICS,
+  sampleQuality,
+  sampleQualityDataset,
+  type SampleMetric,
+  type SampleQualityResult,
+} from './sample-quality.ts';
 
 /** A metric of evaluate: the likelihood, or one of the sample-quality figures. */
 export type EvalMetric = 'nll' | SampleMetric;
@@ -41,7 +47,7 @@ export interface EvalReport extends Partial<EvalResult> {
 
 /**
  * Evaluates a run folder on its test set: -log p(x) (exact or a bound, with the model's other terms) and FID, KID and
- * precision/recall on deepgen's own classifier features (fashion-mnist and shapes).
+ * precision/recall on deepgen's own classifier features (fashion-mnist, shapes and the emoji data sets).
  *
  * @example
  * const report = await evaluate('runs/pixelcnn', { metrics: ['nll'] });
@@ -65,6 +71,8 @@ export async function evaluate(run: string, opts: EvaluateOptions = {}): Promise
       throw new UserError(
         `iwae applies to importance-weighted bounds; this ${r.family} model takes no importance samples`,
       );
+    const sample = SAMPLE_METRICS.filter((m) => metrics.includes(m));
+    if (sample.length) sampleQualityDataset(r); // no classifier for the data set: a one-line error before any work
     const seed = opts.seed ?? 0;
     const test = loadSplit(r.cfg, 'test');
     const report: EvalReport = { run, family: r.family, step: r.step, weights: r.usedEma ? 'ema' : 'raw' };
@@ -78,7 +86,6 @@ export async function evaluate(run: string, opts: EvaluateOptions = {}): Promise
       });
       if (res) Object.assign(report, res);
     }
-    const sample = SAMPLE_METRICS.filter((m) => metrics.includes(m));
     if (sample.length) {
       report.sampleQuality = await sampleQuality(r, test, loadSplit(r.cfg, 'train'), {
         n: opts.n ?? 10000,

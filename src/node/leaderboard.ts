@@ -50,10 +50,13 @@ export interface Floor {
 
 export interface CondAccuracy {
   kind: 'label' | 'text';
-  /** Label models: the share of samples classified as the asked class; text on shapes: colour and shape both right, on pairs seen in training. */
+  /** Label models: the share of samples classified as the asked class; text on shapes: colour and shape both right, on
+   *  pairs seen in training; text on emoji: the category right, on names seen in training. */
   overall: number;
-  /** Text on shapes: the same on the colour+shape pairs held out of training. */
+  /** Text on shapes: the same on the colour+shape pairs held out of training; on emoji, on the held-out names. */
   heldOut: number | null;
+  /** 'names' for emoji captions (the category judged on seen and held-out names); absent for shapes' pairs. */
+  heldOutUnit?: 'names';
   n: number | null;
   guidance: number | null;
 }
@@ -131,7 +134,7 @@ export const TABLE_NOTES: readonly string[] = [
     'n/a: no probability of 8-bit data (gan, ae, vae with a bernoulli or gaussian decoder) or not evaluated.',
   "train time: state.json elapsedSeconds (all sessions of a resumed run); img/s = steps x batch size / train time, the whole run's average including checkpoint saves (not the windowed rate of metrics.jsonl). gan: a step is one generator update.",
   "FID, KID (+- its standard deviation over 100 subsets), precision and recall (k-NN, k = 3) compare n samples with n test images on the features of deepgen's own classifier for the dataset, not Inception: comparable between runs of one dataset at the same n, not with published figures. ms/sample: sampling time per image.",
-  'cond acc: label models, the share of samples the classifier puts in the class asked for; text models on shapes, the share with both colour and shape right, on pairs seen in training (and on held-out pairs).',
+  'cond acc: label models, the share of samples the classifier puts in the class asked for; text models on shapes, the share with both colour and shape right, on pairs seen in training (and on held-out pairs); on emoji, the share in the category of the emoji asked for, on names seen in training (and on held-out names).',
 ];
 
 /** Under a table with external rows. */
@@ -338,7 +341,8 @@ export function externalRow(s: ScoreFile): LeaderboardRow {
   };
 }
 
-/** Class (or colour+shape) accuracy from cond-eval.json: labels.overall, or seen.both and heldOut.both. */
+/** Class (or colour+shape, or emoji category) accuracy from cond-eval.json: labels.overall, seen.both and heldOut.both
+ *  (shapes), or seen.overall and heldOut.overall (emoji). */
 export function condAccuracyOf(c: Json | null): CondAccuracy | null {
   if (!c) return null;
   const labels = obj(c.labels),
@@ -355,6 +359,16 @@ export function condAccuracyOf(c: Json | null): CondAccuracy | null {
     };
   if (seen && num(seen, 'both') !== null)
     return { kind: 'text', overall: num(seen, 'both')!, heldOut: num(held, 'both'), n: num(seen, 'n'), guidance };
+  // emoji captions: the category head's overall on seen names, and on held-out names
+  if (seen && num(seen, 'overall') !== null)
+    return {
+      kind: 'text',
+      overall: num(seen, 'overall')!,
+      heldOut: num(held, 'overall'),
+      n: num(seen, 'n'),
+      guidance,
+      heldOutUnit: 'names',
+    };
   return null;
 }
 

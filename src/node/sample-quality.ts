@@ -19,11 +19,13 @@ import { sampleChunks } from '../core/sample-chunks.ts';
 import {
   getClassifier,
   parseClassifierDataset,
+  type ClassifierDataset,
   type GetClassifierOptions,
   type LoadedClassifier,
 } from './classifier-store.ts';
 import type { LoadedRun } from './run.ts';
 import { condKindOf } from '../core/conditioning/config.ts';
+import { evalCapabilities } from '../core/eval/result.ts';
 
 export const SAMPLE_METRICS = ['fid', 'kid', 'pr'] as const;
 export type SampleMetric = (typeof SAMPLE_METRICS)[number];
@@ -128,6 +130,17 @@ export function compareWithTest(
 }
 
 /**
+ * The classifier whose features give a run's FID/KID/precision/recall, or a one-line UserError naming the data sets
+ * that have one (and, for a family without a likelihood, that nothing is left to evaluate).
+ */
+export function sampleQualityDataset(run: Pick<LoadedRun, 'cfg' | 'family' | 'model'>): ClassifierDataset {
+  const hint = evalCapabilities(run.model).evaluates
+    ? '; use --metrics nll'
+    : `; the ${run.family} family has no likelihood either, so deepgen eval has nothing to measure for this run`;
+  return parseClassifierDataset(run.cfg.data.dataset, 'Measuring FID, KID and precision/recall', hint);
+}
+
+/**
  * n samples with the seed (label models: the labels of the first n test images; text models: their captions), their
  * classifier features against those of the first n test images, and the real-vs-real reference.
  */
@@ -137,15 +150,11 @@ export async function sampleQuality(
   train: ImageDataset,
   o: SampleQualityOptions,
 ): Promise<SampleQualityResult> {
-  const dataset = run.cfg.data.dataset;
-  if (dataset !== 'fashion-mnist' && dataset !== 'shapes')
-    throw new UserError(
-      `FID/KID/precision/recall use the project's own feature network, which exists for fashion-mnist and shapes only; ${run.dir} was trained on ${dataset} (use --metrics nll)`,
-    );
+  const dataset = sampleQualityDataset(run);
   const n = Math.min(o.n, test.n, train.n);
   if (n < 10)
     throw new UserError(`--n ${o.n} is too few images for FID/KID (use at least 10; 10000 is the usual figure)`);
-  const clf = await getClassifier(parseClassifierDataset(dataset), {
+  const clf = await getClassifier(dataset, {
     size: run.info.height,
     dataDir: run.cfg.data.dataDir,
     ...o.classifier,

@@ -3,6 +3,7 @@
 // images against the same), and with labels or prompts the share the project's classifier sees as asked.
 import { imagesToTensor, sliceImages, type Images } from '../core/api/images.ts';
 import { labelIndex } from '../core/api/labels.ts';
+import { EMOJI_CATEGORIES } from '../core/data/emoji.ts';
 import { COLORS, DEFAULT_SHAPES_SIZE, parseShapePairs, SHAPE_KINDS, type ShapePair } from '../core/data/shapes.ts';
 import { UserError } from '../core/errors.ts';
 import {
@@ -35,17 +36,17 @@ export interface ScoreLines {
 
 /** What scoreImages compares the images with, and how. */
 export interface ScoreOptions {
-  /** fashion-mnist or shapes (the datasets with a classifier). */
+  /** fashion-mnist, shapes or emoji (the datasets with a classifier; emoji-google and emoji-twitter use emoji's). */
   dataset: string;
-  /** Square image side (default 28 for fashion-mnist, 32 for shapes); the dataset is resized or generated at it. */
+  /** Square image side (default 28 for fashion-mnist, 32 for shapes and emoji); the dataset is resized or generated at it. */
   size?: number;
   /** Fashion-MNIST idx folder (default /usr/share/datasets/fashion-mnist). */
   dataDir?: string;
   /** Default fid, kid, pr, and acc when labels or prompts are given. */
   metrics?: readonly ScoreMetric[];
-  /** The class of each image: an index or a class name (shapes: its kind). */
+  /** The class of each image: an index or a class name (shapes: its kind; emoji: its category). */
   labels?: ScoreLines;
-  /** The prompt of each image: shapes, naming a colour and a kind; fashion-mnist, a class name. */
+  /** The prompt of each image: shapes, naming a colour and a kind; fashion-mnist and emoji, a class name. */
   prompts?: ScoreLines;
   /** shapes with prompts: "<color> <kind>" pairs held out of the model's training, scored apart. */
   holdOut?: readonly string[];
@@ -80,11 +81,11 @@ export interface ScoreResult {
   seconds: number;
 }
 
-/** The image shape a dataset's classifier takes: fashion-mnist size x size x 1, shapes size x size x 3. */
+/** The image shape a dataset's classifier takes: fashion-mnist size x size x 1, shapes and emoji size x size x 3. */
 export function scoreImageShape(dataset: string, size?: number): ImageShape {
   const d = parseClassifierDataset(dataset);
-  const side = size ?? (d === 'shapes' ? DEFAULT_SHAPES_SIZE : 28);
-  return { height: side, width: side, channels: d === 'shapes' ? 3 : 1 };
+  const side = size ?? (d === 'fashion-mnist' ? 28 : d === 'shapes' ? DEFAULT_SHAPES_SIZE : 32);
+  return { height: side, width: side, channels: d === 'fashion-mnist' ? 1 : 3 };
 }
 
 /** The class of each line (an index or a class name, case-insensitive); a one-line error naming the file and line. */
@@ -120,7 +121,8 @@ function intended(
   dataset: ClassifierDataset,
   count: number,
 ): { labels?: Int32Array; classNames: string[]; pairs?: ShapePair[]; held?: ShapePair[] } {
-  const classNames = dataset === 'shapes' ? [...SHAPE_KINDS] : [...FASHION_MNIST_CLASSES];
+  const classNames =
+    dataset === 'shapes' ? [...SHAPE_KINDS] : dataset === 'emoji' ? [...EMOJI_CATEGORIES] : [...FASHION_MNIST_CLASSES];
   if (o.labels && o.prompts) throw new UserError('pass labels or prompts, not both');
   const given = o.labels ?? o.prompts;
   if (o.holdOut?.length && !(o.prompts && dataset === 'shapes'))
@@ -180,20 +182,20 @@ export async function scoreImages(images: Images, o: ScoreOptions): Promise<Scor
   let test, train;
   if (quality.length) {
     // fashion-mnist has 10,000 test images; shapes generates as many as asked
-    test = loadDataset(dataset, { split: 'test', n, ...data });
+    test = loadDataset(o.dataset, { split: 'test', n, ...data }); // emoji-google: its own images, emoji's classifier
     if (test.n < n) {
-      messages.push(`note: ${dataset} has ${test.n} test images; scoring the first ${test.n} of ${n} images`);
+      messages.push(`note: ${o.dataset} has ${test.n} test images; scoring the first ${test.n} of ${n} images`);
       n = test.n;
     }
     if (n < 10) throw new UserError(`${n} images are too few for FID/KID (use at least 10; 10000 is the usual figure)`);
-    train = loadDataset(dataset, { split: 'train', n, ...data });
+    train = loadDataset(o.dataset, { split: 'train', n, ...data });
   }
   const clf = await getClassifier(dataset, { size: shape.height, dataDir: o.dataDir, ...o.classifier });
   const result: ScoreResult = {
     dataset,
     size: `${shape.height}x${shape.width}x${shape.channels}`,
     n,
-    testImages: `the first ${n} ${dataset} test images${dataset === 'shapes' ? ' (seed 0)' : ''}`,
+    testImages: `the first ${n} ${o.dataset} test images${dataset === 'shapes' ? ' (seed 0)' : ''}`,
     messages,
     classifier: { dataset, testAccuracy: clf.info.testAccuracy as unknown as Record<string, number>, dir: clf.dir },
     seconds: 0,

@@ -43,7 +43,7 @@ export function headlineFigure(row: LeaderboardRow): string {
   const c = row.condAccuracy;
   if (c)
     return c.heldOut !== null
-      ? `${(c.overall * 100).toFixed(1)}% right (held-out pairs ${(c.heldOut * 100).toFixed(1)}%${c.n ? `, n=${c.n}` : ''})`
+      ? `${(c.overall * 100).toFixed(1)}% right (held-out ${c.heldOutUnit ?? 'pairs'} ${(c.heldOut * 100).toFixed(1)}%${c.n ? `, n=${c.n}` : ''})`
       : `${(c.overall * 100).toFixed(1)}% recognised${c.n ? ` (n=${c.n})` : ''}`;
   const L = row.likelihood;
   if (L.bitsPerDim !== null) return `${L.bitsPerDim.toFixed(3)} bits/dim (${L.kind}${L.n ? `, n=${L.n}` : ''})`;
@@ -63,7 +63,7 @@ export function figureLines(r: LeaderboardRow): string[] {
   if (c)
     out.push(
       c.heldOut !== null
-        ? `colour+shape right ${(c.overall * 100).toFixed(1)}%, held-out pairs ${(c.heldOut * 100).toFixed(1)}% (n=${c.n})`
+        ? `${c.heldOutUnit ? 'category' : 'colour+shape'} right ${(c.overall * 100).toFixed(1)}%, held-out ${c.heldOutUnit ?? 'pairs'} ${(c.heldOut * 100).toFixed(1)}% (n=${c.n})`
         : `class recognised ${(c.overall * 100).toFixed(1)}% (n=${c.n})`,
     );
   const q = r.sampleQuality;

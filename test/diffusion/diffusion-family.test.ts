@@ -18,6 +18,7 @@ import { samplers } from '../../src/core/diffusion/samplers/index.ts';
 import { generateShapes } from '../../src/core/data/shapes.ts';
 import { loadRun } from '../../src/node/run.ts';
 import { conditionalEval, shapePrompt } from '../../src/node/cond-eval.ts';
+import type { ShapeAccuracy } from '../../src/core/eval/conditional-accuracy.ts';
 import { Rng } from '../../src/core/tensor/rng.ts';
 import { disposeCondSeq, type CondSeq } from '../../src/core/conditioning/conditioner.ts';
 
@@ -277,12 +278,15 @@ test('text-conditional diffusion end to end: train (held-out pair), sample with 
     },
   });
   assert.equal(res.kind, 'text');
-  assert.equal(res.seen!.n, 10);
-  assert.equal(res.heldOut!.n, 10);
-  assert.deepEqual(res.heldOut!.pairs, ['red circle']);
-  assert.ok(Object.keys(res.heldOut!.perPair).every((k) => k === 'red circle'));
-  assert.ok(!('red circle' in res.seen!.perPair));
-  for (const v of [res.seen!.both, res.seen!.kind, res.seen!.color, res.heldOut!.both]) assert.ok(v >= 0 && v <= 1);
+  // shapes prompts: colour+shape accuracies (emoji captions give category ones)
+  const seen = res.seen as ShapeAccuracy;
+  const heldOut = res.heldOut as ShapeAccuracy & { pairs: string[] };
+  assert.equal(seen.n, 10);
+  assert.equal(heldOut.n, 10);
+  assert.deepEqual(heldOut.pairs, ['red circle']);
+  assert.ok(Object.keys(heldOut.perPair).every((k) => k === 'red circle'));
+  assert.ok(!('red circle' in seen.perPair));
+  for (const v of [seen.both, seen.kind, seen.color, heldOut.both]) assert.ok(v >= 0 && v <= 1);
   assert.deepEqual(res.preview.shape.slice(1), [16, 16, 3]);
   res.preview.dispose();
   loaded.model.dispose();

@@ -1,16 +1,18 @@
 // The project's own image classifier: three GroupNorm-SiLU convs (strides 1, 2, 2), flatten, a 256-d feature layer and one
-// softmax head per attribute ("class"; "kind" and "color" for shapes). It judges conditional samples; its features serve FID/KID.
+// softmax head per attribute ("class"; "kind" and "color" for shapes; "category" and "vendor" for emoji). It judges
+// conditional samples; its features serve FID/KID.
 import * as tf from '@tensorflow/tfjs-core';
 import { z } from 'zod';
 import { trainSchema } from '../config/schema.ts';
 import { batchToTensor, batches, epochOrder, numBatches, select } from '../data/batches.ts';
+import { EMOJI_CATEGORIES, EMOJI_VENDORS, type EmojiDataset } from '../data/emoji.ts';
 import { COLORS, SHAPE_KINDS, type ShapesDataset } from '../data/shapes.ts';
 import type { ImageDataset } from '../data/types.ts';
 import { UserError } from '../errors.ts';
 import { groupNorm } from '../nn/group-norm.ts';
 import { conv2d, dense, type Layer } from '../nn/layers.ts';
 import { ParamStore } from '../nn/params.ts';
-import { mixSeed } from '../tensor/rng.ts';
+import { mixSeed, Rng } from '../tensor/rng.ts';
 import { Trainer, type LossOutput } from '../train/trainer.ts';
 
 export interface ClassifierHead {
@@ -70,6 +72,20 @@ export function shapesLabels(ds: ShapesDataset): HeadLabels {
   const kind = new Int32Array(ds.n);
   for (let i = 0; i < ds.n; i++) kind[i] = SHAPE_KINDS.indexOf(ds.fields[i].shape);
   return { kind, color };
+}
+
+/** Heads for the emoji data sets: category (EMOJI_CATEGORIES) and vendor (EMOJI_VENDORS, whose drawing style it is). */
+export const EMOJI_HEADS: ClassifierHead[] = [
+  { name: 'category', classes: [...EMOJI_CATEGORIES] },
+  { name: 'vendor', classes: [...EMOJI_VENDORS] },
+];
+
+/** Per-head labels of an emoji split: category and vendor from each image's record. */
+export function emojiLabels(ds: Pick<EmojiDataset, 'records'>): HeadLabels {
+  return {
+    category: Int32Array.from(ds.records, (r) => r.category),
+    vendor: Int32Array.from(ds.records, (r) => EMOJI_VENDORS.indexOf(r.vendor)),
+  };
 }
 
 export class Classifier {
@@ -211,6 +227,47 @@ export interface TrainClassifierOptions {
     terms: Record<string, number>;
   }) => void;
   logEvery?: number;
+  /** Random changes to each training image (off by default). */
+  augment?: AugmentOptions;
+}
+
+export interface AugmentOptions {
+  /** Mirror left-right with probability 1/2. */
+  flip?: boolean;
+  /** Shift by up to this many pixels in each direction (edge pixels repeated into the gap). */
+  shift?: number;
+}
+
+/**
+ * A batch of NHWC uint8 images, each mirrored (with probability 1/2, when flip) and shifted by dy, dx in
+ * [-shift, shift] with its edge pixels repeated; a new array, drawn from rng.
+ */
+export function augmentImages(
+  images: Uint8Array,
+  shape: { height: number; width: number; channels: number },
+  rng: Rng,
+  o: AugmentOptions,
+): Uint8Array {
+  const { height: H, width: W, channels: C } = shape;
+  const plane = H * W * C;
+  const s = o.shift ?? 0;
+  const out = new Uint8Array(images.length);
+  for (let b = 0; b < images.length / plane; b++) {
+    const flip = o.flip ? rng.int(2) === 1 : false;
+    const dy = s ? rng.int(2 * s + 1) - s : 0;
+    const dx = s ? rng.int(2 * s + 1) - s : 0;
+    for (let y = 0; y < H; y++) {
+      const sy = Math.min(H - 1, Math.max(0, y - dy));
+      for (let x = 0; x < W; x++) {
+        let sx = Math.min(W - 1, Math.max(0, x - dx));
+        if (flip) sx = W - 1 - sx;
+        const from = b * plane + (sy * W + sx) * C;
+        const to = b * plane + (y * W + x) * C;
+        for (let c = 0; c < C; c++) out[to + c] = images[from + c];
+      }
+    }
+  }
+  return out;
 }
 
 /**
@@ -245,6 +302,8 @@ export async function trainClassifier(
   });
   const trainer = new Trainer(clf.params.vars, cfg, totalSteps);
   const logEvery = opts.logEvery ?? 50;
+  const augment = opts.augment && (opts.augment.flip || opts.augment.shift) ? opts.augment : null;
+  const rng = new Rng(mixSeed(seed, 0x617567)); // the augmentation draws
   let loss = NaN;
   try {
     for (let epoch = 0; trainer.step < totalSteps; epoch++) {
@@ -252,7 +311,8 @@ export async function trainClassifier(
       for (const batch of batches(ds, { batchSize, order: epochOrder(ds.n, seed, epoch) })) {
         if (trainer.step >= totalSteps) break;
         const m = trainer.trainStep(() => {
-          const x = tf.div(batchToTensor(batch, ds), 255) as tf.Tensor4D;
+          const b = augment ? { ...batch, images: augmentImages(batch.images, ds, rng, augment) } : batch;
+          const x = tf.div(batchToTensor(b, ds), 255) as tf.Tensor4D;
           const y = Object.fromEntries(
             clf.config.heads.map((h) => [
               h.name,
