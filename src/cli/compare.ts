@@ -20,6 +20,7 @@ import {
   RUNS_ARG_HELP,
 } from './common.ts';
 import { labelIndex } from '../core/api/labels.ts';
+import { loadEmoji } from '../node/data/emoji.ts';
 
 /** Shapes test images generated to find the real images of each prompt. */
 const SHAPES_TEST_N = 20000;
@@ -31,6 +32,9 @@ export const DEFAULT_PROMPTS = [
   'a medium blue triangle at the bottom',
   'a large yellow diamond at the right',
 ];
+
+/** Prompts for emoji runs: three names seen in training and two held out of it ("butterfly", "black cat"). */
+export const EMOJI_DEFAULT_PROMPTS = ['red apple', 'cat face', 'blue heart', 'butterfly', 'black cat'];
 
 export function registerCompare(program: Command): void {
   program
@@ -50,7 +54,7 @@ export function registerCompare(program: Command): void {
     )
     .option(
       '--prompt <text>',
-      `prompt to compare (repeatable; must name a colour and a shape); default: ${DEFAULT_PROMPTS.map((p) => `"${p}"`).join(', ')} (text models). ${PROMPT_WORDS_HELP}`,
+      `prompt to compare (repeatable): on shapes it names a colour and a shape, default ${DEFAULT_PROMPTS.map((p) => `"${p}"`).join(', ')}; on emoji an emoji's name, default ${EMOJI_DEFAULT_PROMPTS.map((p) => `"${p}"`).join(', ')} (the last two never seen in training), with both vendors' drawings as the real images. ${PROMPT_WORDS_HELP}`,
       collect,
       [],
     )
@@ -101,15 +105,24 @@ export function registerCompare(program: Command): void {
               conditions = labels.map((l) => ({ name: names[l] ?? `class ${l}`, label: l }));
             } else {
               if (f.label.length) throw new UserError('these runs are text-conditional: use --prompt, not --label');
-              conditions = (f.prompt.length ? f.prompt : DEFAULT_PROMPTS).map((p) => ({ name: `"${p}"`, prompt: p }));
+              const emoji = first.cfg.data.dataset.startsWith('emoji');
+              const prompts = f.prompt.length ? f.prompt : emoji ? EMOJI_DEFAULT_PROMPTS : DEFAULT_PROMPTS;
+              conditions = prompts.map((p) => ({ name: `"${p}"`, prompt: p }));
             }
-            // shapes are generated: a large test set finds enough real images of even a fully specified prompt
-            const test = loadSplit(
-              first.cfg.data.dataset === 'shapes'
-                ? { ...first.cfg, data: { ...first.cfg.data, testN: Math.max(first.cfg.data.testN, SHAPES_TEST_N) } }
-                : first.cfg,
-              'test',
-            );
+            // shapes are generated: a large test set finds enough real images of even a fully specified prompt;
+            // an emoji name has one drawing per vendor, in either split
+            const data = first.cfg.data;
+            const test = data.dataset.startsWith('emoji')
+              ? loadEmoji(data.dataset, { split: 'all', size: data.size, skinTones: data.skinTones, dir: data.dataDir })
+              : loadSplit(
+                  first.cfg.data.dataset === 'shapes'
+                    ? {
+                        ...first.cfg,
+                        data: { ...first.cfg.data, testN: Math.max(first.cfg.data.testN, SHAPES_TEST_N) },
+                      }
+                    : first.cfg,
+                  'test',
+                );
             const res = await compareRuns(runs, conditions, test, {
               n: f.n,
               seed: f.seed,

@@ -2,6 +2,7 @@
 // label or prompt: n samples of every run, the real test images of that condition, and per run the per-pixel variance
 // across samples, the sharpness against the real images', the distance to the real class-mean image, FID/KID against
 // the real images on the project's classifier features, and how often that classifier sees the asked-for condition.
+// On emoji the real images of a prompt are its name's drawings by each vendor, and the vendor head says whose style.
 import * as tf from '@tensorflow/tfjs-core';
 import {
   COLORS,
@@ -14,6 +15,7 @@ import {
   type ShapesDataset,
 } from '../core/data/shapes.ts';
 import type { ImageDataset } from '../core/data/types.ts';
+import { EMOJI_VENDORS, type EmojiDataset } from '../core/data/emoji.ts';
 import { UserError } from '../core/errors.ts';
 import {
   classConditionalAccuracy,
@@ -67,6 +69,8 @@ export interface RunFigures {
   kidStd: number;
   /** Fraction of samples the classifier recognises as the condition (shapes: colour and kind both right). */
   accuracy: number;
+  /** emoji: the share of samples the vendor head takes for each vendor's style (google, twitter). */
+  vendorShare?: Record<string, number>;
   seconds: number;
 }
 
@@ -74,7 +78,13 @@ export interface ConditionFigures {
   condition: Condition;
   /** Real test images of the condition used (up to n). */
   nReal: number;
-  real: { pixelVariance: number; sharpness: number; distanceToClassMean: number; accuracy: number };
+  real: {
+    pixelVariance: number;
+    sharpness: number;
+    distanceToClassMean: number;
+    accuracy: number;
+    vendorShare?: Record<string, number>;
+  };
   runs: RunFigures[];
 }
 
@@ -124,6 +134,14 @@ export function realIndices(test: ImageDataset, c: Condition): number[] {
     for (let i = 0; i < test.n; i++) if (test.labels[i] === c.label) out.push(i);
     return out;
   }
+  const records = (test as EmojiDataset).records;
+  if (records) {
+    const want = emojiPromptKey(c.prompt!);
+    records.forEach((r, i) => {
+      if (r.name === want || emojiPromptKey(r.caption) === want) out.push(i);
+    });
+    return out;
+  }
   const pair = promptPair(c.prompt!);
   const fields = (test as ShapesDataset).fields;
   if (!fields)
@@ -142,6 +160,11 @@ export function realIndices(test: ImageDataset, c: Condition): number[] {
       out.push(i);
   }
   return out;
+}
+
+/** A prompt or caption as the emoji names are written: lower case, single spaces. */
+function emojiPromptKey(text: string): string {
+  return text.toLowerCase().replace(/\s+/g, ' ').trim();
 }
 
 /** The size and position a shapes prompt names, if any ("a large red circle at the top left" -> large, top left). */
@@ -190,6 +213,8 @@ export async function compareRuns(
     throw new UserError(`--n must be a whole number >= 4 (samples per run and condition), got ${o.n}`);
   const { height: H, width: W, channels: C } = runs[0].info;
   const D = H * W * C;
+  // emoji: each name has one real drawing per vendor, too few for a per-prompt FID (`deepgen eval` has it, on all)
+  const emoji = clfDataset === 'emoji';
   const show = Math.min(o.show ?? 8, o.n);
   // every condition is checked before the classifier loads (or trains, the first time)
   const realIdx = conditions.map((c) => {
@@ -198,7 +223,11 @@ export async function compareRuns(
         `condition ${c.name} is a ${c.label !== undefined ? 'label' : 'prompt'} but the runs are ${kind}-conditional; use ${kind === 'label' ? '--label' : '--prompt'}`,
       );
     const idx = realIndices(test, c).slice(0, o.n);
-    if (idx.length < 4)
+    if (emoji && idx.length === 0)
+      throw new UserError(
+        `no emoji is named ${c.name}; prompt with an emoji's name (e.g. "red apple", "cat face"; the names are in \`deepgen datasets get emoji\`'s index)`,
+      );
+    if (!emoji && idx.length < 4)
       throw new UserError(
         `the test set has ${idx.length} images of ${c.name}; compare needs at least 4 (pick another condition or a larger --test-n)`,
       );
@@ -215,9 +244,24 @@ export async function compareRuns(
   const cells: Float32Array[] = [];
   const out: ConditionFigures[] = [];
   /** Images x [k, H, W, C] through the classifier: their features, and how often it sees condition c in them. */
-  const judge = (x: Float32Array, k: number, c: Condition): { features: tf.Tensor2D; accuracy: number } => {
+  const judge = (
+    x: Float32Array,
+    k: number,
+    c: Condition,
+    ci: number,
+  ): { features: tf.Tensor2D; accuracy: number; vendorShare?: Record<string, number> } => {
     const t = tf.tensor4d(x, [k, H, W, C]);
     try {
+      if (emoji) {
+        // the category of the emoji the prompt names, and whose style the vendor head sees in each image
+        const p = clf.classifier.predict(t);
+        const want = (test as EmojiDataset).records[realIdx[ci][0]].category;
+        const vendorShare = Object.fromEntries(
+          EMOJI_VENDORS.map((v, vi) => [v, p.vendor.filter((y) => y === vi).length / k]),
+        );
+        const accuracy = p.category.filter((y) => y === want).length / k;
+        return { features: clf.classifier.featuresBatched(t, 500), accuracy, vendorShare };
+      }
       const accuracy =
         c.label !== undefined
           ? classConditionalAccuracy(
@@ -237,8 +281,8 @@ export async function compareRuns(
       const idx = realIdx[ci];
       const real = imagesAt(test, idx);
       const classMean = meanImage(real, idx.length);
-      const { features: realF, accuracy: realAccuracy } = judge(real, idx.length, c);
-      const realStats = gaussianStats(realF);
+      const { features: realF, accuracy: realAccuracy, vendorShare: realVendors } = judge(real, idx.length, c, ci);
+      const realStats = emoji ? undefined : gaussianStats(realF);
       const row: ConditionFigures = {
         condition: c,
         nReal: idx.length,
@@ -247,6 +291,7 @@ export async function compareRuns(
           sharpness: sharpness(real, idx.length, H, W, C),
           distanceToClassMean: rmsDistance(real, idx.length, classMean),
           accuracy: realAccuracy,
+          ...(realVendors ? { vendorShare: realVendors } : {}),
         },
         runs: [],
       };
@@ -267,9 +312,9 @@ export async function compareRuns(
         const x = new Float32Array(o.n * D); // the samples' pixels, drawn a chunk at a time
         for (const { first, images } of sampleChunks(r.model, o.n, mixSeed(o.seed, ci), opts))
           x.set((await images.data()) as Float32Array, first * D);
-        const { features: f, accuracy } = judge(x, o.n, c);
-        const fid = frechetDistance(gaussianStats(f), realStats);
-        const kid = kernelDistance(realF, f, { subsets: 100, seed: o.seed });
+        const { features: f, accuracy, vendorShare } = judge(x, o.n, c, ci);
+        const fid = realStats ? frechetDistance(gaussianStats(f), realStats) : NaN;
+        const kid = realStats ? kernelDistance(realF, f, { subsets: 100, seed: o.seed }) : { kid: NaN, stderr: NaN };
         f.dispose();
         row.runs.push({
           run: r.dir,
@@ -282,6 +327,7 @@ export async function compareRuns(
           kid: kid.kid,
           kidStd: kid.stderr,
           accuracy,
+          ...(vendorShare ? { vendorShare } : {}),
           seconds: (performance.now() - t0) / 1000,
         });
         cells.push(x.subarray(0, show * D), meanImage(x, o.n));
@@ -304,42 +350,55 @@ export async function compareRuns(
   return { dataset, n: o.n, features: features_, conditions: out, picture };
 }
 
-/** The figures as markdown: the means over the conditions, then one table per condition, the real images first. */
+/** The figures as markdown: the means over the conditions, then one table per condition, the real images first
+ *  (emoji: a last column, the share of images the vendor head takes for Google's style). */
 export function compareMarkdown(r: CompareResult): string {
   const f = (v: number, d: number) => (Number.isFinite(v) ? v.toFixed(d) : 'n/a');
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-  type Stats = Pick<RunFigures, 'pixelVariance' | 'sharpness' | 'distanceToClassMean' | 'accuracy'>;
+  type Stats = Pick<RunFigures, 'pixelVariance' | 'sharpness' | 'distanceToClassMean' | 'accuracy' | 'vendorShare'>;
+  const C = r.conditions;
+  const vendors = C.some((c) => c.real.vendorShare);
   const header = [
-    '| images | per-pixel variance | edge sharpness | distance to class mean | FID | KID | recognised |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    `| images | per-pixel variance | edge sharpness | distance to class mean | FID | KID | recognised |${vendors ? ' Google style |' : ''}`,
+    `| --- | ---: | ---: | ---: | ---: | ---: | ---: |${vendors ? ' ---: |' : ''}`,
   ];
+  const pct = (v: number | undefined) => (v === undefined ? 'n/a' : `${(v * 100).toFixed(0)}%`);
   const row = (name: string, s: Stats, fid: string, kid: string) =>
-    `| ${name} | ${f(s.pixelVariance, 4)} | ${f(s.sharpness, 4)} | ${f(s.distanceToClassMean, 3)} | ${fid} | ${kid} | ${(s.accuracy * 100).toFixed(0)}% |`;
+    `| ${name} | ${f(s.pixelVariance, 4)} | ${f(s.sharpness, 4)} | ${f(s.distanceToClassMean, 3)} | ${fid} | ${kid} | ${pct(s.accuracy)} |${vendors ? ` ${pct(s.vendorShare?.google)} |` : ''}`;
   const runName = (x: RunFigures) => `${x.run} (${x.family}${x.deterministic ? ', one-shot' : ''})`;
-  /** Each numeric field averaged over the rows. */
-  const means = <T extends object>(rows: T[]): T =>
-    Object.fromEntries(
+  /** Each numeric field averaged over the rows (the vendor shares too). */
+  const means = <T extends Stats>(rows: T[]): T => {
+    const m = Object.fromEntries(
       Object.entries(rows[0]).map(([k, v]) => [
         k,
-        typeof v === 'number' ? mean(rows.map((x) => (x as Record<string, number>)[k])) : v,
+        typeof v === 'number' ? mean(rows.map((x) => (x as unknown as Record<string, number>)[k])) : v,
       ]),
     ) as T;
-  const C = r.conditions;
+    if (rows.every((x) => x.vendorShare))
+      m.vendorShare = Object.fromEntries(
+        Object.keys(rows[0].vendorShare!).map((v) => [v, mean(rows.map((x) => x.vendorShare![v]))]),
+      );
+    return m;
+  };
+  const realName = vendors ? 'real drawings (each vendor)' : 'real test images';
   const lines: string[] = [
     `**Mean over the ${C.length} conditions** (${r.n} samples per run and condition)`,
     '',
     ...header,
   ];
-  lines.push(row('real test images', means(C.map((c) => c.real)), '-', '-'));
+  lines.push(row(realName, means(C.map((c) => c.real)), '-', '-'));
   (C[0]?.runs ?? []).forEach((_, i) => {
     const m = means(C.map((c) => c.runs[i]));
     lines.push(row(runName(m), m, f(m.fid, 1), f(m.kid, 2)));
   });
   lines.push('');
   for (const c of C) {
-    lines.push(`**${c.condition.name}** (${r.n} samples per run; ${c.nReal} real test images)`, '', ...header);
-    lines.push(row('real test images', c.real, '-', '-'));
-    for (const x of c.runs) lines.push(row(runName(x), x, f(x.fid, 1), `${f(x.kid, 2)} +- ${f(x.kidStd, 2)}`));
+    lines.push(`**${c.condition.name}** (${r.n} samples per run; ${c.nReal} ${realName})`, '', ...header);
+    lines.push(row(realName, c.real, '-', '-'));
+    for (const x of c.runs)
+      lines.push(
+        row(runName(x), x, f(x.fid, 1), Number.isFinite(x.kid) ? `${f(x.kid, 2)} +- ${f(x.kidStd, 2)}` : 'n/a'),
+      );
     lines.push('');
   }
   return lines.join('\n');

@@ -13,6 +13,9 @@ import { generateShapes } from '../../src/core/data/shapes.ts';
 import { loadRun, loadSplit, type LoadedRun } from '../../src/node/run.ts';
 import { trainTinyRun } from '../helpers/tiny-run.ts';
 import { runCli } from '../helpers/cli.ts';
+import { writeEmojiFixture } from '../helpers/emoji-fixture.ts';
+import { loadEmoji } from '../../src/node/data/emoji.ts';
+import { UserError } from '../../src/core/errors.ts';
 
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'deepgen-compare-'));
 const runs: LoadedRun[] = [];
@@ -117,4 +120,63 @@ test('compare: the real images of a prompt match every attribute it names (colou
   for (const i of tight) assert.deepEqual([ds.fields[i].size, ds.fields[i].position], ['large', 'top left']);
   const labelled = { ...ds, labels: Int32Array.from({ length: ds.n }, (_, i) => i % 3) };
   assert.deepEqual(realIndices(labelled, { name: 'c1', label: 1 }).slice(0, 3), [1, 4, 7]);
+});
+
+test('compare on emoji: the real images of a prompt are its name drawn by each vendor, the vendor head judges style', async () => {
+  const data = path.join(TMP, 'emoji');
+  const records = writeEmojiFixture(data, { perCategory: 6 });
+  const emojiRuns: LoadedRun[] = [];
+  try {
+    for (const fam of ['oneshot', 'diffusion'] as const)
+      emojiRuns.push(
+        await loadRun(
+          await trainTinyRun(fam, path.join(TMP, `emoji-${fam}`), {
+            model: { cond: { kind: 'text', tokenizer: 'bpe', merges: 50 } },
+            data: { dataset: 'emoji', dataDir: data, size: 16 },
+            trainN: 0,
+            testN: 0,
+            steps: 4,
+          }),
+        ),
+      );
+    const all = loadEmoji('emoji', { split: 'all', dir: data, size: 16 });
+    const held = records.find((r) => r.split === 'heldout')!;
+    const seen = records.find((r) => r.split === 'train')!;
+    const conditions = [seen, held].map((r) => ({ name: `"${r.name}"`, prompt: r.name }));
+    for (const c of conditions) assert.equal(realIndices(all, c).length, 2, `${c.name}: one drawing per vendor`);
+    // the caption (name + short names) finds the same drawings as the name
+    assert.deepEqual(realIndices(all, { name: 'caption', prompt: seen.caption }), realIndices(all, conditions[0]));
+    const res = await compareRuns(emojiRuns, conditions, all, {
+      n: 6,
+      seed: 1,
+      show: 3,
+      sampling: { steps: 2 },
+      classifier: {
+        cacheRoot: path.join(TMP, 'cache'),
+        epochs: 1,
+        net: { widths: [4, 8, 8], features: 16 },
+        log: () => {},
+      },
+    });
+    for (const c of res.conditions) {
+      assert.equal(c.nReal, 2);
+      for (const share of [c.real.vendorShare!, ...c.runs.map((x) => x.vendorShare!)]) {
+        assert.deepEqual(Object.keys(share), ['google', 'twitter']);
+        assert.ok(Math.abs(share.google + share.twitter - 1) < 1e-9);
+      }
+      const [one, gen] = c.runs;
+      assert.equal(one.pixelVariance, 0);
+      assert.ok(gen.pixelVariance > 0);
+      assert.ok(Number.isNaN(one.fid), 'two real drawings are too few for a per-prompt FID');
+    }
+    const md = compareMarkdown(res);
+    assert.match(md, /\| real drawings \(each vendor\) \| [\d.]+ \| [\d.]+ \| [\d.]+ \| - \| - \| \d+% \| \d+% \|/);
+    assert.match(md, /oneshot, one-shot\) \| 0\.0000 \| [\d.]+ \| [\d.]+ \| n\/a \| n\/a \| \d+% \| \d+% \|/);
+    await assert.rejects(
+      compareRuns(emojiRuns, [{ name: '"no such emoji"', prompt: 'no such emoji' }], all, { n: 4, seed: 0 }),
+      (e: unknown) => e instanceof UserError && /no emoji is named "no such emoji"/.test(e.message),
+    );
+  } finally {
+    for (const r of emojiRuns) r.model.dispose();
+  }
 });

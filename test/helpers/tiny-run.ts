@@ -10,6 +10,8 @@ export interface TinyRunOptions {
   trainN?: number;
   testN?: number;
   steps?: number;
+  /** Data config over the tiny defaults (e.g. { dataset: 'emoji', dataDir }). */
+  data?: Record<string, unknown>;
   /** Train config over the tiny defaults (e.g. { ema: 0.9 }). */
   train?: Record<string, unknown>;
 }
@@ -21,7 +23,7 @@ export async function trainTinyRun(family: FamilyName, out: string, o: TinyRunOp
     [
       {
         model: { ...registry[family].tinyPreset, ...o.model },
-        data: { dataset: 'shapes', size: 16, trainN: o.trainN ?? 64, testN: o.testN ?? 16 },
+        data: { dataset: 'shapes', size: 16, trainN: o.trainN ?? 64, testN: o.testN ?? 16, ...o.data },
         train: { steps: o.steps ?? 4, batchSize: 16, logEvery: 100, sampleEvery: 0, checkpointEvery: 0, ...o.train },
       },
     ],

@@ -78,7 +78,8 @@ export function readEmojiIndex(dir?: string): EmojiIndex {
 }
 
 export interface LoadEmojiOptions {
-  split: 'train' | 'test';
+  /** 'all' = both (e.g. every drawing of a name, for `deepgen compare`). */
+  split: 'train' | 'test' | 'all';
   /** Square side; 64 and 32 are packed, others are resized from 64. Default 32. */
   size?: number;
   /** Keep at most n images (the packed order is a fixed shuffle, so the first n mix every category). */
@@ -119,7 +120,7 @@ export function loadEmoji(spec: string, opts: LoadEmojiOptions): EmojiDataset {
   const keep: number[] = [];
   idx.records.forEach((r, i) => {
     if (!vendors.has(r.vendor) || (r.tone && !opts.skinTones)) return;
-    if ((opts.split === 'train') === (r.split === 'train')) keep.push(i);
+    if (opts.split === 'all' || (opts.split === 'train') === (r.split === 'train')) keep.push(i);
   });
   const chosen = opts.n !== undefined ? keep.slice(0, opts.n) : keep;
   const outPlane = size * size * 3;
