@@ -21,6 +21,7 @@ import {
 } from './common.ts';
 import { labelIndex } from '../core/api/labels.ts';
 import { loadEmoji } from '../node/data/emoji.ts';
+import { EMOJI_EXAMPLE_PROMPTS } from '../core/data/emoji.ts';
 
 /** Shapes test images generated to find the real images of each prompt. */
 const SHAPES_TEST_N = 20000;
@@ -34,7 +35,7 @@ export const DEFAULT_PROMPTS = [
 ];
 
 /** Prompts for emoji runs: three names seen in training and two held out of it ("butterfly", "black cat"). */
-export const EMOJI_DEFAULT_PROMPTS = ['red apple', 'cat face', 'blue heart', 'butterfly', 'black cat'];
+export const EMOJI_DEFAULT_PROMPTS = [...EMOJI_EXAMPLE_PROMPTS.seen, ...EMOJI_EXAMPLE_PROMPTS.heldOut];
 
 export function registerCompare(program: Command): void {
   program

@@ -13,6 +13,7 @@ import { realIndices } from './compare.ts';
 import { writeFileAtomic } from './fs-atomic.ts';
 import { readModelFolder } from './load-model.ts';
 import { ZOO_DIR } from './model-source.ts';
+import { EMOJI_EXAMPLE_PROMPTS } from '../core/data/emoji.ts';
 import { encodePng } from './png.ts';
 import { loadSplit } from './train/prepare.ts';
 import { figureLines, headlineFigure, zooEntries, type ZooEntry } from './zoo.ts';
@@ -26,6 +27,7 @@ export const DEMO_PROMPTS: Record<string, string[]> = {
     'a large yellow cross in the center',
     'a large purple diamond in the center',
   ],
+  emoji: [...EMOJI_EXAMPLE_PROMPTS.seen, EMOJI_EXAMPLE_PROMPTS.heldOut[0]],
 };
 
 /** Shapes test images generated to find real images of each prompt (0.3 s). */
@@ -121,13 +123,14 @@ async function modelPicture(
     const prompt = prompts.flatMap((p) => new Array<string>(rows).fill(p));
     const { images } = await m.sample({ n: prompt.length, seed: o.seed, prompt, ...steps });
     const held = heldOutIn(m, prompts);
+    const unseen = m.config.data.dataset.startsWith('emoji') ? 'a name' : 'a pair';
     const byPrompt = new Map(prompts.map((p, i) => [p, sliceImages(images, i * rows, rows)]));
     return {
       byPrompt,
       args: `--prompt ${JSON.stringify(prompts[0])} --n 16`,
       images: transpose(images, rows, prompts.length),
       cols: prompts.length,
-      caption: `One column per prompt: ${prompts.map((p) => `"${p}"${held.includes(p) ? ' (a pair never seen in training)' : ''}`).join(', ')}.`,
+      caption: `One column per prompt: ${prompts.map((p) => `"${p}"${held.includes(p) ? ` (${unseen} never seen in training)` : ''}`).join(', ')}.`,
     };
   }
   const n = slow ? 16 : 32;
@@ -135,8 +138,10 @@ async function modelPicture(
   return { images, cols: 8, caption: `${n} samples.`, args: '--n 16' };
 }
 
-/** The prompts that name a colour+shape pair the model was not trained on. */
+/** The prompts that name a colour+shape pair (or an emoji) the model was not trained on. */
 function heldOutIn(m: Model, prompts: string[]): string[] {
+  if (m.config.data.dataset.startsWith('emoji'))
+    return prompts.filter((p) => (EMOJI_EXAMPLE_PROMPTS.heldOut as readonly string[]).includes(p));
   const pairs = (m.config.data.holdOut ?? []).map((p) => p.toLowerCase());
   return prompts.filter((p) => pairs.some((pair) => pair.split(/\s+/).every((w) => p.toLowerCase().includes(w))));
 }

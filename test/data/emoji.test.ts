@@ -11,6 +11,7 @@ import { after, before, test } from 'node:test';
 import { PNG } from 'pngjs';
 import {
   EMOJI_CATEGORIES,
+  EMOJI_EXAMPLE_PROMPTS,
   emojiCaption,
   emojiRecords,
   emojiSplitOf,
@@ -307,10 +308,11 @@ test('emoji: the installed data set (CI runs `deepgen datasets get emoji`)', (t)
     'a held-out name is in the train split',
   );
   assert.deepEqual([...new Set(train.labels)].sort(), [0, 1, 2, 3, 4, 5, 6, 7, 8]);
-  // the example prompts of the README are seen names
-  for (const name of ['red apple', 'cat face', 'blue heart'])
+  // the example prompts (README, demo, compare) are seen names, and held-out ones
+  for (const name of EMOJI_EXAMPLE_PROMPTS.seen)
     assert.ok(
       train.records.some((r) => r.name === name),
       name,
     );
+  for (const name of EMOJI_EXAMPLE_PROMPTS.heldOut) assert.ok(held.has(name), `${name} is held out`);
 });

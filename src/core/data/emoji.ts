@@ -25,6 +25,13 @@ export const HELD_OUT_FRACTION = 0.06;
 /** Fraction of the other names whose drawing by one vendor goes to the test split (the other vendor's stays in training). */
 export const TEST_DRAWING_FRACTION = 0.1;
 
+/** Example prompts for demos, docs and `deepgen compare`: names seen in training, and names held out of it (the test
+ *  of the installed data set checks both lists against the split). */
+export const EMOJI_EXAMPLE_PROMPTS = {
+  seen: ['red apple', 'cat face', 'blue heart'],
+  heldOut: ['butterfly', 'black cat'],
+} as const;
+
 /** Skin-tone modifiers (U+1F3FB..U+1F3FF) as caption words. */
 export const SKIN_TONES: Record<string, string> = {
   '1F3FB': 'light',
