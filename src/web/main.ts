@@ -161,14 +161,21 @@ function commonControls(info: ModelInfo, controls: HTMLElement, run: string): Co
     prompt = el('input', {
       id: 'prompt',
       type: 'text',
-      placeholder: 'a prompt, e.g. ' + info.vocabulary.slice(0, 3).join(' '),
+      placeholder: 'a prompt, e.g. ' + (info.examplePrompts[0] ?? info.vocabulary.slice(0, 3).join(' ')),
       size: '28',
+      list: 'prompt-examples',
       title:
         info.tokenizer === 'bpe'
           ? `a subword (bpe) model: an unseen word is split into known pieces; its training words: ${info.vocabulary.join(' ')}`
           : `words this model knows: ${info.vocabulary.join(' ')}`,
     });
-    controls.append(el('label', {}, 'prompt ', prompt));
+    // the data set's example prompts as suggestions (emoji: seen names and names never seen in training)
+    const examples = el(
+      'datalist',
+      { id: 'prompt-examples' },
+      ...info.examplePrompts.map((p) => el('option', { value: p })),
+    );
+    controls.append(el('label', {}, 'prompt ', prompt), examples);
   }
   if (info.cond !== 'none' && info.samplingOptions.includes('guidance')) {
     const w0 = Number(info.model.guidance ?? 1);

@@ -46,6 +46,8 @@ export interface ModelInfo {
   classNames: string[];
   /** The training captions' words (text models). */
   vocabulary: string[];
+  /** Prompts to suggest for a text model (its data set's examples; empty otherwise). */
+  examplePrompts: string[];
   /** How a text model splits prompts: 'word' (only vocabulary words) or 'bpe' (subword pieces; any word). */
   tokenizer: 'word' | 'bpe';
   /** A bpe model's merges ("left right", in merge order; empty for word models), as its dataInfo holds them. */

@@ -9,6 +9,7 @@ import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm
 import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
 import type { ModelFromCheckpoint } from '../core/checkpoint/load-model.ts';
+import { examplePrompts } from '../core/data/example-prompts.ts';
 import { modelFromFiles } from '../core/api/load.ts';
 import { preprocessBatch, toUint8ImagesAsync, type Preprocess } from '../core/data/preprocess.ts';
 import { UserError } from '../core/errors.ts';
@@ -104,6 +105,7 @@ async function load(run: string, files: string[], backend: string): Promise<Mode
     channels: m.info.channels,
     classNames: m.info.classNames ?? Array.from({ length: m.info.numClasses }, (_, i) => String(i)),
     vocabulary: m.info.vocabulary ?? [],
+    examplePrompts: cond === 'text' ? examplePrompts(m.cfg.data.dataset, m.info.vocabulary) : [],
     tokenizer: condTokenizerOfModel(m.cfg.model).tokenizer,
     merges: m.info.merges ?? [],
     cond,
