@@ -22,6 +22,7 @@ measure() { # NAME: the figures of the packed folder
     vae-fmnist) $D eval models/$1 --metrics nll,fid,kid,pr --n 2000 ;;
     diffusion-fmnist-label) $D cond-eval models/$1 --n 2000 --guidance 3 && $D eval models/$1 --metrics nll,fid,kid,pr --n 2000 ;;
     diffusion-shapes-text) $D cond-eval models/$1 --n 1000 --guidance 3 && $D eval models/$1 --metrics nll,fid,kid,pr --n 1000 ;;
+    diffusion-emoji-text) $D cond-eval models/$1 --n 1000 --guidance 3 && $D eval models/$1 --metrics nll,fid,kid,pr --n 409 ;;
     oneshot-shapes-text) $D cond-eval models/$1 --n 200 && $D eval models/$1 --n 1000 ;;
     gan-fmnist) $D eval models/$1 --metrics fid,kid,pr --n 2000 ;;
     cgan-fmnist) $D cond-eval models/$1 --n 2000 && $D eval models/$1 --metrics fid,kid,pr --n 2000 ;;
@@ -37,6 +38,8 @@ build() {
     diffusion-shapes-text) # two stages: 1,600 steps at 6e-4, then 1,200 more from those weights at 3e-4 (train --init)
       train $1-stage1 diffusion --dataset shapes --cond text --hold-out "$HO" --steps 1600 --batch-size 64 --lr 6e-4 --lr-schedule cosine
       train $1 --init "$RUNS/$1-stage1" --steps 1200 --lr 3e-4 --lr-schedule cosine ;;
+    diffusion-emoji-text) $D datasets get emoji
+      train $1 diffusion --dataset emoji --cond text --set model.cond.tokenizer=bpe --set model.cond.maxTokens=40 --steps 3000 --batch-size 64 --lr 6e-4 --lr-schedule cosine ;;
     diffusion-fmnist-label) train $1 diffusion --dataset fashion-mnist --cond label --steps 1600 --batch-size 128 --lr 4e-4 --lr-schedule cosine ;;
     gan-fmnist) train $1 gan --dataset fashion-mnist --epochs 3 ;;
     cgan-fmnist) train $1 gan --dataset fashion-mnist --cond label --epochs 3 --lr 4e-4 --set model.dLrScale=0.5 --set model.dCond=both --set model.dCondScale=unit && set_json "$RUNS/$1/config.json" guidance 1.6 ;;
@@ -51,5 +54,5 @@ build() {
   rm -f models/$1/cond-eval.png   # a picture of the evaluation, not part of the model
   $D pack "$RUNS/$1" models/$1 --notes scripts/zoo/$1.md   # the same weights: keeps the figures, updates the card
 }
-ALL="diffusion-shapes-text diffusion-fmnist-label vae-fmnist flow-fmnist pixelcnn-fmnist igpt-shapes-text gan-fmnist cgan-fmnist oneshot-shapes-text"
+ALL="diffusion-shapes-text diffusion-emoji-text diffusion-fmnist-label vae-fmnist flow-fmnist pixelcnn-fmnist igpt-shapes-text gan-fmnist cgan-fmnist oneshot-shapes-text"
 for name in ${@:-$ALL}; do build "$name"; done

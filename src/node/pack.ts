@@ -46,6 +46,10 @@ export interface PackResult {
   keptFigures: boolean;
 }
 
+/** The emoji data sets' licence line (both vendors and each alone). */
+const EMOJI_LICENCE =
+  "Emoji of the npm packages emoji-datasource-google and emoji-datasource-twitter 16.0.0 (`deepgen datasets get emoji`): Google's Noto Emoji images under the Apache License 2.0 and Twitter's Twemoji images under CC-BY-4.0 (attribution: Twemoji by Twitter, Inc. and contributors), composited on white; captions from the emoji names, the 9 categories as labels; 115 of the 1,905 names are held out of training (docs/emoji.md).";
+
 /** Licence lines of the built-in data sets, for model cards. */
 export const DATASET_LICENCES: Record<string, string> = {
   'fashion-mnist':
@@ -53,6 +57,9 @@ export const DATASET_LICENCES: Record<string, string> = {
   mnist: 'MNIST (LeCun, Cortes and Burges), CC BY-SA 3.0; 28x28 grey digits.',
   shapes:
     "deepgen's own `shapes` data: coloured circles, squares, triangles and crosses drawn by `src/core/data/shapes.ts` from a seed, with captions naming size, colour, shape and position; part of deepgen, MIT licence.",
+  emoji: EMOJI_LICENCE,
+  'emoji-google': EMOJI_LICENCE,
+  'emoji-twitter': EMOJI_LICENCE,
 };
 
 /** sha256 of a file, hex. */
@@ -254,6 +261,12 @@ function modelCard(a: {
     if (labels?.overall !== undefined)
       figs.push(
         `- the intended class recognised by deepgen's Fashion-MNIST classifier in **${pct(labels.overall)}** of ${labels.n ?? ce.n} samples${how ? ` (${how})` : ''} (\`deepgen cond-eval\`)`,
+      );
+    const seenE = ce.seen as { overall?: number; n?: number; vendors?: Record<string, number> } | undefined;
+    const heldE = ce.heldOut as { overall?: number; n?: number; heldOutNames?: string[] } | undefined;
+    if (seen?.both === undefined && seenE?.overall !== undefined)
+      figs.push(
+        `- category right (deepgen's emoji classifier): **${pct(seenE.overall)}** on ${seenE.n ?? ce.n} prompts of names seen in training, **${pct(heldE?.overall)}** on ${heldE?.n ?? ce.n} prompts of the ${heldE?.heldOutNames?.length ?? ''} names held out${how ? ` (${how})` : ''} (\`deepgen cond-eval\`)`,
       );
     if (seen?.both !== undefined)
       figs.push(
