@@ -36,7 +36,9 @@ test('datasets: folder spec and errors', () => {
   }
   assert.throws(
     () => loadDataset('cifar', { split: 'train' }),
-    (e: unknown) => e instanceof UserError && /fashion-mnist, mnist, shapes, emoji, emoji-google, emoji-twitter, folder:PATH/.test(e.message),
+    (e: unknown) =>
+      e instanceof UserError &&
+      /fashion-mnist, mnist, shapes, emoji, emoji-google, emoji-twitter, folder:PATH/.test(e.message),
   );
   assert.throws(() => loadDataset('folder:', { split: 'train' }), UserError);
   assert.throws(() => loadDataset('shapes', { split: 'train', n: 0 }), UserError);
