@@ -15,7 +15,7 @@ import {
   type ShapesDataset,
 } from '../core/data/shapes.ts';
 import type { ImageDataset } from '../core/data/types.ts';
-import { EMOJI_VENDORS, type EmojiDataset } from '../core/data/emoji.ts';
+import { vendorShares, type EmojiDataset } from '../core/data/emoji.ts';
 import { UserError } from '../core/errors.ts';
 import {
   classConditionalAccuracy,
@@ -256,9 +256,7 @@ export async function compareRuns(
         // the category of the emoji the prompt names, and whose style the vendor head sees in each image
         const p = clf.classifier.predict(t);
         const want = (test as EmojiDataset).records[realIdx[ci][0]].category;
-        const vendorShare = Object.fromEntries(
-          EMOJI_VENDORS.map((v, vi) => [v, p.vendor.filter((y) => y === vi).length / k]),
-        );
+        const vendorShare = vendorShares(p.vendor);
         const accuracy = p.category.filter((y) => y === want).length / k;
         return { features: clf.classifier.featuresBatched(t, 500), accuracy, vendorShare };
       }

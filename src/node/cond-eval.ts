@@ -2,7 +2,7 @@
 // for colour+shape prompts (text models on `shapes`, seen and held-out pairs apart) or for emoji captions (names seen in
 // training and held-out names apart) and measure how often the classifier sees what was asked for.
 import * as tf from '@tensorflow/tfjs-core';
-import { EMOJI_CATEGORIES, EMOJI_VENDORS, type EmojiDataset, type EmojiRecord } from '../core/data/emoji.ts';
+import { EMOJI_CATEGORIES, vendorShares, type EmojiDataset, type EmojiRecord } from '../core/data/emoji.ts';
 import { COLORS, POSITIONS, SHAPE_KINDS, SIZES, parseShapePairs, type ShapePair } from '../core/data/shapes.ts';
 import { UserError } from '../core/errors.ts';
 import {
@@ -87,13 +87,6 @@ export function emojiPromptSets(
   }
   const sorted = (m: Map<string, EmojiRecord>) => [...m.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
   return { seen: sorted(sets.seen), heldOut: sorted(sets.heldOut) };
-}
-
-/** Share of predictions per vendor (EMOJI_VENDORS order). */
-function vendorShares(pred: ArrayLike<number>): Record<string, number> {
-  const counts = EMOJI_VENDORS.map(() => 0);
-  for (let i = 0; i < pred.length; i++) counts[pred[i]]++;
-  return Object.fromEntries(EMOJI_VENDORS.map((v, k) => [v, pred.length ? counts[k] / pred.length : NaN]));
 }
 
 /** `total` samples with the given options (labels or prompts: one per sample) drawn in chunks of `batch`; predictions

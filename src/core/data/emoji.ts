@@ -173,6 +173,13 @@ export function emojiRecords(
   return out;
 }
 
+/** Share of the predictions per vendor, from vendor-head class indices (EMOJI_VENDORS order); NaN when empty. */
+export function vendorShares(pred: ArrayLike<number>): Record<string, number> {
+  const counts = EMOJI_VENDORS.map(() => 0);
+  for (let i = 0; i < pred.length; i++) counts[pred[i]]++;
+  return Object.fromEntries(EMOJI_VENDORS.map((v, k) => [v, pred.length ? counts[k] / pred.length : NaN]));
+}
+
 /** The distinct names of a split's records that were never in training. */
 export function heldOutNames(records: readonly EmojiRecord[]): string[] {
   return [...new Set(records.filter((r) => r.split === 'heldout').map((r) => r.name))].sort();
