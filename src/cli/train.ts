@@ -75,7 +75,10 @@ export function flagsToConfig(f: TrainFlags): PlainObject {
 
 export function addTrainOptions(cmd: Command): Command {
   return cmd
-    .option('--dataset <name>', 'fashion-mnist | mnist | shapes | folder:PATH (see `deepgen datasets`)')
+    .option(
+      '--dataset <name>',
+      'fashion-mnist | mnist | shapes | emoji | emoji-google | emoji-twitter | folder:PATH (see `deepgen datasets`; emoji first needs `deepgen datasets get emoji`)',
+    )
     .option('--data-dir <dir>', 'folder with the idx files (default /usr/share/datasets/fashion-mnist)')
     .option('--size <px>', 'image side for resizable datasets (shapes, folders)', intOpt('--size', 4))
     .option('--train-n <n>', 'use only the first n training images (0 = all)', intOpt('--train-n'))
