@@ -258,9 +258,14 @@ export async function getEmoji(o: GetEmojiOptions = {}): Promise<GetEmojiResult>
     log(`emoji: npm install ${EMOJI_VENDORS.map((v) => EMOJI_PACKAGES[v]).join(' ')} @${EMOJI_VERSION} ...`);
     await npmInstall(path.join(work, 'npm'), o);
     const pkgDir = (v: EmojiVendor) => path.join(work, 'npm', 'node_modules', EMOJI_PACKAGES[v]);
-    const entries = readEntries(pkgDir('google'));
-    const plan = planEmojiSplit(entries.filter((e) => e.category !== 'Component').map((e) => emojiName(e.name)));
-    const all = EMOJI_VENDORS.flatMap((v) => emojiRecords(readEntries(pkgDir(v)), v, plan));
+    const entries = new Map(EMOJI_VENDORS.map((v) => [v, readEntries(pkgDir(v))])); // each emoji.json parsed once
+    const plan = planEmojiSplit(
+      entries
+        .get('google')!
+        .filter((e) => e.category !== 'Component')
+        .map((e) => emojiName(e.name)),
+    );
+    const all = EMOJI_VENDORS.flatMap((v) => emojiRecords(entries.get(v)!, v, plan));
     const order = (r: EmojiRecord) => fnv1a(`${r.vendor}|${r.name}|${r.tone}`);
     all.sort((a, b) => order(a) - order(b) || (a.file < b.file ? -1 : 1));
     const out = path.join(work, 'emoji');
