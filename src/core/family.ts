@@ -111,6 +111,11 @@ export interface GenerativeModel {
   /** n images [n,H,W,C] with values in [0,1]; sample i is a function of (seed, opts.first + i) and the options alone. */
   sample(n: number, seed: number, opts?: SampleOptions): tf.Tensor4D;
   /**
+   * sample() for backends that read values back only asynchronously (WebGPU), where sampling reads values as it goes
+   * (autoregressive draws) or shows steps live: the same samples, with a turn of the event loop between steps.
+   */
+  sampleAsync?(n: number, seed: number, opts?: SampleOptions): Promise<tf.Tensor4D>;
+  /**
    * Named variable groups, each trained by its own Adam (e.g. a GAN's { D, G }): disjoint subsets of params.vars that
    * together cover every variable that should learn. Comes with trainStep.
    */

@@ -15,6 +15,13 @@ export interface SampleChunk {
   images: tf.Tensor4D;
 }
 
+function checkChunking(n: number, chunk: number): void {
+  if (!(Number.isSafeInteger(n) && n > 0))
+    throw new UserError(`the number of samples must be a positive integer, got ${n}`);
+  if (!(Number.isSafeInteger(chunk) && chunk > 0))
+    throw new UserError(`the sampling batch size must be a positive integer, got ${chunk}`);
+}
+
 /**
  * Samples 0..n-1 of (seed, opts) in chunks: chunk j is model.sample(k, seed, { ...opts, first }) with first = j chunk.
  * `opts` may be a function of the chunk (e.g. callbacks for the first chunk only). Labels and prompts in opts are
@@ -27,13 +34,34 @@ export function* sampleChunks(
   opts: SampleOptions | ((first: number, k: number) => SampleOptions) = {},
   chunk = DEFAULT_SAMPLE_CHUNK,
 ): Generator<SampleChunk, void, undefined> {
-  if (!(Number.isSafeInteger(n) && n > 0))
-    throw new UserError(`the number of samples must be a positive integer, got ${n}`);
-  if (!(Number.isSafeInteger(chunk) && chunk > 0))
-    throw new UserError(`the sampling batch size must be a positive integer, got ${chunk}`);
+  checkChunking(n, chunk);
   for (let first = 0; first < n; first += chunk) {
     const k = Math.min(chunk, n - first);
     const images = model.sample(k, seed, { ...(typeof opts === 'function' ? opts(first, k) : opts), first });
+    try {
+      yield { first, images };
+    } finally {
+      images.dispose();
+    }
+  }
+}
+
+/**
+ * sampleChunks for backends that read values back asynchronously (WebGPU): each chunk from model.sampleAsync where the
+ * family has it (step-wise samplers), else from sample(); the same images.
+ */
+export async function* sampleChunksAsync(
+  model: GenerativeModel,
+  n: number,
+  seed: number,
+  opts: SampleOptions | ((first: number, k: number) => SampleOptions) = {},
+  chunk = DEFAULT_SAMPLE_CHUNK,
+): AsyncGenerator<SampleChunk, void, undefined> {
+  checkChunking(n, chunk);
+  for (let first = 0; first < n; first += chunk) {
+    const k = Math.min(chunk, n - first);
+    const o = { ...(typeof opts === 'function' ? opts(first, k) : opts), first };
+    const images = model.sampleAsync ? await model.sampleAsync(k, seed, o) : model.sample(k, seed, o);
     try {
       yield { first, images };
     } finally {

@@ -267,6 +267,12 @@ for (const c of [2, 8]) {
     perturb(ps, 7);
     checkBijector(`conv1x1 c=${c}`, plain, [4, 4, c]);
     checkBijector(`conv1x1-lu c=${c}`, lu, [4, 4, c]);
+    // the inverse's W, computed in JS from the parameters, is the W the forward pass builds with tensor ops
+    const w = tf.tidy(() => lu.weight().dataSync());
+    assert.ok(
+      lu.weightValues().every((v, i) => Math.abs(v - w[i]) < 1e-5),
+      'weightValues() equals weight()',
+    );
     // the LU form's log-det is sum logs, the log|det| of the W it builds
     const ld = tf.tidy(() => lu.forward(tf.ones([1, 1, 1, c]) as tf.Tensor4D).logdet.dataSync()[0]);
     assert.ok(

@@ -24,7 +24,8 @@ import { diffusionModelSchema, type DiffusionModelConfig } from './config.ts';
 import { diffusionLoss } from './loss.ts';
 import { UNet } from './model.ts';
 import { sumOverChunks } from '../../eval/chunks.ts';
-import { sampleLoop } from './sample.ts';
+import { sampleSteps } from './sample.ts';
+import { runAsync, runSync, type Steps } from '../../tensor/steps.ts';
 import { epsPredictor, variationalBound, VLB_TIMESTEPS } from './likelihood.ts';
 import { likelihoodFigure, PerImageNats, withPerImage, type EvalResult } from '../../eval/result.ts';
 
@@ -86,13 +87,18 @@ export class DiffusionModel implements GenerativeModel {
 
   /** Samples in [-1, 1] (the training scale). */
   sampleRaw(n: number, seed: number, opts: SampleOptions = {}): tf.Tensor4D {
+    return runSync(this.rawSteps(n, seed, opts));
+  }
+
+  /** sampleRaw as steps (tensor/steps.ts). */
+  private *rawSteps(n: number, seed: number, opts: SampleOptions): Steps<tf.Tensor4D> {
     const { cond, nullCond } = this.conditions(n, opts);
     try {
       const sampler = getSampler(opts.sampler ?? this.cfg.sampler);
       const guidance = opts.guidance ?? this.cfg.guidance;
       if (!(guidance >= 0)) throw new UserError(`guidance must be a number >= 0, got ${guidance}`);
       const { height: H, width: W, channels: C } = this.info;
-      return sampleLoop(
+      return yield* sampleSteps(
         this.schedule,
         this.cfg.prediction,
         (xt, t, c) => this.unet.forward(xt, t, c),
@@ -116,7 +122,17 @@ export class DiffusionModel implements GenerativeModel {
   }
 
   sample(n: number, seed: number, opts: SampleOptions = {}): tf.Tensor4D {
-    const x = this.sampleRaw(n, seed, opts);
+    return runSync(this.drawSteps(n, seed, opts));
+  }
+
+  /** sample() on a backend that reads values back asynchronously (WebGPU): the same samples, with a turn of the
+   *  event loop after every step so that a live view can show its frame. */
+  sampleAsync(n: number, seed: number, opts: SampleOptions = {}): Promise<tf.Tensor4D> {
+    return runAsync(this.drawSteps(n, seed, opts));
+  }
+
+  private *drawSteps(n: number, seed: number, opts: SampleOptions): Steps<tf.Tensor4D> {
+    const x = yield* this.rawSteps(n, seed, opts);
     const out = tf.tidy(() => tf.clipByValue(tf.div(tf.add(x, 1), 2), 0, 1) as tf.Tensor4D);
     x.dispose();
     return out;

@@ -8,6 +8,7 @@ import type { Schedule } from '../../diffusion/schedules.ts';
 import type { Sampler, SamplerState } from '../../diffusion/samplers/index.ts';
 import type { FrameDetail } from '../../family.ts';
 import { SampleStreams } from '../../tensor/sample-streams.ts';
+import { runSync, type Steps } from '../../tensor/steps.ts';
 
 export type Net = (xt: tf.Tensor4D, t: ArrayLike<number>, cond: CondSeq | null) => tf.Tensor4D;
 
@@ -37,6 +38,18 @@ export function sampleLoop(
   seed: number,
   o: LoopOptions,
 ): tf.Tensor4D {
+  return runSync(sampleSteps(s, prediction, net, shape, seed, o));
+}
+
+/** sampleLoop as steps (tensor/steps.ts): a pause after every denoising step (and its frame). */
+export function* sampleSteps(
+  s: Schedule,
+  prediction: 'eps' | 'v',
+  net: Net,
+  shape: [number, number, number, number],
+  seed: number,
+  o: LoopOptions,
+): Steps<tf.Tensor4D> {
   const [n, ...image] = shape;
   const streams = new SampleStreams(seed, o.first ?? 0, n);
   const ts = o.sampler.timesteps(s, o.steps);
@@ -81,6 +94,7 @@ export function sampleLoop(
       } finally {
         disposeDropped(dropped, state);
       }
+      yield null;
     }
     disposeDropped(state, null);
     return x;

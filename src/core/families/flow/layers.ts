@@ -211,11 +211,33 @@ export class InvConv1x1Lu implements Bijector {
     });
   }
 
+  /** W's values in float64 JS from the parameters' (read back, as inverse() needs W^-1 on the CPU; the parameters
+   *  are variables, whose values any backend has at hand, where W itself would be computed on the device). */
+  weightValues(): Float64Array {
+    const c = this.c;
+    const [P, lo, up, sign, logs] = [this.perm, this.lower, this.upper, this.sign, this.logScale].map((v) =>
+      v.dataSync(),
+    );
+    const L = new Float64Array(c * c),
+      U = new Float64Array(c * c);
+    for (let i = 0; i < c; i++)
+      for (let j = 0; j < c; j++) {
+        L[i * c + j] = j < i ? lo[i * c + j] : j === i ? 1 : 0;
+        U[i * c + j] = j > i ? up[i * c + j] : j === i ? sign[i] * Math.exp(logs[i]) : 0;
+      }
+    const mm = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+      const out = new Float64Array(c * c);
+      for (let i = 0; i < c; i++)
+        for (let k = 0; k < c; k++) for (let j = 0; j < c; j++) out[i * c + j] += a[i * c + k] * b[k * c + j];
+      return out;
+    };
+    return mm(P, mm(L, U));
+  }
+
   inverse(y: tf.Tensor4D): tf.Tensor4D {
-    return tf.tidy(() => {
-      const w = this.weight();
-      return mix(y, tf.tensor2d(Float32Array.from(inverse(w.dataSync(), this.c)), [this.c, this.c]));
-    });
+    return tf.tidy(() =>
+      mix(y, tf.tensor2d(Float32Array.from(inverse(this.weightValues(), this.c)), [this.c, this.c])),
+    );
   }
 }
 

@@ -23,7 +23,8 @@ import { igptModelSchema, type IgptModelConfig } from './config.ts';
 import { igptLoss, logBinSum, tokenNll } from './loss.ts';
 import { Transformer } from './model.ts';
 import { Palette } from './palette.ts';
-import { sampleTokensCached, sampleTokensUncached, type TokenSampleOptions } from './sample.ts';
+import { cachedTokenSteps, uncachedTokenSteps, type TokenSampleOptions } from './sample.ts';
+import { runAsync, runSync, type Steps } from '../../tensor/steps.ts';
 
 export interface IgptSampleOptions extends SampleOptions {
   /** false: the reference sampler that re-runs the whole prefix each step (for benchmarks and tests). */
@@ -130,12 +131,24 @@ export class IgptModel implements GenerativeModel {
     opts: IgptSampleOptions = {},
     extra: Pick<TokenSampleOptions, 'given' | 'onRow' | 'onToken' | 'limit'> = {},
   ): Int32Array {
+    return runSync(this.tokenSteps(n, seed, opts, extra));
+  }
+
+  /** sampleTokens as steps (tensor/steps.ts). */
+  private *tokenSteps(
+    n: number,
+    seed: number,
+    opts: IgptSampleOptions = {},
+    extra: Pick<TokenSampleOptions, 'given' | 'onRow' | 'onToken' | 'limit'> = {},
+  ): Steps<Int32Array> {
     if (!(Number.isInteger(n) && n >= 1))
       throw new UserError(`the number of samples must be a positive integer, got ${n}`);
     const { start, guidance } = this.starts(n, opts);
     try {
       const o: TokenSampleOptions = { n, start, guidance, width: this.info.width, first: opts.first, ...extra };
-      return opts.kvCache === false ? sampleTokensUncached(this.net, seed, o) : sampleTokensCached(this.net, seed, o);
+      return yield* opts.kvCache === false
+        ? uncachedTokenSteps(this.net, seed, o)
+        : cachedTokenSteps(this.net, seed, o);
     } finally {
       start.dispose();
     }
@@ -152,6 +165,15 @@ export class IgptModel implements GenerativeModel {
    * pixel with sample 0's distribution over the V palette tokens (channel -1: a token is a whole pixel).
    */
   sample(n: number, seed: number, opts: IgptSampleOptions = {}): tf.Tensor4D {
+    return runSync(this.drawSteps(n, seed, opts));
+  }
+
+  /** sample() on a backend that reads values back asynchronously (WebGPU): the same samples. */
+  sampleAsync(n: number, seed: number, opts: IgptSampleOptions = {}): Promise<tf.Tensor4D> {
+    return runAsync(this.drawSteps(n, seed, opts));
+  }
+
+  private *drawSteps(n: number, seed: number, opts: IgptSampleOptions): Steps<tf.Tensor4D> {
     const { onFrame, onPixel } = opts;
     const { height: H, width: W } = this.info;
     const N = this.seqLen;
@@ -175,7 +197,7 @@ export class IgptModel implements GenerativeModel {
             images: this.palette.decode(tokens, N, p + 1),
           })
       : undefined;
-    return this.images(this.sampleTokens(n, seed, opts, { onRow, onToken }), n);
+    return this.images(yield* this.tokenSteps(n, seed, opts, { onRow, onToken }), n);
   }
 
   /** x: test images in [0, 1]. Completions: the top half of test images kept, the bottom half sampled. */

@@ -3,6 +3,7 @@
 // keeping every layer's keys and values; the reference sampler re-runs the full causal pass over the prefix each step.
 import * as tf from '@tensorflow/tfjs-core';
 import { softmaxAt } from '../../math/categorical.ts';
+import { runSync, type Steps } from '../../tensor/steps.ts';
 import { SampleStreams } from '../../tensor/sample-streams.ts';
 import { disposeCache, type LayerCache, type Transformer } from './model.ts';
 
@@ -55,8 +56,9 @@ function guidedLogits(l: Float32Array, n: number, V: number, w: number, guided: 
 
 type Logits = (p: number, tokens: Int32Array) => tf.Tensor2D;
 
-/** The shared loop: position p's logits (from `logitsAt`) pick t_{p+1} for every sample; returns tokens [n * N]. */
-function loop(net: Transformer, seed: number, o: TokenSampleOptions, logitsAt: Logits): Int32Array {
+/** The shared loop: position p's logits (from `logitsAt`) pick t_{p+1} for every sample; returns tokens [n * N].
+ *  As steps (tensor/steps.ts): yields the logits to be read, and pauses after every row. */
+function* loop(net: Transformer, seed: number, o: TokenSampleOptions, logitsAt: Logits): Steps<Int32Array> {
   const { n, width: W } = o;
   const N = net.seqLen,
     V = net.vocab;
@@ -70,14 +72,20 @@ function loop(net: Transformer, seed: number, o: TokenSampleOptions, logitsAt: L
     // the logits at position p predict token p + 1 (0-based index p); given tokens are only fed forward
     const needed = p >= givenCount;
     const lt = logitsAt(p, tokens);
-    if (needed) {
-      const l = guidedLogits(lt.dataSync() as Float32Array, n, V, o.guidance, guided);
-      const us = streams.uniforms();
-      for (let i = 0; i < n; i++) tokens[i * N + p] = drawCategorical(l, i, V, us[i]);
-      o.onToken?.(p, softmaxAt(l, 0, V), tokens);
+    try {
+      if (needed) {
+        const l = guidedLogits((yield lt) as Float32Array, n, V, o.guidance, guided);
+        const us = streams.uniforms();
+        for (let i = 0; i < n; i++) tokens[i * N + p] = drawCategorical(l, i, V, us[i]);
+        o.onToken?.(p, softmaxAt(l, 0, V), tokens);
+      }
+    } finally {
+      lt.dispose();
     }
-    lt.dispose();
-    if ((p + 1) % W === 0) o.onRow?.(tokens, p + 1, (p + 1) / W);
+    if ((p + 1) % W === 0) {
+      o.onRow?.(tokens, p + 1, (p + 1) / W);
+      yield null;
+    }
   }
   return tokens;
 }
@@ -89,11 +97,16 @@ function column(tokens: Int32Array, n: number, N: number, B: number, p: number):
 
 /** KV-cached sampling: each new token costs one position through the network. Returns tokens [n * N]. */
 export function sampleTokensCached(net: Transformer, seed: number, o: TokenSampleOptions): Int32Array {
+  return runSync(cachedTokenSteps(net, seed, o));
+}
+
+/** sampleTokensCached as steps (tensor/steps.ts). */
+export function* cachedTokenSteps(net: Transformer, seed: number, o: TokenSampleOptions): Steps<Int32Array> {
   const N = net.seqLen,
     B = o.start.shape[0];
   let cache: LayerCache[] = [];
   try {
-    return loop(net, seed, o, (p, tokens) => {
+    return yield* loop(net, seed, o, (p, tokens) => {
       // input at position p: s (p = 0) or the token t_p just drawn (tokens index p - 1)
       const x = net.stepInput(p, p === 0 ? null : column(tokens, o.n, N, B, p - 1), o.start); // [B, d]
       const out = net.step(x, cache); // disposes the old cache
@@ -108,10 +121,15 @@ export function sampleTokensCached(net: Transformer, seed: number, o: TokenSampl
 
 /** The reference: the full causal pass over [s, t_1 .. t_p] at every step, keeping the last position's logits. */
 export function sampleTokensUncached(net: Transformer, seed: number, o: TokenSampleOptions): Int32Array {
+  return runSync(uncachedTokenSteps(net, seed, o));
+}
+
+/** sampleTokensUncached as steps (tensor/steps.ts). */
+export function* uncachedTokenSteps(net: Transformer, seed: number, o: TokenSampleOptions): Steps<Int32Array> {
   const N = net.seqLen,
     B = o.start.shape[0],
     V = net.vocab;
-  return loop(net, seed, o, (p, tokens) =>
+  return yield* loop(net, seed, o, (p, tokens) =>
     tf.tidy(() => {
       const prefix = new Int32Array(B * p); // [B, p]: t_1 .. t_p of each row
       for (let r = 0; r < B; r++) prefix.set(tokens.subarray((r % o.n) * N, (r % o.n) * N + p), r * p);

@@ -21,7 +21,8 @@ import { Rng } from '../../tensor/rng.ts';
 import { pixelcnnModelSchema, receptiveReach, type PixelCnnModelConfig } from './config.ts';
 import { nllPerImage, pixelcnnLoss } from './loss.ts';
 import { GatedPixelCnn } from './model.ts';
-import { sampleLoop } from './sample.ts';
+import { sampleSteps } from './sample.ts';
+import { runAsync, runSync, type Steps } from '../../tensor/steps.ts';
 
 /** Largest logits tensor of one evaluation chunk, in floats (~32 MB). */
 const EVAL_FLOATS = 1 << 23;
@@ -91,6 +92,11 @@ export class PixelCnnModel implements GenerativeModel {
     return this.draw(n, seed, opts);
   }
 
+  /** sample() on a backend that reads values back asynchronously (WebGPU): the same samples. */
+  sampleAsync(n: number, seed: number, opts: SampleOptions = {}): Promise<tf.Tensor4D> {
+    return runAsync(this.drawSteps(n, seed, opts));
+  }
+
   /** Samples as sample(), with rows 0..given.fromRow-1 of given.images [n,H,W,C] in [0,1] kept (completion). */
   draw(
     n: number,
@@ -98,6 +104,15 @@ export class PixelCnnModel implements GenerativeModel {
     opts: SampleOptions = {},
     given?: { images: Float32Array; fromRow: number },
   ): tf.Tensor4D {
+    return runSync(this.drawSteps(n, seed, opts, given));
+  }
+
+  private *drawSteps(
+    n: number,
+    seed: number,
+    opts: SampleOptions = {},
+    given?: { images: Float32Array; fromRow: number },
+  ): Steps<tf.Tensor4D> {
     if (!(Number.isInteger(n) && n > 0))
       throw new UserError(`the number of samples must be a positive integer, got ${n}`);
     const guidance = opts.guidance ?? this.cfg.guidance;
@@ -106,7 +121,7 @@ export class PixelCnnModel implements GenerativeModel {
     const { cond, nullCond } = this.conditions(n, opts);
     try {
       const { height: H, width: W, channels: C } = this.info;
-      return sampleLoop(this.net, [n, H, W, C], seed, {
+      return yield* sampleSteps(this.net, [n, H, W, C], seed, {
         output: this.cfg.output,
         reach: receptiveReach(this.cfg),
         cond,

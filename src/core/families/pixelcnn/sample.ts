@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { guide } from '../../conditioning/guidance.ts';
 import type { PixelStep } from '../../family.ts';
 import { softmaxAt } from '../../math/categorical.ts';
+import { runSync, type Steps } from '../../tensor/steps.ts';
 import { SampleStreams } from '../../tensor/sample-streams.ts';
 import type { GatedPixelCnn, Weights } from './model.ts';
 
@@ -154,6 +155,16 @@ export function sampleLoop(
   seed: number,
   o: LoopOptions,
 ): tf.Tensor4D {
+  return runSync(sampleSteps(net, shape, seed, o));
+}
+
+/** sampleLoop as steps (tensor/steps.ts): yields each value's logits to be read, and pauses after every row. */
+export function* sampleSteps(
+  net: GatedPixelCnn,
+  shape: [number, number, number, number],
+  seed: number,
+  o: LoopOptions,
+): Steps<tf.Tensor4D> {
   const [n, H, W, C] = shape;
   const K = net.K;
   const streams = new SampleStreams(seed, o.first ?? 0, n);
@@ -180,8 +191,12 @@ export function sampleLoop(
             const [lc, lu] = tf.split(mine, 2, 0);
             return guide(lu, lc, o.guidance); // l = l_uncond + w (l_cond - l_uncond)
           });
-          const d = l.dataSync() as Float32Array;
-          l.dispose();
+          let d: Float32Array;
+          try {
+            d = (yield l) as Float32Array;
+          } finally {
+            l.dispose();
+          }
           let drawn0 = 0;
           const us = streams.uniforms();
           for (let b = 0; b < n; b++) {
@@ -200,6 +215,7 @@ export function sampleLoop(
         o.onFrame(frame, r + 1, H);
         frame.dispose();
       }
+      yield null;
     }
   } finally {
     step.dispose();
