@@ -2,7 +2,7 @@
 // for the live replies on the way (diffusion frames, autoregressive pixels). Stopping restarts the worker.
 import type { Envelope, Reply, Request } from './protocol.ts';
 
-type Final = Extract<Reply, { type: 'loaded' | 'images' | 'codes' }>;
+type Final = Extract<Reply, { type: 'loaded' | 'images' | 'codes' | 'outputs' }>;
 type Live = Extract<Reply, { type: 'frame' | 'pixel' }>;
 
 /** A one-line message for the page: an error the worker reported, or a problem with what the user typed. */

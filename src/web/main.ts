@@ -8,6 +8,8 @@ import { el } from './widgets.ts';
 
 const params = new URLSearchParams(location.search);
 const backend = params.get('backend') ?? 'auto';
+/** `?threads=1` keeps the wasm backend on one thread (to compare with every core). */
+const threads = params.get('threads') === '1' ? 1 : undefined;
 const worker = new ModelWorker();
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const view = $('view');
@@ -238,7 +240,7 @@ async function select(listing: RunListing): Promise<void> {
   progress.removeAttribute('value');
   try {
     const { model: info } = await worker.request(
-      { type: 'load', run: listing.id, files: listing.files, backend },
+      { type: 'load', run: listing.id, files: listing.files, backend, ...(threads ? { threads } : {}) },
       'loaded',
     );
     currentBackend = info.backend;
@@ -260,7 +262,27 @@ async function select(listing: RunListing): Promise<void> {
   }
 }
 
+/** The header's backend menu: shows the page's choice; choosing another reloads the page with it (the same model). */
+function backendMenu(): void {
+  const menu = $<HTMLSelectElement>('backend-choice');
+  menu.value = backend === 'wasm' && threads === 1 ? 'wasm-1' : backend;
+  if (menu.value === '') menu.value = 'auto';
+  if (!('gpu' in navigator)) {
+    const o = menu.querySelector<HTMLOptionElement>('option[value="webgpu"]')!;
+    o.disabled = true;
+    o.textContent = 'WebGPU (not in this browser)';
+  }
+  menu.addEventListener('change', () => {
+    const q = new URLSearchParams(location.search);
+    q.set('backend', menu.value === 'wasm-1' ? 'wasm' : menu.value);
+    if (menu.value === 'wasm-1') q.set('threads', '1');
+    else q.delete('threads');
+    location.search = q.toString(); // keeps the #run= hash
+  });
+}
+
 async function main(): Promise<void> {
+  backendMenu();
   $('stop').addEventListener('click', () => {
     worker.restart();
     const id = view.dataset.run;

@@ -26,14 +26,17 @@ export type SampleSettings = Pick<
 >;
 
 export type Request =
-  | { type: 'load'; run: string; files: string[]; backend: string }
+  /** backend: auto or one of backends.ts PAGE_BACKENDS; threads: 1 keeps wasm on one thread (default: every core). */
+  | { type: 'load'; run: string; files: string[]; backend: string; threads?: number }
   /** model.sample(n, seed, settings) of a loaded run; `live` streams frames (diffusion steps, autoregressive pixels). */
   | { type: 'sample'; run: string; n: number; seed: number; settings: SampleSettings; live: boolean }
   /** Codes z [n, dim] of the prior, as sample(n, seed) draws them. */
   | { type: 'prior'; run: string; n: number; seed: number; temperature?: number }
   | { type: 'decode'; run: string; z: Float32Array; n: number; settings: SampleSettings }
   /** images: n 8-bit images at the model's size; the worker preprocesses them as training did. */
-  | { type: 'encode'; run: string; images: Uint8Array; n: number; settings: SampleSettings };
+  | { type: 'encode'; run: string; images: Uint8Array; n: number; settings: SampleSettings }
+  /** The model's outputs on this worker's backend, to compare backends (test/web/webgpu.test.ts): see Outputs. */
+  | { type: 'outputs'; run: string; n: number; seed: number; settings: SampleSettings };
 
 export type Envelope = Request & { id: number };
 
@@ -68,6 +71,19 @@ export interface ModelInfo {
   loadMs: number;
 }
 
+/**
+ * What a backend computes for one model, in float32 before any rounding: the training loss and its terms on a seeded
+ * batch of n random images (labels 0, 1, ...; the example prompts), and either the seeded samples (families that draw
+ * in one pass or in steps) or, for those that draw a value at a time, sample 0's first distribution p(x_1 | y) (later
+ * values depend on the values drawn, which a tiny float difference may flip; the loss covers every p(x_i | x_<i)).
+ */
+export interface Outputs {
+  loss: Record<string, number>;
+  samples: Float32Array | null;
+  shape: number[];
+  firstProbs: Float32Array | null;
+}
+
 export interface Images {
   images: Uint8Array;
   shape: [number, number, number, number];
@@ -90,4 +106,5 @@ export type Reply =
       drawn: number;
     } & Images)
   | { id: number; type: 'codes'; z: Float32Array; n: number; dim: number }
+  | ({ id: number; type: 'outputs' } & Outputs)
   | { id: number; type: 'error'; message: string };

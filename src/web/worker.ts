@@ -2,12 +2,11 @@
 // model with src/core exactly as the CLI does, and runs sampling, encoding and decoding on a TensorFlow.js backend.
 // Every failure is posted back as a one-line message for the page to show.
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-backend-cpu';
-import '@tensorflow/tfjs-backend-webgl';
 import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
+import { keepReadable, startBackend } from './backends.ts';
 import type { ModelFromCheckpoint } from '../core/checkpoint/load-model.ts';
 import { examplePrompts } from '../core/data/example-prompts.ts';
 import { modelFromFiles } from '../core/api/load.ts';
@@ -15,9 +14,10 @@ import { preprocessBatch, toUint8ImagesAsync, type Preprocess } from '../core/da
 import { UserError } from '../core/errors.ts';
 import type { PixelStep, SampleOptions } from '../core/family.ts';
 import { getFamily } from '../core/registry.ts';
-import { sampleChunks } from '../core/sample-chunks.ts';
+import { sampleChunks, sampleChunksAsync } from '../core/sample-chunks.ts';
 import { floatsToUint8 } from '../core/viz/grid.ts';
-import type { Envelope, Images, ModelInfo, Reply, Request } from './protocol.ts';
+import type { Envelope, Images, ModelInfo, Outputs, Reply, Request } from './protocol.ts';
+import { Rng } from '../core/tensor/rng.ts';
 import { condKindOf, condTokenizerOfModel } from '../core/conditioning/config.ts';
 
 setWasmPaths({
@@ -39,26 +39,19 @@ function post(m: Reply): void {
   scope.postMessage(m, t);
 }
 
-/** The backend: `auto` tries wasm, then webgl, then the pure-JS cpu backend. */
-async function useBackend(name: string): Promise<string> {
-  const order = name === 'auto' ? ['wasm', 'webgl', 'cpu'] : [name];
-  for (const b of order) {
-    if (!tf.findBackendFactory(b)) continue;
-    try {
-      if (tf.getBackend() === b || (await tf.setBackend(b))) {
-        await tf.ready();
-        if (b === 'wasm') {
-          const threads = tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT') ? getThreadsCount() : 1;
-          const simd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT') ? ', SIMD' : '';
-          return `wasm (${threads} thread${threads === 1 ? '' : 's'}${simd})`;
-        }
-        return b;
-      }
-    } catch {
-      // try the next one
-    }
-  }
-  throw new UserError(`the ${name} backend cannot start in this browser; choose backend cpu`);
+/** WebGPU reads results back only asynchronously (backends.ts refuses synchronous reads of GPU data). */
+const asyncReads = (): boolean => tf.getBackend() === 'webgpu';
+
+/** The wasm backend as the header shows it: its threads (all cores when the page is cross-origin isolated) and SIMD. */
+function wasmLabel(): string {
+  const threads = tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT') ? getThreadsCount() : 1;
+  const simd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT') ? ', SIMD' : '';
+  return `wasm (${threads} thread${threads === 1 ? '' : 's'}${simd})`;
+}
+
+/** The backend: `auto` picks by what the browser has (backends.ts); a named one is used or reported as missing. */
+function useBackend(name: string): Promise<string> {
+  return startBackend(name, wasmLabel);
 }
 
 async function fetchFile(url: string, what: string): Promise<Response> {
@@ -94,6 +87,8 @@ async function load(run: string, files: string[], backend: string): Promise<Mode
   loaded.delete(run);
   const m = modelFromFiles(contents, run);
   loaded.set(run, m);
+  // on WebGPU, the weights stay readable on the CPU too (backends.ts keepReadable)
+  if (asyncReads()) await keepReadable(Object.values(m.model.params.all()));
   const fam = getFamily(m.cfg.family);
   const ls = m.model.latentSpace?.();
   const cond = condKindOf(m.cfg);
@@ -144,11 +139,14 @@ async function postImages(id: number, x: tf.Tensor4D, t0: number): Promise<void>
 }
 
 /** Posts codes z [n, dim] and disposes them. */
-function postCodes(id: number, z: tf.Tensor2D): void {
+async function postCodes(id: number, z: tf.Tensor2D): Promise<void> {
   const [n, dim] = z.shape;
-  const d = (z.dataSync() as Float32Array).slice(); // a copy: the backend may keep the array it returns
-  z.dispose();
-  post({ id, type: 'codes', z: d, n, dim });
+  try {
+    const d = ((await z.data()) as Float32Array).slice(); // a copy: the backend may keep the array it returns
+    post({ id, type: 'codes', z: d, n, dim });
+  } finally {
+    z.dispose();
+  }
 }
 
 /** At most one live update per animation frame (the page cannot show more), and always the last one. */
@@ -173,6 +171,8 @@ async function handle(id: number, r: Request): Promise<void> {
       const per = info.height * info.width * info.channels;
       const all = new Uint8Array(r.n * per); // the finished chunks, and the current chunk as it is drawn
       const due = throttle();
+      // WebGPU: the frames are read back asynchronously, in order, between the sampler's steps (sampleAsync)
+      let frames: Promise<void> = Promise.resolve();
       // in chunks, as deepgen sample draws them (the same images for a seed); live views follow the current chunk
       const live = (first: number, count: number): SampleOptions => {
         const opts: SampleOptions = { ...r.settings };
@@ -180,19 +180,31 @@ async function handle(id: number, r: Request): Promise<void> {
         let pixels = false; // autoregressive models stream pixels; their per-row frames would repeat them
         opts.onFrame = (x, step, total, more) => {
           if (pixels) return;
-          all.set(floatsToUint8(x.dataSync()), first * per);
           // the strip follows sample 1: x0hat only for the first chunk, computed only then
           const x0 = first === 0 ? more?.x0?.() : undefined;
-          post({
-            id,
-            type: 'frame',
-            step,
-            total,
-            first,
-            count,
-            images: all.slice(),
-            shape,
-            ...(x0 ? { x0: floatsToUint8(x0.dataSync()) } : {}),
+          const send = (xv: ArrayLike<number>, x0v?: ArrayLike<number>) => {
+            all.set(floatsToUint8(xv), first * per);
+            post({
+              id,
+              type: 'frame',
+              step,
+              total,
+              first,
+              count,
+              images: all.slice(),
+              shape,
+              ...(x0v ? { x0: floatsToUint8(x0v) } : {}),
+            });
+          };
+          if (!asyncReads()) return send(x.dataSync(), x0?.dataSync());
+          const kept = [tf.clone(x), ...(x0 ? [tf.clone(x0)] : [])]; // the sampler frees its own after this call
+          frames = frames.then(async () => {
+            try {
+              const [xv, x0v] = await Promise.all(kept.map((t) => t.data()));
+              send(xv, x0v);
+            } finally {
+              tf.dispose(kept);
+            }
           });
         };
         // sample 1's distribution is the one shown: the first chunk streams pixels, later ones their rows
@@ -221,8 +233,13 @@ async function handle(id: number, r: Request): Promise<void> {
         }
         return opts;
       };
-      for (const { first, images } of sampleChunks(model, r.n, r.seed, live))
+      const chunks = asyncReads()
+        ? sampleChunksAsync(model, r.n, r.seed, live)
+        : sampleChunks(model, r.n, r.seed, live);
+      for await (const { first, images } of chunks) {
+        await frames;
         all.set(await toUint8ImagesAsync(images), first * per);
+      }
       return post({ id, type: 'images', ms: performance.now() - t0, images: all, shape });
     }
     case 'prior':
@@ -255,6 +272,64 @@ async function handle(id: number, r: Request): Promise<void> {
         ),
       );
     }
+    case 'outputs':
+      return post({ id, type: 'outputs', ...(await outputs(r)) });
+  }
+}
+
+/** Stops a sample once its first value's distribution is known (outputs()). */
+class FirstValuesSeen extends Error {}
+
+/** The model's float outputs on this backend (protocol.ts Outputs): loss on a seeded batch, samples or p(x_1).
+ *  Values are read asynchronously, as WebGPU reads them best. */
+async function outputs(r: Extract<Request, { type: 'outputs' }>): Promise<Outputs> {
+  const { model, cfg, info } = need(r.run);
+  const { height: H, width: W, channels: C } = info;
+  const rng = new Rng(r.seed);
+  const u8 = Int32Array.from({ length: r.n * H * W * C }, () => rng.nextUint32() % 256);
+  const classes = Array.from({ length: r.n }, (_, i) => i % Math.max(1, info.numClasses));
+  const words = examplePrompts(cfg.data.dataset, info.vocabulary);
+  const prompts = Array.from({ length: r.n }, (_, i) => words[i % Math.max(1, words.length)] ?? '');
+  const fam = getFamily(cfg.family);
+  const names: string[] = [];
+  const terms = tf.tidy(() => {
+    const x = preprocessBatch(tf.tensor4d(u8, [r.n, H, W, C], 'int32'), cfg.data.preprocess as Preprocess, r.seed);
+    const y = fam.needsLabels(cfg.model) ? tf.tensor1d(classes, 'int32') : null;
+    const out = model.loss(x, y, r.seed, fam.needsCaptions?.(cfg.model) ? prompts : null);
+    names.push('loss', ...Object.keys(out.terms));
+    return tf.stack([out.loss, ...Object.values(out.terms)]);
+  });
+  const values = await terms.data();
+  terms.dispose();
+  const loss = Object.fromEntries(names.map((k, i) => [k, values[i]]));
+  if ((fam.generation ?? 'one-pass') === 'pixels') {
+    const firstProbs: number[] = [];
+    const opts: SampleOptions = {
+      ...r.settings,
+      onPixel: (p) => {
+        firstProbs.push(...p.probs); // sample 0's p(x_1 | y)
+        throw new FirstValuesSeen();
+      },
+    };
+    try {
+      const x =
+        asyncReads() && model.sampleAsync
+          ? await model.sampleAsync(r.n, r.seed, opts)
+          : model.sample(r.n, r.seed, opts);
+      x.dispose();
+    } catch (e) {
+      if (!(e instanceof FirstValuesSeen)) throw e;
+    }
+    return { loss, samples: null, shape: [], firstProbs: Float32Array.from(firstProbs) };
+  }
+  const x =
+    asyncReads() && model.sampleAsync
+      ? await model.sampleAsync(r.n, r.seed, r.settings)
+      : model.sample(r.n, r.seed, r.settings);
+  try {
+    return { loss, samples: (await x.data()) as Float32Array, shape: x.shape, firstProbs: null };
+  } finally {
+    x.dispose();
   }
 }
 

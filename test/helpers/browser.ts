@@ -1,18 +1,51 @@
 // Headless Chromium (Debian's chromium, driven by playwright-core) against `deepgen serve`: starting the server on a
 // free port, opening a model's view, clicking an action and waiting for it, and reading a canvas's pixels.
 // Used by the playground's e2e test and by its benchmark (bench/playground.ts).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { ImageU8 } from '../../src/core/viz/grid.ts';
 import { BIN } from './cli.ts';
 
 export const CHROMIUM = '/usr/bin/chromium';
 
-export function launchChromium(): Promise<Browser> {
+/** Chromium's flags for WebGPU without a GPU: its SwiftShader Vulkan device (a CPU emulation; the page must be served
+ *  from localhost, a secure context). See ../shared/notes/webgpu-on-this-machine.md. */
+export const WEBGPU_FLAGS = ['--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader', '--enable-features=Vulkan'];
+
+/** Headless Chromium; `webgpu` gives pages a WebGPU adapter on SwiftShader, otherwise the GPU is off. */
+export function launchChromium(o: { webgpu?: boolean } = {}): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-background-networking',
+      ...(o.webgpu ? WEBGPU_FLAGS : ['--disable-gpu']),
+    ],
   });
+}
+
+/** Builds the playground (dist/web) from the current sources with vite (2 s): tests never use a stale build. */
+export function buildPlayground(root: string): void {
+  execFileSync(
+    process.execPath,
+    [
+      path.join(root, 'node_modules', 'vite', 'bin', 'vite.js'),
+      'build',
+      '--config',
+      path.join(root, 'src', 'web', 'vite.config.ts'),
+    ],
+    { cwd: root, stdio: 'pipe' },
+  );
+}
+
+/** The built playground's worker script, as a path under the server (/assets/worker-HASH.js). */
+export function workerAsset(root: string): string {
+  const name = fs.readdirSync(path.join(root, 'dist', 'web', 'assets')).find((f) => /^worker-.*\.js$/.test(f));
+  if (!name) throw new Error('dist/web has no worker script; build the playground first');
+  return `/assets/${name}`;
 }
 
 /** `deepgen serve RUN... --port 0` (in `cwd`, with `extra` flags); resolves with the server process, its base URL once

@@ -6,7 +6,7 @@
 import '../helpers/backend.ts';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,6 +17,7 @@ import { runCli } from '../helpers/cli.ts';
 import {
   CHROMIUM,
   act,
+  buildPlayground,
   canvasImage,
   settled,
   drawStroke,
@@ -39,16 +40,7 @@ const firstImageMs: Record<string, number> = {};
 
 before(async () => {
   // the page under test is built from the current sources (2 s), never a stale dist/web
-  execFileSync(
-    process.execPath,
-    [
-      path.join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js'),
-      'build',
-      '--config',
-      path.join(ROOT, 'src', 'web', 'vite.config.ts'),
-    ],
-    { cwd: ROOT, stdio: 'pipe' },
-  );
+  buildPlayground(ROOT);
   assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} not found: apt-get install chromium (.ci/run does it)`);
   fs.mkdirSync(SHOTS, { recursive: true });
   await makeFixtures(RUNS);
