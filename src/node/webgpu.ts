@@ -33,7 +33,9 @@ interface Adapter {
 }
 interface Device {
   lost: Promise<{ reason?: string; message?: string }>;
+  limits: Record<string, number>;
   destroy(): void;
+  addEventListener(type: 'uncapturederror', f: (e: Event) => void): void;
 }
 interface MapReadBuffer {
   size: number;
@@ -155,15 +157,22 @@ async function setUp(): Promise<WebgpuAdapter> {
       maxBufferSize: l.maxBufferSize,
       maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
       maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+      // AddN binds every input; TF.js asks for the default 8 (deepgen also splits larger sums: splitAddN)
+      maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
     },
   });
   void device.lost.then((i) => {
     lostReason = i.message || i.reason || 'unknown reason';
   });
+  // a validation or out-of-memory error would otherwise only be printed, and the results read as zeros
+  device.addEventListener('uncapturederror', (e) => {
+    gpuError ??= String((e as { error?: { message?: string } }).error?.message ?? e).split('\n')[0];
+  });
   const { WebGPUBackend } = (await import('@tensorflow/tfjs-backend-webgpu')) as unknown as {
     WebGPUBackend: (new (device: Device, info?: unknown) => tf.KernelBackend) & { prototype: object };
   };
   installSyncRead(WebGPUBackend.prototype);
+  splitAddN(device.limits.maxStorageBuffersPerShaderStage - 1);
   // the package registered a factory that asks navigator.gpu again; ours hands TF.js the device made above
   tf.removeBackend('webgpu');
   // (priority 0, below cpu: deepgen always chooses its backend; TF.js's own default stays cpu)
@@ -178,9 +187,39 @@ export function webgpuAdapter(): WebgpuAdapter | undefined {
   return registeredAdapter;
 }
 
-/** Throws the device-lost UserError if the webgpu device has been lost. */
+/** The first uncaptured WebGPU error (validation, out of memory), once there has been one. */
+let gpuError: string | undefined;
+
+/** Throws the device-lost UserError if the webgpu device has been lost, or the first WebGPU error since set-up. */
 export function assertWebgpuAlive(): void {
   if (lostReason !== undefined) throw lostError();
+  if (gpuError !== undefined) throw new Error(`WebGPU error: ${gpuError}`);
+}
+
+/**
+ * TF.js's WebGPU AddN binds all n inputs in one shader, which fails past the device's storage-buffer limit (8 by
+ * default; a gradient's global norm sums one term per parameter). Larger sums are added `max` at a time.
+ */
+function splitAddN(max: number): void {
+  const own = tf.getKernel('AddN', 'webgpu');
+  if (!own) return;
+  const addN = own.kernelFunc as unknown as (a: {
+    inputs: tf.TensorInfo[];
+    backend: tf.KernelBackend;
+  }) => tf.TensorInfo;
+  const sum = (inputs: tf.TensorInfo[], backend: tf.KernelBackend): tf.TensorInfo => {
+    if (inputs.length <= max) return addN({ inputs, backend });
+    const parts: tf.TensorInfo[] = [];
+    for (let i = 0; i < inputs.length; i += max) parts.push(sum(inputs.slice(i, i + max), backend));
+    const out = sum(parts, backend);
+    for (const p of parts) backend.disposeData(p.dataId);
+    return out;
+  };
+  tf.unregisterKernel('AddN', 'webgpu');
+  tf.registerKernel({
+    ...own,
+    kernelFunc: ({ inputs, backend }) => sum(Object.values(inputs) as tf.TensorInfo[], backend as tf.KernelBackend),
+  });
 }
 
 // --- synchronous read-back ---------------------------------------------------------------------------------------
