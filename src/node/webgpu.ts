@@ -226,7 +226,7 @@ function splitAddN(max: number): void {
 // Dawn resolves mapAsync in a ProcessEvents callback that it schedules with the global setImmediate (a native
 // function). Those callbacks are recorded here (they still run from the event loop as usual) so that readSync can run
 // them itself, in a loop, until the staging buffer is mapped: dataSync without returning to the event loop.
-const dawnCallbacks = new Set<() => void>();
+const dawnCallbacks = new Map<() => void, NodeJS.Immediate>();
 let hooked = false;
 function hookSetImmediate(): void {
   if (hooked) return;
@@ -242,10 +242,21 @@ function hookSetImmediate(): void {
       if (!dawnCallbacks.delete(once)) return;
       fn(...args);
     };
-    dawnCallbacks.add(once);
-    return real(once);
+    const handle = real(once);
+    dawnCallbacks.set(once, handle);
+    return handle;
   };
   globalThis.setImmediate = Object.assign(hook, real) as typeof setImmediate;
+}
+
+/** Runs the oldest pending Dawn callback now (cancelling its turn in the event loop, so none pile up); false if none. */
+function runDawnCallback(): boolean {
+  const next = dawnCallbacks.entries().next();
+  if (next.done) return false;
+  const [once, handle] = next.value;
+  clearImmediate(handle);
+  once();
+  return true;
 }
 
 /** Sleeps ms on this thread (between polls of Dawn, so SwiftShader's worker threads get the cores). */
@@ -262,13 +273,11 @@ function mapSync(buffer: MapReadBuffer): void {
   for (let polls = 0; buffer.mapState !== 'mapped'; polls++) {
     if (lostReason !== undefined) throw lostError();
     if (failed) throw new Error(`WebGPU read-back failed: ${(failed as Error).message ?? failed}`);
-    const next = dawnCallbacks.values().next();
-    if (!next.done) {
-      next.value();
-      lastEvent = performance.now();
-    } else if (performance.now() - lastEvent > 60_000)
+    const ran = runDawnCallback();
+    if (ran) lastEvent = performance.now();
+    else if (performance.now() - lastEvent > 60_000)
       throw new Error('WebGPU read-back stalled: Dawn scheduled no event processing for 60 s');
-    if (polls > 100 || next.done) sleep(polls > 10_000 ? 1 : 0.05);
+    if (polls > 100 || !ran) sleep(polls > 10_000 ? 1 : 0.05);
   }
 }
 
