@@ -297,12 +297,13 @@ describe('the webgpu backend, set-up and errors', () => {
 
   test('a lost device: the next read is one line saying so', { skip }, async () => {
     await initBackend('webgpu');
-    const x = tf.tensor1d([1, 2, 3]);
+    // (a matmul: TF.js computes small elementwise ops of CPU-resident values on the CPU)
+    const x = tf.randomNormal([64, 64], 0, 1, 'float32', 3);
     const device = (tf.backend() as unknown as { device: { destroy(): void; lost: Promise<unknown> } }).device;
     device.destroy();
     await device.lost; // resolves from the event loop (deepgen's handler, attached first, has run)
     assert.throws(
-      () => tf.add(x, 1).dataSync(),
+      () => tf.matMul(x, x).dataSync(),
       (e: unknown) =>
         e instanceof UserError && /^The WebGPU device was lost \(/.test(e.message) && !e.message.includes('\n'),
     );
