@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../src/node/backend.ts';
 import {
   checkWebgpuPackages,
+  missingWebgpuPackages,
   registerWebgpuBackend,
   WEBGPU_INSTALL,
   type WebgpuAdapter,
@@ -273,7 +274,7 @@ describe('the webgpu backend, set-up and errors', () => {
 
   test(
     'no adapter: deepgen info --backend webgpu exits 2 with one line naming Vulkan and VK_ICD_FILENAMES',
-    { skip: skip && 'the packages are needed' },
+    { skip: missingWebgpuPackages().length > 0 && 'the packages are needed' },
     async () => {
       const r = await runCli(['info', '--backend', 'webgpu'], {
         cwd: os.tmpdir(),
