@@ -14,6 +14,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BenchEntry } from './run.ts';
 import { groupNorm } from '../src/core/nn/group-norm.ts';
+import { benchOptions } from './options.ts';
 
 type TimeFn = Parameters<BenchEntry['run']>[1];
 type V = tf.Variable;
@@ -178,8 +179,8 @@ function trainUnet(backend: string, time: TimeFn) {
 function ddimSample(backend: string, time: TimeFn) {
   const n = 64,
     steps = 50;
-  // The pure-JS and wasm conv kernels are slow: time the first few steps and extrapolate to 50.
-  const timedSteps = backend === 'cpu' ? 1 : backend === 'wasm' ? 5 : steps;
+  // The pure-JS and wasm conv kernels are slow (and --short wants a quick figure): time the first steps, extrapolate to 50.
+  const timedSteps = backend === 'cpu' || benchOptions.short ? 1 : backend === 'wasm' ? 5 : steps;
   const unet = makeUnet();
   const ab = alphaBars();
   const ts = Array.from({ length: steps }, (_, i) => T - (T / steps) * (i + 1)); // 980, 960, ..., 0

@@ -1,9 +1,11 @@
-// npm run bench [-- --backends cpu,wasm,native --seconds 2 --out bench/results.json --compare-torch --only diffusion,sgemm]
+// npm run bench [-- --backends cpu,wasm,native,webgpu --seconds 2 --out bench/results.json --compare-torch --only diffusion,sgemm]
 // Throughput on every available backend: sgemm 512x1024x1024 GFLOPS; conv2d 64x28x28x32 * 3x3x32x64 forward and
 // backward (input + filter gradient) GFLOPS; training images/s at batch 128 with Adam for an MLP VAE and a conv VAE;
 // per family of the registry (bench/models-per-family.ts, --only family), train (b64; igpt b16) and sample images/s, defaults.
 // CLI start-up (bench/startup.ts): --version, --help and a 64-image sample as whole processes beside `node -e 0`.
-// --compare-torch also runs bench/reference/torch_bench.py (Debian python3-torch) and reports native/torch ratios.
+// --compare-torch also runs bench/reference/torch_bench.py (Debian python3-torch, or --python; on --torch-device, by
+// default CUDA when torch has it) and reports each backend / torch; --short times one DDIM step and extrapolates
+// (webgpu on a software adapter such as SwiftShader). scripts/gpu-bench.sh runs webgpu beside PyTorch on a GPU machine.
 // Prints JSON and a table and writes the JSON to bench/results.json. The 1-minute load average is recorded: a
 // figure measured while another job keeps a core busy is not comparable.
 import * as tf from '@tensorflow/tfjs-core';
@@ -20,6 +22,8 @@ import { entries as familyEntries } from './models-families.ts';
 import { entries as autoregressiveEntries } from './models-autoregressive.ts';
 import { entries as perFamilyEntries, perFamilySettings } from './models-per-family.ts';
 import { startupFigures, startupTable, type StartupFigure } from './startup.ts';
+import { benchOptions } from './options.ts';
+import { webgpuAdapter } from '../src/node/webgpu.ts';
 
 /** A figure contributed by a bench model file: name (e.g. 'train dcgan b128'), and how to measure it on a backend. */
 export interface BenchEntry {
@@ -45,9 +49,13 @@ const { values: opts } = parseArgs({
     seconds: { type: 'string', default: '2' },
     out: { type: 'string', default: new URL('./results.json', import.meta.url).pathname },
     'compare-torch': { type: 'boolean', default: false },
+    'torch-device': { type: 'string', default: 'auto' },
+    python: { type: 'string', default: process.env.DEEPGEN_PYTHON ?? '/usr/bin/python3' },
+    short: { type: 'boolean', default: false },
     only: { type: 'string' },
   },
 });
+benchOptions.short = opts.short!;
 const minSeconds = Number(opts.seconds);
 /**
  * --only a,b: run just the figures whose names contain one of these (kernel figures: 'sgemm', 'conv2d'); a group name
@@ -188,7 +196,19 @@ for (const name of opts.backends!.split(',')) {
 let torch: unknown;
 if (opts['compare-torch']) {
   const script = new URL('./reference/torch_bench.py', import.meta.url).pathname;
-  const r = spawnSync('/usr/bin/python3', [script, '--seconds', String(minSeconds)], { encoding: 'utf8' });
+  const r = spawnSync(
+    opts.python!,
+    [
+      script,
+      '--seconds',
+      String(minSeconds),
+      '--device',
+      opts['torch-device']!,
+      // the torch side matches figures by substring: a group name ('family') has no torch figure anyway
+      ...(only ? ['--only', only.join(',')] : []),
+    ],
+    { encoding: 'utf8' },
+  );
   if (r.status === 0) {
     const parsed = JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, Figure> & { _torch?: unknown };
     torch = parsed._torch;
@@ -199,14 +219,16 @@ if (opts['compare-torch']) {
   }
   console.error('bench: torch done');
 }
-/** native / torch for every figure both have. */
-const ratios: Record<string, number> = {};
-const nat = results.native as Record<string, Figure> | undefined,
-  tor = results.torch as Record<string, Figure> | undefined;
-if (nat && tor && !('unavailable' in nat) && !('unavailable' in tor)) {
-  for (const k of Object.keys(nat))
-    if (nat[k]?.value && tor[k]?.value) ratios[k] = Number((nat[k].value! / tor[k].value!).toFixed(3));
+/** backend / torch for every figure both have, per backend (nativeOverTorch: the native row, as before). */
+const overTorch: Record<string, Record<string, number>> = {};
+const tor = results.torch as Record<string, Figure> | undefined;
+for (const [b, r] of Object.entries(results)) {
+  if (b === 'torch' || !tor || 'unavailable' in r || 'unavailable' in tor) continue;
+  const f = r as Record<string, Figure>;
+  for (const k of Object.keys(f))
+    if (f[k]?.value && tor[k]?.value) (overTorch[b] ??= {})[k] = Number((f[k].value! / tor[k].value!).toFixed(3));
 }
+const ratios = overTorch.native ?? {};
 
 /** igpt: images/s with the key/value cache over images/s re-running the prefix, per backend (issue target: >= 10). */
 const kvCacheSpeedup: Record<string, number> = {};
@@ -249,8 +271,11 @@ const report = {
     loadAvg1AtEnd: Number(os.loadavg()[0].toFixed(2)),
   },
   native: native.addon ? native.addon.info() : { unavailable: native.reason },
+  // the GPU adapter when webgpu ran: software (SwiftShader, llvmpipe) means CPU speed, not GPU speed
+  webgpu: webgpuAdapter(),
   settings: {
     minSecondsPerFigure: minSeconds,
+    short: opts.short,
     batch: 128,
     sgemm: [512, 1024, 1024],
     conv: { x: [64, 28, 28, 32], filter: [3, 3, 32, 64], strides: 1, pad: 'same' },
@@ -259,6 +284,7 @@ const report = {
   torch,
   results,
   nativeOverTorch: ratios,
+  overTorch,
   kvCacheSpeedup,
   perFamily,
   startup,
@@ -324,11 +350,17 @@ if (startup)
   console.log(
     `\nCLI start-up (median wall time of ${Object.values(startup)[0].runs} processes each, the demo ${startup["deepgen demo (the zoo's pictures)"]?.runs ?? '-'}):\n${startupTable(startup)}`,
   );
-if (Object.keys(ratios).length)
+for (const [b, r] of Object.entries(overTorch))
   console.log(
-    `native / torch: ${Object.entries(ratios)
+    `${b} / torch (${(torch as { device?: string } | undefined)?.device ?? 'cpu'}): ${Object.entries(r)
       .map(([k, v]) => `${k} ${v.toFixed(2)}`)
       .join('; ')}`,
+  );
+const adapter = webgpuAdapter();
+if (adapter && 'webgpu' in results)
+  console.log(
+    `webgpu adapter: ${[adapter.vendor, adapter.architecture, adapter.description].filter(Boolean).join(', ')}` +
+      (adapter.software ? ' -- a software implementation on the CPU: these webgpu figures are NOT GPU speed' : ''),
   );
 if (Object.keys(kvCacheSpeedup).length)
   console.log(

@@ -2,7 +2,11 @@
 """PyTorch side of `npm run bench -- --compare-torch`: the same figures and reference models as bench/run.ts.
 
 Run with Debian's python3-torch (OpenBLAS): /usr/bin/python3 bench/reference/torch_bench.py [--seconds 2]
-Prints one JSON object {figure: {value, unit, runs, seconds}} using bench/run.ts's figure names.
+[--device auto|cpu|cuda|mps] [--only 'train ,ddim sample']
+--device auto (the default) takes CUDA when torch has it (then Apple's MPS), else the CPU; a GPU needs torch >= 2.0
+(torch.set_default_device puts every model and tensor on it). --only keeps the figures whose names contain one of
+the comma-separated strings. Prints one JSON object {figure: {value, unit, runs, seconds}} using bench/run.ts's
+figure names, plus "_torch" (version, threads, device).
 """
 import json
 import os
@@ -16,9 +20,19 @@ import torch.nn.functional as F
 SLOW_SECONDS = 4.0
 
 
+def sync():
+    """Waits for the GPU: CUDA and MPS run asynchronously, so a figure must include the work it queued. (No module
+    global: the model files import this module a second time, as torch_bench rather than __main__.)"""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+    elif hasattr(torch, "mps") and hasattr(torch.backends, "mps") and torch.backends.mps.is_available():
+        torch.mps.synchronize()
+
+
 def timed(fn, min_seconds):
     t0 = time.perf_counter()
     fn()
+    sync()
     warm = time.perf_counter() - t0
     if warm > SLOW_SECONDS:
         return warm, 1, warm
@@ -26,6 +40,7 @@ def timed(fn, min_seconds):
     t0 = time.perf_counter()
     while True:
         fn()
+        sync()
         runs += 1
         if time.perf_counter() - t0 >= min_seconds and runs >= 2:
             break
@@ -92,34 +107,66 @@ def train_figure(model, min_seconds, batch=128):
     return {"value": batch / per, "unit": "images/s", "runs": runs, "seconds": secs}
 
 
+def arg(name, default):
+    return sys.argv[sys.argv.index(name) + 1] if name in sys.argv else default
+
+
+def pick_device(requested):
+    """auto: CUDA, then MPS, else the CPU; a named GPU that torch lacks is an error (exit 2, one line)."""
+    cuda = torch.cuda.is_available()
+    mps = hasattr(torch.backends, "mps") and torch.backends.mps.is_available()
+    device = requested if requested != "auto" else "cuda" if cuda else "mps" if mps else "cpu"
+    if (device == "cuda" and not cuda) or (device == "mps" and not mps) or device not in ("cpu", "cuda", "mps"):
+        sys.exit(f"torch_bench: torch {torch.__version__} has no {device} device; use --device cpu or auto")
+    if device != "cpu":
+        if not hasattr(torch, "set_default_device"):
+            sys.exit(f"torch_bench: --device {device} needs torch >= 2.0 (this is {torch.__version__})")
+        torch.set_default_device(device)
+    return device
+
+
 def main():
-    min_seconds = float(sys.argv[sys.argv.index("--seconds") + 1]) if "--seconds" in sys.argv else 2.0
+    min_seconds = float(arg("--seconds", "2"))
+    only = [s for s in arg("--only", "").split(",") if s]
+
+    def want(name):
+        return not only or any(o in name for o in only)
+
     torch.set_num_threads(int(os.environ.get("DEEPGEN_THREADS", "2")))
+    device = pick_device(arg("--device", "auto"))
     torch.manual_seed(1)
     r = {}
     M, K, N = 512, 1024, 1024
-    a, b = torch.randn(M, K), torch.randn(K, N)
-    r["sgemm 512x1024x1024"] = gflops(2 * M * N * K, lambda: torch.mm(a, b), min_seconds)
+    if want("sgemm 512x1024x1024"):
+        a, b = torch.randn(M, K), torch.randn(K, N)
+        r["sgemm 512x1024x1024"] = gflops(2 * M * N * K, lambda: torch.mm(a, b), min_seconds)
 
-    B, H, W, C, OC = 64, 28, 28, 32, 64
-    x, w, dy = torch.randn(B, C, H, W), torch.randn(OC, C, 3, 3), torch.randn(B, OC, H, W)
-    flops = 2 * B * H * W * OC * 9 * C
-    r["conv2d fwd"] = gflops(flops, lambda: F.conv2d(x, w, padding=1), min_seconds)
-    bwd = torch.ops.aten.convolution_backward
-    args = (dy, x, w, None, [1, 1], [1, 1], [1, 1], False, [0, 0], 1)
-    r["conv2d bwd input"] = gflops(flops, lambda: bwd(*args, [True, False, False]), min_seconds)
-    r["conv2d bwd filter"] = gflops(flops, lambda: bwd(*args, [False, True, False]), min_seconds)
-    r["conv2d bwd (input+filter)"] = gflops(2 * flops, lambda: bwd(*args, [True, True, False]), min_seconds)
+    if want("conv2d"):
+        B, H, W, C, OC = 64, 28, 28, 32, 64
+        x, w, dy = torch.randn(B, C, H, W), torch.randn(OC, C, 3, 3), torch.randn(B, OC, H, W)
+        flops = 2 * B * H * W * OC * 9 * C
+        r["conv2d fwd"] = gflops(flops, lambda: F.conv2d(x, w, padding=1), min_seconds)
+        bwd = torch.ops.aten.convolution_backward
+        args = (dy, x, w, None, [1, 1], [1, 1], [1, 1], False, [0, 0], 1)
+        r["conv2d bwd input"] = gflops(flops, lambda: bwd(*args, [True, False, False]), min_seconds)
+        r["conv2d bwd filter"] = gflops(flops, lambda: bwd(*args, [False, True, False]), min_seconds)
+        r["conv2d bwd (input+filter)"] = gflops(2 * flops, lambda: bwd(*args, [True, True, False]), min_seconds)
 
-    r["train mlp-vae b128"] = train_figure(MlpVae(), min_seconds)
-    r["train conv-vae b128"] = train_figure(ConvVae(), min_seconds)
-    # optional model files beside this one contribute more figures: each defines figures(min_seconds) -> dict
+    if want("train mlp-vae b128"):
+        r["train mlp-vae b128"] = train_figure(MlpVae(), min_seconds)
+    if want("train conv-vae b128"):
+        r["train conv-vae b128"] = train_figure(ConvVae(), min_seconds)
+    # optional model files beside this one contribute more figures: each defines figures(min_seconds, want) -> dict
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path.insert(0, here)
     for mod in ("torch_gan_flow", "torch_unet_pixelcnn"):
         if os.path.exists(os.path.join(here, mod + ".py")):
-            r.update(__import__(mod).figures(min_seconds))
-    r["_torch"] = {"version": torch.__version__, "threads": torch.get_num_threads()}
+            r.update(__import__(mod).figures(min_seconds, want))
+    r = {k: v for k, v in r.items() if want(k)}
+    info = {"version": torch.__version__, "threads": torch.get_num_threads(), "device": device}
+    if device == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(0)
+    r["_torch"] = info
     print(json.dumps(r))
 
 

@@ -148,11 +148,13 @@ def realnvp_figure(min_seconds):
     return {"value": BATCH / per, "unit": "images/s", "runs": runs, "seconds": secs}
 
 
-def figures(min_seconds):
-    return {
-        "train dcgan b128": dcgan_figure(min_seconds),
-        "train realnvp-mlp b128": realnvp_figure(min_seconds),
-    }
+def figures(min_seconds, want=lambda name: True):
+    r = {}
+    if want("train dcgan b128"):
+        r["train dcgan b128"] = dcgan_figure(min_seconds)
+    if want("train realnvp-mlp b128"):
+        r["train realnvp-mlp b128"] = realnvp_figure(min_seconds)
+    return r
 
 
 if __name__ == "__main__":

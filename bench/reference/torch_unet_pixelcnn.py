@@ -182,10 +182,12 @@ def pixelcnn_figures(min_seconds):
     return r
 
 
-def figures(min_seconds):
+def figures(min_seconds, want=lambda name: True):
     r = {}
-    r.update(unet_figures(min_seconds))
-    r.update(pixelcnn_figures(min_seconds))
+    if want("train unet-ddpm b128") or want("ddim sample 64x50"):
+        r.update(unet_figures(min_seconds))
+    if want("train pixelcnn b128") or want("pixelcnn sample 16"):
+        r.update(pixelcnn_figures(min_seconds))
     return r
 
 

@@ -2,7 +2,7 @@
 // trained once per dataset and image size and cached under $DEEPGEN_CACHE, <repo>/.cache or ~/.cache/deepgen (classifiers/).
 import type { Command } from 'commander';
 import { UserError } from '../core/errors.ts';
-import { BACKENDS } from '../node/backend.ts';
+import { BACKEND_HELP, BACKENDS } from '../node/backend.ts';
 import {
   CLASSIFIER_DATASETS,
   CLASSIFIER_RECIPES,
@@ -101,7 +101,7 @@ Examples:
     .option('--seed <n>', 'random seed (default 0)', seedOpt())
     .option('--data-dir <dir>', 'folder with the Fashion-MNIST idx files, or the emoji folder')
     .option('--force', 'train again even when a classifier is cached')
-    .option('--backend <name>', `compute backend: ${BACKENDS.join(', ')}`, choiceOpt('--backend', BACKENDS), 'auto')
+    .option('--backend <name>', BACKEND_HELP, choiceOpt('--backend', BACKENDS), 'auto')
     .option('--quiet', 'no progress lines')
     .action(action(trainClassifier));
 

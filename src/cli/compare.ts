@@ -22,6 +22,7 @@ import {
 import { labelIndex } from '../core/api/labels.ts';
 import { loadEmoji } from '../node/data/emoji.ts';
 import { EMOJI_EXAMPLE_PROMPTS } from '../core/data/emoji.ts';
+import { BACKEND_HELP } from '../node/backend.ts';
 
 /** Shapes test images generated to find the real images of each prompt. */
 const SHAPES_TEST_N = 20000;
@@ -70,7 +71,7 @@ export function registerCompare(program: Command): void {
     .option('--seed <n>', 'random seed', seedOpt(), 0)
     .option('--out <file.png>', 'the picture; the tables go beside it as .md and .json', 'compare.png')
     .option('--scale <k>', 'enlarge the picture k times', intOpt('--scale', 1), 2)
-    .option('--backend <name>', 'compute backend', 'auto')
+    .option('--backend <name>', BACKEND_HELP, 'auto')
     .addHelpText('after', IMAGE_LIMIT_HELP)
     .action(
       action(

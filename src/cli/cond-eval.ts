@@ -7,6 +7,7 @@ import { conditionalEval, isEmojiAccuracy, type CondEvalResult, type EmojiAccura
 import { writeImageGrid } from '../node/pictures.ts';
 import { createProgress, formatDuration } from '../node/progress.ts';
 import { loadRun } from '../node/run.ts';
+import { BACKEND_HELP } from '../node/backend.ts';
 import {
   action,
   checkSamplingFlags,
@@ -40,7 +41,7 @@ export function registerCondEval(program: Command): void {
     .option('--seed <n>', 'random seed', seedOpt(), 0)
     .option('--batch-size <n>', 'samples generated at once', intOpt('--batch-size', 1), 100)
     .option('--no-ema', 'use the raw weights even when the run kept an EMA')
-    .option('--backend <name>', 'compute backend', 'auto')
+    .option('--backend <name>', BACKEND_HELP, 'auto')
     .option('--json', 'print the result as JSON')
     .action(
       action(

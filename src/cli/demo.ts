@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { resolveRunConfig } from '../node/run-config.ts';
 import { trainRun } from '../node/run.ts';
 import { hasCheckpoint } from '../node/checkpoint-store.ts';
-import { initBackend } from '../node/backend.ts';
+import { BACKEND_HELP, initBackend } from '../node/backend.ts';
 import { zooDemo } from '../node/zoo-demo.ts';
 import { zooNames } from '../node/model-source.ts';
 import { action, floatOpt, intOpt, INTERRUPT_NOTE, seedOpt, withCtrlC } from './common.ts';
@@ -35,7 +35,7 @@ export function registerDemo(program: Command): void {
     .option('--steps <n>', "sampler steps of the diffusion models (default: each model's own)", intOpt('--steps', 1))
     .option('--seed <n>', 'seed of the samples', seedOpt(), 0)
     .option('--epochs <n>', 'with --train: passes over the 20,000 shapes', floatOpt('--epochs', 0, true))
-    .option('--backend <name>', 'compute backend', 'auto')
+    .option('--backend <name>', BACKEND_HELP, 'auto')
     .addHelpText(
       'after',
       `

@@ -21,6 +21,7 @@ import {
 import { withDataDir } from '../node/run-config.ts';
 import { natsToBitsPerDim } from '../core/math/units.ts';
 import { evalCapabilities, type EvalResult } from '../core/eval/result.ts';
+import { BACKEND_HELP } from '../node/backend.ts';
 import {
   action,
   checkSamplingFlags,
@@ -85,7 +86,7 @@ export function registerEval(program: Command): void {
     .option(...samplerOption())
     .option(...temperatureOption('fid/kid/pr: '))
     .option('--data-dir <dir>', 'folder with the dataset files, if not where training found them')
-    .option('--backend <name>', 'compute backend', 'auto')
+    .option('--backend <name>', BACKEND_HELP, 'auto')
     .option('--json', 'print the result as JSON')
     .addHelpText('after', IMAGE_LIMIT_HELP)
     .addHelpText(

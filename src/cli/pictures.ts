@@ -13,6 +13,7 @@ import { loadRun, loadSplit } from '../node/run.ts';
 import { withDataDir } from '../node/run-config.ts';
 import { action, intOpt, IMAGE_LIMIT_HELP, RUN_ARG_HELP } from './common.ts';
 import { condKindOf } from '../core/conditioning/config.ts';
+import { BACKEND_HELP } from '../node/backend.ts';
 
 export function registerPictures(program: Command): void {
   program
@@ -23,7 +24,7 @@ export function registerPictures(program: Command): void {
     )
     .option('--out <dir>', 'output folder (default RUN)')
     .option('--data-dir <dir>', 'folder with the dataset files')
-    .option('--backend <name>', 'compute backend', 'auto')
+    .option('--backend <name>', BACKEND_HELP, 'auto')
     .addHelpText('after', IMAGE_LIMIT_HELP)
     .action(
       action(async (run: string, f: { out?: string; dataDir?: string; backend: string }) => {
@@ -48,7 +49,7 @@ export function registerPictures(program: Command): void {
     .option('--steps <n>', 'points on the line, endpoints included', intOpt('--steps', 2), 10)
     .option('--out <file>', 'output PNG (default RUN/interpolate-A-B.png)')
     .option('--data-dir <dir>', 'folder with the dataset files')
-    .option('--backend <name>', 'compute backend', 'auto')
+    .option('--backend <name>', BACKEND_HELP, 'auto')
     .addHelpText('after', IMAGE_LIMIT_HELP)
     .action(
       action(

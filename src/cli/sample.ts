@@ -25,6 +25,7 @@ import {
   PROMPT_WORDS_HELP,
 } from './common.ts';
 import { condKindOf } from '../core/conditioning/config.ts';
+import { BACKEND_HELP } from '../node/backend.ts';
 
 /** One animation frame: the current images [n,H,W,C] in [0,1] as a grid. */
 function gridToImage(x: tf.Tensor4D, cols: number, scale: number): ImageU8 {
@@ -91,7 +92,7 @@ export function registerSample(program: Command): void {
       DEFAULT_SAMPLE_CHUNK,
     )
     .option('--no-ema', 'use the raw weights even when the run kept an EMA')
-    .option('--backend <name>', 'compute backend', 'auto')
+    .option('--backend <name>', BACKEND_HELP, 'auto')
     .action(
       action(
         async (

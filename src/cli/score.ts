@@ -4,7 +4,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { UserError } from '../core/errors.ts';
-import { initBackend } from '../node/backend.ts';
+import { BACKEND_HELP, initBackend } from '../node/backend.ts';
 import { CLASSIFIER_DATASETS, formatAccuracy } from '../node/classifier-store.ts';
 import { readFileOrUserError, writeFileAtomic } from '../node/fs-atomic.ts';
 import { SCORE_FORMAT } from '../node/leaderboard.ts';
@@ -75,7 +75,7 @@ export function registerScore(program: Command): void {
     .option('--notes <text>', 'free text for the leaderboard, e.g. "PyTorch DDPM, 25 min 1 core, DDIM 50, guidance 3"')
     .option('--family <text>', "the leaderboard's family column (default external), e.g. diffusion")
     .option('--data-dir <dir>', 'folder with the Fashion-MNIST idx files (default /usr/share/datasets/fashion-mnist)')
-    .option('--backend <name>', 'compute backend', 'auto')
+    .option('--backend <name>', BACKEND_HELP, 'auto')
     .option('--json', 'print the result as JSON')
     .option('--out <file.json>', 'write the result as JSON (atomically), e.g. for `deepgen leaderboard FILE.json`')
     .addHelpText(

@@ -13,7 +13,7 @@ import { choosesPreprocess, readConfigFile, resolveRunConfig } from '../node/run
 import { trainRun } from '../node/run.ts';
 import { downloadProgress } from '../node/model-source.ts';
 import { initConfigLayer, readInitModel } from '../node/train/init.ts';
-import { BACKENDS } from '../node/backend.ts';
+import { BACKEND_HELP } from '../node/backend.ts';
 import { DEFAULT_MAX_IMAGE_PIXELS, MAX_IMAGE_PIXELS_ENV } from '../node/data/image-check.ts';
 import {
   action,
@@ -154,7 +154,7 @@ export function addTrainOptions(cmd: Command): Command {
     )
     .option('--config <file>', 'JSON config file (sections family, model, data, train)')
     .option('--set <key=value>', 'override any config key, e.g. --set train.lr=5e-4 (repeatable)', collect, [])
-    .option('--backend <name>', `compute backend: ${BACKENDS.join(', ')}`, 'auto')
+    .option('--backend <name>', BACKEND_HELP, 'auto')
     .option('--quiet', 'no progress output');
 }
 

@@ -2,10 +2,13 @@
 // and a short sgemm GFLOPS check on the current backend.
 import * as tf from '@tensorflow/tfjs-core';
 import { loadNativeAddon, type NativeInfo } from './addon.ts';
+import { webgpuAdapter, type WebgpuAdapter } from '../webgpu.ts';
 
 export interface EngineReport {
   backend: string;
   native: NativeInfo | { unavailable: string };
+  /** The GPU adapter, when the backend is webgpu. */
+  webgpu?: WebgpuAdapter;
   /** sgemm GFLOPS through tf.matMul on `backend`, measured for about `seconds`. */
   sgemmGflops: number;
 }
@@ -18,7 +21,9 @@ export function measureSgemmGflops(seconds = 1, n = 512): number {
   let runs = 0;
   const t0 = performance.now();
   do {
-    tf.matMul(a, b).dataSync();
+    const c = tf.matMul(a, b);
+    c.dataSync();
+    c.dispose();
     runs++;
   } while (performance.now() - t0 < seconds * 1000);
   const elapsed = (performance.now() - t0) / 1000;
@@ -31,6 +36,7 @@ export function engineReport(seconds = 1): EngineReport {
   return {
     backend: tf.getBackend(),
     native: load.addon ? load.addon.info() : { unavailable: load.reason },
+    ...(tf.getBackend() === 'webgpu' && webgpuAdapter() ? { webgpu: webgpuAdapter() } : {}),
     sgemmGflops: measureSgemmGflops(seconds),
   };
 }
@@ -42,8 +48,15 @@ export function formatEngineReport(r: EngineReport): string {
     'unavailable' in n
       ? `native addon unavailable: ${n.unavailable}`
       : `BLAS ${n.blas}${n.blasPath ? ` (${n.blasPath})` : ''}, ${n.threads} thread${n.threads === 1 ? '' : 's'}, SIMD ${n.simd}${n.warning ? `; ${n.warning}` : ''}`;
+  const w = r.webgpu;
   return [
     `backend: ${r.backend}`,
+    ...(w
+      ? [
+          `WebGPU adapter: ${[w.vendor, w.architecture, w.device, w.description].filter(Boolean).join(', ') || 'unnamed'}` +
+            (w.software ? ' (a software rasteriser on the CPU: correct, not GPU speed)' : ''),
+        ]
+      : []),
     blas,
     `sgemm: ${r.sgemmGflops.toFixed(1)} GFLOPS (512x512x512 through tf.matMul)`,
   ].join('\n');
