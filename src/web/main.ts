@@ -8,6 +8,7 @@ import { el } from './widgets.ts';
 
 const params = new URLSearchParams(location.search);
 const backend = params.get('backend') ?? 'auto';
+const threads = Number(params.get('threads')) || undefined; // wasm threads; absent: every core
 const worker = new ModelWorker();
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const view = $('view');
@@ -238,7 +239,7 @@ async function select(listing: RunListing): Promise<void> {
   progress.removeAttribute('value');
   try {
     const { model: info } = await worker.request(
-      { type: 'load', run: listing.id, files: listing.files, backend },
+      { type: 'load', run: listing.id, files: listing.files, backend, threads },
       'loaded',
     );
     currentBackend = info.backend;

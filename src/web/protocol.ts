@@ -26,7 +26,8 @@ export type SampleSettings = Pick<
 >;
 
 export type Request =
-  | { type: 'load'; run: string; files: string[]; backend: string }
+  /** threads: the wasm backend's thread count (default: every logical core where the page allows threads). */
+  | { type: 'load'; run: string; files: string[]; backend: string; threads?: number }
   /** model.sample(n, seed, settings) of a loaded run; `live` streams frames (diffusion steps, autoregressive pixels). */
   | { type: 'sample'; run: string; n: number; seed: number; settings: SampleSettings; live: boolean }
   /** Codes z [n, dim] of the prior, as sample(n, seed) draws them. */

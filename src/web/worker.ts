@@ -4,10 +4,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-webgl';
-import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
-import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
-import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
 import type { ModelFromCheckpoint } from '../core/checkpoint/load-model.ts';
 import { examplePrompts } from '../core/data/example-prompts.ts';
 import { modelFromFiles } from '../core/api/load.ts';
@@ -19,12 +15,9 @@ import { sampleChunks } from '../core/sample-chunks.ts';
 import { floatsToUint8 } from '../core/viz/grid.ts';
 import type { Envelope, Images, ModelInfo, Reply, Request } from './protocol.ts';
 import { condKindOf, condTokenizerOfModel } from '../core/conditioning/config.ts';
+import { setupWasm, startWasm, wasmLabel } from './wasm-setup.ts';
 
-setWasmPaths({
-  'tfjs-backend-wasm.wasm': wasmPlain,
-  'tfjs-backend-wasm-simd.wasm': wasmSimd,
-  'tfjs-backend-wasm-threaded-simd.wasm': wasmThreaded,
-});
+setupWasm();
 
 const scope = self as unknown as {
   postMessage(m: Reply, transfer?: Transferable[]): void;
@@ -39,20 +32,15 @@ function post(m: Reply): void {
   scope.postMessage(m, t);
 }
 
-/** The backend: `auto` tries wasm, then webgl, then the pure-JS cpu backend. */
-async function useBackend(name: string): Promise<string> {
+/** The backend: `auto` tries wasm, then webgl, then the pure-JS cpu backend; `threads` for wasm (default: every core). */
+async function useBackend(name: string, threads?: number): Promise<string> {
   const order = name === 'auto' ? ['wasm', 'webgl', 'cpu'] : [name];
   for (const b of order) {
     if (!tf.findBackendFactory(b)) continue;
     try {
-      if (tf.getBackend() === b || (await tf.setBackend(b))) {
+      if (tf.getBackend() === b || (await (b === 'wasm' ? startWasm(threads ?? 'auto') : tf.setBackend(b)))) {
         await tf.ready();
-        if (b === 'wasm') {
-          const threads = tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT') ? getThreadsCount() : 1;
-          const simd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT') ? ', SIMD' : '';
-          return `wasm (${threads} thread${threads === 1 ? '' : 's'}${simd})`;
-        }
-        return b;
+        return b === 'wasm' ? wasmLabel() : b;
       }
     } catch {
       // try the next one
@@ -72,9 +60,9 @@ async function fetchFile(url: string, what: string): Promise<Response> {
   return r;
 }
 
-async function load(run: string, files: string[], backend: string): Promise<ModelInfo> {
+async function load(run: string, files: string[], backend: string, threads?: number): Promise<ModelInfo> {
   const t0 = performance.now();
-  const used = await useBackend(backend);
+  const used = await useBackend(backend, threads);
   const url = (name: string) => files.find((f) => f.endsWith(`/${name}`));
   const cfgUrl = url('config.json'),
     modelUrl = url('model.safetensors'),
@@ -165,7 +153,7 @@ function throttle(): (last: boolean) => boolean {
 async function handle(id: number, r: Request): Promise<void> {
   switch (r.type) {
     case 'load':
-      return post({ id, type: 'loaded', model: await load(r.run, r.files, r.backend) });
+      return post({ id, type: 'loaded', model: await load(r.run, r.files, r.backend, r.threads) });
     case 'sample': {
       const { model, info } = need(r.run);
       const t0 = performance.now();
