@@ -30,9 +30,13 @@ export const CONTENT_SECURITY_POLICY = [
   "frame-ancestors 'none'",
 ].join('; ');
 
-/** Sent with every response, the refusals included (the worker script gets the page's policy too). */
+/** Sent with every response, the refusals included (the worker script gets the page's policy too). The two
+ *  cross-origin headers isolate the page (self.crossOriginIsolated): SharedArrayBuffer, which the threaded wasm
+ *  backend's memory needs, exists only then; the page loads nothing from other origins, so nothing is lost. */
 export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'content-security-policy': CONTENT_SECURITY_POLICY,
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-embedder-policy': 'require-corp',
   'x-content-type-options': 'nosniff',
   'x-frame-options': 'DENY',
   'referrer-policy': 'no-referrer',

@@ -118,10 +118,13 @@ export async function backendOrder(name: string): Promise<{ order: string[]; ski
 }
 
 /**
- * Starts `name` (or auto's first that starts) and returns the header's label, e.g. "webgpu (nvidia ampere)";
- * `wasmLabel` describes the wasm backend once it runs (its threads and SIMD).
+ * Starts `name` (or auto's first that starts) and returns the header's label, e.g. "webgpu (nvidia ampere)"; `wasm`
+ * starts the wasm backend (with its threads, wasm-setup.ts) and describes it once it runs.
  */
-export async function startBackend(name: string, wasmLabel: () => string): Promise<string> {
+export async function startBackend(
+  name: string,
+  wasm: { start: () => Promise<boolean>; label: () => string },
+): Promise<string> {
   const { order, skipped } = await backendOrder(name);
   const failed: string[] = [];
   for (const b of order) {
@@ -130,14 +133,15 @@ export async function startBackend(name: string, wasmLabel: () => string): Promi
       continue;
     }
     try {
-      if (tf.getBackend() !== b && !(await tf.setBackend(b))) throw new Error('it did not initialise');
+      if (tf.getBackend() !== b && !(await (b === 'wasm' ? wasm.start() : tf.setBackend(b))))
+        throw new Error('it did not initialise');
       await tf.ready();
     } catch (e) {
       failed.push(`${b}: ${(e as Error)?.message ?? String(e)}`);
       continue;
     }
     let label = b;
-    if (b === 'wasm') label = wasmLabel();
+    if (b === 'wasm') label = wasm.label();
     if (b === 'webgpu') {
       refuseSyncReads();
       label = `webgpu (${(await webgpuDevice())?.name ?? 'adapter'})`;

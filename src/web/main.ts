@@ -8,8 +8,7 @@ import { el } from './widgets.ts';
 
 const params = new URLSearchParams(location.search);
 const backend = params.get('backend') ?? 'auto';
-/** `?threads=1` keeps the wasm backend on one thread (to compare with every core). */
-const threads = params.get('threads') === '1' ? 1 : undefined;
+const threads = Number(params.get('threads')) || undefined; // wasm threads; absent: every core
 const worker = new ModelWorker();
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const view = $('view');
@@ -240,7 +239,7 @@ async function select(listing: RunListing): Promise<void> {
   progress.removeAttribute('value');
   try {
     const { model: info } = await worker.request(
-      { type: 'load', run: listing.id, files: listing.files, backend, ...(threads ? { threads } : {}) },
+      { type: 'load', run: listing.id, files: listing.files, backend, threads },
       'loaded',
     );
     currentBackend = info.backend;

@@ -26,7 +26,8 @@ export type SampleSettings = Pick<
 >;
 
 export type Request =
-  /** backend: auto or one of backends.ts PAGE_BACKENDS; threads: 1 keeps wasm on one thread (default: every core). */
+  /** backend: auto or one of backends.ts PAGE_BACKENDS; threads: the wasm backend's thread count (default: every
+   *  logical core where the page allows threads; 1 keeps it on one thread). */
   | { type: 'load'; run: string; files: string[]; backend: string; threads?: number }
   /** model.sample(n, seed, settings) of a loaded run; `live` streams frames (diffusion steps, autoregressive pixels). */
   | { type: 'sample'; run: string; n: number; seed: number; settings: SampleSettings; live: boolean }

@@ -2,10 +2,6 @@
 // model with src/core exactly as the CLI does, and runs sampling, encoding and decoding on a TensorFlow.js backend.
 // Every failure is posted back as a one-line message for the page to show.
 import * as tf from '@tensorflow/tfjs-core';
-import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import wasmPlain from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
-import wasmSimd from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
-import wasmThreaded from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
 import { keepReadable, startBackend } from './backends.ts';
 import type { ModelFromCheckpoint } from '../core/checkpoint/load-model.ts';
 import { examplePrompts } from '../core/data/example-prompts.ts';
@@ -19,12 +15,9 @@ import { floatsToUint8 } from '../core/viz/grid.ts';
 import type { Envelope, Images, ModelInfo, Outputs, Reply, Request } from './protocol.ts';
 import { Rng } from '../core/tensor/rng.ts';
 import { condKindOf, condTokenizerOfModel } from '../core/conditioning/config.ts';
+import { setupWasm, startWasm, wasmLabel } from './wasm-setup.ts';
 
-setWasmPaths({
-  'tfjs-backend-wasm.wasm': wasmPlain,
-  'tfjs-backend-wasm-simd.wasm': wasmSimd,
-  'tfjs-backend-wasm-threaded-simd.wasm': wasmThreaded,
-});
+setupWasm();
 
 const scope = self as unknown as {
   postMessage(m: Reply, transfer?: Transferable[]): void;
@@ -42,16 +35,10 @@ function post(m: Reply): void {
 /** WebGPU reads results back only asynchronously (backends.ts refuses synchronous reads of GPU data). */
 const asyncReads = (): boolean => tf.getBackend() === 'webgpu';
 
-/** The wasm backend as the header shows it: its threads (all cores when the page is cross-origin isolated) and SIMD. */
-function wasmLabel(): string {
-  const threads = tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT') ? getThreadsCount() : 1;
-  const simd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT') ? ', SIMD' : '';
-  return `wasm (${threads} thread${threads === 1 ? '' : 's'}${simd})`;
-}
-
-/** The backend: `auto` picks by what the browser has (backends.ts); a named one is used or reported as missing. */
-function useBackend(name: string): Promise<string> {
-  return startBackend(name, wasmLabel);
+/** The backend: `auto` picks by what the browser has (backends.ts); a named one is used or reported as missing;
+ *  `threads` for wasm (default: every core). */
+function useBackend(name: string, threads?: number): Promise<string> {
+  return startBackend(name, { start: () => startWasm(threads ?? 'auto'), label: wasmLabel });
 }
 
 async function fetchFile(url: string, what: string): Promise<Response> {
@@ -65,9 +52,9 @@ async function fetchFile(url: string, what: string): Promise<Response> {
   return r;
 }
 
-async function load(run: string, files: string[], backend: string): Promise<ModelInfo> {
+async function load(run: string, files: string[], backend: string, threads?: number): Promise<ModelInfo> {
   const t0 = performance.now();
-  const used = await useBackend(backend);
+  const used = await useBackend(backend, threads);
   const url = (name: string) => files.find((f) => f.endsWith(`/${name}`));
   const cfgUrl = url('config.json'),
     modelUrl = url('model.safetensors'),
@@ -163,7 +150,7 @@ function throttle(): (last: boolean) => boolean {
 async function handle(id: number, r: Request): Promise<void> {
   switch (r.type) {
     case 'load':
-      return post({ id, type: 'loaded', model: await load(r.run, r.files, r.backend) });
+      return post({ id, type: 'loaded', model: await load(r.run, r.files, r.backend, r.threads) });
     case 'sample': {
       const { model, info } = need(r.run);
       const t0 = performance.now();

@@ -152,7 +152,7 @@ test('only a Host naming the server by IP address or localhost with its port is 
   await assertAlive('foreign hosts');
 });
 
-test('every answer carries nosniff, the CSP (frame-ancestors none, wasm allowed) and no framing', async () => {
+test('every answer carries nosniff, the CSP (frame-ancestors none, wasm allowed), no framing and cross-origin isolation', async () => {
   const list = JSON.parse((await request(port, '/api/runs')).body.toString()).runs as { files: string[] }[];
   for (const p of ['/', '/api/runs', '/runs/pix/config.json', '/runs/pix/model.safetensors', '/nope', '/%']) {
     const r = await request(port, p);
@@ -162,6 +162,9 @@ test('every answer carries nosniff, the CSP (frame-ancestors none, wasm allowed)
     assert.match(csp, /script-src 'self' 'wasm-unsafe-eval'/, p);
     assert.doesNotMatch(csp, /'unsafe-eval'|script-src[^;]*'unsafe-inline'/, p);
     assert.equal(r.headers['x-frame-options'], 'DENY', p);
+    // the threaded wasm backend needs SharedArrayBuffer, which only a cross-origin isolated page (and worker) has
+    assert.equal(r.headers['cross-origin-opener-policy'], 'same-origin', p);
+    assert.equal(r.headers['cross-origin-embedder-policy'], 'require-corp', p);
   }
   assert.ok(list.length > 0);
 });
