@@ -202,7 +202,13 @@ function sideBySide(rs: ViewResult[]): string {
     const cells = BACKENDS.map((b) => {
       const r = rs.find((x) => x.run === run && x.chosen === b);
       const a = r?.actions.find((x) => x.action.startsWith('generate again'));
-      return r?.error ? 'error' : a ? `${(a.totalMs / 1000).toFixed(1)} s` : 'n/a';
+      return r?.error
+        ? 'error'
+        : a
+          ? a.totalMs >= 10_000
+            ? `${(a.totalMs / 1000).toFixed(1)} s`
+            : `${a.totalMs.toFixed(0)} ms`
+          : 'n/a';
     });
     lines.push(`| ${path.basename(run)} | ${cells.join(' | ')} |`);
   }

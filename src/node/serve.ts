@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import type http from 'node:http';
 import path from 'node:path';
 import { CHECKPOINT_FILES } from '../core/checkpoint/format.ts';
+import { registry } from '../core/registry.ts';
 import { fileInside, sendFile } from './http-file.ts';
 import { guard, guardedServer, requestPath, sendText, type GuardOptions, type ServerLimits } from './http-guard.ts';
 import { leaderboardRow, type LeaderboardRow, type RunFiles } from './leaderboard.ts';
@@ -65,12 +66,20 @@ export function servedRuns(
 
 const JSON_TYPE = 'application/json';
 
+/** How a family's sample() proceeds (its capability), for the page to pick a backend setting before loading. */
+function generationOf(family: string): 'one-pass' | 'steps' | 'pixels' {
+  return (
+    (registry as Record<string, { generation?: 'one-pass' | 'steps' | 'pixels' }>)[family]?.generation ?? 'one-pass'
+  );
+}
+
 /** /api/runs: what the page needs of each run (protocol.ts RunListing). */
 export function runListing(runs: readonly ServedRun[]): string {
   const list = runs.map((r) => ({
     id: r.id,
     dir: r.shownDir,
     family: r.row.family,
+    generation: generationOf(r.row.family),
     dataset: r.row.dataset,
     conditioning: r.row.conditioning,
     params: r.row.params,

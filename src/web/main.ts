@@ -8,7 +8,18 @@ import { el } from './widgets.ts';
 
 const params = new URLSearchParams(location.search);
 const backend = params.get('backend') ?? 'auto';
-const threads = Number(params.get('threads')) || undefined; // wasm threads; absent: every core
+const threads = Number(params.get('threads')) || undefined; // wasm threads; absent: chosen per model (wasmThreadsFor)
+
+/**
+ * The wasm thread count for a model when the URL does not say: one for a model that draws a value at a time (each
+ * step is a handful of tiny kernels, which threads only slow down: PixelCNN's 4 samples took 10.0 s on 2 threads
+ * against 1.5 s on one, `npm run bench:playground`), else every core (undefined).
+ */
+function wasmThreadsFor(listing: RunListing): number | undefined {
+  return threads ?? (listing.generation === 'pixels' ? 1 : undefined);
+}
+/** The thread setting the worker's wasm backend started with (it cannot change without a new worker), if it runs wasm. */
+let workerWasm: { threads: number | undefined } | null = null;
 const worker = new ModelWorker();
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const view = $('view');
@@ -238,12 +249,22 @@ async function select(listing: RunListing): Promise<void> {
   progress.hidden = false;
   progress.removeAttribute('value');
   try {
+    const wanted = wasmThreadsFor(listing);
+    if (workerWasm && workerWasm.threads !== wanted) {
+      worker.restart(); // a wasm backend keeps its threads for the worker's life
+      workerWasm = null;
+    }
     const { model: info } = await worker.request(
-      { type: 'load', run: listing.id, files: listing.files, backend, threads },
+      { type: 'load', run: listing.id, files: listing.files, backend, threads: wanted },
       'loaded',
     );
+    if (info.backend.startsWith('wasm')) workerWasm = { threads: wanted };
     currentBackend = info.backend;
-    $('backend').textContent = `backend: ${info.backend}`;
+    $('backend').textContent =
+      `backend: ${info.backend}` +
+      (threads === undefined && wanted === 1 && info.backend.startsWith('wasm')
+        ? ' (one thread: this model draws a value at a time, which threads slow down)'
+        : '');
     const L = listing.likelihood;
     $('about').textContent =
       `${info.family} on ${listing.dataset ?? 'unknown data'}, ${info.height}x${info.width}x${info.channels}, ${(info.params / 1e6).toFixed(2)}M parameters` +
@@ -284,6 +305,7 @@ async function main(): Promise<void> {
   backendMenu();
   $('stop').addEventListener('click', () => {
     worker.restart();
+    workerWasm = null;
     const id = view.dataset.run;
     const listing = runs.find((r) => r.id === id);
     if (listing) void select(listing);

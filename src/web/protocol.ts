@@ -9,6 +9,8 @@ export interface RunListing {
   /** The run folder relative to the folder `deepgen serve` was started in (../ when outside it; never absolute). */
   dir: string;
   family: string;
+  /** How its family samples (ModelInfo.generation), known before the model loads. */
+  generation: 'one-pass' | 'steps' | 'pixels';
   dataset: string | null;
   conditioning: string | null;
   params: number | null;

@@ -4,7 +4,7 @@
 import '../helpers/backend.ts';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,12 +12,22 @@ import type { Browser, Page, Worker } from 'playwright-core';
 import { decodePng } from '../../src/node/png.ts';
 import type { ImageU8 } from '../../src/core/viz/grid.ts';
 import { runCli } from '../helpers/cli.ts';
-import { CHROMIUM, act, canvasImage, errorText, launchChromium, openView, startServe } from '../helpers/browser.ts';
+import {
+  CHROMIUM,
+  act,
+  buildPlayground,
+  canvasImage,
+  errorText,
+  launchChromium,
+  openView,
+  startServe,
+} from '../helpers/browser.ts';
 import { trainTinyRun } from '../helpers/tiny-run.ts';
 
 const ROOT = path.join(import.meta.dirname, '..', '..');
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'deepgen-threads-'));
 const RUN = path.join(TMP, 'runs', 'vae');
+const PIXELS = path.join(TMP, 'runs', 'pixelcnn');
 const N = 16;
 
 let server: ChildProcess | null = null;
@@ -25,14 +35,11 @@ let browser: Browser | null = null;
 let base = '';
 
 before(async () => {
-  execFileSync(
-    process.execPath,
-    [path.join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', 'src/web/vite.config.ts'],
-    { cwd: ROOT, stdio: 'pipe' },
-  );
+  buildPlayground(ROOT);
   assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} not found: apt-get install chromium (.ci/run does it)`);
   await trainTinyRun('vae', RUN); // conv layers: the kernels XNNPACK spreads over its threads
-  ({ server, base } = await startServe([RUN]));
+  await trainTinyRun('pixelcnn', PIXELS);
+  ({ server, base } = await startServe([RUN, PIXELS]));
   browser = await launchChromium();
 });
 
@@ -120,5 +127,29 @@ describe('e2e: the threaded wasm backend in headless Chromium', { timeout: 300_0
     for (let i = 0; i < a.length; i++) if (Math.abs(a[i] - b[i]) > 2) off++;
     assert.ok(off <= 0.005 * a.length, `${off} of ${a.length} values differ by more than 2 from the CLI's`);
     assert.ok(new Set(b).size > 2, 'the samples are not blank');
+  });
+
+  test('e2e: a model that draws a value at a time gets one thread (unless ?threads= says), in a new worker', async () => {
+    // the threaded vae page opens the pixelcnn: its worker's wasm has 2 threads, so the page starts a new worker
+    const page = threaded.page;
+    await page.evaluate(() => (location.hash = 'run=pixelcnn'));
+    await page.waitForFunction(
+      () =>
+        document.getElementById('view')!.dataset.run === 'pixelcnn' &&
+        ['ready', 'error'].includes(document.getElementById('view')!.dataset.status ?? ''),
+      null,
+      { timeout: 60_000 },
+    );
+    assert.equal(await errorText(page), '');
+    assert.match(
+      (await page.textContent('#backend')) ?? '',
+      /^backend: wasm \(1 thread, SIMD\) \(one thread: this model draws a value at a time/,
+    );
+    await page.fill('#n', '2');
+    assert.equal((await act(page, '#generate')).status, 'done', await errorText(page));
+    const forced = await openView(browser!, base, 'pixelcnn', '?backend=wasm&threads=2');
+    assert.match((await forced.page.textContent('#backend')) ?? '', /^backend: wasm \(2 threads, SIMD\)$/);
+    assert.deepEqual([...threaded.errors, ...forced.errors], []);
+    await forced.page.close();
   });
 });
