@@ -5,6 +5,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../core/errors.ts';
+import { isSoftwareGpu } from '../core/gpu.ts';
 
 /** What a user runs to get the webgpu backend (the TF.js kernels must match deepgen's tfjs-core exactly). */
 export const WEBGPU_INSTALL = 'npm install webgpu @tensorflow/tfjs-backend-webgpu@4.22.0';
@@ -59,8 +60,6 @@ export function missingWebgpuPackages(resolve: (id: string) => string = requireH
   });
 }
 
-const SOFTWARE = /swiftshader|llvmpipe|lavapipe|softpipe|software|basic render/i;
-
 let gpuPromise: Promise<Gpu> | undefined;
 /** Loads Dawn once and puts its WebGPU globals (GPUBufferUsage, GPUMapMode, ...) and navigator.gpu on globalThis. */
 function loadDawn(): Promise<Gpu> {
@@ -87,7 +86,7 @@ function describe(a: Adapter): WebgpuAdapter {
     device: i.device ?? '',
     description: i.description ?? '',
   };
-  return { ...r, software: !!a.isFallbackAdapter || SOFTWARE.test(Object.values(r).join(' ')) };
+  return { ...r, software: isSoftwareGpu(Object.values(r).join(' '), !!a.isFallbackAdapter) };
 }
 
 /** The adapter Dawn offers (high-performance preference), or null without one; needs the packages. */

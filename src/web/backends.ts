@@ -6,6 +6,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-webgl';
 import '@tensorflow/tfjs-backend-webgpu';
 import { UserError } from '../core/errors.ts';
+import { isSoftwareGpu } from '../core/gpu.ts';
 
 /** What the page's backend menu offers (`?backend=`). */
 export const PAGE_BACKENDS = ['auto', 'webgpu', 'webgl', 'wasm', 'cpu'] as const;
@@ -16,8 +17,6 @@ export interface Device {
   name: string;
   software: boolean;
 }
-
-const SOFTWARE = /swiftshader|llvmpipe|lavapipe|software|basic render/i;
 
 interface AdapterInfoLike {
   vendor?: string;
@@ -42,7 +41,7 @@ export async function webgpuDevice(): Promise<Device | null> {
   if (!adapter) return null;
   const info = adapter.info ?? (await adapter.requestAdapterInfo?.().catch(() => undefined)) ?? {};
   const name = [info.vendor, info.architecture, info.description].filter(Boolean).join(' ') || 'unnamed adapter';
-  return { name, software: !!(info.isFallbackAdapter ?? adapter.isFallbackAdapter) || SOFTWARE.test(name) };
+  return { name, software: isSoftwareGpu(name, !!(info.isFallbackAdapter ?? adapter.isFallbackAdapter)) };
 }
 
 /** The WebGL 2 renderer (an OffscreenCanvas works in a worker), or null without WebGL 2. */
@@ -58,7 +57,7 @@ export function webglDevice(): Device | null {
   const ext = gl.getExtension('WEBGL_debug_renderer_info');
   const name = String(gl.getParameter(ext ? ext.UNMASKED_RENDERER_WEBGL : gl.RENDERER) ?? 'unknown renderer');
   gl.getExtension('WEBGL_lose_context')?.loseContext();
-  return { name, software: SOFTWARE.test(name) };
+  return { name, software: isSoftwareGpu(name) };
 }
 
 interface ReadableBackend {

@@ -8,7 +8,7 @@ import { examplePrompts } from '../core/data/example-prompts.ts';
 import { modelFromFiles } from '../core/api/load.ts';
 import { preprocessBatch, toUint8ImagesAsync, type Preprocess } from '../core/data/preprocess.ts';
 import { UserError } from '../core/errors.ts';
-import type { PixelStep, SampleOptions } from '../core/family.ts';
+import type { GenerativeModel, PixelStep, SampleOptions } from '../core/family.ts';
 import { getFamily } from '../core/registry.ts';
 import { sampleChunks, sampleChunksAsync } from '../core/sample-chunks.ts';
 import { floatsToUint8 } from '../core/viz/grid.ts';
@@ -264,6 +264,11 @@ async function handle(id: number, r: Request): Promise<void> {
   }
 }
 
+/** model.sample, or on WebGPU sampleAsync where the family has it (step-wise samplers read and pause as they go). */
+async function sampleOnce(model: GenerativeModel, n: number, seed: number, opts: SampleOptions): Promise<tf.Tensor4D> {
+  return asyncReads() && model.sampleAsync ? model.sampleAsync(n, seed, opts) : model.sample(n, seed, opts);
+}
+
 /** Stops a sample once its first value's distribution is known (outputs()). */
 class FirstValuesSeen extends Error {}
 
@@ -299,20 +304,13 @@ async function outputs(r: Extract<Request, { type: 'outputs' }>): Promise<Output
       },
     };
     try {
-      const x =
-        asyncReads() && model.sampleAsync
-          ? await model.sampleAsync(r.n, r.seed, opts)
-          : model.sample(r.n, r.seed, opts);
-      x.dispose();
+      (await sampleOnce(model, r.n, r.seed, opts)).dispose();
     } catch (e) {
       if (!(e instanceof FirstValuesSeen)) throw e;
     }
     return { loss, samples: null, shape: [], firstProbs: Float32Array.from(firstProbs) };
   }
-  const x =
-    asyncReads() && model.sampleAsync
-      ? await model.sampleAsync(r.n, r.seed, r.settings)
-      : model.sample(r.n, r.seed, r.settings);
+  const x = await sampleOnce(model, r.n, r.seed, r.settings);
   try {
     return { loss, samples: (await x.data()) as Float32Array, shape: x.shape, firstProbs: null };
   } finally {
