@@ -1,8 +1,10 @@
 // The webgpu backend in Node against cpu: every family's loss, three Adam steps and seeded samples from the same
 // weights; group norm and Adam (fused kernels on native, composed ops here); no tensor leak; the one-line errors.
-// Skips without the optional packages or a WebGPU adapter, unless DEEPGEN_REQUIRE_WEBGPU=1 (CI: SwiftShader).
+// Without a GPU it uses Chromium's SwiftShader Vulkan driver where installed; skips without the optional packages or an
+// adapter, unless DEEPGEN_REQUIRE_WEBGPU=1 (CI).
 import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import os from 'node:os';
 import v8 from 'node:v8';
 import vm from 'node:vm';
@@ -28,6 +30,17 @@ import { UserError } from '../../src/core/errors.ts';
 import { runCli } from '../helpers/cli.ts';
 
 const REQUIRE = process.env.DEEPGEN_REQUIRE_WEBGPU === '1';
+/** Chromium's SwiftShader (Vulkan on the CPU): the adapter on a machine without a GPU, e.g. CI (docs/backends.md). */
+const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
+if (
+  !process.env.VK_ICD_FILENAMES &&
+  fs.existsSync(SWIFTSHADER_ICD) &&
+  !fs.existsSync('/dev/dri') &&
+  !fs.existsSync('/dev/nvidia0')
+) {
+  process.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD; // read when Dawn creates its Vulkan instance, below
+  process.env.XDG_RUNTIME_DIR ??= os.tmpdir();
+}
 await initBackend('cpu');
 let unavailable: string | undefined;
 let adapter: WebgpuAdapter | undefined;
