@@ -8,25 +8,16 @@ import { TEST_BACKEND } from '../helpers/backend.ts';
 import { initBackend } from '../../src/node/backend.ts';
 import { registerNativeBackend } from '../../src/node/native/backend.ts';
 import { registry } from '../../src/core/registry.ts';
-import type { DataInfo, Family, GenerativeModel } from '../../src/core/family.ts';
+import type { Family, GenerativeModel } from '../../src/core/family.ts';
 import { trainSchema } from '../../src/core/config/schema.ts';
 import { trainerFor, trainModelStep } from '../../src/core/train/model-step.ts';
 import { assignRecords, variablesToRecords } from '../../src/core/checkpoint/format.ts';
 import { decodeSafetensors, encodeSafetensors } from '../../src/core/checkpoint/safetensors.ts';
-import { generateShapes } from '../../src/core/data/shapes.ts';
+import { tinyModel, tinyModelConfig, tinyShapes } from '../helpers/tiny-model.ts';
 import { sampleChunks } from '../../src/core/sample-chunks.ts';
 
 const H = 8;
-const shapes = generateShapes({ n: 16, seed: 1, size: H });
-const vocabulary = [...new Set(shapes.captions!.flatMap((c) => c.toLowerCase().split(/\s+/).filter(Boolean)))].sort();
-const info: DataInfo = {
-  height: H,
-  width: H,
-  channels: 3,
-  numClasses: shapes.classNames!.length,
-  classNames: shapes.classNames,
-  vocabulary,
-};
+const { shapes, info } = tinyShapes(16, H);
 const CAPTIONS = shapes.captions!;
 const X = tf.tidy(() => tf.div(tf.tensor4d(Float32Array.from(shapes.images), [16, H, H, 3]), 255)) as tf.Tensor4D;
 const Y = tf.tensor1d(shapes.labels!, 'int32');
@@ -55,19 +46,8 @@ function sameSamples(got: number[], expected: number[], what: string): void {
 }
 
 type Plain = Record<string, unknown>;
-const isPlain = (v: unknown): v is Plain => typeof v === 'object' && v !== null && !Array.isArray(v);
-const merge = (a: Plain, b: Plain): Plain =>
-  Object.fromEntries(
-    [...new Set([...Object.keys(a), ...Object.keys(b)])].map((k) => [
-      k,
-      isPlain(a[k]) && isPlain(b[k]) ? merge(a[k] as Plain, b[k] as Plain) : k in b ? b[k] : a[k],
-    ]),
-  );
-const modelConfig = (fam: Family<unknown>, over: Plain) => merge(merge(fam.defaults.model, fam.tinyPreset), over);
-
-function make(fam: Family<unknown>, over: Plain, seed = 3): GenerativeModel {
-  return fam.create(fam.modelSchema.parse(modelConfig(fam, over)), info, seed);
-}
+const modelConfig = tinyModelConfig;
+const make = (fam: Family<unknown>, over: Plain, seed = 3): GenerativeModel => tinyModel(fam, info, over, seed);
 
 /** The variant's cond.kind, after the family's defaults (oneshot is label-conditional unless told otherwise). */
 const kindOf = (fam: Family<unknown>, over: Plain) =>

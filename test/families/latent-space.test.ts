@@ -5,30 +5,14 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import '../helpers/backend.ts';
 import { registry } from '../../src/core/registry.ts';
-import type {
-  DataInfo,
-  Family,
-  GenerativeModel,
-  LatentSpace,
-  PixelStep,
-  SampleOptions,
-} from '../../src/core/family.ts';
-import { generateShapes } from '../../src/core/data/shapes.ts';
+import type { Family, GenerativeModel, LatentSpace, PixelStep, SampleOptions } from '../../src/core/family.ts';
+import { tinyShapes } from '../helpers/tiny-model.ts';
 import { VaeModel } from '../../src/core/families/vae/index.ts';
 import { reconstruct } from '../../src/core/families/vae/sample.ts';
 import { userError } from '../helpers/assert.ts';
 
 const H = 8;
-const shapes = generateShapes({ n: 16, seed: 1, size: H });
-const vocabulary = [...new Set(shapes.captions!.flatMap((c) => c.toLowerCase().split(/\s+/).filter(Boolean)))].sort();
-const info: DataInfo = {
-  height: H,
-  width: H,
-  channels: 3,
-  numClasses: shapes.classNames!.length,
-  classNames: shapes.classNames,
-  vocabulary,
-};
+const { shapes, info } = tinyShapes(16, H);
 const K8 = Float32Array.from(shapes.images); // 8-bit values [16, H, H, 3]
 /** Preprocessed test images for each family's pipeline: k / 255 (scale01), mid-bin (k + 1/2) / 256 (dequantize), 2 k / 255 - 1 (symmetric). */
 const X01 = tf.tidy(() => tf.div(tf.tensor4d(K8, [16, H, H, 3]), 255)) as tf.Tensor4D;

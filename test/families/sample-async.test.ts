@@ -5,23 +5,15 @@ import '../helpers/backend.ts';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import type { DataInfo, Family, GenerativeModel, SampleOptions } from '../../src/core/family.ts';
+import type { Family, GenerativeModel, SampleOptions } from '../../src/core/family.ts';
 import { registry } from '../../src/core/registry.ts';
 import { runAsync, runSync, type Steps } from '../../src/core/tensor/steps.ts';
+import { tinyModel, tinyShapes } from '../helpers/tiny-model.ts';
 
-const info: DataInfo = {
-  height: 8,
-  width: 8,
-  channels: 3,
-  numClasses: 3,
-  classNames: ['a', 'b', 'c'],
-  vocabulary: ['red', 'blue', 'circle', 'square'],
-};
+const { info } = tinyShapes(4);
 
-function tiny(name: string, over: Record<string, unknown> = {}): GenerativeModel {
-  const fam = registry[name as keyof typeof registry] as unknown as Family<unknown>;
-  return fam.create(fam.modelSchema.parse({ ...fam.defaults.model, ...fam.tinyPreset, ...over }), info, 5);
-}
+const tiny = (name: string, over: Record<string, unknown> = {}): GenerativeModel =>
+  tinyModel(registry[name as keyof typeof registry] as unknown as Family<unknown>, info, over, 5);
 
 describe('sampleAsync', () => {
   const withAsync = Object.keys(registry).filter((name) => {

@@ -18,12 +18,12 @@ import {
   type WebgpuAdapter,
 } from '../../src/node/webgpu.ts';
 import { registry } from '../../src/core/registry.ts';
-import type { DataInfo, Family, GenerativeModel } from '../../src/core/family.ts';
+import type { Family, GenerativeModel } from '../../src/core/family.ts';
 import { trainSchema } from '../../src/core/config/schema.ts';
 import { trainerFor, trainModelStep } from '../../src/core/train/model-step.ts';
 import { assignRecords, variablesToRecords } from '../../src/core/checkpoint/format.ts';
 import type { TensorRecord } from '../../src/core/checkpoint/safetensors.ts';
-import { generateShapes } from '../../src/core/data/shapes.ts';
+import { tinyModelConfig, tinyShapes } from '../helpers/tiny-model.ts';
 import { groupNorm, groupNormOps } from '../../src/core/nn/group-norm.ts';
 import { Adam, FUSED_ADAM_KERNEL } from '../../src/core/train/adam.ts';
 import { UserError } from '../../src/core/errors.ts';
@@ -67,28 +67,9 @@ const LR = 1e-3;
 const TOL = { loss: 1e-3, grad: 1e-3, samples: 1e-3, discreteAgreement: 0.9, params: 2 * LR * 3 };
 
 const H = 8;
-const shapes = generateShapes({ n: 8, seed: 1, size: H });
-const vocabulary = [...new Set(shapes.captions!.flatMap((c) => c.toLowerCase().split(/\s+/).filter(Boolean)))].sort();
-const info: DataInfo = {
-  height: H,
-  width: H,
-  channels: 3,
-  numClasses: shapes.classNames!.length,
-  classNames: shapes.classNames,
-  vocabulary,
-};
+const { shapes, info } = tinyShapes(8, H);
 const pixels = Float32Array.from(shapes.images, (v) => v / 255);
 const labels = Int32Array.from(shapes.labels!);
-
-type Plain = Record<string, unknown>;
-const isPlain = (v: unknown): v is Plain => typeof v === 'object' && v !== null && !Array.isArray(v);
-const merge = (a: Plain, b: Plain): Plain =>
-  Object.fromEntries(
-    [...new Set([...Object.keys(a), ...Object.keys(b)])].map((k) => [
-      k,
-      isPlain(a[k]) && isPlain(b[k]) ? merge(a[k] as Plain, b[k] as Plain) : k in b ? b[k] : a[k],
-    ]),
-  );
 
 interface Run {
   records: Record<string, TensorRecord>;
@@ -103,7 +84,7 @@ interface Run {
 /** On `backend`, from the cpu run's weights when given: the tiny model's loss and gradient, 4 samples, 3 Adam steps. */
 async function runFamily(backend: string, fam: Family<unknown>, records?: Record<string, TensorRecord>): Promise<Run> {
   await initBackend(backend);
-  const cfg = fam.modelSchema.parse(merge(fam.defaults.model, fam.tinyPreset));
+  const cfg = fam.modelSchema.parse(tinyModelConfig(fam));
   const needsLabels = fam.needsLabels(cfg),
     needsCaptions = !!fam.needsCaptions?.(cfg);
   const X = tf.tensor4d(pixels, [8, H, H, 3]);
