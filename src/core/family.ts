@@ -145,7 +145,21 @@ export interface GenerativeModel {
    *  terms (per image unless named otherwise). Zero batches give the same fields (n = 0), so a caller can learn which
    *  figures a model reports without data (evalCapabilities in core/eval/result.ts). */
   evaluate?(batches: Iterable<EvalBatch>, opts: EvalOptions): EvalResult;
+  /** The model's networks as functions of named tensors, in the order a caller runs them (e.g. the condition
+   *  encoder, then the denoiser), which `deepgen export` traces into PyTorch code (src/core/export). */
+  networks?(): NetworkSpec[];
   dispose(): void;
+}
+
+/** One network of a model: named tensors in, named tensors out; batch first in every input and output. */
+export interface NetworkSpec {
+  /** The method's name in the exported model.py, e.g. 'embed', 'denoise', 'encode', 'generate' (verbs: nouns name parameter groups). */
+  name: string;
+  /** What the network computes, one line (the exported code's docstring). */
+  doc: string;
+  /** Seeded example inputs for a batch of B (any B >= 1 gives the same graph). */
+  example(B: number, seed: number): Record<string, tf.Tensor>;
+  run(inputs: Record<string, tf.Tensor>): Record<string, tf.Tensor>;
 }
 
 export interface Picture {

@@ -2,7 +2,7 @@
 // sequence form (per-token features + mask) for cross-attention, with a learned null embedding for dropped rows.
 import * as tf from '@tensorflow/tfjs-core';
 import { UserError, type ErrorHint } from '../errors.ts';
-import type { DataInfo } from '../family.ts';
+import type { DataInfo, NetworkSpec } from '../family.ts';
 import type { ParamStore } from '../nn/params.ts';
 import { Rng } from '../tensor/rng.ts';
 import type { CondConfig } from './config.ts';
@@ -268,6 +268,49 @@ export class Conditioner {
         mask: mix(e.mask, n.mask),
       } as unknown as tf.TensorContainer;
     }) as unknown as CondSeq;
+  }
+
+  /** The condition encoder as a network (for export): labels [B] int32, or token ids [B, T] int32 and their mask
+   *  [B, T] (1 = token, 0 = padding) -> vec [B, dim], seq [B, S, dim], mask [B, S]. */
+  network(): NetworkSpec {
+    if (this.kind === 'none')
+      throw new Error('Conditioner.network called on an unconditional model (cond.kind = none)');
+    const label = this.kind === 'label';
+    const T = this.seqLen;
+    return {
+      name: this.prefix === 'cond' ? 'embed' : `embed_${this.prefix.split('.')[0]}`,
+      doc: label
+        ? 'The label embedding: labels [B] int64 -> vec [B, dim], seq [B, 1, dim], mask [B, 1].'
+        : 'The text encoder: token ids [B, T] int64 and mask [B, T] (1 = token) -> vec (pooled) [B, dim], seq [B, T, dim], mask.',
+      example: (B, seed): Record<string, tf.Tensor> => {
+        const rng = new Rng(seed);
+        if (label)
+          return {
+            labels: tf.tensor1d(
+              Array.from({ length: B }, () => rng.int(this.info.numClasses)),
+              'int32',
+            ),
+          };
+        const lengths = Array.from({ length: B }, () => 1 + rng.int(T));
+        const ids = Array.from({ length: B * T }, () => rng.int(this.tokenizer!.size));
+        const mask = Array.from({ length: B * T }, (_, i) => (i % T < lengths[Math.floor(i / T)] ? 1 : 0));
+        return { ids: tf.tensor2d(ids, [B, T], 'int32'), mask: tf.tensor2d(mask, [B, T]) };
+      },
+      run: (i) => {
+        if (label) {
+          const { vec, seq, mask } = this.embedSeq({ labels: i.labels as tf.Tensor1D }, i.labels.shape[0]);
+          return { vec, seq, mask };
+        }
+        const { tokens, pooled } = this.textEncoder!.encodeSeq(i.ids as tf.Tensor2D, i.mask as tf.Tensor2D);
+        return { vec: pooled, seq: tokens, mask: i.mask };
+      },
+    };
+  }
+
+  /** A seeded example condition for B rows (export's example inputs): network() run on its own example. */
+  exampleSeq(B: number, seed: number): CondSeq {
+    const net = this.network();
+    return tf.tidy(() => net.run(net.example(B, seed)) as unknown as tf.TensorContainer) as unknown as CondSeq;
   }
 
   /** The null condition as a sequence: the null vector in row 0, padding after it. */

@@ -4,6 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LossOutput } from '../../train/trainer.ts';
 import type {
+  NetworkSpec,
   DataInfo,
   EvalBatch,
   EvalOptions,
@@ -22,7 +23,7 @@ import { ParamStore } from '../../nn/params.ts';
 import { Rng } from '../../tensor/rng.ts';
 import { diffusionModelSchema, type DiffusionModelConfig } from './config.ts';
 import { diffusionLoss } from './loss.ts';
-import { UNet } from './model.ts';
+import { timestepEmbedding, UNet } from './model.ts';
 import { sumOverChunks } from '../../eval/chunks.ts';
 import { sampleSteps } from './sample.ts';
 import { runAsync, runSync, type Steps } from '../../tensor/steps.ts';
@@ -256,6 +257,31 @@ export class DiffusionModel implements GenerativeModel {
       },
       images,
     );
+  }
+
+  networks(): NetworkSpec[] {
+    const { height: H, width: W, channels: C } = this.info;
+    const cond = this.cond;
+    return [
+      ...(cond ? [cond.network()] : []),
+      {
+        name: 'denoise',
+        doc: `The UNet's ${this.cfg.prediction} prediction from x_t [B, H, W, C] (NHWC, in [-1, 1]), temb = timestep_embedding(t) [B, ${this.cfg.channels[0]}]${cond ? ' and the condition (vec, seq, mask)' : ''}.`,
+        example: (B, seed): Record<string, tf.Tensor> => {
+          const rng = new Rng(seed);
+          const t = Array.from({ length: B }, () => rng.int(this.cfg.T));
+          const x = tf.randomNormal([B, H, W, C], 0, 1, 'float32', rng.seed());
+          const temb = timestepEmbedding(t, this.cfg.channels[0]);
+          if (!cond) return { x, temb };
+          const c = cond.exampleSeq(B, rng.seed());
+          return { x, temb, vec: c.vec, seq: c.seq, mask: c.mask };
+        },
+        run: (i) => {
+          const c = cond ? { vec: i.vec as tf.Tensor2D, seq: i.seq as tf.Tensor3D, mask: i.mask as tf.Tensor2D } : null;
+          return { out: this.unet.forwardEmb(i.x as tf.Tensor4D, i.temb as tf.Tensor2D, c) };
+        },
+      },
+    ];
   }
 
   dispose(): void {

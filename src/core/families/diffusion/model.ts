@@ -240,11 +240,13 @@ export class UNet {
 
   /** eps_theta(x_t, t, y): x [B,H,W,C], t timesteps, cond (vector [B, condDim], sequence, mask) or null. */
   forward(x: tf.Tensor4D, t: ArrayLike<number>, cond: CondSeq | null): tf.Tensor4D {
+    return tf.tidy(() => this.forwardEmb(x, timestepEmbedding(t, this.cfg.channels[0]), cond));
+  }
+
+  /** forward with the sinusoidal embedding of t already made, temb [B, channels[0]] (what export traces). */
+  forwardEmb(x: tf.Tensor4D, temb: tf.Tensor2D, cond: CondSeq | null): tf.Tensor4D {
     return tf.tidy(() => {
-      let emb = applyDense(
-        this.tEmb2,
-        silu(applyDense(this.tEmb1, timestepEmbedding(t, this.cfg.channels[0]))) as tf.Tensor2D,
-      ) as tf.Tensor2D;
+      let emb = applyDense(this.tEmb2, silu(applyDense(this.tEmb1, temb)) as tf.Tensor2D) as tf.Tensor2D;
       if (this.condProj && cond) emb = tf.add(emb, applyDense(this.condProj, cond.vec)) as tf.Tensor2D;
       emb = silu(emb) as tf.Tensor2D; // every block projects silu(emb)
       let h = applyConv(this.inConv, x);

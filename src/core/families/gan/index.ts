@@ -1,7 +1,15 @@
 // The GAN family: a generator G(z, y) against a discriminator D(x, y), trained by alternating updates with two
 // optimisers (non-saturating, hinge or WGAN-GP loss); label or text conditioning; slerp in z. Used via the registry.
 import * as tf from '@tensorflow/tfjs-core';
-import type { DataInfo, Family, GenerativeModel, LatentSpace, Picture, SampleOptions } from '../../family.ts';
+import type {
+  DataInfo,
+  Family,
+  GenerativeModel,
+  LatentSpace,
+  NetworkSpec,
+  Picture,
+  SampleOptions,
+} from '../../family.ts';
 import { defineFamily, sampleTemperature } from '../../family.ts';
 import { Conditioner, sampleCondInput, type CondInput } from '../../conditioning/conditioner.ts';
 import { UserError } from '../../errors.ts';
@@ -271,6 +279,38 @@ export class GanModel implements GenerativeModel, GanPlayers {
         images: this.interpolation(rows, steps, seed),
         cols: steps,
         caption: `spherical interpolation (slerp) between two noise vectors z_a, z_b per row${cls}`,
+      },
+    ];
+  }
+
+  networks(): NetworkSpec[] {
+    const { height: H, width: W, channels: C } = this.info;
+    const { condG, condD } = this;
+    const withCond = (cond: Conditioner | null, B: number, rng: Rng): Record<string, tf.Tensor> =>
+      cond ? { c: cond.exampleSeq(B, rng.seed()).vec } : {};
+    return [
+      ...(condG ? [condG.network()] : []),
+      {
+        name: 'generate',
+        doc: `x = G(z${condG ? ', c' : ''}) in [-1, 1], [B, H, W, C] (NHWC), from z [B, latent]${condG ? ' and c = G_cond(...).vec' : ''}; batch norm uses the batch's statistics.`,
+        example: (B, seed) => {
+          const rng = new Rng(seed);
+          return { z: tf.randomNormal([B, this.cfg.latent], 0, 1, 'float32', rng.seed()), ...withCond(condG, B, rng) };
+        },
+        run: (i) => ({ out: this.G.forward(i.z as tf.Tensor2D, (i.c as tf.Tensor2D) ?? null) }),
+      },
+      ...(condD ? [condD.network()] : []),
+      {
+        name: 'discriminate',
+        doc: `D(x${condD ? ', c' : ''}) [B] for x [B, H, W, C] (NHWC, in [-1, 1])${condD ? ' and c = D_cond(...).vec' : ''}${this.cfg.acWeight > 0 ? ', and the auxiliary class logits [B, K]' : ''}.`,
+        example: (B, seed) => {
+          const rng = new Rng(seed);
+          return { x: tf.randomUniform([B, H, W, C], -1, 1, 'float32', rng.seed()), ...withCond(condD, B, rng) };
+        },
+        run: (i): Record<string, tf.Tensor> => {
+          const { out, classLogits } = this.D.forwardWithClass(i.x as tf.Tensor4D, (i.c as tf.Tensor2D) ?? null);
+          return classLogits ? { out, classLogits } : { out };
+        },
       },
     ];
   }

@@ -1,6 +1,7 @@
 // The VAE and AE families: model objects for the trainer and CLI, plus their registry entries.
 import * as tf from '@tensorflow/tfjs-core';
 import type {
+  NetworkSpec,
   DataInfo,
   EvalBatch,
   EvalOptions,
@@ -13,7 +14,7 @@ import type {
 import { defineFamily } from '../../family.ts';
 import { natsToBitsPerDim } from '../../math/units.ts';
 import { likelihoodFigure, PerImageNats, withPerImage, type EvalResult } from '../../eval/result.ts';
-import { mixSeed } from '../../tensor/rng.ts';
+import { mixSeed, Rng } from '../../tensor/rng.ts';
 import { vaeModelSchema, type VaeModelConfig } from './config.ts';
 import { aeLoss, elboTerms, iwaeBound, vaeLoss } from './loss.ts';
 import { VaeNetworks } from './model.ts';
@@ -242,6 +243,35 @@ export class VaeModel implements GenerativeModel {
       });
     void seed;
     return out;
+  }
+
+  networks(): NetworkSpec[] {
+    const { height: H, width: W, channels: C } = this.info;
+    const { cond } = this.nets;
+    const L = this.cfg.latent;
+    const withCond = (B: number, rng: Rng): Record<string, tf.Tensor> =>
+      cond ? { c: cond.exampleSeq(B, rng.seed()).vec } : {};
+    return [
+      ...(cond ? [cond.network()] : []),
+      {
+        name: 'encode',
+        doc: `q(z|x${cond ? ', c' : ''}): x [B, H, W, C] (NHWC, in [0, 1])${cond ? ', c = cond(...).vec' : ''} -> ${this.variational ? '[mu, logVar] [B, 2L]' : 'the code z [B, L]'}.`,
+        example: (B, seed) => {
+          const rng = new Rng(seed);
+          return { x: tf.randomUniform([B, H, W, C], 0, 1, 'float32', rng.seed()), ...withCond(B, rng) };
+        },
+        run: (i) => ({ out: this.nets.encodeRaw(i.x as tf.Tensor4D, (i.c as tf.Tensor2D) ?? null) }),
+      },
+      {
+        name: 'decode',
+        doc: `p(x|z${cond ? ', c' : ''}): z [B, L]${cond ? ', c' : ''} -> the ${this.cfg.likelihood} likelihood's parameters [B, H, W, ${this.cfg.likelihood === 'logistic' ? '2C' : 'C'}] (NHWC).`,
+        example: (B, seed) => {
+          const rng = new Rng(seed);
+          return { z: tf.randomNormal([B, L], 0, 1, 'float32', rng.seed()), ...withCond(B, rng) };
+        },
+        run: (i) => ({ out: this.nets.decode(i.z as tf.Tensor2D, (i.c as tf.Tensor2D) ?? null) }),
+      },
+    ];
   }
 
   dispose(): void {
