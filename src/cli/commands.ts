@@ -83,6 +83,18 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./score.ts')).registerScore,
   },
   {
+    name: 'export',
+    args: '<run> <out>',
+    summary: 'write a run as a PyTorch package: model.py, weights, train.py (DistributedDataParallel), sample.py',
+    load: async () => (await import('./torch.ts')).registerExport,
+  },
+  {
+    name: 'import',
+    args: '<pt_dir>',
+    summary: 'read a PyTorch package (and what its train.py wrote) back into a deepgen run folder',
+    load: async () => (await import('./torch.ts')).registerImport,
+  },
+  {
     name: 'pack',
     args: '<run> <out>',
     summary: 'write a trained run as a model folder to share: float16 weights, config, figures, model card, sha256s',

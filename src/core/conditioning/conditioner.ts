@@ -296,6 +296,14 @@ export class Conditioner {
         const mask = Array.from({ length: B * T }, (_, i) => (i % T < lengths[Math.floor(i / T)] ? 1 : 0));
         return { ids: tf.tensor2d(ids, [B, T], 'int32'), mask: tf.tensor2d(mask, [B, T]) };
       },
+      ...(label
+        ? {}
+        : {
+            tokenize: (prompts: string[]) => {
+              const { ids, mask } = this.tokenizer!.encode(prompts, T);
+              return { ids: Int32Array.from(ids), mask: Float32Array.from(mask), T };
+            },
+          }),
       run: (i) => {
         if (label) {
           const { vec, seq, mask } = this.embedSeq({ labels: i.labels as tf.Tensor1D }, i.labels.shape[0]);

@@ -1,0 +1,227 @@
+// `deepgen export RUN --to pytorch OUT` and `deepgen import PT_DIR --out RUN`: a run as a self-contained PyTorch
+// package (model.py traced from the run's networks, weights in PyTorch layouts, config, train.py, sample.py, data),
+// and a PyTorch-trained package back as a deepgen run folder.
+import fs from 'node:fs';
+import path from 'node:path';
+import { UserError } from '../core/errors.ts';
+import { variablesToRecords, type CheckpointConfigFile } from '../core/checkpoint/format.ts';
+import { decodeSafetensors, encodeSafetensors, type TensorRecord } from '../core/checkpoint/safetensors.ts';
+import { resolveCheckpointConfig } from '../core/checkpoint/load-model.ts';
+import { getFamily } from '../core/registry.ts';
+import { mixSeed, Rng } from '../core/tensor/rng.ts';
+import { emaVarsOf } from '../core/train/model-step.ts';
+import { fromTorchRecords, toTorchRecords, torchPackage } from '../core/export/export.ts';
+import { TRAIN_PY } from '../core/export/python-train.ts';
+import { SAMPLE_PY } from '../core/export/python-sample.ts';
+import type { GenerativeModel } from '../core/family.ts';
+import { makeSchedule } from '../core/diffusion/schedules.ts';
+import { hasCheckpoint, readCheckpointConfig, saveCheckpoint } from './checkpoint-store.ts';
+import { writeFileAtomic } from './fs-atomic.ts';
+import { initBackend } from './backend.ts';
+import { loadRun } from './run.ts';
+import { loadSplit } from './train/prepare.ts';
+
+export const TORCH_FILES = {
+  model: 'model.py',
+  weights: 'weights.safetensors',
+  constants: 'constants.safetensors',
+  config: 'config.json',
+  train: 'train.py',
+  sample: 'sample.py',
+  data: 'data.safetensors',
+  readme: 'README.md',
+} as const;
+
+export interface ExportOptions {
+  /** Also write the training split as data.safetensors (uint8 images, labels, token ids). */
+  data?: boolean;
+  /** Use only the first n training images for data.safetensors (0 = all). */
+  dataN?: number;
+  /** Export the EMA weights when the run kept them (default false: the raw weights train.py continues from). */
+  useEma?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface ExportResult {
+  dir: string;
+  family: string;
+  networks: { name: string; kernels: number; inputs: string[]; outputs: string[] }[];
+  params: number;
+  files: string[];
+}
+
+/** What train.py and sample.py read beside the deepgen config: shapes, classes, the schedule, the networks. */
+function exportSection(model: GenerativeModel, family: string, cfg: { model: unknown }, info: { height: number; width: number; channels: number; numClasses: number }, programs: ReturnType<typeof torchPackage>['programs'], step: number, run: string) {
+  const m = cfg.model as { T?: number; schedule?: 'linear' | 'cosine' };
+  return {
+    from: { run, step, deepgen: 'export --to pytorch' },
+    shape: [info.height, info.width, info.channels],
+    numClasses: info.numClasses,
+    variational: family === 'vae',
+    networks: programs.map((p) => ({
+      name: p.name,
+      doc: p.doc,
+      inputs: p.inputs.map((i) => ({ name: i.name, dtype: i.dtype === 'int32' ? 'int64' : i.dtype })),
+      outputs: p.outputs.map((o) => o.name),
+    })),
+    ...(family === 'diffusion' && m.T && m.schedule
+      ? { diffusion: { alphaBar: Array.from(makeSchedule(m.schedule, m.T).alphaBar) } }
+      : {}),
+    params: Object.keys(model.params.all()).length,
+  };
+}
+
+/** Writes the package for the run `spec` into `out` (replaced file by file). */
+export async function exportTorch(spec: string, out: string, opts: ExportOptions = {}): Promise<ExportResult> {
+  const log = opts.log ?? (() => {});
+  const run = await loadRun(spec, { backend: 'cpu', useEma: opts.useEma ?? false });
+  try {
+    const config = readCheckpointConfig(run.dir) as CheckpointConfigFile;
+    const header = [
+      `# model.py: ${run.family} model exported from ${spec} (step ${run.step}) by deepgen export --to pytorch.`,
+      '# Generated from the TF.js kernels deepgen runs for each network: edit the deepgen model and export again.',
+    ].join('\n');
+    log(`tracing the ${run.family} networks...`);
+    const pkg = torchPackage(run.model, run.family, header);
+    fs.mkdirSync(out, { recursive: true });
+    const files: string[] = [];
+    const write = (name: string, data: Uint8Array | string) => {
+      writeFileAtomic(path.join(out, name), data);
+      files.push(name);
+    };
+    const weights = toTorchRecords(await variablesToRecords(run.model.params.all()));
+    write(TORCH_FILES.model, pkg.modelPy);
+    write(TORCH_FILES.weights, encodeSafetensors(weights, { step: String(run.step), family: run.family }));
+    if (Object.keys(pkg.constants).length) write(TORCH_FILES.constants, encodeSafetensors(pkg.constants));
+    const section = exportSection(run.model, run.family, run.cfg, run.info, pkg.programs, run.step, spec);
+    write(TORCH_FILES.config, `${JSON.stringify({ ...config, export: section }, null, 2)}\n`);
+    write(TORCH_FILES.train, TRAIN_PY);
+    write(TORCH_FILES.sample, SAMPLE_PY);
+    if (opts.data) {
+      log('writing the training split to data.safetensors...');
+      write(TORCH_FILES.data, encodeSafetensors(trainingData(run.model, run.cfg, opts.dataN ?? 0)));
+    }
+    write(TORCH_FILES.readme, readme(run.family, spec, run.step, section.networks, Boolean(opts.data)));
+    return {
+      dir: out,
+      family: run.family,
+      networks: pkg.programs.map((p) => ({
+        name: p.name,
+        kernels: p.nodes.length,
+        inputs: p.inputs.map((i) => i.name),
+        outputs: p.outputs.map((o) => o.name),
+      })),
+      params: run.model.params.numParams(),
+      files,
+    };
+  } finally {
+    run.model.dispose();
+  }
+}
+
+/** The training split as records: images uint8 [N, H, W, C], labels [N] and, for text models, token ids and mask. */
+function trainingData(model: GenerativeModel, cfg: Parameters<typeof loadSplit>[0], n: number): Record<string, TensorRecord> {
+  const ds = loadSplit(cfg, 'train');
+  const N = n > 0 ? Math.min(n, ds.n) : ds.n;
+  const D = ds.height * ds.width * ds.channels;
+  const out: Record<string, TensorRecord> = {
+    images: { dtype: 'U8', shape: [N, ds.height, ds.width, ds.channels], data: ds.images.slice(0, N * D) },
+  };
+  const kind = (cfg.model as { cond?: { kind?: string } }).cond?.kind ?? 'none';
+  if (kind === 'label' && ds.labels)
+    out.labels = { dtype: 'I64', shape: [N], data: BigInt64Array.from(ds.labels.subarray(0, N), (v) => BigInt(v)) };
+  if (kind === 'text') {
+    const tok = model.networks?.().find((s) => s.tokenize)?.tokenize;
+    if (!tok || !ds.captions) throw new UserError(`the text model's training data has no captions to tokenize; export without --data`);
+    const { ids, mask, T } = tok(ds.captions.slice(0, N));
+    out.ids = { dtype: 'I64', shape: [N, T], data: BigInt64Array.from(ids, (v) => BigInt(v)) };
+    out.mask = { dtype: 'F32', shape: [N, T], data: mask };
+  }
+  return out;
+}
+
+function readme(family: string, spec: string, step: number, nets: { name: string; doc: string }[], data: boolean): string {
+  return `# ${family} model exported from deepgen
+
+Exported from \`${spec}\` at step ${step} by \`deepgen export --to pytorch\`. Needs PyTorch (>= 1.13) and numpy.
+
+| file | what |
+| --- | --- |
+| model.py | \`Model(folder)\`: every parameter under its deepgen name, one method per network (NHWC tensors) |
+| weights.safetensors | the weights in PyTorch layouts (Linear [out, in], Conv2d [out, in, k, k]) |
+| config.json | deepgen's config of the run, and \`export\`: shapes, networks, the noise schedule |
+| train.py | the family's loss, Adam, lr schedule, EMA, DistributedDataParallel, checkpoints |
+| sample.py | a grid of samples as PNG |
+${data ? '| data.safetensors | the training images (uint8), labels and token ids |\n' : ''}
+Networks: ${nets.map((n) => `\`${n.name}\` (${n.doc})`).join('; ')}
+
+    python3 train.py --steps 1000 --nproc 2       # DistributedDataParallel on 2 processes (gloo on CPU)
+    python3 sample.py --weights checkpoint/ema.safetensors
+    deepgen import . --out runs/from-pytorch      # back to deepgen: sample, eval, compare, serve
+`;
+}
+
+export interface ImportOptions {
+  /** The weights to import: default checkpoint/weights.safetensors when train.py wrote one, else the exported ones. */
+  weights?: string;
+  log?: (line: string) => void;
+}
+
+function readRecords(file: string, what: string): { tensors: Record<string, TensorRecord>; metadata: Record<string, string> } {
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(fs.readFileSync(file));
+  } catch (e) {
+    throw new UserError(`Cannot read ${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? e}; pass the package folder deepgen export wrote`);
+  }
+  return decodeSafetensors(bytes, file);
+}
+
+/** Reads a PyTorch package (and what its train.py wrote) into a deepgen run folder `out`. */
+export async function importTorch(
+  ptDir: string,
+  out: string,
+  opts: ImportOptions = {},
+): Promise<{ dir: string; step: number; weights: string; ema: boolean }> {
+  const cfgFile = path.join(ptDir, TORCH_FILES.config);
+  if (!fs.existsSync(cfgFile))
+    throw new UserError(`No ${TORCH_FILES.config} in ${ptDir}: pass a folder written by \`deepgen export RUN --to pytorch ${ptDir}\``);
+  let parsed: CheckpointConfigFile & { export?: unknown };
+  try {
+    parsed = JSON.parse(fs.readFileSync(cfgFile, 'utf8')) as CheckpointConfigFile & { export?: unknown };
+  } catch (e) {
+    throw new UserError(`${cfgFile} is not valid JSON (${(e as Error).message}); export the run again`);
+  }
+  if (!parsed || typeof parsed !== 'object' || !parsed.export)
+    throw new UserError(`${cfgFile} is not a deepgen export's config (no "export" section); export the run again`);
+  const { export: _section, ...config } = parsed;
+  const trained = path.join(ptDir, 'checkpoint', TORCH_FILES.weights);
+  const weightsFile = opts.weights ?? (fs.existsSync(trained) ? trained : path.join(ptDir, TORCH_FILES.weights));
+  const { tensors, metadata } = readRecords(weightsFile, 'weights');
+  const emaFile = path.join(path.dirname(weightsFile), 'ema.safetensors');
+  const ema = opts.weights === undefined && weightsFile === trained && fs.existsSync(emaFile) ? readRecords(emaFile, 'EMA weights').tensors : null;
+  // the model the config describes, only for its names and shapes
+  const { cfg, info } = resolveCheckpointConfig(config as CheckpointConfigFile, cfgFile);
+  await initBackend('cpu', {});
+  const model = getFamily(cfg.family).create(cfg.model, info, mixSeed(cfg.train.seed, 1));
+  let weights: Record<string, TensorRecord>;
+  let emaRecords: Record<string, TensorRecord> | undefined;
+  try {
+    weights = fromTorchRecords(tensors, model.params.all(), weightsFile);
+    if (ema) emaRecords = fromTorchRecords(ema, emaVarsOf(model), emaFile);
+  } finally {
+    model.dispose();
+  }
+  const step = Number.parseInt(metadata.step ?? '0', 10);
+  if (!Number.isSafeInteger(step) || step < 0)
+    throw new UserError(`${weightsFile} has step "${metadata.step}" in its metadata; save it with train.py (model.save(path, {'step': n}))`);
+  if (hasCheckpoint(out) && path.resolve(out) !== path.resolve(ptDir)) opts.log?.(`replacing the checkpoint in ${out}`);
+  saveCheckpoint(out, {
+    config: { ...(config as CheckpointConfigFile), importedFrom: { folder: ptDir, weights: path.basename(weightsFile), step } },
+    weights,
+    ...(emaRecords ? { ema: emaRecords } : {}),
+    state: { step, epoch: 0, rng: new Rng(mixSeed(cfg.train.seed, step)).getState() },
+  });
+  return { dir: out, step, weights: weightsFile, ema: Boolean(emaRecords) };
+}
+
