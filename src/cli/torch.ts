@@ -13,7 +13,7 @@ export function registerExport(program: Command): void {
     .requiredOption('--to <target>', 'what to export to: pytorch')
     .option('--data', 'also write the training split as data.safetensors (what train.py reads)')
     .option('--data-n <n>', 'only the first n training images in data.safetensors (0 = all)', intOpt('--data-n'), 0)
-    .option('--ema', "export the EMA weights (default: the raw weights, which train.py continues from)")
+    .option('--ema', 'export the EMA weights (default: the raw weights, which train.py continues from)')
     .description('write a run as a self-contained PyTorch package to train on PyTorch, e.g. distributed')
     .addHelpText(
       'after',
@@ -31,7 +31,8 @@ Examples:
     )
     .action(
       action(async (run: string, out: string, f: { to: string; data?: boolean; dataN: number; ema?: boolean }) => {
-        if (f.to !== 'pytorch') throw new UserError(`--to ${f.to} is not a target deepgen exports to; use --to pytorch`);
+        if (f.to !== 'pytorch')
+          throw new UserError(`--to ${f.to} is not a target deepgen exports to; use --to pytorch`);
         const r = await exportTorch(run, out, {
           data: f.data,
           dataN: f.dataN,
@@ -52,7 +53,10 @@ export function registerImport(program: Command): void {
     .command('import')
     .argument('<pt_dir>', 'a package folder written by deepgen export (trained by its train.py or not)')
     .requiredOption('--out <run>', 'the run folder to write')
-    .option('--weights <file>', 'the weights to read (default: checkpoint/weights.safetensors when train.py wrote one, else the exported weights)')
+    .option(
+      '--weights <file>',
+      'the weights to read (default: checkpoint/weights.safetensors when train.py wrote one, else the exported weights)',
+    )
     .description('read a PyTorch package back into a deepgen run folder (layouts converted, names and shapes checked)')
     .addHelpText(
       'after',

@@ -51,7 +51,15 @@ export interface ExportResult {
 }
 
 /** What train.py and sample.py read beside the deepgen config: shapes, classes, the schedule, the networks. */
-function exportSection(model: GenerativeModel, family: string, cfg: { model: unknown }, info: { height: number; width: number; channels: number; numClasses: number }, programs: ReturnType<typeof torchPackage>['programs'], step: number, run: string) {
+function exportSection(
+  model: GenerativeModel,
+  family: string,
+  cfg: { model: unknown },
+  info: { height: number; width: number; channels: number; numClasses: number },
+  programs: ReturnType<typeof torchPackage>['programs'],
+  step: number,
+  run: string,
+) {
   const m = cfg.model as { T?: number; schedule?: 'linear' | 'cosine' };
   return {
     from: { run, step, deepgen: 'export --to pytorch' },
@@ -120,7 +128,11 @@ export async function exportTorch(spec: string, out: string, opts: ExportOptions
 }
 
 /** The training split as records: images uint8 [N, H, W, C], labels [N] and, for text models, token ids and mask. */
-function trainingData(model: GenerativeModel, cfg: Parameters<typeof loadSplit>[0], n: number): Record<string, TensorRecord> {
+function trainingData(
+  model: GenerativeModel,
+  cfg: Parameters<typeof loadSplit>[0],
+  n: number,
+): Record<string, TensorRecord> {
   const ds = loadSplit(cfg, 'train');
   const N = n > 0 ? Math.min(n, ds.n) : ds.n;
   const D = ds.height * ds.width * ds.channels;
@@ -132,7 +144,8 @@ function trainingData(model: GenerativeModel, cfg: Parameters<typeof loadSplit>[
     out.labels = { dtype: 'I64', shape: [N], data: BigInt64Array.from(ds.labels.subarray(0, N), (v) => BigInt(v)) };
   if (kind === 'text') {
     const tok = model.networks?.().find((s) => s.tokenize)?.tokenize;
-    if (!tok || !ds.captions) throw new UserError(`the text model's training data has no captions to tokenize; export without --data`);
+    if (!tok || !ds.captions)
+      throw new UserError(`the text model's training data has no captions to tokenize; export without --data`);
     const { ids, mask, T } = tok(ds.captions.slice(0, N));
     out.ids = { dtype: 'I64', shape: [N, T], data: BigInt64Array.from(ids, (v) => BigInt(v)) };
     out.mask = { dtype: 'F32', shape: [N, T], data: mask };
@@ -140,7 +153,13 @@ function trainingData(model: GenerativeModel, cfg: Parameters<typeof loadSplit>[
   return out;
 }
 
-function readme(family: string, spec: string, step: number, nets: { name: string; doc: string }[], data: boolean): string {
+function readme(
+  family: string,
+  spec: string,
+  step: number,
+  nets: { name: string; doc: string }[],
+  data: boolean,
+): string {
   return `# ${family} model exported from deepgen
 
 Exported from \`${spec}\` at step ${step} by \`deepgen export --to pytorch\`. Needs PyTorch (>= 1.13) and numpy.
@@ -167,12 +186,17 @@ export interface ImportOptions {
   log?: (line: string) => void;
 }
 
-function readRecords(file: string, what: string): { tensors: Record<string, TensorRecord>; metadata: Record<string, string> } {
+function readRecords(
+  file: string,
+  what: string,
+): { tensors: Record<string, TensorRecord>; metadata: Record<string, string> } {
   let bytes: Uint8Array;
   try {
     bytes = new Uint8Array(fs.readFileSync(file));
   } catch (e) {
-    throw new UserError(`Cannot read ${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? e}; pass the package folder deepgen export wrote`);
+    throw new UserError(
+      `Cannot read ${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? e}; pass the package folder deepgen export wrote`,
+    );
   }
   return decodeSafetensors(bytes, file);
 }
@@ -185,7 +209,9 @@ export async function importTorch(
 ): Promise<{ dir: string; step: number; weights: string; ema: boolean }> {
   const cfgFile = path.join(ptDir, TORCH_FILES.config);
   if (!fs.existsSync(cfgFile))
-    throw new UserError(`No ${TORCH_FILES.config} in ${ptDir}: pass a folder written by \`deepgen export RUN --to pytorch ${ptDir}\``);
+    throw new UserError(
+      `No ${TORCH_FILES.config} in ${ptDir}: pass a folder written by \`deepgen export RUN --to pytorch ${ptDir}\``,
+    );
   let parsed: CheckpointConfigFile & { export?: unknown };
   try {
     parsed = JSON.parse(fs.readFileSync(cfgFile, 'utf8')) as CheckpointConfigFile & { export?: unknown };
@@ -199,7 +225,10 @@ export async function importTorch(
   const weightsFile = opts.weights ?? (fs.existsSync(trained) ? trained : path.join(ptDir, TORCH_FILES.weights));
   const { tensors, metadata } = readRecords(weightsFile, 'weights');
   const emaFile = path.join(path.dirname(weightsFile), 'ema.safetensors');
-  const ema = opts.weights === undefined && weightsFile === trained && fs.existsSync(emaFile) ? readRecords(emaFile, 'EMA weights').tensors : null;
+  const ema =
+    opts.weights === undefined && weightsFile === trained && fs.existsSync(emaFile)
+      ? readRecords(emaFile, 'EMA weights').tensors
+      : null;
   // the model the config describes, only for its names and shapes
   const { cfg, info } = resolveCheckpointConfig(config as CheckpointConfigFile, cfgFile);
   await initBackend('cpu', {});
@@ -214,14 +243,18 @@ export async function importTorch(
   }
   const step = Number.parseInt(metadata.step ?? '0', 10);
   if (!Number.isSafeInteger(step) || step < 0)
-    throw new UserError(`${weightsFile} has step "${metadata.step}" in its metadata; save it with train.py (model.save(path, {'step': n}))`);
+    throw new UserError(
+      `${weightsFile} has step "${metadata.step}" in its metadata; save it with train.py (model.save(path, {'step': n}))`,
+    );
   if (hasCheckpoint(out) && path.resolve(out) !== path.resolve(ptDir)) opts.log?.(`replacing the checkpoint in ${out}`);
   saveCheckpoint(out, {
-    config: { ...(config as CheckpointConfigFile), importedFrom: { folder: ptDir, weights: path.basename(weightsFile), step } },
+    config: {
+      ...(config as CheckpointConfigFile),
+      importedFrom: { folder: ptDir, weights: path.basename(weightsFile), step },
+    },
     weights,
     ...(emaRecords ? { ema: emaRecords } : {}),
     state: { step, epoch: 0, rng: new Rng(mixSeed(cfg.train.seed, step)).getState() },
   });
   return { dir: out, step, weights: weightsFile, ema: Boolean(emaRecords) };
 }
-

@@ -160,15 +160,19 @@ class GanLoss(nn.Module):
     def __init__(self, model):
         super().__init__()
         self.model = model
-        if MODEL['loss'] not in ('ns', 'hinge') or MODEL.get('acWeight', 0) > 0:
-            raise SystemExit(f'train.py: GAN loss {MODEL["loss"]} (acWeight {MODEL.get("acWeight", 0)}) is not exported yet; ns and hinge are')
+        if MODEL['loss'] not in ('ns', 'hinge') or MODEL['acWeight'] > 0 or MODEL['modeSeeking'] > 0 or MODEL['nCritic'] > 1:
+            raise SystemExit('train.py: this GAN uses a loss term not exported yet (wgan-gp, acWeight, modeSeeking or nCritic > 1); ns and hinge are')
 
-    def cond(self, which, cond):
-        return {} if cond is None else {'c': self.model(f'embed_{which}', **cond)['vec']}
+    def cond(self, which, cond, drop):
+        """c [B, dim] of G's or D's own conditioner; rows with drop get its null embedding."""
+        if cond is None:
+            return {}
+        e = self.model(f'embed_{which}', **cond)
+        return {'c': null_mix(e, self.model.tensors()[f'{which}.cond.null'], drop)['vec']}
 
-    def forward(self, phase, x, z, cond=None):
-        fake = self.model('generate', z=z, **self.cond('G', cond))['out']
-        cd = self.cond('D', cond)
+    def forward(self, phase, x, z, drop=None, cond=None):
+        fake = self.model('generate', z=z, **self.cond('G', cond, drop))['out']
+        cd = self.cond('D', cond, drop)
         if phase == 'D':
             real_s = self.model('discriminate', x=x, **cd)['out']
             fake_s = self.model('discriminate', x=fake.detach(), **cd)['out']
@@ -272,10 +276,12 @@ def worker(rank, world, args):
             cond = cond_inputs(batch, model)
             lr = lr_at(step, total)
             d = objective.draws(x, gen)
-            if cond is not None and FAMILY != 'gan':
+            if cond is not None:
                 d['drop'] = (torch.rand(B, generator=gen) < MODEL['cond']['dropProb']).to(device)
             phases = ['D', 'G'] if FAMILY == 'gan' else [None]
             for ph in phases:
+                if ph == 'G':
+                    d.update(objective.draws(x, gen))  # G's step draws its own z
                 opt = opts['model' if ph is None else ph]
                 for g in opt.param_groups:
                     g['lr'] = lr * groups['model' if ph is None else ph][1]
