@@ -160,6 +160,8 @@ export interface NetworkSpec {
   /** Seeded example inputs for a batch of B (any B >= 1 gives the same graph). */
   example(B: number, seed: number): Record<string, tf.Tensor>;
   run(inputs: Record<string, tf.Tensor>): Record<string, tf.Tensor>;
+  /** What the exported train.py and sample.py need beside the config (a noise schedule, a palette), as JSON. */
+  info?: Record<string, unknown>;
   /** A text condition encoder's token ids and mask [B * T] for prompts (what `deepgen export --data` stores). */
   tokenize?(prompts: string[]): { ids: Int32Array; mask: Float32Array; T: number };
 }

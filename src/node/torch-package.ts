@@ -14,7 +14,6 @@ import { fromTorchRecords, toTorchRecords, torchPackage } from '../core/export/e
 import { TRAIN_PY } from '../core/export/python-train.ts';
 import { SAMPLE_PY } from '../core/export/python-sample.ts';
 import type { GenerativeModel } from '../core/family.ts';
-import { makeSchedule } from '../core/diffusion/schedules.ts';
 import { hasCheckpoint, readCheckpointConfig, saveCheckpoint } from './checkpoint-store.ts';
 import { writeFileAtomic } from './fs-atomic.ts';
 import { initBackend } from './backend.ts';
@@ -50,32 +49,26 @@ export interface ExportResult {
   files: string[];
 }
 
-/** What train.py and sample.py read beside the deepgen config: shapes, classes, the schedule, the networks. */
+/** What train.py and sample.py read beside the deepgen config: shapes, classes, the networks and what each adds. */
 function exportSection(
   model: GenerativeModel,
-  family: string,
-  cfg: { model: unknown },
   info: { height: number; width: number; channels: number; numClasses: number },
   programs: ReturnType<typeof torchPackage>['programs'],
   step: number,
   run: string,
 ) {
-  const m = cfg.model as { T?: number; schedule?: 'linear' | 'cosine' };
+  const specs = model.networks!();
   return {
-    from: { run, step, deepgen: 'export --to pytorch' },
+    from: { run, step },
     shape: [info.height, info.width, info.channels],
     numClasses: info.numClasses,
-    variational: family === 'vae',
     networks: programs.map((p) => ({
       name: p.name,
       doc: p.doc,
       inputs: p.inputs.map((i) => ({ name: i.name, dtype: i.dtype === 'int32' ? 'int64' : i.dtype })),
       outputs: p.outputs.map((o) => o.name),
     })),
-    ...(family === 'diffusion' && m.T && m.schedule
-      ? { diffusion: { alphaBar: Array.from(makeSchedule(m.schedule, m.T).alphaBar) } }
-      : {}),
-    params: Object.keys(model.params.all()).length,
+    ...Object.assign({}, ...specs.map((s) => s.info ?? {})),
   };
 }
 
@@ -101,7 +94,7 @@ export async function exportTorch(spec: string, out: string, opts: ExportOptions
     write(TORCH_FILES.model, pkg.modelPy);
     write(TORCH_FILES.weights, encodeSafetensors(weights, { step: String(run.step), family: run.family }));
     if (Object.keys(pkg.constants).length) write(TORCH_FILES.constants, encodeSafetensors(pkg.constants));
-    const section = exportSection(run.model, run.family, run.cfg, run.info, pkg.programs, run.step, spec);
+    const section = exportSection(run.model, run.info, pkg.programs, run.step, spec);
     write(TORCH_FILES.config, `${JSON.stringify({ ...config, export: section }, null, 2)}\n`);
     write(TORCH_FILES.train, TRAIN_PY);
     write(TORCH_FILES.sample, SAMPLE_PY);

@@ -50,6 +50,9 @@ def check(folder):
             elif fam in ('vae', 'ae'):
                 loss = train.VaeLoss(m)(g('loss.x'), g('loss.eps'), drop=drop, cond=cond)
                 out['loss'] = [float(loss), float(io['loss.expected'][0])]
+            elif fam in ('pixelcnn', 'igpt', 'flow'):
+                loss = getattr(train, train.OBJECTIVES[fam])(m)(g('loss.x'), drop=drop, cond=cond)
+                out['loss'] = [float(loss), float(io['loss.expected'][0])]
             else:
                 obj = train.GanLoss(m)
                 out['lossD'] = [float(obj('D', g('loss.x'), g('loss.z'), drop=drop, cond=cond)), float(io['loss.expected'][0])]

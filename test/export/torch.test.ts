@@ -37,6 +37,12 @@ const CASES: [string, FamilyName, TinyRunOptions][] = [
   ['gan-label', 'gan', { model: { cond: { kind: 'label', dropProb: 0.5 } } }],
   ['gan-hinge-spectral', 'gan', { model: { loss: 'hinge', dNorm: 'spectral' } }],
   ['gan-mlp-text', 'gan', { model: { arch: 'mlp', cond: { kind: 'text' } } }],
+  ['pixelcnn-label', 'pixelcnn', { model: { cond: { kind: 'label', dropProb: 0.5 } } }],
+  ['pixelcnn-bernoulli', 'pixelcnn', { model: { output: 'bernoulli' } }],
+  ['igpt-label', 'igpt', { model: { cond: { kind: 'label', dropProb: 0.5 } } }],
+  ['igpt-text', 'igpt', { model: { cond: { kind: 'text' } } }],
+  ['flow', 'flow', {}],
+  ['flow-lu-label', 'flow', { model: { permutation: 'conv1x1-lu', cond: { kind: 'label', dropProb: 0.5 } } }],
 ];
 
 const B = 4;
@@ -90,6 +96,13 @@ async function writeIo(model: GenerativeModel, family: string, name: string, dir
     io['loss.eps'] = tf.randomNormal([B, m.cfg.latent], 0, 1, 'float32', seed); // reparameterise(mu, logVar, seed)
     io['loss.x'] = x;
     put(m.nets.cond?.dropMask(B, mixSeed(seed, 17)));
+  } else if (family === 'pixelcnn' || family === 'igpt' || family === 'flow') {
+    // their one draw is the condition's drop mask (the flow's uniform dequantization is the data pipeline's)
+    const m = model as unknown as { cond: { dropMask(B: number, seed: number): boolean[] } | null };
+    const x = tf.randomUniform(shape, 0.001, 0.999, 'float32', 5);
+    io['loss.expected'] = tf.tidy(() => tf.reshape(model.loss(x as tf.Tensor4D, y, seed).loss, [1]));
+    io['loss.x'] = x;
+    put(m.cond?.dropMask(B, new Rng(seed).seed()));
   } else {
     const m = model as unknown as GanModel;
     const x = tf.randomUniform(shape, -1, 1, 'float32', 5) as tf.Tensor4D;

@@ -99,7 +99,32 @@ def draw(model, n, gen, args):
         z = torch.randn(n, MODEL['latent'], generator=gen)
         kw = {'c': model('embed_G', **cin)['vec']} if cin is not None else {}
         return (model('generate', z=z, **kw)['out'] + 1) / 2
-    raise SystemExit(f'sample.py: no sampler for the {FAMILY} family yet')
+    H, W, C = EXPORT['shape']
+    kw = {'c': model('embed', **cin)['vec']} if cin is not None else {}
+    if FAMILY == 'pixelcnn':
+        # raster order, one colour value at a time: p(x_i | x_<i) from the masked network on the image so far
+        cat = MODEL['output'] == 'categorical'
+        x = torch.zeros(n, H, W, C)
+        for i in range(H):
+            for j in range(W):
+                for ch in range(C):
+                    logits = model('predict', x=x * 2 - 1, **kw)['out'][:, i, j, ch]
+                    if cat:
+                        k = torch.multinomial(torch.softmax(logits / args.temperature, -1), 1, generator=gen)[:, 0]
+                        x[:, i, j, ch] = k.float() / 255
+                    else:
+                        x[:, i, j, ch] = (torch.rand(n, generator=gen) < torch.sigmoid(logits[:, 0])).float()
+        return x
+    if FAMILY == 'igpt':
+        # one token at a time from the logits of the tokens so far; tokens to colours with deepgen's palette
+        N = H * W
+        t = torch.zeros(n, N, dtype=torch.long)
+        for p in range(N):
+            logits = model('predict', tokens=t[:, :N - 1], **kw)['out'][:, p]
+            t[:, p] = torch.multinomial(torch.softmax(logits / args.temperature, -1), 1, generator=gen)[:, 0]
+        colors = torch.tensor(EXPORT['palette']['colors']).reshape(-1, C)
+        return colors[t].reshape(n, H, W, C)
+    raise SystemExit(f'sample.py: no sampler for the {FAMILY} family; deepgen import the weights and run deepgen sample')
 
 
 def main():
@@ -110,6 +135,7 @@ def main():
     ap.add_argument('--steps', type=int, default=50, help='DDIM steps (diffusion)')
     ap.add_argument('--guidance', type=float, default=MODEL.get('guidance', 1) if FAMILY == 'diffusion' else 1)
     ap.add_argument('--label', type=int)
+    ap.add_argument('--temperature', type=float, default=1.0, help='softmax temperature (PixelCNN, image GPT)')
     ap.add_argument('--out', default='samples.png')
     args = ap.parse_args()
     model = Model(HERE).eval()

@@ -128,10 +128,7 @@ class VaeLoss(nn.Module):
             raise SystemExit('train.py: the discretized-logistic VAE likelihood is not exported yet; train it in deepgen or use bernoulli/gaussian')
 
     def forward(self, x, eps, drop=None, cond=None):
-        c = {}
-        if cond is not None:
-            e = self.model('embed', **cond)
-            c = {'c': null_mix(e, self.model.tensors()['cond.null'], drop)['vec']}
+        c = embed_vec(self.model, cond, drop)
         o = self.model('encode', x=x, **c)['out']
         L = MODEL['latent']
         variational = EXPORT['variational']
@@ -163,16 +160,9 @@ class GanLoss(nn.Module):
         if MODEL['loss'] not in ('ns', 'hinge') or MODEL['acWeight'] > 0 or MODEL['modeSeeking'] > 0 or MODEL['nCritic'] > 1:
             raise SystemExit('train.py: this GAN uses a loss term not exported yet (wgan-gp, acWeight, modeSeeking or nCritic > 1); ns and hinge are')
 
-    def cond(self, which, cond, drop):
-        """c [B, dim] of G's or D's own conditioner; rows with drop get its null embedding."""
-        if cond is None:
-            return {}
-        e = self.model(f'embed_{which}', **cond)
-        return {'c': null_mix(e, self.model.tensors()[f'{which}.cond.null'], drop)['vec']}
-
     def forward(self, phase, x, z, drop=None, cond=None):
-        fake = self.model('generate', z=z, **self.cond('G', cond, drop))['out']
-        cd = self.cond('D', cond, drop)
+        fake = self.model('generate', z=z, **embed_vec(self.model, cond, drop, 'G'))['out']
+        cd = embed_vec(self.model, cond, drop, 'D')
         if phase == 'D':
             real_s = self.model('discriminate', x=x, **cd)['out']
             fake_s = self.model('discriminate', x=fake.detach(), **cd)['out']
@@ -184,6 +174,90 @@ class GanLoss(nn.Module):
 
     def draws(self, x, gen):
         return {'z': torch.randn(x.shape[0], MODEL['latent'], generator=gen).to(x.device)}
+
+
+def embed_vec(model, cond, drop, which=''):
+    """c [B, dim] from the condition encoder; rows with drop get the null embedding. {} when unconditional."""
+    if cond is None:
+        return {}
+    prefix = f'{which}.cond' if which else 'cond'
+    e = model(f'embed_{which}' if which else 'embed', **cond)
+    return {'c': null_mix(e, model.tensors()[f'{prefix}.null'], drop)['vec']}
+
+
+class PixelCnnLoss(nn.Module):
+    """-log p(x) = -sum_i log p(x_i | x_<i, c): a 256-way categorical per colour value (or a Bernoulli of binarized
+    data), all pixels at once through the masked convolutions; the loss is its batch mean in nats per image."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x, drop=None, cond=None):
+        cat = MODEL['output'] == 'categorical'
+        k = torch.clamp(torch.round(x * 255), 0, 255) if cat else (x > 0.5).to(torch.float32)
+        v = (k / 255 if cat else k) * 2 - 1
+        logits = self.model('predict', x=v, **embed_vec(self.model, cond, drop))['out']  # [B, H, W, C, K]
+        if cat:
+            nll = -torch.log_softmax(logits, -1).gather(-1, k.long()[..., None]).flatten(1).sum(1)
+        else:
+            l = logits[..., 0]
+            nll = (F.softplus(l) - l * k).flatten(1).sum(1)
+        return nll.mean()
+
+    def draws(self, x, gen):
+        return {}
+
+
+def image_tokens(x01):
+    """deepgen's palette: each 8-bit value to its level, a pixel's levels to one token (export.palette)."""
+    pal = EXPORT['palette']
+    level_of = torch.tensor(pal['levelOf'], device=x01.device)
+    v = torch.clamp(torch.round(x01 * 255), 0, 255).long()
+    lv = level_of[v]  # [B, H, W, C]
+    t = torch.zeros(lv.shape[:3], dtype=torch.long, device=x01.device)
+    for c in range(lv.shape[3]):
+        t = t * pal['levels'] + lv[..., c]
+    return t.flatten(1)  # [B, N]
+
+
+class IgptLoss(nn.Module):
+    """-log p(t) = -sum_i log softmax(logits_i)[t_i] over the N tokens of an image (raster order), batch mean."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x, drop=None, cond=None):
+        t = image_tokens(x)
+        logits = self.model('predict', tokens=t[:, :-1], **embed_vec(self.model, cond, drop))['out']  # [B, N, V]
+        return -torch.log_softmax(logits, -1).gather(-1, t[..., None]).sum((1, 2)).mean()
+
+    def draws(self, x, gen):
+        return {}
+
+
+class FlowLoss(nn.Module):
+    """The 8-bit bound with uniform dequantization, y = (k + u) / 256 from the data pipeline:
+    -log P(x) <= -(sum_s log N(z_s; 0, I) + log|det dz/dy|) + D log 256, batch mean."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+        if MODEL['dequant']['kind'] != 'uniform':
+            raise SystemExit('train.py: variational dequantization is not exported yet; uniform is')
+
+    def forward(self, x, drop=None, cond=None):
+        out = self.model('density', y=x, **embed_vec(self.model, cond, drop))
+        log_pz = sum((-0.5 * torch.square(z) - 0.5 * math.log(2 * math.pi)).flatten(1).sum(1) for k, z in out.items() if k != 'logdet')
+        D = x[0].numel()
+        return (-(log_pz + out['logdet']) + D * math.log(256)).mean()
+
+    def draws(self, x, gen):
+        return {}
+
+
+OBJECTIVES = {'diffusion': 'DiffusionLoss', 'vae': 'VaeLoss', 'ae': 'VaeLoss', 'gan': 'GanLoss', 'pixelcnn': 'PixelCnnLoss', 'igpt': 'IgptLoss', 'flow': 'FlowLoss'}
 
 
 def lr_at(step, total):
@@ -235,7 +309,7 @@ def worker(rank, world, args):
     if os.path.exists(os.path.join(out, 'state.json')):
         model.load(os.path.join(out, 'weights.safetensors'))
         step = json.load(open(os.path.join(out, 'state.json')))['step']
-    objective = {'diffusion': DiffusionLoss, 'vae': VaeLoss, 'ae': VaeLoss, 'gan': GanLoss}[FAMILY](model).to(device)
+    objective = globals()[OBJECTIVES[FAMILY]](model).to(device)
     # GAN phases leave one network's parameters unused (D's step does not reach G)
     wrapped = nn.parallel.DistributedDataParallel(objective, find_unused_parameters=FAMILY == 'gan') if distributed else objective
     b1, b2 = TRAIN['beta1'], TRAIN['beta2']

@@ -99,6 +99,8 @@ const UNARY: Record<string, (x: string, a: Record<string, unknown>) => string> =
   // tf.step: 1 where x > 0, alpha elsewhere (NaN stays NaN)
   Step: (x, a) => `step(${x}, ${num(a.alpha)})`,
   ZerosLike: (x) => `torch.zeros_like(${x})`,
+  // deepgen's log|det W| (an LU decomposition in JS, export/trace.ts recordOp)
+  LogAbsDet: (x) => `torch.linalg.slogdet(${x})[1]`,
   OnesLike: (x) => `torch.ones_like(${x})`,
   Cast: (x, a) => `${x}.to(${TORCH_DTYPE[a.dtype as string] ?? 'torch.float32'})`,
   ClipByValue: (x, a) => `torch.clamp(${x}, ${num(a.clipValueMin)}, ${num(a.clipValueMax)})`,

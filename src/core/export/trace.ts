@@ -32,11 +32,18 @@ export interface Trace {
   detached: Set<number>;
 }
 
-let active: { detached: Set<number> } | null = null;
+let active: { detached: Set<number>; op: (kernel: string, inputs: tf.Tensor[], output: tf.Tensor) => void } | null =
+  null;
 
 /** Tells a running trace that t is a stop-gradient copy (PyTorch's .detach()); a no-op otherwise. */
 export function markDetached(t: tf.Tensor): void {
   active?.detached.add(t.id);
+}
+
+/** Records `output = kernel(inputs)` for an op deepgen computes in JS (e.g. 'LogAbsDet' by an LU decomposition), which
+ *  the trace would otherwise see as a constant; export/torch.ts must know `kernel`. A no-op when no trace runs. */
+export function recordOp(kernel: string, inputs: tf.Tensor[], output: tf.Tensor): void {
+  active?.op(kernel, inputs, output);
 }
 
 type Engine = { runKernel: (name: string, inputs: Record<string, unknown>, attrs: Record<string, unknown>) => unknown };
@@ -93,7 +100,19 @@ export function traceKernels(
     }
   };
   const detached = new Set<number>();
-  active = { detached };
+  const op = (kernel: string, ins: tf.Tensor[], output: tf.Tensor) => {
+    for (const t of ins) if (!(made.has(t.id) || given.has(t.id) || paramIds.has(t.id))) readConstant(t);
+    for (const t of [...ins, output]) if (!seen.has(t.id)) seen.set(t.id, t);
+    made.add(output.id);
+    nodes.push({
+      kernel,
+      inputKeys: ins.map((_, i) => String(i)),
+      inputs: ins.map((t) => t.id),
+      attrs: {},
+      outputs: [output.id],
+    });
+  };
+  active = { detached, op };
   let values: Record<string, tf.Tensor>;
   try {
     values = tf.tidy(() => fn(inputs));

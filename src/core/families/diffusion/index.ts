@@ -266,6 +266,7 @@ export class DiffusionModel implements GenerativeModel {
       ...(cond ? [cond.network()] : []),
       {
         name: 'denoise',
+        info: { diffusion: { alphaBar: Array.from(this.schedule.alphaBar) } },
         doc: `The UNet's ${this.cfg.prediction} prediction from x_t [B, H, W, C] (NHWC, in [-1, 1]), temb = timestep_embedding(t) [B, ${this.cfg.channels[0]}]${cond ? ' and the condition (vec, seq, mask)' : ''}.`,
         example: (B, seed): Record<string, tf.Tensor> => {
           const rng = new Rng(seed);

@@ -7,6 +7,7 @@ import type {
   EvalOptions,
   Family,
   GenerativeModel,
+  NetworkSpec,
   LatentSpace,
   Picture,
   SampleOptions,
@@ -304,6 +305,28 @@ export class FlowModel implements GenerativeModel, FlowMaps {
     for (let j = 0; j < K; j++)
       negs.push(tf.tidy(() => tf.neg(this.nll(x, c, mixSeed(seed, j), false, true)) as tf.Tensor1D));
     return tf.tidy(() => tf.neg(logMeanExp(tf.stack(negs), 0)) as tf.Tensor1D);
+  }
+
+  networks(): NetworkSpec[] {
+    const { height: H, width: W, channels: C } = this.info;
+    const cond = this.cond;
+    return [
+      ...(cond ? [cond.network()] : []),
+      {
+        name: 'density',
+        doc: `The flow's latents z_s (NHWC, one per scale) and log|det dz/dy| [B] of y [B, H, W, C] in [0, 1] (dequantized 8-bit data, (k + u) / 256)${cond ? ' and c = embed(...).vec' : ''}: -log p(y) = -(sum_s log N(z_s; 0, I) + logdet).`,
+        example: (B, seed): Record<string, tf.Tensor> => {
+          const rng = new Rng(seed);
+          const y = tf.randomUniform([B, H, W, C], 0, 1, 'float32', rng.seed());
+          return { y, ...(cond ? { c: cond.exampleSeq(B, rng.seed()).vec } : {}) };
+        },
+        run: (i) => {
+          const t = this.transform.forward(i.y as tf.Tensor4D);
+          const f = this.flow.forward(t.y, { cond: (i.c as tf.Tensor2D) ?? null });
+          return { ...Object.fromEntries(f.zs.map((z, k) => [`z${k}`, z])), logdet: tf.add(f.logdet, t.logdet) };
+        },
+      },
+    ];
   }
 
   dispose(): void {

@@ -2,6 +2,7 @@
 // Squeeze, actnorm (data-dependent init), the invertible 1x1 convolution (plain or LU-parameterised), channel
 // reversal, and the data transform (logit or centring). Tensors are NHWC [B,h,w,c]; log-dets are [B] in nats.
 import * as tf from '@tensorflow/tfjs-core';
+import { recordOp } from '../../export/trace.ts';
 import type { ParamStore } from '../../nn/params.ts';
 import type { Rng } from '../../tensor/rng.ts';
 import { inverse, logAbsDetLu, luDecompose, inverseLu, pluParts, randomRotation, transpose } from './linalg.ts';
@@ -113,7 +114,9 @@ export function logAbsDet(w: tf.Tensor2D): tf.Scalar {
       gradFunc: (dy: tf.Tensor) => tf.mul(dy, tf.tensor2d(invT, [n, n])),
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
-  return f(w) as tf.Scalar;
+  const out = f(w) as tf.Scalar;
+  recordOp('LogAbsDet', [w], out);
+  return out;
 }
 
 /**

@@ -9,6 +9,7 @@ import type {
   EvalOptions,
   Family,
   GenerativeModel,
+  NetworkSpec,
   Picture,
   SampleOptions,
 } from '../../family.ts';
@@ -272,6 +273,39 @@ export class IgptModel implements GenerativeModel {
       const t = this.tokens(x);
       return tf.add(tokenNll(this.logits(t, c), t), logBinSum(this.palette, t)) as tf.Tensor1D;
     });
+  }
+
+  networks(): NetworkSpec[] {
+    const cond = this.cond;
+    const N = this.seqLen;
+    return [
+      ...(cond ? [cond.network()] : []),
+      {
+        name: 'predict',
+        info: {
+          palette: {
+            levels: this.palette.levels,
+            levelOf: Array.from({ length: 256 }, (_, v) => this.palette.level(v)),
+            colors: Array.from(this.palette.colors),
+          },
+        },
+        doc: `The logits [B, N, V] of p(t_i | t_<i${cond ? ', c' : ''}) for the N = ${N} tokens of an image (raster order), from its first N - 1 tokens [B, N - 1] (int64)${cond ? ' and c = embed(...).vec (the start token)' : ''}.`,
+        example: (B, seed): Record<string, tf.Tensor> => {
+          const rng = new Rng(seed);
+          const t = Array.from({ length: B * (N - 1) }, () => rng.int(this.palette.vocab));
+          return {
+            tokens: tf.tensor2d(t, [B, N - 1], 'int32'),
+            ...(cond ? { c: cond.exampleSeq(B, rng.seed()).vec } : {}),
+          };
+        },
+        run: (i) => ({
+          out: this.net.forward(
+            i.tokens as tf.Tensor2D,
+            this.net.startVector((i.c as tf.Tensor2D) ?? null, i.tokens.shape[0]),
+          ),
+        }),
+      },
+    ];
   }
 
   dispose(): void {

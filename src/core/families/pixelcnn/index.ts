@@ -8,6 +8,7 @@ import type {
   EvalOptions,
   Family,
   GenerativeModel,
+  NetworkSpec,
   Picture,
   SampleOptions,
 } from '../../family.ts';
@@ -225,6 +226,24 @@ export class PixelCnnModel implements GenerativeModel {
       const c = this.cond ? this.cond.evalEmbed({ labels: y, prompts: captions }, k) : null;
       return this.nll(x, c);
     });
+  }
+
+  networks(): NetworkSpec[] {
+    const { height: H, width: W, channels: C } = this.info;
+    const cond = this.cond;
+    return [
+      ...(cond ? [cond.network()] : []),
+      {
+        name: 'predict',
+        doc: `The logits [B, H, W, C, K] of p(x_i | x_<i${cond ? ', c' : ''}) for every pixel and colour at once (masked convolutions), from x [B, H, W, C] (NHWC, 8-bit values k as 2 k / 255 - 1${this.cfg.output === 'bernoulli' ? ', binary as -1 / 1' : ''})${cond ? ' and c = embed(...).vec' : ''}.`,
+        example: (B, seed): Record<string, tf.Tensor> => {
+          const rng = new Rng(seed);
+          const x = this.encode(tf.randomUniform([B, H, W, C], 0, 1, 'float32', rng.seed()) as tf.Tensor4D);
+          return { x, ...(cond ? { c: cond.exampleSeq(B, rng.seed()).vec } : {}) };
+        },
+        run: (i) => ({ out: this.net.forward(i.x as tf.Tensor4D, (i.c as tf.Tensor2D) ?? null) }),
+      },
+    ];
   }
 
   dispose(): void {

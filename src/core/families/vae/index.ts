@@ -255,6 +255,7 @@ export class VaeModel implements GenerativeModel {
       ...(cond ? [cond.network()] : []),
       {
         name: 'encode',
+        info: { variational: this.variational },
         doc: `q(z|x${cond ? ', c' : ''}): x [B, H, W, C] (NHWC, in [0, 1])${cond ? ', c = cond(...).vec' : ''} -> ${this.variational ? '[mu, logVar] [B, 2L]' : 'the code z [B, L]'}.`,
         example: (B, seed) => {
           const rng = new Rng(seed);
