@@ -10,11 +10,17 @@ import { resolveCheckpointConfig } from '../core/checkpoint/load-model.ts';
 import { getFamily } from '../core/registry.ts';
 import { mixSeed, Rng } from '../core/tensor/rng.ts';
 import { emaVarsOf } from '../core/train/model-step.ts';
-import { fromTorchRecords, toTorchRecords, torchPackage } from '../core/export/export.ts';
+import {
+  fromTorchOptimizer,
+  fromTorchRecords,
+  toTorchOptimizer,
+  toTorchRecords,
+  torchPackage,
+} from '../core/export/export.ts';
 import { TRAIN_PY } from '../core/export/python-train.ts';
 import { SAMPLE_PY } from '../core/export/python-sample.ts';
 import type { GenerativeModel } from '../core/family.ts';
-import { hasCheckpoint, readCheckpointConfig, saveCheckpoint } from './checkpoint-store.ts';
+import { hasCheckpoint, loadCheckpoint, readCheckpointConfig, saveCheckpoint } from './checkpoint-store.ts';
 import { writeFileAtomic } from './fs-atomic.ts';
 import { initBackend } from './backend.ts';
 import { loadRun } from './run.ts';
@@ -23,6 +29,8 @@ import { loadSplit } from './train/prepare.ts';
 export const TORCH_FILES = {
   model: 'model.py',
   weights: 'weights.safetensors',
+  ema: 'ema.safetensors',
+  optimizer: 'optimizer.safetensors',
   constants: 'constants.safetensors',
   config: 'config.json',
   train: 'train.py',
@@ -94,6 +102,17 @@ export async function exportTorch(spec: string, out: string, opts: ExportOptions
     write(TORCH_FILES.model, pkg.modelPy);
     write(TORCH_FILES.weights, encodeSafetensors(weights, { step: String(run.step), family: run.family }));
     if (Object.keys(pkg.constants).length) write(TORCH_FILES.constants, encodeSafetensors(pkg.constants));
+    // the run's EMA and Adam state, so that train.py continues the run rather than starting it again
+    if (fs.existsSync(path.join(run.dir, 'state.json'))) {
+      const ck = loadCheckpoint(run.dir);
+      const meta = { step: String(run.step), family: run.family };
+      if (ck.ema) write(TORCH_FILES.ema, encodeSafetensors(toTorchRecords(ck.ema), meta));
+      if (ck.optimizer)
+        write(
+          TORCH_FILES.optimizer,
+          encodeSafetensors(toTorchOptimizer(ck.optimizer, ck.state.optimizerStep ?? run.step), meta),
+        );
+    }
     const section = exportSection(run.model, run.info, pkg.programs, run.step, spec);
     write(TORCH_FILES.config, `${JSON.stringify({ ...config, export: section }, null, 2)}\n`);
     write(TORCH_FILES.train, TRAIN_PY);
@@ -234,6 +253,12 @@ export async function importTorch(
   } finally {
     model.dispose();
   }
+  const optFile = path.join(path.dirname(weightsFile), TORCH_FILES.optimizer);
+  let optimizer: ReturnType<typeof fromTorchOptimizer> | null = null;
+  if (fs.existsSync(optFile)) {
+    const shapes = Object.fromEntries(Object.entries(weights).map(([k, r]) => [k, { shape: r.shape }]));
+    optimizer = fromTorchOptimizer(readRecords(optFile, 'optimizer state').tensors, shapes);
+  }
   const step = Number.parseInt(metadata.step ?? '0', 10);
   if (!Number.isSafeInteger(step) || step < 0)
     throw new UserError(
@@ -247,7 +272,13 @@ export async function importTorch(
     },
     weights,
     ...(emaRecords ? { ema: emaRecords } : {}),
-    state: { step, epoch: 0, rng: new Rng(mixSeed(cfg.train.seed, step)).getState() },
+    ...(optimizer && Object.keys(optimizer.records).length ? { optimizer: optimizer.records } : {}),
+    state: {
+      step,
+      epoch: 0,
+      rng: new Rng(mixSeed(cfg.train.seed, step)).getState(),
+      ...(optimizer && Object.keys(optimizer.records).length ? { optimizerStep: optimizer.steps } : {}),
+    },
   });
   return { dir: out, step, weights: weightsFile, ema: Boolean(emaRecords) };
 }

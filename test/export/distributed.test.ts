@@ -86,6 +86,11 @@ describe('DistributedDataParallel on the exported diffusion model', { skip: miss
     const e = await runCli(['eval', back, '--metrics', 'nll'], { cwd: root });
     assert.equal(e.code, 0, e.stderr);
     assert.match(e.stdout, /bits\/dim/);
+    // Adam's moments came back too: deepgen continues the run PyTorch trained
+    assert.ok(fs.existsSync(path.join(back, 'optimizer.safetensors')));
+    const resumed = await runCli(['train', '--resume', '--out', back, '--steps', '8'], { cwd: root });
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.equal(state(back).step, 8);
   });
 
   test("torchrun's environment (RANK, WORLD_SIZE, MASTER_ADDR/PORT): 2 processes rendezvous and train", async () => {

@@ -96,3 +96,59 @@ export function fromTorchRecords(
     );
   return out;
 }
+
+/** Adam's group of a variable in train.py: 'D' or 'G' for a GAN (deepgen's "D/" and "G/" key prefixes), else 'model'. */
+const TORCH_GROUP = 'model';
+
+/**
+ * deepgen's optimizer.safetensors ("[group/]name.m", ".v", Adam's t per group) -> train.py's ("group/name.m", ".v",
+ * ".t" per parameter), moments in PyTorch layouts.
+ */
+export function toTorchOptimizer(
+  records: Record<string, TensorRecord>,
+  steps: number | Record<string, number> | undefined,
+): Record<string, TensorRecord> {
+  const out: Record<string, TensorRecord> = {};
+  for (const [key, r] of Object.entries(records)) {
+    const m = /^(?:([^/]+)\/)?(.+)\.(m|v)$/.exec(key);
+    if (!m) continue;
+    const [, group = TORCH_GROUP, name, which] = m;
+    const perm = toTorchPerm(layoutOf(name, r.shape));
+    out[`${group}/${name}.${which}`] = {
+      dtype: 'F32',
+      shape: permuteShape(r.shape, perm),
+      data: permuteValues(r.data as Float32Array, r.shape, perm),
+    };
+    const t = typeof steps === 'number' ? steps : (steps?.[group] ?? 0);
+    out[`${group}/${name}.t`] = { dtype: 'F32', shape: [1], data: new Float32Array([t]) };
+  }
+  return out;
+}
+
+/** train.py's optimizer.safetensors -> deepgen's records and Adam's t (one number, or one per GAN group). */
+export function fromTorchOptimizer(
+  records: Record<string, TensorRecord>,
+  expected: Record<string, { shape: number[] }>,
+): { records: Record<string, TensorRecord>; steps: number | Record<string, number> } {
+  const out: Record<string, TensorRecord> = {};
+  const steps: Record<string, number> = {};
+  for (const [key, r] of Object.entries(records)) {
+    const m = /^([^/]+)\/(.+)\.(m|v|t)$/.exec(key);
+    if (!m || !(m[2] in expected) || r.dtype !== 'F32') continue;
+    const [, group, name, which] = m;
+    if (which === 't') {
+      steps[group] = Math.max(steps[group] ?? 0, Math.round((r.data as Float32Array)[0]));
+      continue;
+    }
+    const want = expected[name].shape;
+    const perm = fromTorchPerm(layoutOf(name, want));
+    if (permuteShape(want, toTorchPerm(layoutOf(name, want))).join() !== r.shape.join()) continue;
+    out[`${group === TORCH_GROUP ? '' : `${group}/`}${name}.${which}`] = {
+      dtype: 'F32',
+      shape: want.slice(),
+      data: permuteValues(r.data as Float32Array, r.shape, perm),
+    };
+  }
+  const groups = Object.keys(steps);
+  return { records: out, steps: groups.length === 1 && groups[0] === TORCH_GROUP ? steps[TORCH_GROUP] : steps };
+}

@@ -272,6 +272,16 @@ def lr_at(step, total):
     return base * (0.5 * (1 + math.cos(math.pi * p)) if kind == 'cosine' else 1 - p)
 
 
+def out_of_time(t0, minutes, distributed):
+    """Whether --minutes are over, as rank 0 sees it (every process stops at the same step)."""
+    if not minutes:
+        return False
+    flag = torch.tensor([1.0 if time.time() - t0 > 60 * minutes else 0.0])
+    if distributed:
+        dist.broadcast(flag, 0)
+    return bool(flag[0] > 0)
+
+
 def save_checkpoint(out, model, ema, opts, step, metrics):
     os.makedirs(out, exist_ok=True)
     meta = {'step': step, 'family': FAMILY}
@@ -305,10 +315,14 @@ def worker(rank, world, args):
     n = images.shape[0]
     model = Model(HERE).to(device)
     out = args.out
-    step = 0
-    if os.path.exists(os.path.join(out, 'state.json')):
+    # a checkpoint in --out resumes; else the run continues from the exported step, EMA and Adam state
+    resume = os.path.exists(os.path.join(out, 'state.json'))
+    src = out if resume else HERE
+    if resume:
         model.load(os.path.join(out, 'weights.safetensors'))
         step = json.load(open(os.path.join(out, 'state.json')))['step']
+    else:
+        step = EXPORT['from']['step']
     objective = globals()[OBJECTIVES[FAMILY]](model).to(device)
     # GAN phases leave one network's parameters unused (D's step does not reach G)
     wrapped = nn.parallel.DistributedDataParallel(objective, find_unused_parameters=FAMILY == 'gan') if distributed else objective
@@ -320,8 +334,8 @@ def worker(rank, world, args):
     else:
         groups = {'model': (list(model.parameters()), 1)}
     opts = {g: torch.optim.Adam(ps, lr=TRAIN['lr'] * s, betas=(b1, b2), weight_decay=TRAIN['weightDecay']) for g, (ps, s) in groups.items()}
-    if step and os.path.exists(os.path.join(out, 'optimizer.safetensors')):
-        m = load_safetensors(os.path.join(out, 'optimizer.safetensors'))
+    if os.path.exists(os.path.join(src, 'optimizer.safetensors')):
+        m = load_safetensors(os.path.join(src, 'optimizer.safetensors'))
         pnames = {id(p): k for k, p in model.named_parameters()}
         for g, opt in opts.items():
             for p in groups[g][0]:
@@ -332,17 +346,18 @@ def worker(rank, world, args):
     ema_names = [k for k, _ in model.named_parameters() if FAMILY != 'gan' or k.startswith('G.')]
     ema = None
     if ema_decay > 0:
-        start = os.path.join(out, 'ema.safetensors') if step else None
-        ema = load_safetensors(start) if start and os.path.exists(start) else {k: v.detach().clone().cpu() for k, v in model.named_parameters() if k in ema_names}
+        start = os.path.join(src, 'ema.safetensors')
+        ema = load_safetensors(start) if os.path.exists(start) else {k: v.detach().clone().cpu() for k, v in model.named_parameters() if k in ema_names}
     gen = torch.Generator().manual_seed(args.seed * 1000 + rank)
     B = args.batch_size
     total = args.steps
-    t0, seen, last = time.time(), 0, None
+    t0, seen, last, first = time.time(), 0, None, step
     while step < total:
         epoch_gen = torch.Generator().manual_seed(args.seed + step // max(n // (B * world), 1))
         perm = torch.randperm(n, generator=epoch_gen)[rank::world]
         for i in range(0, len(perm) - B + 1, B):
-            if step >= total:
+            if step >= total or out_of_time(t0, args.minutes, distributed):
+                total = step
                 break
             idx = perm[i:i + B]
             x = preprocess(images[idx], gen).to(device)
@@ -383,8 +398,9 @@ def worker(rank, world, args):
             if rank == 0 and args.save_every and step % args.save_every == 0:
                 save_checkpoint(out, model, ema, opts, step, {'loss': last})
     if rank == 0:
-        save_checkpoint(out, model, ema, opts, step, {'loss': last, 'seconds': time.time() - t0, 'processes': world})
-        print(f'saved {out} at step {step}', flush=True)
+        el = time.time() - t0
+        save_checkpoint(out, model, ema, opts, step, {'loss': last, 'seconds': el, 'processes': world})
+        print(f'trained steps {first}..{step} in {el:.0f} s ({seen / max(el, 1e-9):.1f} images/s on {world} process{"es" if world > 1 else ""}); saved {out}', flush=True)
     if distributed:
         dist.barrier()
         dist.destroy_process_group()
@@ -399,7 +415,8 @@ def free_port():
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--data', default=os.path.join(HERE, 'data.safetensors'), help='training images (deepgen export --data)')
-    ap.add_argument('--steps', type=int, default=TRAIN['steps'] or 1000, help='total optimiser steps (a resumed run counts on)')
+    ap.add_argument('--steps', type=int, default=(TRAIN['steps'] or 1000), help='the step to train up to (counting the exported run\'s steps)')
+    ap.add_argument('--minutes', type=float, default=0, help='also stop after this many minutes of training (0 = no limit)')
     ap.add_argument('--batch-size', type=int, default=TRAIN['batchSize'], help='images per process and step')
     ap.add_argument('--nproc', type=int, default=1, help='processes on this machine (torch.multiprocessing; gloo on CPU, NCCL on GPUs)')
     ap.add_argument('--out', default=os.path.join(HERE, 'checkpoint'), help='checkpoint folder (resumed when it has state.json)')

@@ -133,16 +133,13 @@ def conv_transpose2d_nhwc(x, w, stride, out_hw, before):
 
 
 def group_norm_nhwc(x, gamma, beta, groups, eps, silu):
-    """deepgen's GroupNorm (+ SiLU) of NHWC x; gamma, beta [C] or [B, C]."""
+    """deepgen's GroupNorm (+ SiLU) of NHWC x; gamma, beta [C] or [B, C] (a per-image affine)."""
     B, H, W, C = x.shape
-    xr = x.reshape(B, H * W, groups, C // groups)
-    mean = xr.mean(dim=(1, 3), keepdim=True)
-    var = torch.square(xr - mean).mean(dim=(1, 3), keepdim=True)
-    y = ((xr - mean) * torch.rsqrt(var + eps)).reshape(B, H, W, C)
+    y = F.group_norm(x.permute(0, 3, 1, 2), groups, None, None, eps).permute(0, 2, 3, 1)
     if gamma.dim() == 2:
         gamma, beta = gamma.reshape(B, 1, 1, C), beta.reshape(B, 1, 1, C)
     y = y * gamma + beta
-    return y * torch.sigmoid(y) if silu else y
+    return F.silu(y) if silu else y
 
 
 def step(x, alpha):

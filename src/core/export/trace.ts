@@ -32,8 +32,12 @@ export interface Trace {
   detached: Set<number>;
 }
 
-let active: { detached: Set<number>; op: (kernel: string, inputs: tf.Tensor[], output: tf.Tensor) => void } | null =
-  null;
+let active: {
+  detached: Set<number>;
+  op: (kernel: string, inputs: tf.Tensor[], output: tf.Tensor, attrs?: Record<string, unknown>) => void;
+  /** > 0 inside traceAs: kernels are not recorded one by one. */
+  quiet: number;
+} | null = null;
 
 /** Tells a running trace that t is a stop-gradient copy (PyTorch's .detach()); a no-op otherwise. */
 export function markDetached(t: tf.Tensor): void {
@@ -42,8 +46,34 @@ export function markDetached(t: tf.Tensor): void {
 
 /** Records `output = kernel(inputs)` for an op deepgen computes in JS (e.g. 'LogAbsDet' by an LU decomposition), which
  *  the trace would otherwise see as a constant; export/torch.ts must know `kernel`. A no-op when no trace runs. */
-export function recordOp(kernel: string, inputs: tf.Tensor[], output: tf.Tensor): void {
-  active?.op(kernel, inputs, output);
+export function recordOp(
+  kernel: string,
+  inputs: tf.Tensor[],
+  output: tf.Tensor,
+  attrs?: Record<string, unknown>,
+): void {
+  active?.op(kernel, inputs, output, attrs);
+}
+
+/** Runs `fn` (made of TF.js ops) and, in a trace, records it as the one op `kernel` with `attrs` instead of its kernels,
+ *  for an op PyTorch has whole (e.g. group norm); export/torch.ts must know `kernel`. */
+export function traceAs<T extends tf.Tensor>(
+  kernel: string,
+  inputs: tf.Tensor[],
+  attrs: Record<string, unknown>,
+  fn: () => T,
+): T {
+  if (!active) return fn();
+  const a = active;
+  a.quiet++;
+  let out: T;
+  try {
+    out = fn();
+  } finally {
+    a.quiet--;
+  }
+  a.op(kernel, inputs, out, attrs);
+  return out;
 }
 
 type Engine = { runKernel: (name: string, inputs: Record<string, unknown>, attrs: Record<string, unknown>) => unknown };
@@ -76,7 +106,7 @@ export function traceKernels(
   };
   let depth = 0;
   engine.runKernel = function (this: Engine, name, kin, attrs) {
-    if (depth > 0) return original.call(this, name, kin, attrs);
+    if (depth > 0 || (active?.quiet ?? 0) > 0) return original.call(this, name, kin, attrs);
     depth++;
     try {
       const out = original.call(this, name, kin, attrs) as tf.Tensor | tf.Tensor[];
@@ -100,7 +130,7 @@ export function traceKernels(
     }
   };
   const detached = new Set<number>();
-  const op = (kernel: string, ins: tf.Tensor[], output: tf.Tensor) => {
+  const op = (kernel: string, ins: tf.Tensor[], output: tf.Tensor, attrs: Record<string, unknown> = {}) => {
     for (const t of ins) if (!(made.has(t.id) || given.has(t.id) || paramIds.has(t.id))) readConstant(t);
     for (const t of [...ins, output]) if (!seen.has(t.id)) seen.set(t.id, t);
     made.add(output.id);
@@ -108,11 +138,11 @@ export function traceKernels(
       kernel,
       inputKeys: ins.map((_, i) => String(i)),
       inputs: ins.map((t) => t.id),
-      attrs: {},
+      attrs,
       outputs: [output.id],
     });
   };
-  active = { detached, op };
+  active = { detached, op, quiet: 0 };
   let values: Record<string, tf.Tensor>;
   try {
     values = tf.tidy(() => fn(inputs));

@@ -1,6 +1,7 @@
 // Group normalisation over NHWC images, optionally followed by SiLU: the backend's fused DeepgenGroupNorm kernel (the
 // native backend's) through tf.customGrad when registered, else composed tfjs ops (same values and gradients).
 import * as tf from '@tensorflow/tfjs-core';
+import { traceAs } from '../export/trace.ts';
 
 export const GROUP_NORM_EPSILON = 1e-5;
 
@@ -25,6 +26,13 @@ export function groupNormOps(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, 
 /** GroupNorm(groups) (+ SiLU when act) of x [B, H, W, C] with gamma, beta [C] or [B, C]: one fused kernel forward and one for the
  *  gradient (x, gamma, beta) when the current backend has DeepgenGroupNorm, else groupNormOps. */
 export function groupNorm(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, act = false, groups = 8): tf.Tensor4D {
+  // one op in an export trace (PyTorch's group_norm), whichever way this backend computes it
+  return traceAs('DeepgenGroupNorm', [x, gamma, beta], { groups, epsilon: GROUP_NORM_EPSILON, silu: act }, () =>
+    groupNormKernel(x, gamma, beta, act, groups),
+  );
+}
+
+function groupNormKernel(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, act: boolean, groups: number): tf.Tensor4D {
   if (!tf.getKernel('DeepgenGroupNorm', tf.getBackend())) return groupNormOps(x, gamma, beta, act, groups);
   const attrs = { groups, epsilon: GROUP_NORM_EPSILON, silu: act };
   const f = tf.customGrad(((xi: tf.Tensor, g: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
