@@ -21,8 +21,9 @@ export function registerExport(program: Command): void {
 The package holds model.py (an nn.Module generated from the TF.js kernels deepgen runs for each network, with every
 parameter under its deepgen name), weights.safetensors (PyTorch layouts), config.json, train.py (the family's loss,
 Adam, lr schedule, EMA, DistributedDataParallel under torchrun or with --nproc N, gloo on CPU, NCCL on GPUs; resumes;
-safetensors checkpoints in checkpoint/), sample.py and, with --data, the training data. Exported families: diffusion
-(label and text conditions), vae, ae and gan. Bring the trained weights back with deepgen import.
+safetensors checkpoints in checkpoint/), sample.py and, with --data, the training data; the run's EMA and Adam state
+come along, so train.py continues the run. Every family but oneshot exports. Bring the weights back with deepgen
+import. docs/pytorch.md has the details.
 
 Examples:
   deepgen export runs/diffusion --to pytorch pt/diffusion --data

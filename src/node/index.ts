@@ -36,6 +36,13 @@ export type { ImageDataset } from '../core/data/types.ts';
 export { loadCheckpoint, saveCheckpoint, hasCheckpoint } from './checkpoint-store.ts';
 export type { Checkpoint, CheckpointConfigFile, CheckpointState } from '../core/checkpoint/format.ts';
 
+export {
+  exportTorch,
+  importTorch,
+  type ExportOptions,
+  type ExportResult,
+  type ImportOptions,
+} from './torch-package.ts';
 export { encodePng, writePng, type PictureOptions } from './images.ts';
 export { decodePng } from './png.ts';
 export { encodeGif, writeGif, type GifOptions } from './gif.ts';

@@ -50,10 +50,14 @@ export interface ExportOptions {
 }
 
 export interface ExportResult {
+  /** The package folder. */
   dir: string;
   family: string;
+  /** Each network of model.py: its method name, the TF.js kernels traced into it, its inputs and outputs. */
   networks: { name: string; kernels: number; inputs: string[]; outputs: string[] }[];
+  /** Trainable parameters. */
   params: number;
+  /** The files written, relative to dir. */
   files: string[];
 }
 
@@ -80,9 +84,19 @@ function exportSection(
   };
 }
 
-/** Writes the package for the run `spec` into `out` (replaced file by file). */
+/**
+ * `deepgen export RUN --to pytorch OUT`: writes a self-contained PyTorch package for the run `spec` (a run folder,
+ * zoo:NAME, a URL or hf:OWNER/REPO) into `out`: model.py traced from the run's networks, weights.safetensors in
+ * PyTorch layouts, the run's EMA and Adam state, config.json, train.py (DistributedDataParallel), sample.py and, with
+ * `data`, the training split. Refuses a folder holding a checkpoint train.py wrote (import it first).
+ */
 export async function exportTorch(spec: string, out: string, opts: ExportOptions = {}): Promise<ExportResult> {
   const log = opts.log ?? (() => {});
+  const trained = path.join(out, 'checkpoint', 'state.json');
+  if (fs.existsSync(trained))
+    throw new UserError(
+      `${out} holds a checkpoint train.py wrote (${trained}), which a new export would leave behind for train.py to resume; import it first (deepgen import ${out} --out RUN) or export into another folder`,
+    );
   const run = await loadRun(spec, { backend: 'cpu', useEma: opts.useEma ?? false });
   try {
     const config = readCheckpointConfig(run.dir) as CheckpointConfigFile;
@@ -213,7 +227,11 @@ function readRecords(
   return decodeSafetensors(bytes, file);
 }
 
-/** Reads a PyTorch package (and what its train.py wrote) into a deepgen run folder `out`. */
+/**
+ * `deepgen import PT_DIR --out RUN`: reads a package written by exportTorch (and what its train.py wrote in
+ * checkpoint/: weights, EMA, Adam state) into the deepgen run folder `out`, layouts converted and every name and shape
+ * checked against the model its config.json describes; a mismatch is one UserError and nothing is written.
+ */
 export async function importTorch(
   ptDir: string,
   out: string,

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { trainTinyRun } from '../helpers/tiny-run.ts';
 import { readFloats } from '../helpers/checkpoint-files.ts';
-import { runCli } from '../helpers/cli.ts';
+import { assertUserError, runCli } from '../helpers/cli.ts';
 import { PYTHON, torchMissing } from '../helpers/torch.ts';
 
 const missing = torchMissing();
@@ -91,6 +91,11 @@ describe('DistributedDataParallel on the exported diffusion model', { skip: miss
     const resumed = await runCli(['train', '--resume', '--out', back, '--steps', '8'], { cwd: root });
     assert.equal(resumed.code, 0, resumed.stderr);
     assert.equal(state(back).step, 8);
+    // exporting again over the trained package would leave its checkpoint for train.py to resume: refused
+    assertUserError(
+      await runCli(['export', run, '--to', 'pytorch', pt], { cwd: root }),
+      /holds a checkpoint train\.py wrote/,
+    );
   });
 
   test("torchrun's environment (RANK, WORLD_SIZE, MASTER_ADDR/PORT): 2 processes rendezvous and train", async () => {

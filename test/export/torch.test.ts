@@ -18,6 +18,7 @@ import type { GanModel } from '../../src/core/families/gan/index.ts';
 import type { DiffusionModel } from '../../src/core/families/diffusion/index.ts';
 import type { VaeModel } from '../../src/core/families/vae/index.ts';
 import { exportTorch, importTorch } from '../../src/node/torch-package.ts';
+import { torchPackage } from '../../src/core/export/export.ts';
 import { loadRun } from '../../src/node/run.ts';
 import { trainTinyRun, type TinyRunOptions } from '../helpers/tiny-run.ts';
 import { readFloats } from '../helpers/checkpoint-files.ts';
@@ -192,7 +193,28 @@ describe('export to PyTorch and import back', { skip: missing ?? false }, () => 
     assert.equal(r.code, 0, r.stderr);
   });
 
+  test('tracing leaves no tensor behind, and gives the same model.py twice', async () => {
+    const run = await loadRun(runs['diffusion-label'], { backend: 'cpu', useEma: false });
+    try {
+      const first = torchPackage(run.model, 'diffusion', '# t').modelPy;
+      const before = tf.memory().numTensors;
+      const second = torchPackage(run.model, 'diffusion', '# t').modelPy;
+      assert.equal(tf.memory().numTensors, before);
+      assert.equal(second, first);
+    } finally {
+      run.model.dispose();
+    }
+  });
+
   test('one-line errors: an unknown target, a family not exported, a folder that is no package, a wrong shape', async () => {
+    const oneshot = await trainTinyRun('oneshot', path.join(root, 'runs', 'oneshot'), {
+      steps: 1,
+      model: { cond: { kind: 'label' } },
+    });
+    assertUserError(
+      await runCli(['export', oneshot, path.join(root, 'o'), '--to', 'pytorch'], { cwd: root }),
+      /the oneshot family cannot be exported to PyTorch yet/,
+    );
     assertUserError(
       await runCli(['export', runs['ae'], path.join(root, 'x'), '--to', 'onnx'], { cwd: root }),
       /--to pytorch/,

@@ -333,7 +333,8 @@ def worker(rank, world, args):
         groups = {'D': ([p for k, p in names.items() if k.startswith('D.')], d_scale), 'G': ([p for k, p in names.items() if k.startswith('G.')], 1)}
     else:
         groups = {'model': (list(model.parameters()), 1)}
-    opts = {g: torch.optim.Adam(ps, lr=TRAIN['lr'] * s, betas=(b1, b2), weight_decay=TRAIN['weightDecay']) for g, (ps, s) in groups.items()}
+    # deepgen's Adam decouples weight decay (AdamW): w <- (1 - lr decay) w - lr m^ / (sqrt(v^) + eps), src/core/train/adam.ts
+    opts = {g: torch.optim.AdamW(ps, lr=TRAIN['lr'] * s, betas=(b1, b2), eps=1e-8, weight_decay=TRAIN['weightDecay']) for g, (ps, s) in groups.items()}
     if os.path.exists(os.path.join(src, 'optimizer.safetensors')):
         m = load_safetensors(os.path.join(src, 'optimizer.safetensors'))
         pnames = {id(p): k for k, p in model.named_parameters()}
@@ -384,12 +385,14 @@ def worker(rank, world, args):
                 if TRAIN['clipNorm'] > 0:
                     torch.nn.utils.clip_grad_norm_(groups['model' if ph is None else ph][0], TRAIN['clipNorm'])
                 opt.step()
+            step += 1
             if ema is not None:
+                # ema <- d_t ema + (1 - d_t) w, d_t = min(decay, (1 + t) / (10 + t)) at update t = step (src/core/train/ema.ts)
+                d_t = min(ema_decay, (1 + step) / (10 + step))
                 with torch.no_grad():
                     for k, p in model.named_parameters():
                         if k in ema:
-                            ema[k].mul_(ema_decay).add_(p.detach().cpu(), alpha=1 - ema_decay)
-            step += 1
+                            ema[k].mul_(d_t).add_(p.detach().cpu(), alpha=1 - d_t)
             seen += B * world
             last = float(loss)
             if rank == 0 and (step % args.log_every == 0 or step == total):
