@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../core/errors.ts';
-import { variablesToRecords, type CheckpointConfigFile } from '../core/checkpoint/format.ts';
+import { parseCheckpointConfig, variablesToRecords, type CheckpointConfigFile } from '../core/checkpoint/format.ts';
 import { decodeSafetensors, encodeSafetensors, type TensorRecord } from '../core/checkpoint/safetensors.ts';
 import { resolveCheckpointConfig } from '../core/checkpoint/load-model.ts';
 import { getFamily } from '../core/registry.ts';
@@ -21,7 +21,7 @@ import { TRAIN_PY } from '../core/export/python-train.ts';
 import { SAMPLE_PY } from '../core/export/python-sample.ts';
 import type { GenerativeModel } from '../core/family.ts';
 import { hasCheckpoint, loadCheckpoint, readCheckpointConfig, saveCheckpoint } from './checkpoint-store.ts';
-import { writeFileAtomic } from './fs-atomic.ts';
+import { readFileOrUserError, readTextOrUserError, writeFileAtomic } from './fs-atomic.ts';
 import { initBackend } from './backend.ts';
 import { loadRun } from './run.ts';
 import { loadSplit } from './train/prepare.ts';
@@ -216,15 +216,7 @@ function readRecords(
   file: string,
   what: string,
 ): { tensors: Record<string, TensorRecord>; metadata: Record<string, string> } {
-  let bytes: Uint8Array;
-  try {
-    bytes = new Uint8Array(fs.readFileSync(file));
-  } catch (e) {
-    throw new UserError(
-      `Cannot read ${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? e}; pass the package folder deepgen export wrote`,
-    );
-  }
-  return decodeSafetensors(bytes, file);
+  return decodeSafetensors(readFileOrUserError(file, what, 'pass the package folder deepgen export wrote'), file);
 }
 
 /**
@@ -242,13 +234,8 @@ export async function importTorch(
     throw new UserError(
       `No ${TORCH_FILES.config} in ${ptDir}: pass a folder written by \`deepgen export RUN --to pytorch ${ptDir}\``,
     );
-  let parsed: CheckpointConfigFile & { export?: unknown };
-  try {
-    parsed = JSON.parse(fs.readFileSync(cfgFile, 'utf8')) as CheckpointConfigFile & { export?: unknown };
-  } catch (e) {
-    throw new UserError(`${cfgFile} is not valid JSON (${(e as Error).message}); export the run again`);
-  }
-  if (!parsed || typeof parsed !== 'object' || !parsed.export)
+  const parsed = parseCheckpointConfig(readTextOrUserError(cfgFile, 'the package config'), cfgFile);
+  if (!parsed.export)
     throw new UserError(`${cfgFile} is not a deepgen export's config (no "export" section); export the run again`);
   const { export: _section, ...config } = parsed;
   const trained = path.join(ptDir, 'checkpoint', TORCH_FILES.weights);

@@ -321,6 +321,11 @@ export class Conditioner {
     return tf.tidy(() => net.run(net.example(B, seed)) as unknown as tf.TensorContainer) as unknown as CondSeq;
   }
 
+  /** { c: exampleSeq(B, seed).vec }, the vector input a network takes beside its own (export's example inputs). */
+  exampleVec(B: number, seed: number): { c: tf.Tensor2D } {
+    return { c: this.exampleSeq(B, seed).vec };
+  }
+
   /** The null condition as a sequence: the null vector in row 0, padding after it. */
   nullEmbedSeq(B: number): CondSeq {
     if (!this.nullVec) throw new Error('Conditioner.nullEmbed called on an unconditional model (cond.kind = none)');

@@ -318,7 +318,7 @@ export class FlowModel implements GenerativeModel, FlowMaps {
         example: (B, seed): Record<string, tf.Tensor> => {
           const rng = new Rng(seed);
           const y = tf.randomUniform([B, H, W, C], 0, 1, 'float32', rng.seed());
-          return { y, ...(cond ? { c: cond.exampleSeq(B, rng.seed()).vec } : {}) };
+          return { y, ...cond?.exampleVec(B, rng.seed()) };
         },
         run: (i) => {
           const t = this.transform.forward(i.y as tf.Tensor4D);

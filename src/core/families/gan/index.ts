@@ -286,8 +286,6 @@ export class GanModel implements GenerativeModel, GanPlayers {
   networks(): NetworkSpec[] {
     const { height: H, width: W, channels: C } = this.info;
     const { condG, condD } = this;
-    const withCond = (cond: Conditioner | null, B: number, rng: Rng): Record<string, tf.Tensor> =>
-      cond ? { c: cond.exampleSeq(B, rng.seed()).vec } : {};
     return [
       ...(condG ? [condG.network()] : []),
       {
@@ -295,7 +293,10 @@ export class GanModel implements GenerativeModel, GanPlayers {
         doc: `x = G(z${condG ? ', c' : ''}) in [-1, 1], [B, H, W, C] (NHWC), from z [B, latent]${condG ? ' and c = G_cond(...).vec' : ''}; batch norm uses the batch's statistics.`,
         example: (B, seed) => {
           const rng = new Rng(seed);
-          return { z: tf.randomNormal([B, this.cfg.latent], 0, 1, 'float32', rng.seed()), ...withCond(condG, B, rng) };
+          return {
+            z: tf.randomNormal([B, this.cfg.latent], 0, 1, 'float32', rng.seed()),
+            ...condG?.exampleVec(B, rng.seed()),
+          };
         },
         run: (i) => ({ out: this.G.forward(i.z as tf.Tensor2D, (i.c as tf.Tensor2D) ?? null) }),
       },
@@ -305,7 +306,10 @@ export class GanModel implements GenerativeModel, GanPlayers {
         doc: `D(x${condD ? ', c' : ''}) [B] for x [B, H, W, C] (NHWC, in [-1, 1])${condD ? ' and c = D_cond(...).vec' : ''}${this.cfg.acWeight > 0 ? ', and the auxiliary class logits [B, K]' : ''}.`,
         example: (B, seed) => {
           const rng = new Rng(seed);
-          return { x: tf.randomUniform([B, H, W, C], -1, 1, 'float32', rng.seed()), ...withCond(condD, B, rng) };
+          return {
+            x: tf.randomUniform([B, H, W, C], -1, 1, 'float32', rng.seed()),
+            ...condD?.exampleVec(B, rng.seed()),
+          };
         },
         run: (i): Record<string, tf.Tensor> => {
           const { out, classLogits } = this.D.forwardWithClass(i.x as tf.Tensor4D, (i.c as tf.Tensor2D) ?? null);

@@ -295,7 +295,7 @@ export class IgptModel implements GenerativeModel {
           const t = Array.from({ length: B * (N - 1) }, () => rng.int(this.palette.vocab));
           return {
             tokens: tf.tensor2d(t, [B, N - 1], 'int32'),
-            ...(cond ? { c: cond.exampleSeq(B, rng.seed()).vec } : {}),
+            ...cond?.exampleVec(B, rng.seed()),
           };
         },
         run: (i) => ({

@@ -239,7 +239,7 @@ export class PixelCnnModel implements GenerativeModel {
         example: (B, seed): Record<string, tf.Tensor> => {
           const rng = new Rng(seed);
           const x = this.encode(tf.randomUniform([B, H, W, C], 0, 1, 'float32', rng.seed()) as tf.Tensor4D);
-          return { x, ...(cond ? { c: cond.exampleSeq(B, rng.seed()).vec } : {}) };
+          return { x, ...cond?.exampleVec(B, rng.seed()) };
         },
         run: (i) => ({ out: this.net.forward(i.x as tf.Tensor4D, (i.c as tf.Tensor2D) ?? null) }),
       },

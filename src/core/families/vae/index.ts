@@ -249,8 +249,6 @@ export class VaeModel implements GenerativeModel {
     const { height: H, width: W, channels: C } = this.info;
     const { cond } = this.nets;
     const L = this.cfg.latent;
-    const withCond = (B: number, rng: Rng): Record<string, tf.Tensor> =>
-      cond ? { c: cond.exampleSeq(B, rng.seed()).vec } : {};
     return [
       ...(cond ? [cond.network()] : []),
       {
@@ -259,7 +257,7 @@ export class VaeModel implements GenerativeModel {
         doc: `q(z|x${cond ? ', c' : ''}): x [B, H, W, C] (NHWC, in [0, 1])${cond ? ', c = cond(...).vec' : ''} -> ${this.variational ? '[mu, logVar] [B, 2L]' : 'the code z [B, L]'}.`,
         example: (B, seed) => {
           const rng = new Rng(seed);
-          return { x: tf.randomUniform([B, H, W, C], 0, 1, 'float32', rng.seed()), ...withCond(B, rng) };
+          return { x: tf.randomUniform([B, H, W, C], 0, 1, 'float32', rng.seed()), ...cond?.exampleVec(B, rng.seed()) };
         },
         run: (i) => ({ out: this.nets.encodeRaw(i.x as tf.Tensor4D, (i.c as tf.Tensor2D) ?? null) }),
       },
@@ -268,7 +266,7 @@ export class VaeModel implements GenerativeModel {
         doc: `p(x|z${cond ? ', c' : ''}): z [B, L]${cond ? ', c' : ''} -> the ${this.cfg.likelihood} likelihood's parameters [B, H, W, ${this.cfg.likelihood === 'logistic' ? '2C' : 'C'}] (NHWC).`,
         example: (B, seed) => {
           const rng = new Rng(seed);
-          return { z: tf.randomNormal([B, L], 0, 1, 'float32', rng.seed()), ...withCond(B, rng) };
+          return { z: tf.randomNormal([B, L], 0, 1, 'float32', rng.seed()), ...cond?.exampleVec(B, rng.seed()) };
         },
         run: (i) => ({ out: this.nets.decode(i.z as tf.Tensor2D, (i.c as tf.Tensor2D) ?? null) }),
       },
