@@ -7,6 +7,7 @@ import { UserError } from '../core/errors.ts';
 import { parseCheckpointConfig, variablesToRecords, type CheckpointConfigFile } from '../core/checkpoint/format.ts';
 import { decodeSafetensors, encodeSafetensors, type TensorRecord } from '../core/checkpoint/safetensors.ts';
 import { resolveCheckpointConfig } from '../core/checkpoint/load-model.ts';
+import { condKindOf } from '../core/conditioning/config.ts';
 import { getFamily } from '../core/registry.ts';
 import { mixSeed, Rng } from '../core/tensor/rng.ts';
 import { emaVarsOf } from '../core/train/model-step.ts';
@@ -165,7 +166,7 @@ function trainingData(
   const out: Record<string, TensorRecord> = {
     images: { dtype: 'U8', shape: [N, ds.height, ds.width, ds.channels], data: ds.images.slice(0, N * D) },
   };
-  const kind = (cfg.model as { cond?: { kind?: string } }).cond?.kind ?? 'none';
+  const kind = condKindOf(cfg);
   if (kind === 'label' && ds.labels)
     out.labels = { dtype: 'I64', shape: [N], data: BigInt64Array.from(ds.labels.subarray(0, N), (v) => BigInt(v)) };
   if (kind === 'text') {
